@@ -1,0 +1,69 @@
+// Devin v3 API value types, as the daemon uses them. Unknown fields are ignored and unknown
+// enum values (status, status_detail) are kept as strings, never rejected.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace devin_orch::api {
+
+struct PullRequest {
+  std::string pr_url;
+  std::optional<std::string> pr_state;
+
+  bool operator==(const PullRequest&) const = default;
+};
+
+// SessionResponse. Only session_id and status are required to parse; everything else
+// defaults, because a tolerant reader survives API drift.
+struct Session {
+  std::string session_id;
+  std::string url;
+  std::string status;
+  std::optional<std::string> status_detail;
+  std::vector<std::string> tags;
+  std::string org_id;
+  std::int64_t created_at = 0;  // epoch seconds
+  std::int64_t updated_at = 0;
+  double acus_consumed = 0.0;
+  std::vector<PullRequest> pull_requests;
+  std::optional<std::string> title;
+  std::optional<std::string> structured_output;  // serialised JSON, if any
+  bool is_archived = false;
+
+  bool operator==(const Session&) const = default;
+};
+
+// PaginatedSessionResponse. `total` may be null or absent.
+struct SessionPage {
+  std::vector<Session> items;
+  std::optional<std::string> end_cursor;
+  bool has_next_page = false;
+  std::optional<std::int64_t> total;
+};
+
+// Query of GET /v3/organizations/{org_id}/sessions. Arrays are sent as repeated keys.
+struct ListSessionsQuery {
+  std::vector<std::string> session_ids;
+  std::vector<std::string> tags;
+  std::optional<std::int64_t> created_after;  // epoch seconds
+  std::optional<std::int64_t> updated_after;
+  std::optional<int> first;  // 1..200
+  std::optional<std::string> after;
+};
+
+// One Enterprise organisation (GET /v3/enterprise/organizations).
+struct Organization {
+  std::string org_id;
+  std::string name;
+};
+
+struct OrganizationPage {
+  std::vector<Organization> items;
+  std::optional<std::string> end_cursor;
+  bool has_next_page = false;
+};
+
+}  // namespace devin_orch::api

@@ -1,0 +1,48 @@
+// The project's error enum, wired into boost::system::error_code through its own category.
+// Expected failures travel as error codes or result<T>; exceptions are for start-up only.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include <type_traits>
+
+namespace devin_orch {
+
+template <class T>
+using result = boost::system::result<T>;
+
+enum class errc {
+  ok = 0,
+  // Transport, before the request left the process: always safe to retry.
+  resolve_failed = 1,
+  connect_failed,
+  tls_handshake_failed,
+  // Transport, after (part of) the request was written: the server may have acted on it.
+  timeout,
+  connection_lost,
+  // The response itself.
+  response_too_large,
+  malformed_http,
+  malformed_json,
+  unexpected_shape,
+  http_status,
+  // Local.
+  invalid_argument,
+  invalid_config,
+  database_error,
+  cancelled,
+  not_found,
+  conflict,
+};
+
+const boost::system::error_category& orch_category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), orch_category()};
+}
+
+}  // namespace devin_orch
+
+template <>
+struct boost::system::is_error_code_enum<devin_orch::errc> : std::true_type {};

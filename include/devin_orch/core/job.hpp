@@ -1,0 +1,82 @@
+// What a job is: its definition (what to ask Devin), the daemon's state for it, and the record
+// the store keeps. Plain value types shared by every module.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace devin_orch::core {
+
+// The session a job asks for. Field names follow the v3 SessionCreateRequest.
+struct JobSpec {
+  std::string prompt;
+  std::optional<std::string> title;
+  std::vector<std::string> tags;
+  std::optional<std::string> create_as_user_id;
+  std::optional<std::string> playbook_id;
+  std::optional<std::vector<std::string>> knowledge_ids;  // null = all, [] = none (API semantics)
+  std::optional<std::vector<std::string>> secret_ids;
+  std::vector<std::string> repos;
+  std::optional<std::int64_t> max_acu_limit;
+  std::optional<std::string> structured_output_schema;  // a JSON object, kept serialised
+  std::optional<std::string> devin_mode;                 // "normal" | "fast"
+
+  bool operator==(const JobSpec&) const = default;
+};
+
+// A job as producers submit it: a key that is its identity forever, plus the spec.
+struct JobDefinition {
+  std::string key;
+  std::optional<std::string> org_id;  // empty: the configured default organisation
+  std::int64_t priority = 0;          // higher first
+  JobSpec spec;
+
+  bool operator==(const JobDefinition&) const = default;
+};
+
+// The daemon's own view of a job. Terminal states never change again (except by an operator's
+// explicit retry, which starts a new generation).
+enum class JobState {
+  queued,     // waiting to be dispatched
+  creating,   // create intent committed; a session may or may not exist yet
+  running,    // session id known; being polled
+  finished,   // session ended normally (exit, or suspended for inactivity)
+  failed,     // session ended in status `error`
+  suspended,  // session suspended for a billing/quota reason
+  dead,       // no session could be created (attempts exhausted or request rejected)
+  lost,       // the session we created vanished (404)
+  invalid,    // the definition could not be used
+  cancelled,  // an operator cancelled it
+  timed_out,  // its deadline passed and the session was terminated
+};
+
+std::string_view to_string(JobState state) noexcept;
+std::optional<JobState> parse_job_state(std::string_view text) noexcept;
+bool is_terminal(JobState state) noexcept;
+
+// The persisted record of one job.
+struct JobRecord {
+  std::int64_t id = 0;
+  JobDefinition definition;
+  JobState state = JobState::queued;
+  std::int64_t generation = 0;   // bumped by an operator retry; part of the creation tag
+  std::int64_t attempts = 0;     // create requests sent in this generation
+  std::string creation_tag;      // tag every session of this job/generation carries
+  std::optional<std::int64_t> intent_at_ms;  // first create intent of this generation
+  std::optional<std::string> session_id;
+  std::optional<std::string> session_url;
+  std::optional<std::string> status;
+  std::optional<std::string> status_detail;
+  std::optional<std::string> last_error;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+// The tag that marks every session created for (key, generation). Stable across restarts and
+// processes, so a lookup by tag finds a session whatever happened to the create call.
+std::string creation_tag(std::string_view job_key, std::int64_t generation);
+
+}  // namespace devin_orch::core
