@@ -1,0 +1,142 @@
+// The durable job queue and outcome record in SQLite: WAL, busy timeout, BEGIN IMMEDIATE for
+// every write, synchronous=FULL (a create intent must survive power loss, or a restart could
+// send a second create), versioned schema migrated forward through PRAGMA user_version.
+// Single-threaded use from the event loop; other processes may read and insert concurrently.
+#pragma once
+
+#include "devin_orch/api/types.hpp"
+#include "devin_orch/core/error.hpp"
+#include "devin_orch/core/job.hpp"
+#include "devin_orch/core/time.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct sqlite3;
+
+namespace devin_orch::store {
+
+struct StoreOptions {
+  std::string path;                 // database file; parent directory created 0700, file 0600
+  core::Duration busy_timeout{5'000};
+};
+
+enum class AddResult {
+  inserted,   // a new job
+  unchanged,  // the key exists with the same definition: nothing done
+  changed,    // the key exists with a different definition: NOT updated (reported)
+};
+
+// One poll result to record.
+struct StatusUpdate {
+  std::int64_t job_id = 0;
+  api::Session session;
+  std::optional<core::JobState> new_state;  // set when the job ends with this poll
+  std::optional<std::string> reason;        // last_error / terminal reason
+};
+
+struct HistoryEntry {
+  std::int64_t at_ms = 0;
+  std::string event;  // "queued", "intent", "created", "adopted", "status", "requeued", ...
+  std::optional<std::string> state;
+  std::optional<std::string> status;
+  std::optional<std::string> status_detail;
+  std::optional<std::string> message;
+};
+
+// Everything the store keeps about a job's session, beyond JobRecord's fields.
+struct Outcome {
+  std::vector<api::PullRequest> pull_requests;
+  double acus_consumed = 0.0;
+  std::optional<std::string> structured_output;
+  std::optional<std::int64_t> started_at_ms;   // session committed
+  std::optional<std::int64_t> finished_at_ms;  // terminal state reached
+};
+
+class JobStore {
+ public:
+  // Opens (creating if needed) and migrates. Errors carry a readable message in `error`.
+  static result<std::unique_ptr<JobStore>> open(const StoreOptions& options,
+                                                std::string* error = nullptr);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Errors, for every method: database_error (message in last_error_message()), not_found for
+  // an unknown job id, conflict for a transition the job's current state forbids,
+  // invalid_argument for a bad argument. A failed write leaves the database as it was.
+
+  // Definitions. `source` says where it came from ("file:jobs.yaml", "queue", "cli").
+  // The key must be 1..512 characters (invalid_argument otherwise). The spec is stored in its
+  // canonical encoding and is not validated here: one that does not decode is moved to
+  // `invalid` by claimable(), like a producer's.
+  result<AddResult> add_job(const core::JobDefinition& definition, std::string_view source,
+                            core::TimePoint now);
+  // Records a definition that could not be used, as state `invalid` with `reason`. A key that
+  // already exists is left alone (returns unchanged).
+  result<AddResult> add_invalid(std::string_view key, std::string_view source,
+                                std::string_view reason, core::TimePoint now);
+
+  // Queued jobs ready to start, by priority (high first) then age. Rows whose stored spec
+  // cannot be decoded are moved to `invalid` with the reason "invalid spec: ..." and not
+  // returned; they do not count against `limit`. Nothing is claimed: the caller's
+  // commit_intent is what takes a job.
+  result<std::vector<core::JobRecord>> claimable(core::TimePoint now, std::size_t limit);
+  // In id order. A record whose spec does not decode (e.g. `invalid`) has a default spec.
+  result<std::vector<core::JobRecord>> in_state(core::JobState state);
+  result<std::vector<core::JobRecord>> all_jobs();
+  result<std::optional<core::JobRecord>> find(std::string_view key);
+  result<Outcome> outcome(std::int64_t job_id);
+  // Oldest first; empty for an unknown job.
+  result<std::vector<HistoryEntry>> history(std::int64_t job_id);
+  // Every JobState is a key, zero counts included.
+  result<std::map<core::JobState, std::int64_t>> count_by_state();
+
+  // Transitions: each is one BEGIN IMMEDIATE transaction that also appends a history row.
+  // state=creating, attempts, creation_tag, intent_at (kept if already set). From queued or
+  // creating only.
+  result<void> commit_intent(std::int64_t job_id, std::int64_t attempt, std::string_view tag,
+                             std::int64_t intent_at_ms, core::TimePoint now);
+  // state=running with the session's id, url, status and outcome fields. `adopted` says the
+  // session was found by lookup rather than returned by the create call. From creating only.
+  result<void> commit_session(std::int64_t job_id, const api::Session& session, bool adopted,
+                              core::TimePoint now);
+  // state=queued, attempts set, last_error=reason. From queued or creating only (a running
+  // job has a session and must not be created again).
+  result<void> requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
+                       core::TimePoint now);
+  // A terminal state (invalid_argument otherwise) with its reason (last_error; empty = none).
+  // From a non-terminal state only: a terminal state never changes.
+  result<void> finish(std::int64_t job_id, core::JobState state, std::string_view reason,
+                      core::TimePoint now);
+  // Records a batch of poll results in one transaction; a history row only where status or
+  // status_detail changed, plus one when the job ends. new_state, if set, must be terminal.
+  // Updates for jobs that are gone or already terminal (an operator's cancel landed first) are
+  // skipped. A null structured_output keeps the stored one; a reason sets last_error.
+  result<void> record_statuses(std::span<const StatusUpdate> updates, core::TimePoint now);
+  // Stores the last error without changing state (e.g. a failing poll).
+  result<void> note_error(std::int64_t job_id, std::string_view error, core::TimePoint now);
+
+  // PRAGMA data_version: changes when another connection commits. Cheap change detection.
+  result<std::int64_t> data_version();
+
+  // SQLite's message for the last errc::database_error any method returned (the store does not
+  // log; callers decide). Empty if none yet.
+  const std::string& last_error_message() const noexcept;
+
+  sqlite3* handle() noexcept { return db_; }
+
+ private:
+  struct Impl;
+  JobStore(sqlite3* db, std::unique_ptr<Impl> impl) noexcept;
+  sqlite3* db_;
+  std::unique_ptr<Impl> impl_;  // prepared-statement cache and error text
+};
+
+}  // namespace devin_orch::store

@@ -1,0 +1,835 @@
+// JobStore: opening (file modes, PRAGMAs, migrations), the statement cache and transactions,
+// and every query and transition on jobs and job_events.
+#include "devin_orch/store/job_store.hpp"
+
+#include "devin_orch/store/schema.hpp"
+#include "devin_orch/store/spec_codec.hpp"
+#include "devin_orch/store/statement.hpp"
+
+#include <boost/json.hpp>
+#include <sqlite3.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <utility>
+
+namespace devin_orch::store {
+namespace json = boost::json;
+namespace {
+
+constexpr std::size_t kMaxKeyCharacters = 512;  // matches the CHECK on jobs.key
+
+// Column list shared by every query that builds a JobRecord; read_job() relies on its order.
+#define DEVIN_ORCH_JOB_COLUMNS                                                              \
+  "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
+  "session_id, session_url, status, status_detail, last_error, created_at, updated_at"
+
+std::optional<std::string> text_or_null(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  return std::string(text);
+}
+
+// SQLite's length() counts characters, not bytes; count the same way so the CHECK never fires
+// on a key this check let through.
+std::size_t utf8_characters(std::string_view text) {
+  std::size_t count = 0;
+  for (unsigned char c : text) {
+    if ((c & 0xC0U) != 0x80U) ++count;
+  }
+  return count;
+}
+
+result<void> validate_key(std::string_view key) {
+  const std::size_t characters = utf8_characters(key);
+  if (characters == 0 || characters > kMaxKeyCharacters) return errc::invalid_argument;
+  return {};
+}
+
+std::string serialise_pull_requests(const std::vector<api::PullRequest>& pull_requests) {
+  json::array array;
+  for (const auto& pr : pull_requests) {
+    json::object item;
+    item["pr_url"] = pr.pr_url;
+    if (pr.pr_state) item["pr_state"] = *pr.pr_state;
+    array.push_back(std::move(item));
+  }
+  return json::serialize(array);
+}
+
+std::optional<std::vector<api::PullRequest>> parse_pull_requests(std::string_view text) {
+  json::error_code ec;
+  const json::value value = json::parse(text, ec);
+  if (ec || !value.is_array()) return std::nullopt;
+  std::vector<api::PullRequest> out;
+  for (const auto& element : value.get_array()) {
+    const auto* item = element.if_object();
+    if (item == nullptr) return std::nullopt;
+    const auto* url = item->if_contains("pr_url");
+    if (url == nullptr || !url->is_string()) return std::nullopt;
+    api::PullRequest pr{.pr_url = std::string(url->get_string())};
+    if (const auto* state = item->if_contains("pr_state"); state != nullptr && state->is_string()) {
+      pr.pr_state = std::string(state->get_string());
+    }
+    out.push_back(std::move(pr));
+  }
+  return out;
+}
+
+// The canonical text of a stored spec, or the text itself if it does not decode (so that it
+// compares unequal to any valid definition).
+std::string canonical_spec(const std::string& stored) {
+  auto spec = decode_spec(stored);
+  return spec ? encode_spec(*spec) : stored;
+}
+
+struct DecodedJob {
+  core::JobRecord record;
+  std::optional<std::string> spec_error;  // set when the stored spec does not decode
+};
+
+DecodedJob read_job(const Statement& row) {
+  DecodedJob out;
+  core::JobRecord& job = out.record;
+  job.id = row.int64_at(0);
+  job.definition.key = row.text_at(1);
+  job.definition.org_id = row.optional_text_at(2);
+  job.definition.priority = row.int64_at(3);
+  std::string reason;
+  if (auto spec = decode_spec(row.text_at(4), &reason)) {
+    job.definition.spec = std::move(*spec);
+  } else {
+    out.spec_error = std::move(reason);
+  }
+  // The CHECK constraint admits only known names.
+  job.state = core::parse_job_state(row.text_at(5)).value_or(core::JobState::invalid);
+  job.generation = row.int64_at(6);
+  job.attempts = row.int64_at(7);
+  job.creation_tag = row.optional_text_at(8).value_or(std::string{});
+  job.intent_at_ms = row.optional_int64_at(9);
+  job.session_id = row.optional_text_at(10);
+  job.session_url = row.optional_text_at(11);
+  job.status = row.optional_text_at(12);
+  job.status_detail = row.optional_text_at(13);
+  job.last_error = row.optional_text_at(14);
+  job.created_at_ms = row.int64_at(15);
+  job.updated_at_ms = row.int64_at(16);
+  return out;
+}
+
+// Owns the connection and its cached statements; records SQLite's message for every failure.
+class Connection {
+ public:
+  explicit Connection(sqlite3* db) noexcept : db_{db} {}
+  ~Connection() {
+    // Statements first: sqlite3_close refuses a connection with live statements.
+    cache_.clear();
+    sqlite3_close(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* db() const noexcept { return db_; }
+  const std::string& last_error() const noexcept { return last_error_; }
+
+  // Statements are prepared once and kept: every SQL text here is a constant.
+  result<Statement*> prepared(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      auto statement = Statement::prepare(db_, sql);
+      if (!statement) {
+        record(sql);
+        return statement.error();
+      }
+      it = cache_.emplace(std::string(sql), std::move(*statement)).first;
+    }
+    return &it->second;
+  }
+
+  result<bool> step(Statement& statement) {
+    auto row = statement.step();
+    if (!row) record(sqlite3_sql(statement.get()));
+    return row;
+  }
+
+  result<void> run(Statement& statement) {
+    auto done = statement.run();
+    if (!done) record(sqlite3_sql(statement.get()));
+    return done;
+  }
+
+  // Runs `sql` with parameters bound by `bind`, ignoring any rows.
+  template <class Bind>
+  result<void> execute(std::string_view sql, Bind&& bind) {
+    auto statement = prepared(sql);
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    bind(*use);
+    return run(*use);
+  }
+
+  std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+
+  errc fail(std::string message) {
+    last_error_ = std::move(message);
+    return errc::database_error;
+  }
+
+ private:
+  void record(std::string_view sql) {
+    last_error_ = sqlite3_errmsg(db_);
+    if (!sql.empty()) {
+      constexpr std::size_t kShown = 60;
+      last_error_ += " (in: ";
+      last_error_ += sql.substr(0, kShown);
+      if (sql.size() > kShown) last_error_ += "...";
+      last_error_ += ")";
+    }
+  }
+
+  sqlite3* db_;
+  std::map<std::string, Statement, std::less<>> cache_;
+  std::string last_error_;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so busy_timeout applies to it; a deferred
+// transaction upgrading to a write would fail with SQLITE_BUSY at once. Rolls back unless
+// committed.
+class Transaction {
+ public:
+  explicit Transaction(Connection& connection) noexcept : connection_{connection} {}
+  ~Transaction() {
+    if (!open_) return;
+    // Some errors (SQLITE_FULL, IOERR, ...) have already rolled the transaction back.
+    if (sqlite3_get_autocommit(connection_.db()) != 0) return;
+    if (auto rollback = connection_.prepared("ROLLBACK")) {
+      StatementUse use{**rollback};
+      (void)use->run();
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  result<void> begin() {
+    auto done = connection_.execute("BEGIN IMMEDIATE", [](Statement&) {});
+    open_ = done.has_value();
+    return done;
+  }
+
+  result<void> commit() {
+    auto done = connection_.execute("COMMIT", [](Statement&) {});
+    if (done) open_ = false;
+    return done;
+  }
+
+ private:
+  Connection& connection_;
+  bool open_ = false;
+};
+
+result<void> insert_event(Connection& connection, std::int64_t job_id, core::TimePoint at,
+                          std::string_view event, std::optional<std::string> state,
+                          std::optional<std::string> status,
+                          std::optional<std::string> status_detail,
+                          std::optional<std::string> message) {
+  return connection.execute(
+      "INSERT INTO job_events (job_id, at, event, state, status, status_detail, message) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      [&](Statement& s) {
+        s.bind(1, job_id);
+        s.bind(2, core::to_epoch_ms(at));
+        s.bind(3, event);
+        s.bind(4, state);
+        s.bind(5, status);
+        s.bind(6, status_detail);
+        s.bind(7, message);
+      });
+}
+
+std::optional<std::string> state_name(core::JobState state) {
+  return std::string(core::to_string(state));
+}
+
+// Why a guarded UPDATE touched no row: the job is missing, or in a state that forbids it.
+result<void> transition_refused(Connection& connection, std::int64_t job_id) {
+  auto statement = connection.prepared("SELECT 1 FROM jobs WHERE id = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, job_id);
+  auto row = connection.step(*use);
+  if (!row) return row.error();
+  return *row ? errc::conflict : errc::not_found;
+}
+
+// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any error rolls everything back.
+template <class Body>
+auto in_write_transaction(Connection& connection, Body&& body) -> decltype(body()) {
+  Transaction transaction{connection};
+  if (auto begun = transaction.begin(); !begun) return begun.error();
+  auto outcome = body();
+  if (!outcome) return outcome;
+  if (auto committed = transaction.commit(); !committed) return committed.error();
+  return outcome;
+}
+
+result<std::vector<core::JobRecord>> select_jobs(
+    Connection& connection, std::string_view sql,
+    const std::function<void(Statement&)>& bind = [](Statement&) {}) {
+  auto statement = connection.prepared(sql);
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  bind(*use);
+  std::vector<core::JobRecord> jobs;
+  for (;;) {
+    auto row = connection.step(*use);
+    if (!row) return row.error();
+    if (!*row) break;
+    jobs.push_back(read_job(*use).record);
+  }
+  return jobs;
+}
+
+// Creates every missing directory of `dir` with mode 0700: the database holds prompts and
+// session links that other local users have no business reading.
+bool make_private_directories(const std::filesystem::path& dir, std::string& error) {
+  if (dir.empty()) return true;
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) return true;
+    error = "'" + dir.string() + "' exists and is not a directory";
+    return false;
+  }
+  if (errno != ENOENT) {
+    error = "cannot inspect '" + dir.string() + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!make_private_directories(dir.parent_path(), error)) return false;
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return true;  // another process won the race
+    error = "cannot create directory '" + dir.string() + "': " + std::strerror(errno);
+    return false;
+  }
+  // The umask may have taken owner bits away; it can never have added any.
+  ::chmod(dir.c_str(), 0700);
+  return true;
+}
+
+// A new database file is created here with mode 0600 rather than by SQLite with the umask's
+// choice; SQLite gives the -wal and -shm files the database file's mode. Existing files are
+// left as they are.
+bool create_private_file(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return true;
+    error = "cannot create database file '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  return true;
+}
+
+bool exec(sqlite3* db, const char* sql, std::string& error) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
+  error = std::string(sql) + ": " + (message != nullptr ? message : sqlite3_errmsg(db));
+  sqlite3_free(message);
+  return false;
+}
+
+bool enable_wal(sqlite3* db, std::string& error) {
+  sqlite3_stmt* stmt = nullptr;
+  std::string mode;
+  if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    mode = text != nullptr ? text : "";
+  } else {
+    error = std::string("PRAGMA journal_mode = WAL: ") + sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+    return false;
+  }
+  sqlite3_finalize(stmt);
+  if (mode != "wal") {
+    error = "the database cannot use WAL journal mode (got '" + mode + "')";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct JobStore::Impl : Connection {
+  using Connection::Connection;
+};
+
+JobStore::JobStore(sqlite3* db, std::unique_ptr<Impl> impl) noexcept
+    : db_{db}, impl_{std::move(impl)} {}
+
+JobStore::~JobStore() = default;
+
+const std::string& JobStore::last_error_message() const noexcept { return impl_->last_error(); }
+
+result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, std::string* error) {
+  std::string message;
+  auto fail = [&](errc code) -> result<std::unique_ptr<JobStore>> {
+    if (error != nullptr) *error = message;
+    return code;
+  };
+  if (options.path.empty()) {
+    message = "the database path is empty";
+    return fail(errc::invalid_argument);
+  }
+  if (!make_private_directories(std::filesystem::path(options.path).parent_path(), message) ||
+      !create_private_file(options.path, message)) {
+    return fail(errc::database_error);
+  }
+
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(options.path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  // From here the Impl owns the handle, so every early return closes it.
+  auto impl = std::make_unique<Impl>(raw);
+  if (rc != SQLITE_OK) {
+    message = "cannot open database '" + options.path +
+              "': " + (raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+    return fail(errc::database_error);
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
+
+  if (!enable_wal(raw, message) ||
+      // FULL: a committed create intent must survive power loss, or a restart could send a
+      // second create for the same job.
+      !exec(raw, "PRAGMA synchronous = FULL", message) ||
+      !exec(raw, "PRAGMA foreign_keys = ON", message)) {
+    return fail(errc::database_error);
+  }
+  if (!migrate(raw, message)) return fail(errc::database_error);
+  return std::unique_ptr<JobStore>(new JobStore(raw, std::move(impl)));
+}
+
+result<AddResult> JobStore::add_job(const core::JobDefinition& definition, std::string_view source,
+                                    core::TimePoint now) {
+  if (auto valid = validate_key(definition.key); !valid) return valid.error();
+  const std::string spec = encode_spec(definition.spec);
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<AddResult> {
+    {
+      auto existing = db.prepared("SELECT org_id, priority, spec FROM jobs WHERE key = ?1");
+      if (!existing) return existing.error();
+      StatementUse use{**existing};
+      use->bind(1, definition.key);
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (*row) {
+        const bool same = use->optional_text_at(0) == definition.org_id &&
+                          use->int64_at(1) == definition.priority &&
+                          canonical_spec(use->text_at(2)) == spec;
+        return same ? AddResult::unchanged : AddResult::changed;
+      }
+    }
+    std::int64_t id = 0;
+    {
+      auto insert = db.prepared(
+          "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id");
+      if (!insert) return insert.error();
+      StatementUse use{**insert};
+      use->bind(1, definition.key);
+      use->bind(2, definition.org_id);
+      use->bind(3, definition.priority);
+      use->bind(4, spec);
+      use->bind(5, source);
+      use->bind(6, core::to_epoch_ms(now));
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      id = use->int64_at(0);
+      if (auto rest = db.run(*use); !rest) return rest.error();
+    }
+    if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
+                                   std::nullopt, std::nullopt, std::string(source));
+        !logged) {
+      return logged.error();
+    }
+    return AddResult::inserted;
+  });
+}
+
+result<AddResult> JobStore::add_invalid(std::string_view key, std::string_view source,
+                                        std::string_view reason, core::TimePoint now) {
+  if (auto valid = validate_key(key); !valid) return valid.error();
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<AddResult> {
+    {
+      auto existing = db.prepared("SELECT 1 FROM jobs WHERE key = ?1");
+      if (!existing) return existing.error();
+      StatementUse use{**existing};
+      use->bind(1, key);
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (*row) return AddResult::unchanged;
+    }
+    std::int64_t id = 0;
+    {
+      auto insert = db.prepared(
+          "INSERT INTO jobs (key, spec, source, state, last_error, created_at, updated_at, "
+          "finished_at) VALUES (?1, '{}', ?2, 'invalid', ?3, ?4, ?4, ?4) RETURNING id");
+      if (!insert) return insert.error();
+      StatementUse use{**insert};
+      use->bind(1, key);
+      use->bind(2, source);
+      use->bind(3, reason);
+      use->bind(4, core::to_epoch_ms(now));
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      id = use->int64_at(0);
+      if (auto rest = db.run(*use); !rest) return rest.error();
+    }
+    if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
+                                   std::nullopt, std::nullopt, std::string(reason));
+        !logged) {
+      return logged.error();
+    }
+    return AddResult::inserted;
+  });
+}
+
+result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, std::size_t limit) {
+  Connection& db = *impl_;
+  std::vector<core::JobRecord> ready;
+  std::vector<std::pair<std::int64_t, std::string>> broken;  // id, reason
+  if (limit == 0) return ready;
+  {
+    // Streams rows in claim order (served by the jobs_claim index) until `limit` usable ones
+    // are found, so broken rows never crowd good ones out of a batch.
+    // Scheduling (a not_before column) will add its condition to this WHERE clause.
+    auto statement = db.prepared("SELECT " DEVIN_ORCH_JOB_COLUMNS
+                                 " FROM jobs WHERE state = 'queued' ORDER BY priority DESC, id");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    while (ready.size() < limit) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      DecodedJob job = read_job(*use);
+      if (job.spec_error) {
+        broken.emplace_back(job.record.id, "invalid spec: " + *job.spec_error);
+      } else {
+        ready.push_back(std::move(job.record));
+      }
+    }
+  }
+  if (broken.empty()) return ready;
+
+  auto moved = in_write_transaction(db, [&]() -> result<void> {
+    for (const auto& [id, reason] : broken) {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'invalid', last_error = ?2, finished_at = ?3, updated_at = ?3 "
+          "WHERE id = ?1 AND state = 'queued'",
+          [&](Statement& s) {
+            s.bind(1, id);
+            s.bind(2, reason);
+            s.bind(3, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) continue;  // someone else moved it meanwhile
+      if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
+                                     std::nullopt, std::nullopt, reason);
+          !logged) {
+        return logged.error();
+      }
+    }
+    return {};
+  });
+  if (!moved) return moved.error();
+  return ready;
+}
+
+result<std::vector<core::JobRecord>> JobStore::in_state(core::JobState state) {
+  return select_jobs(*impl_,
+                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id",
+                     [&](Statement& s) { s.bind(1, core::to_string(state)); });
+}
+
+result<std::vector<core::JobRecord>> JobStore::all_jobs() {
+  return select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs ORDER BY id");
+}
+
+result<std::optional<core::JobRecord>> JobStore::find(std::string_view key) {
+  auto jobs = select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE key = ?1",
+                          [&](Statement& s) { s.bind(1, key); });
+  if (!jobs) return jobs.error();
+  if (jobs->empty()) return std::optional<core::JobRecord>{};
+  return std::optional<core::JobRecord>{std::move(jobs->front())};
+}
+
+result<Outcome> JobStore::outcome(std::int64_t job_id) {
+  Connection& db = *impl_;
+  auto statement = db.prepared(
+      "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at "
+      "FROM jobs WHERE id = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, job_id);
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row) return errc::not_found;
+  Outcome out;
+  if (auto text = use->optional_text_at(0)) {
+    auto pull_requests = parse_pull_requests(*text);
+    if (!pull_requests) {
+      return db.fail("job " + std::to_string(job_id) + ": stored pull_requests is not valid");
+    }
+    out.pull_requests = std::move(*pull_requests);
+  }
+  out.acus_consumed = use->optional_double_at(1).value_or(0.0);
+  out.structured_output = use->optional_text_at(2);
+  out.started_at_ms = use->optional_int64_at(3);
+  out.finished_at_ms = use->optional_int64_at(4);
+  return out;
+}
+
+result<std::vector<HistoryEntry>> JobStore::history(std::int64_t job_id) {
+  Connection& db = *impl_;
+  // By id, not `at`: insertion order is the order things happened even if the clock stepped.
+  auto statement = db.prepared(
+      "SELECT at, event, state, status, status_detail, message FROM job_events "
+      "WHERE job_id = ?1 ORDER BY id");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, job_id);
+  std::vector<HistoryEntry> entries;
+  for (;;) {
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) break;
+    entries.push_back(HistoryEntry{
+        .at_ms = use->int64_at(0),
+        .event = use->text_at(1),
+        .state = use->optional_text_at(2),
+        .status = use->optional_text_at(3),
+        .status_detail = use->optional_text_at(4),
+        .message = use->optional_text_at(5),
+    });
+  }
+  return entries;
+}
+
+result<std::map<core::JobState, std::int64_t>> JobStore::count_by_state() {
+  Connection& db = *impl_;
+  std::map<core::JobState, std::int64_t> counts;
+  // Every state is present, zeros included, so gauges built from this never go stale.
+  for (int value = 0;; ++value) {
+    const auto state = static_cast<core::JobState>(value);
+    if (core::to_string(state) == "unknown") break;
+    counts[state] = 0;
+  }
+  auto statement = db.prepared("SELECT state, count(*) FROM jobs GROUP BY state");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  for (;;) {
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) break;
+    if (auto state = core::parse_job_state(use->text_at(0))) counts[*state] = use->int64_at(1);
+  }
+  return counts;
+}
+
+result<void> JobStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
+                                     std::string_view tag, std::int64_t intent_at_ms,
+                                     core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute(
+        "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
+        "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
+        "WHERE id = ?1 AND state IN ('queued', 'creating')",
+        [&](Statement& s) {
+          s.bind(1, job_id);
+          s.bind(2, attempt);
+          s.bind(3, tag);
+          s.bind(4, intent_at_ms);
+          s.bind(5, core::to_epoch_ms(now));
+        });
+    if (!updated) return updated.error();
+    if (db.changes() == 0) return transition_refused(db, job_id);
+    return insert_event(db, job_id, now, "intent", state_name(core::JobState::creating),
+                        std::nullopt, std::nullopt, "attempt " + std::to_string(attempt));
+  });
+}
+
+result<void> JobStore::commit_session(std::int64_t job_id, const api::Session& session,
+                                      bool adopted, core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute(
+        "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
+        "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
+        "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
+        [&](Statement& s) {
+          s.bind(1, job_id);
+          s.bind(2, session.session_id);
+          s.bind(3, session.url);
+          s.bind(4, session.status);
+          s.bind(5, session.status_detail);
+          s.bind(6, serialise_pull_requests(session.pull_requests));
+          s.bind(7, session.acus_consumed);
+          s.bind(8, session.structured_output);
+          s.bind(9, core::to_epoch_ms(now));
+        });
+    if (!updated) return updated.error();
+    if (db.changes() == 0) return transition_refused(db, job_id);
+    return insert_event(db, job_id, now, adopted ? "adopted" : "created",
+                        state_name(core::JobState::running), session.status, session.status_detail,
+                        session.session_id);
+  });
+}
+
+result<void> JobStore::requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
+                               core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute(
+        "UPDATE jobs SET state = 'queued', attempts = ?2, last_error = ?3, updated_at = ?4 "
+        "WHERE id = ?1 AND state IN ('queued', 'creating')",
+        [&](Statement& s) {
+          s.bind(1, job_id);
+          s.bind(2, attempts);
+          s.bind(3, text_or_null(reason));
+          s.bind(4, core::to_epoch_ms(now));
+        });
+    if (!updated) return updated.error();
+    if (db.changes() == 0) return transition_refused(db, job_id);
+    return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
+                        std::nullopt, std::nullopt, text_or_null(reason));
+  });
+}
+
+result<void> JobStore::finish(std::int64_t job_id, core::JobState state, std::string_view reason,
+                              core::TimePoint now) {
+  if (!core::is_terminal(state)) return errc::invalid_argument;
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute(
+        "UPDATE jobs SET state = ?2, last_error = ?3, finished_at = ?4, updated_at = ?4 "
+        "WHERE id = ?1 AND state IN ('queued', 'creating', 'running')",
+        [&](Statement& s) {
+          s.bind(1, job_id);
+          s.bind(2, core::to_string(state));
+          s.bind(3, text_or_null(reason));
+          s.bind(4, core::to_epoch_ms(now));
+        });
+    if (!updated) return updated.error();
+    if (db.changes() == 0) return transition_refused(db, job_id);
+    return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
+                        std::nullopt, text_or_null(reason));
+  });
+}
+
+result<void> JobStore::record_statuses(std::span<const StatusUpdate> updates, core::TimePoint now) {
+  for (const auto& update : updates) {
+    if (update.new_state && !core::is_terminal(*update.new_state)) return errc::invalid_argument;
+  }
+  if (updates.empty()) return {};
+  Connection& db = *impl_;
+  const std::int64_t now_ms = core::to_epoch_ms(now);
+  return in_write_transaction(db, [&]() -> result<void> {
+    for (const auto& update : updates) {
+      std::optional<std::string> old_state;
+      std::optional<std::string> old_status;
+      std::optional<std::string> old_detail;
+      {
+        auto current = db.prepared("SELECT state, status, status_detail FROM jobs WHERE id = ?1");
+        if (!current) return current.error();
+        StatementUse use{**current};
+        use->bind(1, update.job_id);
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        if (!*row) continue;
+        const auto state = core::parse_job_state(use->text_at(0));
+        if (!state || core::is_terminal(*state)) continue;
+        old_state = state_name(*state);
+        old_status = use->optional_text_at(1);
+        old_detail = use->optional_text_at(2);
+      }
+      const api::Session& session = update.session;
+      const std::optional<std::string> new_state =
+          update.new_state ? state_name(*update.new_state) : std::nullopt;
+      const std::optional<std::string> reason =
+          update.reason ? text_or_null(*update.reason) : std::nullopt;
+      auto updated = db.execute(
+          "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+          "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+          "updated_at = ?7, state = COALESCE(?8, state), "
+          "finished_at = CASE WHEN ?8 IS NULL THEN finished_at ELSE ?7 END, "
+          "last_error = CASE WHEN ?8 IS NULL AND ?9 IS NULL THEN last_error ELSE ?9 END "
+          "WHERE id = ?1",
+          [&](Statement& s) {
+            s.bind(1, update.job_id);
+            s.bind(2, session.status);
+            s.bind(3, session.status_detail);
+            s.bind(4, serialise_pull_requests(session.pull_requests));
+            s.bind(5, session.acus_consumed);
+            s.bind(6, session.structured_output);
+            s.bind(7, now_ms);
+            s.bind(8, new_state);
+            s.bind(9, reason);
+          });
+      if (!updated) return updated.error();
+      const std::optional<std::string> status = session.status;
+      if (status != old_status || session.status_detail != old_detail) {
+        const auto state_after = new_state ? new_state : old_state;
+        if (auto logged = insert_event(db, update.job_id, now, "status", state_after, status,
+                                       session.status_detail, std::nullopt);
+            !logged) {
+          return logged.error();
+        }
+      }
+      if (update.new_state) {
+        if (auto logged = insert_event(db, update.job_id, now, *new_state, new_state, status,
+                                       session.status_detail, reason);
+            !logged) {
+          return logged.error();
+        }
+      }
+    }
+    return {};
+  });
+}
+
+result<void> JobStore::note_error(std::int64_t job_id, std::string_view error,
+                                  core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute("UPDATE jobs SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                              [&](Statement& s) {
+                                s.bind(1, job_id);
+                                s.bind(2, text_or_null(error));
+                                s.bind(3, core::to_epoch_ms(now));
+                              });
+    if (!updated) return updated.error();
+    if (db.changes() == 0) return errc::not_found;
+    return {};
+  });
+}
+
+result<std::int64_t> JobStore::data_version() {
+  Connection& db = *impl_;
+  auto statement = db.prepared("PRAGMA data_version");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row) return db.fail("PRAGMA data_version returned no row");
+  return use->int64_at(0);
+}
+
+#undef DEVIN_ORCH_JOB_COLUMNS
+
+}  // namespace devin_orch::store

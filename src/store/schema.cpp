@@ -1,0 +1,126 @@
+// The store's schema, version by version, and the migration runner.
+#include "devin_orch/store/schema.hpp"
+
+#include <sqlite3.h>
+
+#include <array>
+
+namespace devin_orch::store {
+namespace {
+
+// v1. `jobs` is also the contract for external producers: they INSERT key and spec (JSON text),
+// optionally org_id, priority and source; every other column has a default. Times are epoch
+// milliseconds. The state list is spelled out rather than generated so that this migration
+// never changes after release; a new JobState needs a new migration.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE CHECK (length(key) BETWEEN 1 AND 512),
+  org_id TEXT,
+  priority INTEGER NOT NULL DEFAULT 0,
+  spec TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT 'queue',
+  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'creating', 'running',
+      'finished', 'failed', 'suspended', 'dead', 'lost', 'invalid', 'cancelled', 'timed_out')),
+  generation INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  creation_tag TEXT,
+  intent_at INTEGER,
+  session_id TEXT,
+  session_url TEXT,
+  status TEXT,
+  status_detail TEXT,
+  pull_requests TEXT,
+  acus_consumed REAL,
+  structured_output TEXT,
+  last_error TEXT,
+  created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+  updated_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+  started_at INTEGER,
+  finished_at INTEGER
+) STRICT;
+
+CREATE INDEX jobs_claim ON jobs (state, priority DESC, id);
+CREATE INDEX jobs_session ON jobs (session_id);
+
+CREATE TABLE job_events (
+  id INTEGER PRIMARY KEY,
+  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  state TEXT,
+  status TEXT,
+  status_detail TEXT,
+  message TEXT
+) STRICT;
+
+CREATE INDEX job_events_job ON job_events (job_id);
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations{{
+    {1, kSchemaV1},
+}};
+
+bool exec(sqlite3* db, const char* sql, std::string& error) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
+  error = message != nullptr ? message : sqlite3_errmsg(db);
+  sqlite3_free(message);
+  return false;
+}
+
+bool read_user_version(sqlite3* db, int& version, std::string& error) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) != SQLITE_OK ||
+      sqlite3_step(stmt) != SQLITE_ROW) {
+    error = sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+    return false;
+  }
+  version = sqlite3_column_int(stmt, 0);
+  sqlite3_finalize(stmt);
+  return true;
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() noexcept { return kMigrations; }
+
+int latest_schema_version() noexcept { return kMigrations.back().version; }
+
+result<void> migrate(sqlite3* db, std::string& error) {
+  if (!exec(db, "BEGIN IMMEDIATE", error)) {
+    error = "cannot start the schema migration: " + error;
+    return errc::database_error;
+  }
+  auto fail = [&](std::string message) -> result<void> {
+    error = std::move(message);
+    if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return errc::database_error;
+  };
+
+  int version = 0;
+  std::string detail;
+  if (!read_user_version(db, version, detail)) return fail("cannot read user_version: " + detail);
+  const int latest = latest_schema_version();
+  if (version > latest) {
+    return fail("database schema version " + std::to_string(version) +
+                " is newer than this devin-orch supports (" + std::to_string(latest) + ")");
+  }
+  for (const Migration& migration : kMigrations) {
+    if (migration.version <= version) continue;
+    if (!exec(db, migration.sql, detail)) {
+      return fail("schema migration to version " + std::to_string(migration.version) +
+                  " failed: " + detail);
+    }
+  }
+  if (version != latest) {
+    // PRAGMA takes no bound parameters; the value is this build's own constant.
+    const std::string set_version = "PRAGMA user_version = " + std::to_string(latest);
+    if (!exec(db, set_version.c_str(), detail)) return fail("cannot set user_version: " + detail);
+  }
+  if (!exec(db, "COMMIT", detail)) return fail("cannot commit the schema migration: " + detail);
+  return {};
+}
+
+}  // namespace devin_orch::store

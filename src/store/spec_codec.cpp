@@ -1,0 +1,189 @@
+// Canonical JSON encoding of JobSpec and the strict decoder that guards what producers store.
+#include "devin_orch/store/spec_codec.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <limits>
+
+namespace devin_orch::store {
+namespace json = boost::json;
+namespace {
+
+constexpr std::size_t kMaxPromptBytes = 64 * 1024;
+// The API's own limit on structured_output_schema.
+constexpr std::size_t kMaxSchemaBytes = 64 * 1024;
+constexpr std::size_t kMaxDepth = 64;
+
+json::parse_options parse_options() {
+  json::parse_options options;
+  options.max_depth = kMaxDepth;
+  return options;
+}
+
+json::array string_array(const std::vector<std::string>& values) {
+  json::array array;
+  array.reserve(values.size());
+  for (const auto& value : values) array.emplace_back(value);
+  return array;
+}
+
+// Decoding state: the first failure wins and names its field.
+class Decoder {
+ public:
+  explicit Decoder(std::string* reason) : reason_{reason} {}
+
+  bool fail(std::string message) {
+    if (reason_ != nullptr) *reason_ = std::move(message);
+    return false;
+  }
+  bool field_error(std::string_view field, std::string_view expected) {
+    return fail("field '" + std::string(field) + "': expected " + std::string(expected));
+  }
+
+  bool string_field(std::string_view field, const json::value& value, std::string& out) {
+    if (!value.is_string()) return field_error(field, "a string");
+    out = value.get_string();
+    return true;
+  }
+
+  bool string_array_field(std::string_view field, const json::value& value,
+                          std::vector<std::string>& out, bool nullable) {
+    const std::string_view expected =
+        nullable ? "an array of strings or null" : "an array of strings";
+    if (!value.is_array()) return field_error(field, expected);
+    out.clear();
+    for (const auto& element : value.get_array()) {
+      if (!element.is_string()) return field_error(field, expected);
+      out.emplace_back(element.get_string());
+    }
+    return true;
+  }
+
+ private:
+  std::string* reason_;
+};
+
+}  // namespace
+
+std::string encode_spec(const core::JobSpec& spec) {
+  // Insertion order is serialisation order: this fixed order makes the text canonical.
+  json::object out;
+  out["prompt"] = spec.prompt;
+  if (spec.title) out["title"] = *spec.title;
+  if (!spec.tags.empty()) out["tags"] = string_array(spec.tags);
+  if (spec.create_as_user_id) out["create_as_user_id"] = *spec.create_as_user_id;
+  if (spec.playbook_id) out["playbook_id"] = *spec.playbook_id;
+  if (spec.knowledge_ids) out["knowledge_ids"] = string_array(*spec.knowledge_ids);
+  if (spec.secret_ids) out["secret_ids"] = string_array(*spec.secret_ids);
+  if (!spec.repos.empty()) out["repos"] = string_array(spec.repos);
+  if (spec.max_acu_limit) out["max_acu_limit"] = *spec.max_acu_limit;
+  if (spec.structured_output_schema) {
+    // Re-serialised so whitespace differences do not count as a changed definition. Text that
+    // is not an object is kept as a string, which decode_spec then rejects with a reason.
+    json::error_code ec;
+    json::value schema = json::parse(*spec.structured_output_schema, ec, {}, parse_options());
+    if (!ec && schema.is_object()) {
+      out["structured_output_schema"] = std::move(schema);
+    } else {
+      out["structured_output_schema"] = *spec.structured_output_schema;
+    }
+  }
+  if (spec.devin_mode) out["devin_mode"] = *spec.devin_mode;
+  return json::serialize(out);
+}
+
+result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
+  Decoder decoder{reason};
+  json::error_code ec;
+  const json::value root = json::parse(text, ec, {}, parse_options());
+  if (ec) {
+    decoder.fail("not valid JSON: " + ec.message());
+    return errc::invalid_argument;
+  }
+  if (!root.is_object()) {
+    decoder.fail("expected a JSON object");
+    return errc::invalid_argument;
+  }
+
+  core::JobSpec spec;
+  bool have_prompt = false;
+  for (const auto& [key, value] : root.get_object()) {
+    bool ok = true;
+    if (key == "prompt") {
+      if (!value.is_string() || value.get_string().empty()) {
+        ok = decoder.field_error(key, "a non-empty string");
+      } else if (value.get_string().size() > kMaxPromptBytes) {
+        ok = decoder.fail("field 'prompt': " + std::to_string(value.get_string().size()) +
+                          " bytes exceeds the limit of " + std::to_string(kMaxPromptBytes) +
+                          " bytes");
+      } else {
+        spec.prompt = value.get_string();
+        have_prompt = true;
+      }
+    } else if (key == "title") {
+      if (value.is_null()) {
+        spec.title.reset();
+      } else if (value.is_string()) {
+        spec.title = std::string(value.get_string());
+      } else {
+        ok = decoder.field_error(key, "a string or null");
+      }
+    } else if (key == "tags") {
+      ok = decoder.string_array_field(key, value, spec.tags, false);
+    } else if (key == "create_as_user_id") {
+      ok = decoder.string_field(key, value, spec.create_as_user_id.emplace());
+    } else if (key == "playbook_id") {
+      ok = decoder.string_field(key, value, spec.playbook_id.emplace());
+    } else if (key == "knowledge_ids" || key == "secret_ids") {
+      auto& target = key == "knowledge_ids" ? spec.knowledge_ids : spec.secret_ids;
+      if (value.is_null()) {
+        target.reset();
+      } else {
+        ok = decoder.string_array_field(key, value, target.emplace(), true);
+      }
+    } else if (key == "repos") {
+      ok = decoder.string_array_field(key, value, spec.repos, false);
+    } else if (key == "max_acu_limit") {
+      if (value.is_int64() && value.get_int64() > 0) {
+        spec.max_acu_limit = value.get_int64();
+      } else if (value.is_uint64() && value.get_uint64() > 0 &&
+                 value.get_uint64() <=
+                     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        spec.max_acu_limit = static_cast<std::int64_t>(value.get_uint64());
+      } else {
+        ok = decoder.field_error(key, "a positive integer");
+      }
+    } else if (key == "structured_output_schema") {
+      if (!value.is_object()) {
+        ok = decoder.field_error(key, "an object");
+      } else {
+        std::string serialised = json::serialize(value);
+        if (serialised.size() > kMaxSchemaBytes) {
+          ok = decoder.fail(
+              "field 'structured_output_schema': " + std::to_string(serialised.size()) +
+              " bytes exceeds the limit of " + std::to_string(kMaxSchemaBytes) + " bytes");
+        } else {
+          spec.structured_output_schema = std::move(serialised);
+        }
+      }
+    } else if (key == "devin_mode") {
+      if (value.is_string() && (value.get_string() == "normal" || value.get_string() == "fast")) {
+        spec.devin_mode = std::string(value.get_string());
+      } else {
+        ok = decoder.field_error(key, "\"normal\" or \"fast\"");
+      }
+    } else {
+      // A misspelt optional field would otherwise be dropped and the session created without it.
+      ok = decoder.fail("unknown field '" + std::string(key) + "'");
+    }
+    if (!ok) return errc::invalid_argument;
+  }
+  if (!have_prompt) {
+    decoder.fail("field 'prompt' is required");
+    return errc::invalid_argument;
+  }
+  return spec;
+}
+
+}  // namespace devin_orch::store

@@ -1,0 +1,787 @@
+// Tests for JobStore against real database files in temporary directories, including a second
+// raw SQLite connection acting as an external queue producer.
+#include "devin_orch/store/job_store.hpp"
+
+#include "devin_orch/store/schema.hpp"
+#include "devin_orch/store/spec_codec.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace devin_orch::store {
+namespace {
+
+using core::JobState;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/devin-orch-store-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A second connection to the same file, as an external producer or a second process would use.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::filesystem::path& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+      throw std::runtime_error("cannot open " + path.string());
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawConnection() { sqlite3_close(db_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Runs a statement with text parameters; returns the (extended) result code.
+  int run(const std::string& sql, const std::vector<std::string>& params = {}) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      error_ = sqlite3_errmsg(db_);
+      return rc;
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      sqlite3_bind_text(stmt, static_cast<int>(i + 1), params[i].c_str(),
+                        static_cast<int>(params[i].size()), SQLITE_TRANSIENT);
+    }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    }
+    error_ = sqlite3_errmsg(db_);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  std::string text(const std::string& sql, const std::vector<std::string>& params = {}) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      sqlite3_bind_text(stmt, static_cast<int>(i + 1), params[i].c_str(),
+                        static_cast<int>(params[i].size()), SQLITE_TRANSIENT);
+    }
+    std::string out = "<no row>";
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      const auto* value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      out = value != nullptr ? std::string(value, sqlite3_column_bytes(stmt, 0)) : "<null>";
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+  std::int64_t integer(const std::string& sql, const std::vector<std::string>& params = {}) {
+    return std::stoll(text(sql, params));
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string error_;
+};
+
+core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(ms); }
+
+core::JobDefinition job(std::string key, std::int64_t priority = 0) {
+  return core::JobDefinition{
+      .key = std::move(key),
+      .priority = priority,
+      .spec = core::JobSpec{.prompt = "do the thing"},
+  };
+}
+
+api::Session session(std::string id, std::string status,
+                     std::optional<std::string> detail = std::nullopt) {
+  return api::Session{
+      .session_id = id,
+      .url = "https://app.devin.ai/sessions/" + id,
+      .status = std::move(status),
+      .status_detail = std::move(detail),
+  };
+}
+
+std::vector<std::string> events(JobStore& store, std::int64_t job_id) {
+  auto entries = store.history(job_id);
+  EXPECT_TRUE(entries);
+  std::vector<std::string> names;
+  if (entries) {
+    for (const auto& entry : *entries) names.push_back(entry.event);
+  }
+  return names;
+}
+
+std::vector<std::string> keys(const std::vector<core::JobRecord>& jobs) {
+  std::vector<std::string> out;
+  for (const auto& j : jobs) out.push_back(j.definition.key);
+  return out;
+}
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = open_store();
+    ASSERT_TRUE(store_);
+  }
+
+  std::unique_ptr<JobStore> open_store(core::Duration busy_timeout = core::Duration{5'000}) {
+    std::string error;
+    auto opened = JobStore::open({.path = db_path_.string(), .busy_timeout = busy_timeout}, &error);
+    EXPECT_TRUE(opened) << error;
+    return opened ? std::move(*opened) : nullptr;
+  }
+
+  std::int64_t id_of(const std::string& key) {
+    auto found = store_->find(key);
+    EXPECT_TRUE(found && found->has_value()) << key;
+    return found && *found ? (*found)->id : -1;
+  }
+
+  core::JobRecord record(const std::string& key) {
+    auto found = store_->find(key);
+    EXPECT_TRUE(found && found->has_value()) << key;
+    return found && *found ? **found : core::JobRecord{};
+  }
+
+  // Drives a new job to running.
+  std::int64_t running_job(const std::string& key, const std::string& status = "running") {
+    EXPECT_EQ(store_->add_job(job(key), "test", at(1)).value(), AddResult::inserted);
+    const std::int64_t id = id_of(key);
+    EXPECT_TRUE(store_->commit_intent(id, 1, core::creation_tag(key, 0), 2, at(2)));
+    EXPECT_TRUE(store_->commit_session(id, session("s-" + key, status), false, at(3)));
+    return id;
+  }
+
+  TempDir dir_;
+  std::filesystem::path db_path_ = dir_.path() / "jobs.db";
+  std::unique_ptr<JobStore> store_;
+};
+
+mode_t mode_of(const std::filesystem::path& path) {
+  struct stat info {};
+  EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
+  return info.st_mode & 07777;
+}
+
+// --- open ---------------------------------------------------------------------------------
+
+TEST(JobStoreOpen, CreatesPrivateDirectoriesAndFile) {
+  TempDir dir;
+  const auto path = dir.path() / "state" / "orch" / "jobs.db";
+  // With the usual umask SQLite alone would create a world-readable 0644 file.
+  const mode_t old_umask = ::umask(022);
+  std::string error;
+  auto store = JobStore::open({.path = path.string()}, &error);
+  ::umask(old_umask);
+  ASSERT_TRUE(store) << error;
+  EXPECT_EQ(mode_of(dir.path() / "state"), 0700U);
+  EXPECT_EQ(mode_of(dir.path() / "state" / "orch"), 0700U);
+  EXPECT_EQ(mode_of(path), 0600U);
+  // WAL side files inherit the database file's mode.
+  ASSERT_TRUE((*store)->add_job(job("k"), "test", at(1)));
+  EXPECT_EQ(mode_of(path.string() + "-wal"), 0600U);
+}
+
+TEST(JobStoreOpen, LeavesAnExistingDirectoryAlone) {
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  auto store = JobStore::open({.path = (dir.path() / "jobs.db").string()});
+  ASSERT_TRUE(store);
+  EXPECT_EQ(mode_of(dir.path()), 0755U);
+}
+
+TEST_F(JobStoreTest, ConfiguresTheConnection) {
+  RawConnection raw{db_path_};
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
+  EXPECT_EQ(latest_schema_version(), 1);
+
+  sqlite3_stmt* stmt = nullptr;
+  auto pragma = [&](const char* sql) {
+    EXPECT_EQ(sqlite3_prepare_v2(store_->handle(), sql, -1, &stmt, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    const auto value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return value;
+  };
+  EXPECT_EQ(pragma("PRAGMA synchronous"), 2);  // FULL
+  EXPECT_EQ(pragma("PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(pragma("PRAGMA busy_timeout"), 5000);
+}
+
+TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
+  ASSERT_TRUE(store_->add_job(job("persisted"), "test", at(1)));
+  store_.reset();
+  store_ = open_store();
+  ASSERT_TRUE(store_);
+  EXPECT_EQ(record("persisted").definition, job("persisted"));
+  RawConnection raw{db_path_};
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 2);
+}
+
+TEST_F(JobStoreTest, RefusesANewerSchema) {
+  store_.reset();
+  {
+    RawConnection raw{db_path_};
+    ASSERT_EQ(raw.run("PRAGMA user_version = 7"), SQLITE_OK);
+  }
+  std::string error;
+  auto reopened = JobStore::open({.path = db_path_.string()}, &error);
+  ASSERT_FALSE(reopened);
+  EXPECT_EQ(reopened.error(), errc::database_error);
+  EXPECT_EQ(error, "database schema version 7 is newer than this devin-orch supports (1)");
+}
+
+TEST(JobStoreOpen, ReportsAParentThatIsAFile) {
+  TempDir dir;
+  std::ofstream{dir.path() / "file"} << "x";
+  std::string error;
+  auto store = JobStore::open({.path = (dir.path() / "file" / "jobs.db").string()}, &error);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error(), errc::database_error);
+  EXPECT_THAT(error, HasSubstr("is not a directory"));
+}
+
+TEST(JobStoreOpen, RejectsAnEmptyPath) {
+  std::string error;
+  auto store = JobStore::open({}, &error);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error(), errc::invalid_argument);
+  EXPECT_FALSE(error.empty());
+}
+
+// --- definitions --------------------------------------------------------------------------
+
+TEST_F(JobStoreTest, AddJobInsertsOnceAndReportsChangesWithoutApplyingThem) {
+  core::JobDefinition original = job("k", 3);
+  original.org_id = "org-a";
+  EXPECT_EQ(store_->add_job(original, "file:jobs.yaml", at(100)).value(), AddResult::inserted);
+  EXPECT_EQ(store_->add_job(original, "file:jobs.yaml", at(200)).value(), AddResult::unchanged);
+
+  core::JobDefinition other_priority = original;
+  other_priority.priority = 4;
+  core::JobDefinition other_org = original;
+  other_org.org_id = std::nullopt;
+  core::JobDefinition other_spec = original;
+  other_spec.spec.tags = {"new"};
+  for (const auto& changed : {other_priority, other_org, other_spec}) {
+    EXPECT_EQ(store_->add_job(changed, "file:jobs.yaml", at(300)).value(), AddResult::changed);
+  }
+
+  const core::JobRecord stored = record("k");
+  EXPECT_EQ(stored.definition, original);
+  EXPECT_EQ(stored.state, JobState::queued);
+  EXPECT_EQ(stored.created_at_ms, 100);
+  EXPECT_EQ(stored.updated_at_ms, 100);
+  auto entries = store_->history(stored.id);
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1U);
+  EXPECT_EQ((*entries)[0].event, "queued");
+  EXPECT_EQ((*entries)[0].state, "queued");
+  EXPECT_EQ((*entries)[0].message, "file:jobs.yaml");
+  EXPECT_EQ((*entries)[0].at_ms, 100);
+}
+
+TEST_F(JobStoreTest, AddJobComparesProducerSpecsCanonically) {
+  RawConnection raw{db_path_};
+  ASSERT_EQ(raw.run("INSERT INTO jobs (key, spec) VALUES (?1, ?2)",
+                    {"ext", R"({ "tags": ["a"],  "prompt": "do the thing" })"}),
+            SQLITE_OK);
+  core::JobDefinition same = job("ext");
+  same.spec.tags = {"a"};
+  EXPECT_EQ(store_->add_job(same, "cli", at(1)).value(), AddResult::unchanged);
+}
+
+TEST_F(JobStoreTest, KeyLengthIsCheckedInCharacters) {
+  std::string longest;
+  for (int i = 0; i < 512; ++i) longest += "\xC3\xBC";  // 512 characters, 1024 bytes
+  EXPECT_EQ(store_->add_job(job(longest), "test", at(1)).value(), AddResult::inserted);
+  auto too_long = store_->add_job(job(longest + "x"), "test", at(1));
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error(), errc::invalid_argument);
+  auto empty = store_->add_job(job(""), "test", at(1));
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error(), errc::invalid_argument);
+}
+
+TEST_F(JobStoreTest, AddInvalidRecordsTheReasonOnce) {
+  EXPECT_EQ(store_
+                ->add_invalid("bad", "file:jobs.yaml", "field 'tags': expected an array of strings",
+                              at(10))
+                .value(),
+            AddResult::inserted);
+  const core::JobRecord stored = record("bad");
+  EXPECT_EQ(stored.state, JobState::invalid);
+  EXPECT_EQ(stored.last_error, "field 'tags': expected an array of strings");
+  EXPECT_EQ(store_->outcome(stored.id).value().finished_at_ms, 10);
+  EXPECT_THAT(events(*store_, stored.id), ElementsAre("invalid"));
+
+  EXPECT_EQ(store_->add_invalid("bad", "file:jobs.yaml", "other", at(11)).value(),
+            AddResult::unchanged);
+  ASSERT_TRUE(store_->add_job(job("good"), "test", at(1)));
+  EXPECT_EQ(store_->add_invalid("good", "file:jobs.yaml", "r", at(12)).value(),
+            AddResult::unchanged);
+  EXPECT_EQ(record("good").state, JobState::queued);
+  EXPECT_EQ(record("bad").last_error, "field 'tags': expected an array of strings");
+}
+
+// --- round trips --------------------------------------------------------------------------
+
+TEST_F(JobStoreTest, MetacharactersAndUnicodeRoundTripInEveryField) {
+  const std::string evil =
+      "x'); DROP TABLE jobs; -- \"q\" \\ %_ ? ?1 :name @p $v \n\t\xC3\xBC \xE6\x97\xA5 "
+      "\xF0\x9F\x99\x82";
+  core::JobDefinition definition{
+      .key = "key " + evil,
+      .org_id = "org " + evil,
+      .priority = -7,
+      .spec =
+          core::JobSpec{
+              .prompt = "prompt " + evil + std::string("\0nul", 4),
+              .title = "title " + evil,
+              .tags = {"tag " + evil, ""},
+              .create_as_user_id = "user " + evil,
+              .playbook_id = "playbook " + evil,
+              .knowledge_ids = std::vector<std::string>{"k " + evil},
+              .secret_ids = std::vector<std::string>{"s " + evil},
+              .repos = {"repo " + evil},
+              .max_acu_limit = 5,
+              .structured_output_schema =
+                  R"({"description":"schema ')" + std::string("; --") + R"("})",
+              .devin_mode = "normal",
+          },
+  };
+  ASSERT_EQ(store_->add_job(definition, "source " + evil, at(1)).value(), AddResult::inserted);
+  EXPECT_EQ(store_->add_job(definition, "source " + evil, at(1)).value(), AddResult::unchanged);
+
+  const core::JobRecord stored = record(definition.key);
+  EXPECT_EQ(stored.definition, definition);
+  const std::int64_t id = stored.id;
+
+  ASSERT_TRUE(store_->commit_intent(id, 1, "tag " + evil, 2, at(2)));
+  api::Session s = session("session " + evil, "running " + evil, "detail " + evil);
+  s.url = "url " + evil;
+  s.acus_consumed = 1.25;
+  s.pull_requests = {{.pr_url = "pr " + evil, .pr_state = "open " + evil}, {.pr_url = "pr2"}};
+  s.structured_output = R"({"answer":")" + evil + R"("})";
+  ASSERT_TRUE(store_->commit_session(id, s, true, at(3)));
+  ASSERT_TRUE(store_->note_error(id, "error " + evil, at(4)));
+
+  const core::JobRecord running = record(definition.key);
+  EXPECT_EQ(running.creation_tag, "tag " + evil);
+  EXPECT_EQ(running.session_id, s.session_id);
+  EXPECT_EQ(running.session_url, s.url);
+  EXPECT_EQ(running.status, s.status);
+  EXPECT_EQ(running.status_detail, s.status_detail);
+  EXPECT_EQ(running.last_error, "error " + evil);
+
+  ASSERT_TRUE(store_->finish(id, JobState::cancelled, "reason " + evil, at(5)));
+  auto out = store_->outcome(id);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->pull_requests, s.pull_requests);
+  EXPECT_DOUBLE_EQ(out->acus_consumed, 1.25);
+  EXPECT_EQ(out->structured_output, s.structured_output);
+
+  auto entries = store_->history(id);
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 4U);
+  EXPECT_EQ((*entries)[0].message, "source " + evil);
+  EXPECT_EQ((*entries)[2].event, "adopted");
+  EXPECT_EQ((*entries)[2].status, s.status);
+  EXPECT_EQ((*entries)[2].status_detail, s.status_detail);
+  EXPECT_EQ((*entries)[2].message, s.session_id);
+  EXPECT_EQ((*entries)[3].message, "reason " + evil);
+  EXPECT_EQ(record(definition.key).last_error, "reason " + evil);
+
+  // Nothing was executed as SQL along the way.
+  RawConnection raw{db_path_};
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM jobs"), 1);
+}
+
+// --- lifecycle ----------------------------------------------------------------------------
+
+TEST_F(JobStoreTest, FullLifecycleIsRecordedInOrder) {
+  ASSERT_EQ(store_->add_job(job("life"), "cli", at(1'000)).value(), AddResult::inserted);
+  auto ready = store_->claimable(at(1'500), 10);
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(ready->size(), 1U);
+  const std::int64_t id = (*ready)[0].id;
+  const std::string tag = core::creation_tag("life", 0);
+
+  ASSERT_TRUE(store_->commit_intent(id, 1, tag, 2'000, at(2'000)));
+  // A retried create keeps the first intent time: lookups search from there.
+  ASSERT_TRUE(store_->commit_intent(id, 2, tag, 2'500, at(2'500)));
+  core::JobRecord creating = record("life");
+  EXPECT_EQ(creating.state, JobState::creating);
+  EXPECT_EQ(creating.attempts, 2);
+  EXPECT_EQ(creating.creation_tag, tag);
+  EXPECT_EQ(creating.intent_at_ms, 2'000);
+  EXPECT_TRUE(store_->claimable(at(2'600), 10).value().empty());
+
+  api::Session created = session("devin-1", "running", "working");
+  created.pull_requests = {{.pr_url = "https://github.com/o/r/pull/1"}};
+  ASSERT_TRUE(store_->commit_session(id, created, false, at(3'000)));
+  core::JobRecord running = record("life");
+  EXPECT_EQ(running.state, JobState::running);
+  EXPECT_EQ(running.session_id, "devin-1");
+  EXPECT_EQ(running.session_url, "https://app.devin.ai/sessions/devin-1");
+  EXPECT_EQ(running.status_detail, "working");
+  EXPECT_EQ(store_->outcome(id).value().started_at_ms, 3'000);
+
+  api::Session done = session("devin-1", "exit", "finished");
+  done.acus_consumed = 4.5;
+  done.structured_output = R"({"ok":true})";
+  const StatusUpdate update{
+      .job_id = id, .session = done, .new_state = JobState::finished, .reason = "session exited"};
+  ASSERT_TRUE(store_->record_statuses({&update, 1}, at(4'000)));
+
+  const core::JobRecord finished = record("life");
+  EXPECT_EQ(finished.state, JobState::finished);
+  EXPECT_EQ(finished.status, "exit");
+  EXPECT_EQ(finished.last_error, "session exited");
+  EXPECT_EQ(finished.updated_at_ms, 4'000);
+  const Outcome out = store_->outcome(id).value();
+  EXPECT_EQ(out.finished_at_ms, 4'000);
+  EXPECT_DOUBLE_EQ(out.acus_consumed, 4.5);
+  EXPECT_EQ(out.structured_output, R"({"ok":true})");
+  EXPECT_TRUE(out.pull_requests.empty());
+
+  auto entries = store_->history(id);
+  ASSERT_TRUE(entries);
+  EXPECT_THAT(events(*store_, id),
+              ElementsAre("queued", "intent", "intent", "created", "status", "finished"));
+  EXPECT_EQ((*entries)[1].message, "attempt 1");
+  EXPECT_EQ((*entries)[2].message, "attempt 2");
+  EXPECT_EQ((*entries)[3].state, "running");
+  EXPECT_EQ((*entries)[3].status, "running");
+  EXPECT_EQ((*entries)[4].status, "exit");
+  EXPECT_EQ((*entries)[4].status_detail, "finished");
+  EXPECT_EQ((*entries)[5].state, "finished");
+  EXPECT_EQ((*entries)[5].message, "session exited");
+  std::vector<std::int64_t> times;
+  for (const auto& e : *entries) times.push_back(e.at_ms);
+  EXPECT_THAT(times, ElementsAre(1'000, 2'000, 2'500, 3'000, 4'000, 4'000));
+}
+
+TEST_F(JobStoreTest, TransitionsFromTheWrongStateAreConflicts) {
+  ASSERT_TRUE(store_->add_job(job("q"), "test", at(1)));
+  const std::int64_t queued = id_of("q");
+  auto early = store_->commit_session(queued, session("s", "running"), false, at(2));
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error(), errc::conflict);
+  EXPECT_EQ(record("q").state, JobState::queued);
+  EXPECT_FALSE(record("q").session_id.has_value());
+  EXPECT_THAT(events(*store_, queued), ElementsAre("queued"));
+
+  const std::int64_t running = running_job("r");
+  EXPECT_EQ(store_->commit_intent(running, 2, "t", 5, at(5)).error(), errc::conflict);
+  EXPECT_EQ(store_->commit_session(running, session("s2", "running"), true, at(5)).error(),
+            errc::conflict);
+  EXPECT_EQ(store_->requeue(running, 1, "no", at(5)).error(), errc::conflict);
+  EXPECT_EQ(record("r").session_id, "s-r");
+
+  ASSERT_TRUE(store_->finish(running, JobState::cancelled, "operator", at(6)));
+  EXPECT_EQ(store_->finish(running, JobState::failed, "late", at(7)).error(), errc::conflict);
+  EXPECT_EQ(record("r").state, JobState::cancelled);
+
+  EXPECT_EQ(store_->finish(queued, JobState::running, "x", at(7)).error(), errc::invalid_argument);
+  EXPECT_EQ(store_->commit_session(9999, session("s", "running"), false, at(2)).error(),
+            errc::not_found);
+  EXPECT_EQ(store_->commit_intent(9999, 1, "t", 1, at(2)).error(), errc::not_found);
+  EXPECT_EQ(store_->note_error(9999, "e", at(2)).error(), errc::not_found);
+  EXPECT_EQ(store_->outcome(9999).error(), errc::not_found);
+}
+
+TEST_F(JobStoreTest, RequeueReturnsACreatingJobToTheQueue) {
+  ASSERT_TRUE(store_->add_job(job("rq"), "test", at(1)));
+  const std::int64_t id = id_of("rq");
+  ASSERT_TRUE(store_->commit_intent(id, 1, "tag", 2, at(2)));
+  ASSERT_TRUE(store_->requeue(id, 1, "connect failed", at(3)));
+  const core::JobRecord requeued = record("rq");
+  EXPECT_EQ(requeued.state, JobState::queued);
+  EXPECT_EQ(requeued.attempts, 1);
+  EXPECT_EQ(requeued.last_error, "connect failed");
+  EXPECT_EQ(requeued.intent_at_ms, 2);
+  EXPECT_THAT(events(*store_, id), ElementsAre("queued", "intent", "requeued"));
+  EXPECT_EQ(keys(store_->claimable(at(4), 5).value()), std::vector<std::string>{"rq"});
+}
+
+TEST_F(JobStoreTest, NoteErrorKeepsTheState) {
+  const std::int64_t id = running_job("n");
+  ASSERT_TRUE(store_->note_error(id, "poll timed out", at(9)));
+  const core::JobRecord noted = record("n");
+  EXPECT_EQ(noted.state, JobState::running);
+  EXPECT_EQ(noted.last_error, "poll timed out");
+  EXPECT_EQ(noted.updated_at_ms, 9);
+  EXPECT_THAT(events(*store_, id), ElementsAre("queued", "intent", "created"));
+}
+
+TEST_F(JobStoreTest, RecordStatusesWritesHistoryOnlyOnChange) {
+  const std::int64_t same = running_job("same");
+  const std::int64_t moved = running_job("moved");
+  const std::int64_t detail = running_job("detail");
+
+  api::Session same_status = session("s-same", "running");
+  same_status.acus_consumed = 2.0;
+  api::Session new_status = session("s-moved", "suspended", "inactivity");
+  api::Session new_detail = session("s-detail", "running", "waiting_for_user");
+  new_detail.pull_requests = {{.pr_url = "https://github.com/o/r/pull/7", .pr_state = "open"}};
+  const std::vector<StatusUpdate> batch{
+      {.job_id = same, .session = same_status},
+      {.job_id = moved, .session = new_status},
+      {.job_id = detail, .session = new_detail},
+  };
+  ASSERT_TRUE(store_->record_statuses(batch, at(50)));
+
+  EXPECT_THAT(events(*store_, same), ElementsAre("queued", "intent", "created"));
+  EXPECT_THAT(events(*store_, moved), ElementsAre("queued", "intent", "created", "status"));
+  EXPECT_THAT(events(*store_, detail), ElementsAre("queued", "intent", "created", "status"));
+  // Fields are written whether or not the status changed.
+  EXPECT_DOUBLE_EQ(store_->outcome(same).value().acus_consumed, 2.0);
+  EXPECT_EQ(record("same").updated_at_ms, 50);
+  EXPECT_EQ(record("moved").status_detail, "inactivity");
+  EXPECT_EQ(record("moved").state, JobState::running);
+  EXPECT_EQ(store_->outcome(detail).value().pull_requests, new_detail.pull_requests);
+
+  // The same batch again is no change at all.
+  ASSERT_TRUE(store_->record_statuses(batch, at(60)));
+  EXPECT_EQ(events(*store_, moved).size(), 4U);
+  EXPECT_EQ(events(*store_, detail).size(), 4U);
+
+  // A detail cleared to null is a change too.
+  const StatusUpdate cleared{.job_id = detail, .session = session("s-detail", "running")};
+  ASSERT_TRUE(store_->record_statuses({&cleared, 1}, at(70)));
+  auto entries = store_->history(detail).value();
+  ASSERT_EQ(entries.size(), 5U);
+  EXPECT_FALSE(entries.back().status_detail.has_value());
+}
+
+TEST_F(JobStoreTest, RecordStatusesLeavesTerminalJobsAlone) {
+  const std::int64_t cancelled = running_job("cancelled");
+  const std::int64_t live = running_job("live");
+  ASSERT_TRUE(store_->finish(cancelled, JobState::cancelled, "operator", at(10)));
+
+  const std::vector<StatusUpdate> batch{
+      {.job_id = cancelled,
+       .session = session("s-cancelled", "exit"),
+       .new_state = JobState::finished},
+      {.job_id = 424242, .session = session("gone", "exit")},
+      {.job_id = live, .session = session("s-live", "blocked")},
+  };
+  ASSERT_TRUE(store_->record_statuses(batch, at(20)));
+  EXPECT_EQ(record("cancelled").state, JobState::cancelled);
+  EXPECT_EQ(record("cancelled").status, "running");
+  EXPECT_THAT(events(*store_, cancelled), ElementsAre("queued", "intent", "created", "cancelled"));
+  EXPECT_EQ(record("live").status, "blocked");
+}
+
+TEST_F(JobStoreTest, RecordStatusesRejectsANonTerminalNewState) {
+  const std::int64_t id = running_job("x");
+  const StatusUpdate update{
+      .job_id = id, .session = session("s-x", "exit"), .new_state = JobState::queued};
+  EXPECT_EQ(store_->record_statuses({&update, 1}, at(5)).error(), errc::invalid_argument);
+  EXPECT_EQ(record("x").status, "running");
+}
+
+// --- claiming and producers ---------------------------------------------------------------
+
+TEST_F(JobStoreTest, ClaimableOrdersByPriorityThenAgeAndHonoursTheLimit) {
+  for (const auto& [key, priority] : std::vector<std::pair<std::string, int>>{
+           {"a0", 0}, {"b5", 5}, {"c0", 0}, {"d5", 5}, {"e10", 10}, {"f-1", -1}}) {
+    ASSERT_TRUE(store_->add_job(job(key, priority), "test", at(1)));
+  }
+  ASSERT_TRUE(store_->commit_intent(id_of("d5"), 1, "t", 1, at(2)));  // no longer queued
+
+  EXPECT_EQ(keys(store_->claimable(at(3), 10).value()),
+            (std::vector<std::string>{"e10", "b5", "a0", "c0", "f-1"}));
+  EXPECT_EQ(keys(store_->claimable(at(3), 3).value()),
+            (std::vector<std::string>{"e10", "b5", "a0"}));
+  EXPECT_TRUE(store_->claimable(at(3), 0).value().empty());
+}
+
+TEST_F(JobStoreTest, ProducerRowsAreClaimedAndBadOnesInvalidated) {
+  RawConnection producer{db_path_};
+  const std::int64_t before = core::to_epoch_ms(core::wall_now());
+  ASSERT_EQ(producer.run("INSERT INTO jobs (key, spec) VALUES (?1, ?2)",
+                         {"ext-good", R"({"prompt":"from the queue"})"}),
+            SQLITE_OK)
+      << producer.error();
+  const std::int64_t after = core::to_epoch_ms(core::wall_now());
+  ASSERT_EQ(producer.run("INSERT INTO jobs (key, spec, priority) VALUES (?1, ?2, 9)",
+                         {"ext-broken", "{not json"}),
+            SQLITE_OK);
+  ASSERT_EQ(producer.run("INSERT INTO jobs (key, spec, priority) VALUES (?1, ?2, 8)",
+                         {"ext-typo", R"({"prompt":"p","tgas":[]})"}),
+            SQLITE_OK);
+
+  // Broken rows rank first but must not use up the batch.
+  auto ready = store_->claimable(at(10), 1);
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(ready->size(), 1U);
+  const core::JobRecord& good = (*ready)[0];
+  EXPECT_EQ(good.definition.key, "ext-good");
+  EXPECT_EQ(good.definition.spec.prompt, "from the queue");
+  EXPECT_EQ(good.definition.priority, 0);
+  EXPECT_FALSE(good.definition.org_id.has_value());
+  EXPECT_EQ(good.state, JobState::queued);
+  EXPECT_EQ(good.generation, 0);
+  EXPECT_EQ(good.attempts, 0);
+  EXPECT_GE(good.created_at_ms, before - 1);
+  EXPECT_LE(good.created_at_ms, after + 1);
+  EXPECT_EQ(producer.text("SELECT source FROM jobs WHERE key = 'ext-good'"), "queue");
+
+  const core::JobRecord broken = record("ext-broken");
+  EXPECT_EQ(broken.state, JobState::invalid);
+  ASSERT_TRUE(broken.last_error.has_value());
+  EXPECT_THAT(*broken.last_error, StartsWith("invalid spec: not valid JSON: "));
+  EXPECT_THAT(events(*store_, broken.id), ElementsAre("invalid"));
+  EXPECT_EQ(record("ext-typo").last_error, "invalid spec: unknown field 'tgas'");
+  EXPECT_EQ(store_->outcome(broken.id).value().finished_at_ms, 10);
+
+  EXPECT_EQ(store_->count_by_state().value().at(JobState::invalid), 2);
+  EXPECT_EQ(keys(store_->claimable(at(11), 5).value()), std::vector<std::string>{"ext-good"});
+}
+
+TEST_F(JobStoreTest, StrictTablesRefuseWrongTypesFromProducers) {
+  RawConnection producer{db_path_};
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key, spec, priority) VALUES ('p', '{}', 'abc')"),
+            SQLITE_CONSTRAINT_DATATYPE);
+  EXPECT_THAT(producer.error(),
+              HasSubstr("cannot store TEXT value in INTEGER column jobs.priority"));
+  // A number is converted losslessly to TEXT even by STRICT; a blob is not.
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key, spec) VALUES ('s', X'7b7d')"),
+            SQLITE_CONSTRAINT_DATATYPE);
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key, spec, priority) VALUES ('f', '{}', 1.5)"),
+            SQLITE_CONSTRAINT_DATATYPE);
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key, spec, state) VALUES ('t', '{}', 'bogus')"),
+            SQLITE_CONSTRAINT_CHECK);
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key, spec) VALUES ('', '{}')"),
+            SQLITE_CONSTRAINT_CHECK);
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key) VALUES ('no-spec')"), SQLITE_CONSTRAINT_NOTNULL);
+  EXPECT_EQ(producer.integer("SELECT count(*) FROM jobs"), 0);
+}
+
+TEST_F(JobStoreTest, SchemaAcceptsEveryJobStateAndCountsThem) {
+  RawConnection producer{db_path_};
+  int states = 0;
+  for (int value = 0;; ++value) {
+    const auto name = core::to_string(static_cast<JobState>(value));
+    if (name == "unknown") break;
+    ++states;
+    ASSERT_EQ(producer.run("INSERT INTO jobs (key, spec, state) VALUES (?1, '{}', ?1)",
+                           {std::string(name)}),
+              SQLITE_OK)
+        << name << ": " << producer.error();
+  }
+  EXPECT_EQ(states, 11);
+  const auto counts = store_->count_by_state().value();
+  EXPECT_EQ(counts.size(), 11U);
+  for (const auto& [state, count] : counts) EXPECT_EQ(count, 1) << core::to_string(state);
+}
+
+TEST_F(JobStoreTest, CountByStateReportsZeros) {
+  ASSERT_TRUE(store_->add_job(job("a"), "test", at(1)));
+  ASSERT_TRUE(store_->add_job(job("b"), "test", at(1)));
+  running_job("c");
+  const auto counts = store_->count_by_state().value();
+  EXPECT_EQ(counts.size(), 11U);
+  EXPECT_EQ(counts.at(JobState::queued), 2);
+  EXPECT_EQ(counts.at(JobState::running), 1);
+  EXPECT_EQ(counts.at(JobState::timed_out), 0);
+}
+
+TEST_F(JobStoreTest, InStateAndAllJobsAreOrderedById) {
+  for (const char* key : {"z", "y", "x"}) ASSERT_TRUE(store_->add_job(job(key), "test", at(1)));
+  running_job("w");
+  EXPECT_EQ(keys(store_->all_jobs().value()), (std::vector<std::string>{"z", "y", "x", "w"}));
+  EXPECT_EQ(keys(store_->in_state(JobState::queued).value()),
+            (std::vector<std::string>{"z", "y", "x"}));
+  EXPECT_EQ(keys(store_->in_state(JobState::running).value()), std::vector<std::string>{"w"});
+  EXPECT_FALSE(store_->find("missing").value().has_value());
+}
+
+TEST_F(JobStoreTest, DataVersionMovesOnlyForOtherConnections) {
+  const std::int64_t initial = store_->data_version().value();
+  ASSERT_TRUE(store_->all_jobs());
+  EXPECT_EQ(store_->data_version().value(), initial);
+  ASSERT_TRUE(store_->add_job(job("own"), "test", at(1)));  // our own commit
+  const std::int64_t after_own = store_->data_version().value();
+  EXPECT_EQ(after_own, initial);
+
+  RawConnection producer{db_path_};
+  ASSERT_EQ(producer.run("INSERT INTO jobs (key, spec) VALUES ('theirs', '{\"prompt\":\"p\"}')"),
+            SQLITE_OK);
+  EXPECT_NE(store_->data_version().value(), after_own);
+}
+
+TEST_F(JobStoreTest, BusyDatabaseFailsCleanlyWithAMessage) {
+  store_ = open_store(core::Duration{0});
+  RawConnection other{db_path_};
+  ASSERT_EQ(other.run("BEGIN IMMEDIATE"), SQLITE_OK);
+  auto blocked = store_->add_job(job("blocked"), "test", at(1));
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error(), errc::database_error);
+  EXPECT_THAT(store_->last_error_message(), HasSubstr("database is locked"));
+  ASSERT_EQ(other.run("COMMIT"), SQLITE_OK);
+
+  EXPECT_EQ(store_->add_job(job("blocked"), "test", at(2)).value(), AddResult::inserted);
+  EXPECT_THAT(events(*store_, id_of("blocked")), ElementsAre("queued"));
+}
+
+TEST_F(JobStoreTest, AFailedTransactionLeavesNoTrace) {
+  ASSERT_TRUE(store_->add_job(job("a"), "test", at(1)));
+  // A trigger stands in for any failure in the middle of a transaction: the history insert
+  // fails after the job row was written.
+  RawConnection admin{db_path_};
+  ASSERT_EQ(admin.run("CREATE TRIGGER refuse BEFORE INSERT ON job_events "
+                      "WHEN NEW.event = 'intent' BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+            SQLITE_OK);
+  const std::int64_t id = id_of("a");
+  auto intent = store_->commit_intent(id, 1, "tag", 5, at(5));
+  ASSERT_FALSE(intent);
+  EXPECT_EQ(intent.error(), errc::database_error);
+  EXPECT_THAT(store_->last_error_message(), HasSubstr("refused"));
+  const core::JobRecord unchanged = record("a");
+  EXPECT_EQ(unchanged.state, JobState::queued);
+  EXPECT_FALSE(unchanged.intent_at_ms.has_value());
+  EXPECT_EQ(unchanged.attempts, 0);
+  // And the connection is usable afterwards.
+  ASSERT_EQ(admin.run("DROP TRIGGER refuse"), SQLITE_OK);
+  EXPECT_TRUE(store_->commit_intent(id, 1, "tag", 5, at(6)));
+}
+
+TEST_F(JobStoreTest, DeletingAJobCascadesToItsHistory) {
+  const std::int64_t id = running_job("gone");
+  ASSERT_EQ(sqlite3_exec(store_->handle(), "DELETE FROM jobs WHERE key = 'gone'", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  EXPECT_TRUE(store_->history(id).value().empty());
+}
+
+}  // namespace
+}  // namespace devin_orch::store

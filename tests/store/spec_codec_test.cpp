@@ -1,0 +1,209 @@
+// Tests for the JobSpec JSON codec: canonical encoding, round trips and every rejection reason.
+#include "devin_orch/store/spec_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace devin_orch::store {
+namespace {
+
+core::JobSpec full_spec() {
+  return core::JobSpec{
+      .prompt = "Fix the flaky test in 'ci'; \"quote\" \\ back\nnew line \xC3\xBC \xF0\x9F\x99\x82",
+      .title = "t\xC3\xADtulo",
+      .tags = {"team:infra", "a\"b"},
+      .create_as_user_id = "user-1",
+      .playbook_id = "playbook-9",
+      .knowledge_ids = std::vector<std::string>{"k1", "k2"},
+      .secret_ids = std::vector<std::string>{},
+      .repos = {"owner/repo"},
+      .max_acu_limit = 12,
+      .structured_output_schema = R"({"type":"object","properties":{"ok":{"type":"boolean"}}})",
+      .devin_mode = "fast",
+  };
+}
+
+std::string reason_for(std::string_view json) {
+  std::string reason;
+  auto decoded = decode_spec(json, &reason);
+  EXPECT_FALSE(decoded) << json;
+  if (!decoded) {
+    EXPECT_EQ(decoded.error(), errc::invalid_argument);
+  }
+  return reason;
+}
+
+TEST(SpecCodec, FullSpecRoundTrips) {
+  const core::JobSpec spec = full_spec();
+  auto decoded = decode_spec(encode_spec(spec));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(*decoded, spec);
+}
+
+TEST(SpecCodec, EncodesFieldsInFixedOrder) {
+  EXPECT_EQ(
+      encode_spec(full_spec()),
+      R"({"prompt":"Fix the flaky test in 'ci'; \"quote\" \\ back\nnew line )"
+      "\xC3\xBC \xF0\x9F\x99\x82"
+      R"(","title":"t)"
+      "\xC3\xAD"
+      R"(tulo","tags":["team:infra","a\"b"],"create_as_user_id":"user-1",)"
+      R"("playbook_id":"playbook-9","knowledge_ids":["k1","k2"],"secret_ids":[],)"
+      R"("repos":["owner/repo"],"max_acu_limit":12,)"
+      R"("structured_output_schema":{"type":"object","properties":{"ok":{"type":"boolean"}}},)"
+      R"("devin_mode":"fast"})");
+}
+
+TEST(SpecCodec, AbsentOptionalsAreOmitted) {
+  EXPECT_EQ(encode_spec(core::JobSpec{.prompt = "p"}), R"({"prompt":"p"})");
+}
+
+TEST(SpecCodec, EqualSpecsEncodeEquallyWhateverTheInputLayout) {
+  auto a =
+      decode_spec(R"({"prompt":"p","tags":["x"],"structured_output_schema":{"a":1,"b":[1,2]}})");
+  auto b = decode_spec(
+      "{ \"structured_output_schema\" : { \"a\" : 1 , \"b\" : [ 1 , 2 ] } ,\n"
+      "  \"tags\": [\"x\"], \"prompt\": \"p\" }");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(encode_spec(*a), encode_spec(*b));
+}
+
+TEST(SpecCodec, SchemaWhitespaceDoesNotChangeTheEncoding) {
+  const core::JobSpec spaced{.prompt = "p", .structured_output_schema = "{ \"a\" : [ 1, 2 ] }"};
+  const core::JobSpec compact{.prompt = "p", .structured_output_schema = R"({"a":[1,2]})"};
+  EXPECT_EQ(encode_spec(spaced), encode_spec(compact));
+}
+
+TEST(SpecCodec, NullAndEmptyIdListsAreDistinct) {
+  auto null_lists = decode_spec(R"({"prompt":"p","knowledge_ids":null,"secret_ids":null})");
+  ASSERT_TRUE(null_lists);
+  EXPECT_FALSE(null_lists->knowledge_ids.has_value());
+  EXPECT_FALSE(null_lists->secret_ids.has_value());
+  EXPECT_EQ(encode_spec(*null_lists), R"({"prompt":"p"})");
+
+  auto empty_lists = decode_spec(R"({"prompt":"p","knowledge_ids":[],"secret_ids":[]})");
+  ASSERT_TRUE(empty_lists);
+  ASSERT_TRUE(empty_lists->knowledge_ids.has_value());
+  EXPECT_TRUE(empty_lists->knowledge_ids->empty());
+  EXPECT_EQ(encode_spec(*empty_lists), R"({"prompt":"p","knowledge_ids":[],"secret_ids":[]})");
+}
+
+TEST(SpecCodec, NullTitleMeansNoTitle) {
+  auto decoded = decode_spec(R"({"prompt":"p","title":null})");
+  ASSERT_TRUE(decoded);
+  EXPECT_FALSE(decoded->title.has_value());
+}
+
+TEST(SpecCodec, AcceptsBothDevinModesAndLargeAcuLimit) {
+  auto normal =
+      decode_spec(R"({"prompt":"p","devin_mode":"normal","max_acu_limit":9223372036854775807})");
+  ASSERT_TRUE(normal);
+  EXPECT_EQ(normal->devin_mode, "normal");
+  EXPECT_EQ(normal->max_acu_limit, 9223372036854775807LL);
+}
+
+struct TypeErrorCase {
+  const char* json;
+  const char* reason;
+};
+
+TEST(SpecCodec, EachFieldReportsItsTypeError) {
+  const std::vector<TypeErrorCase> cases{
+      {R"({"prompt":5})", "field 'prompt': expected a non-empty string"},
+      {R"({"prompt":""})", "field 'prompt': expected a non-empty string"},
+      {R"({"prompt":"p","title":7})", "field 'title': expected a string or null"},
+      {R"({"prompt":"p","tags":"x"})", "field 'tags': expected an array of strings"},
+      {R"({"prompt":"p","tags":["x",1]})", "field 'tags': expected an array of strings"},
+      {R"({"prompt":"p","tags":null})", "field 'tags': expected an array of strings"},
+      {R"({"prompt":"p","create_as_user_id":1})", "field 'create_as_user_id': expected a string"},
+      {R"({"prompt":"p","playbook_id":["x"]})", "field 'playbook_id': expected a string"},
+      {R"({"prompt":"p","knowledge_ids":"k"})",
+       "field 'knowledge_ids': expected an array of strings or null"},
+      {R"({"prompt":"p","secret_ids":[null]})",
+       "field 'secret_ids': expected an array of strings or null"},
+      {R"({"prompt":"p","repos":{}})", "field 'repos': expected an array of strings"},
+      {R"({"prompt":"p","max_acu_limit":0})", "field 'max_acu_limit': expected a positive integer"},
+      {R"({"prompt":"p","max_acu_limit":-3})",
+       "field 'max_acu_limit': expected a positive integer"},
+      {R"({"prompt":"p","max_acu_limit":2.5})",
+       "field 'max_acu_limit': expected a positive integer"},
+      {R"({"prompt":"p","max_acu_limit":"5"})",
+       "field 'max_acu_limit': expected a positive integer"},
+      {R"({"prompt":"p","max_acu_limit":18446744073709551615})",
+       "field 'max_acu_limit': expected a positive integer"},
+      {R"({"prompt":"p","structured_output_schema":"{}"})",
+       "field 'structured_output_schema': expected an object"},
+      {R"({"prompt":"p","devin_mode":"turbo"})",
+       R"(field 'devin_mode': expected "normal" or "fast")"},
+      {R"({"prompt":"p","devin_mode":null})", R"(field 'devin_mode': expected "normal" or "fast")"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(reason_for(c.json), c.reason) << c.json;
+  }
+}
+
+TEST(SpecCodec, UnknownFieldIsNamed) {
+  EXPECT_EQ(reason_for(R"({"prompt":"p","tgas":["x"]})"), "unknown field 'tgas'");
+}
+
+TEST(SpecCodec, MissingPromptIsRejected) {
+  EXPECT_EQ(reason_for(R"({"title":"t"})"), "field 'prompt' is required");
+  EXPECT_EQ(reason_for("{}"), "field 'prompt' is required");
+}
+
+TEST(SpecCodec, NonObjectsAndBrokenJsonAreRejected) {
+  EXPECT_EQ(reason_for(R"(["prompt"])"), "expected a JSON object");
+  EXPECT_EQ(reason_for(R"("p")"), "expected a JSON object");
+  EXPECT_EQ(reason_for(R"({"prompt":"p")").rfind("not valid JSON: ", 0), 0U);
+  EXPECT_EQ(reason_for("").rfind("not valid JSON: ", 0), 0U);
+}
+
+TEST(SpecCodec, PromptAtTheLimitIsAcceptedAndOneByteMoreIsNot) {
+  const std::string at_limit(64 * 1024, 'a');
+  auto decoded = decode_spec(encode_spec(core::JobSpec{.prompt = at_limit}));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->prompt.size(), at_limit.size());
+
+  const std::string huge(64 * 1024 + 1, 'a');
+  EXPECT_EQ(reason_for(encode_spec(core::JobSpec{.prompt = huge})),
+            "field 'prompt': 65537 bytes exceeds the limit of 65536 bytes");
+}
+
+TEST(SpecCodec, OversizedSchemaIsRejected) {
+  const std::string schema = R"({"description":")" + std::string(64 * 1024, 'd') + R"("})";
+  const std::string reason =
+      reason_for(encode_spec(core::JobSpec{.prompt = "p", .structured_output_schema = schema}));
+  EXPECT_EQ(reason.rfind("field 'structured_output_schema': ", 0), 0U) << reason;
+  EXPECT_NE(reason.find("exceeds the limit of 65536 bytes"), std::string::npos) << reason;
+}
+
+TEST(SpecCodec, NestingDeeperThanTheLimitIsRejected) {
+  auto nested = [](int depth) {
+    return R"({"prompt":"p","structured_output_schema":)" + std::string(depth, '[') +
+           std::string(depth, ']') + "}";
+  };
+  // The outer object plus the schema value already use two levels.
+  const std::string shallow = R"({"prompt":"p","structured_output_schema":{"a":)" +
+                              std::string(60, '[') + std::string(60, ']') + "}}";
+  EXPECT_TRUE(decode_spec(shallow));
+  EXPECT_EQ(reason_for(nested(200)).rfind("not valid JSON: ", 0), 0U);
+}
+
+TEST(SpecCodec, EmbeddedNulAndControlCharactersRoundTrip) {
+  const core::JobSpec spec{.prompt = std::string("a\0b\x01\x1f", 5)};
+  auto decoded = decode_spec(encode_spec(spec));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->prompt, spec.prompt);
+}
+
+TEST(SpecCodec, NonObjectSchemaTextIsKeptSoDecodeCanExplain) {
+  const core::JobSpec spec{.prompt = "p", .structured_output_schema = "[1,2]"};
+  EXPECT_EQ(reason_for(encode_spec(spec)), "field 'structured_output_schema': expected an object");
+}
+
+}  // namespace
+}  // namespace devin_orch::store
