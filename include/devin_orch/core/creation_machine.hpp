@@ -1,0 +1,119 @@
+// The exactly-once creation protocol for one job, as a sans-I/O state machine.
+//
+// The v3 create call has no idempotency key, so the machine never sends a create unless the
+// job's intent is durably committed first, and after any failure that might have created a
+// session it proves absence (a complete lookup by the job's tag) before sending again.
+// The caller maps each action to I/O and feeds the result back through resume().
+#pragma once
+
+#include "devin_orch/core/backoff.hpp"
+#include "devin_orch/core/call_outcome.hpp"
+#include "devin_orch/core/random.hpp"
+#include "devin_orch/core/time.hpp"
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace devin_orch::core {
+
+struct CreationPolicy {
+  std::int64_t max_attempts = 5;   // create requests per generation before the job is `dead`
+  BackoffPolicy retry{};           // between re-sends, lookups and re-creates
+  Duration settle_delay{2'000};    // after an ambiguous failure, before the lookup
+  Duration lookup_margin{600'000}; // created_after = first intent - margin (clock skew)
+};
+
+enum class CreationActionKind {
+  commit_intent,   // persist state=creating, attempts=`attempt` (+ intent time) before sending
+  send_create,     // POST the session, through the org's rate gate
+  lookup,          // list the org's sessions with the job's tag, created after `created_after`,
+                   // following every page; report all matches
+  wait,            // sleep `delay`, then resume(WaitElapsed)
+  commit_session,  // persist `session_id` with state=running in one transaction
+  requeue,         // provably nothing created; the org cannot take work now: back to queued
+                   // with attempts=`attempt`, and pause the org (reason says why)
+  give_up,         // job ends `dead` with `reason`
+  done,            // session committed; polling takes over
+};
+
+std::string_view to_string(CreationActionKind kind) noexcept;
+
+struct CreationAction {
+  CreationActionKind kind = CreationActionKind::done;
+  std::int64_t attempt = 0;                  // commit_intent, send_create, requeue
+  Duration delay{0};                         // wait
+  std::optional<std::int64_t> created_after; // lookup: epoch seconds
+  std::optional<std::int64_t> intent_at_ms;  // commit_intent: first intent of the generation
+  std::string session_id;                    // commit_session
+  std::string reason;                        // give_up, requeue; also why a wait/resend/re-lookup
+  bool pause_org = false;                    // requeue/give_up/wait: stop dispatch for the org
+
+  bool operator==(const CreationAction&) const = default;
+};
+
+// Readable one-line form, e.g. `wait{delay=2000ms, reason="..."}`, for logs and test failures.
+std::ostream& operator<<(std::ostream& out, const CreationAction& action);
+std::ostream& operator<<(std::ostream& out, CreationActionKind kind);
+
+// Inputs.
+struct StartFresh { TimePoint now; };           // a queued job was claimed
+struct ResumeAfterRestart { TimePoint now; };   // a job found in `creating` at start-up
+struct IntentCommitted { TimePoint now; };
+struct CreateAnswered {
+  CallOutcome outcome;
+  std::optional<std::string> session_id;  // set when outcome is ok
+  TimePoint now;
+};
+struct LookupAnswered {
+  CallOutcome outcome;
+  std::vector<std::string> matches;  // session ids carrying the tag, oldest first
+  TimePoint now;
+};
+struct WaitElapsed { TimePoint now; };
+struct SessionCommitted { TimePoint now; };
+
+using CreationInput = std::variant<StartFresh, ResumeAfterRestart, IntentCommitted,
+                                   CreateAnswered, LookupAnswered, WaitElapsed, SessionCommitted>;
+
+// What the store knows about the job when the machine is built.
+struct CreationSnapshot {
+  std::int64_t attempts = 0;                 // create requests already counted
+  std::optional<std::int64_t> intent_at_ms;  // first intent of this generation, if any
+};
+
+class CreationMachine {
+ public:
+  CreationMachine(CreationPolicy policy, CreationSnapshot snapshot, Random& random);
+
+  // Throws std::logic_error when `input` cannot happen in the current phase (a caller bug).
+  CreationAction resume(const CreationInput& input);
+
+  std::int64_t attempts() const noexcept { return attempts_; }
+  bool finished() const noexcept;
+
+ private:
+  enum class Phase {
+    idle, committing_intent, sending, waiting_to_resend, waiting_to_lookup, looking_up,
+    waiting_to_recreate, committing_session, done, gave_up, requeued,
+  };
+
+  CreationAction begin_attempt(TimePoint now);
+  CreationAction start_lookup(TimePoint now);
+  CreationAction on_create(const CreateAnswered& answer);
+  CreationAction on_lookup(const LookupAnswered& answer);
+  CreationAction on_wait(const WaitElapsed& elapsed);
+
+  CreationPolicy policy_;
+  Random& random_;
+  Phase phase_ = Phase::idle;
+  std::int64_t attempts_ = 0;
+  std::optional<std::int64_t> intent_at_ms_;
+  int resend_failures_ = 0;  // consecutive not-sent failures, for backoff
+  int lookup_failures_ = 0;  // consecutive failed lookups, for backoff
+};
+
+}  // namespace devin_orch::core

@@ -1,0 +1,297 @@
+// The exactly-once creation protocol. Every transition is a pure function of the phase, the
+// counters and the input; the two promises it keeps are spelled out where they are enforced.
+#include "devin_orch/core/creation_machine.hpp"
+
+#include <algorithm>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <type_traits>
+
+namespace devin_orch::core {
+namespace {
+
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+std::string_view input_name(const CreationInput& input) noexcept {
+  constexpr std::string_view kNames[] = {"StartFresh",     "ResumeAfterRestart", "IntentCommitted",
+                                         "CreateAnswered", "LookupAnswered",     "WaitElapsed",
+                                         "SessionCommitted"};
+  static_assert(std::size(kNames) == std::variant_size_v<CreationInput>);
+  return kNames[input.index()];
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+}
+
+CreationAction wait_for(Duration delay, std::string reason, bool pause_org = false) {
+  return CreationAction{.kind = CreationActionKind::wait, .delay = delay,
+                        .reason = std::move(reason), .pause_org = pause_org};
+}
+
+}  // namespace
+
+std::string_view to_string(CreationActionKind kind) noexcept {
+  switch (kind) {
+    case CreationActionKind::commit_intent: return "commit_intent";
+    case CreationActionKind::send_create: return "send_create";
+    case CreationActionKind::lookup: return "lookup";
+    case CreationActionKind::wait: return "wait";
+    case CreationActionKind::commit_session: return "commit_session";
+    case CreationActionKind::requeue: return "requeue";
+    case CreationActionKind::give_up: return "give_up";
+    case CreationActionKind::done: return "done";
+  }
+  return "unknown";
+}
+
+std::ostream& operator<<(std::ostream& out, CreationActionKind kind) {
+  return out << to_string(kind);
+}
+
+std::ostream& operator<<(std::ostream& out, const CreationAction& a) {
+  out << a.kind << '{';
+  const char* sep = "";
+  const auto field = [&](std::string_view name) -> std::ostream& {
+    out << sep << name << '=';
+    sep = ", ";
+    return out;
+  };
+  switch (a.kind) {
+    case CreationActionKind::commit_intent:
+    case CreationActionKind::send_create:
+    case CreationActionKind::requeue:
+      field("attempt") << a.attempt;
+      break;
+    case CreationActionKind::wait:
+      field("delay") << a.delay.count() << "ms";
+      break;
+    case CreationActionKind::commit_session:
+      field("session_id") << '"' << a.session_id << '"';
+      break;
+    default:
+      break;
+  }
+  if (a.intent_at_ms) field("intent_at_ms") << *a.intent_at_ms;
+  if (a.created_after) field("created_after") << *a.created_after;
+  if (!a.reason.empty()) field("reason") << '"' << a.reason << '"';
+  if (a.pause_org) field("pause_org") << "true";
+  return out << '}';
+}
+
+CreationMachine::CreationMachine(CreationPolicy policy, CreationSnapshot snapshot, Random& random)
+    : policy_{policy},
+      random_{random},
+      attempts_{snapshot.attempts},
+      intent_at_ms_{snapshot.intent_at_ms} {}
+
+bool CreationMachine::finished() const noexcept {
+  return phase_ == Phase::done || phase_ == Phase::gave_up || phase_ == Phase::requeued;
+}
+
+CreationAction CreationMachine::resume(const CreationInput& input) {
+  const auto misfit = [&]() -> CreationAction {
+    // In Phase's declaration order.
+    static constexpr std::string_view kPhases[] = {
+        "idle",
+        "committing_intent",
+        "sending",
+        "waiting_to_resend",
+        "waiting_to_lookup",
+        "looking_up",
+        "waiting_to_recreate",
+        "committing_session",
+        "done",
+        "gave_up",
+        "requeued",
+    };
+    std::ostringstream message;
+    message << "creation machine: input " << input_name(input) << " does not fit phase "
+            << kPhases[static_cast<int>(phase_)];
+    throw std::logic_error(message.str());
+  };
+
+  return std::visit(
+      Overloaded{
+          [&](const StartFresh& in) {
+            if (phase_ != Phase::idle) return misfit();
+            if (attempts_ >= policy_.max_attempts) {
+              phase_ = Phase::gave_up;
+              return CreationAction{
+                  .kind = CreationActionKind::give_up, .attempt = attempts_,
+                  .reason = "no session after " + std::to_string(attempts_) + " create attempts"};
+            }
+            return begin_attempt(in.now);
+          },
+          [&](const ResumeAfterRestart& in) {
+            // The previous process may have sent the create: only a lookup can tell. No settle
+            // wait, the restart itself took longer than that.
+            if (phase_ != Phase::idle) return misfit();
+            return start_lookup(in.now);
+          },
+          [&](const IntentCommitted&) {
+            if (phase_ != Phase::committing_intent) return misfit();
+            // Promise 1: a create is only ever sent for an attempt whose intent is durable.
+            phase_ = Phase::sending;
+            return CreationAction{.kind = CreationActionKind::send_create, .attempt = attempts_};
+          },
+          [&](const CreateAnswered& in) {
+            if (phase_ != Phase::sending) return misfit();
+            return on_create(in);
+          },
+          [&](const LookupAnswered& in) {
+            if (phase_ != Phase::looking_up) return misfit();
+            return on_lookup(in);
+          },
+          [&](const WaitElapsed& in) {
+            if (phase_ != Phase::waiting_to_resend && phase_ != Phase::waiting_to_lookup &&
+                phase_ != Phase::waiting_to_recreate) {
+              return misfit();
+            }
+            return on_wait(in);
+          },
+          [&](const SessionCommitted&) {
+            if (phase_ != Phase::committing_session) return misfit();
+            phase_ = Phase::done;
+            return CreationAction{.kind = CreationActionKind::done};
+          },
+      },
+      input);
+}
+
+CreationAction CreationMachine::begin_attempt(TimePoint now) {
+  ++attempts_;
+  // The first intent of the generation bounds every later lookup, so it is never moved forward.
+  if (!intent_at_ms_) intent_at_ms_ = to_epoch_ms(now);
+  resend_failures_ = 0;
+  lookup_failures_ = 0;
+  phase_ = Phase::committing_intent;
+  return CreationAction{.kind = CreationActionKind::commit_intent, .attempt = attempts_,
+                        .intent_at_ms = intent_at_ms_};
+}
+
+CreationAction CreationMachine::start_lookup(TimePoint now) {
+  phase_ = Phase::looking_up;
+  // Without a recorded intent (a store from before intents were kept), the first lookup's time
+  // stands in for it, so that repeated lookups keep one window instead of sliding forward.
+  if (!intent_at_ms_) intent_at_ms_ = to_epoch_ms(now);
+  const std::int64_t from_ms = *intent_at_ms_ - policy_.lookup_margin.count();
+  return CreationAction{.kind = CreationActionKind::lookup,
+                        .created_after = floor_div(from_ms, 1000)};
+}
+
+CreationAction CreationMachine::on_create(const CreateAnswered& answer) {
+  const CallOutcome& outcome = answer.outcome;
+  switch (outcome.cls) {
+    case CallClass::ok:
+      if (answer.session_id && !answer.session_id->empty()) {
+        phase_ = Phase::committing_session;
+        return CreationAction{.kind = CreationActionKind::commit_session,
+                              .session_id = *answer.session_id};
+      }
+      // A 2xx without an id may still have created a session: handled as ambiguous below.
+      phase_ = Phase::waiting_to_lookup;
+      return wait_for(policy_.settle_delay,
+                      "create answered without a session id; looking up by tag");
+
+    case CallClass::not_sent:
+      // Nothing left the process: the same attempt goes again, uncounted.
+      phase_ = Phase::waiting_to_resend;
+      return wait_for(full_jitter_delay(policy_.retry, resend_failures_++, random_),
+                      "create not sent: " + outcome.detail);
+
+    case CallClass::ambiguous:
+      // Promise 2: after a create that may have landed, the next create waits for proof of
+      // absence. The settle delay lets a just-created session show up in the list.
+      phase_ = Phase::waiting_to_lookup;
+      return wait_for(policy_.settle_delay,
+                      "create outcome unknown (" + outcome.detail + "); looking up by tag");
+
+    case CallClass::rate_limited:
+      // A 429 created nothing and costs no attempt; the org's rate gate does the waiting.
+      return CreationAction{.kind = CreationActionKind::send_create, .attempt = attempts_,
+                            .reason = "rate limited: " + outcome.detail};
+
+    case CallClass::unauthorized:
+    case CallClass::forbidden:
+      if (outcome.cls == CallClass::unauthorized || outcome.billing) {
+        // The org cannot take work now, and this attempt provably did nothing: hand it back.
+        phase_ = Phase::requeued;
+        --attempts_;
+        return CreationAction{.kind = CreationActionKind::requeue, .attempt = attempts_,
+                              .reason = std::string{to_string(outcome.cls)} + ": " +
+                                        outcome.detail,
+                              .pause_org = true};
+      }
+      [[fallthrough]];
+    case CallClass::not_found:
+    case CallClass::rejected:
+      phase_ = Phase::gave_up;
+      return CreationAction{.kind = CreationActionKind::give_up, .attempt = attempts_,
+                            .reason = "create refused (" + std::string{to_string(outcome.cls)} +
+                                      "): " + outcome.detail};
+  }
+  throw std::logic_error("creation machine: unknown CallClass in CreateAnswered");
+}
+
+CreationAction CreationMachine::on_lookup(const LookupAnswered& answer) {
+  const CallOutcome& outcome = answer.outcome;
+  if (outcome.ok()) {
+    lookup_failures_ = 0;
+    if (!answer.matches.empty()) {
+      // Adopt the oldest: should two ever exist, the one polled is the one most likely to have
+      // made progress, and the daemon reports the other rather than guess.
+      phase_ = Phase::committing_session;
+      return CreationAction{.kind = CreationActionKind::commit_session,
+                            .session_id = answer.matches.front()};
+    }
+    // Absence proven: every create sent so far created nothing.
+    if (attempts_ >= policy_.max_attempts) {
+      phase_ = Phase::gave_up;
+      return CreationAction{
+          .kind = CreationActionKind::give_up, .attempt = attempts_,
+          .reason = "no session after " + std::to_string(attempts_) + " create attempts"};
+    }
+    phase_ = Phase::waiting_to_recreate;
+    const int retry =
+        attempts_ > 0 ? static_cast<int>(std::min<std::int64_t>(attempts_ - 1, 1'000)) : 0;
+    return wait_for(full_jitter_delay(policy_.retry, retry, random_),
+                    "no session found after attempt " + std::to_string(attempts_) +
+                        "; creating again");
+  }
+
+  // A failed lookup proves nothing either way, so it is never a reason to give up or requeue:
+  // those could strand a session that exists. Keep asking.
+  if (outcome.cls == CallClass::rate_limited) {
+    CreationAction again = start_lookup(answer.now);
+    again.reason = "rate limited: " + outcome.detail;
+    return again;
+  }
+  phase_ = Phase::waiting_to_lookup;
+  const bool org_blocked = outcome.cls == CallClass::unauthorized || outcome.billing;
+  return wait_for(full_jitter_delay(policy_.retry, lookup_failures_++, random_),
+                  "lookup failed (" + std::string{to_string(outcome.cls)} + "): " + outcome.detail,
+                  org_blocked);
+}
+
+CreationAction CreationMachine::on_wait(const WaitElapsed& elapsed) {
+  switch (phase_) {
+    case Phase::waiting_to_resend:
+      phase_ = Phase::sending;
+      return CreationAction{.kind = CreationActionKind::send_create, .attempt = attempts_};
+    case Phase::waiting_to_lookup:
+      return start_lookup(elapsed.now);
+    case Phase::waiting_to_recreate:
+      return begin_attempt(elapsed.now);
+    default:
+      throw std::logic_error("creation machine: on_wait outside a waiting phase");
+  }
+}
+
+}  // namespace devin_orch::core

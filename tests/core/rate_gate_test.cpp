@@ -1,0 +1,246 @@
+// Tests for the per-organisation rate gate: throughput, bursts, 429 pauses, AIMD, create holds.
+#include "devin_orch/core/rate_gate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace devin_orch::core {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+const TimePoint kT0 = from_epoch_ms(1'700'000'000'000);
+
+// Sends as fast as the gate allows from `start` until `end`, sleeping exactly until ready_at()
+// whenever refused. Returns how many requests went.
+int drain(RateGate& gate, RequestKind kind, TimePoint start, TimePoint end,
+          int* refused_at_ready = nullptr) {
+  int sent = 0;
+  TimePoint now = start;
+  bool waited = false;
+  while (now < end) {
+    if (gate.try_acquire(kind, now)) {
+      ++sent;
+      gate.on_success(now);
+      waited = false;
+      continue;
+    }
+    if (waited && refused_at_ready) ++*refused_at_ready;
+    const TimePoint ready = gate.ready_at(kind, now);
+    EXPECT_GT(ready, now) << "refused but reported ready";
+    if (ready <= now) return sent;
+    now = ready;
+    waited = true;
+  }
+  return sent;
+}
+
+TEST(RateGate, SteadyThroughputMatchesTheConfiguredRate) {
+  for (double rpm : {60.0, 7.0, 600.0}) {
+    RateGate gate{RateGatePolicy{.requests_per_minute = rpm, .burst = 5}, kT0};
+    int refused_at_ready = 0;
+    const int sent = drain(gate, RequestKind::other, kT0, kT0 + minutes{30}, &refused_at_ready);
+    // 30 minutes at `rpm`, plus the initial burst.
+    EXPECT_NEAR(sent, 30 * rpm + 5, 2) << rpm;
+    EXPECT_EQ(refused_at_ready, 0) << "ready_at() promised a token that was not there";
+  }
+}
+
+TEST(RateGate, BurstIsTheBucketCapacity) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 5}, kT0};
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0)) << i;
+  EXPECT_FALSE(gate.try_acquire(RequestKind::other, kT0));
+  EXPECT_EQ(gate.ready_at(RequestKind::other, kT0), kT0 + seconds{1});
+  EXPECT_FALSE(gate.try_acquire(RequestKind::other, kT0 + milliseconds{999}));
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{1}));
+
+  // A long idle spell refills up to the capacity and no further.
+  const TimePoint later = kT0 + minutes{10};
+  int sent = 0;
+  while (gate.try_acquire(RequestKind::other, later)) ++sent;
+  EXPECT_EQ(sent, 5);
+}
+
+TEST(RateGate, ClockSteppingBackGrantsNothing) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 1}, kT0};
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{10}));
+  EXPECT_FALSE(gate.try_acquire(RequestKind::other, kT0));
+  EXPECT_FALSE(gate.try_acquire(RequestKind::other, kT0 + seconds{10}));
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{11}));
+}
+
+TEST(RateGate, RateLimitWithRetryAfterPausesEveryKindExactlyThatLong) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 5}, kT0};
+  Random random{1};
+  gate.on_rate_limited(kT0, seconds{30}, false, random);
+  EXPECT_TRUE(gate.paused(kT0));
+  EXPECT_EQ(gate.paused_until(), kT0 + seconds{30});
+  EXPECT_EQ(gate.consecutive_rate_limits(), 1);
+  for (RequestKind kind : {RequestKind::create, RequestKind::other}) {
+    EXPECT_FALSE(gate.try_acquire(kind, kT0 + seconds{29}));
+    EXPECT_EQ(gate.ready_at(kind, kT0), kT0 + seconds{30});
+  }
+  // The bucket was emptied: one request at the end of the pause, then the reduced rate (30/min).
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{30}));
+  EXPECT_FALSE(gate.try_acquire(RequestKind::other, kT0 + seconds{30}));
+  EXPECT_EQ(gate.ready_at(RequestKind::other, kT0 + seconds{30}), kT0 + seconds{32});
+}
+
+TEST(RateGate, RetryAfterIsClampedToMaxPause) {
+  RateGate gate{RateGatePolicy{.max_pause = minutes{5}}, kT0};
+  Random random{2};
+  gate.on_rate_limited(kT0, std::chrono::hours{20}, false, random);
+  EXPECT_EQ(gate.paused_until(), kT0 + minutes{5});
+}
+
+TEST(RateGate, ShorterRetryAfterNeverShortensAnExistingPause) {
+  RateGate gate{RateGatePolicy{}, kT0};
+  Random random{3};
+  gate.on_rate_limited(kT0, seconds{60}, false, random);
+  gate.on_rate_limited(kT0 + seconds{1}, seconds{5}, false, random);
+  EXPECT_EQ(gate.paused_until(), kT0 + seconds{60});
+}
+
+TEST(RateGate, RateLimitWithoutRetryAfterBacksOffWithFullJitter) {
+  const RateGatePolicy policy{.pause_backoff = {milliseconds{1'000}, milliseconds{300'000}, 2.0}};
+  // Over many seeds, the k-th consecutive 429 pauses within [0, min(300 s, 1 s * 2^(k-1))] and
+  // actually uses that range.
+  for (int k = 1; k <= 12; ++k) {
+    const long long ceiling = std::min<long long>(300'000, 1'000LL << (k - 1));
+    long long longest = 0;
+    for (std::uint64_t seed = 0; seed < 300; ++seed) {
+      Random random{seed};
+      RateGate gate{policy, kT0};
+      for (int i = 1; i < k; ++i) gate.on_rate_limited(kT0, std::nullopt, false, random);
+      // Measure the k-th pause from a moment after every earlier pause has ended.
+      const TimePoint at = kT0 + minutes{10};
+      gate.on_rate_limited(at, std::nullopt, false, random);
+      ASSERT_EQ(gate.consecutive_rate_limits(), k);
+      const long long pause = (gate.paused_until() - at).count();
+      ASSERT_GE(pause, 0);
+      ASSERT_LE(pause, ceiling) << "k=" << k;
+      longest = std::max(longest, pause);
+    }
+    EXPECT_GT(longest, ceiling * 9 / 10) << "k=" << k;
+  }
+}
+
+TEST(RateGate, AimdHalvesOnRateLimitsDownToTheFloorAndRecoversAdditively) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .decrease_factor = 0.5,
+                               .min_rate_fraction = 0.1, .recovery_fraction = 0.01},
+                kT0};
+  Random random{4};
+  const double expected[] = {30, 15, 7.5, 6, 6};
+  for (double rate : expected) {
+    gate.on_rate_limited(kT0, seconds{1}, false, random);
+    EXPECT_DOUBLE_EQ(gate.rate_per_minute(), rate);
+  }
+  gate.on_success(kT0);
+  EXPECT_EQ(gate.consecutive_rate_limits(), 0);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 6.6);
+  for (int i = 0; i < 89; ++i) gate.on_success(kT0);
+  EXPECT_NEAR(gate.rate_per_minute(), 60.0, 1e-9);
+  for (int i = 0; i < 10; ++i) gate.on_success(kT0);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 60.0);  // never above the configured ceiling
+}
+
+TEST(RateGate, ReducedRateReallyThrottles) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 1, .recovery_fraction = 0},
+                kT0};
+  Random random{5};
+  gate.on_rate_limited(kT0, seconds{0}, false, random);  // rate 30/min
+  EXPECT_NEAR(drain(gate, RequestKind::other, kT0, kT0 + minutes{10}), 300, 2);
+}
+
+TEST(RateGate, ConcurrencyCapHoldsOnlyCreates) {
+  const RateGatePolicy policy{.concurrency_hold = seconds{60}};
+  RateGate gate{policy, kT0};
+  Random random{6};
+  gate.on_rate_limited(kT0, seconds{2}, true, random);
+  const TimePoint after_pause = kT0 + seconds{10};
+  EXPECT_TRUE(gate.creates_held(after_pause));
+  EXPECT_FALSE(gate.try_acquire(RequestKind::create, after_pause));
+  EXPECT_EQ(gate.ready_at(RequestKind::create, after_pause), kT0 + seconds{60});
+  EXPECT_EQ(gate.ready_at(RequestKind::other, after_pause), after_pause);
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, after_pause));
+  // The hold ends by itself...
+  EXPECT_TRUE(gate.try_acquire(RequestKind::create, kT0 + seconds{60}));
+
+  // ...or earlier, when one of our sessions ends.
+  gate.on_rate_limited(kT0 + seconds{100}, seconds{0}, true, random);
+  EXPECT_FALSE(gate.try_acquire(RequestKind::create, kT0 + seconds{110}));
+  gate.release_hold();
+  EXPECT_FALSE(gate.creates_held(kT0 + seconds{110}));
+  EXPECT_TRUE(gate.try_acquire(RequestKind::create, kT0 + seconds{110}));
+}
+
+TEST(RateGate, InvalidPoliciesAreRefusedAtConstruction) {
+  EXPECT_THROW((RateGate{RateGatePolicy{.requests_per_minute = 0}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.burst = 0.5}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.decrease_factor = 0}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.min_rate_fraction = 1.5}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.recovery_fraction = -0.1}, kT0}), std::invalid_argument);
+}
+
+// Random sequences of 429s, successes, releases and requests: no request ever passes a pause
+// or a hold, ready_at() is never before the pause ends, waiting until ready_at() is always
+// enough, and the long-run count never beats the configured ceiling.
+TEST(RateGate, PropertyNeverReadyBeforeThePauseEnds) {
+  const RateGatePolicy policy{.requests_per_minute = 120, .burst = 4,
+                              .pause_backoff = {milliseconds{500}, milliseconds{20'000}, 2.0},
+                              .max_pause = seconds{90}, .concurrency_hold = seconds{30}};
+  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+    Random random{seed};
+    RateGate gate{policy, kT0};
+    TimePoint now = kT0;
+    int granted = 0;
+    for (int step = 0; step < 400; ++step) {
+      const double dice = random.uniform();
+      const RequestKind kind = random.uniform() < 0.5 ? RequestKind::create : RequestKind::other;
+      if (dice < 0.10) {
+        std::optional<Duration> retry_after;
+        if (random.uniform() < 0.5) {
+          retry_after = milliseconds{static_cast<long long>(random.uniform() * 200'000)};
+        }
+        gate.on_rate_limited(now, retry_after, random.uniform() < 0.3, random);
+      } else if (dice < 0.25) {
+        gate.on_success(now);
+      } else if (dice < 0.30) {
+        gate.release_hold();
+      } else if (dice < 0.55) {
+        now += milliseconds{static_cast<long long>(random.uniform() * 5'000)};
+      } else {
+        const TimePoint ready = gate.ready_at(kind, now);
+        ASSERT_GE(ready, now);
+        ASSERT_GE(ready, gate.paused_until()) << "seed " << seed << " step " << step;
+        if (kind == RequestKind::create && gate.creates_held(now)) {
+          ASSERT_GT(ready, now);
+        }
+        RateGate probe = gate;
+        ASSERT_TRUE(probe.try_acquire(kind, ready)) << "seed " << seed << " step " << step;
+
+        const bool held = kind == RequestKind::create && gate.creates_held(now);
+        const bool paused = gate.paused(now);
+        const bool ok = gate.try_acquire(kind, now);
+        if (ok) {
+          ++granted;
+          ASSERT_FALSE(paused) << "seed " << seed << " step " << step;
+          ASSERT_FALSE(held) << "seed " << seed << " step " << step;
+        }
+        ASSERT_EQ(ok, ready == now) << "seed " << seed << " step " << step;
+      }
+      const double rate = gate.rate_per_minute();
+      ASSERT_GE(rate, 0.1 * 120 - 1e-9);
+      ASSERT_LE(rate, 120 + 1e-9);
+    }
+    const double minutes_elapsed = double((now - kT0).count()) / 60'000.0;
+    EXPECT_LE(granted, 4 + 120 * minutes_elapsed + 1e-6) << "seed " << seed;
+  }
+}
+
+}  // namespace
+}  // namespace devin_orch::core
