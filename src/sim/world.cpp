@@ -1,0 +1,1352 @@
+// The simulated Devin v3 API: routing, validation, sessions, paging, rate limits, faults and the
+// /_sim/ admin surface, all as pure functions of (request, time) over in-memory state.
+#include "devin_orch/sim/world.hpp"
+
+#include "devin_orch/sim/random.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+namespace devin_orch::sim {
+namespace json = boost::json;
+namespace urls = boost::urls;
+
+namespace {
+
+// Independent random streams, see Rng.
+constexpr std::uint64_t kIdStream = 1;
+constexpr std::uint64_t kFaultStream = 2;
+constexpr std::uint64_t kCreatingStream = 3;
+constexpr std::uint64_t kTotalStream = 4;
+constexpr std::uint64_t kEventStream = 5;
+
+constexpr std::int64_t kDefaultFirst = 100;
+constexpr std::int64_t kMaxFirst = 200;
+// Enterprise orgs have no real history; a fixed creation date keeps output deterministic.
+constexpr std::int64_t kOrgCreatedAt = 1735689600;  // 2025-01-01T00:00:00Z
+
+constexpr std::array<std::string_view, 8> kStatuses = {
+    "new", "creating", "claimed", "running", "resuming", "suspended", "exit", "error"};
+constexpr std::array<std::string_view, 4> kPlatforms = {"default", "inherit", "linux", "windows"};
+
+std::string hex64(std::uint64_t value) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, value >>= 4) out[static_cast<std::size_t>(i)] = kDigits[value & 15];
+  return out;
+}
+
+std::optional<std::uint64_t> parse_hex64(std::string_view text) {
+  if (text.size() != 16) return std::nullopt;
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+
+Reply json_reply(int status, const json::value& body) {
+  Reply reply;
+  reply.status = status;
+  reply.body = json::serialize(body);
+  return reply;
+}
+
+Reply detail_reply(int status, std::string_view detail) {
+  return json_reply(status, json::object{{"detail", detail}});
+}
+
+// FastAPI's HTTPValidationError item.
+struct FieldError {
+  json::array loc;
+  std::string msg;
+  std::string type;
+};
+
+Reply validation_reply(const std::vector<FieldError>& errors) {
+  json::array detail;
+  for (const auto& e : errors) {
+    detail.push_back(json::object{{"loc", e.loc}, {"msg", e.msg}, {"type", e.type}});
+  }
+  return json_reply(422, json::object{{"detail", std::move(detail)}});
+}
+
+json::value number_value(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 9e15) {
+    return static_cast<std::int64_t>(value);
+  }
+  return std::round(value * 10000.0) / 10000.0;
+}
+
+std::optional<double> as_number(const json::value& v) {
+  if (v.is_int64()) return static_cast<double>(v.get_int64());
+  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+  if (v.is_double()) return v.get_double();
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query strings
+
+class Query {
+ public:
+  explicit Query(urls::params_view params) {
+    for (const auto& p : params) {
+      std::string key = p.key;
+      // FastAPI takes repeated keys; clients built on other stacks send `key[]=`.
+      if (key.size() > 2 && key.ends_with("[]")) key.resize(key.size() - 2);
+      values_[key].push_back(p.value);
+    }
+  }
+  bool has(const std::string& key) const { return values_.contains(key); }
+  std::vector<std::string> all(const std::string& key) const {
+    const auto it = values_.find(key);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+  }
+  // Like FastAPI, the last occurrence of a scalar parameter wins.
+  std::optional<std::string> last(const std::string& key) const {
+    const auto it = values_.find(key);
+    if (it == values_.end() || it->second.empty()) return std::nullopt;
+    return it->second.back();
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+std::optional<std::int64_t> parse_int(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<bool> parse_bool(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (text == "true" || text == "1" || text == "yes" || text == "on" || text == "t" || text == "y") {
+    return true;
+  }
+  if (text == "false" || text == "0" || text == "no" || text == "off" || text == "f" || text == "n") {
+    return false;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> int_param(const Query& query, const std::string& key,
+                                      std::vector<FieldError>& errors) {
+  const auto text = query.last(key);
+  if (!text) return std::nullopt;
+  const auto value = parse_int(*text);
+  if (!value) {
+    errors.push_back({{"query", key},
+                      "Input should be a valid integer, unable to parse string as an integer",
+                      "int_parsing"});
+  }
+  return value;
+}
+
+std::optional<bool> bool_param(const Query& query, const std::string& key,
+                               std::vector<FieldError>& errors) {
+  const auto text = query.last(key);
+  if (!text) return std::nullopt;
+  const auto value = parse_bool(*text);
+  if (!value) {
+    errors.push_back(
+        {{"query", key}, "Input should be a valid boolean, unable to interpret input", "bool_parsing"});
+  }
+  return value;
+}
+
+std::int64_t first_param(const Query& query, std::vector<FieldError>& errors) {
+  const auto first = int_param(query, "first", errors);
+  if (!first) return kDefaultFirst;
+  if (*first < 1) {
+    errors.push_back({{"query", "first"}, "Input should be greater than or equal to 1",
+                      "greater_than_equal"});
+  } else if (*first > kMaxFirst) {
+    errors.push_back({{"query", "first"}, "Input should be less than or equal to 200",
+                      "less_than_equal"});
+  }
+  return *first;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON bodies
+
+struct BodyCheck {
+  const json::object* object = nullptr;
+  std::vector<FieldError> errors;
+};
+
+BodyCheck parse_body_object(std::string_view body, json::value& storage) {
+  BodyCheck check;
+  if (body.empty()) {
+    check.errors.push_back({{"body"}, "Field required", "missing"});
+    return check;
+  }
+  boost::system::error_code ec;
+  storage = json::parse(body, ec);
+  if (ec) {
+    check.errors.push_back({{"body", 0}, "JSON decode error", "json_invalid"});
+    return check;
+  }
+  if (!storage.is_object()) {
+    check.errors.push_back(
+        {{"body"}, "Input should be a valid dictionary or object to extract fields from",
+         "model_attributes_type"});
+    return check;
+  }
+  check.object = &storage.as_object();
+  return check;
+}
+
+// Type checks for the optional (nullable) fields of request bodies.
+class FieldChecker {
+ public:
+  FieldChecker(const json::object& object, std::vector<FieldError>& errors)
+      : object_{object}, errors_{errors} {}
+
+  const json::value* present(std::string_view key) const {
+    const auto* v = object_.if_contains(key);
+    return v && !v->is_null() ? v : nullptr;
+  }
+
+  const json::string* required_string(std::string_view key) {
+    const auto* v = object_.if_contains(key);
+    if (!v) {
+      errors_.push_back({{"body", key}, "Field required", "missing"});
+      return nullptr;
+    }
+    if (!v->is_string()) {
+      errors_.push_back({{"body", key}, "Input should be a valid string", "string_type"});
+      return nullptr;
+    }
+    return &v->get_string();
+  }
+  const json::string* string(std::string_view key) {
+    const auto* v = present(key);
+    if (v && !v->is_string()) {
+      errors_.push_back({{"body", key}, "Input should be a valid string", "string_type"});
+      return nullptr;
+    }
+    return v ? &v->get_string() : nullptr;
+  }
+  const json::array* string_list(std::string_view key, std::size_t max_len = 0) {
+    const auto* v = present(key);
+    if (!v) return nullptr;
+    if (!v->is_array()) {
+      errors_.push_back({{"body", key}, "Input should be a valid list", "list_type"});
+      return nullptr;
+    }
+    bool ok = true;
+    const auto& items = v->get_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (!items[i].is_string()) {
+        errors_.push_back({{"body", key, i}, "Input should be a valid string", "string_type"});
+        ok = false;
+      } else if (max_len != 0) {
+        const auto size = items[i].get_string().size();
+        if (size < 1) {
+          errors_.push_back(
+              {{"body", key, i}, "String should have at least 1 character", "string_too_short"});
+          ok = false;
+        } else if (size > max_len) {
+          errors_.push_back({{"body", key, i},
+                             "String should have at most " + std::to_string(max_len) + " characters",
+                             "string_too_long"});
+          ok = false;
+        }
+      }
+    }
+    return ok ? &items : nullptr;
+  }
+  void boolean(std::string_view key) {
+    const auto* v = present(key);
+    if (v && !v->is_bool()) {
+      errors_.push_back({{"body", key}, "Input should be a valid boolean", "bool_type"});
+    }
+  }
+  void integer(std::string_view key) {
+    const auto* v = present(key);
+    if (!v) return;
+    const auto n = as_number(*v);
+    if (!n || *n != std::floor(*n)) {
+      errors_.push_back({{"body", key}, "Input should be a valid integer", "int_type"});
+    }
+  }
+  const json::object* object(std::string_view key) {
+    const auto* v = present(key);
+    if (v && !v->is_object()) {
+      errors_.push_back({{"body", key}, "Input should be a valid dictionary", "dict_type"});
+      return nullptr;
+    }
+    return v ? &v->get_object() : nullptr;
+  }
+  void one_of(std::string_view key, std::initializer_list<std::string_view> allowed,
+              std::string_view message) {
+    const auto* v = present(key);
+    if (!v) return;
+    const bool ok = v->is_string() && std::find(allowed.begin(), allowed.end(),
+                                                std::string_view{v->get_string()}) != allowed.end();
+    if (!ok) errors_.push_back({{"body", key}, std::string{message}, "enum"});
+  }
+  void secrets(std::string_view key) {
+    const auto* v = present(key);
+    if (!v) return;
+    if (!v->is_array()) {
+      errors_.push_back({{"body", key}, "Input should be a valid list", "list_type"});
+      return;
+    }
+    const auto& items = v->get_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (!items[i].is_object()) {
+        errors_.push_back({{"body", key, i}, "Input should be a valid dictionary or object to extract fields from",
+                           "model_attributes_type"});
+        continue;
+      }
+      const auto& secret = items[i].get_object();
+      for (const auto& [name, limit] : {std::pair<std::string_view, std::size_t>{"key", 256},
+                                        std::pair<std::string_view, std::size_t>{"value", 65536}}) {
+        const auto* field = secret.if_contains(name);
+        if (!field) {
+          errors_.push_back({{"body", key, i, name}, "Field required", "missing"});
+        } else if (!field->is_string()) {
+          errors_.push_back({{"body", key, i, name}, "Input should be a valid string", "string_type"});
+        } else if (name == "key" && field->get_string().empty()) {
+          errors_.push_back({{"body", key, i, name}, "String should have at least 1 character",
+                             "string_too_short"});
+        } else if (field->get_string().size() > limit) {
+          errors_.push_back({{"body", key, i, name},
+                             "String should have at most " + std::to_string(limit) + " characters",
+                             "string_too_long"});
+        }
+      }
+      if (const auto* sensitive = secret.if_contains("sensitive");
+          sensitive && !sensitive->is_null() && !sensitive->is_bool()) {
+        errors_.push_back({{"body", key, i, "sensitive"}, "Input should be a valid boolean", "bool_type"});
+      }
+    }
+  }
+
+ private:
+  const json::object& object_;
+  std::vector<FieldError>& errors_;
+};
+
+std::vector<std::string> to_strings(const json::array* items) {
+  std::vector<std::string> out;
+  if (items) {
+    for (const auto& item : *items) out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+enum class RouteKind { none, self, enterprise_orgs, sessions, session, messages, archive, tags };
+
+struct Route {
+  RouteKind kind = RouteKind::none;
+  std::string template_path;          // "/v3/organizations/{org_id}/sessions"
+  std::vector<std::string> methods;   // allowed
+  std::string org;
+  std::string session_id;
+};
+
+Route match_route(const std::vector<std::string>& segs) {
+  Route route;
+  if (segs.size() < 2 || (segs[0] != "v3" && segs[0] != "v3beta1")) return route;
+  const std::string prefix = "/" + segs[0];
+  if (segs.size() == 2 && segs[1] == "self") {
+    return {RouteKind::self, prefix + "/self", {"GET"}, {}, {}};
+  }
+  if (segs.size() == 3 && segs[1] == "enterprise" && segs[2] == "organizations") {
+    return {RouteKind::enterprise_orgs, prefix + "/enterprise/organizations", {"GET"}, {}, {}};
+  }
+  if (segs.size() < 4 || segs[1] != "organizations" || segs[3] != "sessions" || segs[2].empty()) {
+    return route;
+  }
+  const std::string base = prefix + "/organizations/{org_id}/sessions";
+  route.org = segs[2];
+  if (segs.size() == 4) {
+    route.kind = RouteKind::sessions;
+    route.template_path = base;
+    route.methods = {"GET", "POST"};
+    return route;
+  }
+  if (segs[4].empty()) return {};
+  route.session_id = segs[4];
+  if (segs.size() == 5) {
+    route.kind = RouteKind::session;
+    route.template_path = base + "/{devin_id}";
+    route.methods = {"GET", "DELETE"};
+  } else if (segs.size() == 6 && segs[5] == "messages") {
+    route.kind = RouteKind::messages;
+    route.template_path = base + "/{devin_id}/messages";
+    route.methods = {"GET", "POST"};
+  } else if (segs.size() == 6 && segs[5] == "archive") {
+    route.kind = RouteKind::archive;
+    route.template_path = base + "/{devin_id}/archive";
+    route.methods = {"POST"};
+  } else if (segs.size() == 6 && segs[5] == "tags") {
+    route.kind = RouteKind::tags;
+    route.template_path = base + "/{devin_id}/tags";
+    route.methods = {"GET", "POST", "PUT"};
+  } else {
+    return {};
+  }
+  return route;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+std::string_view retry_after_mode_name(RetryAfterMode mode) {
+  switch (mode) {
+    case RetryAfterMode::seconds: return "seconds";
+    case RetryAfterMode::date: return "date";
+    case RetryAfterMode::ms: return "ms";
+    case RetryAfterMode::none: return "none";
+  }
+  return "seconds";
+}
+
+std::string_view total_mode_name(TotalMode mode) {
+  switch (mode) {
+    case TotalMode::always: return "always";
+    case TotalMode::never: return "never";
+    case TotalMode::random: return "random";
+  }
+  return "random";
+}
+
+constexpr std::string_view kBadGatewayHtml =
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
+constexpr std::string_view kGarbage = "{\"session_id\": \"devin-\x01\x02 <<truncated upstream";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+struct Message {
+  std::string event_id;
+  TimeMs created = 0;
+  std::string text;
+  std::string source;  // "user" or "devin"
+};
+
+struct Session {
+  std::uint64_t seq = 0;  // creation order; the paging key
+  std::string id;
+  std::string org;
+  TimeMs created = 0;
+  std::string prompt;
+  std::optional<std::string> title;
+  std::vector<std::string> tags;
+  std::optional<std::string> playbook_id;
+  std::optional<std::string> user_id;
+  bool has_schema = false;
+  bool archived = false;
+  Path path;
+  SessionRun run;
+  double acus_before = 0.0;       // consumed by earlier runs
+  bool finished_before = false;   // an earlier run reached running/finished
+  std::vector<Message> messages;
+};
+
+struct KeyState {
+  TokenBucket bucket;
+  QuietWindow window;
+};
+
+struct FaultCounts {
+  std::uint64_t reset = 0, http_500 = 0, http_503 = 0, http_502_html = 0, drop_after_create = 0,
+                slow = 0, garbage = 0;
+};
+
+struct Stats {
+  std::uint64_t requests_total = 0;
+  std::map<std::string, std::map<std::string, std::uint64_t>> requests;
+  std::uint64_t sessions_created = 0;
+  std::uint64_t rate_limited_total = 0;
+  std::uint64_t concurrency_limited_total = 0;
+  std::uint64_t early_requests_after_429 = 0;
+  std::uint64_t list_requests_with_session_ids = 0;
+  FaultCounts faults;
+};
+
+struct World::State {
+  explicit State(WorldConfig c)
+      : config{std::move(c)},
+        id_rng{config.seed, kIdStream},
+        fault_rng{config.seed, kFaultStream},
+        creating_rng{config.seed, kCreatingStream},
+        total_rng{config.seed, kTotalStream},
+        event_rng{config.seed, kEventStream},
+        cursor_mask{mix(config.seed ^ 0xc0ffee)} {
+    if (!(config.time_factor > 0)) throw std::invalid_argument("time_factor must be > 0");
+    for (const auto& org : config.orgs) add_org(org);
+    for (int i = 1; i <= config.enterprise_orgs; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "org-e%04d", i);
+      add_org(name);
+    }
+  }
+
+  void add_org(const std::string& org) {
+    if (org_set.insert(org).second) org_list.push_back(org);
+  }
+
+  WorldConfig config;
+  std::vector<std::string> org_list;
+  std::set<std::string> org_set;
+  std::map<std::uint64_t, Session> sessions;  // by seq: newest last
+  std::unordered_map<std::string, std::uint64_t> by_id;
+  std::unordered_map<std::string, std::set<std::uint64_t>> by_tag;
+  std::unordered_map<std::string, std::size_t> per_org;
+  std::uint64_t next_seq = 1;
+  TimeMs last_created = 0;
+  Rng id_rng, fault_rng, creating_rng, total_rng, event_rng;
+  std::uint64_t cursor_mask;
+  std::unordered_map<std::string, KeyState> keys;
+  Stats stats;
+
+  // --- sessions ---
+
+  Phase phase(const Session& s, TimeMs now) const {
+    return phase_at(s.run, s.path, config.time_factor, now);
+  }
+
+  // Ends the current run at `now`, carrying its ACUs and PR over, and starts `next`.
+  void start_run(Session& s, SessionRun next, TimeMs now) {
+    const auto current = phase(s, now);
+    s.acus_before += current.acus;
+    s.finished_before = s.finished_before || current.reached_finished;
+    s.run = std::move(next);
+  }
+
+  void pin(Session& s, std::string status, std::optional<std::string> detail, TimeMs now) {
+    start_run(s, SessionRun{.kind = RunKind::pinned, .origin = now, .pinned_status = std::move(status),
+                     .pinned_detail = std::move(detail)},
+              now);
+  }
+
+  void index_tags(const Session& s) {
+    for (const auto& tag : s.tags) by_tag[tag].insert(s.seq);
+  }
+  void unindex_tags(const Session& s) {
+    for (const auto& tag : s.tags) {
+      const auto it = by_tag.find(tag);
+      if (it == by_tag.end()) continue;
+      it->second.erase(s.seq);
+      if (it->second.empty()) by_tag.erase(it);
+    }
+  }
+
+  Session* find(const std::string& id) {
+    const auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : &sessions.at(it->second);
+  }
+
+  std::string new_session_id() {
+    for (;;) {
+      auto id = "devin-" + hex64(id_rng.next()) + hex64(id_rng.next());
+      if (!by_id.contains(id)) return id;
+    }
+  }
+
+  // `full`: the get/list rendering, with status_detail and structured_output.
+  json::object render(const Session& s, TimeMs now, bool full) const {
+    const auto p = phase(s, now);
+    const bool finished = s.finished_before || p.reached_finished;
+    json::array tags;
+    for (const auto& tag : s.tags) tags.emplace_back(tag);
+    json::array prs;
+    if (finished) {
+      prs.push_back(json::object{
+          {"pr_url", "https://github.com/example/repo/pull/" + std::to_string(s.seq)},
+          {"pr_state", "open"}});
+    }
+    json::value structured_output = nullptr;
+    if (full && finished && s.has_schema) {
+      structured_output = json::object{{"summary", "Simulated result of " + s.id}};
+    }
+    json::value detail = nullptr;
+    if (full && p.detail) detail = *p.detail;
+    auto opt = [](const std::optional<std::string>& v) -> json::value {
+      return v ? json::value(*v) : json::value(nullptr);
+    };
+    return json::object{
+        {"session_id", s.id},
+        {"url", "https://app.devin.ai/sessions/" + s.id},
+        {"status", p.status},
+        {"status_detail", detail},
+        {"tags", std::move(tags)},
+        {"org_id", s.org},
+        {"created_at", s.created / 1000},
+        {"updated_at", std::max(p.since, s.created) / 1000},
+        {"acus_consumed", number_value(s.acus_before + p.acus)},
+        {"pull_requests", std::move(prs)},
+        {"title", opt(s.title)},
+        {"user_id", opt(s.user_id)},
+        {"service_user_id", "svc-sim"},
+        {"playbook_id", opt(s.playbook_id)},
+        {"parent_session_id", nullptr},
+        {"child_session_ids", nullptr},
+        {"is_archived", s.archived},
+        {"structured_output", std::move(structured_output)},
+        {"origin", "api"},
+        {"category", nullptr},
+        {"subcategory", nullptr},
+    };
+  }
+
+  std::size_t active_in(const std::string* org, TimeMs now) const {
+    std::size_t active = 0;
+    for (const auto& [seq, s] : sessions) {
+      if (org && s.org != *org) continue;
+      if (is_active_status(phase(s, now).status)) ++active;
+    }
+    return active;
+  }
+
+  std::string encode_cursor(std::uint64_t position) const {
+    return "c" + hex64(position ^ cursor_mask);
+  }
+  std::optional<std::uint64_t> decode_cursor(std::string_view cursor) const {
+    if (cursor.size() != 17 || cursor[0] != 'c') return std::nullopt;
+    const auto raw = parse_hex64(cursor.substr(1));
+    if (!raw) return std::nullopt;
+    return *raw ^ cursor_mask;
+  }
+
+  bool want_total() {
+    switch (config.total_mode) {
+      case TotalMode::always: return true;
+      case TotalMode::never: return false;
+      case TotalMode::random: return total_rng.uniform() < 0.5;
+    }
+    return true;
+  }
+
+  // --- API ---
+
+  Reply api(const Request& request, const Query& query, const Route& route, TimeMs now);
+  Reply create(const Route& route, const Request& request, TimeMs now);
+  Reply list(const Route& route, const Query& query, TimeMs now);
+  Reply post_message(Session& s, const Request& request, TimeMs now);
+  Reply list_messages(const Session& s, const Query& query);
+  Reply terminate(Session& s, const Query& query, TimeMs now);
+  Reply archive(Session& s, TimeMs now);
+  Reply tags(Session& s, std::string_view method, const Request& request);
+  Reply enterprise_orgs(const Query& query);
+  Reply self() const;
+
+  // --- admin ---
+
+  Reply admin(const Request& request, const std::vector<std::string>& segs, TimeMs now);
+  json::object stats_json(TimeMs now) const;
+  json::object settings_json() const;
+  Reply configure(std::string_view body, TimeMs now);
+  Reply force(Session& s, std::string_view body, TimeMs now);
+  void forget(const Session& s);
+};
+
+// ---------------------------------------------------------------------------------------------
+// API requests
+
+Reply World::State::api(const Request& request, const Query& query, const Route& route,
+                        TimeMs now) {
+  if (route.kind == RouteKind::none) return detail_reply(404, "Not Found");
+  if (std::find(route.methods.begin(), route.methods.end(), request.method) ==
+      route.methods.end()) {
+    auto reply = detail_reply(405, "Method Not Allowed");
+    reply.headers.emplace_back("Allow", join(route.methods, ", "));
+    return reply;
+  }
+
+  constexpr std::string_view bearer = "Bearer ";
+  if (request.authorization.empty()) return detail_reply(401, "Not authenticated");
+  const bool has_scheme = request.authorization.starts_with(bearer);
+  const std::string key{has_scheme ? request.authorization.substr(bearer.size()) : ""};
+  const bool valid = has_scheme && (config.api_key.empty()
+                                        ? key.starts_with("cog_") && key.size() > 4
+                                        : key == config.api_key);
+  if (!valid) return detail_reply(401, "Invalid API key");
+
+  auto [it, inserted] = keys.try_emplace(
+      key, KeyState{TokenBucket{config.rate_limit_rpm, config.rate_limit_burst, now}, {}});
+  auto& key_state = it->second;
+  if (key_state.window.is_early(now, config.in_flight_grace_ms)) ++stats.early_requests_after_429;
+  if (const auto wait_ms = key_state.bucket.try_take(now)) {
+    ++stats.rate_limited_total;
+    auto reply = detail_reply(429, "Rate limit exceeded. Please retry later.");
+    auto advice = retry_advice(config.retry_after_mode, now, *wait_ms);
+    reply.headers = std::move(advice.headers);
+    if (advice.quiet_until) key_state.window = {now, *advice.quiet_until};
+    return reply;
+  }
+
+  // One draw per fault kind for every request, so changing one rate never shifts the others.
+  std::array<double, 7> roll{};
+  for (auto& r : roll) r = fault_rng.uniform();
+  const auto& f = config.faults;
+  if (roll[0] < f.reset) {
+    ++stats.faults.reset;
+    Reply reply;
+    reply.delivery = Delivery::reset;
+    return reply;
+  }
+  if (roll[1] < f.http_500) {
+    ++stats.faults.http_500;
+    return detail_reply(500, "Internal Server Error");
+  }
+  if (roll[2] < f.http_503) {
+    ++stats.faults.http_503;
+    return detail_reply(503, "Service Unavailable");
+  }
+  if (roll[3] < f.http_502_html) {
+    ++stats.faults.http_502_html;
+    Reply reply;
+    reply.status = 502;
+    reply.content_type = "text/html";
+    reply.body = kBadGatewayHtml;
+    return reply;
+  }
+
+  Reply reply = [&]() -> Reply {
+    switch (route.kind) {
+      case RouteKind::self: return self();
+      case RouteKind::enterprise_orgs: return enterprise_orgs(query);
+      default: break;
+    }
+    if (!org_set.contains(route.org)) return detail_reply(404, "Organization not found");
+    if (route.kind == RouteKind::sessions) {
+      return request.method == "POST" ? create(route, request, now) : list(route, query, now);
+    }
+    Session* s = find(route.session_id);
+    if (!s || s->org != route.org) return detail_reply(404, "Session not found");
+    switch (route.kind) {
+      case RouteKind::session:
+        return request.method == "GET" ? json_reply(200, render(*s, now, true))
+                                       : terminate(*s, query, now);
+      case RouteKind::messages:
+        return request.method == "POST" ? post_message(*s, request, now) : list_messages(*s, query);
+      case RouteKind::archive: return archive(*s, now);
+      case RouteKind::tags: return tags(*s, request.method, request);
+      default: return detail_reply(404, "Not Found");
+    }
+  }();
+
+  if (route.kind == RouteKind::sessions && request.method == "POST" && reply.status == 200 &&
+      roll[4] < f.drop_after_create) {
+    ++stats.faults.drop_after_create;
+    reply.delivery = Delivery::drop;
+    return reply;
+  }
+  if (roll[5] < f.slow) {
+    ++stats.faults.slow;
+    reply.delay_ms = config.slow_ms;
+  }
+  if (roll[6] < f.garbage) {
+    ++stats.faults.garbage;
+    reply.status = 200;
+    reply.content_type = "application/json";
+    reply.headers.clear();
+    reply.body = kGarbage;
+  }
+  return reply;
+}
+
+Reply World::State::create(const Route& route, const Request& request, TimeMs now) {
+  json::value storage;
+  auto check = parse_body_object(request.body, storage);
+  if (!check.object) return validation_reply(check.errors);
+  FieldChecker fields{*check.object, check.errors};
+  const auto* prompt = fields.required_string("prompt");
+  const auto* title = fields.string("title");
+  const auto* tags = fields.string_list("tags");
+  const auto* playbook = fields.string("playbook_id");
+  fields.string("child_playbook_id");
+  fields.string_list("knowledge_ids");
+  fields.string_list("secret_ids");
+  fields.secrets("session_secrets");
+  fields.string_list("repos");
+  fields.integer("max_acu_limit");
+  const auto* schema = fields.object("structured_output_schema");
+  fields.boolean("structured_output_required");
+  fields.one_of("devin_mode", {"normal", "fast"}, "Input should be 'normal' or 'fast'");
+  const auto* platform = fields.string("platform");
+  fields.boolean("bypass_approval");
+  fields.string_list("attachment_urls", 2083);
+  fields.string_list("session_links");
+  const auto* as_user = fields.string("create_as_user_id");
+  fields.one_of("advanced_mode", {"analyze", "create", "improve", "batch", "manage"},
+                "Input should be 'analyze', 'create', 'improve', 'batch' or 'manage'");
+  if (!check.errors.empty()) return validation_reply(check.errors);
+
+  if (platform && std::find(kPlatforms.begin(), kPlatforms.end(), std::string_view{*platform}) ==
+                      kPlatforms.end()) {
+    return detail_reply(400, "Invalid platform '" + std::string{*platform} +
+                                 "'. Valid platforms: default, inherit, linux, windows");
+  }
+  if (config.max_concurrent_sessions > 0) {
+    const auto active = active_in(&route.org, now);
+    if (active >= static_cast<std::size_t>(config.max_concurrent_sessions)) {
+      ++stats.concurrency_limited_total;
+      return detail_reply(429, "You have " + std::to_string(active) +
+                                   " sessions running, the most your plan allows at once.");
+    }
+  }
+
+  // Creation times never go backwards, so creation order, (created_at, seq) order and the
+  // paging key all agree even if the wall clock steps back.
+  last_created = std::max(last_created, now);
+  Session s;
+  s.seq = next_seq++;
+  s.id = new_session_id();
+  s.org = route.org;
+  s.created = last_created;
+  s.prompt = std::string{*prompt};
+  if (title) s.title = std::string{*title};
+  s.tags = to_strings(tags);
+  if (playbook) s.playbook_id = std::string{*playbook};
+  if (as_user) s.user_id = std::string{*as_user};
+  s.has_schema = schema != nullptr;
+  s.path = choose_path(config.seed, s.prompt);
+  const bool creating = creating_rng.uniform() < config.faults.creating;
+  s.run = SessionRun{.kind = RunKind::initial,
+              .origin = s.created,
+              .creating = creating,
+              .hold = config.hold_running || s.path.ending == Ending::hold};
+  index_tags(s);
+  ++per_org[s.org];
+  by_id.emplace(s.id, s.seq);
+  ++stats.sessions_created;
+  auto& stored = sessions.emplace(s.seq, std::move(s)).first->second;
+  return json_reply(200, render(stored, now, false));
+}
+
+Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
+  std::vector<FieldError> errors;
+  const auto first = first_param(query, errors);
+  std::optional<std::uint64_t> after;
+  if (const auto cursor = query.last("after")) {
+    after = decode_cursor(*cursor);
+    if (!after) errors.push_back({{"query", "after"}, "Invalid cursor", "value_error"});
+  }
+  const auto created_after = int_param(query, "created_after", errors);
+  const auto created_before = int_param(query, "created_before", errors);
+  const auto updated_after = int_param(query, "updated_after", errors);
+  const auto updated_before = int_param(query, "updated_before", errors);
+  const auto archived = bool_param(query, "is_archived", errors);
+  if (!errors.empty()) return validation_reply(errors);
+
+  const bool by_ids = query.has("session_ids");
+  const auto ids = query.all("session_ids");
+  const auto tag_filter = query.all("tags");
+  const auto playbook = query.last("playbook_id");
+  const bool by_schedule = query.has("schedule_id");  // API-created sessions have no schedule
+  const auto origins = query.all("origins");
+  const auto user_ids = query.all("user_ids");
+  const auto service_user_ids = query.all("service_user_ids");
+  if (by_ids) ++stats.list_requests_with_session_ids;
+
+  auto contains = [](const std::vector<std::string>& list, std::string_view v) {
+    return std::find(list.begin(), list.end(), v) != list.end();
+  };
+  const bool filtered = !tag_filter.empty() || created_after || created_before || updated_after ||
+                        updated_before || archived || playbook || by_schedule || !origins.empty() ||
+                        !user_ids.empty() || !service_user_ids.empty();
+  auto matches = [&](const Session& s) {
+    if (s.org != route.org || by_schedule) return false;
+    for (const auto& tag : tag_filter) {
+      if (!contains(s.tags, tag)) return false;
+    }
+    const auto created_at = s.created / 1000;
+    if (created_after && created_at < *created_after) return false;
+    if (created_before && created_at >= *created_before) return false;
+    if (updated_after || updated_before) {
+      const auto updated_at = std::max(phase(s, now).since, s.created) / 1000;
+      if (updated_after && updated_at < *updated_after) return false;
+      if (updated_before && updated_at >= *updated_before) return false;
+    }
+    if (archived && s.archived != *archived) return false;
+    if (playbook && s.playbook_id != *playbook) return false;
+    if (!origins.empty() && !contains(origins, "api")) return false;
+    if (!user_ids.empty() && (!s.user_id || !contains(user_ids, *s.user_id))) return false;
+    if (!service_user_ids.empty() && !contains(service_user_ids, "svc-sim")) return false;
+    return true;
+  };
+
+  const bool total_wanted = want_total();
+  std::optional<std::size_t> total;
+  // Counting needs a full pass only when something beyond the org narrows the set.
+  const bool count_while_scanning = total_wanted && (by_ids || filtered);
+  if (total_wanted && !count_while_scanning) {
+    const auto it = per_org.find(route.org);
+    total = it == per_org.end() ? 0 : it->second;
+  }
+
+  std::vector<const Session*> page;
+  bool has_next = false;
+  std::size_t counted = 0;
+  auto visit = [&](const Session& s) {  // newest first; false stops the walk
+    if (!matches(s)) return true;
+    ++counted;
+    if (after && s.seq >= *after) return true;
+    if (page.size() < static_cast<std::size_t>(first)) {
+      page.push_back(&s);
+      return true;
+    }
+    has_next = true;
+    return count_while_scanning;
+  };
+
+  if (by_ids) {
+    std::vector<std::uint64_t> seqs;
+    for (const auto& id : ids) {
+      if (const auto it = by_id.find(id); it != by_id.end()) seqs.push_back(it->second);
+    }
+    std::sort(seqs.begin(), seqs.end(), std::greater<>{});
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    for (const auto seq : seqs) {
+      if (!visit(sessions.at(seq))) break;
+    }
+  } else if (!tag_filter.empty()) {
+    const std::set<std::uint64_t>* smallest = nullptr;
+    for (const auto& tag : tag_filter) {
+      const auto it = by_tag.find(tag);
+      if (it == by_tag.end()) {
+        smallest = nullptr;
+        break;
+      }
+      if (!smallest || it->second.size() < smallest->size()) smallest = &it->second;
+    }
+    if (smallest) {
+      for (auto it = smallest->rbegin(); it != smallest->rend(); ++it) {
+        if (!visit(sessions.at(*it))) break;
+      }
+    }
+  } else {
+    // Without a count to take, start right below the cursor instead of walking to it.
+    auto start = (after && !count_while_scanning) ? sessions.lower_bound(*after) : sessions.end();
+    for (auto it = std::make_reverse_iterator(start); it != sessions.rend(); ++it) {
+      if (!visit(it->second)) break;
+    }
+  }
+  if (count_while_scanning) total = counted;
+
+  json::array items;
+  for (const auto* s : page) items.push_back(render(*s, now, true));
+  json::value end_cursor = nullptr;
+  if (has_next && !page.empty()) end_cursor = encode_cursor(page.back()->seq);
+  return json_reply(200, json::object{{"items", std::move(items)},
+                                      {"end_cursor", end_cursor},
+                                      {"has_next_page", has_next},
+                                      {"total", total ? json::value(*total) : json::value(nullptr)}});
+}
+
+Reply World::State::post_message(Session& s, const Request& request, TimeMs now) {
+  json::value storage;
+  auto check = parse_body_object(request.body, storage);
+  if (!check.object) return validation_reply(check.errors);
+  FieldChecker fields{*check.object, check.errors};
+  const auto* message = fields.required_string("message");
+  fields.string("message_as_user_id");
+  if (!check.errors.empty()) return validation_reply(check.errors);
+
+  if (s.archived) return detail_reply(400, "Session is archived");
+  const auto p = phase(s, now);
+  if (p.status == "new" || p.status == "creating" || p.status == "claimed") {
+    return detail_reply(400, "Devin session still initializing");
+  }
+  if (p.status == "exit" || p.status == "error") return detail_reply(400, "Session has ended");
+
+  s.messages.push_back(Message{.event_id = "event-" + hex64(event_rng.next()) + hex64(event_rng.next()),
+                               .created = now,
+                               .text = std::string{*message},
+                               .source = "user"});
+  const bool hold = config.hold_running || s.path.ending == Ending::hold;
+  if (p.status == "suspended") {
+    start_run(s, SessionRun{.kind = RunKind::resume, .origin = now, .hold = hold}, now);
+  } else if (p.status == "running" && (p.detail == "finished" || p.detail == "waiting_for_user")) {
+    // Devin picks the conversation up again: back to work, then the same ending as before.
+    start_run(s, SessionRun{.kind = RunKind::continue_working, .origin = now, .hold = hold}, now);
+  }
+  return json_reply(200, render(s, now, false));
+}
+
+Reply World::State::list_messages(const Session& s, const Query& query) {
+  std::vector<FieldError> errors;
+  const auto first = first_param(query, errors);
+  std::uint64_t start = 0;
+  if (const auto cursor = query.last("after")) {
+    const auto decoded = decode_cursor(*cursor);
+    if (!decoded || *decoded > s.messages.size()) {
+      errors.push_back({{"query", "after"}, "Invalid cursor", "value_error"});
+    } else {
+      start = *decoded;
+    }
+  }
+  if (!errors.empty()) return validation_reply(errors);
+  json::array items;
+  auto i = static_cast<std::size_t>(start);
+  for (; i < s.messages.size() && items.size() < static_cast<std::size_t>(first); ++i) {
+    const auto& m = s.messages[i];
+    items.push_back(json::object{{"event_id", m.event_id},
+                                 {"created_at", m.created / 1000},
+                                 {"message", m.text},
+                                 {"source", m.source}});
+  }
+  const bool has_next = i < s.messages.size();
+  return json_reply(
+      200, json::object{{"items", std::move(items)},
+                        {"end_cursor", has_next ? json::value(encode_cursor(i)) : json::value(nullptr)},
+                        {"has_next_page", has_next},
+                        {"total", want_total() ? json::value(s.messages.size()) : json::value(nullptr)}});
+}
+
+Reply World::State::terminate(Session& s, const Query& query, TimeMs now) {
+  std::vector<FieldError> errors;
+  const auto archive_flag = bool_param(query, "archive", errors);
+  if (!errors.empty()) return validation_reply(errors);
+  const auto p = phase(s, now);
+  // Ended sessions keep their final status: termination cannot undo an error.
+  if (p.status != "exit" && p.status != "error") pin(s, "exit", std::nullopt, now);
+  s.archived = s.archived || archive_flag.value_or(false);
+  return json_reply(200, render(s, now, false));
+}
+
+Reply World::State::archive(Session& s, TimeMs now) {
+  if (is_active_status(phase(s, now).status)) pin(s, "suspended", "user_request", now);
+  s.archived = true;
+  return json_reply(200, render(s, now, false));
+}
+
+Reply World::State::tags(Session& s, std::string_view method, const Request& request) {
+  if (method != "GET") {
+    json::value storage;
+    auto check = parse_body_object(request.body, storage);
+    if (!check.object) return validation_reply(check.errors);
+    FieldChecker fields{*check.object, check.errors};
+    const json::array* given = nullptr;
+    if (!check.object->contains("tags")) {
+      check.errors.push_back({{"body", "tags"}, "Field required", "missing"});
+    } else {
+      given = fields.string_list("tags");
+      if (!given && check.errors.empty()) {
+        check.errors.push_back({{"body", "tags"}, "Input should be a valid list", "list_type"});
+      }
+    }
+    if (!check.errors.empty()) return validation_reply(check.errors);
+    unindex_tags(s);
+    if (method == "PUT") s.tags.clear();
+    for (auto& tag : to_strings(given)) {
+      if (std::find(s.tags.begin(), s.tags.end(), tag) == s.tags.end()) s.tags.push_back(tag);
+    }
+    index_tags(s);
+  }
+  json::array out;
+  for (const auto& tag : s.tags) out.emplace_back(tag);
+  return json_reply(200, json::object{{"tags", std::move(out)}});
+}
+
+Reply World::State::enterprise_orgs(const Query& query) {
+  std::vector<FieldError> errors;
+  const auto first = first_param(query, errors);
+  std::uint64_t start = 0;
+  if (const auto cursor = query.last("after")) {
+    const auto decoded = decode_cursor(*cursor);
+    if (!decoded || *decoded > org_list.size()) {
+      errors.push_back({{"query", "after"}, "Invalid cursor", "value_error"});
+    } else {
+      start = *decoded;
+    }
+  }
+  if (!errors.empty()) return validation_reply(errors);
+  json::array items;
+  auto i = static_cast<std::size_t>(start);
+  for (; i < org_list.size() && items.size() < static_cast<std::size_t>(first); ++i) {
+    items.push_back(json::object{{"org_id", org_list[i]},
+                                 {"name", org_list[i]},
+                                 {"created_at", kOrgCreatedAt},
+                                 {"updated_at", kOrgCreatedAt},
+                                 {"max_cycle_acu_limit", nullptr},
+                                 {"max_session_acu_limit", nullptr}});
+  }
+  const bool has_next = i < org_list.size();
+  return json_reply(
+      200, json::object{{"items", std::move(items)},
+                        {"end_cursor", has_next ? json::value(encode_cursor(i)) : json::value(nullptr)},
+                        {"has_next_page", has_next},
+                        {"total", want_total() ? json::value(org_list.size()) : json::value(nullptr)}});
+}
+
+Reply World::State::self() const {
+  // An org-scoped service user knows its org; one spanning several orgs is enterprise-scoped.
+  json::value org = nullptr;
+  if (org_list.size() == 1) org = org_list.front();
+  return json_reply(200, json::object{{"principal_type", "service_user"},
+                                      {"service_user_id", "svc-sim"},
+                                      {"service_user_name", "devin-sim"},
+                                      {"org_id", org}});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+json::object World::State::stats_json(TimeMs now) const {
+  json::object requests;
+  for (const auto& [route, by_status] : stats.requests) {
+    json::object counts;
+    for (const auto& [status, count] : by_status) counts[status] = count;
+    requests[route] = std::move(counts);
+  }
+  json::object by_status;
+  for (const auto status : kStatuses) by_status[status] = 0;
+  std::uint64_t active = 0;
+  for (const auto& [seq, s] : sessions) {
+    const auto p = phase(s, now);
+    auto& slot = by_status[p.status];
+    slot = slot.is_null() ? 1 : slot.to_number<std::uint64_t>() + 1;
+    if (is_active_status(p.status)) ++active;
+  }
+  std::uint64_t duplicate_groups = 0;
+  for (const auto& [tag, seqs] : by_tag) {
+    if (tag.starts_with("orch-") && seqs.size() > 1) ++duplicate_groups;
+  }
+  const auto& f = stats.faults;
+  return json::object{
+      {"requests_total", stats.requests_total},
+      {"requests", std::move(requests)},
+      {"sessions_created", stats.sessions_created},
+      {"rate_limited_total", stats.rate_limited_total},
+      {"concurrency_limited_total", stats.concurrency_limited_total},
+      {"early_requests_after_429", stats.early_requests_after_429},
+      {"faults", json::object{{"reset", f.reset},
+                              {"500", f.http_500},
+                              {"503", f.http_503},
+                              {"502_html", f.http_502_html},
+                              {"drop_after_create", f.drop_after_create},
+                              {"slow", f.slow},
+                              {"garbage", f.garbage}}},
+      {"duplicate_tag_groups", duplicate_groups},
+      {"sessions_by_status", std::move(by_status)},
+      {"list_requests_with_session_ids", stats.list_requests_with_session_ids},
+      {"active_sessions", active},
+  };
+}
+
+json::object World::State::settings_json() const {
+  const auto& f = config.faults;
+  json::array orgs;
+  for (const auto& org : org_list) orgs.emplace_back(org);
+  return json::object{
+      {"seed", config.seed},
+      {"time_factor", config.time_factor},
+      {"orgs", std::move(orgs)},
+      {"fault_reset", f.reset},
+      {"fault_500", f.http_500},
+      {"fault_503", f.http_503},
+      {"fault_502_html", f.http_502_html},
+      {"fault_drop_after_create", f.drop_after_create},
+      {"fault_slow", f.slow},
+      {"fault_garbage", f.garbage},
+      {"fault_creating", f.creating},
+      {"slow_ms", config.slow_ms},
+      {"rate_limit_rpm", config.rate_limit_rpm},
+      {"rate_limit_burst", config.rate_limit_burst},
+      {"retry_after_mode", retry_after_mode_name(config.retry_after_mode)},
+      {"max_concurrent_sessions", config.max_concurrent_sessions},
+      {"hold_running", config.hold_running},
+      {"total_mode", total_mode_name(config.total_mode)},
+      {"in_flight_grace_ms", config.in_flight_grace_ms},
+  };
+}
+
+Reply World::State::configure(std::string_view body, TimeMs now) {
+  boost::system::error_code ec;
+  const auto parsed = json::parse(body, ec);
+  if (ec || !parsed.is_object()) return detail_reply(400, "body must be a JSON object");
+  WorldConfig next = config;
+  auto& f = next.faults;
+  const std::map<std::string_view, double*> probabilities = {
+      {"fault_reset", &f.reset},           {"fault_500", &f.http_500},
+      {"fault_503", &f.http_503},          {"fault_502_html", &f.http_502_html},
+      {"fault_drop_after_create", &f.drop_after_create},
+      {"fault_slow", &f.slow},             {"fault_garbage", &f.garbage},
+      {"fault_creating", &f.creating}};
+  for (const auto& [key, value] : parsed.as_object()) {
+    const auto number = as_number(value);
+    if (const auto it = probabilities.find(key); it != probabilities.end()) {
+      if (!number || *number < 0 || *number > 1) {
+        return detail_reply(400, std::string{key} + " must be a number in [0, 1]");
+      }
+      *it->second = *number;
+    } else if (key == "rate_limit_rpm" || key == "rate_limit_burst") {
+      if (!number || *number < 0) return detail_reply(400, std::string{key} + " must be >= 0");
+      (key == "rate_limit_rpm" ? next.rate_limit_rpm : next.rate_limit_burst) = *number;
+    } else if (key == "slow_ms" || key == "max_concurrent_sessions" || key == "in_flight_grace_ms") {
+      if (!number || *number < 0 || *number != std::floor(*number) || *number > 1e9) {
+        return detail_reply(400, std::string{key} + " must be a non-negative integer");
+      }
+      (key == "slow_ms" ? next.slow_ms
+                        : key == "max_concurrent_sessions" ? next.max_concurrent_sessions
+                                                           : next.in_flight_grace_ms) =
+          static_cast<int>(*number);
+    } else if (key == "hold_running") {
+      if (!value.is_bool()) return detail_reply(400, "hold_running must be a boolean");
+      next.hold_running = value.get_bool();
+    } else if (key == "retry_after_mode") {
+      const std::string_view mode = value.is_string() ? std::string_view{value.get_string()} : "";
+      if (mode == "seconds") next.retry_after_mode = RetryAfterMode::seconds;
+      else if (mode == "date") next.retry_after_mode = RetryAfterMode::date;
+      else if (mode == "ms") next.retry_after_mode = RetryAfterMode::ms;
+      else if (mode == "none") next.retry_after_mode = RetryAfterMode::none;
+      else return detail_reply(400, "retry_after_mode must be seconds, date, ms or none");
+    } else if (key == "total_mode") {
+      const std::string_view mode = value.is_string() ? std::string_view{value.get_string()} : "";
+      if (mode == "always") next.total_mode = TotalMode::always;
+      else if (mode == "never") next.total_mode = TotalMode::never;
+      else if (mode == "random") next.total_mode = TotalMode::random;
+      else return detail_reply(400, "total_mode must be always, never or random");
+    } else {
+      return detail_reply(400, "unknown setting: " + std::string{key});
+    }
+  }
+  config = std::move(next);
+  for (auto& [key, state] : keys) {
+    state.bucket.reconfigure(config.rate_limit_rpm, config.rate_limit_burst, now);
+  }
+  return json_reply(200, settings_json());
+}
+
+Reply World::State::force(Session& s, std::string_view body, TimeMs now) {
+  boost::system::error_code ec;
+  const auto parsed = json::parse(body, ec);
+  if (ec || !parsed.is_object()) return detail_reply(400, "body must be a JSON object");
+  const auto& object = parsed.as_object();
+  const auto* status = object.if_contains("status");
+  if (!status || !status->is_string() ||
+      std::find(kStatuses.begin(), kStatuses.end(), std::string_view{status->get_string()}) ==
+          kStatuses.end()) {
+    return detail_reply(400, "status must be one of new, creating, claimed, running, resuming, "
+                             "suspended, exit, error");
+  }
+  std::optional<std::string> detail;
+  if (const auto* d = object.if_contains("status_detail"); d && !d->is_null()) {
+    if (!d->is_string()) return detail_reply(400, "status_detail must be a string or null");
+    detail = std::string{d->get_string()};
+  }
+  pin(s, std::string{status->get_string()}, std::move(detail), now);
+  return json_reply(200, render(s, now, true));
+}
+
+void World::State::forget(const Session& s) {
+  unindex_tags(s);
+  if (auto it = per_org.find(s.org); it != per_org.end() && it->second > 0) --it->second;
+  by_id.erase(s.id);
+  sessions.erase(s.seq);
+}
+
+Reply World::State::admin(const Request& request, const std::vector<std::string>& segs,
+                          TimeMs now) {
+  const auto& method = request.method;
+  auto not_allowed = [] { return detail_reply(405, "Method Not Allowed"); };
+  if (segs.size() == 2 && segs[1] == "stats") {
+    return method == "GET" ? json_reply(200, stats_json(now)) : not_allowed();
+  }
+  if (segs.size() == 2 && segs[1] == "config") {
+    if (method == "GET") return json_reply(200, settings_json());
+    return method == "POST" ? configure(request.body, now) : not_allowed();
+  }
+  if (segs.size() == 2 && segs[1] == "sessions") {
+    if (method != "GET") return not_allowed();
+    json::array items;
+    for (const auto& [seq, s] : sessions) items.push_back(render(s, now, true));
+    return json_reply(200, json::object{{"items", std::move(items)}});
+  }
+  if (segs.size() >= 3 && segs[1] == "sessions") {
+    Session* s = find(segs[2]);
+    if (segs.size() == 3) {
+      if (method != "DELETE") return not_allowed();
+      if (!s) return detail_reply(404, "Session not found");
+      const std::string id = s->id;
+      forget(*s);
+      return json_reply(200, json::object{{"deleted", id}});
+    }
+    if (segs.size() == 4 && segs[3] == "force") {
+      if (method != "POST") return not_allowed();
+      if (!s) return detail_reply(404, "Session not found");
+      return force(*s, request.body, now);
+    }
+  }
+  return detail_reply(404, "Not Found");
+}
+
+// ---------------------------------------------------------------------------------------------
+// World
+
+World::World(WorldConfig config) : state_{std::make_unique<State>(std::move(config))} {}
+World::~World() = default;
+World::World(World&&) noexcept = default;
+World& World::operator=(World&&) noexcept = default;
+
+const WorldConfig& World::config() const noexcept { return state_->config; }
+std::size_t World::session_count() const noexcept { return state_->sessions.size(); }
+
+Reply World::handle(const Request& request, TimeMs now) {
+  auto& st = *state_;
+  const auto parsed = urls::parse_origin_form(request.target);
+  if (!parsed) {
+    auto reply = detail_reply(400, "Invalid request target");
+    reply.route = std::string{request.method} + " {invalid}";
+    ++st.stats.requests_total;
+    ++st.stats.requests[reply.route]["400"];
+    return reply;
+  }
+  std::vector<std::string> segs;
+  for (const auto& seg : parsed->segments()) segs.push_back(seg);
+  const Query query{parsed->params()};
+
+  if (!segs.empty() && segs[0] == "_sim") {
+    auto reply = st.admin(request, segs, now);
+    reply.route = std::string{request.method} + " /_sim/" + (segs.size() > 1 ? segs[1] : "");
+    return reply;
+  }
+
+  const auto route = match_route(segs);
+  auto reply = st.api(request, query, route, now);
+  reply.route = std::string{request.method} + " " +
+                (route.kind == RouteKind::none ? std::string{"{unknown}"} : route.template_path);
+  ++st.stats.requests_total;
+  const std::string label = reply.delivery == Delivery::reset  ? "reset"
+                            : reply.delivery == Delivery::drop ? "dropped"
+                                                               : std::to_string(reply.status);
+  ++st.stats.requests[reply.route][label];
+  return reply;
+}
+
+}  // namespace devin_orch::sim
