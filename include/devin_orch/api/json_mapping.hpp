@@ -1,0 +1,36 @@
+// Mapping between Devin API JSON and our types. Boost.JSON stays inside the .cpp.
+// Readers are tolerant: unknown fields ignored, null or absent optional fields defaulted,
+// unknown enum strings kept as they are. A known field present with the wrong type is
+// errc::unexpected_shape (drift we must notice, not guess around); invalid JSON, or nesting
+// deeper than 64, is errc::malformed_json.
+#pragma once
+
+#include "devin_orch/api/types.hpp"
+#include "devin_orch/core/error.hpp"
+#include "devin_orch/core/job.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace devin_orch::api {
+
+// SessionCreateRequest body for `spec`; `creation_tag` is appended to the tags.
+std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag);
+// Body of POST .../sessions/{id}/messages.
+std::string send_message_body(std::string_view message);
+
+result<Session> parse_session(std::string_view body);
+result<SessionPage> parse_session_page(std::string_view body);
+result<OrganizationPage> parse_organization_page(std::string_view body);
+
+// A readable reason from an error body: FastAPI `detail` (string, or 422 list joined as
+// "loc: msg; ..."), else the first 200 bytes of the body with control characters removed.
+std::string error_detail(std::string_view body);
+
+// Request targets (path and query, percent-encoded).
+std::string sessions_path(std::string_view org_id);
+std::string session_path(std::string_view org_id, std::string_view session_id);
+std::string list_sessions_target(std::string_view org_id, const ListSessionsQuery& query);
+std::string organizations_target(int first, const std::optional<std::string>& after);
+
+}  // namespace devin_orch::api

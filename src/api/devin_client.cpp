@@ -1,0 +1,93 @@
+// The Devin v3 calls the daemon makes: request building, classification of what came back
+// (via core::classify_*), and parsing of successful bodies.
+#include "devin_orch/api/devin_client.hpp"
+
+#include "devin_orch/api/json_mapping.hpp"
+
+#include <utility>
+
+namespace devin_orch::api {
+namespace net = boost::asio;
+
+namespace {
+
+template <class T, class Parse>
+net::awaitable<ApiResult<T>> call(HttpClient& http, HttpRequest request, Parse parse) {
+  HttpResult sent = co_await http.send(std::move(request));
+  ApiResult<T> out;
+  if (sent.ec) {
+    std::string detail = sent.detail.empty() ? sent.ec.message() : std::move(sent.detail);
+    out.outcome = core::classify_transport_failure(sent.request_sent, std::move(detail));
+    co_return out;
+  }
+
+  const HttpResponse& response = sent.response;
+  core::HttpAnswer answer{.status = response.status, .body = response.body};
+  if (response.retry_after) answer.retry_after = *response.retry_after;
+  if (response.retry_after_ms) answer.retry_after_ms = *response.retry_after_ms;
+  out.outcome = core::classify_response(answer, core::wall_now());
+  if (!out.outcome.ok()) co_return out;
+
+  result<T> parsed = parse(response.body);
+  if (!parsed) {
+    // The server answered success, so it may well have acted; we just cannot tell on what.
+    out.outcome.cls = core::CallClass::ambiguous;
+    out.outcome.detail = "HTTP " + std::to_string(response.status) +
+                         " with unparseable body: " + parsed.error().message() + ": " +
+                         error_detail(response.body);
+    co_return out;
+  }
+  out.value = std::move(*parsed);
+  co_return out;
+}
+
+}  // namespace
+
+net::awaitable<ApiResult<Session>> DevinClient::create_session(std::string org_id,
+                                                               core::JobSpec spec,
+                                                               std::string creation_tag,
+                                                               core::Duration timeout) {
+  HttpRequest request{.method = Method::post,
+                      .target = sessions_path(org_id),
+                      .body = create_session_body(spec, creation_tag),
+                      .timeout = timeout};
+  co_return co_await call<Session>(http_, std::move(request), parse_session);
+}
+
+net::awaitable<ApiResult<Session>> DevinClient::get_session(std::string org_id,
+                                                            std::string session_id) {
+  HttpRequest request{.method = Method::get, .target = session_path(org_id, session_id)};
+  co_return co_await call<Session>(http_, std::move(request), parse_session);
+}
+
+net::awaitable<ApiResult<SessionPage>> DevinClient::list_sessions(std::string org_id,
+                                                                  ListSessionsQuery query) {
+  HttpRequest request{.method = Method::get, .target = list_sessions_target(org_id, query)};
+  co_return co_await call<SessionPage>(http_, std::move(request), parse_session_page);
+}
+
+net::awaitable<ApiResult<Session>> DevinClient::terminate_session(std::string org_id,
+                                                                  std::string session_id,
+                                                                  bool archive) {
+  HttpRequest request{
+      .method = Method::delete_,
+      .target = session_path(org_id, session_id) + (archive ? "?archive=true" : "?archive=false")};
+  co_return co_await call<Session>(http_, std::move(request), parse_session);
+}
+
+net::awaitable<ApiResult<Session>> DevinClient::send_message(std::string org_id,
+                                                             std::string session_id,
+                                                             std::string message) {
+  HttpRequest request{.method = Method::post,
+                      .target = session_path(org_id, session_id) + "/messages",
+                      .body = send_message_body(message)};
+  co_return co_await call<Session>(http_, std::move(request), parse_session);
+}
+
+net::awaitable<ApiResult<OrganizationPage>> DevinClient::list_organizations(
+    int first, std::optional<std::string> after) {
+  HttpRequest request{.method = Method::get, .target = organizations_target(first, after)};
+  co_return co_await call<OrganizationPage>(http_, std::move(request), parse_organization_page);
+}
+
+}  // namespace devin_orch::api

@@ -1,0 +1,362 @@
+// Tests of the Devin JSON mapping: tolerant session/page readers, the create body, error
+// digests and percent-encoded request targets.
+#include "devin_orch/api/json_mapping.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace devin_orch::api {
+namespace {
+
+namespace json = boost::json;
+
+// The OpenAPI example SessionResponse, with every documented field set.
+constexpr std::string_view full_session = R"({
+  "session_id": "devin-abc123def456",
+  "url": "https://app.devin.ai/sessions/devin-abc123def456",
+  "status": "running",
+  "status_detail": "working",
+  "tags": ["team-a", "orch-job1-g0"],
+  "org_id": "org-abc123def456",
+  "created_at": 1718000000,
+  "updated_at": 1718000123,
+  "acus_consumed": 1.5,
+  "pull_requests": [{"pr_url": "https://github.com/o/r/pull/1", "pr_state": "open"},
+                    {"pr_url": "https://github.com/o/r/pull/2", "pr_state": null}],
+  "title": "Fix the build",
+  "user_id": null,
+  "service_user_id": "su-1",
+  "playbook_id": null,
+  "parent_session_id": null,
+  "child_session_ids": [],
+  "is_archived": true,
+  "structured_output": {"result": "ok", "count": 2},
+  "origin": "api",
+  "category": "bug_fixing",
+  "subcategory": "Other"
+})";
+
+errc error_of(const auto& r) { return static_cast<errc>(r.error().value()); }
+
+TEST(ParseSession, ReadsEveryFieldOfAFullResponse) {
+  auto session = parse_session(full_session);
+  ASSERT_TRUE(session) << session.error().message();
+  EXPECT_EQ(session->session_id, "devin-abc123def456");
+  EXPECT_EQ(session->url, "https://app.devin.ai/sessions/devin-abc123def456");
+  EXPECT_EQ(session->status, "running");
+  EXPECT_EQ(session->status_detail, "working");
+  EXPECT_EQ(session->tags, (std::vector<std::string>{"team-a", "orch-job1-g0"}));
+  EXPECT_EQ(session->org_id, "org-abc123def456");
+  EXPECT_EQ(session->created_at, 1718000000);
+  EXPECT_EQ(session->updated_at, 1718000123);
+  EXPECT_DOUBLE_EQ(session->acus_consumed, 1.5);
+  ASSERT_EQ(session->pull_requests.size(), 2U);
+  EXPECT_EQ(session->pull_requests[0],
+            (PullRequest{.pr_url = "https://github.com/o/r/pull/1", .pr_state = "open"}));
+  EXPECT_EQ(session->pull_requests[1].pr_state, std::nullopt);
+  EXPECT_EQ(session->title, "Fix the build");
+  EXPECT_TRUE(session->is_archived);
+  ASSERT_TRUE(session->structured_output);
+  EXPECT_EQ(json::parse(*session->structured_output), json::parse(R"({"result":"ok","count":2})"));
+}
+
+TEST(ParseSession, MinimalResponseGetsDefaults) {
+  auto session = parse_session(R"({"session_id": "devin-1", "status": "new"})");
+  ASSERT_TRUE(session);
+  EXPECT_EQ(*session, (Session{.session_id = "devin-1", .status = "new"}));
+}
+
+TEST(ParseSession, NullsAreAcceptedForEveryOptionalField) {
+  auto session = parse_session(R"({
+    "session_id": "devin-1", "status": "exit", "url": null, "status_detail": null,
+    "tags": null, "org_id": null, "created_at": null, "updated_at": null,
+    "acus_consumed": null, "pull_requests": null, "title": null,
+    "structured_output": null, "is_archived": null})");
+  ASSERT_TRUE(session) << session.error().message();
+  EXPECT_EQ(*session, (Session{.session_id = "devin-1", .status = "exit"}));
+}
+
+TEST(ParseSession, UnknownFieldsAreIgnoredAndUnknownStatusKept) {
+  auto session = parse_session(R"({"session_id": "devin-1", "status": "creating",
+    "status_detail": "warming_up", "brand_new_field": {"nested": [1, 2, 3]}})");
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->status, "creating");
+  EXPECT_EQ(session->status_detail, "warming_up");
+}
+
+TEST(ParseSession, NumbersMayBeIntegersOrFloats) {
+  auto session = parse_session(R"({"session_id": "d", "status": "running",
+    "created_at": 1718000000.75, "updated_at": 1.718000123e9, "acus_consumed": 3})");
+  ASSERT_TRUE(session) << session.error().message();
+  EXPECT_EQ(session->created_at, 1718000000);
+  EXPECT_EQ(session->updated_at, 1718000123);
+  EXPECT_DOUBLE_EQ(session->acus_consumed, 3.0);
+}
+
+TEST(ParseSession, StructuredOutputOfAnyJsonTypeIsKeptSerialised) {
+  auto session = parse_session(R"({"session_id": "d", "status": "exit",
+                                   "structured_output": [1, "two", false]})");
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->structured_output, R"([1,"two",false])");
+}
+
+TEST(ParseSession, WrongTypesAreShapeErrors) {
+  for (const char* body : {
+           R"({"status": "new"})",
+           R"({"session_id": "d"})",
+           R"({"session_id": 42, "status": "new"})",
+           R"({"session_id": "d", "status": 3})",
+           R"({"session_id": null, "status": "new"})",
+           R"({"session_id": "d", "status": "new", "tags": "a,b"})",
+           R"({"session_id": "d", "status": "new", "tags": ["a", 1]})",
+           R"({"session_id": "d", "status": "new", "created_at": "yesterday"})",
+           R"({"session_id": "d", "status": "new", "created_at": 1e300})",
+           R"({"session_id": "d", "status": "new", "acus_consumed": "1.5"})",
+           R"({"session_id": "d", "status": "new", "is_archived": 1})",
+           R"({"session_id": "d", "status": "new", "pull_requests": [{"pr_state": "open"}]})",
+           R"({"session_id": "d", "status": "new", "pull_requests": ["https://x"]})",
+           R"(["devin-1", "new"])",
+           R"("devin-1")",
+       }) {
+    auto session = parse_session(body);
+    ASSERT_FALSE(session) << body;
+    EXPECT_EQ(error_of(session), errc::unexpected_shape) << body;
+  }
+}
+
+TEST(ParseSession, GarbageIsMalformedJson) {
+  for (const char* body : {"", "not json", "<html><body>502 Bad Gateway</body></html>",
+                           R"({"session_id": "d", "status": "new")", "\xff\xfe\x00\x01"}) {
+    auto session = parse_session(body);
+    ASSERT_FALSE(session) << body;
+    EXPECT_EQ(error_of(session), errc::malformed_json) << body;
+  }
+}
+
+TEST(ParseSession, DeepNestingIsRejectedButModerateNestingIsFine) {
+  const auto nested = [](int depth) {
+    return R"({"session_id": "d", "status": "new", "structured_output": )" +
+           std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  EXPECT_TRUE(parse_session(nested(40)));
+  auto hostile = parse_session(nested(100000));
+  ASSERT_FALSE(hostile);
+  EXPECT_EQ(error_of(hostile), errc::malformed_json);
+}
+
+TEST(ParseSession, HugeArraysAreFine) {
+  std::string body = R"({"session_id": "d", "status": "new", "pull_requests": [)";
+  for (int i = 0; i < 20000; ++i) {
+    if (i > 0) body += ',';
+    body += R"({"pr_url": "https://github.com/o/r/pull/)" + std::to_string(i) +
+            R"(", "pr_state": "open"})";
+  }
+  body += "]}";
+  auto session = parse_session(body);
+  ASSERT_TRUE(session);
+  EXPECT_EQ(session->pull_requests.size(), 20000U);
+  EXPECT_EQ(session->pull_requests.back().pr_url, "https://github.com/o/r/pull/19999");
+}
+
+TEST(ParseSessionPage, ReadsItemsAndCursor) {
+  auto page = parse_session_page(R"({"items": [{"session_id": "a", "status": "running"},
+      {"session_id": "b", "status": "exit"}], "end_cursor": "cur-2", "has_next_page": true,
+      "total": 7})");
+  ASSERT_TRUE(page) << page.error().message();
+  ASSERT_EQ(page->items.size(), 2U);
+  EXPECT_EQ(page->items[1].session_id, "b");
+  EXPECT_EQ(page->end_cursor, "cur-2");
+  EXPECT_TRUE(page->has_next_page);
+  EXPECT_EQ(page->total, 7);
+}
+
+TEST(ParseSessionPage, NullOrAbsentTotalAndCursor) {
+  auto nulls = parse_session_page(
+      R"({"items": [], "end_cursor": null, "has_next_page": false, "total": null})");
+  ASSERT_TRUE(nulls);
+  EXPECT_TRUE(nulls->items.empty());
+  EXPECT_EQ(nulls->end_cursor, std::nullopt);
+  EXPECT_EQ(nulls->total, std::nullopt);
+
+  auto absent = parse_session_page(R"({"items": [{"session_id": "a", "status": "new"}]})");
+  ASSERT_TRUE(absent);
+  EXPECT_EQ(absent->items.size(), 1U);
+  EXPECT_EQ(absent->end_cursor, std::nullopt);
+  EXPECT_FALSE(absent->has_next_page);
+  EXPECT_EQ(absent->total, std::nullopt);
+}
+
+TEST(ParseSessionPage, OneBadItemFailsThePage) {
+  auto page = parse_session_page(
+      R"({"items": [{"session_id": "a", "status": "new"}, {"status": "new"}]})");
+  ASSERT_FALSE(page);
+  EXPECT_EQ(error_of(page), errc::unexpected_shape);
+}
+
+TEST(ParseSessionPage, ShapeErrors) {
+  for (const char* body : {R"({})", R"({"items": null})", R"({"items": {}})", R"([])",
+                           R"({"items": [], "total": "many"})",
+                           R"({"items": [], "has_next_page": "yes"})",
+                           R"({"items": [], "end_cursor": 5})"}) {
+    auto page = parse_session_page(body);
+    ASSERT_FALSE(page) << body;
+    EXPECT_EQ(error_of(page), errc::unexpected_shape) << body;
+  }
+  EXPECT_EQ(error_of(parse_session_page("{")), errc::malformed_json);
+}
+
+TEST(ParseOrganizationPage, ReadsOrganisations) {
+  auto page = parse_organization_page(R"({"items": [
+      {"org_id": "org-1", "name": "One", "created_at": 1, "max_cycle_acu_limit": null},
+      {"org_id": "org-2", "name": "Two"}], "end_cursor": "c", "has_next_page": true,
+      "total": 2})");
+  ASSERT_TRUE(page) << page.error().message();
+  ASSERT_EQ(page->items.size(), 2U);
+  EXPECT_EQ(page->items[0].org_id, "org-1");
+  EXPECT_EQ(page->items[1].name, "Two");
+  EXPECT_EQ(page->end_cursor, "c");
+  EXPECT_TRUE(page->has_next_page);
+
+  EXPECT_EQ(error_of(parse_organization_page(R"({"items": [{"name": "x"}]})")),
+            errc::unexpected_shape);
+  EXPECT_EQ(error_of(parse_organization_page("nope")), errc::malformed_json);
+}
+
+json::object body_of(const core::JobSpec& spec, std::string_view tag = "orch-k-g0") {
+  return json::parse(create_session_body(spec, tag)).as_object();
+}
+
+TEST(CreateSessionBody, OnlyPromptAndTagWhenNothingElseIsSet) {
+  const json::object body = body_of({.prompt = "Fix it"});
+  EXPECT_EQ(body, json::parse(R"({"prompt": "Fix it", "tags": ["orch-k-g0"]})").as_object());
+}
+
+TEST(CreateSessionBody, EveryFieldWhenSet) {
+  const core::JobSpec spec{
+      .prompt = "Do \"this\"\n",
+      .title = "T",
+      .tags = {"a", "b"},
+      .create_as_user_id = "user-1",
+      .playbook_id = "playbook-1",
+      .knowledge_ids = std::vector<std::string>{"k1"},
+      .secret_ids = std::vector<std::string>{"s1", "s2"},
+      .repos = {"owner/repo"},
+      .max_acu_limit = 10,
+      .structured_output_schema = R"({"type": "object", "properties": {}})",
+      .devin_mode = "fast",
+  };
+  EXPECT_EQ(body_of(spec), json::parse(R"({
+      "prompt": "Do \"this\"\n", "title": "T", "tags": ["a", "b", "orch-k-g0"],
+      "create_as_user_id": "user-1", "playbook_id": "playbook-1", "knowledge_ids": ["k1"],
+      "secret_ids": ["s1", "s2"], "repos": ["owner/repo"], "max_acu_limit": 10,
+      "structured_output_schema": {"type": "object", "properties": {}},
+      "devin_mode": "fast"})").as_object());
+}
+
+TEST(CreateSessionBody, CreationTagIsAppendedOnce) {
+  const json::object body = body_of({.prompt = "p", .tags = {"orch-k-g0", "x"}});
+  EXPECT_EQ(body.at("tags"), json::parse(R"(["orch-k-g0", "x"])"));
+}
+
+TEST(CreateSessionBody, EmptyListsMeanNoneAbsentMeansDefault) {
+  const json::object none = body_of({.prompt = "p",
+                                     .knowledge_ids = std::vector<std::string>{},
+                                     .secret_ids = std::vector<std::string>{}});
+  EXPECT_EQ(none.at("knowledge_ids"), json::array{});
+  EXPECT_EQ(none.at("secret_ids"), json::array{});
+
+  const json::object all = body_of({.prompt = "p"});
+  EXPECT_FALSE(all.contains("knowledge_ids"));
+  EXPECT_FALSE(all.contains("secret_ids"));
+  EXPECT_FALSE(all.contains("repos"));
+  EXPECT_FALSE(all.contains("title"));
+  EXPECT_FALSE(all.contains("max_acu_limit"));
+  EXPECT_FALSE(all.contains("structured_output_schema"));
+}
+
+TEST(CreateSessionBody, SchemaIsEmbeddedAsAnObjectNotAString) {
+  const json::object body =
+      body_of({.prompt = "p", .structured_output_schema = R"({"type":"object"})"});
+  ASSERT_TRUE(body.at("structured_output_schema").is_object());
+  EXPECT_EQ(body.at("structured_output_schema").at("type"), "object");
+
+  // Invalid schemas should never get here; if one does, the API must see it and reject it.
+  const json::object broken = body_of({.prompt = "p", .structured_output_schema = "{oops"});
+  EXPECT_EQ(broken.at("structured_output_schema"), "{oops");
+}
+
+TEST(SendMessageBody, EscapesTheMessage) {
+  EXPECT_EQ(json::parse(send_message_body("say \"hi\"\n")),
+            json::parse(R"({"message": "say \"hi\"\n"})"));
+}
+
+TEST(ErrorDetail, FastApiStringDetail) {
+  EXPECT_EQ(error_detail(R"({"detail": "Your organization has a billing error."})"),
+            "Your organization has a billing error.");
+}
+
+TEST(ErrorDetail, ValidationErrorListIsJoined) {
+  EXPECT_EQ(error_detail(R"({"detail": [
+      {"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"},
+      {"loc": ["query", "first", 0], "msg": "Input should be less than or equal to 200",
+       "type": "less_than_equal"}]})"),
+            "body.prompt: Field required; query.first.0: Input should be less than or equal to "
+            "200");
+}
+
+TEST(ErrorDetail, HtmlPageIsCutToTwoHundredPrintableBytes) {
+  std::string html = "<html>\r\n<head><title>502 Bad Gateway</title></head>\n<body>";
+  html += std::string(500, 'x') + "</body></html>";
+  const std::string detail = error_detail(html);
+  EXPECT_TRUE(detail.starts_with("<html><head><title>502 Bad Gateway</title></head><body>xxx"))
+      << detail;
+  EXPECT_EQ(detail.size(), 197U);  // 200 bytes less the three control characters
+  EXPECT_EQ(detail.find('\n'), std::string::npos);
+  EXPECT_EQ(detail.find('\r'), std::string::npos);
+}
+
+TEST(ErrorDetail, BinaryJunkLeavesOnlyPrintableText) {
+  static constexpr char bytes[] = "\x00\x01\x1b[31mred\x7f\xff\xfe ok \xc3\xa9 \xe2\x82";
+  const std::string junk{bytes, sizeof bytes - 1};
+  EXPECT_EQ(error_detail(junk), "[31mred ok \xc3\xa9 ");
+  EXPECT_EQ(error_detail(""), "");
+}
+
+TEST(ErrorDetail, HostileDetailIsBounded) {
+  const std::string body = R"({"detail": ")" + std::string(100000, 'a') + "\\n\"}";
+  const std::string detail = error_detail(body);
+  EXPECT_EQ(detail, std::string(500, 'a'));
+}
+
+TEST(Targets, SessionPathsAreEncoded) {
+  EXPECT_EQ(sessions_path("org-1"), "/v3/organizations/org-1/sessions");
+  EXPECT_EQ(session_path("org-1", "devin-abc"), "/v3/organizations/org-1/sessions/devin-abc");
+  EXPECT_EQ(session_path("org 1/..", "a?b#c"),
+            "/v3/organizations/org%201%2F../sessions/a%3Fb%23c");
+}
+
+TEST(Targets, ListQueryRepeatsArrayKeysAndEncodesValues) {
+  const ListSessionsQuery query{.session_ids = {"devin-a", "devin-b"},
+                                .tags = {"orch job&1=x+y", "caf\xc3\xa9"},
+                                .created_after = 1718000000,
+                                .updated_after = 1718000100,
+                                .first = 200,
+                                .after = "cur/=="};
+  EXPECT_EQ(list_sessions_target("org-1", query),
+            "/v3/organizations/org-1/sessions?session_ids=devin-a&session_ids=devin-b"
+            "&tags=orch%20job%261%3Dx%2By&tags=caf%C3%A9&created_after=1718000000"
+            "&updated_after=1718000100&first=200&after=cur%2F%3D%3D");
+  EXPECT_EQ(list_sessions_target("org-1", {}), "/v3/organizations/org-1/sessions");
+  EXPECT_EQ(list_sessions_target("o", {.first = 1}), "/v3/organizations/o/sessions?first=1");
+}
+
+TEST(Targets, OrganizationsTarget) {
+  EXPECT_EQ(organizations_target(100, std::nullopt), "/v3/enterprise/organizations?first=100");
+  EXPECT_EQ(organizations_target(5, std::string{"a b"}),
+            "/v3/enterprise/organizations?first=5&after=a%20b");
+}
+
+}  // namespace
+}  // namespace devin_orch::api
