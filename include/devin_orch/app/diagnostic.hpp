@@ -1,0 +1,46 @@
+// A located, human-readable problem with an input file: "file:line:column: field: reason", and
+// the guards every loader of an untrusted input file shares (size cap, YAML screening, hints).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace devin_orch::app {
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+  std::string field;   // dotted path, e.g. "jobs[3].prompt" or "poll.initial_delay"
+  std::string reason;
+
+  std::string to_string() const;
+};
+
+// Reads a whole file of at most `max_bytes`. On failure returns nullopt and fills `error`
+// (file set, reason with strerror or the size limit).
+std::optional<std::string> read_input_file(const std::string& path, std::size_t max_bytes,
+                                           Diagnostic* error);
+
+struct YamlScreenLimits {
+  int max_depth = 32;              // nested maps/sequences
+  // Also caps the count of ',', '[' and '{' in the text: yaml-cpp tokenises a whole flow
+  // collection ([...] or {...}) before reporting any of it, at ~250 bytes per token.
+  std::size_t max_nodes = 100'000;
+  bool allow_aliases = false;      // aliases can expand exponentially when walked
+};
+
+// Parses `text` as a stream of YAML events without building a tree and returns the first
+// problem: malformed YAML, more than one document, too deep, too many nodes, an alias. Run it
+// before YAML::Load so hostile input never reaches the tree builder.
+std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string& file,
+                                      const YamlScreenLimits& limits);
+
+// The entry of `known` nearest to `word` if it is within edit distance 2, for "did you mean".
+std::optional<std::string_view> closest_match(std::string_view word,
+                                              std::span<const std::string_view> known);
+
+}  // namespace devin_orch::app

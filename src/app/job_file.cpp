@@ -1,0 +1,524 @@
+// Reading job definitions from YAML files. Files come from producers we do not control, so the
+// text is screened (size, depth, node count, aliases) before a tree is built, and every field
+// is checked before a job is accepted.
+#include "devin_orch/app/job_file.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <map>
+#include <string_view>
+
+namespace devin_orch::app {
+namespace {
+
+constexpr std::size_t kMaxKeyBytes = 512;
+constexpr std::size_t kMaxSchemaBytes = 64U << 10U;  // the API's limit for the schema
+
+constexpr std::array<std::string_view, 14> kFields{
+    "key",          "prompt",        "title",      "tags",
+    "create_as_user_id", "playbook_id", "knowledge_ids", "secret_ids",
+    "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
+    "org_id",       "priority",
+};
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    std::uint32_t minimum = 0;
+    if ((c & 0xE0) == 0xC0) {
+      length = 2, code = c & 0x1F, minimum = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      length = 3, code = c & 0x0F, minimum = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      length = 4, code = c & 0x07, minimum = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + length > n) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past Unicode's end are all invalid.
+    if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    i += length;
+  }
+  return true;
+}
+
+bool has_control_characters(std::string_view text) noexcept {
+  return std::any_of(text.begin(), text.end(), [](char ch) {
+    const auto byte = static_cast<unsigned char>(ch);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    default: break;
+  }
+  std::string text = node.Scalar();
+  if (text.size() > 40) text = text.substr(0, 40) + "...";
+  return is_valid_utf8(text) ? "'" + text + "'" : "a string that is not valid UTF-8";
+}
+
+bool is_json_number(std::string_view text) noexcept {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < text.size() && text[i] == '-') ++i;
+  if (i < text.size() && text[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == text.size();
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : text) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        const auto byte = static_cast<unsigned char>(ch);
+        if (byte < 0x20) {
+          out += "\\u00";
+          out += kHex[byte >> 4U];
+          out += kHex[byte & 0xFU];
+        } else {
+          out += ch;
+        }
+      }
+    }
+  }
+  out += '"';
+}
+
+// Where the first problem of a job is, relative to the job ("tags[1]"), and what it is.
+struct Problem {
+  YAML::Mark mark;
+  std::string field;
+  std::string reason;
+};
+
+class JobReader {
+ public:
+  JobReader(const JobFileLimits& limits, std::string prefix)
+      : limits_(limits), prefix_(std::move(prefix)) {}
+
+  bool failed() const { return problem_.has_value(); }
+  const std::optional<Problem>& problem() const { return problem_; }
+
+  void fail(const YAML::Node& at, const std::string& field, std::string reason) {
+    if (!problem_) problem_ = Problem{at.Mark(), field, std::move(reason)};
+  }
+
+  // An empty value's mark is the next token's, often on the next line; the key's is exact.
+  static const YAML::Node& anchor(const YAML::Node& key, const YAML::Node& value) {
+    return value.IsNull() ? key : value;
+  }
+
+  std::optional<std::string> text(const YAML::Node& key, const YAML::Node& value,
+                                  const std::string& field, bool allow_control) {
+    if (!value.IsScalar()) {
+      fail(anchor(key, value), field, "expected a string, got " + describe(value));
+      return std::nullopt;
+    }
+    const std::string& content = value.Scalar();
+    const std::string leaf = field.substr(field.rfind('.') + 1);
+    if (!is_valid_utf8(content)) {
+      fail(value, field, leaf + " is not valid UTF-8");
+      return std::nullopt;
+    }
+    if (!allow_control && has_control_characters(content)) {
+      fail(value, field, leaf + " must not contain control characters");
+      return std::nullopt;
+    }
+    return content;
+  }
+
+  std::optional<std::string> non_empty(const YAML::Node& key, const YAML::Node& value,
+                                       const std::string& field) {
+    auto content = text(key, value, field, false);
+    if (content && content->empty()) {
+      fail(value, field, "must not be empty; leave the field out instead");
+      return std::nullopt;
+    }
+    return content;
+  }
+
+  std::optional<std::vector<std::string>> list(const YAML::Node& key, const YAML::Node& value,
+                                               const std::string& field) {
+    if (!value.IsSequence()) {
+      fail(anchor(key, value), field, "expected a list of strings, got " + describe(value));
+      return std::nullopt;
+    }
+    std::vector<std::string> items;
+    std::size_t index = 0;
+    for (const YAML::Node& item : value) {
+      auto content = non_empty(item, item, field + "[" + std::to_string(index++) + "]");
+      if (!content) return std::nullopt;
+      items.push_back(std::move(*content));
+    }
+    return items;
+  }
+
+  std::optional<std::int64_t> integer(const YAML::Node& key, const YAML::Node& value,
+                                      const std::string& field) {
+    std::int64_t parsed = 0;
+    if (value.IsScalar()) {
+      const std::string& content = value.Scalar();
+      const auto [end, ec] =
+          std::from_chars(content.data(), content.data() + content.size(), parsed);
+      if (ec == std::errc{} && end == content.data() + content.size()) return parsed;
+    }
+    fail(anchor(key, value), field, "expected an integer, got " + describe(value));
+    return std::nullopt;
+  }
+
+  void schema_json(const YAML::Node& node, const std::string& field, std::string& out) {
+    if (failed()) return;
+    switch (node.Type()) {
+      case YAML::NodeType::Map: {
+        out += '{';
+        std::map<std::string, int, std::less<>> seen;
+        bool first = true;
+        for (auto it = node.begin(); it != node.end() && !failed(); ++it) {
+          const YAML::Node key = it->first;
+          if (!key.IsScalar()) {
+            fail(key, field, "schema keys must be strings, got " + describe(key));
+            return;
+          }
+          const std::string& name = key.Scalar();
+          if (!is_valid_utf8(name)) {
+            fail(key, field, "schema key is not valid UTF-8");
+            return;
+          }
+          if (!seen.emplace(name, key.Mark().line + 1).second) {
+            fail(key, field, "duplicate schema key '" + name + "'");
+            return;
+          }
+          if (!first) out += ',';
+          first = false;
+          append_json_string(out, name);
+          out += ':';
+          schema_json(it->second, field + "." + name, out);
+        }
+        out += '}';
+        return;
+      }
+      case YAML::NodeType::Sequence: {
+        out += '[';
+        std::size_t index = 0;
+        for (auto it = node.begin(); it != node.end() && !failed(); ++it, ++index) {
+          if (index > 0) out += ',';
+          schema_json(*it, field + "[" + std::to_string(index) + "]", out);
+        }
+        out += ']';
+        return;
+      }
+      case YAML::NodeType::Scalar: {
+        const std::string& content = node.Scalar();
+        if (!is_valid_utf8(content)) {
+          fail(node, field, "schema text is not valid UTF-8");
+          return;
+        }
+        // Only untagged plain scalars are typed; anything quoted or tagged stays a string.
+        if (node.Tag() == "?") {
+          if (content == "true" || content == "True" || content == "TRUE") {
+            out += "true";
+            return;
+          }
+          if (content == "false" || content == "False" || content == "FALSE") {
+            out += "false";
+            return;
+          }
+          if (is_json_number(content)) {
+            out += content;
+            return;
+          }
+        }
+        append_json_string(out, content);
+        return;
+      }
+      default:
+        out += "null";
+        return;
+    }
+  }
+
+  std::optional<std::string> schema(const YAML::Node& key, const YAML::Node& value,
+                                    const std::string& field) {
+    if (!value.IsMap()) {
+      fail(anchor(key, value), field,
+           "expected a map (a JSON Schema object), got " + describe(value));
+      return std::nullopt;
+    }
+    std::string json;
+    schema_json(value, field, json);
+    if (failed()) return std::nullopt;
+    if (json.size() > kMaxSchemaBytes) {
+      fail(value, field, "schema is " + std::to_string(json.size()) +
+                             " bytes as JSON; the limit is " + std::to_string(kMaxSchemaBytes));
+      return std::nullopt;
+    }
+    return json;
+  }
+
+  // Reads one job map. The key is kept even when a later field is bad, so the caller can name
+  // the invalid job.
+  void read(const YAML::Node& job, core::JobDefinition& out, std::optional<std::string>& key_out,
+            YAML::Mark& key_mark) {
+    std::map<std::string, int, std::less<>> seen;
+    bool has_key = false;
+    bool has_prompt = false;
+    for (auto it = job.begin(); it != job.end(); ++it) {
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) {
+        fail(key, prefix_, "field names must be plain strings, got " + describe(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      const std::string field = prefix_ + "." + name;
+      if (const auto [found, inserted] = seen.try_emplace(name, key.Mark().line + 1); !inserted) {
+        fail(key, field, "duplicate field '" + name + "' (first at line " +
+                             std::to_string(found->second) + ")");
+        continue;
+      }
+      if (std::find(kFields.begin(), kFields.end(), name) == kFields.end()) {
+        std::string reason = "unknown field '" + name + "'";
+        if (const auto hint = closest_match(name, kFields)) {
+          reason += " (did you mean '" + std::string(*hint) + "'?)";
+        }
+        fail(key, field, std::move(reason));
+        continue;
+      }
+      const bool absent = value.IsNull();
+      if (name == "key") {
+        has_key = true;
+        if (auto text = non_empty(key, value, field)) {
+          if (text->size() > kMaxKeyBytes) {
+            fail(value, field, "key is " + std::to_string(text->size()) +
+                                   " bytes; the limit is " + std::to_string(kMaxKeyBytes));
+          } else {
+            key_out = *text;
+            key_mark = value.Mark();
+            out.key = std::move(*text);
+          }
+        }
+      } else if (name == "prompt") {
+        has_prompt = true;
+        if (auto text = this->text(key, value, field, true)) {
+          if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+            fail(value, field, "prompt is empty");
+          } else if (text->size() > limits_.max_prompt_bytes) {
+            fail(value, field, "prompt is " + std::to_string(text->size()) +
+                                   " bytes; the limit is " +
+                                   std::to_string(limits_.max_prompt_bytes));
+          } else {
+            out.spec.prompt = std::move(*text);
+          }
+        }
+      } else if (name == "title") {
+        if (!absent) out.spec.title = text(key, value, field, false);
+      } else if (name == "tags") {
+        if (!absent) out.spec.tags = list(key, value, field).value_or(std::vector<std::string>{});
+      } else if (name == "repos") {
+        if (!absent) out.spec.repos = list(key, value, field).value_or(std::vector<std::string>{});
+      } else if (name == "knowledge_ids") {
+        // null means "all knowledge" in the API; absent and null are the same here.
+        if (!absent) out.spec.knowledge_ids = list(key, value, field);
+      } else if (name == "secret_ids") {
+        if (!absent) out.spec.secret_ids = list(key, value, field);
+      } else if (name == "create_as_user_id") {
+        if (!absent) out.spec.create_as_user_id = non_empty(key, value, field);
+      } else if (name == "playbook_id") {
+        if (!absent) out.spec.playbook_id = non_empty(key, value, field);
+      } else if (name == "org_id") {
+        if (!absent) out.org_id = non_empty(key, value, field);
+      } else if (name == "max_acu_limit") {
+        if (absent) continue;
+        if (const auto limit = integer(key, value, field)) {
+          if (*limit <= 0) {
+            fail(value, field, "max_acu_limit must be a positive integer, got " +
+                                   std::to_string(*limit));
+          } else {
+            out.spec.max_acu_limit = *limit;
+          }
+        }
+      } else if (name == "priority") {
+        if (!absent) out.priority = integer(key, value, field).value_or(0);
+      } else if (name == "structured_output_schema") {
+        if (!absent) out.spec.structured_output_schema = schema(key, value, field);
+      } else if (name == "devin_mode") {
+        if (absent) continue;
+        if (auto mode = non_empty(key, value, field)) {
+          if (*mode != "normal" && *mode != "fast") {
+            fail(value, field, "devin_mode must be normal or fast, got " + describe(value));
+          } else {
+            out.spec.devin_mode = std::move(*mode);
+          }
+        }
+      }
+    }
+    if (!has_key) fail(job, prefix_ + ".key", "missing required field 'key'");
+    if (!has_prompt) fail(job, prefix_ + ".prompt", "missing required field 'prompt'");
+  }
+
+ private:
+  const JobFileLimits& limits_;
+  std::string prefix_;
+  std::optional<Problem> problem_;
+};
+
+Diagnostic at(const std::string& file, const YAML::Mark& mark, std::string field,
+              std::string reason) {
+  Diagnostic diagnostic{.file = file, .field = std::move(field), .reason = std::move(reason)};
+  if (mark.line >= 0) {
+    diagnostic.line = mark.line + 1;
+    diagnostic.column = mark.column + 1;
+  }
+  return diagnostic;
+}
+
+}  // namespace
+
+JobFileLoad load_job_file(const std::string& path, const JobFileLimits& limits) {
+  Diagnostic error;
+  const auto text = read_input_file(path, limits.max_file_bytes, &error);
+  if (!text) return JobFileLoad{.fatal = std::move(error)};
+  return parse_job_text(*text, path, limits);
+}
+
+JobFileLoad parse_job_text(const std::string& text, const std::string& name,
+                           const JobFileLimits& limits) {
+  JobFileLoad load;
+  if (text.size() > limits.max_file_bytes) {
+    load.fatal = Diagnostic{.file = name,
+                            .reason = "file is larger than the limit of " +
+                                      std::to_string(limits.max_file_bytes) + " bytes"};
+    return load;
+  }
+  const YamlScreenLimits screen{.max_depth = limits.max_depth, .max_nodes = limits.max_nodes};
+  if (auto problem = screen_yaml(text, name, screen)) {
+    load.fatal = std::move(problem);
+    return load;
+  }
+
+  try {
+    const YAML::Node root = YAML::Load(text);
+    YAML::Node list;
+    if (root.IsMap()) {
+      for (auto it = root.begin(); it != root.end(); ++it) {
+        const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
+        if (key != "jobs") {
+          load.fatal = at(name, it->first.Mark(), "",
+                          "unknown top-level key " + describe(it->first) +
+                              "; a job file is a list of jobs or a map with one key, 'jobs'");
+          return load;
+        }
+        list = it->second;
+      }
+      if (!list.IsNull() && !list.IsSequence()) {
+        load.fatal = at(name, list.Mark(), "jobs", "expected a list of jobs, got " + describe(list));
+        return load;
+      }
+    } else if (root.IsSequence()) {
+      list = root;
+    } else if (!root.IsNull()) {
+      load.fatal = at(name, root.Mark(), "",
+                      "expected a list of jobs (or a map with a 'jobs' list), got " +
+                          describe(root));
+      return load;
+    }
+    if (!list.IsDefined() || list.IsNull()) return load;
+    if (list.size() > limits.max_jobs) {
+      load.fatal = at(name, list.Mark(), "jobs",
+                      "more than " + std::to_string(limits.max_jobs) + " jobs in one file");
+      return load;
+    }
+
+    // Every usable key is claimed by its first job, valid or not, so a later job can never
+    // take over the identity of one that was reported invalid.
+    std::map<std::string, int, std::less<>> first_line;
+    std::size_t i = 0;
+    for (auto it = list.begin(); it != list.end(); ++it, ++i) {
+      const YAML::Node job = *it;
+      const std::string prefix = "jobs[" + std::to_string(i) + "]";
+      if (!job.IsMap()) {
+        load.invalid.push_back(InvalidJob{
+            .diagnostic = at(name, job.Mark(), prefix,
+                             "expected a map with at least 'key' and 'prompt', got " +
+                                 describe(job))});
+        continue;
+      }
+      JobReader reader(limits, prefix);
+      core::JobDefinition definition;
+      std::optional<std::string> key;
+      YAML::Mark key_mark = YAML::Mark::null_mark();
+      reader.read(job, definition, key, key_mark);
+      if (key) {
+        const auto [found, inserted] = first_line.try_emplace(*key, key_mark.line + 1);
+        if (!inserted) {
+          load.invalid.push_back(InvalidJob{
+              .diagnostic = at(name, key_mark, prefix + ".key",
+                               "duplicate key '" + *key + "' (first defined at line " +
+                                   std::to_string(found->second) + ")")});
+          continue;
+        }
+      }
+      if (const auto& problem = reader.problem()) {
+        load.invalid.push_back(
+            InvalidJob{.key = key,
+                       .diagnostic = at(name, problem->mark, problem->field, problem->reason)});
+        continue;
+      }
+      load.jobs.push_back(std::move(definition));
+    }
+  } catch (const YAML::Exception& e) {
+    // The screen should have caught anything malformed; this is the backstop.
+    load.jobs.clear();
+    load.invalid.clear();
+    load.fatal = at(name, e.mark, "", e.msg);
+  }
+  return load;
+}
+
+}  // namespace devin_orch::app
