@@ -1,0 +1,25 @@
+// Moves job definitions from YAML files into the store, reporting every problem with its
+// location. Loading the same file again adds nothing; a changed definition is reported, never
+// applied (a job's key is its identity forever).
+#pragma once
+
+#include "devin_orch/core/time.hpp"
+#include "devin_orch/store/job_store.hpp"
+
+#include <string>
+#include <vector>
+
+namespace devin_orch::app {
+
+struct LoadReport {
+  int inserted = 0;
+  int unchanged = 0;
+  int changed = 0;       // existing key, different definition: kept as stored
+  int invalid = 0;       // jobs skipped (recorded as `invalid` when they had a key)
+  int fatal_errors = 0;  // files that could not be read or parsed at all
+};
+
+LoadReport load_job_files_into(store::JobStore& store, const std::vector<std::string>& files,
+                               core::TimePoint now);
+
+}  // namespace devin_orch::app
