@@ -1,0 +1,107 @@
+// Exactly-once under crashes: the daemon is SIGKILLed at random moments while the simulator
+// drops answers after creating sessions, resets connections and fails with 5xx; after the
+// restarts every job has exactly one session and agrees with the simulator.
+#include "daemon_fixture.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <random>
+#include <thread>
+
+namespace devin_orch::testing {
+namespace {
+
+using CrashRecovery = DaemonFixture;
+
+TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
+  constexpr int kJobs = 200;
+  constexpr int kKills = 6;
+  start_sim({"--time-factor", "0.004", "--seed", "21", "--fault-drop-after-create", "0.12",
+             "--fault-reset", "0.05", "--fault-500", "0.04", "--fault-503", "0.03"});
+  DaemonSettings settings;
+  settings.max_concurrent_creates = 24;
+  write_config(settings);
+  write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:error]", "[sim:finished]", "[sim:waiting]", ""}));
+
+  std::mt19937 random{20261123};
+  std::uniform_int_distribution<int> delay_ms{150, 900};
+  for (int kill = 0; kill < kKills; ++kill) {
+    auto daemon = spawn_daemon("daemon-" + std::to_string(kill) + ".log");
+    std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms(random)});
+    daemon->signal(SIGKILL);
+    ASSERT_TRUE(daemon->wait_for(std::chrono::seconds{10}).has_value());
+  }
+  const auto final_run = run_until_idle(std::chrono::seconds{150});
+  EXPECT_EQ(final_run.exit_code, 0) << final_run.err;
+  EXPECT_GT(sim_->stats().at("faults").at("drop_after_create").as_int64(), 0);
+  expect_consistent_with_sim(kJobs);
+
+  // The run must have exercised what it claims to: restarts that found jobs mid-create, and
+  // sessions adopted by lookup after their create answer was lost.
+  std::string logs = final_run.err;
+  for (int kill = 0; kill < kKills; ++kill) {
+    logs += read_file(dir_.file("daemon-" + std::to_string(kill) + ".log"));
+  }
+  const auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto pos = logs.find(needle); pos != std::string::npos; pos = logs.find(needle, pos + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_GT(count("was being created when the daemon stopped"), 0U);
+  EXPECT_GT(count("adopting it"), 0U);
+  EXPECT_GT(count("lookup proved no session exists"), 0U);
+  std::cout << "restart reconciliations: " << count("was being created when the daemon stopped")
+            << ", adoptions: " << count("adopting it")
+            << ", proven absences: " << count("lookup proved no session exists") << "\n";
+}
+
+TEST_F(CrashRecovery, SigtermDrainsWithinTheDeadlineAndRestartFinishesTheWork) {
+  constexpr int kJobs = 60;
+  start_sim({"--time-factor", "0.05", "--seed", "5", "--fault-slow", "0.2", "--slow-ms", "300"});
+  DaemonSettings settings;
+  settings.drain_timeout = "3s";
+  write_config(settings);
+  write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:finished]"}));
+
+  auto daemon = spawn_daemon();
+  std::this_thread::sleep_for(std::chrono::milliseconds{800});
+  const auto signalled = std::chrono::steady_clock::now();
+  daemon->signal(SIGTERM);
+  const auto status = daemon->wait_for(std::chrono::seconds{10});
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  ASSERT_TRUE(status.has_value()) << "no exit after SIGTERM";
+  EXPECT_EQ(*status, 0) << read_file(dir_.file("daemon.log"));
+  EXPECT_LT(took, std::chrono::milliseconds{3500}) << "exceeded the drain deadline";
+
+  const auto rest = run_until_idle(std::chrono::seconds{120});
+  EXPECT_EQ(rest.exit_code, 0) << rest.err;
+  expect_consistent_with_sim(kJobs);
+}
+
+TEST_F(CrashRecovery, SecondSignalExitsAtOnceAndStaysConsistent) {
+  constexpr int kJobs = 40;
+  start_sim({"--time-factor", "0.02", "--seed", "8", "--fault-slow", "0.5", "--slow-ms", "1500"});
+  DaemonSettings settings;
+  settings.drain_timeout = "30s";
+  write_config(settings);
+  write_jobs(generate_jobs(kJobs, {"[sim:exit]"}));
+
+  auto daemon = spawn_daemon();
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  daemon->signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  const auto second = std::chrono::steady_clock::now();
+  daemon->signal(SIGINT);
+  const auto status = daemon->wait_for(std::chrono::seconds{10});
+  ASSERT_TRUE(status.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - second, std::chrono::seconds{2});
+
+  const auto rest = run_until_idle(std::chrono::seconds{120});
+  EXPECT_EQ(rest.exit_code, 0) << rest.err;
+  expect_consistent_with_sim(kJobs);
+}
+
+}  // namespace
+}  // namespace devin_orch::testing
