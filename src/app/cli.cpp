@@ -4,6 +4,7 @@
 
 #include "devin_orch/app/config.hpp"
 #include "devin_orch/app/daemon.hpp"
+#include "devin_orch/app/healthcheck.hpp"
 #include "devin_orch/app/logging.hpp"
 #include "devin_orch/store/job_store.hpp"
 
@@ -40,6 +41,7 @@ Commands:
   run           run the daemon (until SIGTERM, or until idle with --until-idle)
   status        print every job with its state and session outcome
   check-config  validate the configuration and print the effective values
+  healthcheck   exit 0 if the running daemon's /healthz answers 200 (for HEALTHCHECK)
   version       print the version
 
 Run `devin-orch <command> --help` for a command's options.
@@ -75,6 +77,13 @@ Validates the configuration (every problem with file:line:column) and the API ke
 then prints the effective configuration with secrets masked.
 )";
 
+constexpr std::string_view kHealthcheckHelp = R"(Usage: devin-orch healthcheck --config FILE [--port PORT]
+
+Asks the running daemon's /healthz at metrics.address:metrics.port (or --port) and exits 0
+when it answers 200, 1 otherwise (2: metrics disabled or bad usage). The daemon answers from
+its event loop, so a stuck loop is unhealthy.
+)";
+
 struct Options {
   std::optional<std::string> config;
   bool until_idle = false;
@@ -82,6 +91,7 @@ struct Options {
   bool help = false;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
+  std::optional<int> port;
 };
 
 // Parses `--flag value` / `--flag=value` options; returns an error message on bad usage.
@@ -107,6 +117,15 @@ std::optional<std::string> parse_options(int argc, char** argv, int first, Optio
     } else if (arg == "--config" || arg == "-c") {
       options.config = value();
       if (!options.config) return "--config needs a file";
+    } else if (arg == "--port") {
+      const auto text = value();
+      if (!text) return "--port needs a number";
+      try {
+        options.port = std::stoi(*text);
+      } catch (const std::exception&) {
+        return "--port needs a number, got '" + *text + "'";
+      }
+      if (*options.port < 1 || *options.port > 65535) return "--port must be 1..65535";
     } else if (arg == "--log-level") {
       options.log_level = value();
       if (!options.log_level) return "--log-level needs a level";
@@ -232,6 +251,23 @@ int cmd_check_config(const Options& options) {
   return kOk;
 }
 
+int cmd_healthcheck(const Options& options) {
+  const auto config = load_or_report(options);
+  if (!config) return kUsage;
+  if (!config->metrics.enabled) {
+    std::cerr << "devin-orch: metrics.enabled is false; there is no /healthz to ask\n";
+    return kUsage;
+  }
+  const int port = options.port.value_or(config->metrics.port);
+  if (port == 0) {
+    std::cerr << "devin-orch: metrics.port is 0 (random); pass --port\n";
+    return kUsage;
+  }
+  const auto health = check_health(config->metrics.address, port, std::chrono::seconds{3});
+  std::cout << (health.healthy ? "healthy: " : "unhealthy: ") << health.detail << '\n';
+  return health.healthy ? kOk : kFailure;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -253,6 +289,7 @@ int run_cli(int argc, char** argv) {
           {"run", {kRunHelp, cmd_run}},
           {"status", {kStatusHelp, cmd_status}},
           {"check-config", {kCheckConfigHelp, cmd_check_config}},
+          {"healthcheck", {kHealthcheckHelp, cmd_healthcheck}},
       };
   const auto it = commands.find(command);
   if (it == commands.end()) {

@@ -380,6 +380,18 @@ std::vector<Section> sections(Config& c) {
            {"drain_timeout",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.shutdown.drain_timeout, true); }},
        }},
+      {"metrics",
+       {
+           {"enabled",
+            [&c](Reader& r, const Entry& e) {
+              static constexpr std::array<std::string_view, 2> kBooleans{"true", "false"};
+              std::string chosen = c.metrics.enabled ? "true" : "false";
+              r.choice(e, chosen, kBooleans);
+              c.metrics.enabled = chosen == "true";
+            }},
+           {"address", [&c](Reader& r, const Entry& e) { r.string(e, c.metrics.address); }},
+           {"port", [&c](Reader& r, const Entry& e) { r.integer(e, c.metrics.port, 0, 65535); }},
+       }},
       {"log",
        {
            {"level", [&c](Reader& r, const Entry& e) { r.choice(e, c.log.level, kLogLevels); }},
@@ -639,7 +651,7 @@ ConfigLoad load_config(const std::string& path) {
   try {
     if (!root.IsNull() && !root.IsMap()) {
       reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
-                                "jobs, shutdown, log), got " + describe(root));
+                                "jobs, shutdown, metrics, log), got " + describe(root));
     } else if (root.IsMap()) {
       std::vector<Section> table = sections(config);
       std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -742,6 +754,12 @@ std::string render_config(const Config& config) {
 
   out << YAML::Key << "shutdown" << YAML::Value << YAML::BeginMap;
   emit_duration(out, "drain_timeout", config.shutdown.drain_timeout);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
+  emit_plain(out, "enabled", config.metrics.enabled ? "true" : "false");
+  emit_string(out, "address", config.metrics.address);
+  emit_plain(out, "port", std::to_string(config.metrics.port));
   out << YAML::EndMap;
 
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;

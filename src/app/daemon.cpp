@@ -11,6 +11,8 @@
 #include "devin_orch/core/poll_planner.hpp"
 #include "devin_orch/core/rate_gate.hpp"
 #include "devin_orch/core/session_verdict.hpp"
+#include "devin_orch/server/metrics.hpp"
+#include "devin_orch/server/status_server.hpp"
 #include "devin_orch/store/job_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -75,6 +77,7 @@ core::Duration until(TimePoint deadline, TimePoint now) {
 
 struct TrackedSession {
   std::int64_t job_id = 0;
+  std::int64_t started_at_ms = 0;  // session committed; for the session-duration histogram
   std::string job_key;
   std::string status;
   std::optional<std::string> status_detail;
@@ -115,8 +118,10 @@ struct Org {
 class Daemon {
  public:
   Daemon(net::io_context& io, const Config& config, std::unique_ptr<store::JobStore> store,
-         std::unique_ptr<api::HttpClient> http, const DaemonOptions& options)
+         std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+         server::MetricsRegistry& metrics)
       : io_{io},
+        metrics_{metrics},
         config_{config},
         store_{std::move(store)},
         http_{std::move(http)},
@@ -136,6 +141,7 @@ class Daemon {
   // Re-attaches what a previous run left in flight, then starts the loops.
   bool start() {
     if (!recover()) return false;
+    ready_ = true;
     net::co_spawn(io_, dispatcher(), net::detached);
     listen_for_signals();
     notifier_.notify("READY=1\nSTATUS=" + status_line());
@@ -145,7 +151,61 @@ class Daemon {
 
   int exit_code() const noexcept { return exit_code_; }
 
+  // /readyz: the database is open and restart recovery is done.
+  bool ready() const noexcept { return ready_ && !stopping_; }
+
+  // Gauges are computed when scraped, from the store and the loop's own state.
+  void refresh_gauges() {
+    if (const auto counts = store_->count_by_state(); counts) {
+      for (const auto& [state, count] : *counts) {
+        metrics_.gauge("devin_orch_jobs", "Jobs by state.",
+                       {{"state", std::string{core::to_string(state)}}})
+            .set(static_cast<double>(count));
+      }
+    }
+    double oldest_age = 0;
+    if (const auto oldest = store_->oldest_queued_at_ms(); oldest && oldest->has_value()) {
+      oldest_age = std::max<double>(0, (core::to_epoch_ms(core::wall_now()) - **oldest) / 1000.0);
+    }
+    metrics_.gauge("devin_orch_oldest_queued_job_age_seconds",
+                   "Age of the oldest job still queued (0 when none).")
+        .set(oldest_age);
+    int paused = 0;
+    for (const auto& [id, org] : orgs_) paused += org->paused_reason ? 1 : 0;
+    metrics_.gauge("devin_orch_paused_organizations", "Organisations whose dispatch is paused.")
+        .set(paused);
+    metrics_.gauge("devin_orch_active_sessions", "Sessions being polled.").set(tracked_.size());
+    metrics_.gauge("devin_orch_creations_in_flight", "Jobs between intent and session.")
+        .set(in_progress_.size());
+    metrics_.gauge("devin_orch_requests_in_flight", "API requests awaiting an answer.")
+        .set(requests_in_flight());
+  }
+
  private:
+  // ---- metrics ----------------------------------------------------------------------------
+
+  void observe_call(std::string_view operation, const core::CallOutcome& outcome,
+                    SteadyClock::time_point started) {
+    const std::string op{operation};
+    spdlog::trace("api {}: {} (HTTP {}, {:.1f} ms){}{}", op, core::to_string(outcome.cls),
+                  outcome.http_status,
+                  std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count(),
+                  outcome.detail.empty() ? "" : ": ", outcome.detail);
+    metrics_
+        .counter("devin_orch_api_requests_total", "Devin API requests by operation and outcome.",
+                 {{"operation", op}, {"outcome", std::string{core::to_string(outcome.cls)}}})
+        .inc();
+    metrics_
+        .histogram("devin_orch_api_request_duration_seconds",
+                   "Devin API request latency, including connection set-up.",
+                   server::default_latency_buckets(), {{"operation", op}})
+        .observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
+  }
+
+  void count(std::string_view name, std::string_view help, server::Labels labels = {}) {
+    metrics_.counter(name, help, std::move(labels)).inc();
+  }
+
   // ---- supervision ------------------------------------------------------------------------
 
   std::string status_line() {
@@ -336,6 +396,8 @@ class Daemon {
     const auto now = core::wall_now();
     if (outcome.cls == core::CallClass::rate_limited) {
       org.gate.on_rate_limited(now, outcome.retry_after, outcome.concurrency_cap, random_);
+      count("devin_orch_rate_limited_total", "429 answers, by kind.",
+            {{"kind", outcome.concurrency_cap ? "concurrency_cap" : "rate"}});
       spdlog::warn("org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
                    outcome.retry_after
                        ? fmt::format(" for {} ms", outcome.retry_after->count())
@@ -343,6 +405,11 @@ class Daemon {
     } else if (outcome.http_status != 0) {
       org.gate.on_success(now);
     }
+  }
+
+  void count_job_end(core::JobState state) {
+    count("devin_orch_jobs_ended_total", "Jobs that reached a terminal state, by state.",
+          {{"state", std::string{core::to_string(state)}}});
   }
 
   void pause_org(Org& org, const std::string& reason) {
@@ -443,8 +510,10 @@ class Daemon {
     api::ListSessionsQuery query{.tags = {tag}, .created_after = created_after, .first = 200};
     for (std::size_t page = 0; page < kMaxLookupPages; ++page) {
       if (!co_await pass_gate(org, core::RequestKind::other)) co_return std::nullopt;
+      const auto started = SteadyClock::now();
       auto answer = co_await client_.list_sessions(org.org_id, query);
       release(org, answer.outcome);
+      observe_call("lookup", answer.outcome, started);
       if (!answer.outcome.ok()) {
         result.outcome = answer.outcome;
         result.matches.clear();
@@ -507,9 +576,11 @@ class Daemon {
             running = false;  // stopping; the job stays `creating` and is reconciled later
             break;
           }
+          const auto started = SteadyClock::now();
           auto answer = co_await client_.create_session(org.org_id, job.definition.spec, tag,
                                                         config_.api.create_timeout);
           release(org, answer.outcome);
+          observe_call("create", answer.outcome, started);
           std::optional<std::string> session_id;
           if (answer.value) {
             session_id = answer.value->session_id;
@@ -538,6 +609,11 @@ class Daemon {
             spdlog::error("job '{}': {} sessions carry tag {}; adopting the oldest ({})", key,
                           ids.size(), tag, ids.front());
           }
+          count("devin_orch_create_lookups_total",
+                "Lookups by creation tag after an ambiguous failure or a restart, by result.",
+                {{"result", !found->matches.empty() ? "found"
+                            : found->outcome.ok()   ? "absent"
+                                                    : "failed"}});
           if (!found->matches.empty()) {
             session = found->matches.front();
             adopted = true;
@@ -573,6 +649,14 @@ class Daemon {
             break;
           }
           job.session_id = session->session_id;
+          count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
+                {{"origin", adopted ? "adopted" : "created"}});
+          metrics_
+              .histogram("devin_orch_queue_wait_seconds",
+                         "From a job's submission to its session being recorded.",
+                         server::default_duration_buckets())
+              .observe(std::max<double>(
+                  0, (core::to_epoch_ms(now) - job.created_at_ms) / 1000.0));
           track_session(org, job, session->status, session->status_detail, now,
                         /*poll_soon=*/false);
           action = machine.resume(core::SessionCommitted{now});
@@ -587,6 +671,7 @@ class Daemon {
         }
         case Kind::give_up: {
           (void)store_->finish(job.id, core::JobState::dead, action.reason, core::wall_now());
+          count_job_end(core::JobState::dead);
           if (action.pause_org) pause_org(org, action.reason);
           spdlog::error("job '{}': dead: {}", key, action.reason);
           running = false;
@@ -609,6 +694,7 @@ class Daemon {
                      const std::optional<std::string>& detail, TimePoint now,
                      bool poll_soon = true) {
     tracked_[*job.session_id] = TrackedSession{.job_id = job.id,
+                                               .started_at_ms = core::to_epoch_ms(now),
                                                .job_key = job.definition.key,
                                                .status = status,
                                                .status_detail = detail};
@@ -656,8 +742,10 @@ class Daemon {
       co_return;
     }
     api::ListSessionsQuery query{.session_ids = ids, .first = static_cast<int>(ids.size())};
+    const auto started = SteadyClock::now();
     auto answer = co_await client_.list_sessions(org.org_id, query);
     release(org, answer.outcome);
+    observe_call("poll_batch", answer.outcome, started);
     const auto now = core::wall_now();
     if (!answer.outcome.ok()) {
       ++org.poll_failures;
@@ -696,8 +784,10 @@ class Daemon {
       --batches_in_flight_;
       co_return;
     }
+    const auto started = SteadyClock::now();
     auto answer = co_await client_.get_session(org.org_id, session_id);
     release(org, answer.outcome);
+    observe_call("poll_single", answer.outcome, started);
     const auto now = core::wall_now();
     const auto it = tracked_.find(session_id);
     if (it != tracked_.end()) {
@@ -709,6 +799,7 @@ class Daemon {
         const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
         spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
         (void)store_->finish(it->second.job_id, core::JobState::lost, reason, now);
+        count_job_end(core::JobState::lost);
         untrack_session(org, session_id);
       } else {
         org.planner.retry_later(session_id, poll_retry_delay(org), now);
@@ -742,6 +833,12 @@ class Daemon {
       spdlog::info("job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
                    verdict.reason.empty() ? session.status : verdict.reason);
       if (verdict.billing) pause_org(org, "billing: " + verdict.reason);
+      count_job_end(verdict.state);
+      metrics_
+          .histogram("devin_orch_session_duration_seconds",
+                     "From a session being recorded to its job ending.",
+                     server::default_duration_buckets())
+          .observe(std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
       // A normal finish is not an error; any other ending records why.
       std::optional<std::string> reason;
       if (verdict.state != core::JobState::finished) reason = verdict.reason;
@@ -768,6 +865,7 @@ class Daemon {
   }
 
   net::io_context& io_;
+  server::MetricsRegistry& metrics_;
   const Config& config_;
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<api::HttpClient> http_;
@@ -786,6 +884,7 @@ class Daemon {
   int batches_in_flight_ = 0;
   bool dispatch_requested_ = false;
   bool stopping_ = false;
+  bool ready_ = false;
   int exit_code_ = 0;
 };
 
@@ -821,9 +920,27 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     spdlog::error("api.base_url: {}", error.empty() ? http.error().message() : error);
     return 2;
   }
-  Daemon daemon{io, config, std::move(*store), std::move(*http), options};
+  server::MetricsRegistry metrics;
+  Daemon daemon{io, config, std::move(*store), std::move(*http), options, metrics};
+  std::unique_ptr<server::StatusServer> status_server;
+  if (config.metrics.enabled) {
+    auto started = server::StatusServer::start(
+        io.get_executor(),
+        server::StatusServerOptions{.address = config.metrics.address,
+                                    .port = static_cast<std::uint16_t>(config.metrics.port)},
+        metrics, [&daemon] { return daemon.ready(); }, [&daemon] { daemon.refresh_gauges(); },
+        &error);
+    if (!started) {
+      spdlog::error("metrics listener: {}", error.empty() ? started.error().message() : error);
+      return 1;
+    }
+    status_server = std::move(*started);
+    spdlog::info("metrics listening on http://{}:{}/metrics", config.metrics.address,
+                 status_server->port());
+  }
   if (!daemon.start()) return daemon.exit_code();
   io.run();
+  if (status_server) status_server->stop();
   return daemon.exit_code();
 }
 

@@ -641,6 +641,17 @@ result<std::map<core::JobState, std::int64_t>> JobStore::count_by_state() {
   return counts;
 }
 
+result<std::optional<std::int64_t>> JobStore::oldest_queued_at_ms() {
+  Connection& db = *impl_;
+  auto statement = db.prepared("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row || use->is_null_at(0)) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>{use->int64_at(0)};
+}
+
 result<void> JobStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
                                      std::string_view tag, std::int64_t intent_at_ms,
                                      core::TimePoint now) {

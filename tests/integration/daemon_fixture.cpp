@@ -36,6 +36,8 @@ void DaemonFixture::write_config(const DaemonSettings& s, std::vector<std::strin
        << "  max_concurrent_creates: " << s.max_concurrent_creates << "\n"
        << "database:\n"
        << "  path: state/orch.db\n"
+       << "metrics:\n"
+       << "  port: 0\n"
        << "shutdown:\n"
        << "  drain_timeout: " << s.drain_timeout << "\n"
        << "jobs:\n"

@@ -65,6 +65,12 @@ struct ShutdownConfig {
   core::Duration drain_timeout = 10s;  // SIGTERM: in-flight work gets this long
 };
 
+struct MetricsConfig {
+  bool enabled = true;                // serve /metrics, /healthz, /readyz
+  std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
+  int port = 9464;                    // 0: any free port (logged at start-up)
+};
+
 struct LogConfig {
   std::string level = "info";    // trace, debug, info, warn, error
   std::string format = "text";   // text | json
@@ -78,6 +84,7 @@ struct Config {
   DatabaseConfig database;
   JobsConfig jobs;
   ShutdownConfig shutdown;
+  MetricsConfig metrics;
   LogConfig log;
   std::string source_path;  // the file it was loaded from
 };

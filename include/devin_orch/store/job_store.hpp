@@ -97,6 +97,8 @@ class JobStore {
   result<std::vector<HistoryEntry>> history(std::int64_t job_id);
   // Every JobState is a key, zero counts included.
   result<std::map<core::JobState, std::int64_t>> count_by_state();
+  // created_at (epoch ms) of the oldest queued job, if any: the queue's age for monitoring.
+  result<std::optional<std::int64_t>> oldest_queued_at_ms();
 
   // Transitions: each is one BEGIN IMMEDIATE transaction that also appends a history row.
   // state=creating, attempts, creation_tag, intent_at (kept if already set). From queued or

@@ -1,0 +1,85 @@
+// The daemon speaking the systemd notify protocol over a real AF_UNIX datagram socket:
+// READY=1 once recovery is done, WATCHDOG=1 at half of WATCHDOG_USEC from the event loop,
+// STOPPING=1 on SIGTERM.
+#include "daemon_fixture.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace devin_orch::testing {
+namespace {
+
+using SystemdNotify = DaemonFixture;
+
+struct Datagram {
+  std::chrono::steady_clock::time_point at;
+  std::string text;
+};
+
+TEST_F(SystemdNotify, ReadyWatchdogAndStopping) {
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{});
+  write_jobs(generate_jobs(2, {"[sim:hold]"}));
+
+  const auto socket_path = dir_.file("notify.sock");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval timeout{.tv_sec = 0, .tv_usec = 100'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+
+  auto options = daemon_options({"run", "--config", dir_.file("config.yaml")});
+  options.env.emplace_back("NOTIFY_SOCKET", socket_path);
+  options.env.emplace_back("WATCHDOG_USEC", "400000");
+  options.unset_env = {"CREDENTIALS_DIRECTORY", "DEVIN_ORCH_BASE_URL", "DEVIN_ORCH_ORG_ID",
+                       "DEVIN_ORCH_DATABASE", "JOURNAL_STREAM", "WATCHDOG_PID"};
+  options.stderr_path = dir_.file("daemon.log");
+  Process daemon{options};
+
+  std::vector<Datagram> received;
+  const auto receive_for = [&](std::chrono::milliseconds span) {
+    const auto until = std::chrono::steady_clock::now() + span;
+    char buffer[4096];
+    while (std::chrono::steady_clock::now() < until) {
+      const auto n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        received.push_back({std::chrono::steady_clock::now(),
+                            std::string(buffer, static_cast<std::size_t>(n))});
+      }
+    }
+  };
+  receive_for(std::chrono::milliseconds{2'200});
+  ASSERT_FALSE(received.empty()) << read_file(dir_.file("daemon.log"));
+  EXPECT_EQ(received.front().text.rfind("READY=1\nSTATUS=", 0), 0U) << received.front().text;
+  std::vector<std::chrono::steady_clock::time_point> pings;
+  for (const auto& datagram : received) {
+    if (datagram.text == "WATCHDOG=1") pings.push_back(datagram.at);
+  }
+  // Half of 400 ms: about ten pings in two seconds, each gap near 200 ms.
+  ASSERT_GE(pings.size(), 7U);
+  EXPECT_LE(pings.size(), 13U);
+  for (std::size_t i = 1; i < pings.size(); ++i) {
+    const auto gap = pings[i] - pings[i - 1];
+    EXPECT_GT(gap, std::chrono::milliseconds{120});
+    EXPECT_LT(gap, std::chrono::milliseconds{350});
+  }
+
+  daemon.signal(SIGTERM);
+  receive_for(std::chrono::milliseconds{500});
+  ASSERT_TRUE(daemon.wait_for(std::chrono::seconds{10}).has_value());
+  bool stopping = false;
+  for (const auto& datagram : received) stopping = stopping || datagram.text == "STOPPING=1";
+  EXPECT_TRUE(stopping);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace devin_orch::testing
