@@ -1,8 +1,9 @@
 // JobState names and the creation tag derivation.
 #include "devin_orch/core/job.hpp"
 
+#include "devin_orch/core/sha256.hpp"
+
 #include <array>
-#include <cstdio>
 #include <utility>
 
 namespace devin_orch::core {
@@ -21,16 +22,6 @@ constexpr std::array<std::pair<JobState, std::string_view>, 11> kStateNames{{
     {JobState::cancelled, "cancelled"},
     {JobState::timed_out, "timed_out"},
 }};
-
-// FNV-1a, 64 bit: stable across platforms and releases, which std::hash is not.
-std::uint64_t fnv1a(std::string_view text, std::uint64_t seed) noexcept {
-  std::uint64_t hash = seed;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 0x100000001B3ULL;
-  }
-  return hash;
-}
 
 }  // namespace
 
@@ -60,14 +51,9 @@ bool is_terminal(JobState state) noexcept {
 }
 
 std::string creation_tag(std::string_view job_key, std::int64_t generation) {
-  // Two independent 64-bit hashes: a 128-bit id keeps collisions between keys out of reach.
-  const std::uint64_t high = fnv1a(job_key, 0xCBF29CE484222325ULL);
-  const std::uint64_t low = fnv1a(job_key, 0x84222325CBF29CE4ULL ^ 0x5bd1e995ULL);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "orch-%016llx%016llx-g%lld",
-                static_cast<unsigned long long>(high), static_cast<unsigned long long>(low),
-                static_cast<long long>(generation));
-  return buffer;
+  // 128 bits of SHA-256: distinct keys never share a tag in practice, and the tag reveals
+  // nothing of the key (which may name a customer or a ticket).
+  return "orch-" + sha256_hex(job_key).substr(0, 32) + "-g" + std::to_string(generation);
 }
 
 }  // namespace devin_orch::core

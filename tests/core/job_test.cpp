@@ -38,6 +38,8 @@ TEST(CreationTag, IsStableAndSeparatesKeysAndGenerations) {
   EXPECT_TRUE(tag.starts_with("orch-"));
   EXPECT_TRUE(tag.ends_with("-g0"));
   EXPECT_EQ(tag.size(), std::string_view{"orch-"}.size() + 32 + 3);
+  // Pinned: tags are persisted and looked up after upgrades, so the derivation must not drift.
+  EXPECT_EQ(tag, "orch-0f93151302446a09407cf06de3e4b1a0-g0");
   EXPECT_NE(tag, creation_tag("nightly/build-43", 0));
   EXPECT_NE(tag, creation_tag("nightly/build-42", 1));
   std::set<std::string> tags;
