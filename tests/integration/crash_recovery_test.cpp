@@ -4,6 +4,7 @@
 #include "daemon_fixture.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -13,17 +14,25 @@ namespace {
 
 using CrashRecovery = DaemonFixture;
 
+int env_or(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
+}
+
+// CI runs 200 jobs and 6 kills; scripts/chaos.sh runs the same checks with
+// CHAOS_JOBS=1000 CHAOS_KILLS=50 and records the figures in docs/reliability.md.
 TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
-  constexpr int kJobs = 200;
-  constexpr int kKills = 6;
+  const int kJobs = env_or("CHAOS_JOBS", 200);
+  const int kKills = env_or("CHAOS_KILLS", 6);
+  const auto started = std::chrono::steady_clock::now();
   start_sim({"--time-factor", "0.004", "--seed", "21", "--fault-drop-after-create", "0.12",
              "--fault-reset", "0.05", "--fault-500", "0.04", "--fault-503", "0.03"});
   DaemonSettings settings;
   settings.max_concurrent_creates = 24;
   write_config(settings);
-  write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:error]", "[sim:finished]", "[sim:waiting]", ""}));
+  write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:error]", "[sim:finished]", "[sim:waiting]", "[sim:suspend=inactivity]"}));
 
-  std::mt19937 random{20261123};
+  std::mt19937 random{static_cast<unsigned>(env_or("CHAOS_SEED", 20261123))};
   std::uniform_int_distribution<int> delay_ms{150, 900};
   for (int kill = 0; kill < kKills; ++kill) {
     auto daemon = spawn_daemon("daemon-" + std::to_string(kill) + ".log");
@@ -31,7 +40,7 @@ TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
     daemon->signal(SIGKILL);
     ASSERT_TRUE(daemon->wait_for(std::chrono::seconds{10}).has_value());
   }
-  const auto final_run = run_until_idle(std::chrono::seconds{150});
+  const auto final_run = run_until_idle(std::chrono::seconds{600});
   EXPECT_EQ(final_run.exit_code, 0) << final_run.err;
   EXPECT_GT(sim_->stats().at("faults").at("drop_after_create").as_int64(), 0);
   expect_consistent_with_sim(kJobs);
@@ -52,7 +61,17 @@ TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
   EXPECT_GT(count("was being created when the daemon stopped"), 0U);
   EXPECT_GT(count("adopting it"), 0U);
   EXPECT_GT(count("lookup proved no session exists"), 0U);
-  std::cout << "restart reconciliations: " << count("was being created when the daemon stopped")
+  const auto stats = sim_->stats();
+  std::cout << "chaos: jobs " << kJobs << ", kills " << kKills << ", seconds "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+            << ", sessions " << sim_->sessions().size() << ", duplicate tags "
+            << duplicate_creation_tags(sim_->sessions()) << ", requests "
+            << stats.at("requests_total").as_int64() << ", dropped-after-create "
+            << stats.at("faults").at("drop_after_create").as_int64() << ", resets "
+            << stats.at("faults").at("reset").as_int64() << ", 5xx "
+            << stats.at("faults").at("500").as_int64() + stats.at("faults").at("503").as_int64()
+            << "\n";
+  std::cout << "chaos: restart reconciliations: " << count("was being created when the daemon stopped")
             << ", adoptions: " << count("adopting it")
             << ", proven absences: " << count("lookup proved no session exists") << "\n";
 }

@@ -89,7 +89,7 @@ TEST_F(EndToEnd, RecoversFromServerErrorsResetsAndLostAnswers) {
              "0.08", "--fault-502-html", "0.05", "--fault-reset", "0.08",
              "--fault-drop-after-create", "0.25", "--fault-garbage", "0.05"});
   write_config(DaemonSettings{});
-  write_jobs(generate_jobs(30, {"[sim:exit]", "[sim:error]", "[sim:finished]", ""}));
+  write_jobs(generate_jobs(30, {"[sim:exit]", "[sim:error]", "[sim:finished]", "[sim:suspend=user_request]"}));
   const auto run = run_until_idle();
   EXPECT_EQ(run.exit_code, 0) << run.err;
   const auto faults = sim_->stats().at("faults").as_object();
