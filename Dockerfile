@@ -1,7 +1,8 @@
 # devin-orch container image: build on Debian bookworm, run on bookworm-slim as a non-root
-# numeric user. Mount a directory (not a file) at /var/lib/devin-orch: SQLite's WAL needs its
-# side files. The API key: set api.api_key_file to a mounted secret (e.g. /run/secrets/devin-api-key)
-# or pass DEVIN_API_KEY.
+# numeric user (docs/deployment.md). Mount a directory (not a file) at /var/lib/devin-orch:
+# SQLite's WAL keeps side files next to the database. The API key: a secret mounted at
+# /run/secrets/devin-api-key (owned by uid 10001, mode 0400), or DEVIN_API_KEY.
+# Checked by tests/packaging/lint_dockerfile.py; built and smoke-run by scripts/container.sh.
 FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -10,28 +11,40 @@ RUN apt-get update \
       libssl-dev libsqlite3-dev libspdlog-dev libyaml-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Only what the daemon's build reads, least volatile first, so edits to docs or tests never
+# invalidate the cached compile.
 COPY CMakeLists.txt ./
+COPY config ./config
 COPY include ./include
 COPY src ./src
-COPY config ./config
-COPY systemd ./systemd
-COPY docs ./docs
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDEVIN_ORCH_TESTS=OFF \
  && cmake --build /build --target devin-orch \
  && strip /build/devin-orch
 
 FROM debian:bookworm-slim
+LABEL org.opencontainers.image.title="devin-orch" \
+      org.opencontainers.image.description="Exactly-once orchestration of Devin sessions"
+# The shared libraries the binary links (ldd), plus the CA store for TLS to the API.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libssl3 libsqlite3-0 libspdlog1.10 libyaml-cpp0.7 \
+      ca-certificates libssl3 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 \
       libboost-json1.81.0 libboost-url1.81.0 \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /var/lib/devin-orch /etc/devin-orch \
- && chown 10001:10001 /var/lib/devin-orch && chmod 0700 /var/lib/devin-orch
+ && mkdir -p /var/lib/devin-orch \
+ && chown 10001:10001 /var/lib/devin-orch \
+ && chmod 0700 /var/lib/devin-orch
 COPY --from=build /build/devin-orch /usr/bin/devin-orch
 COPY config/devin-orch.yaml /etc/devin-orch/devin-orch.yaml
-ENV DEVIN_ORCH_DATABASE=/var/lib/devin-orch/devin-orch.db
+# The daemon looks for $CREDENTIALS_DIRECTORY/devin-api-key first and falls back to
+# api.api_key_file and DEVIN_API_KEY when it is absent, so /run/secrets is a safe default.
+ENV DEVIN_ORCH_DATABASE=/var/lib/devin-orch/devin-orch.db \
+    CREDENTIALS_DIRECTORY=/run/secrets
 USER 10001:10001
 VOLUME ["/var/lib/devin-orch"]
+# SIGTERM drains in-flight requests (shutdown.drain_timeout, 10 s): give the container a stop
+# timeout above that (docker stop -t 30, compose stop_grace_period: 30s).
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/devin-orch/devin-orch.yaml"]
 ENTRYPOINT ["/usr/bin/devin-orch"]
 CMD ["run", "--config", "/etc/devin-orch/devin-orch.yaml"]
