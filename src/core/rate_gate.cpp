@@ -1,4 +1,5 @@
-// One organisation's request budget: token bucket, 429 pauses, AIMD refill rate, create holds.
+// One organisation's request budget: token bucket, 429 pauses, a refill rate that discovers the
+// server's unpublished limit, create holds.
 #include "devin_orch/core/rate_gate.hpp"
 
 #include <algorithm>
@@ -12,8 +13,17 @@ namespace {
 // without this slack a caller that waits exactly until ready_at() could be refused.
 constexpr double kTokenSlack = 1e-9;
 
+// The probing step above the level stops doubling here, so one success never adds more than a
+// few per cent of the level however long the probe has gone unanswered.
+constexpr int kMaxProbeDoublings = 8;
+
+// Back-to-back 429s square the decrease factor at most this many times (0.94^16 = 0.37): a
+// deeper cut would land far below a limit it has just bracketed.
+constexpr int kMaxStormSquarings = 4;
+
 void validate(const RateGatePolicy& p) {
   const auto fraction = [](double v) { return v > 0.0 && v <= 1.0; };
+  const auto share = [](double v) { return v >= 0.0 && v <= 1.0; };
   if (!(p.requests_per_minute > 0.0) || !std::isfinite(p.requests_per_minute)) {
     throw std::invalid_argument("rate gate: requests_per_minute must be positive");
   }
@@ -21,10 +31,14 @@ void validate(const RateGatePolicy& p) {
     throw std::invalid_argument("rate gate: burst must be at least 1");
   }
   if (!fraction(p.decrease_factor) || !fraction(p.min_rate_fraction) ||
-      !(p.recovery_fraction >= 0.0 && p.recovery_fraction <= 1.0)) {
+      !share(p.recovery_fraction) || !share(p.gap_recovery)) {
     throw std::invalid_argument(
         "rate gate: decrease_factor and min_rate_fraction must be in (0, 1], "
-        "recovery_fraction in [0, 1]");
+        "recovery_fraction and gap_recovery in [0, 1]");
+  }
+  if (!(p.max_recovery_step >= 0.0) || p.probe_doubling < 1) {
+    throw std::invalid_argument(
+        "rate gate: max_recovery_step must be non-negative and probe_doubling at least 1");
   }
 }
 
@@ -33,6 +47,7 @@ void validate(const RateGatePolicy& p) {
 RateGate::RateGate(RateGatePolicy policy, TimePoint now)
     : policy_{policy},
       rate_per_minute_{policy.requests_per_minute},
+      level_per_minute_{policy.requests_per_minute},
       tokens_{policy.burst},
       last_refill_{now} {
   validate(policy_);
@@ -61,35 +76,84 @@ TimePoint RateGate::ready_at(RequestKind kind, TimePoint now) const {
 }
 
 bool RateGate::try_acquire(RequestKind kind, TimePoint now) {
-  if (paused(now) || (kind == RequestKind::create && creates_held(now))) return false;
+  if (kind == RequestKind::create && creates_held(now)) return false;
   refill(now);
-  if (tokens_ < 1.0 - kTokenSlack) return false;
+  if (paused(now) || tokens_ < 1.0 - kTokenSlack) return false;
   tokens_ = std::max(0.0, tokens_ - 1.0);
+  passed_since_429_ = true;
   return true;
 }
 
 void RateGate::on_success(TimePoint /*now*/) {
   consecutive_429_ = 0;
-  rate_per_minute_ = std::min(policy_.requests_per_minute,
-                              rate_per_minute_ + policy_.recovery_fraction *
-                                                     policy_.requests_per_minute);
+
+  const double level = level_per_minute_;
+  double step = std::min(policy_.recovery_fraction * level, policy_.max_recovery_step);
+  if (rate_per_minute_ < level) {
+    // Far below the level (a storm cut deeper than needed): close the gap quickly up to where an
+    // ordinary 429 would have left the rate; from there only the slow linear climb probes.
+    const double gap = policy_.decrease_factor * level - rate_per_minute_;
+    if (gap > 0.0) step = std::max(step, policy_.gap_recovery * gap);
+  } else {
+    // Past the level without a 429: the server's limit is higher than we thought (or rose),
+    // so the probe speeds up the longer it goes unanswered.
+    const auto doublings = std::min<std::int64_t>(
+        successes_above_level_ / policy_.probe_doubling, kMaxProbeDoublings);
+    step *= static_cast<double>(std::int64_t{1} << doublings);
+    ++successes_above_level_;
+  }
+  rate_per_minute_ = std::min(policy_.requests_per_minute, rate_per_minute_ + step);
 }
 
 void RateGate::on_rate_limited(TimePoint now, std::optional<Duration> retry_after,
                                bool concurrency_cap, Random& random) {
-  ++consecutive_429_;
-  const Duration pause =
-      retry_after ? std::clamp(*retry_after, Duration{0}, policy_.max_pause)
-                  : full_jitter_delay(policy_.pause_backoff, consecutive_429_ - 1, random);
-  paused_until_ = std::max(paused_until_, now + pause);
-  rate_per_minute_ = std::max(policy_.min_rate_fraction * policy_.requests_per_minute,
-                              rate_per_minute_ * policy_.decrease_factor);
+  const std::optional<Duration> told =
+      retry_after ? std::optional{std::clamp(*retry_after, Duration{0}, policy_.max_pause)}
+                  : std::nullopt;
+  if (concurrency_cap) {
+    // The org's cap on concurrent sessions, not its request budget: hold creates only. Polls
+    // go on, because they are how we learn that one of our sessions ended and freed a slot.
+    const TimePoint hold = now + std::max(policy_.concurrency_hold, told.value_or(Duration{0}));
+    hold_until_ = hold_until_ ? std::max(*hold_until_, hold) : hold;
+    return;
+  }
+  // Nothing passes during a pause and nothing passed since the last 429: this one answers a
+  // request sent before that 429 was known, so it is the same event seen again.
+  const bool echo = paused(now) || !passed_since_429_;
+  if (echo) {
+    if (told) paused_until_ = std::max(paused_until_, now + *told);
+  } else {
+    ++consecutive_429_;
+    passed_since_429_ = false;
+    const Duration pause =
+        told ? *told : full_jitter_delay(policy_.pause_backoff, consecutive_429_ - 1, random);
+    paused_until_ = std::max(paused_until_, now + pause);
+    if (!concurrency_cap) {
+      // A 429 before the rate has climbed back even one ordinary step since the last cut: that
+      // cut did not get below the limit, so each such 429 squares the factor. A rate far above
+      // the limit (start-up, or the limit just fell) comes down in a handful of 429s, one just
+      // above it is not cut to far below it. Either way the failing rate is the new level.
+      const double failing = rate_per_minute_;
+      const bool storm =
+          rate_limited_before_ && failing * policy_.decrease_factor < last_cut_to_;
+      storm_length_ = storm ? std::min(storm_length_ + 1, kMaxStormSquarings) : 0;
+      double factor = policy_.decrease_factor;
+      for (int i = 0; i < storm_length_; ++i) factor *= factor;
+      const double floor = policy_.min_rate_fraction * policy_.requests_per_minute;
+      level_per_minute_ = failing;
+      rate_per_minute_ = std::max(floor, factor * failing);
+      last_cut_to_ = rate_per_minute_;
+      successes_above_level_ = 0;
+      rate_limited_before_ = true;
+    }
+  }
   // The server just told us the budget is spent: whatever the bucket held was an illusion, and
   // the bucket fills again only as the pause ends, so one request (not a burst) goes first.
   refill(now);
   tokens_ = 0.0;
   const double one_token_ms = std::ceil(60'000.0 / rate_per_minute_);
-  last_refill_ = std::max(now, paused_until_ - Duration{static_cast<Duration::rep>(one_token_ms)});
+  last_refill_ = std::max({last_refill_, now,
+                           paused_until_ - Duration{static_cast<Duration::rep>(one_token_ms)}});
   if (concurrency_cap) {
     const TimePoint hold = now + policy_.concurrency_hold;
     hold_until_ = hold_until_ ? std::max(*hold_until_, hold) : hold;

@@ -1,9 +1,12 @@
-// Tests for the per-organisation rate gate: throughput, bursts, 429 pauses, AIMD, create holds.
+// Tests for the per-organisation rate gate: throughput, bursts, 429 pauses, echoes, the rate's
+// decrease and recovery, create holds. Closed-loop convergence is in rate_gate_convergence_test.
 #include "devin_orch/core/rate_gate.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 
 namespace devin_orch::core {
@@ -74,7 +77,8 @@ TEST(RateGate, ClockSteppingBackGrantsNothing) {
 }
 
 TEST(RateGate, RateLimitWithRetryAfterPausesEveryKindExactlyThatLong) {
-  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 5}, kT0};
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 5, .decrease_factor = 0.5},
+                kT0};
   Random random{1};
   gate.on_rate_limited(kT0, seconds{30}, false, random);
   EXPECT_TRUE(gate.paused(kT0));
@@ -105,6 +109,14 @@ TEST(RateGate, ShorterRetryAfterNeverShortensAnExistingPause) {
   EXPECT_EQ(gate.paused_until(), kT0 + seconds{60});
 }
 
+// A 429 that follows another with a request in between, after the pause has ended: a real one.
+void rate_limited_again(RateGate& gate, TimePoint& at, std::optional<Duration> retry_after,
+                        Random& random) {
+  at = gate.ready_at(RequestKind::other, at);
+  ASSERT_TRUE(gate.try_acquire(RequestKind::other, at));
+  gate.on_rate_limited(at, retry_after, false, random);
+}
+
 TEST(RateGate, RateLimitWithoutRetryAfterBacksOffWithFullJitter) {
   const RateGatePolicy policy{.pause_backoff = {milliseconds{1'000}, milliseconds{300'000}, 2.0}};
   // Over many seeds, the k-th consecutive 429 pauses within [0, min(300 s, 1 s * 2^(k-1))] and
@@ -115,9 +127,11 @@ TEST(RateGate, RateLimitWithoutRetryAfterBacksOffWithFullJitter) {
     for (std::uint64_t seed = 0; seed < 300; ++seed) {
       Random random{seed};
       RateGate gate{policy, kT0};
-      for (int i = 1; i < k; ++i) gate.on_rate_limited(kT0, std::nullopt, false, random);
+      TimePoint at = kT0;
+      for (int i = 1; i < k; ++i) rate_limited_again(gate, at, std::nullopt, random);
       // Measure the k-th pause from a moment after every earlier pause has ended.
-      const TimePoint at = kT0 + minutes{10};
+      at = gate.ready_at(RequestKind::other, at) + minutes{10};
+      ASSERT_TRUE(gate.try_acquire(RequestKind::other, at));
       gate.on_rate_limited(at, std::nullopt, false, random);
       ASSERT_EQ(gate.consecutive_rate_limits(), k);
       const long long pause = (gate.paused_until() - at).count();
@@ -129,27 +143,132 @@ TEST(RateGate, RateLimitWithoutRetryAfterBacksOffWithFullJitter) {
   }
 }
 
-TEST(RateGate, AimdHalvesOnRateLimitsDownToTheFloorAndRecoversAdditively) {
-  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .decrease_factor = 0.5,
-                               .min_rate_fraction = 0.1, .recovery_fraction = 0.01},
+TEST(RateGate, EchoesOfOneRateLimitExtendThePauseButCountOnce) {
+  // Four requests were in flight when the server ran dry: four 429s, one event.
+  RateGate gate{RateGatePolicy{.requests_per_minute = 600, .decrease_factor = 0.9}, kT0};
+  Random random{8};
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(gate.try_acquire(RequestKind::other, kT0));
+  gate.on_rate_limited(kT0 + milliseconds{50}, seconds{1}, false, random);
+  gate.on_rate_limited(kT0 + milliseconds{60}, seconds{1}, false, random);  // during the pause
+  gate.on_rate_limited(kT0 + milliseconds{70}, seconds{3}, false, random);  // a longer one
+  EXPECT_EQ(gate.consecutive_rate_limits(), 1);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 540.0);
+  EXPECT_EQ(gate.paused_until(), kT0 + milliseconds{3'070});  // the longest Retry-After wins
+
+  // After the pause, but still nothing sent since: an answer to a request from before.
+  gate.on_rate_limited(kT0 + seconds{4}, seconds{1}, false, random);
+  EXPECT_EQ(gate.consecutive_rate_limits(), 1);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 540.0);
+  EXPECT_EQ(gate.paused_until(), kT0 + seconds{5});
+
+  // Without Retry-After an echo does not roll a new (possibly longer) backoff either.
+  RateGate quiet{RateGatePolicy{}, kT0};
+  quiet.on_rate_limited(kT0, std::nullopt, false, random);
+  const TimePoint until = quiet.paused_until();
+  quiet.on_rate_limited(kT0, std::nullopt, false, random);
+  EXPECT_EQ(quiet.paused_until(), until);
+  EXPECT_EQ(quiet.consecutive_rate_limits(), 1);
+}
+
+TEST(RateGate, DecreaseIsMultiplicativeAndSquaresWhileTheCutDoesNotHelp) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 600, .decrease_factor = 0.9,
+                               .min_rate_fraction = 0.1},
                 kT0};
   Random random{4};
-  const double expected[] = {30, 15, 7.5, 6, 6};
-  for (double rate : expected) {
-    gate.on_rate_limited(kT0, seconds{1}, false, random);
-    EXPECT_DOUBLE_EQ(gate.rate_per_minute(), rate);
+  TimePoint at = kT0;
+  gate.on_rate_limited(at, seconds{1}, false, random);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 540.0);
+  EXPECT_DOUBLE_EQ(gate.level_per_minute(), 600.0);  // the rate that drew the 429
+  // Each further 429 before the rate has climbed back one step squares the factor, four times
+  // at most, and never goes under the floor (60/min).
+  double expected = 540.0;
+  for (double factor : {0.81, 0.6561, 0.43046721}) {
+    rate_limited_again(gate, at, seconds{1}, random);
+    expected *= factor;
+    EXPECT_NEAR(gate.rate_per_minute(), expected, 1e-9);
   }
-  gate.on_success(kT0);
+  rate_limited_again(gate, at, seconds{1}, random);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 60.0);  // 123.5 * 0.9^16 = 22.9 is under the floor
+  EXPECT_EQ(gate.consecutive_rate_limits(), 5);
+
+  // A 429 after the rate has climbed back a step is an ordinary one again.
+  RateGate climbed{RateGatePolicy{.requests_per_minute = 600, .decrease_factor = 0.9,
+                                  .recovery_fraction = 0.01, .max_recovery_step = 100},
+                   kT0};
+  at = kT0;
+  climbed.on_rate_limited(at, seconds{1}, false, random);      // 540, level 600
+  for (int i = 0; i < 10; ++i) climbed.on_success(at);          // +6 each: 600
+  EXPECT_NEAR(climbed.rate_per_minute(), 600.0, 1e-9);
+  rate_limited_again(climbed, at, seconds{1}, random);
+  EXPECT_NEAR(climbed.rate_per_minute(), 540.0, 1e-9);
+}
+
+TEST(RateGate, RecoveryIsAdditiveAndFastOnlyFarBelowTheLevel) {
+  const RateGatePolicy policy{.requests_per_minute = 600, .decrease_factor = 0.9,
+                              .recovery_fraction = 0.001, .max_recovery_step = 100,
+                              .gap_recovery = 0.05, .probe_doubling = 2};
+  Random random{9};
+  RateGate gate{policy, kT0};
+  TimePoint at = kT0;
+  gate.on_rate_limited(at, seconds{1}, false, random);  // 540, level 600
+  gate.on_success(at);
   EXPECT_EQ(gate.consecutive_rate_limits(), 0);
-  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 6.6);
-  for (int i = 0; i < 89; ++i) gate.on_success(kT0);
-  EXPECT_NEAR(gate.rate_per_minute(), 60.0, 1e-9);
-  for (int i = 0; i < 10; ++i) gate.on_success(kT0);
-  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 60.0);  // never above the configured ceiling
+  EXPECT_NEAR(gate.rate_per_minute(), 540.6, 1e-9);  // + 0.001 * level: a plain additive step
+
+  // A storm cut far below 0.9 * level closes 5 % of the gap per success instead.
+  rate_limited_again(gate, at, seconds{1}, random);  // 540.6 * 0.81 = 437.886, level 540.6
+  EXPECT_NEAR(gate.rate_per_minute(), 437.886, 1e-9);
+  gate.on_success(at);
+  EXPECT_NEAR(gate.rate_per_minute(), 437.886 + 0.05 * (0.9 * 540.6 - 437.886), 1e-9);
+
+  // The step is capped in absolute terms, so a 429 stays far apart at high rates.
+  RateGatePolicy capped = policy;
+  capped.max_recovery_step = 0.1;
+  RateGate slow{capped, kT0};
+  slow.on_rate_limited(kT0, seconds{1}, false, random);
+  slow.on_success(kT0);
+  EXPECT_NEAR(slow.rate_per_minute(), 540.1, 1e-9);
+}
+
+TEST(RateGate, ProbingAboveTheLevelSpeedsUpAndStopsAtTheCeiling) {
+  const RateGatePolicy policy{.requests_per_minute = 600, .decrease_factor = 0.5,
+                              .recovery_fraction = 0.01, .max_recovery_step = 100,
+                              .probe_doubling = 2};
+  Random random{10};
+  RateGate gate{policy, kT0};
+  TimePoint at = kT0;
+  gate.on_rate_limited(at, seconds{1}, false, random);  // 300, level 600
+  rate_limited_again(gate, at, seconds{1}, random);     // 300 * 0.25 = 75, level 300
+  ASSERT_DOUBLE_EQ(gate.level_per_minute(), 300.0);
+  while (gate.rate_per_minute() < 300.0) gate.on_success(at);
+  // From the level on, the step (3/min) doubles every two successes.
+  const double start = gate.rate_per_minute();
+  const double expected_steps[] = {3, 3, 6, 6, 12, 12, 24, 24};
+  double expected = start;
+  for (double step : expected_steps) {
+    gate.on_success(at);
+    expected += step;
+    EXPECT_NEAR(gate.rate_per_minute(), expected, 1e-9);
+  }
+  for (int i = 0; i < 100; ++i) gate.on_success(at);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 600.0);  // never above the configured ceiling
+}
+
+TEST(RateGate, ConcurrencyCapLeavesTheRateAlone) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 600}, kT0};
+  Random random{11};
+  gate.on_rate_limited(kT0, seconds{5}, true, random);
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 600.0);
+  EXPECT_EQ(gate.consecutive_rate_limits(), 0);
+  // Not a pause: polls keep going while creates are held.
+  EXPECT_FALSE(gate.paused(kT0 + seconds{1}));
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{1}));
+  EXPECT_TRUE(gate.creates_held(kT0 + seconds{4}));
 }
 
 TEST(RateGate, ReducedRateReallyThrottles) {
-  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 1, .recovery_fraction = 0},
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 1, .decrease_factor = 0.5,
+                               .recovery_fraction = 0},
                 kT0};
   Random random{5};
   gate.on_rate_limited(kT0, seconds{0}, false, random);  // rate 30/min
@@ -161,6 +280,7 @@ TEST(RateGate, ConcurrencyCapHoldsOnlyCreates) {
   RateGate gate{policy, kT0};
   Random random{6};
   gate.on_rate_limited(kT0, seconds{2}, true, random);
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0));
   const TimePoint after_pause = kT0 + seconds{10};
   EXPECT_TRUE(gate.creates_held(after_pause));
   EXPECT_FALSE(gate.try_acquire(RequestKind::create, after_pause));
@@ -184,6 +304,9 @@ TEST(RateGate, InvalidPoliciesAreRefusedAtConstruction) {
   EXPECT_THROW((RateGate{RateGatePolicy{.decrease_factor = 0}, kT0}), std::invalid_argument);
   EXPECT_THROW((RateGate{RateGatePolicy{.min_rate_fraction = 1.5}, kT0}), std::invalid_argument);
   EXPECT_THROW((RateGate{RateGatePolicy{.recovery_fraction = -0.1}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.max_recovery_step = -1}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.gap_recovery = 1.5}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.probe_doubling = 0}, kT0}), std::invalid_argument);
 }
 
 // Random sequences of 429s, successes, releases and requests: no request ever passes a pause
@@ -234,7 +357,7 @@ TEST(RateGate, PropertyNeverReadyBeforeThePauseEnds) {
         ASSERT_EQ(ok, ready == now) << "seed " << seed << " step " << step;
       }
       const double rate = gate.rate_per_minute();
-      ASSERT_GE(rate, 0.1 * 120 - 1e-9);
+      ASSERT_GE(rate, policy.min_rate_fraction * 120 - 1e-9);
       ASSERT_LE(rate, 120 + 1e-9);
     }
     const double minutes_elapsed = double((now - kT0).count()) / 60'000.0;
