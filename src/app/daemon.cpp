@@ -108,6 +108,7 @@ struct Org {
   core::PollPlanner planner;
   Wakeup poll_wakeup;
   net::steady_timer slot_freed;  // cancelled whenever an in-flight slot frees; many waiters
+  std::set<net::steady_timer*> gate_sleepers;  // woken when the gate opens early (hold released)
   int in_flight = 0;
   int creating = 0;               // creation flows running
   int active_sessions = 0;        // sessions being polled
@@ -360,13 +361,16 @@ class Daemon {
   }
 
   // Sleeps until `timeout` passes; false when the daemon is stopping (sleeps are cut short).
-  awaitable<bool> sleep_for(core::Duration timeout) {
+  // `also` is a second registry that can wake this sleep early (e.g. the org's gate sleepers).
+  awaitable<bool> sleep_for(core::Duration timeout, std::set<net::steady_timer*>* also = nullptr) {
     if (stopping_) co_return false;
     net::steady_timer timer{io_};
     timer.expires_after(timeout);
     sleepers_.insert(&timer);
+    if (also != nullptr) also->insert(&timer);
     co_await timer.async_wait(kTuple);
     sleepers_.erase(&timer);
+    if (also != nullptr) also->erase(&timer);
     co_return !stopping_;
   }
 
@@ -384,7 +388,7 @@ class Daemon {
         ++org.in_flight;
         co_return true;
       }
-      co_await sleep_for(until(org.gate.ready_at(kind, now), now));
+      co_await sleep_for(until(org.gate.ready_at(kind, now), now), &org.gate_sleepers);
     }
     co_return false;
   }
@@ -708,7 +712,11 @@ class Daemon {
     tracked_.erase(session_id);
     org.planner.untrack(session_id);
     --org.active_sessions;
-    org.gate.release_hold();
+    if (org.gate.creates_held(core::wall_now())) {
+      // A slot may be free again: held creates retry now rather than at the hold's end.
+      org.gate.release_hold();
+      for (auto* timer : org.gate_sleepers) timer->cancel();
+    }
     dispatch_requested_ = true;
     dispatch_wakeup_.notify();
   }
