@@ -317,6 +317,8 @@ class Daemon {
                     report.fatal_errors);
     }
     notifier_.notify("READY=1\nSTATUS=" + status_line());
+    // Our own commits do not move PRAGMA data_version: ask for a dispatch explicitly.
+    dispatch_requested_ = true;
     dispatch_wakeup_.notify();
   }
 

@@ -1,6 +1,6 @@
 // The daemon speaking the systemd notify protocol over a real AF_UNIX datagram socket:
 // READY=1 once recovery is done, WATCHDOG=1 at half of WATCHDOG_USEC from the event loop,
-// STOPPING=1 on SIGTERM.
+// RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM.
 #include "daemon_fixture.hpp"
 
 #include <csignal>
@@ -71,6 +71,17 @@ TEST_F(SystemdNotify, ReadyWatchdogAndStopping) {
     EXPECT_GT(gap, std::chrono::milliseconds{120});
     EXPECT_LT(gap, std::chrono::milliseconds{350});
   }
+
+  received.clear();
+  daemon.signal(SIGHUP);
+  receive_for(std::chrono::milliseconds{400});
+  std::vector<std::string> reload;
+  for (const auto& datagram : received) {
+    if (datagram.text != "WATCHDOG=1") reload.push_back(datagram.text);
+  }
+  ASSERT_GE(reload.size(), 2U);
+  EXPECT_EQ(reload[0], "RELOADING=1");
+  EXPECT_EQ(reload[1].rfind("READY=1\nSTATUS=", 0), 0U) << reload[1];
 
   daemon.signal(SIGTERM);
   receive_for(std::chrono::milliseconds{500});
