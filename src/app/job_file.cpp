@@ -3,6 +3,9 @@
 // is checked before a job is accepted.
 #include "devin_orch/app/job_file.hpp"
 
+#include "devin_orch/app/duration.hpp"
+#include "devin_orch/app/timestamp.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -18,11 +21,14 @@ namespace {
 constexpr std::size_t kMaxKeyBytes = 512;
 constexpr std::size_t kMaxSchemaBytes = 64U << 10U;  // the API's limit for the schema
 
-constexpr std::array<std::string_view, 14> kFields{
+constexpr std::array<std::string_view, 21> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
     "org_id",       "priority",
+    // Job controls: how the daemon runs the job.
+    "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
+    "messages",     "complete_on",   "fan_out",
 };
 
 bool is_valid_utf8(std::string_view text) noexcept {
@@ -387,6 +393,74 @@ class JobReader {
         if (!absent) out.priority = integer(key, value, field).value_or(0);
       } else if (name == "structured_output_schema") {
         if (!absent) out.spec.structured_output_schema = schema(key, value, field);
+      } else if (name == "not_before" || name == "deadline") {
+        if (absent) continue;
+        if (auto text = non_empty(key, value, field)) {
+          if (const auto at = parse_timestamp_ms(*text)) {
+            (name == "deadline" ? out.controls.deadline_ms : out.controls.not_before_ms) = *at;
+          } else {
+            fail(value, field, name + " must be an RFC 3339 time with a zone, like "
+                                      "2026-11-24T09:30:00Z, got " + describe(value));
+          }
+        }
+      } else if (name == "max_attempts") {
+        if (absent) continue;
+        if (const auto attempts = integer(key, value, field)) {
+          if (*attempts < 1 || *attempts > 1000) {
+            fail(value, field, "max_attempts must be between 1 and 1000, got " +
+                                   std::to_string(*attempts));
+          } else {
+            out.controls.max_attempts = *attempts;
+          }
+        }
+      } else if (name == "on_waiting_for_user") {
+        if (absent) continue;
+        using Action = core::WaitingPolicy::Action;
+        constexpr const char* kExpected =
+            "on_waiting_for_user must be keep_waiting, {finish_after: <duration>} or "
+            "{send_message: <text>}";
+        if (value.IsScalar() && value.Scalar() == "keep_waiting") {
+          out.controls.on_waiting_for_user = {};
+        } else if (value.IsMap() && value.size() == 1 && value["finish_after"] &&
+                   value["finish_after"].IsScalar()) {
+          const auto after = parse_duration(value["finish_after"].Scalar());
+          if (!after || after->count() <= 0) {
+            fail(value["finish_after"], field + ".finish_after",
+                 "expected a duration like 10m, got " + describe(value["finish_after"]));
+          } else {
+            out.controls.on_waiting_for_user = {.action = Action::finish_after,
+                                                .finish_after = *after};
+          }
+        } else if (value.IsMap() && value.size() == 1 && value["send_message"]) {
+          if (auto text = non_empty(key, value["send_message"], field + ".send_message")) {
+            out.controls.on_waiting_for_user = {.action = Action::send_message,
+                                                .message = std::move(*text)};
+          }
+        } else {
+          fail(value, field, std::string(kExpected) + ", got " + describe(value));
+        }
+      } else if (name == "messages") {
+        if (!absent) out.controls.messages = list(key, value, field).value_or(std::vector<std::string>{});
+      } else if (name == "complete_on") {
+        if (absent) continue;
+        if (auto text = non_empty(key, value, field)) {
+          if (*text == "stop") {
+            out.controls.complete_on = core::CompletionPolicy::on_stop;
+          } else if (*text == "finished") {
+            out.controls.complete_on = core::CompletionPolicy::on_finished;
+          } else {
+            fail(value, field, "complete_on must be stop or finished, got " + describe(value));
+          }
+        }
+      } else if (name == "fan_out") {
+        if (absent) continue;
+        if (auto text = non_empty(key, value, field)) {
+          if (*text == "enterprise") {
+            out.controls.fan_out_enterprise = true;
+          } else {
+            fail(value, field, "fan_out must be enterprise, got " + describe(value));
+          }
+        }
       } else if (name == "devin_mode") {
         if (absent) continue;
         if (auto mode = non_empty(key, value, field)) {

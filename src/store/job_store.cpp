@@ -17,6 +17,8 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <algorithm>
+#include <array>
 #include <utility>
 
 namespace devin_orch::store {
@@ -28,7 +30,9 @@ constexpr std::size_t kMaxKeyCharacters = 512;  // matches the CHECK on jobs.key
 // Column list shared by every query that builds a JobRecord; read_job() relies on its order.
 #define DEVIN_ORCH_JOB_COLUMNS                                                              \
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
-  "session_id, session_url, status, status_detail, last_error, created_at, updated_at"
+  "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
+  "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
+  "cancel_requested"
 
 std::optional<std::string> text_or_null(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -119,6 +123,21 @@ DecodedJob read_job(const Statement& row) {
   job.last_error = row.optional_text_at(14);
   job.created_at_ms = row.int64_at(15);
   job.updated_at_ms = row.int64_at(16);
+  auto& controls = job.definition.controls;
+  controls.not_before_ms = row.optional_int64_at(17);
+  controls.deadline_ms = row.optional_int64_at(18);
+  controls.max_attempts = row.optional_int64_at(19);
+  if (const auto text = row.optional_text_at(20); text && !out.spec_error) {
+    std::string reason;
+    if (!decode_controls(*text, controls, &reason)) out.spec_error = std::move(reason);
+  }
+  if (controls.max_attempts && *controls.max_attempts < 1 && !out.spec_error) {
+    out.spec_error = "max_attempts must be at least 1";
+  }
+  job.parent_key = row.optional_text_at(21);
+  job.messages_sent = row.int64_at(22);
+  job.waiting_since_ms = row.optional_int64_at(23);
+  job.cancel_requested = static_cast<int>(row.int64_at(24));
   return out;
 }
 
@@ -414,38 +433,54 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
 }
 
 result<AddResult> JobStore::add_job(const core::JobDefinition& definition, std::string_view source,
-                                    core::TimePoint now) {
+                                    core::TimePoint now,
+                                    const std::optional<std::string>& parent_key) {
   if (auto valid = validate_key(definition.key); !valid) return valid.error();
   const std::string spec = encode_spec(definition.spec);
   Connection& db = *impl_;
   return in_write_transaction(db, [&]() -> result<AddResult> {
     {
-      auto existing = db.prepared("SELECT org_id, priority, spec FROM jobs WHERE key = ?1");
+      auto existing = db.prepared(
+          "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
+          "coalesce(controls, '') FROM jobs WHERE key = ?1");
       if (!existing) return existing.error();
       StatementUse use{**existing};
       use->bind(1, definition.key);
       auto row = db.step(*use);
       if (!row) return row.error();
       if (*row) {
+        const auto& controls = definition.controls;
         const bool same = use->optional_text_at(0) == definition.org_id &&
                           use->int64_at(1) == definition.priority &&
-                          canonical_spec(use->text_at(2)) == spec;
+                          canonical_spec(use->text_at(2)) == spec &&
+                          use->optional_int64_at(3) == controls.not_before_ms &&
+                          use->optional_int64_at(4) == controls.deadline_ms &&
+                          use->optional_int64_at(5) == controls.max_attempts &&
+                          use->text_at(6) == encode_controls(controls);
         return same ? AddResult::unchanged : AddResult::changed;
       }
     }
     std::int64_t id = 0;
     {
       auto insert = db.prepared(
-          "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id");
+          "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
+          "not_before, deadline, max_attempts, controls, parent_key) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
       if (!insert) return insert.error();
       StatementUse use{**insert};
+      const auto& controls = definition.controls;
+      const std::string encoded_controls = encode_controls(controls);
       use->bind(1, definition.key);
       use->bind(2, definition.org_id);
       use->bind(3, definition.priority);
       use->bind(4, spec);
       use->bind(5, source);
       use->bind(6, core::to_epoch_ms(now));
+      use->bind(7, controls.not_before_ms);
+      use->bind(8, controls.deadline_ms);
+      use->bind(9, controls.max_attempts);
+      use->bind(10, text_or_null(encoded_controls));
+      use->bind(11, parent_key);
       auto row = db.step(*use);
       if (!row) return row.error();
       id = use->int64_at(0);
@@ -507,11 +542,13 @@ result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, st
   {
     // Streams rows in claim order (served by the jobs_claim index) until `limit` usable ones
     // are found, so broken rows never crowd good ones out of a batch.
-    // Scheduling (a not_before column) will add its condition to this WHERE clause.
     auto statement = db.prepared("SELECT " DEVIN_ORCH_JOB_COLUMNS
-                                 " FROM jobs WHERE state = 'queued' ORDER BY priority DESC, id");
+                                 " FROM jobs WHERE state = 'queued' AND cancel_requested = 0 "
+                                 "AND (not_before IS NULL OR not_before <= ?1) "
+                                 "ORDER BY priority DESC, id");
     if (!statement) return statement.error();
     StatementUse use{**statement};
+    use->bind(1, core::to_epoch_ms(now));
     while (ready.size() < limit) {
       auto row = db.step(*use);
       if (!row) return row.error();
@@ -827,6 +864,214 @@ result<void> JobStore::note_error(std::int64_t job_id, std::string_view error,
     if (!updated) return updated.error();
     if (db.changes() == 0) return errc::not_found;
     return {};
+  });
+}
+
+result<void> JobStore::set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
+                                         core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute("UPDATE jobs SET waiting_since = ?2, updated_at = ?3 WHERE id = ?1",
+                              [&](Statement& s) {
+                                s.bind(1, job_id);
+                                s.bind(2, at_ms);
+                                s.bind(3, core::to_epoch_ms(now));
+                              });
+    if (!updated) return updated.error();
+    return db.changes() == 0 ? result<void>{errc::not_found} : result<void>{};
+  });
+}
+
+result<void> JobStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
+                                      std::string_view message, core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    auto updated = db.execute(
+        "UPDATE jobs SET messages_sent = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
+          s.bind(1, job_id);
+          s.bind(2, messages_sent);
+          s.bind(3, core::to_epoch_ms(now));
+        });
+    if (!updated) return updated.error();
+    if (db.changes() == 0) return errc::not_found;
+    return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
+                        std::string(message));
+  });
+}
+
+result<std::vector<core::JobRecord>> JobStore::past_deadline(core::TimePoint now) {
+  return select_jobs(*impl_,
+                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE deadline IS NOT NULL "
+                     "AND deadline <= ?1 AND state IN ('queued', 'creating', 'running') "
+                     "ORDER BY id",
+                     [&](Statement& s) { s.bind(1, core::to_epoch_ms(now)); });
+}
+
+result<std::vector<core::JobRecord>> JobStore::cancel_requests() {
+  return select_jobs(*impl_,
+                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE cancel_requested <> 0 "
+                     "AND state IN ('queued', 'creating', 'running') ORDER BY id");
+}
+
+result<JobStore::CancelResult> JobStore::request_cancel(std::string_view key, bool archive,
+                                                        core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<CancelResult> {
+    std::int64_t id = 0;
+    std::string state;
+    {
+      auto found = db.prepared("SELECT id, state FROM jobs WHERE key = ?1");
+      if (!found) return found.error();
+      StatementUse use{**found};
+      use->bind(1, key);
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) return CancelResult::not_found;
+      id = use->int64_at(0);
+      state = use->text_at(1);
+    }
+    const auto at = core::to_epoch_ms(now);
+    if (state == "queued") {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by an operator', "
+          "finished_at = ?2, updated_at = ?2 WHERE id = ?1",
+          [&](Statement& s) {
+            s.bind(1, id);
+            s.bind(2, at);
+          });
+      if (!updated) return updated.error();
+      if (auto logged = insert_event(db, id, now, "cancelled", std::string{"cancelled"},
+                                     std::nullopt, std::nullopt,
+                                     std::string{"cancelled by an operator before it started"});
+          !logged) {
+        return logged.error();
+      }
+      return CancelResult::cancelled;
+    }
+    if (state != "creating" && state != "running") return CancelResult::already_ended;
+    auto updated = db.execute(
+        "UPDATE jobs SET cancel_requested = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
+          s.bind(1, id);
+          s.bind(2, std::int64_t{archive ? 2 : 1});
+          s.bind(3, at);
+        });
+    if (!updated) return updated.error();
+    if (auto logged = insert_event(db, id, now, "cancel_requested", std::nullopt, std::nullopt,
+                                   std::nullopt,
+                                   std::string{archive ? "terminate and archive" : "terminate"});
+        !logged) {
+      return logged.error();
+    }
+    return CancelResult::requested;
+  });
+}
+
+result<JobStore::RetryResult> JobStore::retry(std::string_view key, core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<RetryResult> {
+    std::int64_t id = 0;
+    std::string state;
+    {
+      auto found = db.prepared("SELECT id, state FROM jobs WHERE key = ?1");
+      if (!found) return found.error();
+      StatementUse use{**found};
+      use->bind(1, key);
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) return RetryResult::not_found;
+      id = use->int64_at(0);
+      state = use->text_at(1);
+    }
+    static constexpr std::array<std::string_view, 6> kRetryable{
+        "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+    if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
+      return RetryResult::not_terminal;
+    }
+    auto updated = db.execute(
+        "UPDATE jobs SET state = 'queued', generation = generation + 1, attempts = 0, "
+        "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
+        "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
+        "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
+        "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2 "
+        "WHERE id = ?1",
+        [&](Statement& s) {
+          s.bind(1, id);
+          s.bind(2, core::to_epoch_ms(now));
+        });
+    if (!updated) return updated.error();
+    if (auto logged = insert_event(db, id, now, "retry", std::string{"queued"}, std::nullopt,
+                                   std::nullopt, "retried by an operator after " + state);
+        !logged) {
+      return logged.error();
+    }
+    return RetryResult::requeued;
+  });
+}
+
+result<void> JobStore::pause_org(std::string_view org_id, std::string_view reason,
+                                 std::string_view source, core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<void> {
+    return db.execute(
+        "INSERT INTO org_pauses (org_id, reason, paused_at, source) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (org_id) DO NOTHING",
+        [&](Statement& s) {
+          s.bind(1, org_id);
+          s.bind(2, reason);
+          s.bind(3, core::to_epoch_ms(now));
+          s.bind(4, source);
+        });
+  });
+}
+
+result<std::int64_t> JobStore::resume_org(std::string_view org_id) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<std::int64_t> {
+    auto deleted = db.execute("DELETE FROM org_pauses WHERE org_id = ?1",
+                              [&](Statement& s) { s.bind(1, org_id); });
+    if (!deleted) return deleted.error();
+    return static_cast<std::int64_t>(db.changes());
+  });
+}
+
+result<std::map<std::string, std::string>> JobStore::paused_orgs() {
+  Connection& db = *impl_;
+  auto statement = db.prepared("SELECT org_id, reason FROM org_pauses ORDER BY org_id");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  std::map<std::string, std::string> paused;
+  for (;;) {
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) break;
+    paused[use->text_at(0)] = use->text_at(1);
+  }
+  return paused;
+}
+
+result<std::int64_t> JobStore::prune(core::TimePoint cutoff, core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<std::int64_t> {
+    constexpr const char* kTerminal =
+        "state IN ('finished', 'failed', 'suspended', 'dead', 'lost', 'invalid', 'cancelled', "
+        "'timed_out') AND coalesce(finished_at, updated_at) < ?1";
+    auto archived = db.execute(
+        std::string{"INSERT INTO outcomes (key, generation, org_id, state, session_id, "
+                    "session_url, status, status_detail, acus_consumed, pull_requests, "
+                    "structured_output, last_error, created_at, finished_at, pruned_at) "
+                    "SELECT key, generation, org_id, state, session_id, session_url, status, "
+                    "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
+                    "created_at, finished_at, ?2 FROM jobs WHERE "} +
+            kTerminal,
+        [&](Statement& s) {
+          s.bind(1, core::to_epoch_ms(cutoff));
+          s.bind(2, core::to_epoch_ms(now));
+        });
+    if (!archived) return archived.error();
+    auto deleted = db.execute(std::string{"DELETE FROM jobs WHERE "} + kTerminal,
+                              [&](Statement& s) { s.bind(1, core::to_epoch_ms(cutoff)); });
+    if (!deleted) return deleted.error();
+    return static_cast<std::int64_t>(db.changes());
   });
 }
 

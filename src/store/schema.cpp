@@ -57,8 +57,48 @@ CREATE TABLE job_events (
 CREATE INDEX job_events_job ON job_events (job_id);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// v2: job controls (producer-writable: not_before, deadline, max_attempts, controls), their
+// runtime progress, operator pauses per organisation, and the outcomes kept after pruning.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN not_before INTEGER;
+ALTER TABLE jobs ADD COLUMN deadline INTEGER;
+ALTER TABLE jobs ADD COLUMN max_attempts INTEGER;
+ALTER TABLE jobs ADD COLUMN controls TEXT;
+ALTER TABLE jobs ADD COLUMN parent_key TEXT;
+ALTER TABLE jobs ADD COLUMN messages_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN waiting_since INTEGER;
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_deadline ON jobs (deadline) WHERE deadline IS NOT NULL;
+CREATE TABLE org_pauses (
+  org_id TEXT PRIMARY KEY,
+  reason TEXT NOT NULL,
+  paused_at INTEGER NOT NULL,
+  source TEXT NOT NULL
+) STRICT;
+CREATE TABLE outcomes (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  org_id TEXT,
+  state TEXT NOT NULL,
+  session_id TEXT,
+  session_url TEXT,
+  status TEXT,
+  status_detail TEXT,
+  acus_consumed REAL,
+  pull_requests TEXT,
+  structured_output TEXT,
+  last_error TEXT,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  pruned_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outcomes_key ON outcomes (key);
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, kSchemaV1},
+    {2, kSchemaV2},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

@@ -186,4 +186,92 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
   return spec;
 }
 
+std::string encode_controls(const core::JobControls& controls) {
+  json::object out;
+  using Action = core::WaitingPolicy::Action;
+  switch (controls.on_waiting_for_user.action) {
+    case Action::keep_waiting: break;
+    case Action::finish_after:
+      out["on_waiting_for_user"] =
+          json::object{{"finish_after_ms", controls.on_waiting_for_user.finish_after.count()}};
+      break;
+    case Action::send_message:
+      out["on_waiting_for_user"] =
+          json::object{{"send_message", controls.on_waiting_for_user.message}};
+      break;
+  }
+  if (!controls.messages.empty()) out["messages"] = string_array(controls.messages);
+  if (controls.complete_on) {
+    out["complete_on"] =
+        *controls.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop";
+  }
+  if (controls.fan_out_enterprise) out["fan_out"] = "enterprise";
+  return out.empty() ? std::string{} : json::serialize(out);
+}
+
+result<void> decode_controls(std::string_view text, core::JobControls& controls,
+                             std::string* reason) {
+  const auto fail = [&](std::string why) -> result<void> {
+    if (reason != nullptr) *reason = "controls: " + std::move(why);
+    return errc::invalid_argument;
+  };
+  if (text.empty()) return {};
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(text, ec, {}, parse_options());
+  if (ec) return fail("not valid JSON (" + ec.message() + ")");
+  if (!parsed.is_object()) return fail("expected a JSON object");
+  core::JobControls decoded = controls;
+  for (const auto& [key, value] : parsed.as_object()) {
+    if (key == "on_waiting_for_user") {
+      using Action = core::WaitingPolicy::Action;
+      if (value.is_string() && value.as_string() == "keep_waiting") {
+        decoded.on_waiting_for_user = {};
+      } else if (value.is_object() && value.as_object().size() == 1 &&
+                 value.as_object().contains("finish_after_ms") &&
+                 value.as_object().at("finish_after_ms").is_int64() &&
+                 value.as_object().at("finish_after_ms").as_int64() > 0) {
+        decoded.on_waiting_for_user = {
+            .action = Action::finish_after,
+            .finish_after = std::chrono::milliseconds{value.as_object().at("finish_after_ms").as_int64()}};
+      } else if (value.is_object() && value.as_object().size() == 1 &&
+                 value.as_object().contains("send_message") &&
+                 value.as_object().at("send_message").is_string() &&
+                 !value.as_object().at("send_message").as_string().empty()) {
+        decoded.on_waiting_for_user = {
+            .action = Action::send_message,
+            .message = std::string{value.as_object().at("send_message").as_string()}};
+      } else {
+        return fail("field 'on_waiting_for_user': expected \"keep_waiting\", "
+                    "{\"finish_after_ms\": N > 0} or {\"send_message\": \"text\"}");
+      }
+    } else if (key == "messages") {
+      if (!value.is_array()) return fail("field 'messages': expected an array of strings");
+      decoded.messages.clear();
+      for (const auto& item : value.as_array()) {
+        if (!item.is_string() || item.as_string().empty()) {
+          return fail("field 'messages': expected an array of non-empty strings");
+        }
+        decoded.messages.emplace_back(item.as_string());
+      }
+    } else if (key == "complete_on") {
+      if (value.is_string() && value.as_string() == "stop") {
+        decoded.complete_on = core::CompletionPolicy::on_stop;
+      } else if (value.is_string() && value.as_string() == "finished") {
+        decoded.complete_on = core::CompletionPolicy::on_finished;
+      } else {
+        return fail("field 'complete_on': expected \"stop\" or \"finished\"");
+      }
+    } else if (key == "fan_out") {
+      if (!value.is_string() || value.as_string() != "enterprise") {
+        return fail("field 'fan_out': expected \"enterprise\"");
+      }
+      decoded.fan_out_enterprise = true;
+    } else {
+      return fail("unknown field '" + std::string{key} + "'");
+    }
+  }
+  controls = std::move(decoded);
+  return {};
+}
+
 }  // namespace devin_orch::store

@@ -405,3 +405,70 @@ TEST(JobFile, ShippedExampleJobsAreValid) {
 
 }  // namespace
 }  // namespace devin_orch::app
+
+namespace devin_orch::app {
+namespace {
+
+TEST(JobFileControls, EveryControlIsReadAndKeptOnTheDefinition) {
+  const auto load = parse_job_text(R"(- key: controlled
+  prompt: do it
+  not_before: 2026-11-24T09:30:00Z
+  deadline: 2026-11-24T12:00:00+01:00
+  max_attempts: 3
+  on_waiting_for_user: {finish_after: 10m}
+  messages: [add tests, update the changelog]
+  complete_on: finished
+  fan_out: enterprise
+- key: answers
+  prompt: do it
+  on_waiting_for_user: {send_message: "Yes, go ahead."}
+- key: waits
+  prompt: do it
+  on_waiting_for_user: keep_waiting
+)",
+                                   "jobs.yaml");
+  ASSERT_TRUE(load.invalid.empty()) << load.invalid.front().diagnostic.to_string();
+  ASSERT_EQ(load.jobs.size(), 3U);
+  const auto& controls = load.jobs[0].controls;
+  EXPECT_EQ(controls.not_before_ms, 1795512600000);
+  EXPECT_EQ(controls.deadline_ms, 1795518000000);
+  EXPECT_EQ(controls.max_attempts, 3);
+  EXPECT_EQ(controls.on_waiting_for_user.action, core::WaitingPolicy::Action::finish_after);
+  EXPECT_EQ(controls.on_waiting_for_user.finish_after, std::chrono::minutes{10});
+  EXPECT_EQ(controls.messages, (std::vector<std::string>{"add tests", "update the changelog"}));
+  EXPECT_EQ(controls.complete_on, core::CompletionPolicy::on_finished);
+  EXPECT_TRUE(controls.fan_out_enterprise);
+  EXPECT_EQ(load.jobs[1].controls.on_waiting_for_user.message, "Yes, go ahead.");
+  EXPECT_EQ(load.jobs[2].controls, core::JobControls{});
+}
+
+TEST(JobFileControls, BadControlsMakeTheJobInvalidWithTheField) {
+  const auto load = parse_job_text(R"(- key: a
+  prompt: p
+  deadline: tomorrow
+- key: b
+  prompt: p
+  max_attempts: 0
+- key: c
+  prompt: p
+  on_waiting_for_user: {finish_after: soon}
+- key: d
+  prompt: p
+  complete_on: whenever
+- key: e
+  prompt: p
+  not_before: 2026-11-24T09:30:00
+)",
+                                   "jobs.yaml");
+  ASSERT_EQ(load.invalid.size(), 5U);
+  EXPECT_NE(load.invalid[0].diagnostic.to_string().find("jobs.yaml:3:13: jobs[0].deadline"),
+            std::string::npos)
+      << load.invalid[0].diagnostic.to_string();
+  EXPECT_NE(load.invalid[1].diagnostic.reason.find("between 1 and 1000"), std::string::npos);
+  EXPECT_NE(load.invalid[2].diagnostic.field.find("finish_after"), std::string::npos);
+  EXPECT_NE(load.invalid[3].diagnostic.reason.find("stop or finished"), std::string::npos);
+  EXPECT_NE(load.invalid[4].diagnostic.reason.find("with a zone"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace devin_orch::app

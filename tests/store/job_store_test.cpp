@@ -218,7 +218,7 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 1);
+  EXPECT_EQ(latest_schema_version(), 2);
 
   sqlite3_stmt* stmt = nullptr;
   auto pragma = [&](const char* sql) {
@@ -240,8 +240,8 @@ TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
-  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 2);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 4);
 }
 
 TEST_F(JobStoreTest, RefusesANewerSchema) {
@@ -254,7 +254,8 @@ TEST_F(JobStoreTest, RefusesANewerSchema) {
   auto reopened = JobStore::open({.path = db_path_.string()}, &error);
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error(), errc::database_error);
-  EXPECT_EQ(error, "database schema version 7 is newer than this devin-orch supports (1)");
+  EXPECT_EQ(error, "database schema version 7 is newer than this devin-orch supports (" +
+                       std::to_string(latest_schema_version()) + ")");
 }
 
 TEST(JobStoreOpen, ReportsAParentThatIsAFile) {
@@ -805,6 +806,157 @@ TEST(JobStoreMonitoring, OldestQueuedJobAgeFollowsTheQueue) {
   EXPECT_EQ(**oldest, job->created_at_ms);
   ASSERT_TRUE((*store)->finish(job->id, core::JobState::cancelled, "test", core::from_epoch_ms(3'000)));
   EXPECT_EQ(*(*store)->oldest_queued_at_ms().value(), (*store)->find("second").value()->created_at_ms);
+}
+
+}  // namespace
+}  // namespace devin_orch::store
+
+namespace devin_orch::store {
+namespace {
+
+class JobControlsStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = JobStore::open(StoreOptions{.path = (dir_.path() / "c.db").string()});
+    ASSERT_TRUE(opened);
+    store_ = std::move(*opened);
+  }
+  core::JobRecord get(const std::string& key) { return store_->find(key).value().value(); }
+  static core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(1'800'000'000'000 + ms); }
+
+  TempDir dir_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobControlsStoreTest, ControlsRoundTripAndCountAsPartOfTheDefinition) {
+  core::JobDefinition job{.key = "controlled", .spec = {.prompt = "p"}};
+  job.controls = core::JobControls{
+      .not_before_ms = 5, .deadline_ms = 9'000, .max_attempts = 2,
+      .on_waiting_for_user = {.action = core::WaitingPolicy::Action::finish_after,
+                              .finish_after = std::chrono::minutes{10}},
+      .messages = {"add tests", "update the changelog"},
+      .complete_on = core::CompletionPolicy::on_finished,
+      .fan_out_enterprise = true};
+  ASSERT_EQ(store_->add_job(job, "t", at(0)).value(), AddResult::inserted);
+  EXPECT_EQ(get("controlled").definition, job);
+  EXPECT_EQ(store_->add_job(job, "t", at(1)).value(), AddResult::unchanged);
+  auto changed = job;
+  changed.controls.messages.pop_back();
+  EXPECT_EQ(store_->add_job(changed, "t", at(2)).value(), AddResult::changed);
+  auto send = job;
+  send.key = "sender";
+  send.controls.on_waiting_for_user = {.action = core::WaitingPolicy::Action::send_message,
+                                       .message = "yes, go ahead"};
+  ASSERT_TRUE(store_->add_job(send, "t", at(3), std::string{"controlled"}));
+  EXPECT_EQ(get("sender").definition, send);
+  EXPECT_EQ(get("sender").parent_key, "controlled");
+}
+
+TEST_F(JobControlsStoreTest, NotBeforeKeepsAJobOutOfTheClaimUntilItsTime) {
+  core::JobDefinition later{.key = "later", .spec = {.prompt = "p"}};
+  later.controls.not_before_ms = core::to_epoch_ms(at(1'000));
+  ASSERT_TRUE(store_->add_job(later, "t", at(0)));
+  EXPECT_TRUE(store_->claimable(at(999), 10).value().empty());
+  EXPECT_EQ(store_->claimable(at(1'000), 10).value().size(), 1U);
+}
+
+TEST_F(JobControlsStoreTest, BadControlsFromAProducerEndInvalid) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / "c.db").c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "INSERT INTO jobs (key, spec, controls) VALUES "
+                         "('bad', '{\"prompt\": \"p\"}', '{\"complete_on\": \"never\"}')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  EXPECT_TRUE(store_->claimable(at(0), 10).value().empty());
+  const auto bad = get("bad");
+  EXPECT_EQ(bad.state, core::JobState::invalid);
+  EXPECT_NE(bad.last_error.value().find("complete_on"), std::string::npos);
+}
+
+TEST_F(JobControlsStoreTest, CancelRetryPauseAndPrune) {
+  ASSERT_TRUE(store_->add_job({.key = "waiting", .spec = {.prompt = "p"}}, "t", at(0)));
+  ASSERT_TRUE(store_->add_job({.key = "live", .spec = {.prompt = "p"}}, "t", at(0)));
+  const auto live = get("live");
+  ASSERT_TRUE(store_->commit_intent(live.id, 1, "orch-x-g0", 1, at(1)));
+  api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
+  ASSERT_TRUE(store_->commit_session(live.id, session, false, at(2)));
+
+  using Cancel = JobStore::CancelResult;
+  EXPECT_EQ(store_->request_cancel("waiting", false, at(3)).value(), Cancel::cancelled);
+  EXPECT_EQ(get("waiting").state, core::JobState::cancelled);
+  EXPECT_EQ(store_->request_cancel("live", true, at(3)).value(), Cancel::requested);
+  EXPECT_EQ(get("live").cancel_requested, 2);
+  ASSERT_EQ(store_->cancel_requests().value().size(), 1U);
+  EXPECT_EQ(store_->request_cancel("waiting", false, at(4)).value(), Cancel::already_ended);
+  EXPECT_EQ(store_->request_cancel("nobody", false, at(4)).value(), Cancel::not_found);
+
+  using Retry = JobStore::RetryResult;
+  EXPECT_EQ(store_->retry("live", at(5)).value(), Retry::not_terminal);
+  EXPECT_EQ(store_->retry("waiting", at(5)).value(), Retry::requeued);
+  const auto again = get("waiting");
+  EXPECT_EQ(again.state, core::JobState::queued);
+  EXPECT_EQ(again.generation, 1);
+  EXPECT_NE(core::creation_tag("waiting", again.generation), core::creation_tag("waiting", 0));
+  EXPECT_GE(store_->history(again.id).value().size(), 3U) << "history is kept";
+
+  ASSERT_TRUE(store_->pause_org("org-a", "billing: out_of_credits", "daemon", at(6)));
+  ASSERT_TRUE(store_->pause_org("org-a", "again", "cli", at(7)));
+  EXPECT_EQ(store_->paused_orgs().value(),
+            (std::map<std::string, std::string>{{"org-a", "billing: out_of_credits"}}));
+  EXPECT_EQ(store_->resume_org("org-a").value(), 1);
+  EXPECT_EQ(store_->resume_org("org-a").value(), 0);
+
+  ASSERT_TRUE(store_->finish(live.id, core::JobState::cancelled, "operator", at(8)));
+  EXPECT_EQ(store_->prune(at(8), at(100)).value(), 0) << "finished at the cutoff: kept";
+  EXPECT_EQ(store_->prune(at(9), at(100)).value(), 1);
+  EXPECT_FALSE(store_->find("live").value().has_value());
+  EXPECT_TRUE(store_->find("waiting").value().has_value()) << "queued jobs are never pruned";
+}
+
+TEST_F(JobControlsStoreTest, DeadlinesAndRuntimeProgress) {
+  core::JobDefinition timed{.key = "timed", .spec = {.prompt = "p"}};
+  timed.controls.deadline_ms = core::to_epoch_ms(at(50));
+  ASSERT_TRUE(store_->add_job(timed, "t", at(0)));
+  EXPECT_TRUE(store_->past_deadline(at(49)).value().empty());
+  ASSERT_EQ(store_->past_deadline(at(50)).value().size(), 1U);
+  const auto id = get("timed").id;
+  ASSERT_TRUE(store_->set_waiting_since(id, core::to_epoch_ms(at(10)), at(10)));
+  ASSERT_TRUE(store_->record_message(id, 1, "follow-up", at(11)));
+  EXPECT_EQ(get("timed").waiting_since_ms, core::to_epoch_ms(at(10)));
+  EXPECT_EQ(get("timed").messages_sent, 1);
+  ASSERT_TRUE(store_->set_waiting_since(id, std::nullopt, at(12)));
+  EXPECT_FALSE(get("timed").waiting_since_ms.has_value());
+}
+
+}  // namespace
+}  // namespace devin_orch::store
+
+namespace devin_orch::store {
+namespace {
+
+TEST(JobStoreMigration, AVersionOneDatabaseIsMigratedWithItsRowsIntact) {
+  TempDir dir;
+  const auto path = (dir.path() / "v1.db").string();
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, migrations().front().sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "PRAGMA user_version = 1; INSERT INTO jobs (key, spec) VALUES "
+                           "('from-v1', '{\"prompt\": \"old\"}')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto store = JobStore::open(StoreOptions{.path = path});
+  ASSERT_TRUE(store);
+  const auto job = (*store)->find("from-v1").value();
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->definition.spec.prompt, "old");
+  EXPECT_EQ(job->definition.controls, core::JobControls{});
+  EXPECT_EQ((*store)->claimable(core::wall_now(), 10).value().size(), 1U);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // the store keeps. Plain value types shared by every module.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,12 +28,42 @@ struct JobSpec {
   bool operator==(const JobSpec&) const = default;
 };
 
+// When a session's status means its job is done.
+enum class CompletionPolicy {
+  on_stop,      // done on exit, error or suspended (the API's own examples)
+  on_finished,  // also done on running + status_detail finished
+};
+
+// What to do when a session waits for user input (running + waiting_for_user).
+struct WaitingPolicy {
+  enum class Action { keep_waiting, finish_after, send_message };
+  Action action = Action::keep_waiting;
+  std::chrono::milliseconds finish_after{0};  // finish_after: how long to wait before done
+  std::string message;                         // send_message: sent once
+
+  bool operator==(const WaitingPolicy&) const = default;
+};
+
+// How the daemon runs a job, beyond what the session is asked to do.
+struct JobControls {
+  std::optional<std::int64_t> not_before_ms;  // do not start before this wall time
+  std::optional<std::int64_t> deadline_ms;    // terminate the session and end timed_out after
+  std::optional<std::int64_t> max_attempts;   // create attempts; default from the config
+  WaitingPolicy on_waiting_for_user;
+  std::vector<std::string> messages;          // follow-ups, one each time the session goes idle
+  std::optional<CompletionPolicy> complete_on;  // default from the config
+  bool fan_out_enterprise = false;  // one child job per organisation of the enterprise
+
+  bool operator==(const JobControls&) const = default;
+};
+
 // A job as producers submit it: a key that is its identity forever, plus the spec.
 struct JobDefinition {
   std::string key;
   std::optional<std::string> org_id;  // empty: the configured default organisation
   std::int64_t priority = 0;          // higher first
   JobSpec spec;
+  JobControls controls;
 
   bool operator==(const JobDefinition&) const = default;
 };
@@ -73,6 +104,11 @@ struct JobRecord {
   std::optional<std::string> last_error;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  // Runtime progress of the controls, persisted so a restart continues where it stopped.
+  std::int64_t messages_sent = 0;
+  std::optional<std::int64_t> waiting_since_ms;  // first seen waiting for the user
+  int cancel_requested = 0;                      // 0 no, 1 cancel, 2 cancel and archive
+  std::optional<std::string> parent_key;         // set on fan-out children
 };
 
 // The tag that marks every session created for (key, generation). Stable across restarts and

@@ -9,10 +9,6 @@
 
 namespace devin_orch::core {
 
-enum class CompletionPolicy {
-  on_stop,      // done on exit, error or suspended (the API's own examples)
-  on_finished,  // also done on running + status_detail finished
-};
 
 struct SessionVerdict {
   bool terminal = false;

@@ -76,8 +76,10 @@ class JobStore {
   // The key must be 1..512 characters (invalid_argument otherwise). The spec is stored in its
   // canonical encoding and is not validated here: one that does not decode is moved to
   // `invalid` by claimable(), like a producer's.
+  // `parent_key` marks a fan-out child.
   result<AddResult> add_job(const core::JobDefinition& definition, std::string_view source,
-                            core::TimePoint now);
+                            core::TimePoint now,
+                            const std::optional<std::string>& parent_key = std::nullopt);
   // Records a definition that could not be used, as state `invalid` with `reason`. A key that
   // already exists is left alone (returns unchanged).
   result<AddResult> add_invalid(std::string_view key, std::string_view source,
@@ -124,6 +126,36 @@ class JobStore {
   result<void> record_statuses(std::span<const StatusUpdate> updates, core::TimePoint now);
   // Stores the last error without changing state (e.g. a failing poll).
   result<void> note_error(std::int64_t job_id, std::string_view error, core::TimePoint now);
+
+  // ---- job controls: runtime progress ----
+  // First time the session was seen waiting for the user (nullopt: clear it).
+  result<void> set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
+                                 core::TimePoint now);
+  // A follow-up or waiting-policy message was sent; `messages_sent` is the new count.
+  result<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
+                              std::string_view message, core::TimePoint now);
+  // Non-terminal jobs whose deadline has passed.
+  result<std::vector<core::JobRecord>> past_deadline(core::TimePoint now);
+  // Non-terminal jobs an operator asked to cancel.
+  result<std::vector<core::JobRecord>> cancel_requests();
+
+  // ---- operator controls (the CLI, or the daemon itself) ----
+  enum class CancelResult { cancelled, requested, already_ended, not_found };
+  // Queued: cancelled at once. Creating/running: flagged; the daemon terminates the session
+  // (archiving it if `archive`) and ends the job `cancelled`.
+  result<CancelResult> request_cancel(std::string_view key, bool archive, core::TimePoint now);
+  enum class RetryResult { requeued, not_terminal, not_found };
+  // A terminal job (except finished and invalid) back to queued as a new generation: a new
+  // creation tag, attempts and session cleared, history kept.
+  result<RetryResult> retry(std::string_view key, core::TimePoint now);
+  // Organisation pauses ("*" pauses all). Persisted, so they survive restarts.
+  result<void> pause_org(std::string_view org_id, std::string_view reason,
+                         std::string_view source, core::TimePoint now);
+  result<std::int64_t> resume_org(std::string_view org_id);  // pauses lifted: 0 or 1
+  result<std::map<std::string, std::string>> paused_orgs();  // org_id -> reason
+  // Moves terminal jobs that finished before `cutoff` to `outcomes` and deletes them (and their
+  // history). Returns how many were pruned.
+  result<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now);
 
   // PRAGMA data_version: changes when another connection commits. Cheap change detection.
   result<std::int64_t> data_version();

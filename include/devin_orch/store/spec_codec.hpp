@@ -16,4 +16,14 @@ std::string encode_spec(const core::JobSpec& spec);
 // field (e.g. "field 'tags': expected an array of strings").
 result<core::JobSpec> decode_spec(std::string_view json, std::string* reason = nullptr);
 
+// The `controls` column: how a job is run beyond its spec. An object with any of
+//   "on_waiting_for_user": "keep_waiting" | {"finish_after_ms": N} | {"send_message": "text"},
+//   "messages": ["follow-up", ...], "complete_on": "stop" | "finished", "fan_out": "enterprise".
+// not_before, deadline and max_attempts are columns of their own (the queue filters on them).
+// Encodes to an empty string when everything is at its default (stored as NULL).
+std::string encode_controls(const core::JobControls& controls);
+// Fills the JSON-held fields of `controls`; the column fields are left as they are.
+result<void> decode_controls(std::string_view json, core::JobControls& controls,
+                             std::string* reason = nullptr);
+
 }  // namespace devin_orch::store
