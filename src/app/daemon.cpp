@@ -81,6 +81,16 @@ struct TrackedSession {
   std::string job_key;
   std::string status;
   std::optional<std::string> status_detail;
+  core::JobControls controls;
+  std::int64_t messages_sent = 0;
+  std::optional<std::int64_t> waiting_since_ms;
+  bool message_in_flight = false;
+  // What the session looked like when we last messaged it. It counts as idle again only once
+  // it visibly moved on (busy, another status, or a later updated_at), so a stale "finished"
+  // does not get the next message. updated_at alone is too coarse (whole seconds).
+  std::int64_t messaged_at_updated_at = -1;
+  std::string messaged_status;
+  bool busy_since_message = true;
 };
 
 struct Org {
@@ -248,6 +258,7 @@ class Daemon {
 
   bool recover() {
     const auto now = core::wall_now();
+    sync_pauses();  // before any Org exists, so recovered organisations start paused if they are
     auto creating = store_->in_state(core::JobState::creating);
     auto running = store_->in_state(core::JobState::running);
     if (!creating || !running) {
@@ -285,6 +296,9 @@ class Daemon {
       it = orgs_.emplace(org_id, std::make_unique<Org>(org_id, config_, random_,
                                                        io_.get_executor()))
                .first;
+      if (const auto pause = pauses_.find(org_id); pause != pauses_.end()) {
+        it->second->paused_reason = pause->second;
+      }
       net::co_spawn(io_, poller(*it->second), net::detached);
     }
     return *it->second;
@@ -418,10 +432,37 @@ class Daemon {
           {{"state", std::string{core::to_string(state)}}});
   }
 
+  // Pauses are rows in org_pauses, so they survive restarts and an operator lifts them with
+  // `devin-orch resume`.
   void pause_org(Org& org, const std::string& reason) {
     if (org.paused_reason) return;
     org.paused_reason = reason;
-    spdlog::error("org {}: new sessions paused: {}", org.org_id, reason);
+    if (const auto saved = store_->pause_org(org.org_id, reason, "daemon", core::wall_now());
+        !saved) {
+      spdlog::error("cannot record the pause of org {}: {}", org.org_id, saved.error().message());
+    }
+    spdlog::error("org {}: new sessions paused: {} (lift with `devin-orch resume --org {}`)",
+                  org.org_id, reason, org.org_id);
+  }
+
+  bool paused(const Org& org) const { return org.paused_reason.has_value() || global_pause_; }
+
+  // Mirrors org_pauses into memory: operators pause and resume from another process.
+  void sync_pauses() {
+    const auto rows = store_->paused_orgs();
+    if (!rows) return;
+    pauses_ = *rows;
+    const auto global = rows->find("*");
+    global_pause_ = global == rows->end() ? std::nullopt : std::optional{global->second};
+    for (const auto& [id, org] : orgs_) {
+      const auto row = rows->find(id);
+      if (row == rows->end() && org->paused_reason) {
+        spdlog::info("org {}: resumed", id);
+        org->paused_reason.reset();
+      } else if (row != rows->end()) {
+        org->paused_reason = row->second;
+      }
+    }
   }
 
   // ---- dispatch ---------------------------------------------------------------------------
@@ -429,14 +470,24 @@ class Daemon {
   awaitable<void> dispatcher() {
     std::optional<std::int64_t> seen_version;
     bool dirty = true;
+    auto last_tick = SteadyClock::now() - std::chrono::hours{1};
     while (!stopping_) {
       if (const auto version = store_->data_version(); version && version.value() != seen_version) {
         seen_version = version.value();
         dirty = true;
       }
+      // Once a second regardless: scheduled starts (not_before) and deadlines come due by time
+      // alone, without any write to notice.
+      if (SteadyClock::now() - last_tick >= std::chrono::seconds{1}) {
+        last_tick = SteadyClock::now();
+        dirty = true;
+        enforce_deadlines();
+      }
       if (dirty || dispatch_requested_) {
         dirty = false;
         dispatch_requested_ = false;
+        sync_pauses();
+        handle_cancellations();
         dispatch_ready_jobs();
       }
       if (options_.until_idle && idle_or_stuck()) break;
@@ -454,7 +505,12 @@ class Daemon {
     for (auto& job : *jobs) {
       if (in_progress_.contains(job.id)) continue;
       Org& org = org_for(job);
-      if (org.paused_reason) continue;
+      if (paused(org)) continue;
+      if (job.definition.controls.fan_out_enterprise) {
+        in_progress_.insert(job.id);
+        net::co_spawn(io_, fan_out(org, std::move(job)), net::detached);
+        continue;
+      }
       const int busy = org.creating + org.active_sessions;
       if (busy >= config_.create.max_active_sessions ||
           org.creating >= config_.create.max_concurrent_creates) {
@@ -482,7 +538,14 @@ class Daemon {
       request_stop("idle");
       return true;
     }
-    // Queued jobs remain but nothing runs: only a paused organisation explains that.
+    // Queued jobs remain but nothing runs: a paused organisation, or a scheduled start.
+    if (global_pause_) {
+      spdlog::error("{} job(s) cannot start: every organisation is paused ({})", queued,
+                    *global_pause_);
+      exit_code_ = 1;
+      request_stop("idle with every organisation paused");
+      return true;
+    }
     for (const auto& [id, org] : orgs_) {
       if (org->paused_reason) {
         spdlog::error("{} job(s) cannot start: org {} is paused ({})", queued, id,
@@ -551,7 +614,11 @@ class Daemon {
     const auto& key = job.definition.key;
     const std::string tag =
         job.creation_tag.empty() ? core::creation_tag(key, job.generation) : job.creation_tag;
-    core::CreationMachine machine{creation_policy_,
+    auto policy = creation_policy_;
+    if (job.definition.controls.max_attempts) {
+      policy.max_attempts = *job.definition.controls.max_attempts;
+    }
+    core::CreationMachine machine{policy,
                                   {.attempts = job.attempts, .intent_at_ms = job.intent_at_ms},
                                   random_};
     std::optional<api::Session> session;  // from the create answer or the lookup
@@ -703,7 +770,10 @@ class Daemon {
                                                .started_at_ms = core::to_epoch_ms(now),
                                                .job_key = job.definition.key,
                                                .status = status,
-                                               .status_detail = detail};
+                                               .status_detail = detail,
+                                               .controls = job.definition.controls,
+                                               .messages_sent = job.messages_sent,
+                                               .waiting_since_ms = job.waiting_since_ms};
     ++org.active_sessions;
     org.planner.track(*job.session_id, now,
                       poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
@@ -826,12 +896,50 @@ class Daemon {
     TrackedSession& tracked = it->second;
     const bool changed =
         tracked.status != session.status || tracked.status_detail != session.status_detail;
-    const auto verdict =
+    auto verdict =
         core::judge_session(session.status,
                             session.status_detail ? std::optional<std::string_view>{
                                                         *session.status_detail}
                                                   : std::nullopt,
-                            config_.jobs.complete_on);
+                            tracked.controls.complete_on.value_or(config_.jobs.complete_on));
+    const std::string detail = session.status_detail.value_or("");
+    const bool waiting_for_user = session.status == "running" && detail == "waiting_for_user";
+    // Idle: the agent stopped and waits; a message makes it work again (a session suspended
+    // for inactivity resumes on a message).
+    const bool idle = (session.status == "running" &&
+                       (detail == "finished" || detail == "waiting_for_user")) ||
+                      (session.status == "suspended" && detail == "inactivity");
+    const std::string status_key = session.status + "/" + detail;
+    if (!idle) tracked.busy_since_message = true;
+    const bool idle_again = idle && (tracked.busy_since_message ||
+                                     session.updated_at > tracked.messaged_at_updated_at ||
+                                     status_key != tracked.messaged_status);
+    std::optional<std::string> message;
+    if (idle_again && !tracked.message_in_flight && !verdict.billing) {
+      const auto& controls = tracked.controls;
+      const auto follow_ups = static_cast<std::int64_t>(controls.messages.size());
+      if (tracked.messages_sent < follow_ups) {
+        message = controls.messages[static_cast<std::size_t>(tracked.messages_sent)];
+      } else if (waiting_for_user && tracked.messages_sent == follow_ups &&
+                 controls.on_waiting_for_user.action ==
+                     core::WaitingPolicy::Action::send_message) {
+        message = controls.on_waiting_for_user.message;
+      }
+    }
+    if (message) {
+      // Not done yet: the message sets the session to work again.
+      verdict = core::SessionVerdict{};
+      tracked.message_in_flight = true;
+      tracked.messaged_at_updated_at = session.updated_at;
+      tracked.messaged_status = status_key;
+      tracked.busy_since_message = false;
+      net::co_spawn(io_,
+                    send_message(org, session.session_id, std::move(*message),
+                                 tracked.messages_sent + 1),
+                    net::detached);
+    } else if (!verdict.terminal) {
+      apply_waiting_policy(tracked, waiting_for_user, now, verdict);
+    }
     if (changed) {
       spdlog::info("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
                    session.status,
@@ -865,6 +973,192 @@ class Daemon {
     }
   }
 
+  // on_waiting_for_user: finish_after ends the job once the session waited long enough.
+  void apply_waiting_policy(TrackedSession& tracked, bool waiting_for_user, TimePoint now,
+                            core::SessionVerdict& verdict) {
+    const auto& policy = tracked.controls.on_waiting_for_user;
+    if (policy.action != core::WaitingPolicy::Action::finish_after) return;
+    if (!waiting_for_user) {
+      if (tracked.waiting_since_ms) {
+        tracked.waiting_since_ms.reset();
+        (void)store_->set_waiting_since(tracked.job_id, std::nullopt, now);
+      }
+      return;
+    }
+    if (!tracked.waiting_since_ms) {
+      tracked.waiting_since_ms = core::to_epoch_ms(now);
+      (void)store_->set_waiting_since(tracked.job_id, tracked.waiting_since_ms, now);
+      return;
+    }
+    if (core::to_epoch_ms(now) - *tracked.waiting_since_ms >= policy.finish_after.count()) {
+      verdict = core::SessionVerdict{
+          .terminal = true,
+          .state = core::JobState::finished,
+          .reason = "waited " + std::to_string(policy.finish_after.count() / 1000) +
+                    " s for user input (on_waiting_for_user: finish_after)"};
+    }
+  }
+
+  // Follow-ups are recorded before they are sent: at most once, even across a crash.
+  awaitable<void> send_message(Org& org, std::string session_id, std::string text,
+                               std::int64_t count) {
+    ++batches_in_flight_;
+    const auto it = tracked_.find(session_id);
+    if (it != tracked_.end()) {
+      const auto job_id = it->second.job_id;
+      const auto key = it->second.job_key;
+      it->second.messages_sent = count;
+      (void)store_->record_message(job_id, count, text, core::wall_now());
+      if (co_await pass_gate(org, core::RequestKind::other)) {
+        const auto started = SteadyClock::now();
+        auto answer = co_await client_.send_message(org.org_id, session_id, text);
+        release(org, answer.outcome);
+        observe_call("message", answer.outcome, started);
+        if (answer.outcome.ok()) {
+          spdlog::info("job '{}': sent message {} to session {}", key, count, session_id);
+        } else {
+          spdlog::warn("job '{}': message {} to session {} failed ({}); not resent",
+                       key, count, session_id, answer.outcome.detail);
+        }
+      }
+      if (const auto again = tracked_.find(session_id); again != tracked_.end()) {
+        again->second.message_in_flight = false;
+        org.planner.observed(session_id, /*changed=*/true, core::wall_now());
+        org.poll_wakeup.notify();
+      }
+    }
+    --batches_in_flight_;
+  }
+
+  // ---- deadlines and cancellations ----------------------------------------------------------
+
+  void enforce_deadlines() {
+    auto due = store_->past_deadline(core::wall_now());
+    if (!due) return;
+    for (auto& job : *due) {
+      end_by_termination(std::move(job), core::JobState::timed_out,
+                         "deadline passed: the session was terminated", /*archive=*/false);
+    }
+  }
+
+  void handle_cancellations() {
+    auto requested = store_->cancel_requests();
+    if (!requested) return;
+    for (auto& job : *requested) {
+      const bool archive = job.cancel_requested == 2;
+      end_by_termination(std::move(job), core::JobState::cancelled,
+                         "cancelled by an operator: the session was terminated", archive);
+    }
+  }
+
+  // Ends a job that may have a live session: queued ones at once, running ones after a DELETE
+  // of the session. A job still being created is left for the next tick (once it runs).
+  void end_by_termination(core::JobRecord job, core::JobState state, std::string reason,
+                          bool archive) {
+    const auto now = core::wall_now();
+    if (job.state == core::JobState::queued && !in_progress_.contains(job.id)) {
+      (void)store_->finish(job.id, state,
+                           state == core::JobState::timed_out
+                               ? "deadline passed before the job started"
+                               : "cancelled by an operator before it started",
+                           now);
+      count_job_end(state);
+      spdlog::info("job '{}': {} before it started", job.definition.key, core::to_string(state));
+      return;
+    }
+    if (job.state != core::JobState::running || !job.session_id) return;
+    if (!terminating_.insert(job.id).second) return;
+    net::co_spawn(io_, terminate(org_for(job), std::move(job), state, std::move(reason), archive),
+                  net::detached);
+  }
+
+  awaitable<void> terminate(Org& org, core::JobRecord job, core::JobState state,
+                            std::string reason, bool archive) {
+    ++batches_in_flight_;
+    const std::string session_id = *job.session_id;
+    if (co_await pass_gate(org, core::RequestKind::other)) {
+      const auto started = SteadyClock::now();
+      auto answer = co_await client_.terminate_session(org.org_id, session_id, archive);
+      release(org, answer.outcome);
+      observe_call("terminate", answer.outcome, started);
+      const auto now = core::wall_now();
+      if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {
+        if (answer.value) {
+          const std::vector<store::StatusUpdate> update{store::StatusUpdate{
+              .job_id = job.id, .session = std::move(*answer.value), .new_state = state,
+              .reason = reason}};
+          commit_updates(update, now);
+        } else {
+          (void)store_->finish(job.id, state, reason, now);
+        }
+        count_job_end(state);
+        spdlog::info("job '{}': {}: session {} terminated", job.definition.key,
+                     core::to_string(state), session_id);
+        if (tracked_.contains(session_id)) untrack_session(org, session_id);
+      } else {
+        spdlog::warn("job '{}': terminating session {} failed ({}); will retry", job.definition.key,
+                     session_id, answer.outcome.detail);
+      }
+    }
+    terminating_.erase(job.id);
+    --batches_in_flight_;
+  }
+
+  // ---- fan-out ------------------------------------------------------------------------------
+
+  // One child job per organisation of the enterprise, keyed `<key>@<org_id>`; idempotent (the
+  // children's keys make a repeat after a crash add nothing).
+  awaitable<void> fan_out(Org& org, core::JobRecord job) {
+    std::vector<std::string> org_ids;
+    std::optional<std::string> after;
+    int failures = 0;
+    bool complete = false;
+    while (!complete && !stopping_) {
+      if (!co_await pass_gate(org, core::RequestKind::other)) break;
+      const auto started = SteadyClock::now();
+      auto answer = co_await client_.list_organizations(200, after);
+      release(org, answer.outcome);
+      observe_call("list_organizations", answer.outcome, started);
+      if (!answer.value) {
+        spdlog::warn("job '{}': listing the enterprise's organisations failed ({})",
+                     job.definition.key, answer.outcome.detail);
+        if (answer.outcome.cls == core::CallClass::forbidden ||
+            answer.outcome.cls == core::CallClass::rejected) {
+          (void)store_->finish(job.id, core::JobState::dead,
+                               "fan-out: cannot list organisations: " + answer.outcome.detail,
+                               core::wall_now());
+          count_job_end(core::JobState::dead);
+          break;
+        }
+        co_await sleep_for(core::full_jitter_delay(creation_policy_.retry, failures++, random_));
+        continue;
+      }
+      for (const auto& organization : answer.value->items) org_ids.push_back(organization.org_id);
+      complete = !answer.value->has_next_page || !answer.value->end_cursor;
+      after = answer.value->end_cursor;
+    }
+    if (complete) {
+      const auto now = core::wall_now();
+      int added = 0;
+      for (const auto& org_id : org_ids) {
+        core::JobDefinition child = job.definition;
+        child.key = job.definition.key + "@" + org_id;
+        child.org_id = org_id;
+        child.controls.fan_out_enterprise = false;
+        const auto result = store_->add_job(child, "fan-out:" + job.definition.key, now,
+                                            job.definition.key);
+        added += result && *result == store::AddResult::inserted ? 1 : 0;
+      }
+      (void)store_->finish(job.id, core::JobState::finished, "", now);
+      count_job_end(core::JobState::finished);
+      spdlog::info("job '{}': fanned out to {} organisation(s) ({} new child jobs)",
+                   job.definition.key, org_ids.size(), added);
+    }
+    in_progress_.erase(job.id);
+    dispatch_requested_ = true;
+    dispatch_wakeup_.notify();
+  }
+
   void commit_updates(const std::vector<store::StatusUpdate>& updates, TimePoint now) {
     if (updates.empty()) return;
     if (const auto written = store_->record_statuses(updates, now); !written) {
@@ -890,6 +1184,9 @@ class Daemon {
   std::map<std::string, std::unique_ptr<Org>> orgs_;
   std::unordered_map<std::string, TrackedSession> tracked_;
   std::unordered_set<std::int64_t> in_progress_;
+  std::unordered_set<std::int64_t> terminating_;  // jobs whose session DELETE is in flight
+  std::optional<std::string> global_pause_;       // org_pauses row "*"
+  std::map<std::string, std::string> pauses_;     // org_pauses as last read
   std::set<net::steady_timer*> sleepers_;
   int batches_in_flight_ = 0;
   bool dispatch_requested_ = false;

@@ -564,7 +564,10 @@ result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, st
   if (broken.empty()) return ready;
 
   auto moved = in_write_transaction(db, [&]() -> result<void> {
-    for (const auto& [id, reason] : broken) {
+    // Not a structured binding: clang 14 refuses to capture those in the lambda below.
+    for (const auto& entry : broken) {
+      const std::int64_t id = entry.first;
+      const std::string& reason = entry.second;
       auto updated = db.execute(
           "UPDATE jobs SET state = 'invalid', last_error = ?2, finished_at = ?3, updated_at = ?3 "
           "WHERE id = ?1 AND state = 'queued'",
