@@ -8,7 +8,7 @@ kills=${CHAOS_KILLS:-50}
 seed=${CHAOS_SEED:-$RANDOM}
 scripts/setup.sh
 scripts/build.sh --target test_integration devin-orch devin-sim
-build_dir=${BUILD_DIR:-build}
+build_dir=${BUILD_DIR:-build/release}
 log=$(mktemp)
 CHAOS_JOBS=$jobs CHAOS_KILLS=$kills CHAOS_SEED=$seed \
   "$build_dir/tests/test_integration" --gtest_filter='CrashRecovery.RandomKills*' | tee "$log"

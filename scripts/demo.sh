@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh --target devin-orch devin-sim
 
-build_dir=${BUILD_DIR:-build}
+build_dir=${BUILD_DIR:-build/release}
 work="$build_dir/demo"
 rm -rf "$work"
 mkdir -p "$work"

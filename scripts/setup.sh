@@ -9,6 +9,7 @@ packages=(
   libssl-dev libsqlite3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   python3 python3-requests python3-yaml sqlite3 openssl ca-certificates
   systemd dpkg-dev file procps
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,37 @@
+// libFuzzer target for the job-file parser (app::parse_job_text): any text must yield jobs,
+// located diagnostics or a fatal diagnostic, never a crash, and accepted keys stay unique.
+#include "devin_orch/app/job_file.hpp"
+
+#include "fuzz_check.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <string>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  // Lower caps than production so that the caps themselves are reached by small inputs.
+  const devin_orch::app::JobFileLimits limits{
+      .max_file_bytes = 64U << 10U,
+      .max_prompt_bytes = 4U << 10U,
+      .max_jobs = 64,
+      .max_depth = 16,
+      .max_nodes = 20'000,
+  };
+  const auto load = devin_orch::app::parse_job_text(text, "fuzz.yaml", limits);
+
+  std::set<std::string> keys;
+  for (const auto& job : load.jobs) {
+    DEVIN_ORCH_FUZZ_CHECK(!job.key.empty(), "an accepted job has an empty key");
+    DEVIN_ORCH_FUZZ_CHECK(keys.insert(job.key).second, "two accepted jobs share a key");
+    DEVIN_ORCH_FUZZ_CHECK(job.spec.prompt.size() <= limits.max_prompt_bytes,
+                          "an accepted prompt exceeds max_prompt_bytes");
+  }
+  DEVIN_ORCH_FUZZ_CHECK(load.jobs.size() <= limits.max_jobs, "more jobs than max_jobs");
+  for (const auto& invalid : load.invalid) {
+    DEVIN_ORCH_FUZZ_CHECK(invalid.diagnostic.file == "fuzz.yaml",
+                          "a diagnostic names another file");
+  }
+  return 0;
+}
