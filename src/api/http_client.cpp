@@ -16,6 +16,7 @@
 #include <boost/url/parse.hpp>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -391,9 +392,17 @@ struct HttpClient::Impl {
         if (is_cancellation(handshake_ec)) {
           co_return Failure{errc::cancelled, "request cancelled"};
         }
-        const std::string reason = handshake_ec == beast::error::timeout
-                                       ? std::string{"timed out"}
-                                       : handshake_ec.message();
+        std::string reason = handshake_ec == beast::error::timeout ? std::string{"timed out"}
+                                                                   : handshake_ec.message();
+        // "certificate verify failed" alone does not say why; OpenSSL knows (expired, unknown
+        // issuer, hostname mismatch...).
+        if (const long verify = SSL_get_verify_result(stream->native_handle());
+            verify == X509_V_ERR_UNSPECIFIED && !options.allow_insecure_tls_for_tests) {
+          // The chain was fine but our host_name_verification callback said no.
+          reason += " (the certificate is not valid for host " + origin.host + ")";
+        } else if (verify != X509_V_OK) {
+          reason += " (" + std::string{X509_verify_cert_error_string(verify)} + ")";
+        }
         co_return Failure{errc::tls_handshake_failed,
                           "TLS handshake with " + origin.host_header + " failed: " + reason};
       }
