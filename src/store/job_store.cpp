@@ -916,23 +916,32 @@ result<std::vector<core::JobRecord>> JobStore::cancel_requests() {
                      "AND state IN ('queued', 'creating', 'running') ORDER BY id");
 }
 
+namespace {
+
+// A job's row id and state by key, for operator actions that depend on the state.
+result<std::optional<std::pair<std::int64_t, std::string>>> find_id_and_state(
+    Connection& db, std::string_view key) {
+  auto found = db.prepared("SELECT id, state FROM jobs WHERE key = ?1");
+  if (!found) return found.error();
+  StatementUse use{**found};
+  use->bind(1, key);
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row) return std::optional<std::pair<std::int64_t, std::string>>{};
+  return std::optional{std::pair{use->int64_at(0), use->text_at(1)}};
+}
+
+}  // namespace
+
 result<JobStore::CancelResult> JobStore::request_cancel(std::string_view key, bool archive,
                                                         core::TimePoint now) {
   Connection& db = *impl_;
   return in_write_transaction(db, [&]() -> result<CancelResult> {
-    std::int64_t id = 0;
-    std::string state;
-    {
-      auto found = db.prepared("SELECT id, state FROM jobs WHERE key = ?1");
-      if (!found) return found.error();
-      StatementUse use{**found};
-      use->bind(1, key);
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      if (!*row) return CancelResult::not_found;
-      id = use->int64_at(0);
-      state = use->text_at(1);
-    }
+    auto found = find_id_and_state(db, key);
+    if (!found) return found.error();
+    if (!*found) return CancelResult::not_found;
+    const std::int64_t id = (*found)->first;  // not a structured binding: clang 14 cannot
+    const std::string state = (*found)->second;  // capture those in the lambdas below
     const auto at = core::to_epoch_ms(now);
     if (state == "queued") {
       auto updated = db.execute(
@@ -972,19 +981,11 @@ result<JobStore::CancelResult> JobStore::request_cancel(std::string_view key, bo
 result<JobStore::RetryResult> JobStore::retry(std::string_view key, core::TimePoint now) {
   Connection& db = *impl_;
   return in_write_transaction(db, [&]() -> result<RetryResult> {
-    std::int64_t id = 0;
-    std::string state;
-    {
-      auto found = db.prepared("SELECT id, state FROM jobs WHERE key = ?1");
-      if (!found) return found.error();
-      StatementUse use{**found};
-      use->bind(1, key);
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      if (!*row) return RetryResult::not_found;
-      id = use->int64_at(0);
-      state = use->text_at(1);
-    }
+    auto found = find_id_and_state(db, key);
+    if (!found) return found.error();
+    if (!*found) return RetryResult::not_found;
+    const std::int64_t id = (*found)->first;
+    const std::string state = (*found)->second;
     static constexpr std::array<std::string_view, 6> kRetryable{
         "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
     if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
