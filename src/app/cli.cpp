@@ -1,7 +1,9 @@
 // The command line: subcommand dispatch, option parsing, `status` and `check-config` output.
-// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input/config.
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input/config, 3 unknown job key,
+// 4 not allowed in the job's current state (the last two from the job commands in cli_jobs).
 #include "devin_orch/app/cli.hpp"
 
+#include "devin_orch/app/cli_jobs.hpp"
 #include "devin_orch/app/config.hpp"
 #include "devin_orch/app/daemon.hpp"
 #include "devin_orch/app/healthcheck.hpp"
@@ -44,8 +46,19 @@ Commands:
   healthcheck   exit 0 if the running daemon's /healthz answers 200 (for HEALTHCHECK)
   version       print the version
 
+Job commands (see docs/cli.md):
+  enqueue       add jobs from flags, a YAML file or JSON lines on stdin
+  ls            list jobs, filtered by state, organisation, tag or age
+  show          print one job: definition, outcome and history
+  cancel        cancel a job (the daemon terminates a running session)
+  retry         queue an ended job again as a new generation
+  pause         pause an organisation (or all), or list pauses
+  resume        lift a pause
+  prune         remove old ended jobs from the queue (outcomes are kept)
+
 Run `devin-orch <command> --help` for a command's options.
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input/config.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input/config,
+3 no job has that key, 4 not allowed in the job's current state.
 )";
 
 constexpr std::string_view kRunHelp = R"(Usage: devin-orch run --config FILE [--until-idle] [--log-level LEVEL] [--log-format text|json]
@@ -291,6 +304,10 @@ int run_cli(int argc, char** argv) {
           {"check-config", {kCheckConfigHelp, cmd_check_config}},
           {"healthcheck", {kHealthcheckHelp, cmd_healthcheck}},
       };
+  if (find_job_command(command) != nullptr) {
+    return run_job_command(command, std::vector<std::string>(argv + 2, argv + argc),
+                           CommandIo{std::cin, std::cout, std::cerr, core::wall_now()});
+  }
   const auto it = commands.find(command);
   if (it == commands.end()) {
     std::cerr << "devin-orch: unknown command '" << command << "'\n\n" << kMainHelp;
