@@ -139,9 +139,10 @@ TEST_F(Controls, AnOperatorCancelTerminatesTheRunningSession) {
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   }
   ASSERT_EQ(sim_->sessions().size(), 1U);
-  // The contract a CLI or any tool uses: flag the row; the daemon does the rest.
-  sqlite(dir_.file("state/orch.db"),
-         "UPDATE jobs SET cancel_requested = 2 WHERE key = 'doomed-0'");
+  const auto cancel = run_command(daemon_options(
+      {"cancel", "doomed-0", "--archive", "--config", dir_.file("config.yaml")}));
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_NE(cancel.out.find("cancellation requested"), std::string::npos) << cancel.out;
   const auto status = daemon->wait_for(std::chrono::seconds{20});
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(*status, 0) << read_file(dir_.file("daemon.log"));
@@ -175,6 +176,25 @@ TEST_F(Controls, ABillingSuspensionPausesTheOrgUntilAnOperatorResumesIt) {
   const auto third = run_until_idle();
   EXPECT_EQ(third.exit_code, 0) << third.err;
   EXPECT_EQ(jobs_by_key()["after-1"].at("state").as_string(), "finished");
+}
+
+TEST_F(Controls, AnOperatorPauseStopsNewSessionsUntilResumed) {
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{});
+  write_jobs(generate_jobs(2, {"[sim:exit]"}));
+  const auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--config", dir_.file("config.yaml")});
+    return run_command(daemon_options(std::move(args)));
+  };
+  ASSERT_EQ(cli({"pause", "--reason", "maintenance window"}).exit_code, 0);
+  const auto held = run_until_idle();
+  EXPECT_EQ(held.exit_code, 1) << held.err;
+  EXPECT_NE(held.err.find("maintenance window"), std::string::npos) << held.err;
+  EXPECT_EQ(sim_->sessions().size(), 0U);
+  ASSERT_EQ(cli({"resume"}).exit_code, 0);
+  const auto resumed = run_until_idle();
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_consistent_with_sim(2);
 }
 
 TEST_F(Controls, FanOutCreatesOneChildJobPerOrganisationAcrossPages) {
