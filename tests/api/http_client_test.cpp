@@ -230,6 +230,34 @@ TEST(HttpClient, ServerThatNeverAnswersTimesOutAfterSend) {
   EXPECT_LT(r.latency, 5000ms);
 }
 
+TEST(HttpClient, ServerThatTricklesBytesIsCutOffByTheOverallDeadline) {
+  // Every byte arrives well within any per-read timeout; only a deadline on the whole request
+  // stops a slowloris server from holding the client forever.
+  net::io_context io;
+  LoopbackServer server{io, [](tcp::socket socket, int) -> net::awaitable<void> {
+                          std::string buffer;
+                          co_await read_request(socket, buffer);
+                          const std::string response =
+                              "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" +
+                              std::string(100000, 'x');
+                          net::steady_timer timer{socket.get_executor()};
+                          for (const char byte : response) {
+                            auto [ec, n] = co_await net::async_write(
+                                socket, net::buffer(&byte, 1), net::as_tuple(net::use_awaitable));
+                            if (ec) co_return;
+                            timer.expires_after(20ms);
+                            co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+                          }
+                        }};
+  auto client = make_client(io, server.url(), {.request_timeout = 300ms});
+
+  const HttpResult r = send_one(io, *client, {.target = "/trickle"});
+  EXPECT_EQ(code_of(r), errc::timeout) << r.detail;
+  EXPECT_TRUE(r.request_sent);
+  EXPECT_GE(r.latency, 300ms);
+  EXPECT_LT(r.latency, 3000ms);
+}
+
 TEST(HttpClient, PerRequestTimeoutOverridesTheDefault) {
   net::io_context io;
   LoopbackServer server{io, [](tcp::socket socket, int) -> net::awaitable<void> {
