@@ -10,6 +10,7 @@
 #include "devin_orch/core/creation_machine.hpp"
 #include "devin_orch/core/poll_planner.hpp"
 #include "devin_orch/core/rate_gate.hpp"
+#include "devin_orch/core/session_policy.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/server/metrics.hpp"
 #include "devin_orch/server/status_server.hpp"
@@ -81,16 +82,7 @@ struct TrackedSession {
   std::string job_key;
   std::string status;
   std::optional<std::string> status_detail;
-  core::JobControls controls;
-  std::int64_t messages_sent = 0;
-  std::optional<std::int64_t> waiting_since_ms;
-  bool message_in_flight = false;
-  // What the session looked like when we last messaged it. It counts as idle again only once
-  // it visibly moved on (busy, another status, or a later updated_at), so a stale "finished"
-  // does not get the next message. updated_at alone is too coarse (whole seconds).
-  std::int64_t messaged_at_updated_at = -1;
-  std::string messaged_status;
-  bool busy_since_message = true;
+  core::SessionPolicy policy;  // the job's controls applied to each observation
 };
 
 struct Org {
@@ -766,14 +758,16 @@ class Daemon {
   void track_session(Org& org, const core::JobRecord& job, const std::string& status,
                      const std::optional<std::string>& detail, TimePoint now,
                      bool poll_soon = true) {
-    tracked_[*job.session_id] = TrackedSession{.job_id = job.id,
-                                               .started_at_ms = core::to_epoch_ms(now),
-                                               .job_key = job.definition.key,
-                                               .status = status,
-                                               .status_detail = detail,
-                                               .controls = job.definition.controls,
-                                               .messages_sent = job.messages_sent,
-                                               .waiting_since_ms = job.waiting_since_ms};
+    tracked_.insert_or_assign(
+        *job.session_id,
+        TrackedSession{.job_id = job.id,
+                       .started_at_ms = core::to_epoch_ms(now),
+                       .job_key = job.definition.key,
+                       .status = status,
+                       .status_detail = detail,
+                       .policy = core::SessionPolicy{job.definition.controls,
+                                                     config_.jobs.complete_on, job.messages_sent,
+                                                     job.waiting_since_ms}});
     ++org.active_sessions;
     org.planner.track(*job.session_id, now,
                       poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
@@ -896,50 +890,20 @@ class Daemon {
     TrackedSession& tracked = it->second;
     const bool changed =
         tracked.status != session.status || tracked.status_detail != session.status_detail;
-    auto verdict =
-        core::judge_session(session.status,
-                            session.status_detail ? std::optional<std::string_view>{
-                                                        *session.status_detail}
-                                                  : std::nullopt,
-                            tracked.controls.complete_on.value_or(config_.jobs.complete_on));
-    const std::string detail = session.status_detail.value_or("");
-    const bool waiting_for_user = session.status == "running" && detail == "waiting_for_user";
-    // Idle: the agent stopped and waits; a message makes it work again (a session suspended
-    // for inactivity resumes on a message).
-    const bool idle = (session.status == "running" &&
-                       (detail == "finished" || detail == "waiting_for_user")) ||
-                      (session.status == "suspended" && detail == "inactivity");
-    const std::string status_key = session.status + "/" + detail;
-    if (!idle) tracked.busy_since_message = true;
-    const bool idle_again = idle && (tracked.busy_since_message ||
-                                     session.updated_at > tracked.messaged_at_updated_at ||
-                                     status_key != tracked.messaged_status);
-    std::optional<std::string> message;
-    if (idle_again && !tracked.message_in_flight && !verdict.billing) {
-      const auto& controls = tracked.controls;
-      const auto follow_ups = static_cast<std::int64_t>(controls.messages.size());
-      if (tracked.messages_sent < follow_ups) {
-        message = controls.messages[static_cast<std::size_t>(tracked.messages_sent)];
-      } else if (waiting_for_user && tracked.messages_sent == follow_ups &&
-                 controls.on_waiting_for_user.action ==
-                     core::WaitingPolicy::Action::send_message) {
-        message = controls.on_waiting_for_user.message;
-      }
+    auto decision = tracked.policy.observe({.status = session.status,
+                                            .status_detail = session.status_detail,
+                                            .updated_at = session.updated_at,
+                                            .now = now});
+    if (decision.waiting_since_changed) {
+      (void)store_->set_waiting_since(tracked.job_id, tracked.policy.waiting_since_ms(), now);
     }
-    if (message) {
-      // Not done yet: the message sets the session to work again.
-      verdict = core::SessionVerdict{};
-      tracked.message_in_flight = true;
-      tracked.messaged_at_updated_at = session.updated_at;
-      tracked.messaged_status = status_key;
-      tracked.busy_since_message = false;
+    if (decision.message) {
       net::co_spawn(io_,
-                    send_message(org, session.session_id, std::move(*message),
-                                 tracked.messages_sent + 1),
+                    send_message(org, session.session_id, std::move(*decision.message),
+                                 tracked.policy.messages_sent()),
                     net::detached);
-    } else if (!verdict.terminal) {
-      apply_waiting_policy(tracked, waiting_for_user, now, verdict);
     }
+    const core::SessionVerdict& verdict = decision.verdict;
     if (changed) {
       spdlog::info("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
                    session.status,
@@ -973,32 +937,6 @@ class Daemon {
     }
   }
 
-  // on_waiting_for_user: finish_after ends the job once the session waited long enough.
-  void apply_waiting_policy(TrackedSession& tracked, bool waiting_for_user, TimePoint now,
-                            core::SessionVerdict& verdict) {
-    const auto& policy = tracked.controls.on_waiting_for_user;
-    if (policy.action != core::WaitingPolicy::Action::finish_after) return;
-    if (!waiting_for_user) {
-      if (tracked.waiting_since_ms) {
-        tracked.waiting_since_ms.reset();
-        (void)store_->set_waiting_since(tracked.job_id, std::nullopt, now);
-      }
-      return;
-    }
-    if (!tracked.waiting_since_ms) {
-      tracked.waiting_since_ms = core::to_epoch_ms(now);
-      (void)store_->set_waiting_since(tracked.job_id, tracked.waiting_since_ms, now);
-      return;
-    }
-    if (core::to_epoch_ms(now) - *tracked.waiting_since_ms >= policy.finish_after.count()) {
-      verdict = core::SessionVerdict{
-          .terminal = true,
-          .state = core::JobState::finished,
-          .reason = "waited " + std::to_string(policy.finish_after.count() / 1000) +
-                    " s for user input (on_waiting_for_user: finish_after)"};
-    }
-  }
-
   // Follow-ups are recorded before they are sent: at most once, even across a crash.
   awaitable<void> send_message(Org& org, std::string session_id, std::string text,
                                std::int64_t count) {
@@ -1007,7 +945,6 @@ class Daemon {
     if (it != tracked_.end()) {
       const auto job_id = it->second.job_id;
       const auto key = it->second.job_key;
-      it->second.messages_sent = count;
       (void)store_->record_message(job_id, count, text, core::wall_now());
       if (co_await pass_gate(org, core::RequestKind::other)) {
         const auto started = SteadyClock::now();
@@ -1022,7 +959,7 @@ class Daemon {
         }
       }
       if (const auto again = tracked_.find(session_id); again != tracked_.end()) {
-        again->second.message_in_flight = false;
+        again->second.policy.message_done();
         org.planner.observed(session_id, /*changed=*/true, core::wall_now());
         org.poll_wakeup.notify();
       }
