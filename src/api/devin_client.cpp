@@ -43,13 +43,12 @@ net::awaitable<ApiResult<T>> call(HttpClient& http, HttpRequest request, Parse p
 
 }  // namespace
 
-net::awaitable<ApiResult<Session>> DevinClient::create_session(std::string org_id,
-                                                               core::JobSpec spec,
-                                                               std::string creation_tag,
-                                                               core::Duration timeout) {
+net::awaitable<ApiResult<Session>> DevinClient::create_session(
+    std::string org_id, core::JobSpec spec, std::string creation_tag, core::Duration timeout,
+    std::vector<SessionSecret> secrets) {
   HttpRequest request{.method = Method::post,
                       .target = sessions_path(org_id),
-                      .body = create_session_body(spec, creation_tag),
+                      .body = create_session_body(spec, creation_tag, secrets),
                       .timeout = timeout};
   co_return co_await call<Session>(http_, std::move(request), parse_session);
 }

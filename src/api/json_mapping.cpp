@@ -307,7 +307,8 @@ class QueryBuilder {
 
 }  // namespace
 
-std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag) {
+std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag,
+                                const std::vector<SessionSecret>& secrets) {
   json::object body;
   body["prompt"] = spec.prompt;
   if (spec.title) body["title"] = *spec.title;
@@ -339,6 +340,14 @@ std::string create_session_body(const core::JobSpec& spec, std::string_view crea
     }
   }
   if (spec.devin_mode) body["devin_mode"] = *spec.devin_mode;
+  if (!secrets.empty()) {
+    json::array list;
+    for (const auto& secret : secrets) {
+      list.push_back(json::object{
+          {"key", secret.key}, {"value", secret.value}, {"sensitive", secret.sensitive}});
+    }
+    body["session_secrets"] = std::move(list);
+  }
   return json::serialize(body);
 }
 

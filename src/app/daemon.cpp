@@ -6,6 +6,7 @@
 #include "devin_orch/api/devin_client.hpp"
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/job_loader.hpp"
+#include "devin_orch/app/session_secrets.hpp"
 #include "devin_orch/app/systemd_notify.hpp"
 #include "devin_orch/core/creation_machine.hpp"
 #include "devin_orch/core/poll_planner.hpp"
@@ -641,9 +642,22 @@ class Daemon {
             running = false;  // stopping; the job stays `creating` and is reconciled later
             break;
           }
+          std::string secret_error;
+          auto secrets = resolve_session_secrets(job.definition.spec.session_secrets,
+                                                 &secret_error);
+          if (!secrets) {
+            // Nothing was sent for this attempt, so no session can exist: safe to end here.
+            release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
+            (void)store_->finish(job.id, core::JobState::dead, secret_error, core::wall_now());
+            count_job_end(core::JobState::dead);
+            spdlog::error("job '{}': dead: {}", key, secret_error);
+            running = false;
+            break;
+          }
           const auto started = SteadyClock::now();
           auto answer = co_await client_.create_session(org.org_id, job.definition.spec, tag,
-                                                        config_.api.create_timeout);
+                                                        config_.api.create_timeout,
+                                                        std::move(*secrets));
           release(org, answer.outcome);
           observe_call("create", answer.outcome, started);
           std::optional<std::string> session_id;

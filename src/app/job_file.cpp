@@ -21,14 +21,14 @@ namespace {
 constexpr std::size_t kMaxKeyBytes = 512;
 constexpr std::size_t kMaxSchemaBytes = 64U << 10U;  // the API's limit for the schema
 
-constexpr std::array<std::string_view, 21> kFields{
+constexpr std::array<std::string_view, 22> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
     "org_id",       "priority",
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
-    "messages",     "complete_on",   "fan_out",
+    "messages",     "complete_on",   "fan_out",      "session_secrets",
 };
 
 bool is_valid_utf8(std::string_view text) noexcept {
@@ -461,6 +461,46 @@ class JobReader {
             fail(value, field, "fan_out must be enterprise, got " + describe(value));
           }
         }
+      } else if (name == "session_secrets") {
+        if (absent) continue;
+        if (!value.IsSequence()) {
+          fail(value, field, "session_secrets must be a list of {key, from_env | from_file}");
+          continue;
+        }
+        std::vector<core::SessionSecretRef> secrets;
+        for (std::size_t i = 0; i < value.size(); ++i) {
+          const YAML::Node item = value[i];
+          const std::string item_field = field + "[" + std::to_string(i) + "]";
+          if (!item.IsMap()) {
+            fail(item, item_field, "expected {key, from_env | from_file}");
+            break;
+          }
+          if (item["value"]) {
+            fail(item["value"], item_field + ".value",
+                 "a literal value would be stored with the job; use from_env or from_file");
+            break;
+          }
+          core::SessionSecretRef ref;
+          const bool from_env = static_cast<bool>(item["from_env"]);
+          const bool from_file = static_cast<bool>(item["from_file"]);
+          if (!item["key"] || !item["key"].IsScalar() || item["key"].Scalar().empty() ||
+              from_env == from_file) {
+            fail(item, item_field, "each secret needs a key and exactly one of from_env or from_file");
+            break;
+          }
+          ref.key = item["key"].Scalar();
+          const YAML::Node source = from_env ? item["from_env"] : item["from_file"];
+          if (!source.IsScalar() || source.Scalar().empty()) {
+            fail(source, item_field, "from_env/from_file must name a variable or a file");
+            break;
+          }
+          ref.source = from_env ? core::SessionSecretRef::Source::env
+                                : core::SessionSecretRef::Source::file;
+          ref.name = source.Scalar();
+          if (item["sensitive"]) ref.sensitive = item["sensitive"].as<bool>(true);
+          secrets.push_back(std::move(ref));
+        }
+        out.spec.session_secrets = std::move(secrets);
       } else if (name == "devin_mode") {
         if (absent) continue;
         if (auto mode = non_empty(key, value, field)) {

@@ -64,6 +64,60 @@ class Decoder {
   std::string* reason_;
 };
 
+// session_secrets hold references only: [{"key": K, "from_env": VAR | "from_file": PATH,
+// "sensitive": bool}]. A literal value is refused: it would be stored in the database.
+struct SecretRefsOrError {
+  std::optional<std::vector<core::SessionSecretRef>> refs;
+  std::string why;
+  explicit operator bool() const { return refs.has_value(); }
+  const std::vector<core::SessionSecretRef>& operator*() const { return *refs; }
+  const std::string& error() const { return why; }
+};
+
+SecretRefsOrError decode_secret_refs(const json::value& value) {
+  SecretRefsOrError out;
+  if (!value.is_array()) {
+    out.why = "expected an array of {key, from_env | from_file}";
+    return out;
+  }
+  std::vector<core::SessionSecretRef> refs;
+  for (const auto& item : value.get_array()) {
+    if (!item.is_object()) {
+      out.why = "expected objects {key, from_env | from_file}";
+      return out;
+    }
+    const auto& object = item.get_object();
+    core::SessionSecretRef ref;
+    for (const auto& [name, field] : object) {
+      if (name == "key" && field.is_string() && !field.get_string().empty() &&
+          field.get_string().size() <= 256) {
+        ref.key = std::string(field.get_string());
+      } else if ((name == "from_env" || name == "from_file") && field.is_string() &&
+                 !field.get_string().empty()) {
+        ref.source = name == "from_env" ? core::SessionSecretRef::Source::env
+                                        : core::SessionSecretRef::Source::file;
+        ref.name = std::string(field.get_string());
+      } else if (name == "sensitive" && field.is_bool()) {
+        ref.sensitive = field.get_bool();
+      } else if (name == "value") {
+        out.why = "a literal 'value' would be stored; use from_env or from_file";
+        return out;
+      } else {
+        out.why = "unexpected or malformed '" + std::string(name) + "'";
+        return out;
+      }
+    }
+    if (ref.key.empty() || ref.name.empty() ||
+        object.contains("from_env") == object.contains("from_file")) {
+      out.why = "each secret needs a key and exactly one of from_env or from_file";
+      return out;
+    }
+    refs.push_back(std::move(ref));
+  }
+  out.refs = std::move(refs);
+  return out;
+}
+
 }  // namespace
 
 std::string encode_spec(const core::JobSpec& spec) {
@@ -90,6 +144,17 @@ std::string encode_spec(const core::JobSpec& spec) {
     }
   }
   if (spec.devin_mode) out["devin_mode"] = *spec.devin_mode;
+  if (!spec.session_secrets.empty()) {
+    json::array secrets;
+    for (const auto& secret : spec.session_secrets) {
+      json::object item{{"key", secret.key}};
+      item[secret.source == core::SessionSecretRef::Source::env ? "from_env" : "from_file"] =
+          secret.name;
+      if (!secret.sensitive) item["sensitive"] = false;
+      secrets.push_back(std::move(item));
+    }
+    out["session_secrets"] = std::move(secrets);
+  }
   return json::serialize(out);
 }
 
@@ -172,6 +237,13 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
         spec.devin_mode = std::string(value.get_string());
       } else {
         ok = decoder.field_error(key, "\"normal\" or \"fast\"");
+      }
+    } else if (key == "session_secrets") {
+      const auto parsed = decode_secret_refs(value);
+      if (!parsed) {
+        ok = decoder.fail("field 'session_secrets': " + parsed.error());
+      } else {
+        spec.session_secrets = *parsed;
       }
     } else {
       // A misspelt optional field would otherwise be dropped and the session created without it.

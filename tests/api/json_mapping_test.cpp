@@ -360,3 +360,22 @@ TEST(Targets, OrganizationsTarget) {
 
 }  // namespace
 }  // namespace devin_orch::api
+
+namespace devin_orch::api {
+namespace {
+
+TEST(CreateSessionBodySecrets, ResolvedSecretsAreSentAsSessionSecretInputs) {
+  const core::JobSpec spec{.prompt = "p"};
+  const auto body = boost::json::parse(create_session_body(
+      spec, "orch-tag", {{.key = "K", .value = "v", .sensitive = false}}));
+  const auto& secrets = body.at("session_secrets").as_array();
+  ASSERT_EQ(secrets.size(), 1U);
+  EXPECT_EQ(secrets[0].at("key").as_string(), "K");
+  EXPECT_EQ(secrets[0].at("value").as_string(), "v");
+  EXPECT_EQ(secrets[0].at("sensitive").as_bool(), false);
+  EXPECT_FALSE(boost::json::parse(create_session_body(spec, "orch-tag")).as_object().contains(
+      "session_secrets"));
+}
+
+}  // namespace
+}  // namespace devin_orch::api

@@ -100,6 +100,45 @@ TEST_F(Observability, TheApiKeyNeverAppearsInLogsDatabaseOrMetrics) {
   EXPECT_EQ(check.err.find(kApiKey), std::string::npos);
 }
 
+TEST_F(Observability, SessionSecretValuesReachTheApiButNoOutputOrFile) {
+  constexpr const char* kSecret = "sess-secret-value-9d1e77";
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{});
+  write_jobs(R"(- key: with-secret
+  prompt: "uses a secret [sim:exit]"
+  session_secrets:
+    - {key: DB_PASSWORD, from_env: DEVIN_ORCH_TEST_DB_PASSWORD}
+- key: missing-secret
+  prompt: "cannot start [sim:exit]"
+  session_secrets:
+    - {key: TOKEN, from_env: DEVIN_ORCH_TEST_NOT_SET}
+)");
+  auto options = daemon_options(
+      {"run", "--config", dir_.file("config.yaml"), "--until-idle", "--log-level", "trace"});
+  options.env.emplace_back("DEVIN_ORCH_TEST_DB_PASSWORD", kSecret);
+  options.unset_env.emplace_back("DEVIN_ORCH_TEST_NOT_SET");
+  const auto run = run_command(options);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto jobs = jobs_by_key();
+  EXPECT_EQ(jobs["with-secret"].at("state").as_string(), "finished")
+      << "the simulator validates session_secrets: a malformed body would be rejected";
+  EXPECT_EQ(jobs["missing-secret"].at("state").as_string(), "dead");
+  EXPECT_NE(std::string{jobs["missing-secret"].at("error").as_string()}.find(
+                "DEVIN_ORCH_TEST_NOT_SET is not set"),
+            std::string::npos);
+  EXPECT_EQ(sim_->sessions().size(), 1U);
+  EXPECT_EQ(run.err.find(kSecret), std::string::npos);
+  EXPECT_EQ(run.out.find(kSecret), std::string::npos);
+  for (const auto& entry : std::filesystem::directory_iterator{dir_.file("state")}) {
+    EXPECT_EQ(read_file(entry.path().string()).find(kSecret), std::string::npos) << entry.path();
+  }
+  const auto show = run_command(
+      daemon_options({"show", "with-secret", "--json", "--config", dir_.file("config.yaml")}));
+  EXPECT_EQ(show.out.find(kSecret), std::string::npos);
+  EXPECT_NE(show.out.find("DEVIN_ORCH_TEST_DB_PASSWORD"), std::string::npos)
+      << "the reference is visible, the value is not: " << show.out;
+}
+
 TEST_F(Observability, DatabaseIsPrivateToItsOwner) {
   start_sim({"--time-factor", "0.005"});
   write_config(DaemonSettings{});

@@ -207,3 +207,30 @@ TEST(SpecCodec, NonObjectSchemaTextIsKeptSoDecodeCanExplain) {
 
 }  // namespace
 }  // namespace devin_orch::store
+
+namespace devin_orch::store {
+namespace {
+
+TEST(SpecCodecSessionSecrets, ReferencesRoundTripAndLiteralValuesAreRefused) {
+  core::JobSpec spec{.prompt = "p"};
+  spec.session_secrets = {
+      {.key = "DB_PASSWORD", .source = core::SessionSecretRef::Source::env, .name = "DB_PW"},
+      {.key = "TOKEN", .source = core::SessionSecretRef::Source::file, .name = "/run/secrets/t",
+       .sensitive = false}};
+  const auto encoded = encode_spec(spec);
+  EXPECT_EQ(encoded.find("\"value\""), std::string::npos);
+  const auto decoded = decode_spec(encoded);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(*decoded, spec);
+
+  std::string reason;
+  EXPECT_FALSE(decode_spec(R"({"prompt": "p", "session_secrets": [{"key": "K", "value": "v"}]})",
+                           &reason));
+  EXPECT_NE(reason.find("from_env or from_file"), std::string::npos) << reason;
+  EXPECT_FALSE(decode_spec(
+      R"({"prompt": "p", "session_secrets": [{"key": "K", "from_env": "A", "from_file": "B"}]})",
+      &reason));
+}
+
+}  // namespace
+}  // namespace devin_orch::store

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace devin_orch::api {
 
@@ -25,10 +26,9 @@ class DevinClient {
  public:
   explicit DevinClient(HttpClient& http) noexcept : http_{http} {}
 
-  boost::asio::awaitable<ApiResult<Session>> create_session(std::string org_id,
-                                                            core::JobSpec spec,
-                                                            std::string creation_tag,
-                                                            core::Duration timeout = {});
+  boost::asio::awaitable<ApiResult<Session>> create_session(
+      std::string org_id, core::JobSpec spec, std::string creation_tag,
+      core::Duration timeout = {}, std::vector<SessionSecret> secrets = {});
   boost::asio::awaitable<ApiResult<Session>> get_session(std::string org_id,
                                                          std::string session_id);
   boost::asio::awaitable<ApiResult<SessionPage>> list_sessions(std::string org_id,

@@ -11,11 +11,14 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace devin_orch::api {
 
-// SessionCreateRequest body for `spec`; `creation_tag` is appended to the tags.
-std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag);
+// SessionCreateRequest body for `spec`; `creation_tag` is appended to the tags. `secrets` are
+// the spec's session_secrets with their values resolved.
+std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag,
+                                const std::vector<SessionSecret>& secrets = {});
 // Body of POST .../sessions/{id}/messages.
 std::string send_message_body(std::string_view message);
 

@@ -44,6 +44,13 @@ struct SessionPage {
   std::optional<std::int64_t> total;
 };
 
+// SessionSecretInput with its value resolved: lives only while a create request is built.
+struct SessionSecret {
+  std::string key;
+  std::string value;
+  bool sensitive = true;
+};
+
 // Query of GET /v3/organizations/{org_id}/sessions. Arrays are sent as repeated keys.
 struct ListSessionsQuery {
   std::vector<std::string> session_ids;

@@ -11,6 +11,18 @@
 
 namespace devin_orch::core {
 
+// A session secret by reference: its value is read from the environment or a file when the
+// session is created, sent once, and never stored, logged or kept in the job's record.
+struct SessionSecretRef {
+  enum class Source { env, file };
+  std::string key;                // the secret's name inside the session (1..256 characters)
+  Source source = Source::env;
+  std::string name;               // environment variable name or file path
+  bool sensitive = true;
+
+  bool operator==(const SessionSecretRef&) const = default;
+};
+
 // The session a job asks for. Field names follow the v3 SessionCreateRequest.
 struct JobSpec {
   std::string prompt;
@@ -24,6 +36,7 @@ struct JobSpec {
   std::optional<std::int64_t> max_acu_limit;
   std::optional<std::string> structured_output_schema;  // a JSON object, kept serialised
   std::optional<std::string> devin_mode;                 // "normal" | "fast"
+  std::vector<SessionSecretRef> session_secrets;
 
   bool operator==(const JobSpec&) const = default;
 };
