@@ -99,7 +99,14 @@ struct Org {
                                 .multiplier = config.poll.multiplier,
                                 .jitter = config.poll.jitter},
                     .max_batch = static_cast<std::size_t>(config.poll.batch_size),
-                    .batch_window = std::min(core::Duration{1'000}, config.poll.initial_delay / 4)},
+                    // Wide enough to gather sessions the jitter spread apart (polling one a
+                    // little early costs nothing), capped so none is polled much too early.
+                    .batch_window = std::min(
+                        core::Duration{5'000},
+                        std::max(config.poll.initial_delay / 4,
+                                 core::Duration{static_cast<core::Duration::rep>(
+                                     static_cast<double>(config.poll.initial_delay.count()) *
+                                     config.poll.jitter)}))},
                 random},
         poll_wakeup{executor},
         slot_freed{executor} {
@@ -488,9 +495,23 @@ class Daemon {
     }
   }
 
+  // Queued rows worth reading now: the free create slots of the organisations we know, plus
+  // one org's worth for jobs of organisations not seen yet. Reading (and decoding) more after
+  // every finished create was a measurable share of the daemon's CPU.
+  std::size_t claim_limit() const {
+    const auto per_org = static_cast<std::size_t>(config_.create.max_concurrent_creates);
+    std::size_t free = per_org;
+    for (const auto& [id, org] : orgs_) {
+      const int creates = config_.create.max_concurrent_creates - org->creating;
+      const int sessions = config_.create.max_active_sessions - org->creating - org->active_sessions;
+      free += static_cast<std::size_t>(std::max(0, std::min(creates, sessions)));
+    }
+    return std::min<std::size_t>(free, 512);
+  }
+
   void dispatch_ready_jobs() {
     const auto now = core::wall_now();
-    auto jobs = store_->claimable(now, 512);
+    auto jobs = store_->claimable(now, claim_limit());
     if (!jobs) {
       spdlog::error("cannot read queued jobs: {}", jobs.error().message());
       return;
@@ -811,6 +832,12 @@ class Daemon {
       }
       if (*next > now) {
         co_await org.poll_wakeup.wait_for(until(*next, now));
+        continue;
+      }
+      // With the budget short, take due sessions only once a request could go: everything
+      // that came due meanwhile joins the same batch instead of queueing as small batches.
+      if (const auto ready = org.gate.ready_at(core::RequestKind::other, now); ready > now) {
+        co_await org.poll_wakeup.wait_for(until(ready, now));
         continue;
       }
       auto due = org.planner.take_due(now);

@@ -25,14 +25,16 @@ LoadReport load_job_files_into(store::JobStore& store, const std::vector<std::st
         (void)store.add_invalid(*invalid.key, source, invalid.diagnostic.to_string(), now);
       }
     }
-    for (const auto& job : loaded.jobs) {
-      const auto added = store.add_job(job, source, now);
-      if (!added) {
-        spdlog::error("cannot store job '{}': {}", job.key, added.error().message());
-        ++report.fatal_errors;
-        continue;
-      }
-      switch (*added) {
+    // One transaction for the whole file: one fsync instead of one per job.
+    const auto added_all = store.add_jobs(loaded.jobs, source, now);
+    if (!added_all) {
+      spdlog::error("{}: cannot store its jobs: {}", file, added_all.error().message());
+      ++report.fatal_errors;
+      continue;
+    }
+    for (std::size_t i = 0; i < loaded.jobs.size(); ++i) {
+      const auto& job = loaded.jobs[i];
+      switch ((*added_all)[i]) {
         case store::AddResult::inserted: ++report.inserted; break;
         case store::AddResult::unchanged: ++report.unchanged; break;
         case store::AddResult::changed:

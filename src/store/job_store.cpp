@@ -432,66 +432,91 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
   return std::unique_ptr<JobStore>(new JobStore(raw, std::move(impl)));
 }
 
+namespace {
+
+// add_job's work inside a write transaction the caller holds.
+result<AddResult> add_job_in_transaction(Connection& db, const core::JobDefinition& definition,
+                                         std::string_view source, core::TimePoint now,
+                                         const std::optional<std::string>& parent_key) {
+  if (auto valid = validate_key(definition.key); !valid) return valid.error();
+  const std::string spec = encode_spec(definition.spec);
+  {
+    auto existing = db.prepared(
+        "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
+        "coalesce(controls, '') FROM jobs WHERE key = ?1");
+    if (!existing) return existing.error();
+    StatementUse use{**existing};
+    use->bind(1, definition.key);
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (*row) {
+      const auto& controls = definition.controls;
+      const bool same = use->optional_text_at(0) == definition.org_id &&
+                        use->int64_at(1) == definition.priority &&
+                        canonical_spec(use->text_at(2)) == spec &&
+                        use->optional_int64_at(3) == controls.not_before_ms &&
+                        use->optional_int64_at(4) == controls.deadline_ms &&
+                        use->optional_int64_at(5) == controls.max_attempts &&
+                        use->text_at(6) == encode_controls(controls);
+      return same ? AddResult::unchanged : AddResult::changed;
+    }
+  }
+  std::int64_t id = 0;
+  {
+    auto insert = db.prepared(
+        "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
+        "not_before, deadline, max_attempts, controls, parent_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
+    if (!insert) return insert.error();
+    StatementUse use{**insert};
+    const auto& controls = definition.controls;
+    const std::string encoded_controls = encode_controls(controls);
+    use->bind(1, definition.key);
+    use->bind(2, definition.org_id);
+    use->bind(3, definition.priority);
+    use->bind(4, spec);
+    use->bind(5, source);
+    use->bind(6, core::to_epoch_ms(now));
+    use->bind(7, controls.not_before_ms);
+    use->bind(8, controls.deadline_ms);
+    use->bind(9, controls.max_attempts);
+    use->bind(10, text_or_null(encoded_controls));
+    use->bind(11, parent_key);
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    id = use->int64_at(0);
+    if (auto rest = db.run(*use); !rest) return rest.error();
+  }
+  if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
+                                 std::nullopt, std::nullopt, std::string(source));
+      !logged) {
+    return logged.error();
+  }
+  return AddResult::inserted;
+}
+
+}  // namespace
+
 result<AddResult> JobStore::add_job(const core::JobDefinition& definition, std::string_view source,
                                     core::TimePoint now,
                                     const std::optional<std::string>& parent_key) {
-  if (auto valid = validate_key(definition.key); !valid) return valid.error();
-  const std::string spec = encode_spec(definition.spec);
   Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<AddResult> {
-    {
-      auto existing = db.prepared(
-          "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
-          "coalesce(controls, '') FROM jobs WHERE key = ?1");
-      if (!existing) return existing.error();
-      StatementUse use{**existing};
-      use->bind(1, definition.key);
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      if (*row) {
-        const auto& controls = definition.controls;
-        const bool same = use->optional_text_at(0) == definition.org_id &&
-                          use->int64_at(1) == definition.priority &&
-                          canonical_spec(use->text_at(2)) == spec &&
-                          use->optional_int64_at(3) == controls.not_before_ms &&
-                          use->optional_int64_at(4) == controls.deadline_ms &&
-                          use->optional_int64_at(5) == controls.max_attempts &&
-                          use->text_at(6) == encode_controls(controls);
-        return same ? AddResult::unchanged : AddResult::changed;
-      }
+  return in_write_transaction(
+      db, [&]() { return add_job_in_transaction(db, definition, source, now, parent_key); });
+}
+
+result<std::vector<AddResult>> JobStore::add_jobs(std::span<const core::JobDefinition> definitions,
+                                                  std::string_view source, core::TimePoint now) {
+  Connection& db = *impl_;
+  return in_write_transaction(db, [&]() -> result<std::vector<AddResult>> {
+    std::vector<AddResult> results;
+    results.reserve(definitions.size());
+    for (const auto& definition : definitions) {
+      auto added = add_job_in_transaction(db, definition, source, now, std::nullopt);
+      if (!added) return added.error();
+      results.push_back(*added);
     }
-    std::int64_t id = 0;
-    {
-      auto insert = db.prepared(
-          "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
-          "not_before, deadline, max_attempts, controls, parent_key) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
-      if (!insert) return insert.error();
-      StatementUse use{**insert};
-      const auto& controls = definition.controls;
-      const std::string encoded_controls = encode_controls(controls);
-      use->bind(1, definition.key);
-      use->bind(2, definition.org_id);
-      use->bind(3, definition.priority);
-      use->bind(4, spec);
-      use->bind(5, source);
-      use->bind(6, core::to_epoch_ms(now));
-      use->bind(7, controls.not_before_ms);
-      use->bind(8, controls.deadline_ms);
-      use->bind(9, controls.max_attempts);
-      use->bind(10, text_or_null(encoded_controls));
-      use->bind(11, parent_key);
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      id = use->int64_at(0);
-      if (auto rest = db.run(*use); !rest) return rest.error();
-    }
-    if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
-                                   std::nullopt, std::nullopt, std::string(source));
-        !logged) {
-      return logged.error();
-    }
-    return AddResult::inserted;
+    return results;
   });
 }
 

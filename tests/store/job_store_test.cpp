@@ -961,3 +961,27 @@ TEST(JobStoreMigration, AVersionOneDatabaseIsMigratedWithItsRowsIntact) {
 
 }  // namespace
 }  // namespace devin_orch::store
+
+namespace devin_orch::store {
+namespace {
+
+TEST(JobStoreBatch, AddJobsReportsEachOutcomeInOneTransaction) {
+  TempDir dir;
+  auto store = JobStore::open(StoreOptions{.path = (dir.path() / "b.db").string()}).value();
+  ASSERT_TRUE(store->add_job({.key = "old", .spec = {.prompt = "p"}}, "t", core::wall_now()));
+  const std::vector<core::JobDefinition> batch{{.key = "old", .spec = {.prompt = "p"}},
+                                               {.key = "old2", .spec = {.prompt = "p"}},
+                                               {.key = "old", .spec = {.prompt = "changed"}}};
+  const auto results = store->add_jobs(batch, "t", core::wall_now());
+  ASSERT_TRUE(results);
+  EXPECT_EQ(*results, (std::vector<AddResult>{AddResult::unchanged, AddResult::inserted,
+                                              AddResult::changed}));
+  // All or none: a key the schema refuses rolls the whole batch back.
+  const std::vector<core::JobDefinition> bad{{.key = "fresh", .spec = {.prompt = "p"}},
+                                             {.key = std::string(600, 'k'), .spec = {.prompt = "p"}}};
+  EXPECT_FALSE(store->add_jobs(bad, "t", core::wall_now()));
+  EXPECT_FALSE(store->find("fresh").value().has_value());
+}
+
+}  // namespace
+}  // namespace devin_orch::store

@@ -80,6 +80,9 @@ class JobStore {
   result<AddResult> add_job(const core::JobDefinition& definition, std::string_view source,
                             core::TimePoint now,
                             const std::optional<std::string>& parent_key = std::nullopt);
+  // Many definitions in one transaction (one fsync for a whole job file); all or none.
+  result<std::vector<AddResult>> add_jobs(std::span<const core::JobDefinition> definitions,
+                                          std::string_view source, core::TimePoint now);
   // Records a definition that could not be used, as state `invalid` with `reason`. A key that
   // already exists is left alone (returns unchanged).
   result<AddResult> add_invalid(std::string_view key, std::string_view source,
