@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD_DIR = os.environ.get("BENCH_BUILD_DIR", "/work/build-bench")
+BUILD_DIR = os.environ.get("BENCH_BUILD_DIR", os.path.join(REPO, "build", "release"))
 API_KEY = "cog_bench_key"
 ORG = "org-bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
