@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command for the whole test suite: installs what is missing, builds everything under
 # AddressSanitizer + UndefinedBehaviorSanitizer (-O0) and runs every ctest test (unit and
-# end-to-end against devin-sim), then gives each libFuzzer target a short run.
-# Environment: FUZZ_SECONDS (per target, default 10; 0 skips fuzzing), extra args go to ctest.
+# end-to-end against devin-sim), gives each libFuzzer target a short run, and runs every
+# benchmark script at tiny sizes. Environment: FUZZ_SECONDS (per target, default 10; 0 skips
+# fuzzing), BENCH_SMOKE=0 skips the benchmark smoke run; extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,6 +14,13 @@ ASAN_BUILD_DIR=${TEST_BUILD_DIR:-build/test} scripts/sanitizers.sh "$@" | tee "$
 
 if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
   FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build/fuzz} scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+fi
+
+# The benchmark scripts at tiny sizes, so they keep working (figures: bench/run-all).
+if [ "${BENCH_SMOKE:-1}" != 0 ]; then
+  BENCH_BUILD_DIR=${TEST_BUILD_DIR:-build/test} bench/run-all --smoke >"${TEST_BUILD_DIR:-build/test}/bench-smoke.log" 2>&1 ||
+    { tail -40 "${TEST_BUILD_DIR:-build/test}/bench-smoke.log" >&2; exit 1; }
+  echo "bench: smoke run of every scenario passed (log: ${TEST_BUILD_DIR:-build/test}/bench-smoke.log)"
 fi
 
 # ctest's own verdict last, so whoever reads the end of the log sees the real count.
