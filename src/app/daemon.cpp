@@ -509,9 +509,22 @@ class Daemon {
     return std::min<std::size_t>(free, 512);
   }
 
+  // Paused organisations, persisted or only known here, are left out of the claim query.
+  store::JobStore::ClaimFilter claim_filter() const {
+    store::JobStore::ClaimFilter filter{.default_org = config_.api.org_id};
+    for (const auto& [id, reason] : pauses_) {
+      if (id != "*") filter.paused_orgs.push_back(id);
+    }
+    for (const auto& [id, org] : orgs_) {
+      if (org->paused_reason && !pauses_.contains(id)) filter.paused_orgs.push_back(id);
+    }
+    return filter;
+  }
+
   void dispatch_ready_jobs() {
     const auto now = core::wall_now();
-    auto jobs = store_->claimable(now, claim_limit());
+    if (global_pause_) return;
+    auto jobs = store_->claimable(now, claim_limit(), claim_filter());
     if (!jobs) {
       spdlog::error("cannot read queued jobs: {}", jobs.error().message());
       return;
@@ -552,22 +565,26 @@ class Daemon {
       request_stop("idle");
       return true;
     }
-    // Queued jobs remain but nothing runs: a paused organisation, or a scheduled start.
-    if (global_pause_) {
-      spdlog::error("{} job(s) cannot start: every organisation is paused ({})", queued,
-                    *global_pause_);
-      exit_code_ = 1;
-      request_stop("idle with every organisation paused");
-      return true;
-    }
-    for (const auto& [id, org] : orgs_) {
-      if (org->paused_reason) {
-        spdlog::error("{} job(s) cannot start: org {} is paused ({})", queued, id,
-                      *org->paused_reason);
-        exit_code_ = 1;
-        request_stop("idle with paused organisation");
-        return true;
+    // Queued jobs remain but nothing runs: stuck if a pause is all that keeps ready jobs back
+    // (otherwise they wait for a scheduled start, which is not stuck).
+    const auto now = core::wall_now();
+    const auto filter = claim_filter();
+    const auto allowed = store_->claimable(now, 1, filter);
+    const auto any = store_->claimable(now, 1);
+    const bool ready_jobs_exist = any && !any->empty();
+    if (ready_jobs_exist && (global_pause_ || (allowed && allowed->empty()))) {
+      std::string paused;
+      for (const auto& [org, reason] : pauses_) {
+        paused += (paused.empty() ? "" : "; ") + (org == "*" ? std::string{"every organisation"} : org) +
+                  " (" + reason + ")";
       }
+      for (const auto& org : filter.paused_orgs) {
+        if (!pauses_.contains(org)) paused += (paused.empty() ? "" : "; ") + org;
+      }
+      spdlog::error("{} job(s) cannot start: paused: {}", queued, paused);
+      exit_code_ = 1;
+      request_stop("idle with paused organisations");
+      return true;
     }
     return false;
   }

@@ -559,7 +559,8 @@ result<AddResult> JobStore::add_invalid(std::string_view key, std::string_view s
   });
 }
 
-result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, std::size_t limit) {
+result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, std::size_t limit,
+                                                         const ClaimFilter& filter) {
   Connection& db = *impl_;
   std::vector<core::JobRecord> ready;
   std::vector<std::pair<std::int64_t, std::string>> broken;  // id, reason
@@ -570,10 +571,15 @@ result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, st
     auto statement = db.prepared("SELECT " DEVIN_ORCH_JOB_COLUMNS
                                  " FROM jobs WHERE state = 'queued' AND cancel_requested = 0 "
                                  "AND (not_before IS NULL OR not_before <= ?1) "
+                                 "AND coalesce(org_id, ?2) NOT IN (SELECT value FROM json_each(?3)) "
                                  "ORDER BY priority DESC, id");
     if (!statement) return statement.error();
     StatementUse use{**statement};
+    json::array paused;
+    for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
     use->bind(1, core::to_epoch_ms(now));
+    use->bind(2, filter.default_org);
+    use->bind(3, json::serialize(paused));
     while (ready.size() < limit) {
       auto row = db.step(*use);
       if (!row) return row.error();

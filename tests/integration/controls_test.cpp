@@ -197,6 +197,31 @@ TEST_F(Controls, AnOperatorPauseStopsNewSessionsUntilResumed) {
   expect_consistent_with_sim(2);
 }
 
+TEST_F(Controls, APausedOrganisationsBacklogDoesNotHoldBackOtherOrganisations) {
+  start_sim({"--time-factor", "0.005", "--org", "org-demo", "--org", "org-b"});
+  DaemonSettings settings;
+  settings.max_concurrent_creates = 1;  // the smallest claim window
+  write_config(settings);
+  std::string jobs;
+  for (int i = 0; i < 20; ++i) {
+    jobs += "- key: backlog-" + std::to_string(i) +
+            "\n  prompt: \"p [sim:exit]\"\n  priority: 10\n";
+  }
+  jobs += "- key: elsewhere\n  prompt: \"p [sim:exit]\"\n  org_id: org-b\n";
+  write_jobs(jobs);
+  ASSERT_EQ(run_command(daemon_options({"pause", "--reason", "budget review", "--config",
+                                        dir_.file("config.yaml")}))
+                .exit_code,
+            0);
+  const auto run = run_until_idle();
+  EXPECT_EQ(run.exit_code, 1) << "the paused organisation's jobs remain";
+  EXPECT_NE(run.err.find("budget review"), std::string::npos) << run.err;
+  auto states = jobs_by_key();
+  EXPECT_EQ(states["elsewhere"].at("state").as_string(), "finished");
+  EXPECT_EQ(states["backlog-0"].at("state").as_string(), "queued");
+  EXPECT_EQ(sim_->sessions().size(), 1U);
+}
+
 TEST_F(Controls, FanOutCreatesOneChildJobPerOrganisationAcrossPages) {
   start_sim({"--time-factor", "0.005", "--enterprise-orgs", "204"});
   DaemonSettings settings;

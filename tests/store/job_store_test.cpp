@@ -985,3 +985,37 @@ TEST(JobStoreBatch, AddJobsReportsEachOutcomeInOneTransaction) {
 
 }  // namespace
 }  // namespace devin_orch::store
+
+namespace devin_orch::store {
+namespace {
+
+TEST(JobStoreClaim, APausedOrganisationsBacklogDoesNotStarveTheOthers) {
+  TempDir dir;
+  auto store = JobStore::open(StoreOptions{.path = (dir.path() / "p.db").string()}).value();
+  const auto now = core::wall_now();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store->add_job({.key = "paused-" + std::to_string(i), .org_id = "org-paused",
+                                .priority = 10, .spec = {.prompt = "p"}},
+                               "t", now));
+  }
+  ASSERT_TRUE(store->add_job({.key = "default-org", .spec = {.prompt = "p"}}, "t", now));
+  ASSERT_TRUE(store->add_job({.key = "other-org", .org_id = "org-b", .spec = {.prompt = "p"}},
+                             "t", now));
+  // Without the filter the paused organisation's higher-priority backlog fills the window.
+  auto unfiltered = store->claimable(now, 2).value();
+  EXPECT_EQ(unfiltered.front().definition.org_id, "org-paused");
+  const auto ready =
+      store->claimable(now, 2, {.paused_orgs = {"org-paused"}, .default_org = "org-a"}).value();
+  ASSERT_EQ(ready.size(), 2U);
+  EXPECT_EQ(ready[0].definition.key, "default-org");
+  EXPECT_EQ(ready[1].definition.key, "other-org");
+  // The default organisation is matched through NULL org_id.
+  const auto only_b =
+      store->claimable(now, 10, {.paused_orgs = {"org-paused", "org-a"}, .default_org = "org-a"})
+          .value();
+  ASSERT_EQ(only_b.size(), 1U);
+  EXPECT_EQ(only_b[0].definition.key, "other-org");
+}
+
+}  // namespace
+}  // namespace devin_orch::store

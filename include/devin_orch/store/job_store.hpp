@@ -92,7 +92,14 @@ class JobStore {
   // cannot be decoded are moved to `invalid` with the reason "invalid spec: ..." and not
   // returned; they do not count against `limit`. Nothing is claimed: the caller's
   // commit_intent is what takes a job.
-  result<std::vector<core::JobRecord>> claimable(core::TimePoint now, std::size_t limit);
+  // `paused_orgs` are skipped in the query itself, so a paused organisation's backlog never
+  // fills the window and starves the others; a NULL org_id counts as `default_org`.
+  struct ClaimFilter {
+    std::vector<std::string> paused_orgs;
+    std::string default_org;
+  };
+  result<std::vector<core::JobRecord>> claimable(core::TimePoint now, std::size_t limit,
+                                                 const ClaimFilter& filter = {});
   // In id order. A record whose spec does not decode (e.g. `invalid`) has a default spec.
   result<std::vector<core::JobRecord>> in_state(core::JobState state);
   result<std::vector<core::JobRecord>> all_jobs();
