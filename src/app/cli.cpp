@@ -8,6 +8,7 @@
 #include "devin_orch/app/daemon.hpp"
 #include "devin_orch/app/healthcheck.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/app/text_table.hpp"
 #include "devin_orch/store/job_store.hpp"
 
 #include <boost/json/array.hpp>
@@ -235,18 +236,7 @@ int cmd_status(const Options& options) {
                      text_or_dash(job.status_detail), text_or_dash(job.session_url),
                      std::to_string(job.attempts), error_text});
   }
-  std::vector<std::size_t> widths(table.front().size(), 0);
-  for (const auto& row : table) {
-    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
-  }
-  for (const auto& row : table) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
-    }
-    std::cout << line << '\n';
-  }
+  print_table(std::cout, table);
   return kOk;
 }
 

@@ -3,6 +3,8 @@
 // (docs/cli.md, tests/app/cli_jobs_test.cpp): change them only on purpose.
 #include "devin_orch/app/cli_jobs.hpp"
 
+#include "devin_orch/app/text_table.hpp"
+
 #include "devin_orch/app/config.hpp"
 #include "devin_orch/app/duration.hpp"
 #include "devin_orch/app/job_file.hpp"
@@ -425,21 +427,6 @@ std::string org_of(const core::JobRecord& job, const Config& config) {
   return job.definition.org_id.value_or(config.api.org_id);
 }
 
-// Columns separated by two spaces; the last column is not padded.
-void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& table) {
-  std::vector<std::size_t> widths(table.front().size(), 0);
-  for (const auto& row : table) {
-    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
-  }
-  for (const auto& row : table) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
-    }
-    out << line << '\n';
-  }
-}
 
 // Coarse and short, for a table: 45s, 12m, 5h, 3d.
 std::string format_age(std::int64_t milliseconds) {

@@ -45,17 +45,6 @@ struct Origin {
   int column = 0;
 };
 
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: break;
-  }
-  std::string text = node.Scalar();
-  if (text.size() > 40) text = text.substr(0, 40) + "...";
-  return "'" + text + "'";
-}
 
 std::string format_number(double value) {
   char buffer[64];
@@ -140,7 +129,7 @@ class Reader {
   // Readers leave `out` untouched on error, so later checks see the default, not garbage.
   bool scalar(const Entry& entry, std::string_view expected) {
     if (entry.value.IsScalar()) return true;
-    error_on(entry, "expected " + std::string(expected) + ", got " + describe(entry.value));
+    error_on(entry, "expected " + std::string(expected) + ", got " + describe_yaml(entry.value));
     return false;
   }
 
@@ -160,18 +149,18 @@ class Reader {
     }
     std::string list;
     for (std::string_view option : allowed) list += (list.empty() ? "" : ", ") + std::string(option);
-    error_on(entry, "must be one of " + list + ", got " + describe(entry.value));
+    error_on(entry, "must be one of " + list + ", got " + describe_yaml(entry.value));
   }
 
   void duration(const Entry& entry, core::Duration& out, bool allow_zero) {
     constexpr std::string_view kExpected = "expected a duration like 250ms, 10s, 5m";
     if (!entry.value.IsScalar()) {
-      error_on(entry, std::string(kExpected) + ", got " + describe(entry.value));
+      error_on(entry, std::string(kExpected) + ", got " + describe_yaml(entry.value));
       return;
     }
     const auto parsed = parse_duration(entry.value.Scalar());
     if (!parsed) {
-      error_on(entry, std::string(kExpected) + " or 1m30s, got " + describe(entry.value));
+      error_on(entry, std::string(kExpected) + " or 1m30s, got " + describe_yaml(entry.value));
       return;
     }
     if (!allow_zero && parsed->count() == 0) {
@@ -186,7 +175,7 @@ class Reader {
     if (!scalar(entry, "an integer")) return;
     const auto parsed = parse_integer<long long>(entry.value.Scalar());
     if (!parsed) {
-      error_on(entry, "expected an integer, got " + describe(entry.value));
+      error_on(entry, "expected an integer, got " + describe_yaml(entry.value));
       return;
     }
     if (*parsed < min || *parsed > max) {
@@ -203,7 +192,7 @@ class Reader {
     if (!scalar(entry, "a number")) return;
     const auto parsed = parse_number(entry.value.Scalar());
     if (!parsed) {
-      error_on(entry, "expected a number, got " + describe(entry.value));
+      error_on(entry, "expected a number, got " + describe_yaml(entry.value));
       return;
     }
     const bool too_low = min_exclusive ? *parsed <= min : *parsed < min;
@@ -223,7 +212,7 @@ class Reader {
     if (!node.IsScalar() || node.Scalar().empty()) {
       error_at(node.IsNull() ? entry.key : node, field,
                "expected a file path, got " + (node.IsScalar() ? std::string("an empty string")
-                                                                : describe(node)));
+                                                                : describe_yaml(node)));
       return std::nullopt;
     }
     return resolve(node.Scalar());
@@ -247,7 +236,7 @@ class Reader {
       return;
     }
     if (!entry.value.IsSequence()) {
-      error_on(entry, "expected a list of file paths, got " + describe(entry.value));
+      error_on(entry, "expected a list of file paths, got " + describe_yaml(entry.value));
       return;
     }
     std::vector<std::string> paths;
@@ -411,7 +400,7 @@ void for_each_key(Reader& reader, const YAML::Node& map, const std::string& pref
     const YAML::Node key = it->first;
     const YAML::Node value = it->second;
     if (!key.IsScalar()) {
-      reader.error_at(key, prefix, "keys must be plain names, got " + describe(key));
+      reader.error_at(key, prefix, "keys must be plain names, got " + describe_yaml(key));
       continue;
     }
     const std::string& name = key.Scalar();
@@ -651,7 +640,7 @@ ConfigLoad load_config(const std::string& path) {
   try {
     if (!root.IsNull() && !root.IsMap()) {
       reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
-                                "jobs, shutdown, metrics, log), got " + describe(root));
+                                "jobs, shutdown, metrics, log), got " + describe_yaml(root));
     } else if (root.IsMap()) {
       std::vector<Section> table = sections(config);
       std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -665,7 +654,7 @@ ConfigLoad load_config(const std::string& path) {
                      if (entry.value.IsNull()) return;  // `poll:` alone: all defaults
                      if (!entry.value.IsMap()) {
                        reader.error_on(entry, "expected a map of settings, got " +
-                                                  describe(entry.value));
+                                                  describe_yaml(entry.value));
                        return;
                      }
                      std::vector<std::pair<std::string_view, const Setting*>> known_keys;

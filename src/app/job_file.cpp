@@ -31,39 +31,6 @@ constexpr std::array<std::string_view, 22> kFields{
     "messages",     "complete_on",   "fan_out",      "session_secrets",
 };
 
-bool is_valid_utf8(std::string_view text) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = text.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    std::uint32_t code = 0;
-    std::uint32_t minimum = 0;
-    if ((c & 0xE0) == 0xC0) {
-      length = 2, code = c & 0x1F, minimum = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3, code = c & 0x0F, minimum = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4, code = c & 0x07, minimum = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + length > n) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past Unicode's end are all invalid.
-    if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
-    i += length;
-  }
-  return true;
-}
 
 bool has_control_characters(std::string_view text) noexcept {
   return std::any_of(text.begin(), text.end(), [](char ch) {
@@ -72,17 +39,6 @@ bool has_control_characters(std::string_view text) noexcept {
   });
 }
 
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: break;
-  }
-  std::string text = node.Scalar();
-  if (text.size() > 40) text = text.substr(0, 40) + "...";
-  return is_valid_utf8(text) ? "'" + text + "'" : "a string that is not valid UTF-8";
-}
 
 bool is_json_number(std::string_view text) noexcept {
   std::size_t i = 0;
@@ -163,7 +119,7 @@ class JobReader {
   std::optional<std::string> text(const YAML::Node& key, const YAML::Node& value,
                                   const std::string& field, bool allow_control) {
     if (!value.IsScalar()) {
-      fail(anchor(key, value), field, "expected a string, got " + describe(value));
+      fail(anchor(key, value), field, "expected a string, got " + describe_yaml(value));
       return std::nullopt;
     }
     const std::string& content = value.Scalar();
@@ -192,7 +148,7 @@ class JobReader {
   std::optional<std::vector<std::string>> list(const YAML::Node& key, const YAML::Node& value,
                                                const std::string& field) {
     if (!value.IsSequence()) {
-      fail(anchor(key, value), field, "expected a list of strings, got " + describe(value));
+      fail(anchor(key, value), field, "expected a list of strings, got " + describe_yaml(value));
       return std::nullopt;
     }
     std::vector<std::string> items;
@@ -214,7 +170,7 @@ class JobReader {
           std::from_chars(content.data(), content.data() + content.size(), parsed);
       if (ec == std::errc{} && end == content.data() + content.size()) return parsed;
     }
-    fail(anchor(key, value), field, "expected an integer, got " + describe(value));
+    fail(anchor(key, value), field, "expected an integer, got " + describe_yaml(value));
     return std::nullopt;
   }
 
@@ -228,7 +184,7 @@ class JobReader {
         for (auto it = node.begin(); it != node.end() && !failed(); ++it) {
           const YAML::Node key = it->first;
           if (!key.IsScalar()) {
-            fail(key, field, "schema keys must be strings, got " + describe(key));
+            fail(key, field, "schema keys must be strings, got " + describe_yaml(key));
             return;
           }
           const std::string& name = key.Scalar();
@@ -293,7 +249,7 @@ class JobReader {
                                     const std::string& field) {
     if (!value.IsMap()) {
       fail(anchor(key, value), field,
-           "expected a map (a JSON Schema object), got " + describe(value));
+           "expected a map (a JSON Schema object), got " + describe_yaml(value));
       return std::nullopt;
     }
     std::string json;
@@ -318,7 +274,7 @@ class JobReader {
       const YAML::Node key = it->first;
       const YAML::Node value = it->second;
       if (!key.IsScalar()) {
-        fail(key, prefix_, "field names must be plain strings, got " + describe(key));
+        fail(key, prefix_, "field names must be plain strings, got " + describe_yaml(key));
         continue;
       }
       const std::string& name = key.Scalar();
@@ -400,7 +356,7 @@ class JobReader {
             (name == "deadline" ? out.controls.deadline_ms : out.controls.not_before_ms) = *at;
           } else {
             fail(value, field, name + " must be an RFC 3339 time with a zone, like "
-                                      "2026-11-24T09:30:00Z, got " + describe(value));
+                                      "2026-11-24T09:30:00Z, got " + describe_yaml(value));
           }
         }
       } else if (name == "max_attempts") {
@@ -426,7 +382,7 @@ class JobReader {
           const auto after = parse_duration(value["finish_after"].Scalar());
           if (!after || after->count() <= 0) {
             fail(value["finish_after"], field + ".finish_after",
-                 "expected a duration like 10m, got " + describe(value["finish_after"]));
+                 "expected a duration like 10m, got " + describe_yaml(value["finish_after"]));
           } else {
             out.controls.on_waiting_for_user = {.action = Action::finish_after,
                                                 .finish_after = *after};
@@ -437,7 +393,7 @@ class JobReader {
                                                 .message = std::move(*text)};
           }
         } else {
-          fail(value, field, std::string(kExpected) + ", got " + describe(value));
+          fail(value, field, std::string(kExpected) + ", got " + describe_yaml(value));
         }
       } else if (name == "messages") {
         if (!absent) out.controls.messages = list(key, value, field).value_or(std::vector<std::string>{});
@@ -449,7 +405,7 @@ class JobReader {
           } else if (*text == "finished") {
             out.controls.complete_on = core::CompletionPolicy::on_finished;
           } else {
-            fail(value, field, "complete_on must be stop or finished, got " + describe(value));
+            fail(value, field, "complete_on must be stop or finished, got " + describe_yaml(value));
           }
         }
       } else if (name == "fan_out") {
@@ -458,7 +414,7 @@ class JobReader {
           if (*text == "enterprise") {
             out.controls.fan_out_enterprise = true;
           } else {
-            fail(value, field, "fan_out must be enterprise, got " + describe(value));
+            fail(value, field, "fan_out must be enterprise, got " + describe_yaml(value));
           }
         }
       } else if (name == "session_secrets") {
@@ -505,7 +461,7 @@ class JobReader {
         if (absent) continue;
         if (auto mode = non_empty(key, value, field)) {
           if (*mode != "normal" && *mode != "fast") {
-            fail(value, field, "devin_mode must be normal or fast, got " + describe(value));
+            fail(value, field, "devin_mode must be normal or fast, got " + describe_yaml(value));
           } else {
             out.spec.devin_mode = std::move(*mode);
           }
@@ -564,14 +520,14 @@ JobFileLoad parse_job_text(const std::string& text, const std::string& name,
         const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
         if (key != "jobs") {
           load.fatal = at(name, it->first.Mark(), "",
-                          "unknown top-level key " + describe(it->first) +
+                          "unknown top-level key " + describe_yaml(it->first) +
                               "; a job file is a list of jobs or a map with one key, 'jobs'");
           return load;
         }
         list = it->second;
       }
       if (!list.IsNull() && !list.IsSequence()) {
-        load.fatal = at(name, list.Mark(), "jobs", "expected a list of jobs, got " + describe(list));
+        load.fatal = at(name, list.Mark(), "jobs", "expected a list of jobs, got " + describe_yaml(list));
         return load;
       }
     } else if (root.IsSequence()) {
@@ -579,7 +535,7 @@ JobFileLoad parse_job_text(const std::string& text, const std::string& name,
     } else if (!root.IsNull()) {
       load.fatal = at(name, root.Mark(), "",
                       "expected a list of jobs (or a map with a 'jobs' list), got " +
-                          describe(root));
+                          describe_yaml(root));
       return load;
     }
     if (!list.IsDefined() || list.IsNull()) return load;
@@ -600,7 +556,7 @@ JobFileLoad parse_job_text(const std::string& text, const std::string& name,
         load.invalid.push_back(InvalidJob{
             .diagnostic = at(name, job.Mark(), prefix,
                              "expected a map with at least 'key' and 'prompt', got " +
-                                 describe(job))});
+                                 describe_yaml(job))});
         continue;
       }
       JobReader reader(limits, prefix);

@@ -8,6 +8,10 @@
 #include <string>
 #include <string_view>
 
+namespace YAML {
+class Node;
+}
+
 namespace devin_orch::app {
 
 struct Diagnostic {
@@ -42,5 +46,11 @@ std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string
 // The entry of `known` nearest to `word` if it is within edit distance 2, for "did you mean".
 std::optional<std::string_view> closest_match(std::string_view word,
                                               std::span<const std::string_view> known);
+
+// How a YAML value reads in an error message: "a map", "a list", "nothing", or the scalar
+// quoted (cut at 40 bytes; never raw invalid UTF-8).
+std::string describe_yaml(const YAML::Node& node);
+
+bool is_valid_utf8(std::string_view text) noexcept;
 
 }  // namespace devin_orch::app
