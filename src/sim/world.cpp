@@ -641,6 +641,19 @@ struct World::State {
     return *raw ^ cursor_mask;
   }
 
+  // The `after` cursor of an offset-paged listing of `size` items; an invalid one is a 422.
+  std::uint64_t offset_cursor(const Query& query, std::size_t size,
+                              std::vector<FieldError>& errors) const {
+    const auto cursor = query.last("after");
+    if (!cursor) return 0;
+    const auto decoded = decode_cursor(*cursor);
+    if (!decoded || *decoded > size) {
+      errors.push_back({{"query", "after"}, "Invalid cursor", "value_error"});
+      return 0;
+    }
+    return *decoded;
+  }
+
   bool want_total() {
     switch (config.total_mode) {
       case TotalMode::always: return true;
@@ -1001,15 +1014,7 @@ Reply World::State::post_message(Session& s, const Request& request, TimeMs now)
 Reply World::State::list_messages(const Session& s, const Query& query) {
   std::vector<FieldError> errors;
   const auto first = first_param(query, errors);
-  std::uint64_t start = 0;
-  if (const auto cursor = query.last("after")) {
-    const auto decoded = decode_cursor(*cursor);
-    if (!decoded || *decoded > s.messages.size()) {
-      errors.push_back({{"query", "after"}, "Invalid cursor", "value_error"});
-    } else {
-      start = *decoded;
-    }
-  }
+  const std::uint64_t start = offset_cursor(query, s.messages.size(), errors);
   if (!errors.empty()) return validation_reply(errors);
   json::array items;
   auto i = static_cast<std::size_t>(start);
@@ -1076,15 +1081,7 @@ Reply World::State::tags(Session& s, std::string_view method, const Request& req
 Reply World::State::enterprise_orgs(const Query& query) {
   std::vector<FieldError> errors;
   const auto first = first_param(query, errors);
-  std::uint64_t start = 0;
-  if (const auto cursor = query.last("after")) {
-    const auto decoded = decode_cursor(*cursor);
-    if (!decoded || *decoded > org_list.size()) {
-      errors.push_back({{"query", "after"}, "Invalid cursor", "value_error"});
-    } else {
-      start = *decoded;
-    }
-  }
+  const std::uint64_t start = offset_cursor(query, org_list.size(), errors);
   if (!errors.empty()) return validation_reply(errors);
   json::array items;
   auto i = static_cast<std::size_t>(start);
