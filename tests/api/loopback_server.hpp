@@ -2,6 +2,8 @@
 // Beast) so the client's parsing is checked against an independent implementation.
 #pragma once
 
+#include "devin_orch/api/http_client.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,6 +19,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -194,6 +197,28 @@ inline unsigned short closed_port(net::io_context& io) {
   const unsigned short port = acceptor.local_endpoint().port();
   acceptor.close();
   return port;
+}
+
+// An https:// client for `host` on a loopback test server's port, with a short connect timeout.
+inline std::unique_ptr<HttpClient> make_https_client(net::io_context& io, const std::string& host,
+                                                     unsigned short port, std::string token,
+                                                     HttpClientOptions options) {
+  options.base_url = "https://" + host + ":" + std::to_string(port);
+  options.bearer_token = std::move(token);
+  options.connect_timeout = std::chrono::milliseconds{2000};
+  std::string why;
+  auto created = HttpClient::create(io.get_executor(), std::move(options), &why);
+  if (!created) throw std::runtime_error(why);
+  return std::move(*created);
+}
+
+// GET /v3/self, run to completion on `io`.
+inline HttpResult get_self(net::io_context& io, HttpClient& http) {
+  // A named request: g++ 12 double-destroys a braced temporary inside a co_await operand.
+  return run(io, [](HttpClient& h) -> net::awaitable<HttpResult> {
+    HttpRequest request{.target = "/v3/self"};
+    co_return co_await h.send(std::move(request));
+  }(http));
 }
 
 }  // namespace devin_orch::api::testing

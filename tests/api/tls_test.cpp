@@ -66,22 +66,10 @@ class Tls : public ::testing::Test {
   }
 
   std::unique_ptr<HttpClient> client(const std::string& host, HttpClientOptions options) {
-    options.base_url = "https://" + host + ":" + std::to_string(server_.port());
-    options.bearer_token = "cog_tls";
-    options.connect_timeout = 2000ms;
-    std::string why;
-    auto created = HttpClient::create(io_.get_executor(), std::move(options), &why);
-    if (!created) throw std::runtime_error(why);
-    return std::move(*created);
+    return make_https_client(io_, host, server_.port(), "cog_tls", std::move(options));
   }
 
-  HttpResult get(HttpClient& http) {
-    // A named request: g++ 12 double-destroys a braced temporary inside a co_await operand.
-    return run(io_, [](HttpClient& h) -> net::awaitable<HttpResult> {
-      HttpRequest request{.target = "/v3/self"};
-      co_return co_await h.send(std::move(request));
-    }(http));
-  }
+  HttpResult get(HttpClient& http) { return get_self(io_, http); }
 
   inline static fs::path dir_;
   net::io_context io_;
