@@ -96,9 +96,16 @@ CREATE TABLE outcomes (
 CREATE INDEX outcomes_key ON outcomes (key);
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// v3: the daemon looks for operator cancellations whenever another process writes; without
+// this index every such look was a scan of the whole jobs table.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE INDEX jobs_cancel_requested ON jobs (id) WHERE cancel_requested <> 0;
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

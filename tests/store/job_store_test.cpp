@@ -98,6 +98,20 @@ class RawConnection {
     return std::stoll(text(sql, params));
   }
 
+  // The `detail` column of every row of EXPLAIN QUERY PLAN, joined.
+  std::string query_plan(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    const std::string explain = "EXPLAIN QUERY PLAN " + sql;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, explain.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    std::string plan;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+      plan += " | ";
+    }
+    sqlite3_finalize(stmt);
+    return plan;
+  }
+
   const std::string& error() const { return error_; }
 
  private:
@@ -218,7 +232,7 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 2);
+  EXPECT_EQ(latest_schema_version(), 3);
 
   sqlite3_stmt* stmt = nullptr;
   auto pragma = [&](const char* sql) {
@@ -240,8 +254,19 @@ TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 4);
+}
+
+// The daemon asks for cancellations whenever another process writes; the answer must come
+// from the partial index (cancel_requests() names it with INDEXED BY, which needs the index to
+// exist and its WHERE to cover the query's), not from reading every active job.
+TEST_F(JobStoreTest, CancellationLookupUsesItsIndex) {
+  RawConnection raw{db_path_};
+  const std::string plan = raw.query_plan(
+      "SELECT id FROM jobs INDEXED BY jobs_cancel_requested WHERE cancel_requested <> 0 AND "
+      "state IN ('queued', 'creating', 'running') ORDER BY id");
+  EXPECT_NE(plan.find("USING INDEX jobs_cancel_requested"), std::string::npos) << plan;
 }
 
 TEST_F(JobStoreTest, RefusesANewerSchema) {
