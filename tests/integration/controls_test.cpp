@@ -39,8 +39,10 @@ std::vector<std::string> messages_of(const SimHarness& sim, const std::string& s
   return out;
 }
 
+// Like any producer, waits for the daemon's write lock instead of failing on it.
 void sqlite(const std::string& database, const std::string& sql) {
-  const auto result = run_command(ProcessOptions{.args = {"/usr/bin/sqlite3", database, sql}});
+  const auto result = run_command(
+      ProcessOptions{.args = {"/usr/bin/sqlite3", "-cmd", ".timeout 10000", database, sql}});
   ASSERT_EQ(result.exit_code, 0) << result.err;
 }
 

@@ -168,7 +168,7 @@ COMMIT;
   ASSERT_EQ(inserted.exit_code, 0) << inserted.err;
   // STRICT refuses a wrong type at insert time: the producer hears about it at once.
   const auto refused = run_command(ProcessOptions{
-      .args = {"/usr/bin/sqlite3", database,
+      .args = {"/usr/bin/sqlite3", "-cmd", ".timeout 10000", database,
                "INSERT INTO jobs (key, spec, priority) VALUES ('typed', '{}', 'high')"}});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("cannot store TEXT value in INTEGER column"), std::string::npos)
