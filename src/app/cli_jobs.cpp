@@ -42,8 +42,8 @@ constexpr std::string_view kEnqueueHelp =
        devin-orch enqueue --config FILE --file JOBS.yaml [--json]
        devin-orch enqueue --config FILE --stdin [--json]
 
-Adds jobs to the queue (source "cli"); a running daemon starts them within
-jobs.queue_check_interval. A key is a job's identity forever: adding it again with the same
+Adds jobs to the queue (source "cli"); a running daemon notices them within milliseconds
+(jobs.queue_watch; jobs.queue_check_interval without it). A key is a job's identity forever: adding it again with the same
 definition changes nothing; with a different definition it is reported and not applied.
 
   --key KEY             the job's key (1-512 bytes), with --prompt

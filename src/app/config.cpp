@@ -152,6 +152,14 @@ class Reader {
     error_on(entry, "must be one of " + list + ", got " + describe_yaml(entry.value));
   }
 
+  // Only the two spellings YAML 1.2 and JSON agree on: `yes`, `on` and `1` are mistakes here.
+  void boolean(const Entry& entry, bool& out) {
+    static constexpr std::array<std::string_view, 2> kBooleans{"true", "false"};
+    std::string chosen = out ? "true" : "false";
+    choice(entry, chosen, kBooleans);
+    out = chosen == "true";
+  }
+
   void duration(const Entry& entry, core::Duration& out, bool allow_zero) {
     constexpr std::string_view kExpected = "expected a duration like 250ms, 10s, 5m";
     if (!entry.value.IsScalar()) {
@@ -359,6 +367,8 @@ std::vector<Section> sections(Config& c) {
               if (chosen == "stop") c.jobs.complete_on = core::CompletionPolicy::on_stop;
               if (chosen == "finished") c.jobs.complete_on = core::CompletionPolicy::on_finished;
             }},
+           {"queue_watch",
+            [&c](Reader& r, const Entry& e) { r.boolean(e, c.jobs.queue_watch); }},
            {"queue_check_interval",
             [&c](Reader& r, const Entry& e) {
               r.duration(e, c.jobs.queue_check_interval, false);
@@ -371,13 +381,7 @@ std::vector<Section> sections(Config& c) {
        }},
       {"metrics",
        {
-           {"enabled",
-            [&c](Reader& r, const Entry& e) {
-              static constexpr std::array<std::string_view, 2> kBooleans{"true", "false"};
-              std::string chosen = c.metrics.enabled ? "true" : "false";
-              r.choice(e, chosen, kBooleans);
-              c.metrics.enabled = chosen == "true";
-            }},
+           {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
            {"address", [&c](Reader& r, const Entry& e) { r.string(e, c.metrics.address); }},
            {"port", [&c](Reader& r, const Entry& e) { r.integer(e, c.metrics.port, 0, 65535); }},
        }},
@@ -738,6 +742,7 @@ std::string render_config(const Config& config) {
   out << YAML::EndSeq;
   emit_plain(out, "complete_on",
              config.jobs.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
+  emit_plain(out, "queue_watch", config.jobs.queue_watch ? "true" : "false");
   emit_duration(out, "queue_check_interval", config.jobs.queue_check_interval);
   out << YAML::EndMap;
 

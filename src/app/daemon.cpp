@@ -7,10 +7,12 @@
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/job_loader.hpp"
 #include "devin_orch/app/session_secrets.hpp"
+#include "devin_orch/app/store_watch.hpp"
 #include "devin_orch/app/systemd_notify.hpp"
 #include "devin_orch/core/creation_machine.hpp"
 #include "devin_orch/core/poll_planner.hpp"
 #include "devin_orch/core/rate_gate.hpp"
+#include "devin_orch/core/recheck_schedule.hpp"
 #include "devin_orch/core/session_policy.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/server/metrics.hpp"
@@ -467,40 +469,70 @@ class Daemon {
 
   // ---- dispatch ---------------------------------------------------------------------------
 
+  // Reads the queue when another process committed (the store watch's notice, confirmed by
+  // PRAGMA data_version), when a create slot of ours frees, and once a second for what comes
+  // due by time alone (not_before, deadlines) or was missed (a filesystem without notices).
   awaitable<void> dispatcher() {
+    watch_store();
     std::optional<std::int64_t> seen_version;
-    bool dirty = true;
+    bool changed_elsewhere = true;  // start-up: read everything once
     auto last_tick = SteadyClock::now() - std::chrono::hours{1};
     while (!stopping_) {
       if (const auto version = store_->data_version(); version && version.value() != seen_version) {
         seen_version = version.value();
-        dirty = true;
+        changed_elsewhere = true;
       }
-      // Once a second regardless: scheduled starts (not_before) and deadlines come due by time
-      // alone, without any write to notice.
-      if (SteadyClock::now() - last_tick >= std::chrono::seconds{1}) {
+      recheck_.looked(core::wall_now());
+      const bool tick = SteadyClock::now() - last_tick >= std::chrono::seconds{1};
+      if (tick) {
         last_tick = SteadyClock::now();
-        dirty = true;
         enforce_deadlines();
       }
-      if (dirty || dispatch_requested_) {
-        dirty = false;
+      // Pauses and cancellations are written by other processes (the CLI), so they can only
+      // have changed with data_version; a cancellation we could not finish yet is retried on
+      // the tick.
+      if (changed_elsewhere) sync_pauses();
+      if (changed_elsewhere || (tick && cancellations_pending_)) handle_cancellations();
+      if (changed_elsewhere || tick || dispatch_requested_) {
         dispatch_requested_ = false;
-        sync_pauses();
-        handle_cancellations();
-        dispatch_ready_jobs();
+        dispatch_ready_jobs(/*any_org=*/changed_elsewhere || tick);
       }
+      changed_elsewhere = false;
       if (options_.until_idle && idle_or_stuck()) break;
-      co_await dispatch_wakeup_.wait_for(config_.jobs.queue_check_interval);
+      co_await dispatch_wakeup_.wait_for(until_next_look(last_tick));
     }
+    if (store_watch_) store_watch_->stop();
+  }
+
+  void watch_store() {
+    if (!config_.jobs.queue_watch) return;
+    auto watch = StoreWatch::start(io_, config_.database.path, [this] {
+      recheck_.on_notice(core::wall_now());
+      dispatch_wakeup_.notify();
+    });
+    if (!watch) {
+      spdlog::warn("cannot watch {} for other processes' commits ({}); checking every {} ms",
+                   config_.database.path, watch.error().message(),
+                   config_.jobs.queue_check_interval.count());
+      return;
+    }
+    store_watch_ = std::move(*watch);
+  }
+
+  core::Duration until_next_look(SteadyClock::time_point last_tick) const {
+    if (!store_watch_) return config_.jobs.queue_check_interval;
+    auto wait = std::chrono::ceil<core::Duration>(last_tick + std::chrono::seconds{1} -
+                                                  SteadyClock::now());
+    if (const auto due = recheck_.next()) wait = std::min(wait, until(*due, core::wall_now()));
+    return std::max(wait, core::Duration{0});
   }
 
   // Queued rows worth reading now: the free create slots of the organisations we know, plus
-  // one org's worth for jobs of organisations not seen yet. Reading (and decoding) more after
-  // every finished create was a measurable share of the daemon's CPU.
-  std::size_t claim_limit() const {
+  // (with `any_org`) one org's worth for jobs of organisations not seen yet. Reading (and
+  // decoding) more after every finished create was a measurable share of the daemon's CPU.
+  std::size_t claim_limit(bool any_org) const {
     const auto per_org = static_cast<std::size_t>(config_.create.max_concurrent_creates);
-    std::size_t free = per_org;
+    std::size_t free = any_org ? per_org : 0;
     for (const auto& [id, org] : orgs_) {
       const int creates = config_.create.max_concurrent_creates - org->creating;
       const int sessions = config_.create.max_active_sessions - org->creating - org->active_sessions;
@@ -521,10 +553,14 @@ class Daemon {
     return filter;
   }
 
-  void dispatch_ready_jobs() {
+  // `any_org`: also read rows of organisations not seen yet. A freed slot of ours does not
+  // need that (those rows were read when they appeared, or are read on the next tick).
+  void dispatch_ready_jobs(bool any_org) {
     const auto now = core::wall_now();
     if (global_pause_) return;
-    auto jobs = store_->claimable(now, claim_limit(), claim_filter());
+    const std::size_t limit = claim_limit(any_org);
+    if (limit == 0) return;
+    auto jobs = store_->claimable(now, limit, claim_filter());
     if (!jobs) {
       spdlog::error("cannot read queued jobs: {}", jobs.error().message());
       return;
@@ -1039,6 +1075,8 @@ class Daemon {
   void handle_cancellations() {
     auto requested = store_->cancel_requests();
     if (!requested) return;
+    // Some may still be creating, or their DELETE may fail: look again on the next tick.
+    cancellations_pending_ = !requested->empty();
     for (auto& job : *requested) {
       const bool archive = job.cancel_requested == 2;
       end_by_termination(std::move(job), core::JobState::cancelled,
@@ -1184,7 +1222,10 @@ class Daemon {
   std::map<std::string, std::string> pauses_;     // org_pauses as last read
   std::set<net::steady_timer*> sleepers_;
   int batches_in_flight_ = 0;
+  std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
+  core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
   bool dispatch_requested_ = false;
+  bool cancellations_pending_ = false;
   bool stopping_ = false;
   bool ready_ = false;
   int exit_code_ = 0;

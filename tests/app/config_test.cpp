@@ -114,6 +114,7 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_EQ(c.database.path, "/var/lib/devin-orch/devin-orch.db");
   EXPECT_TRUE(c.jobs.files.empty());
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_stop);
+  EXPECT_TRUE(c.jobs.queue_watch);
   EXPECT_EQ(c.shutdown.drain_timeout, 10s);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.source_path, path);
@@ -159,6 +160,7 @@ database:
 jobs:
   files: [/srv/jobs/a.yaml, /srv/jobs/b.yaml]
   complete_on: finished
+  queue_watch: false
   queue_check_interval: 20ms
 shutdown:
   drain_timeout: 25s
@@ -196,6 +198,7 @@ log:
   EXPECT_EQ(c.jobs.files, (std::vector<std::string>{"/srv/jobs/a.yaml", "/srv/jobs/b.yaml"}));
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_finished);
   EXPECT_EQ(c.jobs.queue_check_interval, 20ms);
+  EXPECT_FALSE(c.jobs.queue_watch);
   EXPECT_EQ(c.shutdown.drain_timeout, 25s);
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, "json");

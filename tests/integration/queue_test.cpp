@@ -190,5 +190,23 @@ COMMIT;
   EXPECT_EQ(sim_->sessions().size(), 2U);
 }
 
+// With the watch off (a filesystem without change events) the daemon polls PRAGMA
+// data_version instead, without the warning kept for a watch that could not start.
+TEST_F(Queue, WithoutTheWatchPollingPicksUpRows) {
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{.extra = "  queue_watch: false\n  queue_check_interval: 20ms\n"}, {});
+  auto daemon = spawn_queue_daemon(dir_,
+                                   daemon_options({"run", "--config", dir_.file("config.yaml")}));
+  const auto enqueued = run_command(ProcessOptions{
+      .args = {"/usr/bin/sqlite3", "-cmd", ".timeout 10000", dir_.file("state/orch.db"),
+               "INSERT INTO jobs (key, spec) VALUES ('polled', '{\"prompt\": \"p [sim:exit]\"}')"}});
+  ASSERT_EQ(enqueued.exit_code, 0) << enqueued.err;
+  ASSERT_TRUE(wait_until_terminal(1, [&] { return status_json(); }));
+  daemon->signal(SIGTERM);
+  ASSERT_EQ(daemon->wait_for(std::chrono::seconds{15}), 0);
+  EXPECT_EQ(jobs_by_key()["polled"].at("state").as_string(), "finished");
+  EXPECT_EQ(read_file(dir_.file("daemon.log")).find("cannot watch"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace devin_orch::testing

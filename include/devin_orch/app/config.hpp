@@ -58,7 +58,10 @@ struct DatabaseConfig {
 struct JobsConfig {
   std::vector<std::string> files;  // YAML job files; relative paths resolve against the config
   core::CompletionPolicy complete_on = core::CompletionPolicy::on_stop;
-  core::Duration queue_check_interval = 50ms;  // how often PRAGMA data_version is read
+  // Notice other processes' commits as they happen (Linux inotify on the database's directory);
+  // the queue is still read once a second whatever the watch says.
+  bool queue_watch = true;
+  core::Duration queue_check_interval = 50ms;  // PRAGMA data_version polling without the watch
 };
 
 struct ShutdownConfig {
