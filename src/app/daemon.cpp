@@ -123,6 +123,7 @@ struct Org {
   std::set<net::steady_timer*> gate_sleepers;  // woken when the gate opens early (hold released)
   int in_flight = 0;
   int creating = 0;               // creation flows running
+  int creates_waiting = 0;        // creation flows waiting at the gate for a token
   int active_sessions = 0;        // sessions being polled
   int poll_failures = 0;          // consecutive failed poll requests
   std::optional<std::string> paused_reason;
@@ -406,7 +407,11 @@ class Daemon {
         ++org.in_flight;
         co_return true;
       }
+      const bool create = kind == core::RequestKind::create;
+      if (create) ++org.creates_waiting;
       co_await sleep_for(until(org.gate.ready_at(kind, now), now), &org.gate_sleepers);
+      // The poller holds back early polls while creates wait for tokens; tell it when none do.
+      if (create && --org.creates_waiting == 0) org.poll_wakeup.notify();
     }
     co_return false;
   }
@@ -885,6 +890,15 @@ class Daemon {
       }
       if (*next > now) {
         co_await org.poll_wakeup.wait_for(until(*next, now));
+        continue;
+      }
+      // Creates waiting for tokens go first: every token a poll takes delays every queued job.
+      // A poll waits until its oldest session is late by poll.max_delay (the most a session's
+      // cadence ever asks it to wait), gathering more due sessions into one request meanwhile.
+      // Not while creates are held by the concurrency cap: only polls can see a session end.
+      if (const auto late = *next + config_.poll.max_delay;
+          org.creates_waiting > 0 && !org.gate.creates_held(now) && late > now) {
+        co_await org.poll_wakeup.wait_for(until(late, now));
         continue;
       }
       // With the budget short, take due sessions only once a request could go: everything
