@@ -285,9 +285,36 @@ result<void> transition_refused(Connection& connection, std::int64_t job_id) {
   return *row ? errc::conflict : errc::not_found;
 }
 
+// How a write must survive power loss (a process crash never loses a commit in WAL mode).
+enum class Durability {
+  // fsynced at COMMIT (synchronous=FULL, the connection's setting): a create intent, a
+  // follow-up message, anything that must be on disk before the side effect it permits.
+  synced,
+  // Written to the WAL without an fsync (synchronous=NORMAL for this one commit). A power loss
+  // can drop it, but only together with every later commit (WAL recovery keeps a prefix) and
+  // never past the next synced commit, whose fsync covers the whole WAL. Only for writes whose
+  // loss a restart repairs: a lost session id is found again by the tag lookup, a lost status
+  // by the next poll.
+  recoverable,
+};
+
 // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any error rolls everything back.
 template <class Body>
-auto in_write_transaction(Connection& connection, Body&& body) -> decltype(body()) {
+auto in_write_transaction(Connection& connection, Body&& body,
+                          Durability durability = Durability::synced) -> decltype(body()) {
+  struct RelaxedSync {
+    Connection& connection;
+    bool relaxed = false;
+    ~RelaxedSync() {
+      if (relaxed) (void)connection.execute("PRAGMA synchronous = FULL", [](Statement&) {});
+    }
+  } sync{connection};
+  if (durability == Durability::recoverable) {
+    if (auto set = connection.execute("PRAGMA synchronous = NORMAL", [](Statement&) {}); !set) {
+      return set.error();
+    }
+    sync.relaxed = true;
+  }
   Transaction transaction{connection};
   if (auto begun = transaction.begin(); !begun) return begun.error();
   auto outcome = body();
@@ -770,7 +797,7 @@ result<void> JobStore::commit_session(std::int64_t job_id, const api::Session& s
     return insert_event(db, job_id, now, adopted ? "adopted" : "created",
                         state_name(core::JobState::running), session.status, session.status_detail,
                         session.session_id);
-  });
+  }, Durability::recoverable);
 }
 
 result<void> JobStore::requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
@@ -790,7 +817,7 @@ result<void> JobStore::requeue(std::int64_t job_id, std::int64_t attempts, std::
     if (db.changes() == 0) return transition_refused(db, job_id);
     return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
                         std::nullopt, std::nullopt, text_or_null(reason));
-  });
+  }, Durability::recoverable);
 }
 
 result<void> JobStore::finish(std::int64_t job_id, core::JobState state, std::string_view reason,
@@ -882,7 +909,7 @@ result<void> JobStore::record_statuses(std::span<const StatusUpdate> updates, co
       }
     }
     return {};
-  });
+  }, Durability::recoverable);
 }
 
 result<void> JobStore::note_error(std::int64_t job_id, std::string_view error,
@@ -898,7 +925,7 @@ result<void> JobStore::note_error(std::int64_t job_id, std::string_view error,
     if (!updated) return updated.error();
     if (db.changes() == 0) return errc::not_found;
     return {};
-  });
+  }, Durability::recoverable);
 }
 
 result<void> JobStore::set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
@@ -913,7 +940,7 @@ result<void> JobStore::set_waiting_since(std::int64_t job_id, std::optional<std:
                               });
     if (!updated) return updated.error();
     return db.changes() == 0 ? result<void>{errc::not_found} : result<void>{};
-  });
+  }, Durability::recoverable);
 }
 
 result<void> JobStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
@@ -933,11 +960,12 @@ result<void> JobStore::record_message(std::int64_t job_id, std::int64_t messages
   });
 }
 
+// INDEXED BY: as for cancel_requests below; this one runs every second.
 result<std::vector<core::JobRecord>> JobStore::past_deadline(core::TimePoint now) {
   return select_jobs(*impl_,
-                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE deadline IS NOT NULL "
-                     "AND deadline <= ?1 AND state IN ('queued', 'creating', 'running') "
-                     "ORDER BY id",
+                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_deadline "
+                     "WHERE deadline IS NOT NULL AND deadline <= ?1 "
+                     "AND state IN ('queued', 'creating', 'running') ORDER BY id",
                      [&](Statement& s) { s.bind(1, core::to_epoch_ms(now)); });
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -256,6 +257,57 @@ TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 4);
+}
+
+// Which writes are fsynced: a create intent must be on disk before the create is sent; a
+// session id or a status may be lost to a power cut (the tag lookup or the next poll finds it
+// again), so those commits skip the fsync. Observed through the SQL the connection runs.
+TEST_F(JobStoreTest, OnlyWritesARestartCanRepairSkipTheFsync) {
+  std::vector<std::string> statements;
+  sqlite3_trace_v2(
+      store_->handle(), SQLITE_TRACE_STMT,
+      [](unsigned, void* context, void* statement, void*) {
+        auto* out = static_cast<std::vector<std::string>*>(context);
+        out->emplace_back(sqlite3_sql(static_cast<sqlite3_stmt*>(statement)));
+        return 0;
+      },
+      &statements);
+  const auto relaxed = [&] {
+    const bool seen = std::find(statements.begin(), statements.end(),
+                                "PRAGMA synchronous = NORMAL") != statements.end();
+    statements.clear();
+    return seen;
+  };
+  ASSERT_TRUE(store_->add_job(job("j"), "test", at(0)));
+  EXPECT_FALSE(relaxed()) << "a submitted job is fsynced";
+  const auto id = record("j").id;
+  ASSERT_TRUE(store_->commit_intent(id, 1, "orch-x-g0", 1, at(1)));
+  EXPECT_FALSE(relaxed()) << "a create intent is fsynced";
+  const api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
+  ASSERT_TRUE(store_->commit_session(id, session, false, at(2)));
+  EXPECT_TRUE(relaxed()) << "a session id is found again by its tag";
+  const std::vector<StatusUpdate> update{{.job_id = id, .session = session}};
+  ASSERT_TRUE(store_->record_statuses(update, at(3)));
+  EXPECT_TRUE(relaxed()) << "a status is seen again at the next poll";
+  ASSERT_TRUE(store_->record_message(id, 1, "more", at(4)));
+  EXPECT_FALSE(relaxed()) << "a follow-up message is recorded before it is sent";
+  sqlite3_trace_v2(store_->handle(), 0, nullptr, nullptr);
+
+  // Every relaxed commit puts the connection back to FULL for the next writer.
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(store_->handle(), "PRAGMA synchronous", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  sqlite3_finalize(stmt);
+}
+
+TEST_F(JobStoreTest, DeadlineLookupUsesItsIndex) {
+  RawConnection raw{db_path_};
+  const std::string plan = raw.query_plan(
+      "SELECT id FROM jobs INDEXED BY jobs_deadline WHERE deadline IS NOT NULL AND "
+      "deadline <= 5 AND state IN ('queued', 'creating', 'running') ORDER BY id");
+  EXPECT_NE(plan.find("USING INDEX jobs_deadline"), std::string::npos) << plan;
 }
 
 // The daemon asks for cancellations whenever another process writes; the answer must come

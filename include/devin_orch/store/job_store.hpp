@@ -1,6 +1,7 @@
 // The durable job queue and outcome record in SQLite: WAL, busy timeout, BEGIN IMMEDIATE for
 // every write, synchronous=FULL (a create intent must survive power loss, or a restart could
-// send a second create), versioned schema migrated forward through PRAGMA user_version.
+// send a second create) except for writes a restart repairs (session ids, statuses), versioned
+// schema migrated forward through PRAGMA user_version.
 // Single-threaded use from the event loop; other processes may read and insert concurrently.
 #pragma once
 
