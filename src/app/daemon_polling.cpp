@@ -1,0 +1,244 @@
+// The daemon's polling of live sessions: batches through each organisation's rate gate, each
+// job's controls applied to what a poll sees, follow-up messages, and the statuses recorded.
+#include "daemon_state.hpp"
+
+#include "devin_orch/core/session_policy.hpp"
+#include "devin_orch/core/session_verdict.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+namespace devin_orch::app::detail {
+
+void Daemon::track_session(Org& org, const core::JobRecord& job, const std::string& status,
+                           const std::optional<std::string>& detail, TimePoint now,
+                           bool poll_soon) {
+  tracked_.insert_or_assign(
+      *job.session_id,
+      TrackedSession{.job_id = job.id,
+                     .started_at_ms = core::to_epoch_ms(now),
+                     .job_key = job.definition.key,
+                     .status = status,
+                     .status_detail = detail,
+                     .policy = core::SessionPolicy{job.definition.controls,
+                                                   config_.jobs.complete_on, job.messages_sent,
+                                                   job.waiting_since_ms}});
+  ++org.active_sessions;
+  org.planner.track(*job.session_id, now,
+                    poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
+  org.poll_wakeup.notify();
+}
+
+void Daemon::untrack_session(Org& org, const std::string& session_id) {
+  tracked_.erase(session_id);
+  org.planner.untrack(session_id);
+  --org.active_sessions;
+  if (org.gate.creates_held(core::wall_now())) {
+    // A slot may be free again: held creates retry now rather than at the hold's end.
+    org.gate.release_hold();
+    for (auto* timer : org.gate_sleepers) timer->cancel();
+  }
+  dispatch_requested_ = true;
+  dispatch_wakeup_.notify();
+}
+
+awaitable<void> Daemon::poller(Org& org) {
+  while (!stopping_) {
+    const auto now = core::wall_now();
+    const auto next = org.planner.next_due();
+    if (!next) {
+      co_await org.poll_wakeup.wait_for(std::chrono::hours{1});
+      continue;
+    }
+    if (*next > now) {
+      co_await org.poll_wakeup.wait_for(until(*next, now));
+      continue;
+    }
+    // Creates waiting for tokens go first: every token a poll takes delays every queued job.
+    // A poll waits until its oldest session is late by poll.max_delay (the most a session's
+    // cadence ever asks it to wait), gathering more due sessions into one request meanwhile.
+    // Not while creates are held by the concurrency cap: only polls can see a session end.
+    if (const auto late = *next + config_.poll.max_delay;
+        org.creates_waiting > 0 && !org.gate.creates_held(now) && late > now) {
+      co_await org.poll_wakeup.wait_for(until(late, now));
+      continue;
+    }
+    // With the budget short, take due sessions only once a request could go: everything
+    // that came due meanwhile joins the same batch instead of queueing as small batches.
+    if (const auto ready = org.gate.ready_at(core::RequestKind::other, now); ready > now) {
+      co_await org.poll_wakeup.wait_for(until(ready, now));
+      continue;
+    }
+    auto due = org.planner.take_due(now);
+    if (!due.empty()) net::co_spawn(io_, poll_batch(org, std::move(due)), net::detached);
+  }
+}
+
+core::Duration Daemon::poll_retry_delay(Org& org) {
+  return std::max(config_.poll.initial_delay / 2,
+                  core::full_jitter_delay(creation_policy_.retry, org.poll_failures, random_));
+}
+
+awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
+  ++batches_in_flight_;
+  if (!co_await pass_gate(org, core::RequestKind::other)) {
+    --batches_in_flight_;
+    co_return;
+  }
+  api::ListSessionsQuery query{.session_ids = ids, .first = static_cast<int>(ids.size())};
+  const auto started = SteadyClock::now();
+  auto answer = co_await client_.list_sessions(org.org_id, query);
+  release(org, answer.outcome);
+  observe_call("poll_batch", answer.outcome, started);
+  const auto now = core::wall_now();
+  if (!answer.outcome.ok()) {
+    ++org.poll_failures;
+    spdlog::warn("org {}: status poll of {} session(s) failed ({}): {}", org.org_id,
+                 ids.size(), core::to_string(answer.outcome.cls), answer.outcome.detail);
+    if (answer.outcome.cls == core::CallClass::unauthorized) {
+      pause_org(org, "API key rejected (401): " + answer.outcome.detail);
+    }
+    const auto delay = poll_retry_delay(org);
+    for (const auto& id : ids) {
+      if (tracked_.contains(id)) org.planner.retry_later(id, delay, now);
+    }
+    org.poll_wakeup.notify();
+    --batches_in_flight_;
+    co_return;
+  }
+  org.poll_failures = 0;
+  std::unordered_set<std::string> wanted{ids.begin(), ids.end()};
+  std::vector<store::StatusUpdate> updates;
+  for (auto& session : answer.value->items) {
+    if (!wanted.erase(session.session_id)) continue;
+    apply_status(org, std::move(session), now, updates);
+  }
+  commit_updates(updates, now);
+  // Sessions the list did not return: ask for each one directly (404 there means lost).
+  for (const auto& id : wanted) {
+    if (tracked_.contains(id)) net::co_spawn(io_, poll_single(org, id), net::detached);
+  }
+  org.poll_wakeup.notify();
+  --batches_in_flight_;
+}
+
+awaitable<void> Daemon::poll_single(Org& org, std::string session_id) {
+  ++batches_in_flight_;
+  if (!co_await pass_gate(org, core::RequestKind::other)) {
+    --batches_in_flight_;
+    co_return;
+  }
+  const auto started = SteadyClock::now();
+  auto answer = co_await client_.get_session(org.org_id, session_id);
+  release(org, answer.outcome);
+  observe_call("poll_single", answer.outcome, started);
+  const auto now = core::wall_now();
+  const auto it = tracked_.find(session_id);
+  if (it != tracked_.end()) {
+    if (answer.value) {
+      std::vector<store::StatusUpdate> updates;
+      apply_status(org, std::move(*answer.value), now, updates);
+      commit_updates(updates, now);
+    } else if (answer.outcome.cls == core::CallClass::not_found) {
+      const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
+      spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
+      (void)store_->finish(it->second.job_id, core::JobState::lost, reason, now);
+      count_job_end(core::JobState::lost);
+      untrack_session(org, session_id);
+    } else {
+      org.planner.retry_later(session_id, poll_retry_delay(org), now);
+    }
+    org.poll_wakeup.notify();
+  }
+  --batches_in_flight_;
+}
+
+void Daemon::apply_status(Org& org, api::Session session, TimePoint now,
+                          std::vector<store::StatusUpdate>& updates) {
+  const auto it = tracked_.find(session.session_id);
+  if (it == tracked_.end()) return;
+  TrackedSession& tracked = it->second;
+  const bool changed =
+      tracked.status != session.status || tracked.status_detail != session.status_detail;
+  auto decision = tracked.policy.observe({.status = session.status,
+                                          .status_detail = session.status_detail,
+                                          .updated_at = session.updated_at,
+                                          .now = now});
+  if (decision.waiting_since_changed) {
+    (void)store_->set_waiting_since(tracked.job_id, tracked.policy.waiting_since_ms(), now);
+  }
+  if (decision.message) {
+    net::co_spawn(io_,
+                  send_message(org, session.session_id, std::move(*decision.message),
+                               tracked.policy.messages_sent()),
+                  net::detached);
+  }
+  const core::SessionVerdict& verdict = decision.verdict;
+  if (changed) {
+    spdlog::info("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
+                 session.status,
+                 session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
+  }
+  tracked.status = session.status;
+  tracked.status_detail = session.status_detail;
+  if (verdict.terminal) {
+    spdlog::info("job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
+                 verdict.reason.empty() ? session.status : verdict.reason);
+    if (verdict.billing) pause_org(org, "billing: " + verdict.reason);
+    count_job_end(verdict.state);
+    metrics_
+        .histogram("devin_orch_session_duration_seconds",
+                   "From a session being recorded to its job ending.",
+                   server::default_duration_buckets())
+        .observe(std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
+    // A normal finish is not an error; any other ending records why.
+    std::optional<std::string> reason;
+    if (verdict.state != core::JobState::finished) reason = verdict.reason;
+    updates.push_back(store::StatusUpdate{.job_id = tracked.job_id,
+                                          .session = std::move(session),
+                                          .new_state = verdict.state,
+                                          .reason = std::move(reason)});
+    untrack_session(org, updates.back().session.session_id);
+    return;
+  }
+  org.planner.observed(session.session_id, changed, now);
+  if (changed) {
+    updates.push_back(store::StatusUpdate{.job_id = tracked.job_id, .session = std::move(session)});
+  }
+}
+
+// Follow-ups are recorded before they are sent: at most once, even across a crash.
+awaitable<void> Daemon::send_message(Org& org, std::string session_id, std::string text,
+                                     std::int64_t count) {
+  ++batches_in_flight_;
+  const auto it = tracked_.find(session_id);
+  if (it != tracked_.end()) {
+    const auto job_id = it->second.job_id;
+    const auto key = it->second.job_key;
+    (void)store_->record_message(job_id, count, text, core::wall_now());
+    if (co_await pass_gate(org, core::RequestKind::other)) {
+      const auto started = SteadyClock::now();
+      auto answer = co_await client_.send_message(org.org_id, session_id, text);
+      release(org, answer.outcome);
+      observe_call("message", answer.outcome, started);
+      if (answer.outcome.ok()) {
+        spdlog::info("job '{}': sent message {} to session {}", key, count, session_id);
+      } else {
+        spdlog::warn("job '{}': message {} to session {} failed ({}); not resent",
+                     key, count, session_id, answer.outcome.detail);
+      }
+    }
+    if (const auto again = tracked_.find(session_id); again != tracked_.end()) {
+      again->second.policy.message_done();
+      org.planner.observed(session_id, /*changed=*/true, core::wall_now());
+      org.poll_wakeup.notify();
+    }
+  }
+  --batches_in_flight_;
+}
+
+}  // namespace devin_orch::app::detail
