@@ -15,8 +15,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <filesystem>
 #include <functional>
+#include <thread>
 #include <algorithm>
 #include <array>
 #include <utility>
@@ -388,24 +390,33 @@ bool exec(sqlite3* db, const char* sql, std::string& error) {
   return false;
 }
 
-bool enable_wal(sqlite3* db, std::string& error) {
-  sqlite3_stmt* stmt = nullptr;
-  std::string mode;
-  if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    mode = text != nullptr ? text : "";
-  } else {
-    error = std::string("PRAGMA journal_mode = WAL: ") + sqlite3_errmsg(db);
+// Switching a new database to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY
+// at once instead of calling the busy handler when another connection (the daemon and a CLI
+// command starting together) holds a lock: retry for as long as busy_timeout allows.
+bool enable_wal(sqlite3* db, core::Duration busy_timeout, std::string& error) {
+  const auto give_up = std::chrono::steady_clock::now() + busy_timeout;
+  for (;;) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      const std::string mode = text != nullptr ? text : "";
+      sqlite3_finalize(stmt);
+      if (mode == "wal") return true;
+      error = "the database cannot use WAL journal mode (got '" + mode + "')";
+      return false;
+    }
     sqlite3_finalize(stmt);
+    const int primary = rc & 0xff;
+    if ((primary == SQLITE_BUSY || primary == SQLITE_LOCKED) &&
+        std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+      continue;
+    }
+    error = std::string("PRAGMA journal_mode = WAL: ") + sqlite3_errmsg(db);
     return false;
   }
-  sqlite3_finalize(stmt);
-  if (mode != "wal") {
-    error = "the database cannot use WAL journal mode (got '" + mode + "')";
-    return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -448,7 +459,7 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
 
-  if (!enable_wal(raw, message) ||
+  if (!enable_wal(raw, options.busy_timeout, message) ||
       // FULL: a committed create intent must survive power loss, or a restart could send a
       // second create for the same job.
       !exec(raw, "PRAGMA synchronous = FULL", message) ||

@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <latch>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -333,6 +335,30 @@ TEST_F(JobStoreTest, RefusesANewerSchema) {
   EXPECT_EQ(reopened.error(), errc::database_error);
   EXPECT_EQ(error, "database schema version 7 is newer than this devin-orch supports (" +
                        std::to_string(latest_schema_version()) + ")");
+}
+
+// The daemon and a CLI command (or two producers) often open a new database at the same
+// moment; switching it to WAL needs an exclusive lock that SQLite's busy handler does not wait
+// for, so one of them used to fail with "database is locked".
+TEST(JobStoreOpen, ProcessesOpeningANewDatabaseTogetherAllSucceed) {
+  TempDir dir;
+  for (int round = 0; round < 40; ++round) {
+    const auto path = (std::filesystem::path{dir.path()} / ("race-" + std::to_string(round) + ".db")).string();
+    constexpr int kOpeners = 4;
+    std::latch start{kOpeners};
+    std::vector<std::string> errors(kOpeners);
+    std::vector<std::thread> openers;
+    for (int i = 0; i < kOpeners; ++i) {
+      openers.emplace_back([&, i] {
+        start.arrive_and_wait();
+        std::string error;
+        auto store = JobStore::open({.path = path}, &error);
+        if (!store) errors[i] = error.empty() ? "failed" : error;
+      });
+    }
+    for (auto& opener : openers) opener.join();
+    for (const auto& error : errors) ASSERT_EQ(error, "") << "round " << round;
+  }
 }
 
 TEST(JobStoreOpen, ReportsAParentThatIsAFile) {
