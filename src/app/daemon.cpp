@@ -365,12 +365,19 @@ void Daemon::release(Org& org, const core::CallOutcome& outcome) {
 void Daemon::pause_org(Org& org, const std::string& reason) {
   if (org.paused_reason) return;
   org.paused_reason = reason;
-  if (const auto saved = store_->pause_org(org.org_id, reason, "daemon", core::wall_now());
-      !saved) {
-    spdlog::error("cannot record the pause of org {}: {}", org.org_id, saved.error().message());
-  }
+  save_pause(org);
   spdlog::error("org {}: new sessions paused: {} (lift with `devin-orch resume --org {}`)",
                 org.org_id, reason, org.org_id);
+}
+
+// A pause the database did not take stays in memory (pause_unsaved) and is saved again on the
+// next sync, so the operator can see it and lift it.
+void Daemon::save_pause(Org& org) {
+  const auto saved = store_->pause_org(org.org_id, *org.paused_reason, "daemon", core::wall_now());
+  org.pause_unsaved = !saved;
+  if (!saved) {
+    spdlog::error("cannot record the pause of org {}: {}", org.org_id, saved.error().message());
+  }
 }
 
 // Mirrors org_pauses into memory: operators pause and resume from another process.
@@ -382,7 +389,9 @@ void Daemon::sync_pauses() {
   global_pause_ = global == rows->end() ? std::nullopt : std::optional{global->second};
   for (const auto& [id, org] : orgs_) {
     const auto row = rows->find(id);
-    if (row == rows->end() && org->paused_reason) {
+    if (row == rows->end() && org->pause_unsaved) {
+      save_pause(*org);
+    } else if (row == rows->end() && org->paused_reason) {
       spdlog::info("org {}: resumed", id);
       org->paused_reason.reset();
     } else if (row != rows->end()) {

@@ -93,6 +93,7 @@ struct Org {
   int active_sessions = 0;        // sessions being polled
   int poll_failures = 0;          // consecutive failed poll requests
   std::optional<std::string> paused_reason;
+  bool pause_unsaved = false;     // paused_reason could not be written to org_pauses yet
 };
 
 class Daemon {
@@ -141,6 +142,7 @@ class Daemon {
   void pause_org(Org& org, const std::string& reason);
   bool paused(const Org& org) const { return org.paused_reason.has_value() || global_pause_; }
   void sync_pauses();
+  void save_pause(Org& org);
 
   void commit_updates(const std::vector<store::StatusUpdate>& updates, TimePoint now);
 
