@@ -20,7 +20,8 @@ void Daemon::track_session(Org& org, const core::JobRecord& job, const std::stri
   tracked_.insert_or_assign(
       *job.session_id,
       TrackedSession{.job_id = job.id,
-                     .started_at_ms = core::to_epoch_ms(now),
+                     // A re-attached session keeps its start: durations span restarts.
+                     .started_at_ms = job.started_at_ms.value_or(core::to_epoch_ms(now)),
                      .job_key = job.definition.key,
                      .status = status,
                      .status_detail = detail,

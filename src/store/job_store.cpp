@@ -34,7 +34,7 @@ constexpr std::size_t kMaxKeyCharacters = 512;  // matches the CHECK on jobs.key
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
   "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
   "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
-  "cancel_requested"
+  "cancel_requested, started_at"
 
 std::optional<std::string> text_or_null(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -140,6 +140,7 @@ DecodedJob read_job(const Statement& row) {
   job.messages_sent = row.int64_at(22);
   job.waiting_since_ms = row.optional_int64_at(23);
   job.cancel_requested = static_cast<int>(row.int64_at(24));
+  job.started_at_ms = row.optional_int64_at(25);
   return out;
 }
 

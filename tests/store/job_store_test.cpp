@@ -556,6 +556,7 @@ TEST_F(JobStoreTest, FullLifecycleIsRecordedInOrder) {
   EXPECT_EQ(running.session_url, "https://app.devin.ai/sessions/devin-1");
   EXPECT_EQ(running.status_detail, "working");
   EXPECT_EQ(store_->outcome(id).value().started_at_ms, 3'000);
+  EXPECT_EQ(running.started_at_ms, 3'000);  // a restart re-attaches with the real start
 
   api::Session done = session("devin-1", "exit", "finished");
   done.acus_consumed = 4.5;

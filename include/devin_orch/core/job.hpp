@@ -117,6 +117,7 @@ struct JobRecord {
   std::optional<std::string> last_error;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> started_at_ms;  // its session was recorded (running)
   // Runtime progress of the controls, persisted so a restart continues where it stopped.
   std::int64_t messages_sent = 0;
   std::optional<std::int64_t> waiting_since_ms;  // first seen waiting for the user
