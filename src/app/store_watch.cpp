@@ -74,7 +74,10 @@ class InotifyStoreWatch final : public StoreWatch {
 result<std::unique_ptr<StoreWatch>> StoreWatch::start(net::io_context& io,
                                                       const std::string& database_path,
                                                       std::function<void()> on_write) {
-  const std::filesystem::path path{database_path};
+  // SQLite keeps the WAL next to the file a symlinked database path points to: watch there.
+  std::error_code ignored;
+  std::filesystem::path path = std::filesystem::weakly_canonical(database_path, ignored);
+  if (path.empty()) path = database_path;
   std::filesystem::path directory = path.parent_path();
   if (directory.empty()) directory = ".";
   const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

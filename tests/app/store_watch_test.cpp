@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -79,6 +80,18 @@ TEST_F(StoreWatchTest, AStoppedWatchIsQuietAndLetsTheLoopEnd) {
   io_.run_for(300ms);
   EXPECT_TRUE(io_.stopped());  // nothing left pending: run() would return on its own
   EXPECT_EQ(notices_, 0);
+}
+
+// SQLite writes the WAL beside the symlink's target, so that is the directory to watch.
+TEST_F(StoreWatchTest, ADatabaseReachedThroughASymlinkIsWatchedWhereItLives) {
+  TempDir elsewhere;
+  const std::string link = elsewhere.file("linked.db");
+  std::filesystem::create_symlink(db_path_, link);
+  auto watch = StoreWatch::start(io_, link, [this] { ++notices_; });
+  ASSERT_TRUE(watch);
+  exec(link, "INSERT INTO jobs VALUES ('d')");
+  run_until(io_, notices_, 1, 5s);
+  EXPECT_GE(notices_, 1);
 }
 
 TEST(StoreWatch, AMissingDirectoryIsAnErrorNotACrash) {
