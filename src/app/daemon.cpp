@@ -85,7 +85,10 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
                        .retry = {.initial = config.create.retry_initial,
                                  .max = config.create.retry_max,
                                  .multiplier = 2.0},
-                       .settle_delay = config.create.settle_delay} {}
+                       .settle_delay = config.create.settle_delay},
+      intents_{io, [this](std::span<const store::IntentWrite> writes) {
+                 return store_->commit_intents(writes, core::wall_now());
+               }} {}
 
 // Re-attaches what a previous run left in flight, then starts the loops.
 bool Daemon::start() {

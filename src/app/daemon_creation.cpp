@@ -85,9 +85,12 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
     using Kind = core::CreationActionKind;
     switch (action.kind) {
       case Kind::commit_intent: {
-        const auto committed = store_->commit_intent(job.id, action.attempt, tag,
-                                                     action.intent_at_ms.value_or(0),
-                                                     core::wall_now());
+        // Shared with the intents of jobs dispatched in the same turn: one fsync for a burst.
+        store::IntentWrite intent{.job_id = job.id,
+                                  .attempt = action.attempt,
+                                  .tag = tag,
+                                  .intent_at_ms = action.intent_at_ms.value_or(0)};
+        const auto committed = co_await intents_.commit(std::move(intent));
         if (!committed) {
           spdlog::error("job '{}': cannot record create intent: {}; will retry", key,
                         committed.error().message());

@@ -6,6 +6,7 @@
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/config.hpp"
 #include "devin_orch/app/daemon.hpp"
+#include "devin_orch/app/group_commit.hpp"
 #include "devin_orch/app/store_watch.hpp"
 #include "devin_orch/app/systemd_notify.hpp"
 #include "devin_orch/core/call_outcome.hpp"
@@ -213,6 +214,7 @@ class Daemon {
   std::map<std::string, std::string> pauses_;     // org_pauses as last read
   std::set<net::steady_timer*> sleepers_;
   int batches_in_flight_ = 0;
+  GroupCommit<store::IntentWrite> intents_;  // create intents, fsynced together per loop turn
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
   bool dispatch_requested_ = false;

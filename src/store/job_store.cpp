@@ -765,23 +765,46 @@ result<std::optional<std::int64_t>> JobStore::oldest_queued_at_ms() {
 result<void> JobStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
                                      std::string_view tag, std::int64_t intent_at_ms,
                                      core::TimePoint now) {
+  const IntentWrite intent{
+      .job_id = job_id, .attempt = attempt, .tag = std::string(tag), .intent_at_ms = intent_at_ms};
+  auto outcomes = commit_intents(std::span{&intent, 1}, now);
+  if (!outcomes) return outcomes.error();
+  return outcomes->front();
+}
+
+result<std::vector<result<void>>> JobStore::commit_intents(std::span<const IntentWrite> intents,
+                                                           core::TimePoint now) {
   Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute(
-        "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
-        "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
-        "WHERE id = ?1 AND state IN ('queued', 'creating')",
-        [&](Statement& s) {
-          s.bind(1, job_id);
-          s.bind(2, attempt);
-          s.bind(3, tag);
-          s.bind(4, intent_at_ms);
-          s.bind(5, core::to_epoch_ms(now));
-        });
-    if (!updated) return updated.error();
-    if (db.changes() == 0) return transition_refused(db, job_id);
-    return insert_event(db, job_id, now, "intent", state_name(core::JobState::creating),
-                        std::nullopt, std::nullopt, "attempt " + std::to_string(attempt));
+  return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
+    std::vector<result<void>> outcomes;
+    outcomes.reserve(intents.size());
+    for (const IntentWrite& intent : intents) {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
+          "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
+          "WHERE id = ?1 AND state IN ('queued', 'creating')",
+          [&](Statement& s) {
+            s.bind(1, intent.job_id);
+            s.bind(2, intent.attempt);
+            s.bind(3, intent.tag);
+            s.bind(4, intent.intent_at_ms);
+            s.bind(5, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) {
+        // This job moved on (an operator cancelled it, say): refuse it, keep the others.
+        outcomes.push_back(transition_refused(db, intent.job_id));
+        continue;
+      }
+      if (auto logged = insert_event(db, intent.job_id, now, "intent",
+                                     state_name(core::JobState::creating), std::nullopt,
+                                     std::nullopt, "attempt " + std::to_string(intent.attempt));
+          !logged) {
+        return logged.error();
+      }
+      outcomes.emplace_back();
+    }
+    return outcomes;
   });
 }
 

@@ -261,6 +261,28 @@ TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 4);
 }
 
+// A burst of creates shares one fsynced transaction; a job that moved on meanwhile is refused
+// on its own and the others still take.
+TEST_F(JobStoreTest, IntentsOfSeveralJobsCommitTogetherWithTheirOwnOutcomes) {
+  for (const char* key : {"a", "b", "c"}) ASSERT_TRUE(store_->add_job(job(key), "test", at(0)));
+  ASSERT_EQ(store_->request_cancel("b", false, at(1)).value(), JobStore::CancelResult::cancelled);
+  const std::vector<IntentWrite> intents{
+      {.job_id = record("a").id, .attempt = 1, .tag = "orch-a-g0", .intent_at_ms = 2},
+      {.job_id = record("b").id, .attempt = 1, .tag = "orch-b-g0", .intent_at_ms = 2},
+      {.job_id = record("c").id, .attempt = 1, .tag = "orch-c-g0", .intent_at_ms = 2}};
+  const auto outcomes = store_->commit_intents(intents, at(2));
+  ASSERT_TRUE(outcomes);
+  ASSERT_EQ(outcomes->size(), 3U);
+  EXPECT_TRUE((*outcomes)[0]);
+  EXPECT_EQ((*outcomes)[1].error(), errc::conflict);
+  EXPECT_TRUE((*outcomes)[2]);
+  EXPECT_EQ(record("a").state, core::JobState::creating);
+  EXPECT_EQ(record("a").creation_tag, "orch-a-g0");
+  EXPECT_EQ(record("b").state, core::JobState::cancelled);
+  EXPECT_EQ(record("c").state, core::JobState::creating);
+  EXPECT_EQ(record("c").intent_at_ms, 2);
+}
+
 // Which writes are fsynced: a create intent must be on disk before the create is sent; a
 // session id or a status may be lost to a power cut (the tag lookup or the next poll finds it
 // again), so those commits skip the fsync. Observed through the SQL the connection runs.

@@ -35,6 +35,13 @@ enum class AddResult {
 };
 
 // One poll result to record.
+struct IntentWrite {
+  std::int64_t job_id = 0;
+  std::int64_t attempt = 0;
+  std::string tag;
+  std::int64_t intent_at_ms = 0;
+};
+
 struct StatusUpdate {
   std::int64_t job_id = 0;
   api::Session session;
@@ -118,6 +125,12 @@ class JobStore {
   // creating only.
   result<void> commit_intent(std::int64_t job_id, std::int64_t attempt, std::string_view tag,
                              std::int64_t intent_at_ms, core::TimePoint now);
+  // Several jobs' intents in one fsynced transaction (group commit: one fsync for a burst of
+  // creates). Each intent gets its own outcome, in order: a job that is no longer queued or
+  // creating is refused (conflict / not_found) without affecting the others. A database error
+  // fails the whole batch and records none of it.
+  result<std::vector<result<void>>> commit_intents(std::span<const IntentWrite> intents,
+                                                   core::TimePoint now);
   // state=running with the session's id, url, status and outcome fields. `adopted` says the
   // session was found by lookup rather than returned by the create call. From creating only.
   result<void> commit_session(std::int64_t job_id, const api::Session& session, bool adopted,

@@ -1,0 +1,84 @@
+// Group commit on the event loop: writes asked for in the same turn of the loop share one
+// transaction (one fsync for a burst of creates), and each caller resumes with its own outcome.
+#pragma once
+
+#include "devin_orch/core/error.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace devin_orch::app {
+
+template <class Write>
+class GroupCommit {
+ public:
+  // Writes a batch in one transaction: one outcome per write, in order, or an error for all.
+  using Outcomes = result<std::vector<result<void>>>;
+  using Flush = std::function<Outcomes(std::span<const Write>)>;
+
+  GroupCommit(boost::asio::io_context& io, Flush flush) : io_{io}, flush_{std::move(flush)} {}
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  // The batch is written once the handlers already queued on the loop have run: creation
+  // flows started together (a dispatch of many jobs) all join it. No timer window: a lone
+  // write waits for nothing but the loop's current turn.
+  boost::asio::awaitable<result<void>> commit(Write write) {
+    boost::asio::steady_timer written{io_, boost::asio::steady_timer::time_point::max()};
+    Pending pending{.write = std::move(write), .outcome = std::nullopt, .written = &written};
+    queue_.push_back(&pending);
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      boost::asio::post(io_, [this] { flush(); });
+    }
+    while (!pending.outcome) {
+      co_await written.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+    co_return std::move(*pending.outcome);
+  }
+
+  std::size_t batches() const noexcept { return batches_; }
+
+ private:
+  struct Pending {
+    Write write;
+    std::optional<result<void>> outcome;
+    boost::asio::steady_timer* written;
+  };
+
+  void flush() {
+    flush_posted_ = false;
+    const std::vector<Pending*> batch = std::exchange(queue_, {});
+    std::vector<Write> writes;
+    writes.reserve(batch.size());
+    for (Pending* pending : batch) writes.push_back(std::move(pending->write));
+    ++batches_;
+    const Outcomes outcomes = flush_(writes);
+    if (outcomes && outcomes->size() != batch.size()) {
+      throw std::logic_error("group commit: one outcome per write expected");
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->outcome = outcomes ? (*outcomes)[i] : result<void>{outcomes.error()};
+      batch[i]->written->cancel();
+    }
+  }
+
+  boost::asio::io_context& io_;
+  Flush flush_;
+  std::vector<Pending*> queue_;
+  bool flush_posted_ = false;
+  std::size_t batches_ = 0;
+};
+
+}  // namespace devin_orch::app
