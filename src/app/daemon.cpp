@@ -324,9 +324,29 @@ awaitable<bool> Daemon::sleep_for(core::Duration timeout, std::set<net::steady_t
 
 // ---- the rate gate ----------------------------------------------------------------------
 
-// Waits for the org's budget and an in-flight slot. False when stopping: no new requests.
+// Waits for the org's budget and an in-flight slot, first come first served within a kind.
+// False when stopping: no new requests.
 awaitable<bool> Daemon::pass_gate(Org& org, core::RequestKind kind) {
+  if (stopping_) co_return false;
+  auto& queue = kind == core::RequestKind::create ? org.create_queue : org.other_queue;
+  if (queue.empty() && org.in_flight < config_.api.max_in_flight &&
+      org.gate.try_acquire(kind, core::wall_now())) {
+    ++org.in_flight;
+    co_return true;
+  }
+  const bool create = kind == core::RequestKind::create;
+  if (create) ++org.creates_waiting;
+  net::steady_timer turn{io_};  // cancelled by the waiter ahead when it leaves the queue
+  queue.push_back(&turn);
+  bool acquired = false;
   while (!stopping_) {
+    if (queue.front() != &turn) {
+      turn.expires_at(net::steady_timer::time_point::max());
+      sleepers_.insert(&turn);
+      co_await turn.async_wait(kTuple);
+      sleepers_.erase(&turn);
+      continue;
+    }
     const auto now = core::wall_now();
     if (org.in_flight >= config_.api.max_in_flight) {
       co_await org.slot_freed.async_wait(kTuple);
@@ -334,15 +354,16 @@ awaitable<bool> Daemon::pass_gate(Org& org, core::RequestKind kind) {
     }
     if (org.gate.try_acquire(kind, now)) {
       ++org.in_flight;
-      co_return true;
+      acquired = true;
+      break;
     }
-    const bool create = kind == core::RequestKind::create;
-    if (create) ++org.creates_waiting;
     co_await sleep_for(until(org.gate.ready_at(kind, now), now), &org.gate_sleepers);
-    // The poller holds back early polls while creates wait for tokens; tell it when none do.
-    if (create && --org.creates_waiting == 0) org.poll_wakeup.notify();
   }
-  co_return false;
+  queue.erase(std::find(queue.begin(), queue.end(), &turn));
+  if (!queue.empty()) queue.front()->cancel();  // the next in line tries at once
+  // The poller holds back early polls while creates wait for tokens; tell it when none do.
+  if (create && --org.creates_waiting == 0) org.poll_wakeup.notify();
+  co_return acquired;
 }
 
 void Daemon::release(Org& org, const core::CallOutcome& outcome) {

@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,8 +87,13 @@ struct Org {
   core::RateGate gate;
   core::PollPlanner planner;
   Wakeup poll_wakeup;
-  net::steady_timer slot_freed;  // cancelled whenever an in-flight slot frees; many waiters
+  net::steady_timer slot_freed;  // cancelled whenever an in-flight slot frees; queue heads wait
   std::set<net::steady_timer*> gate_sleepers;  // woken when the gate opens early (hold released)
+  // Flows waiting at the gate, per kind (creates, others), in arrival order. Only the head of
+  // a queue waits for a token or a slot; the others wait for their turn, so a token wakes one
+  // waiter rather than all of them.
+  std::deque<net::steady_timer*> create_queue;
+  std::deque<net::steady_timer*> other_queue;
   int in_flight = 0;
   int creating = 0;               // creation flows running
   int creates_waiting = 0;        // creation flows waiting at the gate for a token
