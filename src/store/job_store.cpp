@@ -290,39 +290,47 @@ result<void> transition_refused(Connection& connection, std::int64_t job_id) {
 
 // How a write must survive power loss (a process crash never loses a commit in WAL mode).
 enum class Durability {
-  // fsynced at COMMIT (synchronous=FULL, the connection's setting): a create intent, a
-  // follow-up message, anything that must be on disk before the side effect it permits.
+  // fsynced before the call returns: a create intent, a follow-up message, anything that must
+  // be on disk before the side effect it permits.
   synced,
-  // Written to the WAL without an fsync (synchronous=NORMAL for this one commit). A power loss
-  // can drop it, but only together with every later commit (WAL recovery keeps a prefix) and
-  // never past the next synced commit, whose fsync covers the whole WAL. Only for writes whose
-  // loss a restart repairs: a lost session id is found again by the tag lookup, a lost status
-  // by the next poll.
+  // Written to the WAL without an fsync. A power loss can drop it, but only together with
+  // every later commit (WAL recovery keeps a prefix) and never past the next synced commit,
+  // whose fsync covers the whole WAL. Only for writes whose loss a restart repairs: a lost
+  // session id is found again by the tag lookup, a lost status by the next poll.
   recoverable,
 };
+
+// Makes the commit just written durable, as synchronous=FULL would have at COMMIT: fsyncs the
+// WAL, which holds that commit and every earlier one. The connection runs with
+// synchronous=NORMAL so that only the commits that need an fsync pay for it (switching the
+// pragma around each commit cost two statement re-preparations per write).
+result<void> sync_wal(Connection& connection) {
+  sqlite3_file* wal = nullptr;
+  if (sqlite3_file_control(connection.db(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) !=
+          SQLITE_OK ||
+      wal == nullptr || wal->pMethods == nullptr) {
+    return connection.fail("cannot reach the WAL file to fsync a commit");
+  }
+  if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
+    return connection.fail(std::string("fsync of the WAL failed: ") + sqlite3_errstr(rc));
+  }
+  return {};
+}
 
 // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any error rolls everything back.
 template <class Body>
 auto in_write_transaction(Connection& connection, Body&& body,
                           Durability durability = Durability::synced) -> decltype(body()) {
-  struct RelaxedSync {
-    Connection& connection;
-    bool relaxed = false;
-    ~RelaxedSync() {
-      if (relaxed) (void)connection.execute("PRAGMA synchronous = FULL", [](Statement&) {});
-    }
-  } sync{connection};
-  if (durability == Durability::recoverable) {
-    if (auto set = connection.execute("PRAGMA synchronous = NORMAL", [](Statement&) {}); !set) {
-      return set.error();
-    }
-    sync.relaxed = true;
-  }
   Transaction transaction{connection};
   if (auto begun = transaction.begin(); !begun) return begun.error();
   auto outcome = body();
   if (!outcome) return outcome;
   if (auto committed = transaction.commit(); !committed) return committed.error();
+  if (durability == Durability::synced) {
+    // Committed but maybe not on disk: the caller must not act on it (send a create, say);
+    // retrying the same write is harmless.
+    if (auto synced = sync_wal(connection); !synced) return synced.error();
+  }
   return outcome;
 }
 
@@ -461,9 +469,9 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
   sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
 
   if (!enable_wal(raw, options.busy_timeout, message) ||
-      // FULL: a committed create intent must survive power loss, or a restart could send a
-      // second create for the same job.
-      !exec(raw, "PRAGMA synchronous = FULL", message) ||
+      // NORMAL: commits are not fsynced unless they must be (sync_wal after a synced write;
+      // a create intent must survive power loss, or a restart could send a second create).
+      !exec(raw, "PRAGMA synchronous = NORMAL", message) ||
       !exec(raw, "PRAGMA foreign_keys = ON", message)) {
     return fail(errc::database_error);
   }

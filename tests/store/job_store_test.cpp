@@ -4,6 +4,7 @@
 
 #include "devin_orch/store/schema.hpp"
 #include "devin_orch/store/spec_codec.hpp"
+#include "support/sync_counting_vfs.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -245,7 +246,7 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
     sqlite3_finalize(stmt);
     return value;
   };
-  EXPECT_EQ(pragma("PRAGMA synchronous"), 2);  // FULL
+  EXPECT_EQ(pragma("PRAGMA synchronous"), 1);  // NORMAL; sync_wal fsyncs what must be
   EXPECT_EQ(pragma("PRAGMA foreign_keys"), 1);
   EXPECT_EQ(pragma("PRAGMA busy_timeout"), 5000);
 }
@@ -285,45 +286,32 @@ TEST_F(JobStoreTest, IntentsOfSeveralJobsCommitTogetherWithTheirOwnOutcomes) {
 
 // Which writes are fsynced: a create intent must be on disk before the create is sent; a
 // session id or a status may be lost to a power cut (the tag lookup or the next poll finds it
-// again), so those commits skip the fsync. Observed through the SQL the connection runs.
+// again), so those commits skip the fsync. Observed as fsyncs of the WAL file.
 TEST_F(JobStoreTest, OnlyWritesARestartCanRepairSkipTheFsync) {
-  std::vector<std::string> statements;
-  sqlite3_trace_v2(
-      store_->handle(), SQLITE_TRACE_STMT,
-      [](unsigned, void* context, void* statement, void*) {
-        auto* out = static_cast<std::vector<std::string>*>(context);
-        out->emplace_back(sqlite3_sql(static_cast<sqlite3_stmt*>(statement)));
-        return 0;
-      },
-      &statements);
-  const auto relaxed = [&] {
-    const bool seen = std::find(statements.begin(), statements.end(),
-                                "PRAGMA synchronous = NORMAL") != statements.end();
-    statements.clear();
-    return seen;
-  };
+  store_.reset();
+  test::SyncCountingVfs vfs;
+  store_ = open_store();
+  ASSERT_TRUE(store_);
+  (void)vfs.take_wal_syncs();
+  // The first write to a new WAL also fsyncs its header (SQLite's own, in every mode).
+  ASSERT_TRUE(store_->add_job(job("i"), "test", at(0)));
+  (void)vfs.take_wal_syncs();
   ASSERT_TRUE(store_->add_job(job("j"), "test", at(0)));
-  EXPECT_FALSE(relaxed()) << "a submitted job is fsynced";
+  EXPECT_EQ(vfs.take_wal_syncs(), 1) << "a submitted job is fsynced";
   const auto id = record("j").id;
   ASSERT_TRUE(store_->commit_intent(id, 1, "orch-x-g0", 1, at(1)));
-  EXPECT_FALSE(relaxed()) << "a create intent is fsynced";
+  EXPECT_EQ(vfs.take_wal_syncs(), 1) << "a create intent is fsynced";
   const api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
   ASSERT_TRUE(store_->commit_session(id, session, false, at(2)));
-  EXPECT_TRUE(relaxed()) << "a session id is found again by its tag";
+  EXPECT_EQ(vfs.take_wal_syncs(), 0) << "a session id is found again by its tag";
   const std::vector<StatusUpdate> update{{.job_id = id, .session = session}};
   ASSERT_TRUE(store_->record_statuses(update, at(3)));
-  EXPECT_TRUE(relaxed()) << "a status is seen again at the next poll";
+  EXPECT_EQ(vfs.take_wal_syncs(), 0) << "a status is seen again at the next poll";
   ASSERT_TRUE(store_->record_message(id, 1, "more", at(4)));
-  EXPECT_FALSE(relaxed()) << "a follow-up message is recorded before it is sent";
-  sqlite3_trace_v2(store_->handle(), 0, nullptr, nullptr);
-
-  // Every relaxed commit puts the connection back to FULL for the next writer.
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(store_->handle(), "PRAGMA synchronous", -1, &stmt, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
-  sqlite3_finalize(stmt);
+  EXPECT_EQ(vfs.take_wal_syncs(), 1) << "a follow-up message is recorded before it is sent";
+  ASSERT_TRUE(store_->finish(id, core::JobState::finished, "", at(5)));
+  EXPECT_EQ(vfs.take_wal_syncs(), 1) << "an outcome is fsynced";
+  store_.reset();  // closes its files before the VFS goes away
 }
 
 TEST_F(JobStoreTest, DeadlineLookupUsesItsIndex) {
