@@ -58,7 +58,13 @@ struct Origin {
 struct Connection {
   template <class Stream, class... Args>
   explicit Connection(std::in_place_type_t<Stream> type, Args&&... args)
-      : stream{type, std::forward<Args>(args)...} {}
+      : stream{type, std::forward<Args>(args)...} {
+    // Beast reads max(512, free capacity) bytes at a time: without room a 100 KB list page
+    // took 200 reads.
+    buffer.reserve(kReadChunk);
+  }
+
+  static constexpr std::size_t kReadChunk = 8192;
 
   beast::tcp_stream& tcp() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
