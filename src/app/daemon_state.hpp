@@ -158,6 +158,8 @@ class Daemon {
   awaitable<void> dispatcher();
   void watch_store();
   core::Duration until_next_look(SteadyClock::time_point last_tick) const;
+  bool creates_queue_at_gate() const;
+  std::optional<SteadyClock::time_point> refill_at() const;
   std::size_t claim_limit(bool any_org) const;
   store::JobStore::ClaimFilter claim_filter() const;
   void dispatch_ready_jobs(bool any_org);
@@ -224,6 +226,7 @@ class Daemon {
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
   bool dispatch_requested_ = false;
+  SteadyClock::time_point last_refill_{};  // when dispatch last ran for a finished flow
   bool cancellations_pending_ = false;
   bool stopping_ = false;
   bool ready_ = false;
