@@ -88,7 +88,19 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
                        .settle_delay = config.create.settle_delay},
       intents_{io, [this](std::span<const store::IntentWrite> writes) {
                  return store_->commit_intents(writes, core::wall_now());
-               }} {}
+               }},
+      // While creates queue at the gate, sessions answered over the next 100 ms share a
+      // transaction: one per create was the largest share of the daemon's CPU with the budget
+      // pacing creates. The flow waits for its commit, so nothing about the job changes
+      // meanwhile but the moment it starts being polled.
+      sessions_{io,
+                [this](std::span<const store::SessionWrite> writes) {
+                  return store_->commit_sessions(writes, core::wall_now());
+                },
+                [this] {
+                  return creates_queue_at_gate() ? std::chrono::milliseconds{100}
+                                                 : std::chrono::milliseconds{0};
+                }} {}
 
 // Re-attaches what a previous run left in flight, then starts the loops.
 bool Daemon::start() {

@@ -182,8 +182,9 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
         if (!session || session->session_id != action.session_id) {
           throw std::logic_error("commit_session without the matching session");
         }
+        store::SessionWrite write{.job_id = job.id, .session = *session, .adopted = adopted};
+        const auto committed = co_await sessions_.commit(std::move(write));
         const auto now = core::wall_now();
-        const auto committed = store_->commit_session(job.id, *session, adopted, now);
         if (!committed) {
           // The session exists but is not recorded: leave the job `creating`; the lookup at
           // the next start adopts it.

@@ -223,6 +223,7 @@ class Daemon {
   std::set<net::steady_timer*> sleepers_;
   int batches_in_flight_ = 0;
   GroupCommit<store::IntentWrite> intents_;  // create intents, fsynced together per loop turn
+  GroupCommit<store::SessionWrite> sessions_;  // created sessions; linger while creates queue
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
   bool dispatch_requested_ = false;

@@ -818,28 +818,49 @@ result<std::vector<result<void>>> JobStore::commit_intents(std::span<const Inten
 
 result<void> JobStore::commit_session(std::int64_t job_id, const api::Session& session,
                                       bool adopted, core::TimePoint now) {
+  const SessionWrite write{.job_id = job_id, .session = session, .adopted = adopted};
+  auto outcomes = commit_sessions(std::span{&write, 1}, now);
+  if (!outcomes) return outcomes.error();
+  return outcomes->front();
+}
+
+result<std::vector<result<void>>> JobStore::commit_sessions(
+    std::span<const SessionWrite> sessions, core::TimePoint now) {
   Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute(
-        "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
-        "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
-        "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
-        [&](Statement& s) {
-          s.bind(1, job_id);
-          s.bind(2, session.session_id);
-          s.bind(3, session.url);
-          s.bind(4, session.status);
-          s.bind(5, session.status_detail);
-          s.bind(6, serialise_pull_requests(session.pull_requests));
-          s.bind(7, session.acus_consumed);
-          s.bind(8, session.structured_output);
-          s.bind(9, core::to_epoch_ms(now));
-        });
-    if (!updated) return updated.error();
-    if (db.changes() == 0) return transition_refused(db, job_id);
-    return insert_event(db, job_id, now, adopted ? "adopted" : "created",
-                        state_name(core::JobState::running), session.status, session.status_detail,
-                        session.session_id);
+  return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
+    std::vector<result<void>> outcomes;
+    outcomes.reserve(sessions.size());
+    for (const SessionWrite& write : sessions) {
+      const api::Session& session = write.session;
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
+          "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
+          "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
+          [&](Statement& s) {
+            s.bind(1, write.job_id);
+            s.bind(2, session.session_id);
+            s.bind(3, session.url);
+            s.bind(4, session.status);
+            s.bind(5, session.status_detail);
+            s.bind(6, serialise_pull_requests(session.pull_requests));
+            s.bind(7, session.acus_consumed);
+            s.bind(8, session.structured_output);
+            s.bind(9, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) {
+        outcomes.push_back(transition_refused(db, write.job_id));
+        continue;
+      }
+      if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
+                                     state_name(core::JobState::running), session.status,
+                                     session.status_detail, session.session_id);
+          !logged) {
+        return logged.error();
+      }
+      outcomes.emplace_back();
+    }
+    return outcomes;
   }, Durability::recoverable);
 }
 

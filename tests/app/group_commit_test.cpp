@@ -4,9 +4,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/system/errc.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -80,6 +82,39 @@ TEST_F(GroupCommitTest, AFailedFlushFailsEveryWriteInIt) {
   ASSERT_EQ(flushes_.size(), 1U);
   EXPECT_NE(results_[2], "ok");
   EXPECT_EQ(results_[2], results_[4]);
+}
+
+// With a linger, a write asked for in a later turn (another create answered meanwhile) still
+// joins the open batch, which is written once the linger has passed.
+TEST_F(GroupCommitTest, WithALingerWritesOfLaterTurnsJoinTheOpenBatch) {
+  constexpr auto kLinger = std::chrono::milliseconds{200};
+  Commit lingering{io_, [this](std::span<const int> writes) { return flush(writes); },
+                   [&] { return kLinger; }};
+  const auto started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration waited{};
+  const auto commit = [&](int write) -> net::awaitable<void> {
+    const auto outcome = co_await lingering.commit(write);
+    results_[write] = outcome.has_value() ? "ok" : outcome.error().message();
+    waited = std::chrono::steady_clock::now() - started;
+  };
+  net::co_spawn(io_, commit(2), net::detached);
+  // A later turn: posted after the first write has opened the batch.
+  net::post(io_, [&] {
+    net::post(io_, [&] { net::co_spawn(io_, commit(4), net::detached); });
+  });
+  io_.run();
+  ASSERT_EQ(flushes_.size(), 1U);
+  EXPECT_EQ(flushes_[0], (std::vector<int>{2, 4}));
+  EXPECT_EQ(results_[2], "ok");
+  EXPECT_EQ(results_[4], "ok");
+  EXPECT_GE(waited, kLinger);
+
+  // Without writes waiting, the next batch opens with a fresh linger.
+  io_.restart();
+  net::co_spawn(io_, commit(6), net::detached);
+  io_.run();
+  ASSERT_EQ(flushes_.size(), 2U);
+  EXPECT_EQ(flushes_[1], (std::vector<int>{6}));
 }
 
 }  // namespace

@@ -284,6 +284,32 @@ TEST_F(JobStoreTest, IntentsOfSeveralJobsCommitTogetherWithTheirOwnOutcomes) {
   EXPECT_EQ(record("c").intent_at_ms, 2);
 }
 
+// Sessions answered close together are recorded in one transaction; a job that moved on
+// meanwhile is refused alone.
+TEST_F(JobStoreTest, SessionsOfSeveralJobsCommitTogetherWithTheirOwnOutcomes) {
+  for (const char* key : {"a", "b", "c"}) {
+    ASSERT_TRUE(store_->add_job(job(key), "test", at(0)));
+    ASSERT_TRUE(store_->commit_intent(record(key).id, 1, std::string("orch-") + key, 1, at(1)));
+  }
+  ASSERT_TRUE(store_->finish(record("b").id, core::JobState::dead, "gave up", at(2)));
+  const std::vector<SessionWrite> writes{
+      {.job_id = record("a").id, .session = {.session_id = "devin-a", .status = "running"}},
+      {.job_id = record("b").id, .session = {.session_id = "devin-b", .status = "running"}},
+      {.job_id = record("c").id,
+       .session = {.session_id = "devin-c", .status = "running"},
+       .adopted = true}};
+  const auto outcomes = store_->commit_sessions(writes, at(3));
+  ASSERT_TRUE(outcomes);
+  ASSERT_EQ(outcomes->size(), 3U);
+  EXPECT_TRUE((*outcomes)[0]);
+  EXPECT_EQ((*outcomes)[1].error(), errc::conflict);
+  EXPECT_TRUE((*outcomes)[2]);
+  EXPECT_EQ(record("a").state, core::JobState::running);
+  EXPECT_EQ(record("a").session_id, "devin-a");
+  EXPECT_EQ(record("b").state, core::JobState::dead);
+  EXPECT_EQ(record("c").session_id, "devin-c");
+}
+
 // Which writes are fsynced: a create intent must be on disk before the create is sent; a
 // session id or a status may be lost to a power cut (the tag lookup or the next poll finds it
 // again), so those commits skip the fsync. Observed as fsyncs of the WAL file.

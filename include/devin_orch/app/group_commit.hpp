@@ -1,5 +1,6 @@
-// Group commit on the event loop: writes asked for in the same turn of the loop share one
-// transaction (one fsync for a burst of creates), and each caller resumes with its own outcome.
+// Group commit on the event loop: writes asked for in the same turn of the loop (or, with a
+// linger, within that long of the first) share one transaction, and each caller resumes with
+// its own outcome.
 #pragma once
 
 #include "devin_orch/core/error.hpp"
@@ -11,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <span>
@@ -26,21 +28,33 @@ class GroupCommit {
   // Writes a batch in one transaction: one outcome per write, in order, or an error for all.
   using Outcomes = result<std::vector<result<void>>>;
   using Flush = std::function<Outcomes(std::span<const Write>)>;
+  // How long a batch's first write may wait for others, asked when the batch opens. Zero: the
+  // batch is written once the handlers already queued on the loop have run.
+  using Linger = std::function<std::chrono::milliseconds()>;
 
-  GroupCommit(boost::asio::io_context& io, Flush flush) : io_{io}, flush_{std::move(flush)} {}
+  GroupCommit(boost::asio::io_context& io, Flush flush, Linger linger = {})
+      : io_{io}, flush_{std::move(flush)}, linger_{std::move(linger)}, window_{io} {}
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
-  // The batch is written once the handlers already queued on the loop have run: creation
-  // flows started together (a dispatch of many jobs) all join it. No timer window: a lone
-  // write waits for nothing but the loop's current turn.
+  // Creation flows started together (a dispatch of many jobs) all join one batch. Without a
+  // linger a lone write waits for nothing but the loop's current turn.
   boost::asio::awaitable<result<void>> commit(Write write) {
     boost::asio::steady_timer written{io_, boost::asio::steady_timer::time_point::max()};
     Pending pending{.write = std::move(write), .outcome = std::nullopt, .written = &written};
     queue_.push_back(&pending);
     if (!flush_posted_) {
       flush_posted_ = true;
-      boost::asio::post(io_, [this] { flush(); });
+      const auto linger = linger_ ? linger_() : std::chrono::milliseconds{0};
+      if (linger.count() > 0) {
+        window_.expires_after(linger);
+        // Only the destructor cancels the window, and then nobody waits any more.
+        window_.async_wait([this](const boost::system::error_code& ec) {
+          if (!ec) flush();
+        });
+      } else {
+        boost::asio::post(io_, [this] { flush(); });
+      }
     }
     while (!pending.outcome) {
       co_await written.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
@@ -76,6 +90,8 @@ class GroupCommit {
 
   boost::asio::io_context& io_;
   Flush flush_;
+  Linger linger_;
+  boost::asio::steady_timer window_;
   std::vector<Pending*> queue_;
   bool flush_posted_ = false;
   std::size_t batches_ = 0;

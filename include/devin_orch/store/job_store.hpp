@@ -42,6 +42,13 @@ struct IntentWrite {
   std::int64_t intent_at_ms = 0;
 };
 
+// A created or adopted session to record (commit_sessions).
+struct SessionWrite {
+  std::int64_t job_id = 0;
+  api::Session session;
+  bool adopted = false;  // found by the tag lookup rather than returned by the create call
+};
+
 struct StatusUpdate {
   std::int64_t job_id = 0;
   api::Session session;
@@ -135,6 +142,10 @@ class JobStore {
   // session was found by lookup rather than returned by the create call. From creating only.
   result<void> commit_session(std::int64_t job_id, const api::Session& session, bool adopted,
                               core::TimePoint now);
+  // Several sessions in one transaction, not fsynced (a lost one is adopted by the tag lookup
+  // at the next start). Outcomes per write, as for commit_intents.
+  result<std::vector<result<void>>> commit_sessions(std::span<const SessionWrite> sessions,
+                                                    core::TimePoint now);
   // state=queued, attempts set, last_error=reason. From queued or creating only (a running
   // job has a session and must not be created again).
   result<void> requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
