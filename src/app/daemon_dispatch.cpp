@@ -25,12 +25,19 @@ awaitable<void> Daemon::dispatcher() {
   bool changed_elsewhere = true;  // start-up: read everything once
   auto last_tick = SteadyClock::now() - std::chrono::hours{1};
   while (!stopping_) {
-    if (const auto version = store_->data_version(); version && version.value() != seen_version) {
-      seen_version = version.value();
-      changed_elsewhere = true;
-    }
-    recheck_.looked(core::wall_now());
     const bool tick = SteadyClock::now() - last_tick >= std::chrono::seconds{1};
+    // Another process's commit shows in data_version. Looked at when a change notice (or its
+    // rechecks) is due, on the tick, and always without a watch; not when the wake-up is only
+    // a finished flow of ours.
+    const auto recheck = recheck_.next();
+    if (!store_watch_ || tick || (recheck && *recheck <= core::wall_now())) {
+      if (const auto version = store_->data_version();
+          version && version.value() != seen_version) {
+        seen_version = version.value();
+        changed_elsewhere = true;
+      }
+      recheck_.looked(core::wall_now());
+    }
     if (tick) {
       last_tick = SteadyClock::now();
       enforce_deadlines();
