@@ -44,7 +44,7 @@ endforeach()
 add_library(fuzz_app_parsers STATIC
     src/app/job_file.cpp src/app/config.cpp src/app/diagnostic.cpp src/app/duration.cpp
     src/app/timestamp.cpp)
-target_link_libraries(fuzz_app_parsers PUBLIC orch_core yaml-cpp Boost::json Boost::url)
+target_link_libraries(fuzz_app_parsers PUBLIC orch_core orch_yaml_cpp Boost::json Boost::url)
 add_library(fuzz_api_parsers STATIC src/api/json_mapping.cpp)
 target_link_libraries(fuzz_api_parsers PUBLIC orch_core Boost::json Boost::url)
 foreach(target fuzz_app_parsers fuzz_api_parsers)

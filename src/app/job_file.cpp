@@ -548,6 +548,9 @@ JobFileLoad parse_job_text(const std::string& text, const std::string& name,
     // Every usable key is claimed by its first job, valid or not, so a later job can never
     // take over the identity of one that was reported invalid.
     std::map<std::string, int, std::less<>> first_line;
+    // Sized once: growing by doubling would hold the old and the new copy (a JobDefinition is
+    // about 900 bytes) next to the whole YAML tree, at the daemon's memory peak.
+    load.jobs.reserve(list.size());
     std::size_t i = 0;
     for (auto it = list.begin(); it != list.end(); ++it, ++i) {
       const YAML::Node job = *it;
