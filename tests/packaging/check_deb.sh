@@ -70,8 +70,25 @@ maintainer_form='^[^<]+ <[^@>]+@[^>]+>$'
 [ -z "$(field Homepage)" ] && ok "no Homepage" || fail "Homepage set: $(field Homepage)"
 depends=$(field Depends)
 echo "check_deb: Depends: $depends"
-# From dpkg-shlibdeps (so the list follows the real binary), plus the CA store.
-for dependency in libc6 libstdc++6 libssl3 libsqlite3-0 libyaml-cpp0.7 libboost-json1.81.0 ca-certificates; do
+# From dpkg-shlibdeps, so the list follows the real binary: every shared library it loads has
+# its package there (the C++ libraries are linked statically by default, OpenSSL, SQLite and
+# glibc never), plus the CA store.
+mkdir -p "$work/binary" && dpkg-deb -x "$deb" "$work/binary"
+needed=$(readelf -d "$work/binary/usr/bin/devin-orch" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p')
+[ -n "$needed" ] && ok "the binary's shared libraries: $(echo $needed)" || fail "readelf found no shared library"
+required="libc6 libssl3 libsqlite3-0 ca-certificates"
+for library in $needed; do
+  case "$library" in
+    libstdc++.so.*) required+=" libstdc++6" ;;
+    libgcc_s.so.*) required+=" libgcc-s1" ;;
+    libyaml-cpp.so.*) required+=" libyaml-cpp0.7" ;;
+    libboost_json.so.*) required+=" libboost-json1.81.0" ;;
+    libboost_url.so.*) required+=" libboost-url1.81.0" ;;
+    libspdlog.so.*) required+=" libspdlog1.10" ;;
+    libfmt.so.*) required+=" libfmt9" ;;
+  esac
+done
+for dependency in $required; do
   [[ ", $depends," == *", $dependency"[\ ,]* ]] && ok "Depends has $dependency" || fail "Depends lacks $dependency"
 done
 
