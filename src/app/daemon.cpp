@@ -95,7 +95,16 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
       // meanwhile but the moment it starts being polled.
       sessions_{io,
                 [this](std::span<const store::SessionWrite> writes) {
-                  return store_->commit_sessions(writes, core::wall_now());
+                  auto outcomes = store_->commit_sessions(writes, core::wall_now());
+                  if (outcomes || writes.size() == 1) return outcomes;
+                  // One failed statement fails the whole transaction: record each on its
+                  // own so that one bad write does not strand every session of the batch.
+                  std::vector<result<void>> each;
+                  for (const auto& write : writes) {
+                    auto one = store_->commit_sessions(std::span{&write, 1}, core::wall_now());
+                    each.push_back(one ? one->front() : result<void>{one.error()});
+                  }
+                  return decltype(outcomes){std::move(each)};
                 },
                 [this] {
                   return creates_queue_at_gate() ? std::chrono::milliseconds{100}
@@ -287,6 +296,7 @@ void Daemon::request_stop(const std::string& why) {
   spdlog::info("stopping ({}): no new work; draining for at most {} ms", why,
                config_.shutdown.drain_timeout.count());
   dispatch_wakeup_.notify();
+  sessions_.flush_now();  // not after its linger: a second signal may not leave that long
   for (auto* timer : sleepers_) timer->cancel();
   for (auto& [id, org] : orgs_) {
     org->poll_wakeup.notify();

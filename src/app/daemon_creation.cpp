@@ -91,6 +91,15 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
                                   .tag = tag,
                                   .intent_at_ms = action.intent_at_ms.value_or(0)};
         const auto committed = co_await intents_.commit(std::move(intent));
+        if (!committed && committed.error() == errc::sync_failed) {
+          // The intent may be committed yet never reach the disk, and no later fsync can be
+          // trusted: send nothing more. The restart reconciles by tag before any create.
+          spdlog::critical("job '{}': {}; stopping", key, store_->last_error_message());
+          exit_code_ = 1;
+          request_stop("an fsync of the database failed");
+          running = false;
+          break;
+        }
         if (!committed) {
           spdlog::error("job '{}': cannot record create intent: {}; will retry", key,
                         committed.error().message());
@@ -182,8 +191,21 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
         if (!session || session->session_id != action.session_id) {
           throw std::logic_error("commit_session without the matching session");
         }
-        store::SessionWrite write{.job_id = job.id, .session = *session, .adopted = adopted};
-        const auto committed = co_await sessions_.commit(std::move(write));
+        const store::SessionWrite write{.job_id = job.id, .session = *session, .adopted = adopted};
+        auto first_try = write;
+        auto committed = co_await sessions_.commit(std::move(first_try));
+        // A session that exists but is not on record is neither polled nor ended by a
+        // deadline until the next start: worth a few more tries (a CLI holding the write lock
+        // past busy_timeout, say). Not when the job moved on (conflict, not found).
+        for (int retry = 1; !committed && retry <= 5 && committed.error() != errc::conflict &&
+                            committed.error() != errc::not_found;
+             ++retry) {
+          spdlog::warn("job '{}': cannot record session {} yet ({}); retrying", key,
+                       session->session_id, committed.error().message());
+          if (!co_await sleep_for(std::chrono::seconds{retry})) break;
+          auto again = write;
+          committed = co_await sessions_.commit(std::move(again));
+        }
         const auto now = core::wall_now();
         if (!committed) {
           // The session exists but is not recorded: leave the job `creating`; the lookup at

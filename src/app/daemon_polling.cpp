@@ -64,7 +64,8 @@ awaitable<void> Daemon::poller(Org& org) {
     // cadence ever asks it to wait), gathering more due sessions into one request meanwhile.
     // Not while creates are held by the concurrency cap: only polls can see a session end.
     if (const auto late = *next + config_.poll.max_delay;
-        org.creates_waiting > 0 && !org.gate.creates_held(now) && late > now) {
+        org.creates_waiting > 0 && org.gate.ready_at(core::RequestKind::create, now) > now &&
+        !org.gate.creates_held(now) && late > now) {
       co_await org.poll_wakeup.wait_for(until(late, now));
       continue;
     }

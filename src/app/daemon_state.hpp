@@ -96,7 +96,7 @@ struct Org {
   std::deque<net::steady_timer*> other_queue;
   int in_flight = 0;
   int creating = 0;               // creation flows running
-  int creates_waiting = 0;        // creation flows waiting at the gate for a token
+  int creates_waiting = 0;        // creation flows queued at the gate (token or slot)
   int active_sessions = 0;        // sessions being polled
   int poll_failures = 0;          // consecutive failed poll requests
   std::optional<std::string> paused_reason;

@@ -26,6 +26,7 @@ class OrchCategory final : public boost::system::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::invalid_config: return "invalid configuration";
       case errc::database_error: return "database error";
+      case errc::sync_failed: return "fsync failed; durability can no longer be trusted";
       case errc::cancelled: return "cancelled";
       case errc::not_found: return "not found";
       case errc::conflict: return "conflict";

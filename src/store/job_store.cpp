@@ -312,7 +312,8 @@ result<void> sync_wal(Connection& connection) {
     return connection.fail("cannot reach the WAL file to fsync a commit");
   }
   if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
-    return connection.fail(std::string("fsync of the WAL failed: ") + sqlite3_errstr(rc));
+    (void)connection.fail(std::string("fsync of the WAL failed: ") + sqlite3_errstr(rc));
+    return errc::sync_failed;
   }
   return {};
 }
@@ -327,8 +328,9 @@ auto in_write_transaction(Connection& connection, Body&& body,
   if (!outcome) return outcome;
   if (auto committed = transaction.commit(); !committed) return committed.error();
   if (durability == Durability::synced) {
-    // Committed but maybe not on disk: the caller must not act on it (send a create, say);
-    // retrying the same write is harmless.
+    // Committed but maybe never on disk: the caller must not act on it (send a create, say),
+    // nor trust a later fsync (after a failed one Linux may drop the dirty pages and report
+    // success next time): errc::sync_failed.
     if (auto synced = sync_wal(connection); !synced) return synced.error();
   }
   return outcome;

@@ -117,5 +117,24 @@ TEST_F(GroupCommitTest, WithALingerWritesOfLaterTurnsJoinTheOpenBatch) {
   EXPECT_EQ(flushes_[1], (std::vector<int>{6}));
 }
 
+// Shutting down does not wait out a linger: flush_now() writes the open batch at once.
+TEST_F(GroupCommitTest, FlushNowWritesTheOpenBatchWithoutWaitingForItsLinger) {
+  Commit lingering{io_, [this](std::span<const int> writes) { return flush(writes); },
+                   [] { return std::chrono::milliseconds{60'000}; }};
+  net::co_spawn(
+      io_,
+      [&]() -> net::awaitable<void> {
+        const auto outcome = co_await lingering.commit(2);
+        results_[2] = outcome.has_value() ? "ok" : outcome.error().message();
+      },
+      net::detached);
+  net::post(io_, [&] { net::post(io_, [&] { lingering.flush_now(); }); });
+  const auto started = std::chrono::steady_clock::now();
+  io_.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds{30});
+  ASSERT_EQ(flushes_.size(), 1U);
+  EXPECT_EQ(results_[2], "ok");
+}
+
 }  // namespace
 }  // namespace devin_orch::app

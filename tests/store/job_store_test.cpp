@@ -340,6 +340,27 @@ TEST_F(JobStoreTest, OnlyWritesARestartCanRepairSkipTheFsync) {
   store_.reset();  // closes its files before the VFS goes away
 }
 
+// A failed fsync is not a failed commit: the intent may be in the database yet never reach the
+// disk. The caller is told so (sync_failed), distinctly from an ordinary database error.
+TEST_F(JobStoreTest, AFailedFsyncOfAnIntentIsReportedAsSuch) {
+  store_.reset();
+  test::SyncCountingVfs vfs;
+  store_ = open_store();
+  ASSERT_TRUE(store_);
+  ASSERT_TRUE(store_->add_job(job("j"), "test", at(0)));
+  const auto id = record("j").id;
+  vfs.fail_wal_syncs();
+  const auto committed = store_->commit_intent(id, 1, "orch-x-g0", 1, at(1));
+  ASSERT_FALSE(committed);
+  EXPECT_EQ(committed.error(), errc::sync_failed);
+  EXPECT_NE(store_->last_error_message().find("fsync"), std::string::npos)
+      << store_->last_error_message();
+  // A relaxed write does not fsync, so it is unaffected.
+  const api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
+  EXPECT_TRUE(store_->commit_session(id, session, false, at(2)));
+  store_.reset();
+}
+
 TEST_F(JobStoreTest, DeadlineLookupUsesItsIndex) {
   RawConnection raw{db_path_};
   const std::string plan = raw.query_plan(

@@ -30,6 +30,9 @@ class SyncCountingVfs {
   // fsyncs of WAL files since the last call.
   int take_wal_syncs() { return std::exchange(wal_syncs_, 0); }
 
+  // From now on every fsync of a WAL file fails, as on a disk that returned EIO.
+  void fail_wal_syncs() { fail_wal_syncs_ = true; }
+
  private:
   // Our header, then the base VFS's file object (szOsFile reserves room for both).
   struct File {
@@ -62,7 +65,10 @@ class SyncCountingVfs {
       return self(f)->real()->pMethods->xTruncate(self(f)->real(), size);
     };
     owner->methods_.xSync = [](sqlite3_file* f, int flags) {
-      if (self(f)->wal) ++self(f)->owner->wal_syncs_;
+      if (self(f)->wal) {
+        ++self(f)->owner->wal_syncs_;
+        if (self(f)->owner->fail_wal_syncs_) return SQLITE_IOERR_FSYNC;
+      }
       return self(f)->real()->pMethods->xSync(self(f)->real(), flags);
     };
     owner->methods_.xFileSize = [](sqlite3_file* f, sqlite3_int64* size) {
@@ -117,6 +123,7 @@ class SyncCountingVfs {
   sqlite3_vfs vfs_{};
   sqlite3_io_methods methods_{};
   int wal_syncs_ = 0;
+  bool fail_wal_syncs_ = false;
 };
 
 }  // namespace devin_orch::test

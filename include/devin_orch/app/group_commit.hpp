@@ -64,6 +64,13 @@ class GroupCommit {
 
   std::size_t batches() const noexcept { return batches_; }
 
+  // Writes the open batch now instead of at the end of its linger (shutting down).
+  void flush_now() {
+    if (queue_.empty()) return;
+    window_.cancel();
+    flush();
+  }
+
  private:
   struct Pending {
     Write write;
@@ -73,6 +80,7 @@ class GroupCommit {
 
   void flush() {
     flush_posted_ = false;
+    if (queue_.empty()) return;  // flush_now() took the batch already
     const std::vector<Pending*> batch = std::exchange(queue_, {});
     std::vector<Write> writes;
     writes.reserve(batch.size());

@@ -31,6 +31,9 @@ enum class errc {
   invalid_argument,
   invalid_config,
   database_error,
+  // An fsync failed: what the page cache holds may never reach the disk, and a later fsync
+  // can report success all the same. Nothing that relies on durability may go on.
+  sync_failed,
   cancelled,
   not_found,
   conflict,
