@@ -63,9 +63,9 @@ awaitable<void> Daemon::poller(Org& org) {
     // A poll waits until its oldest session is late by poll.max_delay (the most a session's
     // cadence ever asks it to wait), gathering more due sessions into one request meanwhile.
     // Not while creates are held by the concurrency cap: only polls can see a session end.
+    // Creates waiting for an in-flight slot count too: a poll would need a slot as well.
     if (const auto late = *next + config_.poll.max_delay;
-        org.creates_waiting > 0 && org.gate.ready_at(core::RequestKind::create, now) > now &&
-        !org.gate.creates_held(now) && late > now) {
+        org.creates_waiting > 0 && !org.gate.creates_held(now) && late > now) {
       co_await org.poll_wakeup.wait_for(until(late, now));
       continue;
     }
