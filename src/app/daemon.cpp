@@ -8,12 +8,14 @@
 
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/job_loader.hpp"
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/server/metrics.hpp"
 #include "devin_orch/server/status_server.hpp"
 #include "devin_orch/store/job_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -472,6 +474,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   if (loaded.fatal_errors > 0) return 2;
 
   boost::asio::io_context io{1};
+  const DeferredLogWrites log_writes{
+      [&io](std::function<void()> write) { boost::asio::post(io, std::move(write)); }};
   auto http = api::HttpClient::create(
       io.get_executor(),
       api::HttpClientOptions{.base_url = config.api.base_url,

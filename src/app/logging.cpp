@@ -1,13 +1,17 @@
-// spdlog configuration, including a JSON line format with properly escaped messages.
+// spdlog configuration, including a JSON line format with properly escaped messages, and the
+// stderr sink that batches the lines of one event-loop turn.
 #include "devin_orch/app/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <unistd.h>
 
 namespace devin_orch::app {
 namespace {
@@ -41,7 +45,72 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   }
 };
 
+// Writes each line at once, like spdlog's stderr sink, until a DeferredLogWrites hands it a
+// way to defer; then it buffers below warn until the posted write runs.
+class StderrSink final : public spdlog::sinks::base_sink<std::mutex>,
+                         public std::enable_shared_from_this<StderrSink> {
+ public:
+  static constexpr std::size_t kMaxBuffered = 64U << 10U;
+
+  void defer_to(PostLogWrite post) {
+    const std::lock_guard lock(mutex_);
+    post_ = std::move(post);
+    posted_ = false;
+    if (!post_) write_buffer();
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    buffer_.append(line.data(), line.size());
+    if (!post_ || msg.level >= spdlog::level::warn || buffer_.size() >= kMaxBuffered) {
+      write_buffer();
+    } else if (!posted_) {
+      posted_ = true;
+      post_([self = shared_from_this()] {
+        const std::lock_guard lock(self->mutex_);
+        self->posted_ = false;
+        self->write_buffer();
+      });
+    }
+  }
+
+  void flush_() override { write_buffer(); }
+
+ private:
+  void write_buffer() {
+    std::size_t done = 0;
+    while (done < buffer_.size()) {
+      const auto wrote = ::write(STDERR_FILENO, buffer_.data() + done, buffer_.size() - done);
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote <= 0) break;  // nowhere to log to: drop the lines rather than spin or grow
+      done += static_cast<std::size_t>(wrote);
+    }
+    buffer_.clear();
+  }
+
+  std::string buffer_;
+  PostLogWrite post_;
+  bool posted_ = false;
+};
+
+std::shared_ptr<StderrSink> current_stderr_sink() {
+  for (const auto& sink : spdlog::default_logger()->sinks()) {
+    if (auto ours = std::dynamic_pointer_cast<StderrSink>(sink)) return ours;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+DeferredLogWrites::DeferredLogWrites(PostLogWrite post) {
+  if (const auto sink = current_stderr_sink()) sink->defer_to(std::move(post));
+}
+
+DeferredLogWrites::~DeferredLogWrites() {
+  if (const auto sink = current_stderr_sink()) sink->defer_to(nullptr);
+}
 
 std::optional<std::string> setup_logging(const LogConfig& log) {
   const auto level = spdlog::level::from_str(log.level);
@@ -59,11 +128,11 @@ std::optional<std::string> setup_logging(const LogConfig& log) {
   } else {
     return "unknown log format '" + log.format + "' (text or json)";
   }
-  auto logger = std::make_shared<spdlog::logger>(
-      "devin-orch", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("devin-orch", std::make_shared<StderrSink>());
   logger->set_formatter(std::move(formatter));
   logger->set_level(level);
-  logger->flush_on(spdlog::level::trace);
+  // The sink decides when to write (at once, or at the end of the loop's turn).
+  logger->flush_on(spdlog::level::off);
   spdlog::set_default_logger(std::move(logger));
   return std::nullopt;
 }
