@@ -55,16 +55,15 @@ struct Origin {
   std::string path_prefix;  // base URL path without a trailing '/'
 };
 
+// Beast reads max(512, free capacity) bytes at a time: without room a 100 KB list page took
+// 200 reads. Reserved per exchange and released when the connection goes idle, so a pool of
+// idle connections holds no buffers.
+constexpr std::size_t kReadChunk = 8192;
+
 struct Connection {
   template <class Stream, class... Args>
   explicit Connection(std::in_place_type_t<Stream> type, Args&&... args)
-      : stream{type, std::forward<Args>(args)...} {
-    // Beast reads max(512, free capacity) bytes at a time: without room a 100 KB list page
-    // took 200 reads.
-    buffer.reserve(kReadChunk);
-  }
-
-  static constexpr std::size_t kReadChunk = 8192;
+      : stream{type, std::forward<Args>(args)...} {}
 
   beast::tcp_stream& tcp() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
@@ -199,6 +198,7 @@ net::awaitable<Exchange> exchange(Stream& stream, beast::flat_buffer& buffer,
   parser.body_limit(options.max_body_bytes);
   parser.header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+  if (buffer.capacity() < kReadChunk) buffer.reserve(kReadChunk);
   tcp.expires_at(deadline);
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
   (void)read;
@@ -312,6 +312,7 @@ struct HttpClient::Impl {
   }
 
   void give_back(std::unique_ptr<Connection> connection) {
+    if (connection->buffer.size() == 0) connection->buffer.shrink_to_fit();
     std::lock_guard lock{idle_mutex};
     if (idle.size() < options.max_idle_connections) idle.push_back(std::move(connection));
   }
@@ -515,6 +516,9 @@ result<std::unique_ptr<HttpClient>> HttpClient::create(net::any_io_executor exec
       why = "cannot require TLS 1.2";
       return fail();
     }
+    // An idle TLS connection would otherwise keep OpenSSL's read and write buffers (~34 KB
+    // each); a pool of them is most of a daemon's heap.
+    SSL_CTX_set_mode(context.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     error_code ec;
     context.set_default_verify_paths(ec);
     if (ec) {
