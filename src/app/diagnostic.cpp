@@ -48,37 +48,54 @@ Diagnostic located(const std::string& file, const YAML::Mark& mark, std::string 
 
 class ScreeningHandler final : public YAML::EventHandler {
  public:
-  ScreeningHandler(const std::string& file, const YamlScreenLimits& limits)
-      : file_(file), limits_(limits) {}
+  ScreeningHandler(const std::string& file, const YamlScreenLimits& limits,
+                   YAML::EventHandler* observer)
+      : file_(file), limits_(limits), observer_(observer) {}
 
   void OnDocumentStart(const YAML::Mark& mark) override {
     if (++documents_ > 1) {
       throw ScreenStop{located(file_, mark, "more than one YAML document; use a single one")};
     }
+    if (observer_ != nullptr) observer_->OnDocumentStart(mark);
   }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string&) override {
+  void OnDocumentEnd() override {
+    if (observer_ != nullptr) observer_->OnDocumentEnd();
+  }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     count(mark);
+    if (observer_ != nullptr) observer_->OnNull(mark, anchor);
   }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    count(mark);
+    if (observer_ != nullptr) observer_->OnScalar(mark, tag, anchor, value);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     if (!limits_.allow_aliases) {
       throw ScreenStop{located(file_, mark,
                                "YAML aliases (*name) are not allowed here; write the value out")};
     }
     count(mark);
+    if (observer_ != nullptr) observer_->OnAlias(mark, anchor);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value style) override {
     open(mark);
+    if (observer_ != nullptr) observer_->OnSequenceStart(mark, tag, anchor, style);
   }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
+  void OnSequenceEnd() override {
+    --depth_;
+    if (observer_ != nullptr) observer_->OnSequenceEnd();
+  }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value style) override {
     open(mark);
+    if (observer_ != nullptr) observer_->OnMapStart(mark, tag, anchor, style);
   }
-  void OnMapEnd() override { --depth_; }
+  void OnMapEnd() override {
+    --depth_;
+    if (observer_ != nullptr) observer_->OnMapEnd();
+  }
 
  private:
   void count(const YAML::Mark& mark) {
@@ -98,6 +115,7 @@ class ScreeningHandler final : public YAML::EventHandler {
 
   const std::string& file_;
   const YamlScreenLimits& limits_;
+  YAML::EventHandler* observer_;
   int documents_ = 0;
   int depth_ = 0;
   std::size_t nodes_ = 0;
@@ -170,7 +188,8 @@ std::optional<std::string> read_input_file(const std::string& path, std::size_t 
 }
 
 std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string& file,
-                                      const YamlScreenLimits& limits) {
+                                      const YamlScreenLimits& limits,
+                                      YAML::EventHandler* observer) {
   // Counted on the raw text, so no quoting or comment can hide a flow collection from it.
   const auto flow_marks = static_cast<std::size_t>(std::count_if(
       text.begin(), text.end(), [](char ch) { return ch == ',' || ch == '[' || ch == '{'; }));
@@ -181,7 +200,7 @@ std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string
                                 "YAML, which is parsed all at once)"};
   }
   std::istringstream stream(text);
-  ScreeningHandler handler(file, limits);
+  ScreeningHandler handler(file, limits, observer);
   try {
     YAML::Parser parser(stream);
     while (parser.HandleNextDocument(handler)) {
@@ -221,8 +240,12 @@ std::string describe_yaml(const YAML::Node& node) {
     case YAML::NodeType::Null: return "nothing";
     default: break;
   }
-  std::string text = node.Scalar();
-  if (text.size() > 40) text = text.substr(0, 40) + "...";
+  return describe_yaml_scalar(node.Scalar());
+}
+
+std::string describe_yaml_scalar(std::string_view scalar) {
+  std::string text(scalar.substr(0, 40));
+  if (scalar.size() > 40) text += "...";
   return is_valid_utf8(text) ? "'" + text + "'" : "a string that is not valid UTF-8";
 }
 

@@ -1,19 +1,25 @@
 // Reading job definitions from YAML files. Files come from producers we do not control, so the
-// text is screened (size, depth, node count, aliases) before a tree is built, and every field
-// is checked before a job is accepted.
+// text is screened (size, depth, node count, aliases, top-level shape) before any job is
+// built, jobs are then built and checked one at a time, and every field is checked before a
+// job is accepted.
 #include "devin_orch/app/job_file.hpp"
 
 #include "devin_orch/app/duration.hpp"
 #include "devin_orch/app/timestamp.hpp"
+#include "devin_orch/app/yaml_value.hpp"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <map>
+#include <sstream>
 #include <string_view>
+#include <variant>
 
 namespace devin_orch::app {
 namespace {
@@ -107,22 +113,22 @@ class JobReader {
   bool failed() const { return problem_.has_value(); }
   const std::optional<Problem>& problem() const { return problem_; }
 
-  void fail(const YAML::Node& at, const std::string& field, std::string reason) {
-    if (!problem_) problem_ = Problem{at.Mark(), field, std::move(reason)};
+  void fail(const YamlValue& at, const std::string& field, std::string reason) {
+    if (!problem_) problem_ = Problem{at.mark, field, std::move(reason)};
   }
 
   // An empty value's mark is the next token's, often on the next line; the key's is exact.
-  static const YAML::Node& anchor(const YAML::Node& key, const YAML::Node& value) {
-    return value.IsNull() ? key : value;
+  static const YamlValue& anchor(const YamlValue& key, const YamlValue& value) {
+    return value.is_null() ? key : value;
   }
 
-  std::optional<std::string> text(const YAML::Node& key, const YAML::Node& value,
+  std::optional<std::string> text(const YamlValue& key, const YamlValue& value,
                                   const std::string& field, bool allow_control) {
-    if (!value.IsScalar()) {
+    if (!value.is_scalar()) {
       fail(anchor(key, value), field, "expected a string, got " + describe_yaml(value));
       return std::nullopt;
     }
-    const std::string& content = value.Scalar();
+    const std::string& content = value.scalar;
     const std::string leaf = field.substr(field.rfind('.') + 1);
     if (!is_valid_utf8(content)) {
       fail(value, field, leaf + " is not valid UTF-8");
@@ -135,7 +141,7 @@ class JobReader {
     return content;
   }
 
-  std::optional<std::string> non_empty(const YAML::Node& key, const YAML::Node& value,
+  std::optional<std::string> non_empty(const YamlValue& key, const YamlValue& value,
                                        const std::string& field) {
     auto content = text(key, value, field, false);
     if (content && content->empty()) {
@@ -145,15 +151,15 @@ class JobReader {
     return content;
   }
 
-  std::optional<std::vector<std::string>> list(const YAML::Node& key, const YAML::Node& value,
+  std::optional<std::vector<std::string>> list(const YamlValue& key, const YamlValue& value,
                                                const std::string& field) {
-    if (!value.IsSequence()) {
+    if (!value.is_sequence()) {
       fail(anchor(key, value), field, "expected a list of strings, got " + describe_yaml(value));
       return std::nullopt;
     }
     std::vector<std::string> items;
     std::size_t index = 0;
-    for (const YAML::Node& item : value) {
+    for (const YamlValue& item : value.items) {
       auto content = non_empty(item, item, field + "[" + std::to_string(index++) + "]");
       if (!content) return std::nullopt;
       items.push_back(std::move(*content));
@@ -161,11 +167,11 @@ class JobReader {
     return items;
   }
 
-  std::optional<std::int64_t> integer(const YAML::Node& key, const YAML::Node& value,
+  std::optional<std::int64_t> integer(const YamlValue& key, const YamlValue& value,
                                       const std::string& field) {
     std::int64_t parsed = 0;
-    if (value.IsScalar()) {
-      const std::string& content = value.Scalar();
+    if (value.is_scalar()) {
+      const std::string& content = value.scalar;
       const auto [end, ec] =
           std::from_chars(content.data(), content.data() + content.size(), parsed);
       if (ec == std::errc{} && end == content.data() + content.size()) return parsed;
@@ -174,25 +180,25 @@ class JobReader {
     return std::nullopt;
   }
 
-  void schema_json(const YAML::Node& node, const std::string& field, std::string& out) {
+  void schema_json(const YamlValue& node, const std::string& field, std::string& out) {
     if (failed()) return;
-    switch (node.Type()) {
-      case YAML::NodeType::Map: {
+    switch (node.kind) {
+      case YamlValue::Kind::map: {
         out += '{';
         std::map<std::string, int, std::less<>> seen;
         bool first = true;
-        for (auto it = node.begin(); it != node.end() && !failed(); ++it) {
-          const YAML::Node key = it->first;
-          if (!key.IsScalar()) {
+        for (auto it = node.entries.begin(); it != node.entries.end() && !failed(); ++it) {
+          const YamlValue& key = it->key;
+          if (!key.is_scalar()) {
             fail(key, field, "schema keys must be strings, got " + describe_yaml(key));
             return;
           }
-          const std::string& name = key.Scalar();
+          const std::string& name = key.scalar;
           if (!is_valid_utf8(name)) {
             fail(key, field, "schema key is not valid UTF-8");
             return;
           }
-          if (!seen.emplace(name, key.Mark().line + 1).second) {
+          if (!seen.emplace(name, key.mark.line + 1).second) {
             fail(key, field, "duplicate schema key '" + name + "'");
             return;
           }
@@ -200,29 +206,29 @@ class JobReader {
           first = false;
           append_json_string(out, name);
           out += ':';
-          schema_json(it->second, field + "." + name, out);
+          schema_json(it->value, field + "." + name, out);
         }
         out += '}';
         return;
       }
-      case YAML::NodeType::Sequence: {
+      case YamlValue::Kind::sequence: {
         out += '[';
         std::size_t index = 0;
-        for (auto it = node.begin(); it != node.end() && !failed(); ++it, ++index) {
+        for (auto it = node.items.begin(); it != node.items.end() && !failed(); ++it, ++index) {
           if (index > 0) out += ',';
           schema_json(*it, field + "[" + std::to_string(index) + "]", out);
         }
         out += ']';
         return;
       }
-      case YAML::NodeType::Scalar: {
-        const std::string& content = node.Scalar();
+      case YamlValue::Kind::scalar: {
+        const std::string& content = node.scalar;
         if (!is_valid_utf8(content)) {
           fail(node, field, "schema text is not valid UTF-8");
           return;
         }
         // Only untagged plain scalars are typed; anything quoted or tagged stays a string.
-        if (node.Tag() == "?") {
+        if (node.tag == "?") {
           if (content == "true" || content == "True" || content == "TRUE") {
             out += "true";
             return;
@@ -245,9 +251,9 @@ class JobReader {
     }
   }
 
-  std::optional<std::string> schema(const YAML::Node& key, const YAML::Node& value,
+  std::optional<std::string> schema(const YamlValue& key, const YamlValue& value,
                                     const std::string& field) {
-    if (!value.IsMap()) {
+    if (!value.is_map()) {
       fail(anchor(key, value), field,
            "expected a map (a JSON Schema object), got " + describe_yaml(value));
       return std::nullopt;
@@ -265,21 +271,19 @@ class JobReader {
 
   // Reads one job map. The key is kept even when a later field is bad, so the caller can name
   // the invalid job.
-  void read(const YAML::Node& job, core::JobDefinition& out, std::optional<std::string>& key_out,
+  void read(const YamlValue& job, core::JobDefinition& out, std::optional<std::string>& key_out,
             YAML::Mark& key_mark) {
     std::map<std::string, int, std::less<>> seen;
     bool has_key = false;
     bool has_prompt = false;
-    for (auto it = job.begin(); it != job.end(); ++it) {
-      const YAML::Node key = it->first;
-      const YAML::Node value = it->second;
-      if (!key.IsScalar()) {
+    for (const auto& [key, value] : job.entries) {
+      if (!key.is_scalar()) {
         fail(key, prefix_, "field names must be plain strings, got " + describe_yaml(key));
         continue;
       }
-      const std::string& name = key.Scalar();
+      const std::string& name = key.scalar;
       const std::string field = prefix_ + "." + name;
-      if (const auto [found, inserted] = seen.try_emplace(name, key.Mark().line + 1); !inserted) {
+      if (const auto [found, inserted] = seen.try_emplace(name, key.mark.line + 1); !inserted) {
         fail(key, field, "duplicate field '" + name + "' (first at line " +
                              std::to_string(found->second) + ")");
         continue;
@@ -292,7 +296,7 @@ class JobReader {
         fail(key, field, std::move(reason));
         continue;
       }
-      const bool absent = value.IsNull();
+      const bool absent = value.is_null();
       if (name == "key") {
         has_key = true;
         if (auto text = non_empty(key, value, field)) {
@@ -301,7 +305,7 @@ class JobReader {
                                    " bytes; the limit is " + std::to_string(kMaxKeyBytes));
           } else {
             key_out = *text;
-            key_mark = value.Mark();
+            key_mark = value.mark;
             out.key = std::move(*text);
           }
         }
@@ -375,20 +379,22 @@ class JobReader {
         constexpr const char* kExpected =
             "on_waiting_for_user must be keep_waiting, {finish_after: <duration>} or "
             "{send_message: <text>}";
-        if (value.IsScalar() && value.Scalar() == "keep_waiting") {
+        if (value.is_scalar() && value.scalar == "keep_waiting") {
           out.controls.on_waiting_for_user = {};
-        } else if (value.IsMap() && value.size() == 1 && value["finish_after"] &&
-                   value["finish_after"].IsScalar()) {
-          const auto after = parse_duration(value["finish_after"].Scalar());
+        } else if (const YamlValue* finish_after = value.find("finish_after");
+                   value.entries.size() == 1 && finish_after != nullptr &&
+                   finish_after->is_scalar()) {
+          const auto after = parse_duration(finish_after->scalar);
           if (!after || after->count() <= 0) {
-            fail(value["finish_after"], field + ".finish_after",
-                 "expected a duration like 10m, got " + describe_yaml(value["finish_after"]));
+            fail(*finish_after, field + ".finish_after",
+                 "expected a duration like 10m, got " + describe_yaml(*finish_after));
           } else {
             out.controls.on_waiting_for_user = {.action = Action::finish_after,
                                                 .finish_after = *after};
           }
-        } else if (value.IsMap() && value.size() == 1 && value["send_message"]) {
-          if (auto text = non_empty(key, value["send_message"], field + ".send_message")) {
+        } else if (const YamlValue* message = value.find("send_message");
+                   value.entries.size() == 1 && message != nullptr) {
+          if (auto text = non_empty(key, *message, field + ".send_message")) {
             out.controls.on_waiting_for_user = {.action = Action::send_message,
                                                 .message = std::move(*text)};
           }
@@ -419,41 +425,46 @@ class JobReader {
         }
       } else if (name == "session_secrets") {
         if (absent) continue;
-        if (!value.IsSequence()) {
+        if (!value.is_sequence()) {
           fail(value, field, "session_secrets must be a list of {key, from_env | from_file}");
           continue;
         }
         std::vector<core::SessionSecretRef> secrets;
-        for (std::size_t i = 0; i < value.size(); ++i) {
-          const YAML::Node item = value[i];
+        for (std::size_t i = 0; i < value.items.size(); ++i) {
+          const YamlValue& item = value.items[i];
           const std::string item_field = field + "[" + std::to_string(i) + "]";
-          if (!item.IsMap()) {
+          if (!item.is_map()) {
             fail(item, item_field, "expected {key, from_env | from_file}");
             break;
           }
-          if (item["value"]) {
-            fail(item["value"], item_field + ".value",
+          if (const YamlValue* literal = item.find("value")) {
+            fail(*literal, item_field + ".value",
                  "a literal value would be stored with the job; use from_env or from_file");
             break;
           }
           core::SessionSecretRef ref;
-          const bool from_env = static_cast<bool>(item["from_env"]);
-          const bool from_file = static_cast<bool>(item["from_file"]);
-          if (!item["key"] || !item["key"].IsScalar() || item["key"].Scalar().empty() ||
+          const YamlValue* env = item.find("from_env");
+          const YamlValue* file = item.find("from_file");
+          const YamlValue* secret_key = item.find("key");
+          const bool from_env = env != nullptr;
+          const bool from_file = file != nullptr;
+          if (secret_key == nullptr || !secret_key->is_scalar() || secret_key->scalar.empty() ||
               from_env == from_file) {
             fail(item, item_field, "each secret needs a key and exactly one of from_env or from_file");
             break;
           }
-          ref.key = item["key"].Scalar();
-          const YAML::Node source = from_env ? item["from_env"] : item["from_file"];
-          if (!source.IsScalar() || source.Scalar().empty()) {
+          ref.key = secret_key->scalar;
+          const YamlValue& source = from_env ? *env : *file;
+          if (!source.is_scalar() || source.scalar.empty()) {
             fail(source, item_field, "from_env/from_file must name a variable or a file");
             break;
           }
           ref.source = from_env ? core::SessionSecretRef::Source::env
                                 : core::SessionSecretRef::Source::file;
-          ref.name = source.Scalar();
-          if (item["sensitive"]) ref.sensitive = item["sensitive"].as<bool>(true);
+          ref.name = source.scalar;
+          if (const YamlValue* sensitive = item.find("sensitive")) {
+            ref.sensitive = sensitive->as_bool().value_or(true);
+          }
           secrets.push_back(std::move(ref));
         }
         out.spec.session_secrets = std::move(secrets);
@@ -488,110 +499,273 @@ Diagnostic at(const std::string& file, const YAML::Mark& mark, std::string field
   return diagnostic;
 }
 
+
+// Pass one, alongside the screen: the document's top-level shape, so that a file whose shape
+// is wrong is rejected before any of its jobs is delivered.
+class OutlineHandler final : public YAML::EventHandler {
+ public:
+  struct Part {
+    YamlValue::Kind kind = YamlValue::Kind::null;
+    YAML::Mark mark = YAML::Mark::null_mark();
+    std::string scalar;
+
+    YamlValue described() const { return YamlValue{.kind = kind, .mark = mark, .scalar = scalar}; }
+  };
+
+  bool has_root = false;
+  Part root;
+  std::optional<Part> unknown_key;  // the first top-level key other than 'jobs'
+  std::optional<YAML::Mark> repeated_jobs_key;
+  std::optional<Part> jobs;         // the value of 'jobs' in a top-level map
+  std::size_t job_count = 0;        // entries of the job list
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+    node(YamlValue::Kind::null, mark, {});
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    node(YamlValue::Kind::null, mark, {});
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string& value) override {
+    node(YamlValue::Kind::scalar, mark, value);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(YamlValue::Kind::sequence, mark, {});
+    ++depth_;
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(YamlValue::Kind::map, mark, {});
+    ++depth_;
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void node(YamlValue::Kind kind, const YAML::Mark& mark, const std::string& scalar) {
+    if (depth_ == 0) {
+      has_root = true;
+      root = Part{kind, mark, scalar};
+      return;
+    }
+    if (root.kind == YamlValue::Kind::sequence) {
+      if (depth_ == 1) ++job_count;
+      return;
+    }
+    // A top-level map: keys and values alternate at depth 1; the job list's entries are at 2.
+    if (depth_ == 1) {
+      if (key_next_) {
+        value_is_jobs_ = kind == YamlValue::Kind::scalar && scalar == "jobs";
+        if (value_is_jobs_ && jobs) repeated_jobs_key = mark;
+        if (!value_is_jobs_ && !unknown_key) unknown_key = Part{kind, mark, scalar};
+      } else if (value_is_jobs_) {
+        jobs = Part{kind, mark, scalar};
+      }
+      key_next_ = !key_next_;
+    } else if (depth_ == 2 && value_is_jobs_ && jobs &&
+               jobs->kind == YamlValue::Kind::sequence) {
+      ++job_count;
+    }
+  }
+
+  int depth_ = 0;
+  bool key_next_ = true;
+  bool value_is_jobs_ = false;
+};
+
+// Pass two: builds each job's tree from the events, checks it and hands it on, so only one
+// job's tree exists at a time.
+class JobStreamHandler final : public YAML::EventHandler {
+ public:
+  JobStreamHandler(const std::string& name, const JobFileLimits& limits, int job_depth,
+                   const JobSink& sink)
+      : name_(name), limits_(limits), job_depth_(job_depth), sink_(sink) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+    if (!in_job()) return;
+    builder_.null(mark);
+    if (builder_.complete()) deliver();
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    OnNull(mark, anchor);  // screened out before this pass; never reached
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+                const std::string& value) override {
+    if (!in_job()) return;
+    builder_.scalar(mark, tag, value);
+    if (builder_.complete()) deliver();
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    open(YamlValue::Kind::sequence, mark);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    open(YamlValue::Kind::map, mark);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  bool in_job() const { return building_ || depth_ == job_depth_; }
+
+  void open(YamlValue::Kind kind, const YAML::Mark& mark) {
+    if (in_job()) {
+      builder_.open(kind, mark);
+      building_ = true;
+    }
+    ++depth_;
+  }
+
+  void close() {
+    --depth_;
+    if (!building_) return;
+    builder_.close();
+    if (builder_.complete()) deliver();
+  }
+
+  void deliver() {
+    building_ = false;
+    const YamlValue job = builder_.take();
+    const std::string prefix = "jobs[" + std::to_string(index_++) + "]";
+    if (!job.is_map()) {
+      sink_.invalid(InvalidJob{
+          .diagnostic = at(name_, job.mark, prefix,
+                           "expected a map with at least 'key' and 'prompt', got " +
+                               describe_yaml(job))});
+      return;
+    }
+    JobReader reader(limits_, prefix);
+    core::JobDefinition definition;
+    std::optional<std::string> key;
+    YAML::Mark key_mark = YAML::Mark::null_mark();
+    reader.read(job, definition, key, key_mark);
+    if (key) {
+      const auto [found, inserted] = first_line_.try_emplace(*key, key_mark.line + 1);
+      if (!inserted) {
+        sink_.invalid(InvalidJob{
+            .diagnostic = at(name_, key_mark, prefix + ".key",
+                             "duplicate key '" + *key + "' (first defined at line " +
+                                 std::to_string(found->second) + ")")});
+        return;
+      }
+    }
+    if (const auto& problem = reader.problem()) {
+      sink_.invalid(InvalidJob{
+          .key = key, .diagnostic = at(name_, problem->mark, problem->field, problem->reason)});
+      return;
+    }
+    sink_.job(std::move(definition));
+  }
+
+  const std::string& name_;
+  const JobFileLimits& limits_;
+  const int job_depth_;
+  const JobSink& sink_;
+  YamlValueBuilder builder_;
+  bool building_ = false;
+  int depth_ = 0;
+  std::size_t index_ = 0;
+  // Every usable key is claimed by its first job, valid or not, so a later job can never
+  // take over the identity of one that was reported invalid.
+  std::map<std::string, int, std::less<>> first_line_;
+};
+
+// Why a file of this shape cannot be read, and else at which depth its jobs are (0: none).
+std::variant<Diagnostic, int> job_depth(const OutlineHandler& outline, const std::string& name,
+                                        const JobFileLimits& limits) {
+  if (!outline.has_root || outline.root.kind == YamlValue::Kind::null) return 0;
+  YAML::Mark list_mark = outline.root.mark;
+  int depth = 1;
+  if (outline.root.kind == YamlValue::Kind::map) {
+    if (outline.unknown_key) {
+      return at(name, outline.unknown_key->mark, "",
+                "unknown top-level key " + describe_yaml(outline.unknown_key->described()) +
+                    "; a job file is a list of jobs or a map with one key, 'jobs'");
+    }
+    if (outline.repeated_jobs_key) {
+      return at(name, *outline.repeated_jobs_key, "", "the top-level key 'jobs' appears twice");
+    }
+    if (!outline.jobs || outline.jobs->kind == YamlValue::Kind::null) return 0;
+    if (outline.jobs->kind != YamlValue::Kind::sequence) {
+      return at(name, outline.jobs->mark, "jobs",
+                "expected a list of jobs, got " + describe_yaml(outline.jobs->described()));
+    }
+    list_mark = outline.jobs->mark;
+    depth = 2;
+  } else if (outline.root.kind != YamlValue::Kind::sequence) {
+    return at(name, outline.root.mark, "",
+              "expected a list of jobs (or a map with a 'jobs' list), got " +
+                  describe_yaml(outline.root.described()));
+  }
+  if (outline.job_count > limits.max_jobs) {
+    return at(name, list_mark, "jobs",
+              "more than " + std::to_string(limits.max_jobs) + " jobs in one file");
+  }
+  return depth;
+}
+
 }  // namespace
+
+std::optional<Diagnostic> read_job_text(const std::string& text, const std::string& name,
+                                        const JobSink& sink, const JobFileLimits& limits) {
+  if (text.size() > limits.max_file_bytes) {
+    return Diagnostic{.file = name,
+                      .reason = "file is larger than the limit of " +
+                                std::to_string(limits.max_file_bytes) + " bytes"};
+  }
+  const YamlScreenLimits screen{.max_depth = limits.max_depth, .max_nodes = limits.max_nodes};
+  OutlineHandler outline;
+  if (auto problem = screen_yaml(text, name, screen, &outline)) return problem;
+  const auto depth = job_depth(outline, name, limits);
+  if (const auto* problem = std::get_if<Diagnostic>(&depth)) return *problem;
+  if (std::get<int>(depth) == 0) return std::nullopt;
+
+  std::istringstream stream(text);
+  JobStreamHandler handler(name, limits, std::get<int>(depth), sink);
+  try {
+    YAML::Parser parser(stream);
+    parser.HandleNextDocument(handler);
+  } catch (const YAML::Exception& e) {
+    // The screen parsed the same text without error; this is the backstop.
+    return at(name, e.mark, "", e.msg);
+  }
+  return std::nullopt;
+}
+
+std::optional<Diagnostic> read_job_file(const std::string& path, const JobSink& sink,
+                                        const JobFileLimits& limits) {
+  Diagnostic error;
+  const auto text = read_input_file(path, limits.max_file_bytes, &error);
+  if (!text) return error;
+  return read_job_text(*text, path, sink, limits);
+}
+
+JobFileLoad parse_job_text(const std::string& text, const std::string& name,
+                           const JobFileLimits& limits) {
+  JobFileLoad load;
+  const JobSink sink{
+      .job = [&](core::JobDefinition&& job) { load.jobs.push_back(std::move(job)); },
+      .invalid = [&](InvalidJob&& invalid) { load.invalid.push_back(std::move(invalid)); },
+  };
+  load.fatal = read_job_text(text, name, sink, limits);
+  if (load.fatal) {
+    load.jobs.clear();
+    load.invalid.clear();
+  }
+  return load;
+}
 
 JobFileLoad load_job_file(const std::string& path, const JobFileLimits& limits) {
   Diagnostic error;
   const auto text = read_input_file(path, limits.max_file_bytes, &error);
   if (!text) return JobFileLoad{.fatal = std::move(error)};
   return parse_job_text(*text, path, limits);
-}
-
-JobFileLoad parse_job_text(const std::string& text, const std::string& name,
-                           const JobFileLimits& limits) {
-  JobFileLoad load;
-  if (text.size() > limits.max_file_bytes) {
-    load.fatal = Diagnostic{.file = name,
-                            .reason = "file is larger than the limit of " +
-                                      std::to_string(limits.max_file_bytes) + " bytes"};
-    return load;
-  }
-  const YamlScreenLimits screen{.max_depth = limits.max_depth, .max_nodes = limits.max_nodes};
-  if (auto problem = screen_yaml(text, name, screen)) {
-    load.fatal = std::move(problem);
-    return load;
-  }
-
-  try {
-    const YAML::Node root = YAML::Load(text);
-    YAML::Node list;
-    if (root.IsMap()) {
-      for (auto it = root.begin(); it != root.end(); ++it) {
-        const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
-        if (key != "jobs") {
-          load.fatal = at(name, it->first.Mark(), "",
-                          "unknown top-level key " + describe_yaml(it->first) +
-                              "; a job file is a list of jobs or a map with one key, 'jobs'");
-          return load;
-        }
-        list = it->second;
-      }
-      if (!list.IsNull() && !list.IsSequence()) {
-        load.fatal = at(name, list.Mark(), "jobs", "expected a list of jobs, got " + describe_yaml(list));
-        return load;
-      }
-    } else if (root.IsSequence()) {
-      list = root;
-    } else if (!root.IsNull()) {
-      load.fatal = at(name, root.Mark(), "",
-                      "expected a list of jobs (or a map with a 'jobs' list), got " +
-                          describe_yaml(root));
-      return load;
-    }
-    if (!list.IsDefined() || list.IsNull()) return load;
-    if (list.size() > limits.max_jobs) {
-      load.fatal = at(name, list.Mark(), "jobs",
-                      "more than " + std::to_string(limits.max_jobs) + " jobs in one file");
-      return load;
-    }
-
-    // Every usable key is claimed by its first job, valid or not, so a later job can never
-    // take over the identity of one that was reported invalid.
-    std::map<std::string, int, std::less<>> first_line;
-    // Sized once: growing by doubling would hold the old and the new copy (a JobDefinition is
-    // about 900 bytes) next to the whole YAML tree, at the daemon's memory peak.
-    load.jobs.reserve(list.size());
-    std::size_t i = 0;
-    for (auto it = list.begin(); it != list.end(); ++it, ++i) {
-      const YAML::Node job = *it;
-      const std::string prefix = "jobs[" + std::to_string(i) + "]";
-      if (!job.IsMap()) {
-        load.invalid.push_back(InvalidJob{
-            .diagnostic = at(name, job.Mark(), prefix,
-                             "expected a map with at least 'key' and 'prompt', got " +
-                                 describe_yaml(job))});
-        continue;
-      }
-      JobReader reader(limits, prefix);
-      core::JobDefinition definition;
-      std::optional<std::string> key;
-      YAML::Mark key_mark = YAML::Mark::null_mark();
-      reader.read(job, definition, key, key_mark);
-      if (key) {
-        const auto [found, inserted] = first_line.try_emplace(*key, key_mark.line + 1);
-        if (!inserted) {
-          load.invalid.push_back(InvalidJob{
-              .diagnostic = at(name, key_mark, prefix + ".key",
-                               "duplicate key '" + *key + "' (first defined at line " +
-                                   std::to_string(found->second) + ")")});
-          continue;
-        }
-      }
-      if (const auto& problem = reader.problem()) {
-        load.invalid.push_back(
-            InvalidJob{.key = key,
-                       .diagnostic = at(name, problem->mark, problem->field, problem->reason)});
-        continue;
-      }
-      load.jobs.push_back(std::move(definition));
-    }
-  } catch (const YAML::Exception& e) {
-    // The screen should have caught anything malformed; this is the backstop.
-    load.jobs.clear();
-    load.invalid.clear();
-    load.fatal = at(name, e.mark, "", e.msg);
-  }
-  return load;
 }
 
 }  // namespace devin_orch::app

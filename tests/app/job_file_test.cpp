@@ -221,6 +221,85 @@ TEST(JobFile, WrongTopLevelShapesAreFatal) {
             "f:1:7: jobs: expected a list of jobs, got a map");
 }
 
+// What a sink saw, in order: "job:<key>" or "invalid:<diagnostic>".
+std::vector<std::string> stream_jobs(const std::string& text, std::optional<Diagnostic>* fatal,
+                                     const JobFileLimits& limits = {}) {
+  std::vector<std::string> seen;
+  const JobSink sink{
+      .job = [&](core::JobDefinition&& job) { seen.push_back("job:" + job.key); },
+      .invalid =
+          [&](InvalidJob&& invalid) {
+            seen.push_back("invalid:" + invalid.diagnostic.to_string());
+          },
+  };
+  *fatal = read_job_text(text, "f", sink, limits);
+  return seen;
+}
+
+TEST(JobFileStream, DeliversJobsOneAtATimeInFileOrder) {
+  std::optional<Diagnostic> fatal;
+  const auto seen = stream_jobs(
+      "jobs:\n"
+      "  - key: a\n    prompt: p\n"
+      "  - key: b\n"
+      "  - {key: c, prompt: q, tags: [x, y], structured_output_schema: {type: object}}\n"
+      "  - just text\n",
+      &fatal);
+  EXPECT_FALSE(fatal.has_value());
+  EXPECT_THAT(seen, ::testing::ElementsAre(
+                        "job:a", "invalid:f:4:5: jobs[1].prompt: missing required field 'prompt'",
+                        "job:c",
+                        "invalid:f:6:5: jobs[3]: expected a map with at least 'key' and 'prompt', "
+                        "got 'just text'"));
+}
+
+TEST(JobFileStream, AShapeProblemAfterTheJobsDeliversNothing) {
+  // Each problem is only visible after every job was read: the screen's outline catches it.
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"jobs:\n  - {key: a, prompt: p}\nlater: 1\n",
+       "f:3:1: unknown top-level key 'later'; a job file is a list of jobs or a map with one key, "
+       "'jobs'"},
+      {"jobs:\n  - {key: a, prompt: p}\njobs:\n  - {key: b, prompt: p}\n",
+       "f:3:1: the top-level key 'jobs' appears twice"},
+      {"jobs:\n  - {key: a, prompt: p}\n  - {key: b, prompt: p}\n  - {key: c, prompt: p}\n",
+       "f:2:3: jobs: more than 2 jobs in one file"},
+      {"- {key: a, prompt: p}\n- {key: b, prompt: p}\n- [unbalanced\n", ""},
+  };
+  for (const auto& [text, expected] : cases) {
+    std::optional<Diagnostic> fatal;
+    const auto seen = stream_jobs(text, &fatal, JobFileLimits{.max_jobs = 2});
+    ASSERT_TRUE(fatal.has_value()) << text;
+    if (!expected.empty()) EXPECT_EQ(fatal->to_string(), expected);
+    EXPECT_TRUE(seen.empty()) << text;
+  }
+}
+
+TEST(JobFileStream, NestedValuesKeepTheirShapeAndMarks) {
+  std::vector<core::JobDefinition> jobs;
+  const JobSink sink{.job = [&](core::JobDefinition&& job) { jobs.push_back(std::move(job)); },
+                     .invalid = [](InvalidJob&&) { FAIL() << "no job is invalid"; }};
+  const auto fatal = read_job_text(
+      "- key: a\n"
+      "  prompt: p\n"
+      "  on_waiting_for_user: {finish_after: 10m}\n"
+      "  session_secrets:\n"
+      "    - {key: TOKEN, from_env: CI_TOKEN, sensitive: maybe}\n"
+      "    - {key: OTHER, from_env: CI_OTHER, sensitive: Off}\n"
+      "  structured_output_schema:\n"
+      "    type: object\n"
+      "    properties: {n: {type: integer, minimum: 1}, s: [\"1\", 2, true, ~]}\n",
+      "f", sink);
+  ASSERT_FALSE(fatal.has_value()) << fatal->to_string();
+  ASSERT_EQ(jobs.size(), 1U);
+  EXPECT_EQ(jobs[0].controls.on_waiting_for_user.finish_after, std::chrono::minutes{10});
+  ASSERT_EQ(jobs[0].spec.session_secrets.size(), 2U);
+  EXPECT_TRUE(jobs[0].spec.session_secrets[0].sensitive) << "not a boolean: the safe default";
+  EXPECT_FALSE(jobs[0].spec.session_secrets[1].sensitive);
+  EXPECT_EQ(jobs[0].spec.structured_output_schema,
+            R"({"type":"object","properties":{"n":{"type":"integer","minimum":1},)"
+            R"("s":["1",2,true,null]}})");
+}
+
 TEST(JobFile, NonUtf8MakesTheJobInvalid) {
   const JobFileLoad load =
       parse_job_text("- key: a\n  prompt: \"bad \xc3\x28 byte\"\n- key: b\n  prompt: fine \xe2\x9c\x93\n"

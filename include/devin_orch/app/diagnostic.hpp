@@ -9,6 +9,7 @@
 #include <string_view>
 
 namespace YAML {
+class EventHandler;
 class Node;
 }
 
@@ -39,9 +40,11 @@ struct YamlScreenLimits {
 
 // Parses `text` as a stream of YAML events without building a tree and returns the first
 // problem: malformed YAML, more than one document, too deep, too many nodes, an alias. Run it
-// before YAML::Load so hostile input never reaches the tree builder.
+// before YAML::Load so hostile input never reaches the tree builder. Each event that passed
+// the screen is also handed to `observer`, if given (one parse for both).
 std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string& file,
-                                      const YamlScreenLimits& limits);
+                                      const YamlScreenLimits& limits,
+                                      YAML::EventHandler* observer = nullptr);
 
 // The entry of `known` nearest to `word` if it is within edit distance 2, for "did you mean".
 std::optional<std::string_view> closest_match(std::string_view word,
@@ -50,6 +53,7 @@ std::optional<std::string_view> closest_match(std::string_view word,
 // How a YAML value reads in an error message: "a map", "a list", "nothing", or the scalar
 // quoted (cut at 40 bytes; never raw invalid UTF-8).
 std::string describe_yaml(const YAML::Node& node);
+std::string describe_yaml_scalar(std::string_view scalar);
 
 bool is_valid_utf8(std::string_view text) noexcept;
 

@@ -1,12 +1,13 @@
 // Job definitions from YAML files: a top-level list (or a map with a `jobs:` list) of jobs,
 // each with a unique `key` and a `prompt`. Invalid jobs are reported with file, line, column,
-// field and reason and skipped; valid ones are returned.
+// field and reason and skipped; valid ones are delivered one by one or returned together.
 #pragma once
 
 #include "devin_orch/app/diagnostic.hpp"
 #include "devin_orch/core/job.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,7 +19,7 @@ struct JobFileLimits {
   std::size_t max_prompt_bytes = 64U << 10U;
   std::size_t max_jobs = 100'000;
   int max_depth = 32;
-  // A parsed node costs ~500 bytes in yaml-cpp: this bounds a file's parse to under 1 GB.
+  // Bounds the screening parse (and, with max_prompt_bytes, one job's tree).
   std::size_t max_nodes = 1'500'000;
 };
 
@@ -35,6 +36,21 @@ struct JobFileLoad {
   std::optional<Diagnostic> fatal;  // the file as a whole is unusable (unreadable, bad YAML)
 };
 
+// Where read_job_text hands a file's jobs, one at a time and in file order.
+struct JobSink {
+  std::function<void(core::JobDefinition&&)> job;
+  std::function<void(InvalidJob&&)> invalid;
+};
+
+// Reads the jobs of `text` into `sink` while holding one job's tree at a time, whatever the
+// file's size. Returns the problem that makes the file as a whole unusable; the sink has then
+// received nothing (the whole text is screened, shape and job count included, first).
+std::optional<Diagnostic> read_job_text(const std::string& text, const std::string& name,
+                                        const JobSink& sink, const JobFileLimits& limits = {});
+std::optional<Diagnostic> read_job_file(const std::string& path, const JobSink& sink,
+                                        const JobFileLimits& limits = {});
+
+// Collects everything read_job_text delivers (for validation and tests).
 JobFileLoad load_job_file(const std::string& path, const JobFileLimits& limits = {});
 
 // Same, from text already in memory (`name` is used in diagnostics).
