@@ -56,6 +56,7 @@ LoadReport load_job_files_into(store::JobStore& store, const std::vector<std::st
         .job =
             [&](core::JobDefinition&& job) {
               ++counts.jobs;
+              if (counts.store_failed) return;  // reported once; the rest of the file waits
               chunk.push_back(std::move(job));
               if (chunk.size() >= kJobsPerTransaction) store_chunk();
             },
