@@ -2,9 +2,9 @@
 // neither as a static library, and header-only mode would compile both into every unit that
 // logs (several seconds each). The other units see spdlog as a compiled library
 // (SPDLOG_COMPILED_LIB) and fmt as a separately compiled one; this unit provides what
-// libspdlog.so and libfmt.so would (the bodies of spdlog's src/spdlog.cpp,
-// src/stdout_sinks.cpp, src/color_sinks.cpp and fmt's src/format.cc for the versions of
-// Debian 12: spdlog 1.10, fmt 9.1). With the option OFF it is empty and the shared libraries
+// libspdlog.so and libfmt.so would (the bodies of spdlog's src/spdlog.cpp and
+// src/color_sinks.cpp and fmt's src/format.cc for the versions of Debian 12: spdlog 1.10,
+// fmt 9.1; logging.cpp has its own stderr sink, so src/stdout_sinks.cpp is not needed). With the option OFF it is empty and the shared libraries
 // are linked.
 #ifdef DEVIN_ORCH_SPDLOG_IMPL
 
@@ -60,16 +60,6 @@ template SPDLOG_API spdlog::logger::logger(std::string name, sinks_init_list::it
                                            sinks_init_list::iterator end);
 template class SPDLOG_API spdlog::sinks::base_sink<std::mutex>;
 template class SPDLOG_API spdlog::sinks::base_sink<spdlog::details::null_mutex>;
-
-// spdlog: src/stdout_sinks.cpp (the stderr sink of logging.cpp).
-#include <spdlog/sinks/stdout_sinks-inl.h>
-
-template class SPDLOG_API spdlog::sinks::stdout_sink_base<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink_base<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::stderr_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stderr_sink<spdlog::details::console_nullmutex>;
 
 // spdlog: src/color_sinks.cpp, for the default logger spdlog creates before setup_logging.
 #include <spdlog/sinks/ansicolor_sink-inl.h>
