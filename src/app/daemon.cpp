@@ -381,7 +381,8 @@ awaitable<bool> Daemon::pass_gate(Org& org, core::RequestKind kind) {
       acquired = true;
       break;
     }
-    co_await sleep_for(until(org.gate.ready_at(kind, now), now), &org.gate_sleepers);
+    co_await sleep_for(until(org.gate.batch_ready_at(kind, queue.size(), now), now),
+                       &org.gate_sleepers);
   }
   queue.erase(std::find(queue.begin(), queue.end(), &turn));
   if (!queue.empty()) queue.front()->cancel();  // the next in line tries at once

@@ -36,6 +36,9 @@ void validate(const RateGatePolicy& p) {
         "rate gate: decrease_factor and min_rate_fraction must be in (0, 1], "
         "recovery_fraction and gap_recovery in [0, 1]");
   }
+  if (p.batch_linger < Duration{0}) {
+    throw std::invalid_argument("rate gate: batch_linger must not be negative");
+  }
   if (!(p.max_recovery_step >= 0.0) || p.probe_doubling < 1) {
     throw std::invalid_argument(
         "rate gate: max_recovery_step must be non-negative and probe_doubling at least 1");
@@ -73,6 +76,25 @@ TimePoint RateGate::ready_at(RequestKind kind, TimePoint now) const {
     ready = std::max(ready, from + Duration{static_cast<Duration::rep>(wait_ms)});
   }
   return ready;
+}
+
+TimePoint RateGate::batch_ready_at(RequestKind kind, std::size_t waiting, TimePoint now) const {
+  const TimePoint first = ready_at(kind, now);  // refills to `now`
+  // At the end of a pause or a hold one request goes first, alone (see on_rate_limited).
+  if (paused(now) || (kind == RequestKind::create && creates_held(now))) return first;
+  const double wanted = std::min(static_cast<double>(waiting), std::floor(policy_.burst));
+  if (wanted < 2.0 || policy_.batch_linger <= Duration{0}) return first;
+  // Tokens accrue linearly from `from`: take as many whole ones as the linger allows (at most
+  // `wanted`), and wake when the last of them is there. Fewer than two: no point waiting.
+  const TimePoint from = std::max(now, last_refill_);
+  const double per_ms = rate_per_minute_ / 60'000.0;
+  const double by_linger =
+      tokens_ + static_cast<double>((first + policy_.batch_linger - from).count()) * per_ms;
+  const double group = std::min(wanted, std::floor(by_linger + kTokenSlack));
+  if (group < 2.0) return first;
+  const double wait_ms = std::ceil((group - kTokenSlack - tokens_) / per_ms);
+  const TimePoint enough = from + Duration{static_cast<Duration::rep>(wait_ms)};
+  return std::clamp(enough, first, first + policy_.batch_linger);
 }
 
 bool RateGate::try_acquire(RequestKind kind, TimePoint now) {

@@ -96,8 +96,9 @@ struct SimRun {
 };
 
 // A client with an endless backlog, driven like the daemon drives the gate: try_acquire, and if
-// refused sleep until ready_at() or until an answer arrives, whichever is first.
+// refused sleep until batch_ready_at() or until an answer arrives, whichever is first.
 SimRun simulate(const Scenario& scenario) {
+  constexpr std::size_t kBacklog = 1'000;
   ServerBucket server{scenario.server_rpm, scenario.server_burst, scenario.retry_after};
   RateGate gate{scenario.policy, kT0};
   Random random{scenario.seed};
@@ -141,7 +142,7 @@ SimRun simulate(const Scenario& scenario) {
       in_flight.push({now + scenario.latency, second, answer});
       continue;
     }
-    TimePoint next = gate.ready_at(RequestKind::other, now);
+    TimePoint next = gate.batch_ready_at(RequestKind::other, kBacklog, now);
     if (!in_flight.empty()) next = std::min(next, in_flight.top().answered_at);
     EXPECT_GT(next, now);
     if (next <= now) break;

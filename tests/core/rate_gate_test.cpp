@@ -298,6 +298,78 @@ TEST(RateGate, ConcurrencyCapHoldsOnlyCreates) {
   EXPECT_TRUE(gate.try_acquire(RequestKind::create, kT0 + seconds{110}));
 }
 
+// Takes every token the gate holds at `now`; returns how many.
+int take_all(RateGate& gate, TimePoint now) {
+  int taken = 0;
+  while (gate.try_acquire(RequestKind::other, now)) ++taken;
+  return taken;
+}
+
+TEST(RateGate, BatchWakeUpWaitsForTheTokensOfSeveralWaitersWithinTheLinger) {
+  // 6,000 rpm: a token every 10 ms; default linger 50 ms.
+  RateGate gate{RateGatePolicy{.requests_per_minute = 6'000, .burst = 100}, kT0};
+  ASSERT_EQ(take_all(gate, kT0), 100);
+  EXPECT_EQ(gate.batch_ready_at(RequestKind::other, 1, kT0), kT0 + milliseconds{10});
+  EXPECT_EQ(gate.batch_ready_at(RequestKind::other, 3, kT0), kT0 + milliseconds{30});
+  // Ten waiters: the first token at 10 ms, then as many as 50 ms more bring.
+  const TimePoint wake = gate.batch_ready_at(RequestKind::other, 10, kT0);
+  EXPECT_EQ(wake, kT0 + milliseconds{60});
+  EXPECT_EQ(take_all(gate, wake), 6);
+  // The rate is unchanged: a minute of groups sends what a minute of single tokens would.
+  TimePoint now = wake;
+  int sent = 0;
+  while (now < wake + minutes{1}) {
+    sent += take_all(gate, now);
+    const TimePoint next = gate.batch_ready_at(RequestKind::other, 1'000, now);
+    ASSERT_GT(next, now);
+    now = next;
+  }
+  EXPECT_NEAR(sent, 6'000, 6);
+}
+
+TEST(RateGate, BatchWakeUpNeverWaitsForMoreThanTheBurst) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 6'000, .burst = 2}, kT0};
+  ASSERT_EQ(take_all(gate, kT0), 2);
+  // Two tokens fill the bucket at 20 ms: waiting longer would forfeit the ones after.
+  EXPECT_EQ(gate.batch_ready_at(RequestKind::other, 10, kT0), kT0 + milliseconds{20});
+  RateGate single{RateGatePolicy{.requests_per_minute = 6'000, .burst = 1}, kT0};
+  ASSERT_EQ(take_all(single, kT0), 1);
+  EXPECT_EQ(single.batch_ready_at(RequestKind::other, 10, kT0), kT0 + milliseconds{10});
+}
+
+TEST(RateGate, BatchWakeUpIsReadyAtWhenNothingIsGained) {
+  // 600 rpm: one token per 100 ms, so a 50 ms linger brings no second one; waiting would only
+  // add latency.
+  RateGate slow{RateGatePolicy{.requests_per_minute = 600, .burst = 10}, kT0};
+  ASSERT_EQ(take_all(slow, kT0), 10);
+  EXPECT_EQ(slow.batch_ready_at(RequestKind::other, 10, kT0),
+            slow.ready_at(RequestKind::other, kT0));
+  // No linger configured.
+  RateGate eager{RateGatePolicy{.requests_per_minute = 6'000, .burst = 100,
+                                .batch_linger = milliseconds{0}},
+                 kT0};
+  ASSERT_EQ(take_all(eager, kT0), 100);
+  EXPECT_EQ(eager.batch_ready_at(RequestKind::other, 10, kT0), kT0 + milliseconds{10});
+  // A token already there: nothing to wait for.
+  RateGate full{RateGatePolicy{.requests_per_minute = 6'000, .burst = 100}, kT0};
+  EXPECT_EQ(full.batch_ready_at(RequestKind::other, 10, kT0), kT0);
+}
+
+TEST(RateGate, BatchWakeUpLetsOneRequestGoAloneWhenAPauseEnds) {
+  Random random{1};
+  RateGate gate{RateGatePolicy{.requests_per_minute = 6'000, .burst = 100}, kT0};
+  gate.on_rate_limited(kT0, seconds{2}, false, random);
+  EXPECT_EQ(gate.batch_ready_at(RequestKind::other, 10, kT0), kT0 + seconds{2});
+  EXPECT_EQ(take_all(gate, kT0 + seconds{2}), 1);
+  // A concurrency hold likewise ends with one create.
+  RateGate held{RateGatePolicy{.requests_per_minute = 6'000, .burst = 100,
+                               .concurrency_hold = seconds{30}},
+                kT0};
+  held.on_rate_limited(kT0, std::nullopt, true, random);
+  EXPECT_EQ(held.batch_ready_at(RequestKind::create, 10, kT0),
+            held.ready_at(RequestKind::create, kT0));
+}
+
 TEST(RateGate, InvalidPoliciesAreRefusedAtConstruction) {
   EXPECT_THROW((RateGate{RateGatePolicy{.requests_per_minute = 0}, kT0}), std::invalid_argument);
   EXPECT_THROW((RateGate{RateGatePolicy{.burst = 0.5}, kT0}), std::invalid_argument);
@@ -307,6 +379,8 @@ TEST(RateGate, InvalidPoliciesAreRefusedAtConstruction) {
   EXPECT_THROW((RateGate{RateGatePolicy{.max_recovery_step = -1}, kT0}), std::invalid_argument);
   EXPECT_THROW((RateGate{RateGatePolicy{.gap_recovery = 1.5}, kT0}), std::invalid_argument);
   EXPECT_THROW((RateGate{RateGatePolicy{.probe_doubling = 0}, kT0}), std::invalid_argument);
+  EXPECT_THROW((RateGate{RateGatePolicy{.batch_linger = milliseconds{-1}}, kT0}),
+               std::invalid_argument);
 }
 
 // Random sequences of 429s, successes, releases and requests: no request ever passes a pause
@@ -315,7 +389,8 @@ TEST(RateGate, InvalidPoliciesAreRefusedAtConstruction) {
 TEST(RateGate, PropertyNeverReadyBeforeThePauseEnds) {
   const RateGatePolicy policy{.requests_per_minute = 120, .burst = 4,
                               .pause_backoff = {milliseconds{500}, milliseconds{20'000}, 2.0},
-                              .max_pause = seconds{90}, .concurrency_hold = seconds{30}};
+                              .max_pause = seconds{90}, .concurrency_hold = seconds{30},
+                              .batch_linger = seconds{2}};  // up to four tokens per group
   for (std::uint64_t seed = 1; seed <= 300; ++seed) {
     Random random{seed};
     RateGate gate{policy, kT0};
@@ -345,6 +420,14 @@ TEST(RateGate, PropertyNeverReadyBeforeThePauseEnds) {
         }
         RateGate probe = gate;
         ASSERT_TRUE(probe.try_acquire(kind, ready)) << "seed " << seed << " step " << step;
+        // Waiting for a group: never before the first token, never beyond the linger, and
+        // the wait is always enough for the first of the group.
+        const auto waiting = static_cast<std::size_t>(1 + random.uniform() * 8);
+        const TimePoint group_ready = gate.batch_ready_at(kind, waiting, now);
+        ASSERT_GE(group_ready, ready) << "seed " << seed << " step " << step;
+        ASSERT_LE(group_ready, ready + policy.batch_linger) << "seed " << seed;
+        RateGate group_probe = gate;
+        ASSERT_TRUE(group_probe.try_acquire(kind, group_ready)) << "seed " << seed;
 
         const bool held = kind == RequestKind::create && gate.creates_held(now);
         const bool paused = gate.paused(now);

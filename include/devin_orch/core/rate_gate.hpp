@@ -7,6 +7,7 @@
 #include "devin_orch/core/random.hpp"
 #include "devin_orch/core/time.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -72,6 +73,7 @@ struct RateGatePolicy {
   BackoffPolicy pause_backoff{Duration{1'000}, Duration{300'000}, 2.0};  // 429 without Retry-After
   Duration max_pause{3'600'000};      // a Retry-After longer than this is clamped
   Duration concurrency_hold{60'000};  // longest a concurrency-cap 429 holds creates
+  Duration batch_linger{50};          // see batch_ready_at(); 0 wakes for every token
 };
 
 enum class RequestKind { create, other };
@@ -84,6 +86,14 @@ class RateGate {
   // Earliest instant a request of `kind` may be sent; `now` if it may go now. For creates
   // held by a concurrency cap this is the end of the hold.
   TimePoint ready_at(RequestKind kind, TimePoint now) const;
+
+  // When `waiting` requests of `kind` queue for tokens: the instant the most of them that can
+  // go together within policy.batch_linger after ready_at() may go, so that a queue drained at
+  // a high refill rate wakes once per group instead of once per token (at 6,000 rpm a wake-up
+  // every 10 ms). The group is at most the burst, so the wait never lets the bucket overflow
+  // and the sending rate is unchanged; below two tokens per linger (under 2,400 rpm with the
+  // default) and at the end of a pause or hold this is ready_at() itself.
+  TimePoint batch_ready_at(RequestKind kind, std::size_t waiting, TimePoint now) const;
 
   // Takes a token if a request of `kind` may go at `now`. Returns false (and takes nothing)
   // otherwise; the caller waits until ready_at() and tries again.
