@@ -1076,6 +1076,18 @@ TEST_F(JobControlsStoreTest, CancelRetryPauseAndPrune) {
   EXPECT_TRUE(store_->find("waiting").value().has_value()) << "queued jobs are never pruned";
 }
 
+TEST_F(JobControlsStoreTest, JobsPastTheirDeadlineComeEarliestDeadlineFirst) {
+  // Added in the opposite order of their deadlines: the answer follows the deadlines.
+  for (const auto& [key, deadline] : {std::pair{"late", 40}, std::pair{"early", 20},
+                                      std::pair{"middle", 30}, std::pair{"future", 90}}) {
+    core::JobDefinition job{.key = key, .spec = {.prompt = "p"}};
+    job.controls.deadline_ms = core::to_epoch_ms(at(deadline));
+    ASSERT_TRUE(store_->add_job(job, "t", at(0)));
+  }
+  EXPECT_EQ(keys(store_->past_deadline(at(50)).value()),
+            (std::vector<std::string>{"early", "middle", "late"}));
+}
+
 TEST_F(JobControlsStoreTest, DeadlinesAndRuntimeProgress) {
   core::JobDefinition timed{.key = "timed", .spec = {.prompt = "p"}};
   timed.controls.deadline_ms = core::to_epoch_ms(at(50));

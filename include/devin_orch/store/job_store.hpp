@@ -169,7 +169,7 @@ class JobStore {
   // A follow-up or waiting-policy message was sent; `messages_sent` is the new count.
   result<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
                               std::string_view message, core::TimePoint now);
-  // Non-terminal jobs whose deadline has passed.
+  // Non-terminal jobs whose deadline has passed, the earliest deadline first.
   result<std::vector<core::JobRecord>> past_deadline(core::TimePoint now);
   // Non-terminal jobs an operator asked to cancel.
   result<std::vector<core::JobRecord>> cancel_requests();
