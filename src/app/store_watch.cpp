@@ -1,4 +1,5 @@
-// inotify on the database's directory, read on the daemon's event loop (see the header).
+// inotify on the database, its WAL and (for files created later) their directory, read on the
+// daemon's event loop (see the header).
 #include "devin_orch/app/store_watch.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -19,12 +20,18 @@ namespace net = boost::asio;
 
 class InotifyStoreWatch final : public StoreWatch {
  public:
-  InotifyStoreWatch(net::io_context& io, int fd, std::string database_name,
-                    std::function<void()> on_write)
+  InotifyStoreWatch(net::io_context& io, int fd, int directory_watch,
+                    std::filesystem::path database, std::function<void()> on_write)
       : descriptor_{io, fd},
-        database_name_{std::move(database_name)},
-        wal_name_{database_name_ + "-wal"},
-        on_write_{std::move(on_write)} {}
+        directory_watch_{directory_watch},
+        database_{std::move(database)},
+        wal_{database_.string() + "-wal"},
+        database_name_{database_.filename().string()},
+        wal_name_{wal_.filename().string()},
+        on_write_{std::move(on_write)} {
+    watch_file(database_, database_watch_);
+    watch_file(wal_, wal_watch_);
+  }
 
   void read_next() {
     descriptor_.async_read_some(
@@ -46,16 +53,38 @@ class InotifyStoreWatch final : public StoreWatch {
   ~InotifyStoreWatch() override { stop(); }
 
  private:
-  bool touches_store(std::size_t size) const {
+  // Writes are watched on the two files themselves, not on the directory, where every line
+  // of a log file kept beside the database would wake the loop too. A file that does not
+  // exist yet (the WAL, before the first connection) is watched once it is created.
+  void watch_file(const std::filesystem::path& path, int& watch) {
+    const int added = inotify_add_watch(descriptor_.native_handle(), path.c_str(), IN_MODIFY);
+    if (added >= 0) watch = added;
+  }
+
+  bool touches_store(std::size_t size) {
     bool touched = false;
     for (std::size_t offset = 0; offset + sizeof(inotify_event) <= size;) {
       inotify_event event{};
       std::memcpy(&event, buffer_.data() + offset, sizeof event);
       const char* name = buffer_.data() + offset + sizeof event;
       const std::string_view file = event.len > 0 ? std::string_view{name} : std::string_view{};
-      // IN_Q_OVERFLOW: events were dropped, so assume the worst.
-      if ((event.mask & IN_Q_OVERFLOW) != 0 || file == database_name_ || file == wal_name_) {
-        touched = true;
+      if ((event.mask & IN_Q_OVERFLOW) != 0) {
+        touched = true;  // events were dropped, so assume the worst
+      } else if (event.wd == directory_watch_) {
+        // Created or renamed into place: a new file to watch, and a write is coming.
+        if (file == database_name_) {
+          watch_file(database_, database_watch_);
+          touched = true;
+        } else if (file == wal_name_) {
+          watch_file(wal_, wal_watch_);
+          touched = true;
+        }
+      } else if (event.wd == database_watch_ || event.wd == wal_watch_) {
+        if ((event.mask & IN_MODIFY) != 0) touched = true;
+        // The file is gone (deleted, or replaced by a rename): its watch went with it.
+        if ((event.mask & IN_IGNORED) != 0) {
+          (event.wd == database_watch_ ? database_watch_ : wal_watch_) = -1;
+        }
       }
       offset += sizeof event + event.len;
     }
@@ -63,6 +92,11 @@ class InotifyStoreWatch final : public StoreWatch {
   }
 
   net::posix::stream_descriptor descriptor_;
+  int directory_watch_;
+  int database_watch_ = -1;
+  int wal_watch_ = -1;
+  std::filesystem::path database_;
+  std::filesystem::path wal_;
   std::string database_name_;
   std::string wal_name_;
   std::function<void()> on_write_;
@@ -82,12 +116,13 @@ result<std::unique_ptr<StoreWatch>> StoreWatch::start(net::io_context& io,
   if (directory.empty()) directory = ".";
   const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return boost::system::error_code{errno, boost::system::system_category()};
-  if (inotify_add_watch(fd, directory.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+  const int directory_watch = inotify_add_watch(fd, directory.c_str(), IN_CREATE | IN_MOVED_TO);
+  if (directory_watch < 0) {
     const int error = errno;
     ::close(fd);
     return boost::system::error_code{error, boost::system::system_category()};
   }
-  auto watch = std::make_unique<InotifyStoreWatch>(io, fd, path.filename().string(),
+  auto watch = std::make_unique<InotifyStoreWatch>(io, fd, directory_watch, path,
                                                    std::move(on_write));
   watch->read_next();
   return std::unique_ptr<StoreWatch>{std::move(watch)};

@@ -1,5 +1,6 @@
 // The store watch against real files: another connection's commit raises a notice, writes to
-// unrelated files in the same directory do not, and a stopped watch stays quiet.
+// unrelated files in the same directory do not, a WAL created later is followed, and a stopped
+// watch stays quiet.
 #include "devin_orch/app/store_watch.hpp"
 
 #include "support/process.hpp"
@@ -69,6 +70,28 @@ TEST_F(StoreWatchTest, OtherFilesInTheDirectoryAreIgnored) {
   std::ofstream{dir_.file("notes.txt")} << "more";
   run_until(io_, notices_, after_commit + 1, 300ms);
   EXPECT_EQ(notices_, after_commit);
+}
+
+// The daemon's own way of writing: one connection kept open, so the WAL it creates stays. The
+// watch started before that WAL existed and must follow every later write to it.
+TEST_F(StoreWatchTest, AWalCreatedAfterTheWatchStartedIsWatchedToo) {
+  ASSERT_FALSE(std::filesystem::exists(db_path_ + "-wal"));
+  auto watch = StoreWatch::start(io_, db_path_, [this] { ++notices_; });
+  ASSERT_TRUE(watch);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
+  for (int write = 1; write <= 3; ++write) {
+    const int before = notices_;
+    ASSERT_EQ(sqlite3_exec(db, "INSERT INTO jobs VALUES ('w')", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    run_until(io_, notices_, before + 1, 5s);
+    EXPECT_GT(notices_, before) << "write " << write;
+    // Let every event of this write arrive, so the next write's notice is its own.
+    io_.restart();
+    io_.run_for(50ms);
+  }
+  ASSERT_TRUE(std::filesystem::exists(db_path_ + "-wal"));
+  sqlite3_close(db);
 }
 
 TEST_F(StoreWatchTest, AStoppedWatchIsQuietAndLetsTheLoopEnd) {

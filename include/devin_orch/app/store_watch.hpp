@@ -16,10 +16,11 @@ namespace devin_orch::app {
 
 class StoreWatch {
  public:
-  // Watches the directory of `database_path` (Linux inotify) and calls `on_write` on the
-  // io_context whenever the database or its -wal file is written, by any process (this one
-  // included: telling writers apart is left to PRAGMA data_version). Fails where inotify is
-  // unavailable (out of watches, no such directory); the caller then polls instead.
+  // Watches `database_path` and its -wal file (Linux inotify; the directory too, for when
+  // either is created or replaced) and calls `on_write` on the io_context whenever one of them
+  // is written or appears, by any process (this one included: telling writers apart is left to
+  // PRAGMA data_version). Other files in the directory, such as a log, raise nothing. Fails
+  // where inotify is unavailable (out of watches, no such directory); the caller then polls.
   static result<std::unique_ptr<StoreWatch>> start(boost::asio::io_context& io,
                                                    const std::string& database_path,
                                                    std::function<void()> on_write);
