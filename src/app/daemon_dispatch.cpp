@@ -21,7 +21,6 @@ namespace devin_orch::app::detail {
 // due by time alone (not_before, deadlines) or was missed (a filesystem without notices).
 awaitable<void> Daemon::dispatcher() {
   watch_store();
-  std::optional<std::int64_t> seen_version;
   bool changed_elsewhere = true;  // start-up: read everything once
   auto last_tick = SteadyClock::now() - std::chrono::hours{1};
   while (!stopping_) {
@@ -30,12 +29,13 @@ awaitable<void> Daemon::dispatcher() {
     // rechecks) is due, on the tick, and always without a watch; not when the wake-up is only
     // a finished flow of ours.
     const auto recheck = recheck_.next();
-    if (!store_watch_ || tick || (recheck && *recheck <= core::wall_now())) {
+    if (!store_watch_ || tick || look_now_ || (recheck && *recheck <= core::wall_now())) {
       if (const auto version = store_->data_version();
-          version && version.value() != seen_version) {
-        seen_version = version.value();
+          version && version.value() != seen_data_version_) {
+        seen_data_version_ = version.value();
         changed_elsewhere = true;
       }
+      look_now_ = false;
       recheck_.looked(core::wall_now());
     }
     if (tick) {
@@ -57,15 +57,15 @@ awaitable<void> Daemon::dispatcher() {
     if (options_.until_idle && idle_or_stuck()) break;
     co_await dispatch_wakeup_.wait_for(until_next_look(last_tick));
   }
-  if (store_watch_) store_watch_->stop();
+  if (store_watch_) {
+    store_->set_write_hooks({});
+    store_watch_->stop();
+  }
 }
 
 void Daemon::watch_store() {
   if (!config_.jobs.queue_watch) return;
-  auto watch = StoreWatch::start(io_, config_.database.path, [this] {
-    recheck_.on_notice(core::wall_now());
-    dispatch_wakeup_.notify();
-  });
+  auto watch = StoreWatch::start(io_, config_.database.path, [this] { on_store_notice(); });
   if (!watch) {
     spdlog::warn("cannot watch {} for other processes' commits ({}); checking every {} ms",
                  config_.database.path, watch.error().message(),
@@ -73,6 +73,34 @@ void Daemon::watch_store() {
     return;
   }
   store_watch_ = std::move(*watch);
+  store_->set_write_hooks({
+      // Notices still unread before a write of ours are other processes': act on them.
+      .before = [this] { if (store_watch_->take_pending()) on_store_notice(); },
+      .after = [this] { absorb_own_write(); },
+  });
+}
+
+void Daemon::on_store_notice() {
+  recheck_.on_notice(core::wall_now());
+  dispatch_wakeup_.notify();
+}
+
+// Our own commits raise notices too, and each notice is worth five looks over 250 ms. They are
+// read and dropped right after the write instead. Another process's commit is still caught
+// whenever it happened: begun after this, it raises its own notice; still holding the write
+// lock, it starts the usual looks; already over, it shows in data_version now.
+void Daemon::absorb_own_write() {
+  (void)store_watch_->take_pending();
+  const auto locked = store_->write_locked_elsewhere();
+  if (!locked || *locked) {
+    on_store_notice();
+    return;
+  }
+  const auto version = store_->data_version();
+  if (!version || *version != seen_data_version_) {
+    look_now_ = true;
+    dispatch_wakeup_.notify();
+  }
 }
 
 core::Duration Daemon::until_next_look(SteadyClock::time_point last_tick) const {

@@ -157,6 +157,8 @@ class Daemon {
 
   awaitable<void> dispatcher();
   void watch_store();
+  void on_store_notice();
+  void absorb_own_write();
   core::Duration until_next_look(SteadyClock::time_point last_tick) const;
   bool creates_queue_at_gate() const;
   std::optional<SteadyClock::time_point> refill_at() const;
@@ -226,6 +228,8 @@ class Daemon {
   GroupCommit<store::SessionWrite> sessions_;  // created sessions; linger while creates queue
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
+  std::optional<std::int64_t> seen_data_version_;  // PRAGMA data_version at the last look
+  bool look_now_ = false;  // data_version moved around a write of ours: look once, at once
   bool dispatch_requested_ = false;
   SteadyClock::time_point last_refill_{};  // when dispatch last ran for a finished flow
   bool cancellations_pending_ = false;

@@ -39,7 +39,7 @@ class InotifyStoreWatch final : public StoreWatch {
           // Stopped (the handler may run after this object is gone: touch nothing) or the
           // descriptor broke, in which case the once-a-second look still finds every commit.
           if (error) return;
-          if (touches_store(size)) on_write_();
+          if (touches_store(buffer_.data(), size)) on_write_();
           read_next();
         });
   }
@@ -48,6 +48,19 @@ class InotifyStoreWatch final : public StoreWatch {
     boost::system::error_code ignored;
     descriptor_.cancel(ignored);
     descriptor_.close(ignored);
+  }
+
+  bool take_pending() override {
+    if (!descriptor_.is_open()) return false;
+    // Not buffer_: a read the reactor already did may sit there, its handler not yet run.
+    alignas(inotify_event) std::array<char, 4096> events;
+    bool touched = false;
+    for (;;) {
+      const ssize_t got = ::read(descriptor_.native_handle(), events.data(), events.size());
+      if (got <= 0) break;  // EAGAIN: all read (the descriptor is non-blocking)
+      touched = touches_store(events.data(), static_cast<std::size_t>(got)) || touched;
+    }
+    return touched;
   }
 
   ~InotifyStoreWatch() override { stop(); }
@@ -61,12 +74,12 @@ class InotifyStoreWatch final : public StoreWatch {
     if (added >= 0) watch = added;
   }
 
-  bool touches_store(std::size_t size) {
+  bool touches_store(const char* events, std::size_t size) {
     bool touched = false;
     for (std::size_t offset = 0; offset + sizeof(inotify_event) <= size;) {
       inotify_event event{};
-      std::memcpy(&event, buffer_.data() + offset, sizeof event);
-      const char* name = buffer_.data() + offset + sizeof event;
+      std::memcpy(&event, events + offset, sizeof event);
+      const char* name = events + offset + sizeof event;
       const std::string_view file = event.len > 0 ? std::string_view{name} : std::string_view{};
       if ((event.mask & IN_Q_OVERFLOW) != 0) {
         touched = true;  // events were dropped, so assume the worst

@@ -152,6 +152,9 @@ class Connection {
     // Statements first: sqlite3_close refuses a connection with live statements.
     cache_.clear();
     sqlite3_close(db_);
+    // Only now: closing any descriptor of the -shm file drops every POSIX lock this process
+    // holds on it, SQLite's included.
+    if (shm_probe_ >= 0) ::close(shm_probe_);
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -217,6 +220,27 @@ class Connection {
   sqlite3* db_;
   std::map<std::string, Statement, std::less<>> cache_;
   std::string last_error_;
+
+ public:
+  JobStore::WriteHooks hooks;
+  int shm_probe_ = -1;  // read-only descriptor of the -shm file, for write_locked_elsewhere()
+};
+
+// Runs the write hooks around one write transaction: constructed before it begins, destroyed
+// after it has committed or rolled back.
+class WriteHooksScope {
+ public:
+  explicit WriteHooksScope(Connection& connection) : connection_{connection} {
+    if (connection_.hooks.before) connection_.hooks.before();
+  }
+  ~WriteHooksScope() {
+    if (connection_.hooks.after) connection_.hooks.after();
+  }
+  WriteHooksScope(const WriteHooksScope&) = delete;
+  WriteHooksScope& operator=(const WriteHooksScope&) = delete;
+
+ private:
+  Connection& connection_;
 };
 
 // BEGIN IMMEDIATE takes the write lock up front, so busy_timeout applies to it; a deferred
@@ -322,6 +346,7 @@ result<void> sync_wal(Connection& connection) {
 template <class Body>
 auto in_write_transaction(Connection& connection, Body&& body,
                           Durability durability = Durability::synced) -> decltype(body()) {
+  const WriteHooksScope hooks{connection};  // declared first: `after` runs once all is over
   Transaction transaction{connection};
   if (auto begun = transaction.begin(); !begun) return begun.error();
   auto outcome = body();
@@ -1227,6 +1252,33 @@ result<std::int64_t> JobStore::data_version() {
   if (!*row) return db.fail("PRAGMA data_version returned no row");
   return use->int64_at(0);
 }
+
+result<bool> JobStore::write_locked_elsewhere() {
+  Connection& db = *impl_;
+  if (db.shm_probe_ < 0) {
+    const char* file = sqlite3_db_filename(db.db(), "main");
+    if (file == nullptr || *file == '\0') return false;  // in-memory: no other connection
+    db.shm_probe_ = ::open((std::string{file} + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
+    if (db.shm_probe_ < 0) {
+      if (errno == ENOENT) return false;
+      return db.fail(std::string{"cannot open the -shm file: "} + std::strerror(errno));
+    }
+  }
+  // An open-file-description lock query: unlike F_GETLK it also reports locks this process
+  // holds through another descriptor, such as another connection's in this process.
+  constexpr off_t kWalWriteLock = 120;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  probe.l_start = kWalWriteLock;
+  probe.l_len = 1;
+  if (::fcntl(db.shm_probe_, F_OFD_GETLK, &probe) != 0) {
+    return db.fail(std::string{"cannot read the write lock: "} + std::strerror(errno));
+  }
+  return probe.l_type != F_UNLCK;
+}
+
+void JobStore::set_write_hooks(WriteHooks hooks) { impl_->hooks = std::move(hooks); }
 
 #undef DEVIN_ORCH_JOB_COLUMNS
 

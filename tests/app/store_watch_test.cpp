@@ -94,6 +94,26 @@ TEST_F(StoreWatchTest, AWalCreatedAfterTheWatchStartedIsWatchedToo) {
   sqlite3_close(db);
 }
 
+// What the daemon does right after each write of its own: the notices are taken, so the loop
+// never sees them.
+TEST_F(StoreWatchTest, TakenNoticesNeverReachTheLoop) {
+  auto watch = StoreWatch::start(io_, db_path_, [this] { ++notices_; });
+  ASSERT_TRUE(watch);
+  EXPECT_FALSE((*watch)->take_pending()) << "nothing written yet";
+  exec(db_path_, "INSERT INTO jobs VALUES ('t')");
+  EXPECT_TRUE((*watch)->take_pending());
+  EXPECT_FALSE((*watch)->take_pending()) << "all taken at once";
+  io_.restart();
+  io_.run_for(200ms);
+  EXPECT_EQ(notices_, 0);
+  // The watch goes on: the next write is noticed as usual.
+  exec(db_path_, "INSERT INTO jobs VALUES ('u')");
+  run_until(io_, notices_, 1, 5s);
+  EXPECT_GE(notices_, 1);
+  (*watch)->stop();
+  EXPECT_FALSE((*watch)->take_pending()) << "a stopped watch has nothing to take";
+}
+
 TEST_F(StoreWatchTest, AStoppedWatchIsQuietAndLetsTheLoopEnd) {
   auto watch = StoreWatch::start(io_, db_path_, [this] { ++notices_; });
   ASSERT_TRUE(watch);

@@ -937,6 +937,47 @@ TEST_F(JobStoreTest, AFailedTransactionLeavesNoTrace) {
   EXPECT_TRUE(store_->commit_intent(id, 1, "tag", 5, at(6)));
 }
 
+TEST_F(JobStoreTest, AnotherConnectionHoldingTheWriteLockIsSeen) {
+  ASSERT_TRUE(store_->add_job(job("a"), "test", at(1)));
+  EXPECT_FALSE(store_->write_locked_elsewhere().value());
+  // Another connection (in this process, which the probe must see too) mid-transaction.
+  RawConnection writer{db_path_};
+  ASSERT_EQ(writer.run("BEGIN IMMEDIATE"), SQLITE_OK);
+  ASSERT_EQ(writer.run("UPDATE jobs SET priority = 3 WHERE key = 'a'"), SQLITE_OK);
+  EXPECT_TRUE(store_->write_locked_elsewhere().value());
+  ASSERT_EQ(writer.run("COMMIT"), SQLITE_OK);
+  EXPECT_FALSE(store_->write_locked_elsewhere().value());
+  // Our own write transactions never count: the lock is ours only while one runs.
+  ASSERT_TRUE(store_->add_job(job("b"), "test", at(2)));
+  EXPECT_FALSE(store_->write_locked_elsewhere().value());
+}
+
+TEST_F(JobStoreTest, WriteHooksRunAroundEachWriteTransactionOnly) {
+  std::vector<std::string> calls;
+  store_->set_write_hooks({
+      .before = [&] { calls.push_back("before"); },
+      // Once the transaction is over the write lock is free again, even after a failure.
+      .after = [&] { calls.push_back(store_->write_locked_elsewhere().value() ? "locked"
+                                                                               : "after"); },
+  });
+  ASSERT_TRUE(store_->add_job(job("a"), "test", at(1)));
+  EXPECT_EQ(calls, (std::vector<std::string>{"before", "after"}));
+  calls.clear();
+  ASSERT_TRUE(store_->claimable(at(2), 10));  // a read
+  ASSERT_TRUE(store_->data_version());
+  EXPECT_TRUE(calls.empty());
+  RawConnection admin{db_path_};
+  ASSERT_EQ(admin.run("CREATE TRIGGER refuse BEFORE INSERT ON job_events "
+                      "WHEN NEW.event = 'intent' BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+            SQLITE_OK);
+  EXPECT_FALSE(store_->commit_intent(id_of("a"), 1, "tag", 5, at(5)));
+  EXPECT_EQ(calls, (std::vector<std::string>{"before", "after"}));
+  store_->set_write_hooks({});
+  calls.clear();
+  ASSERT_TRUE(store_->add_job(job("b"), "test", at(6)));
+  EXPECT_TRUE(calls.empty());
+}
+
 TEST_F(JobStoreTest, DeletingAJobCascadesToItsHistory) {
   const std::int64_t id = running_job("gone");
   ASSERT_EQ(sqlite3_exec(store_->handle(), "DELETE FROM jobs WHERE key = 'gone'", nullptr, nullptr,

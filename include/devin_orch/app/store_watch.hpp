@@ -29,6 +29,11 @@ class StoreWatch {
 
   // Stops watching; `on_write` is not called afterwards.
   virtual void stop() = 0;
+
+  // Reads, now, the notices the kernel holds that the loop has not read yet, instead of
+  // letting them reach `on_write`. True if any was about the store. Lets the owner take the
+  // notices of its own writes (right after them) apart from other processes'.
+  virtual bool take_pending() = 0;
 };
 
 }  // namespace devin_orch::app

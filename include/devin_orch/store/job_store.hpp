@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <functional>
 #include <vector>
 
 struct sqlite3;
@@ -194,6 +195,21 @@ class JobStore {
 
   // PRAGMA data_version: changes when another connection commits. Cheap change detection.
   result<std::int64_t> data_version();
+
+  // Whether another connection holds the database's write lock at this instant: a commit
+  // that may not be visible yet. Reads the WAL-index lock byte of the -shm file (offset 120,
+  // WAL_WRITE_LOCK in SQLite's documented WAL-index format) without taking it. False when no
+  // -shm file exists (no connection in WAL mode, so no writer either).
+  result<bool> write_locked_elsewhere();
+
+  // Called on the calling thread before each write transaction of this connection begins and
+  // after it has ended (committed or not). The daemon's store watch uses them to tell its own
+  // writes from other processes'. Either may be empty.
+  struct WriteHooks {
+    std::function<void()> before;
+    std::function<void()> after;
+  };
+  void set_write_hooks(WriteHooks hooks);
 
   // SQLite's message for the last errc::database_error any method returned (the store does not
   // log; callers decide). Empty if none yet.
