@@ -1,12 +1,59 @@
 // libFuzzer target for the Devin JSON readers (api::parse_session, parse_session_page,
-// parse_organization_page, error_detail): every body is mapped or refused, never a crash.
+// parse_organization_page, error_detail): every body is mapped or refused, never a crash; and
+// the item stream under parse_session_page agrees with Boost.JSON's own parser.
+#include "devin_orch/api/json_item_stream.hpp"
 #include "devin_orch/api/json_mapping.hpp"
 
 #include "fuzz_check.hpp"
 
+#include <boost/json.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
+
+namespace {
+
+namespace json = boost::json;
+
+// The stream hands over exactly the elements of the top-level "items" array and returns the
+// rest of the document that json::parse builds; it refuses exactly what json::parse refuses.
+void check_item_stream(std::string_view body) {
+  namespace api = devin_orch::api;
+  json::parse_options options;
+  options.max_depth = 64;
+  boost::system::error_code ec;
+  json::value whole = json::parse(body, ec, {}, options);
+
+  json::array items;
+  const auto streamed = api::stream_json_items(body, "items", [&](const json::value& item) {
+    items.push_back(item);
+    return true;
+  });
+  if (ec) {
+    DEVIN_ORCH_FUZZ_CHECK(!streamed, "the item stream accepted what json::parse refused");
+    return;
+  }
+  if (!streamed) {
+    // The only refusal of a valid document: "items" twice at the top.
+    DEVIN_ORCH_FUZZ_CHECK(streamed.error() == devin_orch::make_error_code(
+                                                 devin_orch::errc::unexpected_shape),
+                          "the item stream refused a valid document as malformed");
+    return;
+  }
+  json::value expected_items = json::array{};
+  if (whole.is_object()) {
+    if (json::value* list = whole.get_object().if_contains("items"); list && list->is_array()) {
+      std::swap(expected_items, *list);  // leaves [] in the document, as the stream does
+    }
+  }
+  DEVIN_ORCH_FUZZ_CHECK(json::value{items} == expected_items,
+                        "the item stream handed over other items than the document holds");
+  DEVIN_ORCH_FUZZ_CHECK(*streamed == whole, "the item stream kept another document");
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
@@ -15,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)api::parse_session(body);
   (void)api::parse_session_page(body);
   (void)api::parse_organization_page(body);
+  check_item_stream(body);
 
   // The detail goes into logs and the database: bounded and free of control characters.
   const std::string detail = api::error_detail(body);
