@@ -483,8 +483,17 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
     return fail(errc::database_error);
   }
 
+  // SQLite's memory statistics take a process-wide mutex around every allocation; nothing
+  // here reads them. Only possible before SQLite initialises, so once, before the first open
+  // (a later call is refused harmlessly).
+  static const bool statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  (void)statistics_off;
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(options.path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  // NOMUTEX: a JobStore, like the daemon's loop, is used by one thread at a time, so the
+  // connection's own mutex around every call would be pure cost (other connections and
+  // processes are still coordinated by SQLite's file locks).
+  const int rc = sqlite3_open_v2(options.path.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   // From here the Impl owns the handle, so every early return closes it.
   auto impl = std::make_unique<Impl>(raw);
   if (rc != SQLITE_OK) {
