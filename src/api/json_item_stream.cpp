@@ -47,9 +47,8 @@ class ItemStreamHandler {
   bool on_object_end(std::size_t n, json_error& ec) {
     return close([n](json::value_stack& stack) { stack.push_object(n); }, ec);
   }
-  bool on_array_begin(json_error& ec) {
+  bool on_array_begin(json_error& /*ec*/) {
     if (depth_ == 1 && top_is_object_ && key_is_items_) {
-      if (streamed_) return fail(errc::unexpected_shape, ec);
       streamed_ = true;
       ++depth_;
       in_items_ = true;
@@ -73,11 +72,13 @@ class ItemStreamHandler {
     target().push_chars(s);
     return true;
   }
-  bool on_key(json::string_view s, std::size_t /*n*/, json_error& /*ec*/) {
+  bool on_key(json::string_view s, std::size_t /*n*/, json_error& ec) {
     if (depth_ == 1) {
       key_.append(s.data(), s.size());
       key_is_items_ = std::string_view{key_} == items_key_;
       key_.clear();
+      // The document would keep the later value, but the items are already handed over.
+      if (key_is_items_ && streamed_) return fail(errc::unexpected_shape, ec);
     }
     target().push_key(s);
     return true;

@@ -92,10 +92,17 @@ TEST(StreamJsonItems, AnUnreadableItemStopsTheParse) {
   EXPECT_EQ(error_of(s.rest), errc::unexpected_shape);
 }
 
-TEST(StreamJsonItems, TheKeyTwiceIsAShapeError) {
-  const Streamed s = stream(R"({"items": [1], "items": [2]})");
-  ASSERT_FALSE(s.rest);
-  EXPECT_EQ(error_of(s.rest), errc::unexpected_shape);
+TEST(StreamJsonItems, TheKeyAgainAfterItsArrayIsAShapeError) {
+  for (const char* body : {R"({"items": [1], "items": [2]})", R"({"items": [1], "items": null})"}) {
+    const Streamed s = stream(body);
+    ASSERT_FALSE(s.rest) << body;
+    EXPECT_EQ(error_of(s.rest), errc::unexpected_shape) << body;
+  }
+  // Before the array, a parser keeping the last value agrees: the array is the items.
+  const Streamed later = stream(R"({"items": null, "items": [1, 2]})");
+  ASSERT_TRUE(later.rest);
+  EXPECT_EQ(later.items, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(json::serialize(*later.rest), reformat(R"({"items": []})"));
 }
 
 TEST(StreamJsonItems, MalformedBodies) {

@@ -36,7 +36,7 @@ void check_item_stream(std::string_view body) {
     return;
   }
   if (!streamed) {
-    // The only refusal of a valid document: "items" twice at the top.
+    // The only refusal of a valid document: "items" again after its array.
     DEVIN_ORCH_FUZZ_CHECK(streamed.error() == devin_orch::make_error_code(
                                                  devin_orch::errc::unexpected_shape),
                           "the item stream refused a valid document as malformed");
@@ -48,9 +48,11 @@ void check_item_stream(std::string_view body) {
       std::swap(expected_items, *list);  // leaves [] in the document, as the stream does
     }
   }
-  DEVIN_ORCH_FUZZ_CHECK(json::value{items} == expected_items,
+  // Compared as text: Boost.JSON 1.81 reads a number like 0e6000 as NaN, never equal to itself.
+  DEVIN_ORCH_FUZZ_CHECK(json::serialize(items) == json::serialize(expected_items),
                         "the item stream handed over other items than the document holds");
-  DEVIN_ORCH_FUZZ_CHECK(*streamed == whole, "the item stream kept another document");
+  DEVIN_ORCH_FUZZ_CHECK(json::serialize(*streamed) == json::serialize(whole),
+                        "the item stream kept another document");
 }
 
 }  // namespace

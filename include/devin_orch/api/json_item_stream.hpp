@@ -19,7 +19,8 @@ using JsonItemReader = std::function<bool(const boost::json::value& item)>;
 // returned keeps everything else, with `items_key` holding an empty array. Nothing is
 // streamed unless the top level is an object and `items_key` an array. Errors:
 // malformed_json for anything that is not one JSON value; unexpected_shape when `read_item`
-// returned false or `items_key` appears twice (which of the two arrays counts is ambiguous).
+// returned false or `items_key` appears again after its array was streamed (a parser keeping
+// the last value would disagree about the items).
 result<boost::json::value> stream_json_items(std::string_view body, std::string_view items_key,
                                              const JsonItemReader& read_item);
 
