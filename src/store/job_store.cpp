@@ -154,7 +154,7 @@ class Connection {
     sqlite3_close(db_);
     // Only now: closing any descriptor of the -shm file drops every POSIX lock this process
     // holds on it, SQLite's included.
-    if (shm_probe_ >= 0) ::close(shm_probe_);
+    if (shm_probe >= 0) ::close(shm_probe);
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -223,7 +223,7 @@ class Connection {
 
  public:
   JobStore::WriteHooks hooks;
-  int shm_probe_ = -1;  // read-only descriptor of the -shm file, for write_locked_elsewhere()
+  int shm_probe = -1;  // read-only descriptor of the -shm file, for write_locked_elsewhere()
 };
 
 // Runs the write hooks around one write transaction: constructed before it begins, destroyed
@@ -1256,11 +1256,11 @@ result<std::int64_t> JobStore::data_version() {
 
 result<bool> JobStore::write_locked_elsewhere() {
   Connection& db = *impl_;
-  if (db.shm_probe_ < 0) {
+  if (db.shm_probe < 0) {
     const char* file = sqlite3_db_filename(db.db(), "main");
     if (file == nullptr || *file == '\0') return false;  // in-memory: no other connection
-    db.shm_probe_ = ::open((std::string{file} + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
-    if (db.shm_probe_ < 0) {
+    db.shm_probe = ::open((std::string{file} + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
+    if (db.shm_probe < 0) {
       if (errno == ENOENT) return false;
       return db.fail(std::string{"cannot open the -shm file: "} + std::strerror(errno));
     }
@@ -1273,7 +1273,7 @@ result<bool> JobStore::write_locked_elsewhere() {
   probe.l_whence = SEEK_SET;
   probe.l_start = kWalWriteLock;
   probe.l_len = 1;
-  if (::fcntl(db.shm_probe_, F_OFD_GETLK, &probe) != 0) {
+  if (::fcntl(db.shm_probe, F_OFD_GETLK, &probe) != 0) {
     return db.fail(std::string{"cannot read the write lock: "} + std::strerror(errno));
   }
   return probe.l_type != F_UNLCK;
