@@ -966,8 +966,8 @@ result<void> JobStore::record_statuses(std::span<const StatusUpdate> updates, co
           update.reason ? text_or_null(*update.reason) : std::nullopt;
       // The status event first, from the row as it still is: only when the status or its
       // detail changes, and only for a job still in progress (one that ended meanwhile, say by
-      // an operator's cancel, keeps its outcome). Comparing in SQL saves reading the row
-      // back for every update, which was a quarter of the cost of recording statuses.
+      // an operator's cancel, keeps its outcome). Comparing in SQL saves a SELECT of the row
+      // before every update.
       auto logged = db.execute(
           "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
           "SELECT id, ?2, 'status', COALESCE(?3, state), ?4, ?5 FROM jobs "
