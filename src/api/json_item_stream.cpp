@@ -172,9 +172,6 @@ class ItemStreamHandler {
   std::optional<errc> failure_;
 };
 
-// Far deeper than any real response; bounds the work a hostile body can cause.
-constexpr std::size_t max_json_depth = 64;
-
 }  // namespace
 
 result<json::value> stream_json_items(std::string_view body, std::string_view items_key,

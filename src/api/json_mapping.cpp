@@ -18,8 +18,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Far deeper than any real response; bounds the work a hostile body can cause.
-constexpr std::size_t max_json_depth = 64;
 // Error texts end up in logs and the job store; a hostile server must not fill them.
 constexpr std::size_t max_detail_bytes = 500;
 constexpr std::size_t max_raw_excerpt_bytes = 200;

@@ -6,10 +6,15 @@
 
 #include <boost/json/value.hpp>
 
+#include <cstddef>
 #include <functional>
 #include <string_view>
 
 namespace devin_orch::api {
+
+// How deep any response may nest: far deeper than a real one; bounds the work a hostile body
+// can cause. Every JSON reader of the API uses it.
+inline constexpr std::size_t max_json_depth = 64;
 
 // Returns false when an item cannot be read; the parse stops there.
 using JsonItemReader = std::function<bool(const boost::json::value& item)>;
