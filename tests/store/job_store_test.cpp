@@ -116,6 +116,20 @@ class RawConnection {
     return plan;
   }
 
+  // The opcodes of the statement's program (EXPLAIN), space-separated.
+  std::string opcodes(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    const std::string explain = "EXPLAIN " + sql;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, explain.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    std::string program;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      program += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+      program += ' ';
+    }
+    sqlite3_finalize(stmt);
+    return program;
+  }
+
   const std::string& error() const { return error_; }
 
  private:
@@ -236,7 +250,7 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 3);
+  EXPECT_EQ(latest_schema_version(), 4);
 
   sqlite3_stmt* stmt = nullptr;
   auto pragma = [&](const char* sql) {
@@ -251,6 +265,24 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   EXPECT_EQ(pragma("PRAGMA busy_timeout"), 5000);
 }
 
+// The state constraint is checked by every INSERT and every UPDATE that assigns state; as an IN
+// list it made SQLite build and free a temporary b-tree each time (schema v4).
+TEST_F(JobStoreTest, TheStateConstraintHoldsWithoutATemporaryTable) {
+  RawConnection raw{db_path_};
+  EXPECT_EQ(raw.opcodes("UPDATE jobs SET state = 'running' WHERE id = 1").find("OpenEphemeral"),
+            std::string::npos);
+  EXPECT_EQ(raw.opcodes("INSERT INTO jobs (key, spec) VALUES ('k', '{}')").find("OpenEphemeral"),
+            std::string::npos);
+  EXPECT_EQ(raw.run("INSERT INTO jobs (key, spec, state) VALUES ('bad', '{}', 'running ')"),
+            SQLITE_CONSTRAINT_CHECK);
+  for (const char* state : {"queued", "creating", "running", "finished", "failed", "suspended",
+                            "dead", "lost", "invalid", "cancelled", "timed_out"}) {
+    EXPECT_EQ(raw.run("INSERT INTO jobs (key, spec, state) VALUES (?1, '{}', ?1)", {state}),
+              SQLITE_OK)
+        << state << ": " << raw.error();
+  }
+}
+
 TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_->add_job(job("persisted"), "test", at(1)));
   store_.reset();
@@ -258,7 +290,7 @@ TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 4);
 }
 
@@ -1171,6 +1203,42 @@ TEST(JobStoreMigration, AVersionOneDatabaseIsMigratedWithItsRowsIntact) {
   EXPECT_EQ(job->definition.spec.prompt, "old");
   EXPECT_EQ(job->definition.controls, core::JobControls{});
   EXPECT_EQ((*store)->claimable(core::wall_now(), 10).value().size(), 1U);
+}
+
+TEST(JobStoreMigration, AVersionThreeDatabaseGetsTheCheaperStateConstraint) {
+  TempDir dir;
+  const auto path = (dir.path() / "v3.db").string();
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    for (const Migration& migration : migrations().first(3)) {
+      ASSERT_EQ(sqlite3_exec(raw, migration.sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    }
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "PRAGMA user_version = 3; INSERT INTO jobs (key, spec, state) VALUES "
+                           "('from-v3', '{\"prompt\": \"old\"}', 'timed_out')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  {
+    RawConnection before{path};
+    EXPECT_NE(before.opcodes("UPDATE jobs SET state = 'dead'").find("OpenEphemeral"),
+              std::string::npos);
+  }
+  auto store = JobStore::open(StoreOptions{.path = path});
+  ASSERT_TRUE(store);
+  EXPECT_EQ((*store)->find("from-v3").value()->state, core::JobState::timed_out);
+
+  RawConnection raw{path};
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
+  EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
+  const std::string definition = raw.text("SELECT sql FROM sqlite_schema WHERE name = 'jobs'");
+  EXPECT_EQ(definition.find("state IN"), std::string::npos) << definition;
+  EXPECT_NE(definition.find("state = 'timed_out'"), std::string::npos) << definition;
+  EXPECT_EQ(raw.opcodes("UPDATE jobs SET state = 'dead'").find("OpenEphemeral"),
+            std::string::npos);
+  EXPECT_EQ(raw.run("UPDATE jobs SET state = 'gone'"), SQLITE_CONSTRAINT_CHECK);
 }
 
 }  // namespace

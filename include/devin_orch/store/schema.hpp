@@ -14,6 +14,10 @@ namespace devin_orch::store {
 struct Migration {
   int version;      // user_version after this migration; consecutive from 1
   const char* sql;  // DDL only, no values
+  // The sql edits table definitions in sqlite_schema in place, which SQLite allows for changes
+  // that leave every stored row valid (https://sqlite.org/lang_altertable.html, "Making Other
+  // Kinds Of Table Schema Changes"): run with writable_schema on and the schema_version bumped.
+  bool edits_schema_text = false;
 };
 
 std::span<const Migration> migrations() noexcept;
