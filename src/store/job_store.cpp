@@ -38,7 +38,7 @@ constexpr std::size_t kMaxKeyCharacters = 512;  // matches the CHECK on jobs.key
 
 // A job still in progress, and one that has ended (every other state the jobs CHECK allows).
 // Not `state IN (...)`: SQLite 3.40 builds a temporary b-tree for an IN list of more than two
-// values on every run of a statement, which cost more than the rest of the statement (schema v4).
+// values on every run of a statement, often more work than the rest of the statement (schema v4).
 #define DEVIN_ORCH_IN_PROGRESS "(state = 'queued' OR state = 'creating' OR state = 'running')"
 #define DEVIN_ORCH_ENDED "NOT " DEVIN_ORCH_IN_PROGRESS
 
