@@ -14,6 +14,7 @@ WORKDIR /src
 # Only what the daemon's build reads, least volatile first, so edits to docs or tests never
 # invalidate the cached compile.
 COPY CMakeLists.txt ./
+COPY cmake ./cmake
 COPY config ./config
 COPY include ./include
 COPY src ./src
