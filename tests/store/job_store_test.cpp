@@ -104,35 +104,29 @@ class RawConnection {
 
   // The `detail` column of every row of EXPLAIN QUERY PLAN, joined.
   std::string query_plan(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    const std::string explain = "EXPLAIN QUERY PLAN " + sql;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, explain.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-    std::string plan;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
-      plan += " | ";
-    }
-    sqlite3_finalize(stmt);
-    return plan;
+    return explain("EXPLAIN QUERY PLAN " + sql, 3, " | ");
   }
 
   // The opcodes of the statement's program (EXPLAIN), space-separated.
-  std::string opcodes(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    const std::string explain = "EXPLAIN " + sql;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, explain.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-    std::string program;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      program += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
-      program += ' ';
-    }
-    sqlite3_finalize(stmt);
-    return program;
-  }
+  std::string opcodes(const std::string& sql) { return explain("EXPLAIN " + sql, 1, " "); }
 
   const std::string& error() const { return error_; }
 
  private:
+  // One column of every row an EXPLAIN statement returns, each followed by `separator`.
+  std::string explain(const std::string& explain_sql, int column, const char* separator) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, explain_sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << explain_sql;
+    std::string joined;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      joined += reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+      joined += separator;
+    }
+    sqlite3_finalize(stmt);
+    return joined;
+  }
+
   sqlite3* db_ = nullptr;
   std::string error_;
 };
