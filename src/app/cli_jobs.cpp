@@ -340,7 +340,8 @@ class Command {
     std::string error;
     auto store = store::JobStore::open(
         store::StoreOptions{.path = opened.config.database.path,
-                            .busy_timeout = opened.config.database.busy_timeout},
+                            .busy_timeout = opened.config.database.busy_timeout,
+                            .cache_kib = opened.config.database.cache_kib},
         &error);
     if (!store) {
       return fail(exit_code::failure, "cannot open database " + opened.config.database.path +

@@ -355,6 +355,8 @@ std::vector<Section> sections(Config& c) {
            {"path", [&c](Reader& r, const Entry& e) { r.path(e, c.database.path); }},
            {"busy_timeout",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.database.busy_timeout, false); }},
+           {"cache_kib",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.database.cache_kib, 64, 1LL << 20); }},
        }},
       {"jobs",
        {
@@ -734,6 +736,7 @@ std::string render_config(const Config& config) {
   out << YAML::Key << "database" << YAML::Value << YAML::BeginMap;
   emit_string(out, "path", config.database.path);
   emit_duration(out, "busy_timeout", config.database.busy_timeout);
+  emit_plain(out, "cache_kib", std::to_string(config.database.cache_kib));
   out << YAML::EndMap;
 
   out << YAML::Key << "jobs" << YAML::Value << YAML::BeginMap;

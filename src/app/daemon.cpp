@@ -464,7 +464,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   std::string error;
   auto store = store::JobStore::open(
       store::StoreOptions{.path = config.database.path,
-                          .busy_timeout = config.database.busy_timeout},
+                          .busy_timeout = config.database.busy_timeout,
+                          .cache_kib = config.database.cache_kib},
       &error);
   if (!store) {
     spdlog::error("cannot open database {}: {}", config.database.path,

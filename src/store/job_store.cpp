@@ -514,7 +514,10 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
       // NORMAL: commits are not fsynced unless they must be (sync_wal after a synced write;
       // a create intent must survive power loss, or a restart could send a second create).
       !exec(raw, "PRAGMA synchronous = NORMAL", message) ||
-      !exec(raw, "PRAGMA foreign_keys = ON", message)) {
+      !exec(raw, "PRAGMA foreign_keys = ON", message) ||
+      // Negative: a size in KiB rather than in pages. PRAGMA takes no bound parameters; the
+      // value is an integer from StoreOptions.
+      !exec(raw, ("PRAGMA cache_size = -" + std::to_string(options.cache_kib)).c_str(), message)) {
     return fail(errc::database_error);
   }
   if (!migrate(raw, message)) return fail(errc::database_error);

@@ -157,6 +157,7 @@ create:
 database:
   path: /tmp/x/orch.db
   busy_timeout: 750ms
+  cache_kib: 4096
 jobs:
   files: [/srv/jobs/a.yaml, /srv/jobs/b.yaml]
   complete_on: finished
@@ -195,6 +196,7 @@ log:
   EXPECT_EQ(c.create.max_concurrent_creates, 2);
   EXPECT_EQ(c.database.path, "/tmp/x/orch.db");
   EXPECT_EQ(c.database.busy_timeout, 750ms);
+  EXPECT_EQ(c.database.cache_kib, 4096);
   EXPECT_EQ(c.jobs.files, (std::vector<std::string>{"/srv/jobs/a.yaml", "/srv/jobs/b.yaml"}));
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_finished);
   EXPECT_EQ(c.jobs.queue_check_interval, 20ms);
@@ -342,7 +344,9 @@ TEST_F(ConfigTest, RangesAreEnforced) {
       "create:\n"
       "  max_attempts: 0\n"
       "  retry_initial: 5s\n"
-      "  retry_max: 1s\n");
+      "  retry_max: 1s\n"
+      "database:\n"
+      "  cache_kib: 16\n");
   std::vector<std::string> reasons;
   for (const Diagnostic& d : result.errors) reasons.push_back(d.field + ": " + d.reason);
   EXPECT_EQ(reasons, (std::vector<std::string>{
@@ -354,12 +358,13 @@ TEST_F(ConfigTest, RangesAreEnforced) {
                          "poll.jitter: must be between 0 and 1, got -0.1",
                          "poll.batch_size: must be between 1 and 200, got 0",
                          "create.max_attempts: must be between 1 and 1000, got 0",
+                         "database.cache_kib: must be between 64 and 1048576, got 16",
                          "poll.max_delay: must be at least poll.initial_delay (30s)",
                          "create.retry_max: must be at least create.retry_initial (5s)",
                      }));
   // Cross-field problems point at the second key's value.
-  EXPECT_EQ(result.errors[8].line, 10);
-  EXPECT_EQ(result.errors[8].column, 14);
+  EXPECT_EQ(result.errors[9].line, 10);
+  EXPECT_EQ(result.errors[9].column, 14);
 }
 
 TEST_F(ConfigTest, BaseUrlMustBeHttpsUnlessLoopback) {

@@ -257,6 +257,20 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   EXPECT_EQ(pragma("PRAGMA synchronous"), 1);  // NORMAL; sync_wal fsyncs what must be
   EXPECT_EQ(pragma("PRAGMA foreign_keys"), 1);
   EXPECT_EQ(pragma("PRAGMA busy_timeout"), 5000);
+  EXPECT_EQ(pragma("PRAGMA cache_size"), -256);  // KiB; SQLite's default would be -2000
+}
+
+TEST_F(JobStoreTest, TheCacheSizeComesFromTheOptions) {
+  store_.reset();
+  std::string error;
+  auto opened = JobStore::open({.path = db_path_.string(), .cache_kib = 1024}, &error);
+  ASSERT_TRUE(opened) << error;
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2((*opened)->handle(), "PRAGMA cache_size", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(stmt, 0), -1024);
+  sqlite3_finalize(stmt);
 }
 
 // The state constraint is checked by every INSERT and every UPDATE that assigns state; as an IN

@@ -7,6 +7,7 @@
 #include "devin_orch/core/time.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,7 @@ struct CreateConfig {
 struct DatabaseConfig {
   std::string path = "/var/lib/devin-orch/devin-orch.db";
   core::Duration busy_timeout = 5s;
+  std::int64_t cache_kib = 256;  // SQLite page cache, KiB (SQLite's own default is 2 MiB)
 };
 
 struct JobsConfig {

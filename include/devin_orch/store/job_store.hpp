@@ -27,6 +27,9 @@ namespace devin_orch::store {
 struct StoreOptions {
   std::string path;                 // database file; parent directory created 0700, file 0600
   core::Duration busy_timeout{5'000};
+  // SQLite's page cache for this connection (PRAGMA cache_size). The daemon keeps what it polls
+  // in memory and mostly writes; reads that miss are served from the OS page cache.
+  std::int64_t cache_kib = 256;
 };
 
 enum class AddResult {
