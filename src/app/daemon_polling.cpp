@@ -181,7 +181,10 @@ void Daemon::apply_status(Org& org, api::Session session, TimePoint now,
   }
   const core::SessionVerdict& verdict = decision.verdict;
   if (changed) {
-    spdlog::info("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
+    // Debug: each job gets one info line when its session is created and one when it ends;
+    // the changes in between are in its history (devin-orch show KEY) without flooding the
+    // journal at thousands of sessions.
+    spdlog::debug("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
                  session.status,
                  session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
   }
