@@ -269,7 +269,9 @@ TEST(JobFileStream, AShapeProblemAfterTheJobsDeliversNothing) {
     std::optional<Diagnostic> fatal;
     const auto seen = stream_jobs(text, &fatal, JobFileLimits{.max_jobs = 2});
     ASSERT_TRUE(fatal.has_value()) << text;
-    if (!expected.empty()) EXPECT_EQ(fatal->to_string(), expected);
+    if (!expected.empty()) {
+      EXPECT_EQ(fatal->to_string(), expected);
+    }
     EXPECT_TRUE(seen.empty()) << text;
   }
 }
@@ -338,6 +340,24 @@ TEST(JobFile, FileSizeLimit) {
   const JobFileLoad from_disk = load_job_file(dir.file("big.yaml"), limits);
   ASSERT_TRUE(from_disk.fatal.has_value());
   EXPECT_EQ(from_disk.fatal->reason, "file is larger than the limit of 64 bytes");
+}
+
+// Files are read in 64 KiB pieces: jobs on both sides of every boundary arrive whole.
+TEST(JobFile, AFileOfSeveralReadsArrivesWhole) {
+  std::string text;
+  for (int i = 0; i < 600; ++i) {
+    text += "- key: job-" + std::to_string(i) + "\n  prompt: " + std::string(400, 'a' + i % 26) +
+            "\n";
+  }
+  ASSERT_GT(text.size(), 3U * 64 * 1024);
+  testing::TempDir dir;
+  testing::write_file(dir.file("jobs.yaml"), text);
+  const JobFileLoad load = load_job_file(dir.file("jobs.yaml"));
+  ASSERT_FALSE(load.fatal.has_value()) << load.fatal->to_string();
+  ASSERT_EQ(load.jobs.size(), 600U);
+  EXPECT_TRUE(load.invalid.empty());
+  EXPECT_EQ(load.jobs[599].key, "job-599");
+  EXPECT_EQ(load.jobs[599].spec.prompt, std::string(400, 'a' + 599 % 26));
 }
 
 TEST(JobFile, JobCountLimit) {
