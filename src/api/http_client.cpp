@@ -58,7 +58,7 @@ struct Origin {
 // Beast reads max(512, free capacity) bytes at a time: without room a 100 KB list page took
 // 200 reads. Reserved per exchange and released when the connection goes idle, so a pool of
 // idle connections holds no buffers.
-constexpr std::size_t kReadChunk = 8192;
+constexpr std::size_t kReadChunk = 4096;
 
 struct Connection {
   template <class Stream, class... Args>
