@@ -185,7 +185,26 @@ class Daemon {
 
   awaitable<std::optional<LookupResult>> lookup_by_tag(Org& org, const std::string& tag,
                                                        std::int64_t created_after);
+
+  // One job's creation: its machine, the machine's next action and what the steps learnt.
+  struct CreationFlow {
+    core::JobRecord job;
+    std::string tag;
+    core::CreationMachine machine;
+    core::CreationAction action;
+    std::optional<api::Session> session;  // from the create answer or the lookup
+    bool adopted = false;
+  };
+
   awaitable<void> creation_flow(Org& org, core::JobRecord job, bool resumed);
+  // The flow's longer steps, each a coroutine of its own so that its locals exist only while
+  // it runs: GCC gives every local of a coroutine its own slot in the frame, and one frame
+  // holding all of them was 5 KB, times the creates in flight. Each sets flow.action to the
+  // next action, or returns false when the flow ends.
+  awaitable<bool> commit_intent_step(CreationFlow& flow);
+  awaitable<bool> send_create_step(Org& org, CreationFlow& flow);
+  awaitable<bool> lookup_step(Org& org, CreationFlow& flow);
+  awaitable<bool> commit_session_step(Org& org, CreationFlow& flow);
   awaitable<void> fan_out(Org& org, core::JobRecord job);
 
   // ---- polling (daemon_polling.cpp) -------------------------------------------------------
