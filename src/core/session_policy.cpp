@@ -6,10 +6,17 @@ namespace devin_orch::core {
 SessionPolicy::SessionPolicy(JobControls controls, CompletionPolicy default_completion,
                              std::int64_t messages_sent,
                              std::optional<std::int64_t> waiting_since_ms)
-    : controls_{std::move(controls)},
+    : controls_{controls == JobControls{}
+                    ? nullptr
+                    : std::make_shared<const JobControls>(std::move(controls))},
       default_completion_{default_completion},
       messages_sent_{messages_sent},
       waiting_since_ms_{waiting_since_ms} {}
+
+const JobControls& SessionPolicy::controls() const noexcept {
+  static const JobControls none;
+  return controls_ ? *controls_ : none;
+}
 
 SessionDecision SessionPolicy::observe(const SessionObservation& seen) {
   SessionDecision decision;
@@ -17,7 +24,7 @@ SessionDecision SessionPolicy::observe(const SessionObservation& seen) {
   decision.verdict = judge_session(
       seen.status,
       seen.status_detail ? std::optional<std::string_view>{*seen.status_detail} : std::nullopt,
-      controls_.complete_on.value_or(default_completion_));
+      controls().complete_on.value_or(default_completion_));
 
   const bool waiting_for_user = seen.status == "running" && detail == "waiting_for_user";
   // Idle: the agent stopped and waits; a message makes it work again (a session suspended for
@@ -32,12 +39,12 @@ SessionDecision SessionPolicy::observe(const SessionObservation& seen) {
                                    status_key != messaged_status_);
 
   if (idle_again && !message_in_flight_ && !decision.verdict.billing) {
-    const auto follow_ups = static_cast<std::int64_t>(controls_.messages.size());
+    const auto follow_ups = static_cast<std::int64_t>(controls().messages.size());
     if (messages_sent_ < follow_ups) {
-      decision.message = controls_.messages[static_cast<std::size_t>(messages_sent_)];
+      decision.message = controls().messages[static_cast<std::size_t>(messages_sent_)];
     } else if (waiting_for_user && messages_sent_ == follow_ups &&
-               controls_.on_waiting_for_user.action == WaitingPolicy::Action::send_message) {
-      decision.message = controls_.on_waiting_for_user.message;
+               controls().on_waiting_for_user.action == WaitingPolicy::Action::send_message) {
+      decision.message = controls().on_waiting_for_user.message;
     }
   }
   if (decision.message) {
@@ -50,7 +57,7 @@ SessionDecision SessionPolicy::observe(const SessionObservation& seen) {
     return decision;
   }
   if (decision.verdict.terminal ||
-      controls_.on_waiting_for_user.action != WaitingPolicy::Action::finish_after) {
+      controls().on_waiting_for_user.action != WaitingPolicy::Action::finish_after) {
     return decision;
   }
   // finish_after: the job is done once the session has waited long enough for the user.
@@ -65,11 +72,11 @@ SessionDecision SessionPolicy::observe(const SessionObservation& seen) {
   if (!waiting_since_ms_) {
     waiting_since_ms_ = now_ms;
     decision.waiting_since_changed = true;
-  } else if (now_ms - *waiting_since_ms_ >= controls_.on_waiting_for_user.finish_after.count()) {
+  } else if (now_ms - *waiting_since_ms_ >= controls().on_waiting_for_user.finish_after.count()) {
     decision.verdict = SessionVerdict{
         .terminal = true,
         .state = JobState::finished,
-        .reason = "waited " + std::to_string(controls_.on_waiting_for_user.finish_after.count() /
+        .reason = "waited " + std::to_string(controls().on_waiting_for_user.finish_after.count() /
                                              1000) +
                   " s for user input (on_waiting_for_user: finish_after)"};
   }

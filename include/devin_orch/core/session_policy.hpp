@@ -8,6 +8,7 @@
 #include "devin_orch/core/time.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -42,7 +43,11 @@ class SessionPolicy {
   std::optional<std::int64_t> waiting_since_ms() const noexcept { return waiting_since_ms_; }
 
  private:
-  JobControls controls_;
+  const JobControls& controls() const noexcept;
+
+  // Null for a job without controls, as most are: the daemon keeps a policy per tracked
+  // session, and the controls held in place were over a third of one.
+  std::shared_ptr<const JobControls> controls_;
   CompletionPolicy default_completion_;
   std::int64_t messages_sent_;
   std::optional<std::int64_t> waiting_since_ms_;
