@@ -339,9 +339,7 @@ class Command {
     opened.config = std::move(*loaded.config);
     std::string error;
     auto store = store::JobStore::open(
-        store::StoreOptions{.path = opened.config.database.path,
-                            .busy_timeout = opened.config.database.busy_timeout,
-                            .cache_kib = opened.config.database.cache_kib},
+        store_options(opened.config.database),
         &error);
     if (!store) {
       return fail(exit_code::failure, "cannot open database " + opened.config.database.path +

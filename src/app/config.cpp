@@ -3,6 +3,7 @@
 #include "devin_orch/app/config.hpp"
 
 #include "devin_orch/app/duration.hpp"
+#include "devin_orch/store/job_store.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
@@ -784,6 +785,12 @@ std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* er
       "no API key: provide the systemd credential devin-api-key, set api.api_key_file, or set "
       "DEVIN_API_KEY";
   return std::nullopt;
+}
+
+store::StoreOptions store_options(const DatabaseConfig& database) {
+  return {.path = database.path,
+          .busy_timeout = database.busy_timeout,
+          .cache_kib = database.cache_kib};
 }
 
 }  // namespace devin_orch::app

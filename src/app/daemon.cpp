@@ -463,9 +463,7 @@ void Daemon::commit_updates(const std::vector<store::StatusUpdate>& updates, Tim
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
   std::string error;
   auto store = store::JobStore::open(
-      store::StoreOptions{.path = config.database.path,
-                          .busy_timeout = config.database.busy_timeout,
-                          .cache_kib = config.database.cache_kib},
+      store_options(config.database),
       &error);
   if (!store) {
     spdlog::error("cannot open database {}: {}", config.database.path,

@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace devin_orch::store {
+struct StoreOptions;
+}  // namespace devin_orch::store
+
 namespace devin_orch::app {
 
 using namespace std::chrono_literals;
@@ -56,6 +60,9 @@ struct DatabaseConfig {
   core::Duration busy_timeout = 5s;
   std::int64_t cache_kib = 256;  // SQLite page cache, KiB (SQLite's own default is 2 MiB)
 };
+
+// How the daemon and the CLI open the store for this configuration.
+store::StoreOptions store_options(const DatabaseConfig& database);
 
 struct JobsConfig {
   std::vector<std::string> files;  // YAML job files; relative paths resolve against the config
