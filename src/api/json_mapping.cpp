@@ -7,11 +7,17 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <new>
 #include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace devin_orch::api {
 namespace json = boost::json;
@@ -161,63 +167,6 @@ bool read_value(const json::value& value, bool& out) {
   return true;
 }
 
-std::optional<double> as_double(const json::value& value) {
-  if (value.is_int64()) return static_cast<double>(value.get_int64());
-  if (value.is_uint64()) return static_cast<double>(value.get_uint64());
-  if (value.is_double()) return value.get_double();
-  return std::nullopt;
-}
-
-bool read_value(const json::value& value, double& out) {
-  if (value.is_null()) return true;
-  const std::optional<double> number = as_double(value);
-  if (!number) return false;
-  out = *number;
-  return true;
-}
-
-// Timestamps and counts arrive as integers, but a float (1718000000.25) is accepted and
-// truncated; values outside int64 are a shape error rather than undefined behaviour.
-std::optional<std::int64_t> as_int64(const json::value& value) {
-  if (value.is_int64()) return value.get_int64();
-  if (value.is_uint64()) {
-    const std::uint64_t u = value.get_uint64();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return std::nullopt;
-    }
-    return static_cast<std::int64_t>(u);
-  }
-  if (value.is_double()) {
-    const double d = std::trunc(value.get_double());
-    // 2^63 is exactly representable; anything at or beyond it does not fit.
-    if (!std::isfinite(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
-      return std::nullopt;
-    }
-    return static_cast<std::int64_t>(d);
-  }
-  return std::nullopt;
-}
-
-bool read_value(const json::value& value, std::int64_t& out) {
-  if (value.is_null()) return true;
-  const std::optional<std::int64_t> number = as_int64(value);
-  if (!number) return false;
-  out = *number;
-  return true;
-}
-
-bool read_value(const json::value& value, std::vector<std::string>& out) {
-  if (value.is_null()) return true;
-  if (!value.is_array()) return false;
-  out.clear();
-  out.reserve(value.get_array().size());
-  for (const json::value& item : value.get_array()) {
-    if (!item.is_string()) return false;
-    out.emplace_back(item.get_string());
-  }
-  return true;
-}
-
 // The same rule for a field looked up by name.
 template <class T>
 bool read_field(const json::object& object, std::string_view key, T& out) {
@@ -225,66 +174,411 @@ bool read_field(const json::object& object, std::string_view key, T& out) {
   return value == nullptr || read_value(*value, out);
 }
 
-bool read_value(const json::value& value, std::vector<PullRequest>& out) {
-  if (value.is_null()) return true;
-  if (!value.is_array()) return false;
-  out.clear();
-  out.reserve(value.get_array().size());
-  for (const json::value& item : value.get_array()) {
-    if (!item.is_object()) return false;
-    const json::object& pr = item.get_object();
-    const json::value* url = pr.if_contains("pr_url");
-    if (url == nullptr || !url->is_string()) return false;
-    PullRequest parsed{.pr_url = std::string{url->get_string()}};
-    if (!read_field(pr, "pr_state", parsed.pr_state)) return false;
-    out.push_back(std::move(parsed));
+// Timestamps and counts arrive as integers, but a float (1718000000.25) is accepted and
+// truncated; values outside int64 are a shape error rather than undefined behaviour.
+std::optional<std::int64_t> to_int64(std::uint64_t u) {
+  if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return std::nullopt;
   }
-  return true;
+  return static_cast<std::int64_t>(u);
 }
 
-// Reads one member of a session object into `session`; unknown keys are ignored. False is a
-// shape error.
-bool read_session_member(std::string_view key, const json::value& value, Session& session) {
-  if (key == "url") return read_value(value, session.url);
-  if (key == "status_detail") return read_value(value, session.status_detail);
-  if (key == "tags") return read_value(value, session.tags);
-  if (key == "org_id") return read_value(value, session.org_id);
-  if (key == "created_at") return read_value(value, session.created_at);
-  if (key == "updated_at") return read_value(value, session.updated_at);
-  if (key == "acus_consumed") return read_value(value, session.acus_consumed);
-  if (key == "pull_requests") return read_value(value, session.pull_requests);
-  if (key == "title") return read_value(value, session.title);
-  if (key == "is_archived") return read_value(value, session.is_archived);
-  if (key == "structured_output") {
-    if (!value.is_null()) session.structured_output = json::serialize(value);
+std::optional<std::int64_t> to_int64(double value) {
+  const double d = std::trunc(value);
+  // 2^63 is exactly representable; anything at or beyond it does not fit.
+  if (!std::isfinite(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(d);
+}
+
+std::optional<std::int64_t> as_int64(const json::value& value) {
+  if (value.is_int64()) return value.get_int64();
+  if (value.is_uint64()) return to_int64(value.get_uint64());
+  if (value.is_double()) return to_int64(value.get_double());
+  return std::nullopt;
+}
+
+// One scalar of a session item, as the parser reported it.
+using Scalar =
+    std::variant<std::nullptr_t, bool, std::int64_t, std::uint64_t, double, std::string_view>;
+
+// The session fields the daemon reads; any other key is skipped, whatever its value holds.
+enum class SessionField : std::uint8_t {
+  other,
+  session_id,
+  status,
+  url,
+  status_detail,
+  tags,
+  org_id,
+  created_at,
+  updated_at,
+  acus_consumed,
+  pull_requests,
+  title,
+  is_archived,
+  structured_output,
+};
+
+// By length first: every key of every item of a poll comes through here.
+SessionField session_field(std::string_view key) {
+  using enum SessionField;
+  const auto either = [key](std::string_view a, SessionField fa, std::string_view b,
+                            SessionField fb) { return key == a ? fa : key == b ? fb : other; };
+  switch (key.size()) {
+    case 3:
+      return key == "url" ? url : other;
+    case 4:
+      return key == "tags" ? tags : other;
+    case 5:
+      return key == "title" ? title : other;
+    case 6:
+      return either("status", status, "org_id", org_id);
+    case 10:
+      if (key == "session_id") return session_id;
+      return either("created_at", created_at, "updated_at", updated_at);
+    case 11:
+      return key == "is_archived" ? is_archived : other;
+    case 13:
+      if (key == "status_detail") return status_detail;
+      return either("acus_consumed", acus_consumed, "pull_requests", pull_requests);
+    case 17:
+      return key == "structured_output" ? structured_output : other;
+    default:
+      return other;
+  }
+}
+
+// Readers of one scalar into a field, by the field's type. Null gives the default; another
+// type is a shape error (false), because silently defaulting drifted data could make the
+// daemon act on values the server never sent.
+bool read_scalar(const Scalar& value, std::string& out) {
+  if (std::holds_alternative<std::nullptr_t>(value)) {
+    out.clear();
     return true;
   }
-  return true;
+  const auto* text = std::get_if<std::string_view>(&value);
+  if (text != nullptr) out.assign(*text);
+  return text != nullptr;
 }
 
-// Fills a default-constructed `session` in place (a page's items are read straight into
-// their vector slots, not built aside and moved); false is a shape error. One pass over the
-// members, dispatching on the key: looking every field up by name scanned the object once per
-// field, about a fifth of a page's parse time.
-bool read_session(const json::value& value, Session& session) {
-  if (!value.is_object()) return false;
-  bool has_id = false;
-  bool has_status = false;
-  for (const json::key_value_pair& member : value.get_object()) {
-    const std::string_view key = member.key();
-    const json::value& item = member.value();
-    if (key == "session_id" || key == "status") {
-      // Required: null is as wrong as absent.
-      if (!item.is_string()) return false;
-      const json::string& text = item.get_string();
-      (key == "status" ? session.status : session.session_id).assign(text.data(), text.size());
-      (key == "status" ? has_status : has_id) = true;
-    } else if (!read_session_member(key, item, session)) {
-      return false;
+bool read_scalar(const Scalar& value, std::optional<std::string>& out) {
+  if (std::holds_alternative<std::nullptr_t>(value)) {
+    out.reset();
+    return true;
+  }
+  const auto* text = std::get_if<std::string_view>(&value);
+  if (text != nullptr) out.emplace(*text);
+  return text != nullptr;
+}
+
+bool read_scalar(const Scalar& value, std::int64_t& out) {
+  std::optional<std::int64_t> number;
+  if (std::holds_alternative<std::nullptr_t>(value)) number = 0;
+  if (const auto* i = std::get_if<std::int64_t>(&value)) number = *i;
+  if (const auto* u = std::get_if<std::uint64_t>(&value)) number = to_int64(*u);
+  if (const auto* d = std::get_if<double>(&value)) number = to_int64(*d);
+  if (number) out = *number;
+  return number.has_value();
+}
+
+bool read_scalar(const Scalar& value, double& out) {
+  std::optional<double> number;
+  if (std::holds_alternative<std::nullptr_t>(value)) number = 0.0;
+  if (const auto* i = std::get_if<std::int64_t>(&value)) number = static_cast<double>(*i);
+  if (const auto* u = std::get_if<std::uint64_t>(&value)) number = static_cast<double>(*u);
+  if (const auto* d = std::get_if<double>(&value)) number = *d;
+  if (number) out = *number;
+  return number.has_value();
+}
+
+bool read_scalar(const Scalar& value, bool& out) {
+  if (std::holds_alternative<std::nullptr_t>(value)) {
+    out = false;
+    return true;
+  }
+  const auto* b = std::get_if<bool>(&value);
+  if (b != nullptr) out = *b;
+  return b != nullptr;
+}
+
+json::value to_value(const Scalar& scalar) {
+  return std::visit(
+      [](const auto& v) -> json::value {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string_view>) {
+          return json::string(v);
+        } else {
+          return json::value(v);
+        }
+      },
+      scalar);
+}
+
+// Reads sessions straight from the parser's events, one per item, into `out`: building each
+// item's tree first (an object of twenty-odd keys, hashed) and then reading a dozen fields
+// from it was most of the cost of a status poll. Boost.JSON keeps the last of duplicate keys,
+// and so does this reader: each occurrence of a field replaces the earlier one, and the last
+// decides whether the session is readable.
+class SessionReader final : public JsonItemEvents {
+ public:
+  explicit SessionReader(std::vector<Session>& out) : out_{out} {}
+
+  void begin_object() override { open(/*object=*/true); }
+  void begin_array() override { open(/*object=*/false); }
+  void end_object(std::size_t size) override { close(/*object=*/true, size); }
+  void end_array(std::size_t size) override { close(/*object=*/false, size); }
+
+  void key(std::string_view key) override {
+    if (!item_is_object_) return;
+    if (depth_ == 1) {
+      field_ = session_field(key);
+    } else if (nested_ == Nested::structured_output) {
+      tree_.push_key(key);
+    } else if (nested_ == Nested::pull_requests && depth_ == 3 && in_pr_) {
+      pr_member_ = key == "pr_url" ? PrMember::url
+                   : key == "pr_state" ? PrMember::state
+                                       : PrMember::other;
     }
   }
-  return has_id && has_status;
-}
+
+  void string(std::string_view text) override { scalar(text); }
+  void int64(std::int64_t value) override { scalar(value); }
+  void uint64(std::uint64_t value) override { scalar(value); }
+  void real(double value) override { scalar(value); }
+  void boolean(bool value) override { scalar(value); }
+  void null() override { scalar(nullptr); }
+
+  // Only session_id and status are required: null is as wrong for them as absent.
+  bool item_done() override {
+    const std::uint32_t required = bit(SessionField::session_id) | bit(SessionField::status);
+    const bool readable = item_is_object_ && (seen_ & required) == required && bad_ == 0;
+    seen_ = 0;
+    bad_ = 0;
+    field_ = SessionField::other;
+    nested_ = Nested::skip;
+    return readable;
+  }
+
+ private:
+  // What the events inside a field's value (depth 2 and deeper) are read into.
+  enum class Nested : std::uint8_t { skip, tags, pull_requests, structured_output };
+  enum class PrMember : std::uint8_t { other, url, state };
+
+  static std::uint32_t bit(SessionField field) {
+    return std::uint32_t{1} << static_cast<unsigned>(field);
+  }
+
+  // A new occurrence of `field` begins: it alone decides whether the field is readable.
+  void judge(SessionField field, bool readable) {
+    seen_ |= bit(field);
+    if (readable) {
+      bad_ &= ~bit(field);
+    } else {
+      bad_ |= bit(field);
+    }
+  }
+  void spoil(SessionField field) { bad_ |= bit(field); }
+
+  void begin_item(bool object) {
+    session_ = &out_.emplace_back();
+    item_is_object_ = object;
+  }
+
+  void open(bool object) {
+    if (depth_ == 0) {
+      begin_item(object);
+    } else if (item_is_object_ && depth_ == 1) {
+      open_field(object);
+    } else if (item_is_object_) {
+      open_nested(object);
+    }
+    ++depth_;
+  }
+
+  void close(bool object, std::size_t size) {
+    --depth_;
+    if (depth_ == 0 || !item_is_object_) return;
+    if (nested_ == Nested::structured_output) {
+      if (object) {
+        tree_.push_object(size);
+      } else {
+        tree_.push_array(size);
+      }
+      if (depth_ == 1) session_->structured_output = json::serialize(tree_.release());
+    } else if (nested_ == Nested::pull_requests && depth_ == 2 && in_pr_) {
+      in_pr_ = false;
+      if (!(pr_url_read_ && pr_state_read_)) spoil(SessionField::pull_requests);
+    }
+  }
+
+  // A field's value is an array or object.
+  void open_field(bool object) {
+    nested_ = Nested::skip;
+    switch (field_) {
+      case SessionField::other:
+        return;
+      case SessionField::tags:
+        session_->tags.clear();
+        judge(field_, !object);
+        if (!object) nested_ = Nested::tags;
+        return;
+      case SessionField::pull_requests:
+        session_->pull_requests.clear();
+        judge(field_, !object);
+        if (!object) nested_ = Nested::pull_requests;
+        return;
+      case SessionField::structured_output:
+        judge(field_, true);
+        tree_.reset();
+        nested_ = Nested::structured_output;
+        return;
+      default:
+        judge(field_, false);  // a scalar field
+        return;
+    }
+  }
+
+  // An array or object inside a field's value.
+  void open_nested(bool object) {
+    if (nested_ == Nested::tags && depth_ == 2) spoil(SessionField::tags);
+    if (nested_ != Nested::pull_requests) return;
+    if (depth_ == 2) {
+      if (!object) {
+        spoil(SessionField::pull_requests);
+        return;
+      }
+      session_->pull_requests.emplace_back();
+      in_pr_ = true;
+      pr_member_ = PrMember::other;
+      pr_url_read_ = false;  // required
+      pr_state_read_ = true;
+    } else if (depth_ == 3 && in_pr_) {
+      if (pr_member_ == PrMember::url) pr_url_read_ = false;
+      if (pr_member_ == PrMember::state) pr_state_read_ = false;
+    }
+  }
+
+  void scalar(const Scalar& value) {
+    if (depth_ == 0) begin_item(/*object=*/false);
+    if (!item_is_object_) return;
+    if (depth_ == 1) {
+      read_field(value);
+      return;
+    }
+    switch (nested_) {
+      case Nested::tags:
+        if (depth_ != 2) return;
+        if (const auto* text = std::get_if<std::string_view>(&value)) {
+          session_->tags.emplace_back(*text);
+        } else {
+          spoil(SessionField::tags);
+        }
+        return;
+      case Nested::pull_requests:
+        if (depth_ == 2) spoil(SessionField::pull_requests);  // not an object
+        if (depth_ == 3 && in_pr_) read_pr_member(value);
+        return;
+      case Nested::structured_output:
+        push_scalar(value);
+        return;
+      case Nested::skip:
+        return;
+    }
+  }
+
+  void read_field(const Scalar& value) {
+    Session& s = *session_;
+    const auto* text = std::get_if<std::string_view>(&value);
+    switch (field_) {
+      case SessionField::other:
+        return;
+      case SessionField::session_id:
+      case SessionField::status:
+        if (text != nullptr) {
+          (field_ == SessionField::status ? s.status : s.session_id).assign(*text);
+        }
+        judge(field_, text != nullptr);
+        return;
+      case SessionField::url:
+        return judge(field_, read_scalar(value, s.url));
+      case SessionField::org_id:
+        return judge(field_, read_scalar(value, s.org_id));
+      case SessionField::status_detail:
+        return judge(field_, read_scalar(value, s.status_detail));
+      case SessionField::title:
+        return judge(field_, read_scalar(value, s.title));
+      case SessionField::created_at:
+        return judge(field_, read_scalar(value, s.created_at));
+      case SessionField::updated_at:
+        return judge(field_, read_scalar(value, s.updated_at));
+      case SessionField::acus_consumed:
+        return judge(field_, read_scalar(value, s.acus_consumed));
+      case SessionField::is_archived:
+        return judge(field_, read_scalar(value, s.is_archived));
+      case SessionField::tags:
+        s.tags.clear();
+        return judge(field_, std::holds_alternative<std::nullptr_t>(value));
+      case SessionField::pull_requests:
+        s.pull_requests.clear();
+        return judge(field_, std::holds_alternative<std::nullptr_t>(value));
+      case SessionField::structured_output:
+        judge(field_, true);
+        if (std::holds_alternative<std::nullptr_t>(value)) {
+          s.structured_output.reset();
+        } else {
+          s.structured_output = json::serialize(to_value(value));
+        }
+        return;
+    }
+  }
+
+  void read_pr_member(const Scalar& value) {
+    PullRequest& pr = session_->pull_requests.back();
+    if (pr_member_ == PrMember::url) {
+      const auto* text = std::get_if<std::string_view>(&value);
+      if (text != nullptr) pr.pr_url.assign(*text);
+      pr_url_read_ = text != nullptr;
+    } else if (pr_member_ == PrMember::state) {
+      pr_state_read_ = read_scalar(value, pr.pr_state);
+    }
+  }
+
+  void push_scalar(const Scalar& value) {
+    std::visit(
+        [this](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::nullptr_t>) {
+            tree_.push_null();
+          } else if constexpr (std::is_same_v<T, bool>) {
+            tree_.push_bool(v);
+          } else if constexpr (std::is_same_v<T, std::int64_t>) {
+            tree_.push_int64(v);
+          } else if constexpr (std::is_same_v<T, std::uint64_t>) {
+            tree_.push_uint64(v);
+          } else if constexpr (std::is_same_v<T, double>) {
+            tree_.push_double(v);
+          } else {
+            tree_.push_string(v);
+          }
+        },
+        value);
+  }
+
+  std::vector<Session>& out_;
+  Session* session_ = nullptr;     // the item being read, the last of out_
+  std::size_t depth_ = 0;          // containers open within the item
+  bool item_is_object_ = false;
+  SessionField field_ = SessionField::other;  // whose value comes next at depth 1
+  Nested nested_ = Nested::skip;
+  std::uint32_t seen_ = 0;  // fields present, by bit(field)
+  std::uint32_t bad_ = 0;   // fields whose last occurrence cannot be read
+  bool in_pr_ = false;  // inside a pull request's object (depth 3)
+  PrMember pr_member_ = PrMember::other;
+  bool pr_url_read_ = false;
+  bool pr_state_read_ = true;
+  json::value_stack tree_;  // a structured_output being built
+};
 
 // The fields every cursor page shares.
 template <class Page>
@@ -490,22 +784,20 @@ std::string send_message_body(std::string_view message) {
 }
 
 result<Session> parse_session(std::string_view body) {
-  return read_json<Session>(body, [](const json::value& value) -> result<Session> {
-    Session session;
-    if (!read_session(value, session)) return make_error_code(errc::unexpected_shape);
-    return session;
-  });
+  std::vector<Session> read;
+  SessionReader reader{read};
+  if (auto parsed = read_json_item(body, reader); !parsed) return parsed.error();
+  return std::move(read.front());
 }
 
-// Streamed item by item: a 200-session page built as one document took half a megabyte of
-// arena that then stayed with the process.
+// Streamed item by item, each read from the parser's events: a 200-session page built as one
+// document took half a megabyte of arena that then stayed with the process.
 result<SessionPage> parse_session_page(std::string_view body) {
   SessionPage page;
   // One unreadable item fails the page: dropping it could hide the very session a lookup is
   // searching for.
-  const result<json::value> rest = stream_json_items(body, "items", [&](const json::value& item) {
-    return read_session(item, page.items.emplace_back());
-  });
+  SessionReader reader{page.items};
+  const result<json::value> rest = stream_json_items(body, "items", reader);
   if (!rest) return rest.error();
   const auto shape = make_error_code(errc::unexpected_shape);
   if (items_of(*rest) == nullptr) return shape;

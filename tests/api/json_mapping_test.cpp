@@ -2,10 +2,13 @@
 // digests and percent-encoded request targets.
 #include "devin_orch/api/json_mapping.hpp"
 
+#include "session_oracle.hpp"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace devin_orch::api {
 namespace {
@@ -158,6 +161,112 @@ TEST(ParseSession, HugeArraysAreFine) {
   ASSERT_TRUE(session);
   EXPECT_EQ(session->pull_requests.size(), 20000U);
   EXPECT_EQ(session->pull_requests.back().pr_url, "https://github.com/o/r/pull/19999");
+}
+
+// Bodies on which the event-driven reader could part ways with reading a parsed tree:
+// duplicate keys (the last one counts), escapes, session-like keys nested where they mean
+// nothing, and every wrong type at every depth.
+const std::vector<std::string> tricky_sessions = {
+    R"({"session_id": "a", "status": 5, "status": "new"})",
+    R"({"session_id": "a", "status": "new", "status": 5})",
+    R"({"session_id": "a", "session_id": null, "status": "new"})",
+    R"({"session_id": "a", "status": "new", "title": "t", "title": null, "url": "u", "url": null})",
+    R"({"session_id": "a", "status": "new", "tags": [1], "tags": ["x"]})",
+    R"({"session_id": "a", "status": "new", "tags": ["x"], "tags": null})",
+    R"({"session_id": "a", "status": "new", "tags": ["x", ["y"]]})",
+    R"({"session_id": "a", "status": "new", "tags": {"x": 1}})",
+    R"({"session_id": "a", "status": "new", "created_at": {}, "created_at": 7.9})",
+    R"({"session_id": "a", "status": "new", "created_at": 18446744073709551615})",
+    R"({"session_id": "a", "status": "new", "acus_consumed": 18446744073709551615})",
+    R"({"session_id": "a", "status": "new", "is_archived": true, "is_archived": null})",
+    R"({"session_id": "a", "status": "new", "url": ["u"]})",
+    R"({"session_id": {"session_id": "b"}, "status": "new"})",
+    R"({"session_id": "a", "status": "new",
+        "pull_requests": [{"pr_url": 1, "pr_url": "p", "pr_state": "open", "pr_state": null}]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [{"pr_url": "p", "pr_state": 3}]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [{"pr_url": "p", "pr_state": []}]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [{"pr_url": ["p"]}]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [{"pr_url": "p"}, null]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [[{"pr_url": "p"}]]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [["p", {"pr_url": "q"}]]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [{"pr_url": "p", "x": {"pr_url": 1}}]})",
+    R"({"session_id": "a", "status": "new", "pull_requests": [{"pr_url": "p"}], "pull_requests": []})",
+    R"({"session_id": "a", "status": "new", "pull_requests": 5, "pull_requests": [{"pr_url": "q"}]})",
+    R"({"session_id": "a", "status": "new", "structured_output": {"k": 1, "k": [true, null]}})",
+    R"({"session_id": "a", "status": "new", "structured_output": {"a": 1}, "structured_output": "t\"x"})",
+    R"({"session_id": "a", "status": "new", "structured_output": [1], "structured_output": null})",
+    R"({"session_id": "a", "status": "new", "structured_output": 1.5e3})",
+    R"({"session_id": "a", "status": "new", "extra": {"status": 5, "tags": [1], "session_id": null}})",
+    R"({"session_id": "a", "status": "new", "extra": [[{"pull_requests": 1}]], "title": "t"})",
+    R"({"sess\u0069on_id": "\u00e9\ud83d\ude00\n", "status": "a\\b", "status_detail": "\"q\""})",
+    R"({"session_id": "a"})",
+    R"({"status": "new"})",
+    R"([{"session_id": "a", "status": "new"}])",
+    R"("text")",
+    R"(null)",
+};
+
+TEST(ParseSession, AgreesWithReadingTheWholeTree) {
+  for (const std::string& body : tricky_sessions) {
+    const auto expected = oracle::read_session(json::parse(body));
+    const auto session = parse_session(body);
+    ASSERT_EQ(session.has_value(), expected.has_value()) << body;
+    if (expected) {
+      EXPECT_TRUE(oracle::same_session(*session, *expected)) << body;
+    } else {
+      EXPECT_EQ(error_of(session), errc::unexpected_shape) << body;
+    }
+  }
+}
+
+TEST(ParseSession, TheLastOfDuplicateKeysCounts) {
+  auto session = parse_session(R"({"session_id": "a", "status": 5, "status": "new",
+      "title": "t", "title": null, "tags": [1], "tags": ["x"], "created_at": "no",
+      "created_at": 7.9, "structured_output": {"k": 1, "k": 2}})");
+  ASSERT_TRUE(session) << session.error().message();
+  EXPECT_EQ(session->status, "new");
+  EXPECT_EQ(session->title, std::nullopt);
+  EXPECT_EQ(session->tags, std::vector<std::string>{"x"});
+  EXPECT_EQ(session->created_at, 7);
+  EXPECT_EQ(session->structured_output, R"({"k":2})");
+
+  auto spoiled = parse_session(R"({"session_id": "a", "status": "new", "status": null})");
+  ASSERT_FALSE(spoiled);
+  EXPECT_EQ(error_of(spoiled), errc::unexpected_shape);
+}
+
+TEST(ParseSession, SessionFieldsNestedInOtherKeysMeanNothing) {
+  auto session = parse_session(R"({"session_id": "a", "status": "new",
+      "extra": {"status": 5, "session_id": null, "tags": [1]}, "title": "t"})");
+  ASSERT_TRUE(session) << session.error().message();
+  EXPECT_EQ(session->status, "new");
+  EXPECT_EQ(session->title, "t");
+  EXPECT_TRUE(session->tags.empty());
+}
+
+TEST(ParseSessionPage, ItemsAgreeWithReadingTheWholeTree) {
+  std::string body = R"({"total": 3, "items": [)";
+  for (std::size_t i = 0; i < tricky_sessions.size(); ++i) {
+    // One page per body on its own, and every readable body together in one page.
+    const std::string page = R"({"items": [)" + tricky_sessions[i] + "]}";
+    const auto expected = oracle::read_page_items(json::parse(page));
+    const auto read = parse_session_page(page);
+    ASSERT_EQ(read.has_value(), expected.has_value()) << page;
+    if (!expected) continue;
+    ASSERT_EQ(read->items.size(), 1U);
+    EXPECT_TRUE(oracle::same_session(read->items[0], (*expected)[0])) << page;
+    if (body.back() != '[') body += ',';
+    body += tricky_sessions[i];
+  }
+  body += "]}";
+  const auto expected = oracle::read_page_items(json::parse(body));
+  const auto read = parse_session_page(body);
+  ASSERT_TRUE(expected);
+  ASSERT_TRUE(read) << read.error().message();
+  ASSERT_EQ(read->items.size(), expected->size());
+  for (std::size_t i = 0; i < expected->size(); ++i) {
+    EXPECT_TRUE(oracle::same_session(read->items[i], (*expected)[i])) << i;
+  }
 }
 
 TEST(ParseSessionPage, ReadsItemsAndCursor) {

@@ -1,9 +1,11 @@
 // libFuzzer target for the Devin JSON readers (api::parse_session, parse_session_page,
-// parse_organization_page, error_detail): every body is mapped or refused, never a crash; and
-// the item stream under parse_session_page agrees with Boost.JSON's own parser.
+// parse_organization_page, error_detail): every body is mapped or refused, never a crash; the
+// item stream under parse_session_page agrees with Boost.JSON's own parser; and the sessions
+// read from parser events are those that reading the parsed tree gives.
 #include "devin_orch/api/json_item_stream.hpp"
 #include "devin_orch/api/json_mapping.hpp"
 
+#include "../api/session_oracle.hpp"
 #include "fuzz_check.hpp"
 
 #include <boost/json.hpp>
@@ -55,16 +57,68 @@ void check_item_stream(std::string_view body) {
                         "the item stream kept another document");
 }
 
+// parse_session and parse_session_page read what the oracle reads from json::parse's tree, and
+// refuse what it refuses: malformed_json for what json::parse refuses, unexpected_shape else.
+void check_session_readers(std::string_view body) {
+  namespace api = devin_orch::api;
+  using devin_orch::errc;
+  json::parse_options options;
+  options.max_depth = api::max_json_depth;
+  boost::system::error_code ec;
+  const json::value whole = json::parse(body, ec, {}, options);
+  const auto code = [](errc e) { return devin_orch::make_error_code(e); };
+
+  const auto session = api::parse_session(body);
+  const auto page = api::parse_session_page(body);
+  if (ec) {
+    DEVIN_ORCH_FUZZ_CHECK(!session && session.error() == code(errc::malformed_json),
+                          "parse_session accepted what json::parse refused");
+    // An unreadable item ends the page's parse before a malformed rest is reached.
+    DEVIN_ORCH_FUZZ_CHECK(!page, "parse_session_page accepted what json::parse refused");
+    return;
+  }
+  const auto expected = api::oracle::read_session(whole);
+  DEVIN_ORCH_FUZZ_CHECK(session.has_value() == expected.has_value(),
+                        "parse_session and the tree disagree on whether a session is readable");
+  if (expected) {
+    DEVIN_ORCH_FUZZ_CHECK(api::oracle::same_session(*session, *expected),
+                          "parse_session read another session than the tree holds");
+  } else {
+    DEVIN_ORCH_FUZZ_CHECK(session.error() == code(errc::unexpected_shape),
+                          "parse_session refused a valid document as malformed");
+  }
+
+  const auto expected_items = api::oracle::read_page_items(whole);
+  if (!page) {
+    // The stream also refuses "items" again after its array, which json::parse allows.
+    DEVIN_ORCH_FUZZ_CHECK(page.error() == code(errc::unexpected_shape),
+                          "parse_session_page refused a valid document as malformed");
+    const bool items_twice = !api::stream_json_items(body, "items", [](const json::value&) {
+      return true;
+    });
+    DEVIN_ORCH_FUZZ_CHECK(!expected_items || items_twice,
+                          "parse_session_page refused a page the tree reads");
+    return;
+  }
+  DEVIN_ORCH_FUZZ_CHECK(expected_items.has_value(),
+                        "parse_session_page read a page the tree refuses");
+  DEVIN_ORCH_FUZZ_CHECK(page->items.size() == expected_items->size(),
+                        "parse_session_page read another number of sessions");
+  for (std::size_t i = 0; i < expected_items->size(); ++i) {
+    DEVIN_ORCH_FUZZ_CHECK(api::oracle::same_session(page->items[i], (*expected_items)[i]),
+                          "parse_session_page read another session than the tree holds");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   namespace api = devin_orch::api;
 
-  (void)api::parse_session(body);
-  (void)api::parse_session_page(body);
   (void)api::parse_organization_page(body);
   check_item_stream(body);
+  check_session_readers(body);
 
   // The detail goes into logs and the database: bounded and free of control characters.
   const std::string detail = api::error_detail(body);
