@@ -990,24 +990,35 @@ result<void> JobStore::record_statuses(std::span<const StatusUpdate> updates, co
             s.bind(5, session.status_detail);
           });
       if (!logged) return logged.error();
-      auto updated = db.execute(
-          "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
-          "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
-          "updated_at = ?7, state = COALESCE(?8, state), "
-          "finished_at = CASE WHEN ?8 IS NULL THEN finished_at ELSE ?7 END, "
-          "last_error = CASE WHEN ?8 IS NULL AND ?9 IS NULL THEN last_error ELSE ?9 END "
-          "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
-          [&](Statement& s) {
-            s.bind(1, update.job_id);
-            s.bind(2, session.status);
-            s.bind(3, session.status_detail);
-            s.bind(4, serialise_pull_requests(session.pull_requests));
-            s.bind(5, session.acus_consumed);
-            s.bind(6, session.structured_output);
-            s.bind(7, now_ms);
-            s.bind(8, new_state);
-            s.bind(9, reason);
-          });
+      const auto bind_session = [&](Statement& s) {
+        s.bind(1, update.job_id);
+        s.bind(2, session.status);
+        s.bind(3, session.status_detail);
+        s.bind(4, serialise_pull_requests(session.pull_requests));
+        s.bind(5, session.acus_consumed);
+        s.bind(6, session.structured_output);
+        s.bind(7, now_ms);
+      };
+      // Two statements rather than one with CASEs: a statement that assigns state makes
+      // SQLite rewrite the row's jobs_claim entry and check the state constraint, even when
+      // the state stays; most updates are a live session's status change.
+      auto updated =
+          new_state
+              ? db.execute(
+                    "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+                    "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+                    "updated_at = ?7, state = ?8, finished_at = ?7, "
+                    "last_error = ?9 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                    [&](Statement& s) {
+                      bind_session(s);
+                      s.bind(8, new_state);
+                      s.bind(9, reason);
+                    })
+              : db.execute(
+                    "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+                    "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+                    "updated_at = ?7 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                    bind_session);
       if (!updated) return updated.error();
       if (db.changes() == 0) continue;  // missing, or already ended
       if (update.new_state) {
