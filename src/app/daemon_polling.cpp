@@ -10,7 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <unordered_set>
+#include <algorithm>
+#include <vector>
 
 namespace devin_orch::app::detail {
 
@@ -93,7 +94,7 @@ awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
   }
   api::ListSessionsQuery query{.session_ids = ids, .first = static_cast<int>(ids.size())};
   const auto started = SteadyClock::now();
-  auto answer = co_await client_.list_sessions(org.org_id, query);
+  auto answer = co_await client_.list_sessions(org.org_id, std::move(query));
   release(org, answer.outcome);
   observe_call("poll_batch", answer.outcome, started);
   const auto now = core::wall_now();
@@ -113,16 +114,25 @@ awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
     co_return;
   }
   org.poll_failures = 0;
-  std::unordered_set<std::string> wanted{ids.begin(), ids.end()};
+  // The batch's ids sorted, each answered at most once: a set of copies cost an allocation
+  // per id per poll.
+  std::ranges::sort(ids);
+  std::vector<bool> answered(ids.size(), false);
   std::vector<store::StatusUpdate> updates;
   for (auto& session : answer.value->items) {
-    if (!wanted.erase(session.session_id)) continue;
+    const auto it = std::ranges::lower_bound(ids, session.session_id);
+    if (it == ids.end() || *it != session.session_id) continue;
+    const auto slot = static_cast<std::size_t>(it - ids.begin());
+    if (answered[slot]) continue;
+    answered[slot] = true;
     apply_status(org, std::move(session), now, updates);
   }
   commit_updates(updates, now);
   // Sessions the list did not return: ask for each one directly (404 there means lost).
-  for (const auto& id : wanted) {
-    if (tracked_.contains(id)) net::co_spawn(io_, poll_single(org, id), net::detached);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!answered[i] && tracked_.contains(ids[i])) {
+      net::co_spawn(io_, poll_single(org, ids[i]), net::detached);
+    }
   }
   org.poll_wakeup.notify();
   --batches_in_flight_;
