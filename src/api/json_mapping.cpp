@@ -56,8 +56,8 @@ class OverflowCounter final : public json::memory_resource {
   std::size_t bytes_ = 0;
 };
 
-// Response documents other than session pages (which are streamed item by item, see
-// parse_session_page) are built in one arena per thread, reused by every parse: with the
+// Response documents other than sessions and session pages (read from the parser's events,
+// see SessionReader) are built in one arena per thread, reused by every parse: with the
 // default heap storage each key and string was its own allocation, and at 10,000 polled
 // sessions the allocator was about 40 % of the daemon's CPU. The parser is
 // kept too, so its value stack does not regrow per page. Readers copy what they keep into

@@ -2,7 +2,8 @@
 // Readers are tolerant: unknown fields ignored, null or absent optional fields defaulted,
 // unknown enum strings kept as they are. A known field present with the wrong type is
 // errc::unexpected_shape (drift we must notice, not guess around); invalid JSON, or nesting
-// deeper than 64, is errc::malformed_json.
+// deeper than 64, is errc::malformed_json. A key given twice in one object counts as its last
+// occurrence, as in Boost.JSON's own objects.
 #pragma once
 
 #include "devin_orch/api/types.hpp"
