@@ -19,6 +19,15 @@ const JobControls& SessionPolicy::controls() const noexcept {
 }
 
 SessionDecision SessionPolicy::observe(const SessionObservation& seen) {
+  auto decision = decide(seen);
+  // A set waiting mark means finish_after is counting: the same status later may end the job.
+  quiet_if_unchanged_ = !decision.verdict.terminal && !decision.message &&
+                        !decision.waiting_since_changed && !message_in_flight_ &&
+                        !waiting_since_ms_;
+  return decision;
+}
+
+SessionDecision SessionPolicy::decide(const SessionObservation& seen) {
   SessionDecision decision;
   const std::string detail = seen.status_detail.value_or("");
   decision.verdict = judge_session(

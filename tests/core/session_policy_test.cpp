@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <utility>
+#include <vector>
+
 namespace devin_orch::core {
 namespace {
 
@@ -122,6 +126,78 @@ TEST(SessionPolicy, ARestartContinuesFromThePersistedProgress) {
   const auto decision = policy.observe(seen("running", "waiting_for_user", 9, kT0 + 15min));
   EXPECT_FALSE(decision.message);
   EXPECT_TRUE(decision.verdict.terminal);
+}
+
+bool quiet(const SessionDecision& decision) {
+  return !decision.verdict.terminal && !decision.message && !decision.waiting_since_changed;
+}
+
+TEST(SessionPolicy, NotQuietIfUnchangedWhileAMessageIsInFlightOrAWaitIsTimed) {
+  SessionPolicy follow_up{{.messages = {"add tests"}}, CompletionPolicy::on_stop, 0,
+                          std::nullopt};
+  (void)follow_up.observe(seen("running", "working", 1));
+  EXPECT_TRUE(follow_up.quiet_if_unchanged());
+  ASSERT_TRUE(follow_up.observe(seen("running", "finished", 2)).message);
+  EXPECT_FALSE(follow_up.quiet_if_unchanged());
+  (void)follow_up.observe(seen("running", "finished", 2));  // still in flight
+  EXPECT_FALSE(follow_up.quiet_if_unchanged());
+  follow_up.message_done();
+  (void)follow_up.observe(seen("running", "finished", 2));
+  EXPECT_TRUE(follow_up.quiet_if_unchanged());
+
+  SessionPolicy timed{{.on_waiting_for_user = {.action = WaitingPolicy::Action::finish_after,
+                                               .finish_after = 10min}},
+                      CompletionPolicy::on_stop, 0, std::nullopt};
+  (void)timed.observe(seen("running", "waiting_for_user", 1));
+  EXPECT_FALSE(timed.quiet_if_unchanged());
+  EXPECT_FALSE(quiet(timed.observe(seen("running", "waiting_for_user", 1, kT0 + 10min))));
+}
+
+// The promise incremental polls rely on, over many random histories and every kind of
+// control: whenever the policy says it is quiet if unchanged, seeing the same observation
+// again (any time later, and after any message in flight was handed over) decides nothing.
+TEST(SessionPolicy, QuietIfUnchangedHoldsForEveryHistory) {
+  const std::vector<JobControls> controls{
+      {},
+      {.messages = {"one", "two"}},
+      {.messages = {"one"}, .complete_on = CompletionPolicy::on_finished},
+      {.on_waiting_for_user = {.action = WaitingPolicy::Action::finish_after,
+                               .finish_after = 1min}},
+      {.on_waiting_for_user = {.action = WaitingPolicy::Action::send_message,
+                               .message = "go on"},
+       .messages = {"one"}},
+  };
+  const std::vector<std::pair<std::string, std::optional<std::string>>> statuses{
+      {"new", std::nullopt},         {"claimed", std::nullopt},
+      {"running", "working"},        {"running", "finished"},
+      {"running", "waiting_for_user"}, {"suspended", "inactivity"},
+      {"resuming", std::nullopt},
+  };
+  std::mt19937 random{20261124};
+  int quiet_seen = 0;
+  for (const auto& control : controls) {
+    for (int history = 0; history < 300; ++history) {
+      SessionPolicy policy{control, CompletionPolicy::on_stop, 0, std::nullopt};
+      auto now = kT0;
+      std::int64_t updated_at = 1;
+      for (int step = 0; step < 12; ++step) {
+        const auto& [status, detail] = statuses[random() % statuses.size()];
+        if (random() % 2) ++updated_at;
+        now += std::chrono::seconds{random() % 40};
+        const auto decision = policy.observe(seen(status, detail, updated_at, now));
+        if (decision.verdict.terminal) break;
+        if (policy.quiet_if_unchanged()) {
+          ++quiet_seen;
+          auto again = policy;
+          again.message_done();
+          EXPECT_TRUE(quiet(again.observe(seen(status, detail, updated_at, now + 1h))))
+              << status << "/" << detail.value_or("") << " after step " << step;
+        }
+        if (random() % 2) policy.message_done();
+      }
+    }
+  }
+  EXPECT_GT(quiet_seen, 1000);  // the property was exercised, not vacuously true
 }
 
 }  // namespace

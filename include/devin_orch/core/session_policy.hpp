@@ -39,11 +39,19 @@ class SessionPolicy {
   // The message returned by observe() was handed over (sent or failed): the next one may go.
   void message_done() noexcept { message_in_flight_ = false; }
 
+  // Observing the last observation again, at any later time, would decide nothing: no
+  // message, no ending, no waiting mark to persist. Only then may a poll that leaves the
+  // session out as unchanged (an incremental poll) stand in for seeing it. False while a
+  // message is in flight (once it is done, the same status may call for the next one) and
+  // while finish_after counts the time a session waits for the user.
+  bool quiet_if_unchanged() const noexcept { return quiet_if_unchanged_; }
+
   std::int64_t messages_sent() const noexcept { return messages_sent_; }
   std::optional<std::int64_t> waiting_since_ms() const noexcept { return waiting_since_ms_; }
 
  private:
   const JobControls& controls() const noexcept;
+  SessionDecision decide(const SessionObservation& observation);
 
   // Null for a job without controls, as most are: the daemon keeps a policy per tracked
   // session, and the controls held in place were over a third of one.
@@ -58,6 +66,7 @@ class SessionPolicy {
   std::int64_t messaged_at_updated_at_ = -1;
   std::string messaged_status_;
   bool busy_since_message_ = true;
+  bool quiet_if_unchanged_ = false;
 };
 
 }  // namespace devin_orch::core
