@@ -51,6 +51,8 @@ World:
   --api-key KEY                 accept only `Bearer KEY` (default: any `Bearer cog_...`)
   --hold-running                sessions never leave running/working (default off)
   --total-mode MODE             list `total`: always|never|random (default random)
+  --updated-after-mode MODE     list `updated_after`: inclusive|exclusive|ignored|
+                                rejected-with-ids (422 with session_ids) (default inclusive)
 
 Limits:
   --rate-limit-rpm N            token bucket refill per API key per minute, 0 = off (default 0)
@@ -179,6 +181,18 @@ ParsedFlags parse_flags(const std::vector<std::string>& args) {
          else if (v == "never") world.total_mode = TotalMode::never;
          else if (v == "random") world.total_mode = TotalMode::random;
          else return "expects always, never or random";
+         return std::nullopt;
+       }},
+      {"--updated-after-mode",
+       [&](const std::string& v) -> std::optional<std::string> {
+         if (v == "inclusive") world.updated_after_mode = UpdatedAfterMode::inclusive;
+         else if (v == "exclusive") world.updated_after_mode = UpdatedAfterMode::exclusive;
+         else if (v == "ignored") world.updated_after_mode = UpdatedAfterMode::ignored;
+         else if (v == "rejected-with-ids") {
+           world.updated_after_mode = UpdatedAfterMode::rejected_with_ids;
+         } else {
+           return "expects inclusive, exclusive, ignored or rejected-with-ids";
+         }
          return std::nullopt;
        }},
       {"--in-flight-grace-ms", non_negative_int(world.in_flight_grace_ms)},

@@ -439,6 +439,20 @@ std::string_view total_mode_name(TotalMode mode) {
   return "random";
 }
 
+constexpr std::array<std::pair<std::string_view, UpdatedAfterMode>, 4> kUpdatedAfterModes{{
+    {"inclusive", UpdatedAfterMode::inclusive},
+    {"exclusive", UpdatedAfterMode::exclusive},
+    {"ignored", UpdatedAfterMode::ignored},
+    {"rejected-with-ids", UpdatedAfterMode::rejected_with_ids},
+}};
+
+std::string_view updated_after_mode_name(UpdatedAfterMode mode) {
+  for (const auto& [name, value] : kUpdatedAfterModes) {
+    if (value == mode) return name;
+  }
+  return "inclusive";
+}
+
 constexpr std::string_view kBadGatewayHtml =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
@@ -871,12 +885,20 @@ Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
   }
   const auto created_after = int_param(query, "created_after", errors);
   const auto created_before = int_param(query, "created_before", errors);
-  const auto updated_after = int_param(query, "updated_after", errors);
+  auto updated_after = int_param(query, "updated_after", errors);
   const auto updated_before = int_param(query, "updated_before", errors);
   const auto archived = bool_param(query, "is_archived", errors);
   if (!errors.empty()) return validation_reply(errors);
 
   const bool by_ids = query.has("session_ids");
+  if (updated_after && by_ids &&
+      config.updated_after_mode == UpdatedAfterMode::rejected_with_ids) {
+    return validation_reply({{{"query", "updated_after"},
+                              "updated_after cannot be combined with session_ids",
+                              "value_error"}});
+  }
+  if (config.updated_after_mode == UpdatedAfterMode::ignored) updated_after.reset();
+  const bool updated_after_exclusive = config.updated_after_mode == UpdatedAfterMode::exclusive;
   const auto ids = query.all("session_ids");
   const auto tag_filter = query.all("tags");
   const auto playbook = query.last("playbook_id");
@@ -902,7 +924,10 @@ Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
     if (created_before && created_at >= *created_before) return false;
     if (updated_after || updated_before) {
       const auto updated_at = std::max(phase(s, now).since, s.created) / 1000;
-      if (updated_after && updated_at < *updated_after) return false;
+      if (updated_after && (updated_after_exclusive ? updated_at <= *updated_after
+                                                    : updated_at < *updated_after)) {
+        return false;
+      }
       if (updated_before && updated_at >= *updated_before) return false;
     }
     if (archived && s.archived != *archived) return false;
@@ -1179,6 +1204,7 @@ json::object World::State::settings_json() const {
       {"max_concurrent_sessions", config.max_concurrent_sessions},
       {"hold_running", config.hold_running},
       {"total_mode", total_mode_name(config.total_mode)},
+      {"updated_after_mode", updated_after_mode_name(config.updated_after_mode)},
       {"in_flight_grace_ms", config.in_flight_grace_ms},
   };
 }
@@ -1229,6 +1255,15 @@ Reply World::State::configure(std::string_view body, TimeMs now) {
       else if (mode == "never") next.total_mode = TotalMode::never;
       else if (mode == "random") next.total_mode = TotalMode::random;
       else return detail_reply(400, "total_mode must be always, never or random");
+    } else if (key == "updated_after_mode") {
+      const std::string_view mode = value.is_string() ? std::string_view{value.get_string()} : "";
+      const auto it = std::find_if(kUpdatedAfterModes.begin(), kUpdatedAfterModes.end(),
+                                   [&](const auto& entry) { return entry.first == mode; });
+      if (it == kUpdatedAfterModes.end()) {
+        return detail_reply(
+            400, "updated_after_mode must be inclusive, exclusive, ignored or rejected-with-ids");
+      }
+      next.updated_after_mode = it->second;
     } else {
       return detail_reply(400, "unknown setting: " + std::string{key});
     }

@@ -31,6 +31,7 @@ TEST(Flags, ParsesEveryKindOfValue) {
                                    "--retry-after-mode", "date", "--max-concurrent-sessions", "5",
                                    "--fault-500", "0.25", "--fault-drop-after-create", "1",
                                    "--slow-ms", "10", "--total-mode", "never", "--hold-running",
+                                   "--updated-after-mode", "rejected-with-ids",
                                    "--log-requests", "--host", "::1"});
   ASSERT_TRUE(parsed.options) << parsed.error;
   const auto& o = *parsed.options;
@@ -49,6 +50,7 @@ TEST(Flags, ParsesEveryKindOfValue) {
   EXPECT_DOUBLE_EQ(o.world.faults.drop_after_create, 1.0);
   EXPECT_EQ(o.world.slow_ms, 10);
   EXPECT_EQ(o.world.total_mode, TotalMode::never);
+  EXPECT_EQ(o.world.updated_after_mode, UpdatedAfterMode::rejected_with_ids);
   EXPECT_TRUE(o.world.hold_running);
   EXPECT_TRUE(o.server.log_requests);
   EXPECT_EQ(o.server.host, "::1");
@@ -63,6 +65,7 @@ TEST(Flags, RejectsBadInput) {
            {"--fault-503", "x"},
            {"--time-factor", "0"},
            {"--retry-after-mode", "minutes"},
+           {"--updated-after-mode", "both"},
            {"--host", "0.0.0.0"},
            {"--host", "10.1.2.3"},
            {"--tls-cert", "c.pem"},
@@ -82,7 +85,7 @@ TEST(Flags, HelpListsEveryFlag) {
         "--max-concurrent-sessions", "--fault-500", "--fault-503", "--fault-502-html",
         "--fault-reset", "--fault-slow", "--slow-ms", "--fault-garbage",
         "--fault-drop-after-create", "--fault-creating", "--total-mode", "--hold-running",
-        "--tls-cert", "--tls-key", "--log-requests", "--in-flight-grace-ms", "--help"}) {
+        "--updated-after-mode", "--tls-cert", "--tls-key", "--log-requests", "--in-flight-grace-ms", "--help"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   const auto parsed = parse_flags({"--help"});

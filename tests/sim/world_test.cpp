@@ -410,6 +410,30 @@ TEST_F(WorldTest, TimeFiltersAreInclusiveAfterExclusiveBefore) {
             (std::vector<std::string>{late, early}));
 }
 
+TEST_F(WorldTest, UpdatedAfterModes) {
+  const auto early = create("[sim:hold] early");
+  advance_s(10);  // early went running/working at +7 s
+  const auto late = create("[sim:hold] late");
+  const auto stamp = std::to_string(kT0 / 1000 + 7);
+  const auto by_ids = std::string{kSessions} + "?session_ids=" + early + "&session_ids=" + late +
+                      "&updated_after=" + stamp;
+  EXPECT_EQ(ids_of(call_json("GET", by_ids)), (std::vector<std::string>{late, early}));
+  call_json("POST", "/_sim/config", R"({"updated_after_mode":"exclusive"})");
+  EXPECT_EQ(ids_of(call_json("GET", by_ids)), (std::vector<std::string>{late}));
+  call_json("POST", "/_sim/config", R"({"updated_after_mode":"ignored"})");
+  EXPECT_EQ(ids_of(call_json("GET", std::string{kSessions} + "?updated_after=99999999999")),
+            (std::vector<std::string>{late, early}));
+  call_json("POST", "/_sim/config", R"({"updated_after_mode":"rejected-with-ids"})");
+  EXPECT_EQ(call("GET", by_ids).status, 422);
+  // Either parameter alone is still fine.
+  EXPECT_EQ(ids_of(call_json("GET", std::string{kSessions} + "?updated_after=" + stamp)),
+            (std::vector<std::string>{late, early}));
+  EXPECT_EQ(ids_of(call_json("GET", std::string{kSessions} + "?session_ids=" + late)),
+            (std::vector<std::string>{late}));
+  EXPECT_EQ(call_json("GET", "/_sim/config").at("updated_after_mode"), "rejected-with-ids");
+  EXPECT_EQ(call("POST", "/_sim/config", R"({"updated_after_mode":"sometimes"})").status, 400);
+}
+
 TEST_F(WorldTest, TotalModes) {
   make({.total_mode = TotalMode::never});
   create("a");

@@ -21,6 +21,15 @@ enum class TotalMode {
   random,  // either, decided per list request from the seed
 };
 
+// How `updated_after` filters a list. The reference says only "epoch, use for incremental
+// sync"; other readings an implementation might take are selectable for tests.
+enum class UpdatedAfterMode {
+  inclusive,          // updated_at >= updated_after (the default, like created_after)
+  exclusive,          // updated_at > updated_after
+  ignored,            // the parameter is accepted and has no effect
+  rejected_with_ids,  // 422 when combined with session_ids
+};
+
 // Probabilities in [0, 1], decided per API request in this order.
 struct FaultRates {
   double reset = 0.0;              // close the socket without answering; nothing processed
@@ -46,6 +55,7 @@ struct WorldConfig {
   FaultRates faults{};
   int slow_ms = 2000;                            // delay of a `slow` fault (not time-scaled)
   TotalMode total_mode = TotalMode::random;
+  UpdatedAfterMode updated_after_mode = UpdatedAfterMode::inclusive;
   bool hold_running = false;                     // runs started now never leave running/working
   int in_flight_grace_ms = 50;                   // see early_requests_after_429
 };
