@@ -331,6 +331,8 @@ std::vector<Section> sections(Config& c) {
             [&c](Reader& r, const Entry& e) { r.number(e, c.poll.jitter, 0, false, 1.0); }},
            {"batch_size",
             [&c](Reader& r, const Entry& e) { r.integer(e, c.poll.batch_size, 1, 200); }},
+           {"full_every",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.poll.full_every, true); }},
        }},
       {"create",
        {
@@ -723,6 +725,7 @@ std::string render_config(const Config& config) {
   emit_plain(out, "multiplier", format_number(config.poll.multiplier));
   emit_plain(out, "jitter", format_number(config.poll.jitter));
   emit_plain(out, "batch_size", std::to_string(config.poll.batch_size));
+  emit_duration(out, "full_every", config.poll.full_every);
   out << YAML::EndMap;
 
   out << YAML::Key << "create" << YAML::Value << YAML::BeginMap;

@@ -63,6 +63,7 @@ Org::Org(std::string id, const Config& config, core::Random& random, net::any_io
                                    static_cast<double>(config.poll.initial_delay.count()) *
                                    config.poll.jitter)}))},
               random},
+      sync{core::IncrementalPollPolicy{.full_every = config.poll.full_every}},
       poll_wakeup{executor},
       slot_freed{executor} {
   slot_freed.expires_at(net::steady_timer::time_point::max());

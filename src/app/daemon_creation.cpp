@@ -257,7 +257,7 @@ awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
                  server::default_duration_buckets())
       .observe(std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
   track_session(org, flow.job, session->status, session->status_detail, now,
-                /*poll_soon=*/false);
+                /*poll_soon=*/false, std::max(session->created_at, session->updated_at));
   flow.action = flow.machine.resume(core::SessionCommitted{now});
   co_return true;
 }

@@ -17,7 +17,8 @@ namespace devin_orch::app::detail {
 
 void Daemon::track_session(Org& org, const core::JobRecord& job, const std::string& status,
                            const std::optional<std::string>& detail, TimePoint now,
-                           bool poll_soon) {
+                           bool poll_soon, std::int64_t server_time) {
+  org.sync.saw_server_time(server_time);
   tracked_.insert_or_assign(
       *job.session_id,
       TrackedSession{.job_id = job.id,
@@ -28,7 +29,8 @@ void Daemon::track_session(Org& org, const core::JobRecord& job, const std::stri
                      .status_detail = detail,
                      .policy = core::SessionPolicy{job.definition.controls,
                                                    config_.jobs.complete_on, job.messages_sent,
-                                                   job.waiting_since_ms}});
+                                                   job.waiting_since_ms},
+                     .sync = org.sync.seen_whole(server_time, now)});
   ++org.active_sessions;
   org.planner.track(*job.session_id, now,
                     poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
@@ -86,13 +88,45 @@ core::Duration Daemon::poll_retry_delay(Org& org) {
                   core::full_jitter_delay(creation_policy_.retry, org.poll_failures, random_));
 }
 
+namespace {
+
+bool status_changed(const TrackedSession& tracked, const api::Session& session) {
+  return tracked.status != session.status || tracked.status_detail != session.status_detail;
+}
+
+}  // namespace
+
+// With updated_after, only what changed is sent and parsed: at a steady cadence most sessions
+// are unchanged at most polls. A batch asks that way only if every session in it may be left
+// out (see SessionPolicy::quiet_if_unchanged and IncrementalPoll::updated_after).
+std::optional<std::int64_t> Daemon::batch_updated_after(Org& org,
+                                                        const std::vector<std::string>& ids,
+                                                        TimePoint now) const {
+  if (!org.sync.enabled()) return std::nullopt;
+  std::vector<core::SyncMark> marks;
+  marks.reserve(ids.size());
+  for (const auto& id : ids) {
+    const auto it = tracked_.find(id);
+    if (it == tracked_.end()) continue;  // ended while waiting at the gate
+    if (!it->second.policy.quiet_if_unchanged()) return std::nullopt;
+    marks.push_back(it->second.sync);
+  }
+  return org.sync.updated_after(marks, now);
+}
+
 awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
   ++batches_in_flight_;
   if (!co_await pass_gate(org, core::RequestKind::other)) {
     --batches_in_flight_;
     co_return;
   }
-  api::ListSessionsQuery query{.session_ids = ids, .first = static_cast<int>(ids.size())};
+  const auto updated_after = batch_updated_after(org, ids, core::wall_now());
+  const bool full = !updated_after;
+  // The server's clock had reached this when it answered (see IncrementalPoll::polled).
+  const auto known_at_send = org.sync.server_time();
+  api::ListSessionsQuery query{.session_ids = ids,
+                               .updated_after = updated_after,
+                               .first = static_cast<int>(ids.size())};
   const auto started = SteadyClock::now();
   auto answer = co_await client_.list_sessions(org.org_id, std::move(query));
   release(org, answer.outcome);
@@ -105,6 +139,11 @@ awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
     if (answer.outcome.cls == core::CallClass::unauthorized) {
       pause_org(org, "API key rejected (401): " + answer.outcome.detail);
     }
+    if (!full && answer.outcome.cls == core::CallClass::rejected && org.sync.turn_off()) {
+      spdlog::warn("org {}: the API rejected updated_after with session_ids; every status poll "
+                   "asks for all its sessions from now on",
+                   org.org_id);
+    }
     const auto delay = poll_retry_delay(org);
     for (const auto& id : ids) {
       if (tracked_.contains(id)) org.planner.retry_later(id, delay, now);
@@ -114,6 +153,14 @@ awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
     co_return;
   }
   org.poll_failures = 0;
+  count("devin_orch_status_polls_total",
+        "Status polls of session batches: full, or incremental (only sessions updated since).",
+        {{"kind", full ? "full" : "incremental"}});
+  auto proven_until = known_at_send;
+  for (const auto& session : answer.value->items) {
+    proven_until = std::max(proven_until, session.updated_at);
+  }
+  org.sync.saw_server_time(proven_until);
   // The batch's ids sorted, each answered at most once: a set of copies cost an allocation
   // per id per poll.
   std::ranges::sort(ids);
@@ -125,13 +172,33 @@ awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
     const auto slot = static_cast<std::size_t>(it - ids.begin());
     if (answered[slot]) continue;
     answered[slot] = true;
+    if (const auto tracked = tracked_.find(session.session_id); tracked != tracked_.end()) {
+      auto& mark = tracked->second.sync;
+      if (status_changed(tracked->second, session) &&
+          !core::IncrementalPoll::change_is_dated(mark, session.updated_at) &&
+          org.sync.turn_off()) {
+        spdlog::warn("org {}: session {} changed status but its updated_at ({}) predates what "
+                     "was known of it ({}); the API's updated_at cannot be trusted for "
+                     "incremental polls, so every status poll asks for all its sessions from "
+                     "now on",
+                     org.org_id, session.session_id, session.updated_at, mark.known_until);
+      }
+      mark = org.sync.polled(mark, proven_until, full, now);
+    }
     apply_status(org, std::move(session), now, updates);
   }
   commit_updates(updates, now);
-  // Sessions the list did not return: ask for each one directly (404 there means lost).
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (!answered[i] && tracked_.contains(ids[i])) {
+    if (answered[i]) continue;
+    const auto it = tracked_.find(ids[i]);
+    if (it == tracked_.end()) continue;
+    if (full) {
+      // Left out of a full answer: ask for it directly (404 there means lost).
       net::co_spawn(io_, poll_single(org, ids[i]), net::detached);
+    } else {
+      // Left out of an incremental answer: unchanged, and its policy has nothing to decide.
+      it->second.sync = org.sync.polled(it->second.sync, proven_until, false, now);
+      org.planner.observed(ids[i], /*changed=*/false, now);
     }
   }
   org.poll_wakeup.notify();
@@ -152,6 +219,8 @@ awaitable<void> Daemon::poll_single(Org& org, std::string session_id) {
   const auto it = tracked_.find(session_id);
   if (it != tracked_.end()) {
     if (answer.value) {
+      org.sync.saw_server_time(answer.value->updated_at);
+      it->second.sync = org.sync.seen_whole(answer.value->updated_at, now);
       std::vector<store::StatusUpdate> updates;
       apply_status(org, std::move(*answer.value), now, updates);
       commit_updates(updates, now);

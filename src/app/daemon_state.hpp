@@ -11,6 +11,7 @@
 #include "devin_orch/app/systemd_notify.hpp"
 #include "devin_orch/core/call_outcome.hpp"
 #include "devin_orch/core/creation_machine.hpp"
+#include "devin_orch/core/incremental_poll.hpp"
 #include "devin_orch/core/job.hpp"
 #include "devin_orch/core/poll_planner.hpp"
 #include "devin_orch/core/random.hpp"
@@ -78,6 +79,7 @@ struct TrackedSession {
   std::string status;
   std::optional<std::string> status_detail;
   core::SessionPolicy policy;  // the job's controls applied to each observation
+  core::SyncMark sync;         // how far its changes are known (incremental polls)
 };
 
 struct Org {
@@ -86,6 +88,7 @@ struct Org {
   std::string org_id;
   core::RateGate gate;
   core::PollPlanner planner;
+  core::IncrementalPoll sync;
   Wakeup poll_wakeup;
   net::steady_timer slot_freed;  // cancelled whenever an in-flight slot frees; queue heads wait
   std::set<net::steady_timer*> gate_sleepers;  // woken when the gate opens early (hold released)
@@ -211,10 +214,12 @@ class Daemon {
 
   void track_session(Org& org, const core::JobRecord& job, const std::string& status,
                      const std::optional<std::string>& detail, TimePoint now,
-                     bool poll_soon = true);
+                     bool poll_soon = true, std::int64_t server_time = -1);
   void untrack_session(Org& org, const std::string& session_id);
   awaitable<void> poller(Org& org);
   core::Duration poll_retry_delay(Org& org);
+  std::optional<std::int64_t> batch_updated_after(Org& org, const std::vector<std::string>& ids,
+                                                  TimePoint now) const;
   awaitable<void> poll_batch(Org& org, std::vector<std::string> ids);
   awaitable<void> poll_single(Org& org, std::string session_id);
   void apply_status(Org& org, api::Session session, TimePoint now,

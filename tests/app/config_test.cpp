@@ -110,6 +110,7 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_EQ(c.poll.initial_delay, 10s);
   EXPECT_EQ(c.poll.max_delay, 60s);
   EXPECT_EQ(c.poll.batch_size, 200);
+  EXPECT_EQ(c.poll.full_every, 5min);
   EXPECT_EQ(c.create.max_attempts, 5);
   EXPECT_EQ(c.database.path, "/var/lib/devin-orch/devin-orch.db");
   EXPECT_TRUE(c.jobs.files.empty());
@@ -147,6 +148,7 @@ poll:
   multiplier: 2
   jitter: 0
   batch_size: 1
+  full_every: 0s
 create:
   max_attempts: 9
   retry_initial: 1s
@@ -188,6 +190,7 @@ log:
   EXPECT_EQ(c.poll.multiplier, 2.0);
   EXPECT_EQ(c.poll.jitter, 0.0);
   EXPECT_EQ(c.poll.batch_size, 1);
+  EXPECT_EQ(c.poll.full_every, 0s);  // incremental polls off
   EXPECT_EQ(c.create.max_attempts, 9);
   EXPECT_EQ(c.create.retry_initial, 1s);
   EXPECT_EQ(c.create.retry_max, 45s);

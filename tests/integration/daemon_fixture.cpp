@@ -25,6 +25,7 @@ void DaemonFixture::write_config(const DaemonSettings& s, std::vector<std::strin
        << "poll:\n"
        << "  initial_delay: " << s.poll_initial << "\n"
        << "  max_delay: " << s.poll_max << "\n"
+       << "  full_every: " << s.poll_full_every << "\n"
        << "  multiplier: 1.5\n"
        << "  jitter: 0.1\n"
        << "create:\n"

@@ -21,6 +21,7 @@ inline constexpr const char* kApiKey = "cog_integration_test_key_5f2c";
 struct DaemonSettings {
   std::string poll_initial = "100ms";
   std::string poll_max = "400ms";
+  std::string poll_full_every = "5m";  // the daemon's default: most polls are incremental
   double requests_per_minute = 60000;
   double burst = 200;
   int max_active_sessions = 500;

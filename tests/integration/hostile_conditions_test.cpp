@@ -12,9 +12,11 @@ namespace {
 
 using Hostile = DaemonFixture;
 
+// Only a full poll can tell a vanished session from an unchanged one: it is noticed within
+// poll.full_every.
 TEST_F(Hostile, ASessionThatVanishesEndsTheJobAsLostWithTheReason) {
   start_sim({"--time-factor", "0.005"});
-  write_config(DaemonSettings{});
+  write_config(DaemonSettings{.poll_full_every = "2s"});
   write_jobs(generate_jobs(1, {"[sim:hold]"}, "vanishing") + generate_jobs(1, {"[sim:exit]"}, "fine"));
   auto daemon = spawn_daemon();
   std::string vanishing_id;

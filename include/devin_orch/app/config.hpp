@@ -44,6 +44,9 @@ struct PollConfig {
   double multiplier = 1.5;
   double jitter = 0.2;        // +/- fraction
   int batch_size = 200;       // session ids per list request (1..200)
+  // Polls between two full ones ask only for sessions updated since (`updated_after`); each
+  // session is polled in full at least this often. 0s: every poll is a full one.
+  core::Duration full_every = 5min;
 };
 
 struct CreateConfig {
