@@ -6,6 +6,7 @@
 
 #include "devin_orch/app/duration.hpp"
 #include "devin_orch/app/timestamp.hpp"
+#include "devin_orch/app/yaml_event_tape.hpp"
 #include "devin_orch/app/yaml_value.hpp"
 
 #include <yaml-cpp/eventhandler.h>
@@ -500,7 +501,7 @@ Diagnostic at(const std::string& file, const YAML::Mark& mark, std::string field
 }
 
 
-// Pass one, alongside the screen: the document's top-level shape, so that a file whose shape
+// Pass one, alongside the screen (and the recording of its events): the document's top-level shape, so that a file whose shape
 // is wrong is rejected before any of its jobs is delivered.
 class OutlineHandler final : public YAML::EventHandler {
  public:
@@ -576,8 +577,8 @@ class OutlineHandler final : public YAML::EventHandler {
   bool value_is_jobs_ = false;
 };
 
-// Pass two: builds each job's tree from the events, checks it and hands it on, so only one
-// job's tree exists at a time.
+// Pass two, over the recorded events or a second parse: builds each job's tree from the
+// events, checks it and hands it on, so only one job's tree exists at a time.
 class JobStreamHandler final : public YAML::EventHandler {
  public:
   JobStreamHandler(const std::string& name, const JobFileLimits& limits, int job_depth,
@@ -721,14 +722,19 @@ std::optional<Diagnostic> read_job_text(const std::string& text, const std::stri
   }
   const YamlScreenLimits screen{.max_depth = limits.max_depth, .max_nodes = limits.max_nodes};
   OutlineHandler outline;
-  if (auto problem = screen_yaml(text, name, screen, &outline)) return problem;
+  YamlEventTape tape(&outline, limits.max_replay_bytes);
+  if (auto problem = screen_yaml(text, name, screen, &tape)) return problem;
   const auto depth = job_depth(outline, name, limits);
   if (const auto* problem = std::get_if<Diagnostic>(&depth)) return *problem;
   if (std::get<int>(depth) == 0) return std::nullopt;
 
-  std::istringstream stream(text);
   JobStreamHandler handler(name, limits, std::get<int>(depth), sink);
   try {
+    if (tape.complete()) {
+      tape.replay(handler);
+      return std::nullopt;
+    }
+    std::istringstream stream(text);
     YAML::Parser parser(stream);
     parser.HandleNextDocument(handler);
   } catch (const YAML::Exception& e) {

@@ -569,5 +569,34 @@ TEST(JobFileControls, BadControlsMakeTheJobInvalidWithTheField) {
   EXPECT_NE(load.invalid[4].diagnostic.reason.find("with a zone"), std::string::npos);
 }
 
+// Jobs are built from the screening parse's recorded events; a file whose recording outgrows
+// max_replay_bytes is parsed a second time instead. Both ways give the same load, down to
+// every diagnostic's line and column.
+TEST(JobFile, ReplayedEventsAndASecondParseGiveTheSameLoad) {
+  std::vector<std::string> texts{
+      "jobs:\n  - key: a\n    prompt: p\n  - key: b\n    prompt: q\n",
+      "- key: a\n  prompt: p\n  tags: [x, y]\n- key: a\n  prompt: again\n- prompt: no key\n",
+      "- key: a\n  prompt: !!str 12\n  title: &t shared\n- {key: b, prompt: \"q\\tr\"}\n",
+      "- key: a\n  prompt: p\n---\n- key: b\n  prompt: q\n",
+      "- key: a\n  prompt: [not, text]\n- key: b\n  promt: p\n- 12\n- ~\n",
+  };
+  const std::string corpus = std::string(DEVIN_ORCH_SOURCE_DIR) + "/tests/fuzz/corpus/job_file";
+  for (const auto* name : {"escapes.yaml", "examples-jobs.yaml", "flow.yaml", "invalid-mix.yaml",
+                           "list-form.yaml"}) {
+    const auto text = read_input_file(corpus + "/" + name, 1U << 20U, nullptr);
+    ASSERT_TRUE(text) << name;
+    texts.push_back(*text);
+  }
+  for (const auto& text : texts) {
+    const auto replayed = parse_job_text(text, "jobs.yaml");
+    EXPECT_TRUE(replayed.fatal || !replayed.jobs.empty() || !replayed.invalid.empty()) << text;
+    for (const std::size_t budget : {std::size_t{0}, text.size() / 2, std::size_t{64}}) {
+      EXPECT_EQ(parse_job_text(text, "jobs.yaml", JobFileLimits{.max_replay_bytes = budget}),
+                replayed)
+          << "budget " << budget << " for:\n" << text;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace devin_orch::app

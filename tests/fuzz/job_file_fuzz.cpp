@@ -1,5 +1,6 @@
 // libFuzzer target for the job-file parser (app::parse_job_text): any text must yield jobs,
-// located diagnostics or a fatal diagnostic, never a crash, and accepted keys stay unique.
+// located diagnostics or a fatal diagnostic, never a crash, accepted keys stay unique, and
+// replaying recorded events gives what parsing again gives.
 #include "devin_orch/app/job_file.hpp"
 
 #include "fuzz_check.hpp"
@@ -20,6 +21,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       .max_nodes = 20'000,
   };
   const auto load = devin_orch::app::parse_job_text(text, "fuzz.yaml", limits);
+  // Jobs built from the screening parse's recorded events, or from a second parse when the
+  // recording does not fit its budget (here: none, or one that runs out part way), are the same.
+  for (const std::size_t budget : {std::size_t{0}, size / 2}) {
+    auto reparsing = limits;
+    reparsing.max_replay_bytes = budget;
+    DEVIN_ORCH_FUZZ_CHECK(devin_orch::app::parse_job_text(text, "fuzz.yaml", reparsing) == load,
+                          "replayed events and a second parse disagree");
+  }
 
   std::set<std::string> keys;
   for (const auto& job : load.jobs) {

@@ -23,6 +23,7 @@ struct Diagnostic {
   std::string reason;
 
   std::string to_string() const;
+  bool operator==(const Diagnostic&) const = default;
 };
 
 // Reads a whole file of at most `max_bytes`. On failure returns nullopt and fills `error`

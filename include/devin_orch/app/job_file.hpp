@@ -21,6 +21,9 @@ struct JobFileLimits {
   int max_depth = 32;
   // Bounds the screening parse (and, with max_prompt_bytes, one job's tree).
   std::size_t max_nodes = 1'500'000;
+  // The screening parse's events are kept, up to this many bytes, and replayed to build the
+  // jobs; a larger file (some 8,000 short jobs) is parsed a second time instead. 0: always.
+  std::size_t max_replay_bytes = 2U << 20U;
 };
 
 // One entry per invalid job, describing its first problem. A job repeating an earlier key has
@@ -28,12 +31,16 @@ struct JobFileLimits {
 struct InvalidJob {
   std::optional<std::string> key;  // when the job had a usable key
   Diagnostic diagnostic;
+
+  bool operator==(const InvalidJob&) const = default;
 };
 
 struct JobFileLoad {
   std::vector<core::JobDefinition> jobs;
   std::vector<InvalidJob> invalid;
   std::optional<Diagnostic> fatal;  // the file as a whole is unusable (unreadable, bad YAML)
+
+  bool operator==(const JobFileLoad&) const = default;
 };
 
 // Where read_job_text hands a file's jobs, one at a time and in file order.
