@@ -501,8 +501,8 @@ Diagnostic at(const std::string& file, const YAML::Mark& mark, std::string field
 }
 
 
-// Pass one, alongside the screen (and the recording of its events): the document's top-level shape, so that a file whose shape
-// is wrong is rejected before any of its jobs is delivered.
+// Pass one, alongside the screen and the recording of its events: the document's top-level
+// shape, so that a file whose shape is wrong is rejected before any of its jobs is delivered.
 class OutlineHandler final : public YAML::EventHandler {
  public:
   struct Part {

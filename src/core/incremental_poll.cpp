@@ -12,7 +12,8 @@ IncrementalPoll::IncrementalPoll(IncrementalPollPolicy policy) noexcept
     : policy_{policy}, enabled_{policy.full_every > Duration::zero()} {}
 
 SyncMark IncrementalPoll::seen_whole(std::int64_t server_time, TimePoint now) const noexcept {
-  return {.known_until = std::max<std::int64_t>(server_time, -1),
+  // A zero or missing timestamp is no evidence of the server's time.
+  return {.known_until = server_time > 0 ? server_time : -1,
           .full_due = now + policy_.full_every};
 }
 
@@ -21,7 +22,7 @@ std::optional<std::int64_t> IncrementalPoll::updated_after(std::span<const SyncM
   if (!enabled_ || marks.empty()) return std::nullopt;
   std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
   for (const auto& mark : marks) {
-    if (mark.known_until < 0 || now >= mark.full_due) return std::nullopt;
+    if (mark.known_until <= 0 || now >= mark.full_due) return std::nullopt;
     oldest = std::min(oldest, mark.known_until);
   }
   return oldest - 1;

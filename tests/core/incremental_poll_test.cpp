@@ -30,6 +30,11 @@ TEST(IncrementalPoll, PollsInFullWhenAMarkIsUnknownOrDueOrNothingIsAsked) {
   const std::vector<SyncMark> due{sync.seen_whole(1'000, kT0), sync.seen_whole(1'000, kT0 - 1min)};
   EXPECT_EQ(sync.updated_after(due, kT0 + 4min), std::nullopt);
   EXPECT_EQ(sync.updated_after(std::vector<SyncMark>{}, kT0), std::nullopt);
+  // An answer without timestamps (0) proves nothing about the server's clock.
+  const std::vector<SyncMark> undated{sync.seen_whole(0, kT0),
+                                      sync.polled(SyncMark{}, 0, /*full=*/true, kT0)};
+  EXPECT_EQ(sync.updated_after(std::span{undated}.first(1), kT0), std::nullopt);
+  EXPECT_EQ(sync.updated_after(std::span{undated}.last(1), kT0), std::nullopt);
 }
 
 TEST(IncrementalPoll, ZeroFullEveryMeansEveryPollIsFull) {

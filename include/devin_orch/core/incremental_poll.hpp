@@ -22,8 +22,8 @@ struct IncrementalPollPolicy {
 
 // How fresh the daemon's view of one tracked session is.
 struct SyncMark {
-  // Every change of the session up to this server time has been seen; -1: unknown, so the
-  // next poll of it is a full one.
+  // Every change of the session up to this server time has been seen; 0 or less: unknown,
+  // so the next poll of it is a full one.
   std::int64_t known_until = -1;
   TimePoint full_due{};  // our clock: from then on its next poll is a full one
 };
@@ -33,7 +33,7 @@ class IncrementalPoll {
   explicit IncrementalPoll(IncrementalPollPolicy policy) noexcept;
 
   // A session just seen whole (created, adopted) in an answer whose newest server timestamp
-  // is `server_time`.
+  // is `server_time` (0 or less: none, so the session's next poll is a full one).
   SyncMark seen_whole(std::int64_t server_time, TimePoint now) const noexcept;
 
   // The `updated_after` a batch of sessions with these marks may ask with, or nullopt for a
