@@ -243,8 +243,7 @@ void Daemon::apply_status(Org& org, api::Session session, TimePoint now,
   const auto it = tracked_.find(session.session_id);
   if (it == tracked_.end()) return;
   TrackedSession& tracked = it->second;
-  const bool changed =
-      tracked.status != session.status || tracked.status_detail != session.status_detail;
+  const bool changed = status_changed(tracked, session);
   auto decision = tracked.policy.observe({.status = session.status,
                                           .status_detail = session.status_detail,
                                           .updated_at = session.updated_at,
