@@ -114,8 +114,8 @@ def main():
     p.add_argument("--interval", type=float, default=10,
                    help="baseline poll interval and the daemon's poll.initial_delay, seconds")
     p.add_argument("--no-baseline", action="store_true", help="daemon runs only (no ratios)")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="daemon runs per cadence; the median run is reported (default 3)")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="daemon runs per cadence; the median run is reported (default 5)")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--json")
     args = p.parse_args()
@@ -131,8 +131,9 @@ def main():
         cadences.append((f"devin-orch (poll fixed {iv:g}s, like the baseline)",
                          {"initial_delay": f"{iv:g}s", "max_delay": f"{iv:g}s", "multiplier": 1}))
     # The daemon's whole run costs a few tenths of a CPU second, so one run's figure moves by a
-    # fifth from run to run: each cadence runs --repeat times, interleaved, and reports its
-    # median run.
+    # fifth from run to run (mostly kernel time): each cadence runs --repeat times, interleaved,
+    # and reports its median run. Five rather than three, so that two outliers of one cadence
+    # cannot decide its figure.
     tries = {name: [] for name, _ in cadences}
     for i in range(args.repeat):
         for name, poll in cadences:

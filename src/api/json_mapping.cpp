@@ -693,10 +693,20 @@ std::string validation_errors(const json::array& errors) {
   return joined;
 }
 
-bool is_unreserved(unsigned char c) {
+constexpr bool is_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          c == '-' || c == '.' || c == '_' || c == '~';
 }
+
+// One load per character instead of a chain of range tests: a poll's target carries 200
+// session ids, so this loop runs about 8,000 times per status request.
+constexpr std::array<bool, 256> kUnreserved = [] {
+  std::array<bool, 256> table{};
+  for (unsigned c = 0; c < table.size(); ++c) {
+    table[c] = is_unreserved(static_cast<unsigned char>(c));
+  }
+  return table;
+}();
 
 // RFC 3986: everything but unreserved characters is percent-encoded, so the same encoder is
 // safe for a path segment and a query value (a '/', '&', '=', '+' or '#' never leaks through).
@@ -707,7 +717,7 @@ void append_encoded(std::string& out, std::string_view text) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (is_unreserved(c)) continue;
+    if (kUnreserved[c]) continue;
     out.append(text.substr(run, i - run));
     out.push_back('%');
     out.push_back(hex[c >> 4U]);

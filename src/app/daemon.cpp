@@ -92,9 +92,9 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
       intents_{io, [this](std::span<const store::IntentWrite> writes) {
                  return store_->commit_intents(writes, core::wall_now());
                }},
-      // While creates queue at the gate, sessions answered over the next 100 ms share a
-      // transaction: one per create was the largest share of the daemon's CPU with the budget
-      // pacing creates. The flow waits for its commit, so nothing about the job changes
+      // While creates queue at the gate, sessions answered within kGatedCreateBatching share
+      // a transaction: one per create was the largest share of the daemon's CPU with the
+      // budget pacing creates. The flow waits for its commit, so nothing about the job changes
       // meanwhile but the moment it starts being polled.
       sessions_{io,
                 [this](std::span<const store::SessionWrite> writes) {
@@ -110,7 +110,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
                   return decltype(outcomes){std::move(each)};
                 },
                 [this] {
-                  return creates_queue_at_gate() ? std::chrono::milliseconds{100}
+                  return creates_queue_at_gate() ? kGatedCreateBatching
                                                  : std::chrono::milliseconds{0};
                 }} {}
 

@@ -126,16 +126,15 @@ bool Daemon::creates_queue_at_gate() const {
 }
 
 // When to start flows for the create slots that finished flows freed. At once, unless creates
-// queue at the gate: then at most every kRefillPause, so that the intents of the flows started
-// together share one fsynced transaction (an intent per freed slot cost about a fifth of the
-// daemon's CPU while the budget paced creates). Those jobs would have queued behind the
-// waiting creates anyway, and tokens keep accruing meanwhile (a bucket holds far more than a
-// pause's worth), so the pause costs no throughput.
+// queue at the gate: then at most every kGatedCreateBatching, so that the intents of the flows
+// started together share one fsynced transaction (an intent per freed slot cost about a fifth
+// of the daemon's CPU while the budget paced creates). Those jobs would have queued behind the
+// waiting creates anyway, and those spend the tokens that accrue meanwhile: the pause costs no
+// throughput while the slots hold more creates than a pause's worth of tokens.
 std::optional<SteadyClock::time_point> Daemon::refill_at() const {
-  constexpr auto kRefillPause = std::chrono::milliseconds{100};
   if (!dispatch_requested_) return std::nullopt;
   if (!creates_queue_at_gate()) return SteadyClock::now();
-  return last_refill_ + kRefillPause;
+  return last_refill_ + kGatedCreateBatching;
 }
 
 // Queued rows worth reading now: the free create slots of the organisations we know, plus

@@ -55,6 +55,13 @@ using SteadyClock = std::chrono::steady_clock;
 
 inline constexpr auto kTuple = net::as_tuple(use_awaitable);
 
+// While creates queue at the gate: how long the dispatcher waits between refills of create
+// slots, and how long a recorded session waits for others to share its commit. Those creates
+// wait for tokens anyway, so neither pause costs throughput. 250 rather than 100 ms halved the
+// transactions (and fsyncs) per thousand paced creates in the cost benchmark: 3 % fewer
+// instructions, 18 % fewer blocks written, a quarter fewer wake-ups.
+inline constexpr auto kGatedCreateBatching = std::chrono::milliseconds{250};
+
 // A one-shot wake-up for a single waiter that never loses a notify sent before the wait.
 class Wakeup {
  public:
