@@ -30,6 +30,7 @@ class OrchCategory final : public boost::system::error_category {
       case errc::cancelled: return "cancelled";
       case errc::not_found: return "not found";
       case errc::conflict: return "conflict";
+      case errc::lease_lost: return "another process owns the queue (lease lost)";
     }
     return "unknown devin_orch error";
   }

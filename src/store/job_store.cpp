@@ -2,6 +2,7 @@
 // and every query and transition on jobs and job_events.
 #include "devin_orch/store/job_store.hpp"
 
+#include "epoch_locks.hpp"
 #include "devin_orch/store/schema.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 #include "devin_orch/store/statement.hpp"
@@ -229,6 +230,9 @@ class Connection {
 
  public:
   JobStore::WriteHooks hooks;
+  std::optional<JobStore::Fence> fence;  // checked by every fenced write transaction
+  std::function<void()> fence_refused;
+  std::unique_ptr<EpochLocks> epoch_locks;  // beside the database file; see acquire_lease
   int shm_probe = -1;  // read-only descriptor of the -shm file, for write_locked_elsewhere()
 };
 
@@ -348,13 +352,39 @@ result<void> sync_wal(Connection& connection) {
   return {};
 }
 
+// Whether a write transaction acts on the queue's behalf (and so needs the lease) or is a
+// producer's or the lease's own.
+enum class Fencing { fenced, unfenced };
+
+// Inside a write transaction: the connection's fence still matches the lease row. The write
+// lock is held, so no other process can take the lease between this check and the commit.
+result<void> check_fence(Connection& connection) {
+  if (!connection.fence) return {};
+  const JobStore::Fence& fence = *connection.fence;
+  auto statement = connection.prepared("SELECT owner, epoch FROM leases WHERE name = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, fence.name);
+  auto row = connection.step(*use);
+  if (!row) return row.error();
+  if (!*row || use->text_at(0) != fence.owner || use->int64_at(1) != fence.epoch) {
+    if (connection.fence_refused) connection.fence_refused();
+    return errc::lease_lost;
+  }
+  return {};
+}
+
 // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any error rolls everything back.
 template <class Body>
 auto in_write_transaction(Connection& connection, Body&& body,
-                          Durability durability = Durability::synced) -> decltype(body()) {
+                          Durability durability = Durability::synced,
+                          Fencing fencing = Fencing::fenced) -> decltype(body()) {
   const WriteHooksScope hooks{connection};  // declared first: `after` runs once all is over
   Transaction transaction{connection};
   if (auto begun = transaction.begin(); !begun) return begun.error();
+  if (fencing == Fencing::fenced) {
+    if (auto current = check_fence(connection); !current) return current.error();
+  }
   auto outcome = body();
   if (!outcome) return outcome;
   if (auto committed = transaction.commit(); !committed) return committed.error();
@@ -502,6 +532,7 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   // From here the Impl owns the handle, so every early return closes it.
   auto impl = std::make_unique<Impl>(raw);
+  impl->epoch_locks = std::make_unique<EpochLocks>(options.path + "-lease");
   if (rc != SQLITE_OK) {
     message = "cannot open database '" + options.path +
               "': " + (raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
@@ -594,7 +625,8 @@ result<AddResult> JobStore::add_job(const core::JobDefinition& definition, std::
                                     const std::optional<std::string>& parent_key) {
   Connection& db = *impl_;
   return in_write_transaction(
-      db, [&]() { return add_job_in_transaction(db, definition, source, now, parent_key); });
+      db, [&]() { return add_job_in_transaction(db, definition, source, now, parent_key); },
+      Durability::synced, Fencing::unfenced);
 }
 
 result<std::vector<AddResult>> JobStore::add_jobs(std::span<const core::JobDefinition> definitions,
@@ -609,7 +641,7 @@ result<std::vector<AddResult>> JobStore::add_jobs(std::span<const core::JobDefin
       results.push_back(*added);
     }
     return results;
-  });
+  }, Durability::synced, Fencing::unfenced);
 }
 
 result<AddResult> JobStore::add_invalid(std::string_view key, std::string_view source,
@@ -648,7 +680,7 @@ result<AddResult> JobStore::add_invalid(std::string_view key, std::string_view s
       return logged.error();
     }
     return AddResult::inserted;
-  });
+  }, Durability::synced, Fencing::unfenced);
 }
 
 result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, std::size_t limit,
@@ -827,8 +859,11 @@ result<std::optional<std::int64_t>> JobStore::oldest_queued_at_ms() {
 result<void> JobStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
                                      std::string_view tag, std::int64_t intent_at_ms,
                                      core::TimePoint now) {
-  const IntentWrite intent{
-      .job_id = job_id, .attempt = attempt, .tag = std::string(tag), .intent_at_ms = intent_at_ms};
+  const IntentWrite intent{.job_id = job_id,
+                           .attempt = attempt,
+                           .claim = attempt == 1,
+                           .tag = std::string(tag),
+                           .intent_at_ms = intent_at_ms};
   auto outcomes = commit_intents(std::span{&intent, 1}, now);
   if (!outcomes) return outcomes.error();
   return outcomes->front();
@@ -844,13 +879,15 @@ result<std::vector<result<void>>> JobStore::commit_intents(std::span<const Inten
       auto updated = db.execute(
           "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
           "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
-          "WHERE id = ?1 AND state IN ('queued', 'creating')",
+          "WHERE id = ?1 AND attempts = ?2 - 1 AND "
+          "(?6 AND state = 'queued' OR NOT ?6 AND state = 'creating')",
           [&](Statement& s) {
             s.bind(1, intent.job_id);
             s.bind(2, intent.attempt);
             s.bind(3, intent.tag);
             s.bind(4, intent.intent_at_ms);
             s.bind(5, core::to_epoch_ms(now));
+            s.bind(6, std::int64_t{intent.claim ? 1 : 0});
           });
       if (!updated) return updated.error();
       if (db.changes() == 0) {
@@ -1260,6 +1297,125 @@ result<std::int64_t> JobStore::prune(core::TimePoint cutoff, core::TimePoint now
     if (!deleted) return deleted.error();
     return static_cast<std::int64_t>(db.changes());
   });
+}
+
+// ---- ownership leases ----------------------------------------------------------------------
+
+namespace {
+
+result<std::optional<core::LeaseHolder>> select_lease(Connection& db, std::string_view name) {
+  auto statement = db.prepared("SELECT owner, epoch, expires_at FROM leases WHERE name = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, name);
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row) return std::optional<core::LeaseHolder>{};
+  return std::optional<core::LeaseHolder>{core::LeaseHolder{
+      .owner = use->text_at(0), .epoch = use->int64_at(1), .expires_at_ms = use->int64_at(2)}};
+}
+
+}  // namespace
+
+result<JobStore::LeaseAnswer> JobStore::acquire_lease(std::string_view name,
+                                                      std::string_view owner, core::Duration ttl,
+                                                      core::TimePoint now) {
+  Connection& db = *impl_;
+  const std::int64_t now_ms = core::to_epoch_ms(now);
+  const std::int64_t expires_ms = now_ms + ttl.count();
+  auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
+    auto current = select_lease(db, name);
+    if (!current) return current.error();
+    // An unexpired lease of another owner is taken only when its holder provably died on this
+    // machine (a restart after a crash need not wait for the lapse). Anything else waits.
+    if (*current && (*current)->owner != owner && (*current)->expires_at_ms > now_ms &&
+        !db.epoch_locks->provably_abandoned((*current)->epoch)) {
+      return LeaseAnswer{.granted = false, .holder = **current};
+    }
+    const bool mine = *current && (*current)->owner == owner;
+    const std::int64_t epoch = !*current ? 1 : mine ? (*current)->epoch : (*current)->epoch + 1;
+    auto written = db.execute(
+        "INSERT INTO leases (name, owner, epoch, expires_at, acquired_at, renewed_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (name) DO UPDATE SET owner = ?2, "
+        "epoch = ?3, expires_at = ?4, renewed_at = ?5, "
+        "acquired_at = CASE WHEN leases.epoch = ?3 THEN leases.acquired_at ELSE ?5 END",
+        [&](Statement& s) {
+          s.bind(1, name);
+          s.bind(2, owner);
+          s.bind(3, epoch);
+          s.bind(4, expires_ms);
+          s.bind(5, now_ms);
+        });
+    if (!written) return written.error();
+    // Before the commit makes the epoch visible: a process that reads the row must find its
+    // holder's lock already taken, or it would think the holder dead.
+    db.epoch_locks->hold(epoch);
+    return LeaseAnswer{.granted = true,
+                       .holder = {.owner = std::string(owner),
+                                  .epoch = epoch,
+                                  .expires_at_ms = expires_ms}};
+  }, Durability::synced, Fencing::unfenced);
+  if (!answer || !answer->granted) db.epoch_locks->let_go();
+  return answer;
+}
+
+result<JobStore::LeaseAnswer> JobStore::renew_lease(std::string_view name, std::string_view owner,
+                                                    std::int64_t epoch, core::Duration ttl,
+                                                    core::TimePoint now) {
+  Connection& db = *impl_;
+  const std::int64_t now_ms = core::to_epoch_ms(now);
+  const std::int64_t expires_ms = now_ms + ttl.count();
+  // Not fsynced: a renewal lost to a power loss only makes the lease lapse sooner.
+  auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
+    auto written = db.execute(
+        "UPDATE leases SET expires_at = ?4, renewed_at = ?5 "
+        "WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+        [&](Statement& s) {
+          s.bind(1, name);
+          s.bind(2, owner);
+          s.bind(3, epoch);
+          s.bind(4, expires_ms);
+          s.bind(5, now_ms);
+        });
+    if (!written) return written.error();
+    if (db.changes() == 1) {
+      return LeaseAnswer{.granted = true,
+                         .holder = {.owner = std::string(owner),
+                                    .epoch = epoch,
+                                    .expires_at_ms = expires_ms}};
+    }
+    auto current = select_lease(db, name);
+    if (!current) return current.error();
+    return LeaseAnswer{.granted = false, .holder = current->value_or(core::LeaseHolder{})};
+  }, Durability::recoverable, Fencing::unfenced);
+  if (answer && answer->granted) db.epoch_locks->hold(epoch);
+  if (answer && !answer->granted) db.epoch_locks->let_go();
+  return answer;
+}
+
+result<void> JobStore::release_lease(std::string_view name, std::string_view owner,
+                                     std::int64_t epoch, core::TimePoint now) {
+  Connection& db = *impl_;
+  db.epoch_locks->let_go();
+  return in_write_transaction(db, [&]() -> result<void> {
+    return db.execute(
+        "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+        [&](Statement& s) {
+          s.bind(1, name);
+          s.bind(2, owner);
+          s.bind(3, epoch);
+          s.bind(4, core::to_epoch_ms(now));
+        });
+  }, Durability::recoverable, Fencing::unfenced);
+}
+
+result<std::optional<core::LeaseHolder>> JobStore::read_lease(std::string_view name) {
+  return select_lease(*impl_, name);
+}
+
+void JobStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
+  impl_->fence = std::move(fence);
+  impl_->fence_refused = std::move(on_refused);
 }
 
 result<std::int64_t> JobStore::data_version() {

@@ -117,11 +117,27 @@ UPDATE sqlite_schema SET sql = replace(sql,
 WHERE type = 'table' AND name = 'jobs';
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+// v5: ownership leases. One row per queue (name 'queue'): the process that holds it is the only
+// one that works the queue, and every write it makes on the queue's behalf checks that the row
+// still carries its owner and epoch (the fence). Expiry is epoch milliseconds of the writer's
+// clock; a new owner bumps the epoch.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  acquired_at INTEGER NOT NULL,
+  renewed_at INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4, /*edits_schema_text=*/true},
+    {5, kSchemaV5},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

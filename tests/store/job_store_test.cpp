@@ -244,7 +244,7 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 4);
+  EXPECT_EQ(latest_schema_version(), 5);
 
   sqlite3_stmt* stmt = nullptr;
   auto pragma = [&](const char* sql) {
@@ -298,8 +298,8 @@ TEST_F(JobStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
-  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 4);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 5);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 5);
 }
 
 // A burst of creates shares one fsynced transaction; a job that moved on meanwhile is refused
@@ -1239,7 +1239,7 @@ TEST(JobStoreMigration, AVersionThreeDatabaseGetsTheCheaperStateConstraint) {
   EXPECT_EQ((*store)->find("from-v3").value()->state, core::JobState::timed_out);
 
   RawConnection raw{path};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
   EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
   const std::string definition = raw.text("SELECT sql FROM sqlite_schema WHERE name = 'jobs'");
   EXPECT_EQ(definition.find("state IN"), std::string::npos) << definition;

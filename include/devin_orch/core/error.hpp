@@ -37,6 +37,9 @@ enum class errc {
   cancelled,
   not_found,
   conflict,
+  // A write on the queue's behalf by a process whose ownership lease is no longer current:
+  // another process took the queue, so this one must not act on it any more.
+  lease_lost,
 };
 
 const boost::system::error_category& orch_category() noexcept;

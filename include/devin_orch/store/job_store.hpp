@@ -8,6 +8,7 @@
 #include "devin_orch/api/types.hpp"
 #include "devin_orch/core/error.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/lease.hpp"
 #include "devin_orch/core/time.hpp"
 
 #include <cstdint>
@@ -41,7 +42,11 @@ enum class AddResult {
 // One poll result to record.
 struct IntentWrite {
   std::int64_t job_id = 0;
-  std::int64_t attempt = 0;
+  std::int64_t attempt = 0;  // the job's attempts after this intent; it had attempt - 1 before
+  // true: the job is claimed from `queued`; false: a further attempt on a job in `creating`.
+  // Either way the job must still have attempt - 1 attempts, so two processes working from one
+  // reading of a job cannot both commit an intent for it.
+  bool claim = true;
   std::string tag;
   std::int64_t intent_at_ms = 0;
 };
@@ -132,8 +137,9 @@ class JobStore {
   result<std::optional<std::int64_t>> oldest_queued_at_ms();
 
   // Transitions: each is one BEGIN IMMEDIATE transaction that also appends a history row.
-  // state=creating, attempts, creation_tag, intent_at (kept if already set). From queued or
-  // creating only.
+  // state=creating, attempts, creation_tag, intent_at (kept if already set). A claim from
+  // queued when `attempt` is 1, otherwise a further attempt from creating; the job must have
+  // attempt - 1 attempts (see IntentWrite).
   result<void> commit_intent(std::int64_t job_id, std::int64_t attempt, std::string_view tag,
                              std::int64_t intent_at_ms, core::TimePoint now);
   // Several jobs' intents in one fsynced transaction (group commit: one fsync for a burst of
@@ -195,6 +201,42 @@ class JobStore {
   // Moves terminal jobs that finished before `cutoff` to `outcomes` and deletes them (and their
   // history). Returns how many were pruned.
   result<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now);
+
+  // ---- ownership leases (who works the queue) ----
+  // The answer to acquire_lease and renew_lease: whether this owner holds the lease now, and
+  // the lease row as it stands after the call (the other holder when not granted).
+  struct LeaseAnswer {
+    bool granted = false;
+    core::LeaseHolder holder;
+  };
+  // Takes the lease `name` for `owner` if nobody holds it, its expiry has passed by `now`, or
+  // `owner` holds it already (then only its expiry moves). A new owner gets the epoch after the
+  // previous one. Fsynced: a new epoch must not be lost while its holder acts on it.
+  result<LeaseAnswer> acquire_lease(std::string_view name, std::string_view owner,
+                                    core::Duration ttl, core::TimePoint now);
+  // Extends the lease if the row still has `owner` and `epoch`, whether or not it has expired
+  // (nobody else took it, so nobody else wrote); otherwise not granted, with the new holder.
+  result<LeaseAnswer> renew_lease(std::string_view name, std::string_view owner,
+                                  std::int64_t epoch, core::Duration ttl, core::TimePoint now);
+  // Lets the lease lapse at once if it is still `owner`'s at `epoch`, so a standby takes over
+  // without waiting for the expiry (a clean shutdown).
+  result<void> release_lease(std::string_view name, std::string_view owner, std::int64_t epoch,
+                             core::TimePoint now);
+  result<std::optional<core::LeaseHolder>> read_lease(std::string_view name);
+
+  // From now on every write of this connection (except the lease calls above and the
+  // producers' add_job, add_jobs and add_invalid) first checks, inside its transaction, that the
+  // lease row `name` still has `owner` and `epoch`, and fails with errc::lease_lost otherwise,
+  // writing nothing. The check and the write share one write lock, so a process that lost the
+  // lease cannot write after its successor took it.
+  struct Fence {
+    std::string name;
+    std::string owner;
+    std::int64_t epoch = 0;
+  };
+  // `on_refused` is called (inside the refused call: it must not use the store) each time a
+  // write is refused for the fence.
+  void set_fence(std::optional<Fence> fence, std::function<void()> on_refused = {});
 
   // PRAGMA data_version: changes when another connection commits. Cheap change detection.
   result<std::int64_t> data_version();
