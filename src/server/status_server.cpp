@@ -62,7 +62,7 @@ std::string endpoint_text(const net::ip::address& address, std::uint16_t port) {
 
 struct StatusServer::Impl {
   Impl(net::any_io_executor ex, StatusServerOptions opts, MetricsRegistry& metrics,
-       std::function<bool()> is_ready, std::function<void()> refresh)
+       std::function<Readiness()> is_ready, std::function<void()> refresh)
       : executor{ex},
         options{std::move(opts)},
         registry{metrics},
@@ -74,7 +74,7 @@ struct StatusServer::Impl {
   net::any_io_executor executor;
   StatusServerOptions options;
   MetricsRegistry& registry;
-  std::function<bool()> ready;
+  std::function<Readiness()> ready;
   std::function<void()> before_scrape;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
@@ -121,9 +121,10 @@ struct StatusServer::Impl {
       response.result(http::status::ok);
       response.body() = "ok";
     } else if (path == "/readyz") {
-      const bool is_ready = call_ready();
-      response.result(is_ready ? http::status::ok : http::status::service_unavailable);
-      response.body() = is_ready ? "ready" : "not ready";
+      const Readiness readiness = call_ready();
+      response.result(readiness.ready ? http::status::ok : http::status::service_unavailable);
+      response.body() = readiness.ready ? "ready" : "not ready";
+      if (!readiness.ready && !readiness.detail.empty()) response.body() += ": " + readiness.detail;
     } else {
       scrape(response);
     }
@@ -133,7 +134,7 @@ struct StatusServer::Impl {
     return response;
   }
 
-  bool call_ready() noexcept {
+  Readiness call_ready() noexcept {
     if (!ready) return true;
     try {
       return ready();
@@ -249,7 +250,7 @@ void StatusServer::stop() noexcept { impl_->stop(); }
 result<std::unique_ptr<StatusServer>> StatusServer::start(net::any_io_executor executor,
                                                           StatusServerOptions options,
                                                           MetricsRegistry& registry,
-                                                          std::function<bool()> ready,
+                                                          std::function<Readiness()> ready,
                                                           std::function<void()> before_scrape,
                                                           std::string* error) {
   const auto fail = [&](boost::system::error_code ec, std::string message) {

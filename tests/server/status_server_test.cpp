@@ -413,6 +413,22 @@ TEST_F(StatusServerTest, ReadyzIsNotReadyWhenTheCallbackThrows) {
   EXPECT_EQ(metrics->status, 200);
 }
 
+// A standby says whom it waits for, so an operator reading /readyz knows why it is not ready.
+TEST_F(StatusServerTest, ReadyzExplainsWhyItIsNotReady) {
+  std::string error;
+  auto started = StatusServer::start(
+      io_.get_executor(), {.port = 0}, registry_,
+      [] { return Readiness{false, "standby: the queue is held by host-a:12"}; }, {}, &error);
+  ASSERT_TRUE(started) << error;
+  server_ = std::move(*started);
+  loop_ = std::async(std::launch::async, [this] { io_.run(); });
+  Client client{port()};
+  const auto reply = client.request("GET", "/readyz");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 503);
+  EXPECT_EQ(reply->body, "not ready: standby: the queue is held by host-a:12");
+}
+
 TEST_F(StatusServerTest, StopClosesEverythingAndLetsTheLoopFinish) {
   start();
   Client idle{port()};

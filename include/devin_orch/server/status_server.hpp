@@ -24,6 +24,15 @@ struct StatusServerOptions {
   core::Duration read_timeout{5000};
 };
 
+// What /readyz answers: 200 "ready", or 503 "not ready: <detail>" (e.g. a standby naming the
+// daemon it waits for). A plain bool converts, for callers with nothing to explain.
+struct Readiness {
+  Readiness(bool is_ready) : ready{is_ready} {}  // NOLINT(google-explicit-constructor)
+  Readiness(bool is_ready, std::string why) : ready{is_ready}, detail{std::move(why)} {}
+  bool ready = true;
+  std::string detail;
+};
+
 // Request handling happens on `executor`, which must be single-threaded (the daemon's event loop
 // or a strand): the registry and both callbacks are called only there. Call stop() there too, and
 // destroy the server before the io_context. Switching the listener off means not starting it.
@@ -38,7 +47,7 @@ class StatusServer {
   static result<std::unique_ptr<StatusServer>> start(boost::asio::any_io_executor executor,
                                                      StatusServerOptions options,
                                                      MetricsRegistry& registry,
-                                                     std::function<bool()> ready,
+                                                     std::function<Readiness()> ready,
                                                      std::function<void()> before_scrape = {},
                                                      std::string* error = nullptr);
 
