@@ -78,8 +78,9 @@ DEVIN_API_KEY, in that order.
 
 constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status --config FILE [--json]
 
-Prints every job: key, state, session_id, status, status_detail, url, attempts, error.
-  --json   one JSON array of objects with exactly those field names
+Prints which daemon works the queue (the holder of its lease), then every job: key, state,
+session_id, status, status_detail, url, attempts, error.
+  --json   one JSON array of the jobs, objects with exactly those field names
 
 States: queued, creating, running (in flight); finished, failed, suspended, dead, lost,
 invalid, cancelled, timed_out (terminal). See docs/architecture.md.
@@ -189,6 +190,20 @@ std::string text_or_dash(const std::optional<std::string>& value) {
   return value && !value->empty() ? *value : "-";
 }
 
+// Who works the queue, from its lease row: a daemon started beside it stands by until then.
+std::string describe_queue_owner(const std::optional<core::LeaseHolder>& holder,
+                                 core::TimePoint now) {
+  if (!holder) return "queue: no daemon has worked it yet";
+  const double left_s =
+      static_cast<double>(holder->expires_at_ms - core::to_epoch_ms(now)) / 1000.0;
+  if (left_s > 0) {
+    return fmt::format("queue: worked by {} (epoch {}; its lease lapses in {:.1f} s unless "
+                       "renewed)", holder->owner, holder->epoch, left_s);
+  }
+  return fmt::format("queue: no daemon works it (the last, {}, let its lease lapse {:.1f} s ago)",
+                     holder->owner, -left_s);
+}
+
 int cmd_status(const Options& options) {
   const auto config = load_or_report(options);
   if (!config) return kUsage;
@@ -225,6 +240,9 @@ int cmd_status(const Options& options) {
     }
     std::cout << boost::json::serialize(rows) << '\n';
     return kOk;
+  }
+  if (const auto lease = (*store)->read_lease(core::kQueueLeaseName); lease) {
+    std::cout << describe_queue_owner(*lease, core::wall_now()) << '\n';
   }
   std::vector<std::vector<std::string>> table{
       {"KEY", "STATE", "SESSION", "STATUS", "DETAIL", "URL", "ATTEMPTS", "ERROR"}};

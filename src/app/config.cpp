@@ -384,6 +384,19 @@ std::vector<Section> sections(Config& c) {
            {"drain_timeout",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.shutdown.drain_timeout, true); }},
        }},
+      {"lease",
+       {
+           {"ttl",
+            [&c](Reader& r, const Entry& e) {
+              core::Duration ttl = c.lease.ttl;
+              r.duration(e, ttl, false);
+              if (ttl < 2s || ttl > 10min) {
+                r.error_on(e, "must be between 2s and 10m, got " + format_duration(ttl));
+              } else {
+                c.lease.ttl = ttl;
+              }
+            }},
+       }},
       {"metrics",
        {
            {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
@@ -649,7 +662,7 @@ ConfigLoad load_config(const std::string& path) {
   try {
     if (!root.IsNull() && !root.IsMap()) {
       reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
-                                "jobs, shutdown, metrics, log), got " + describe_yaml(root));
+                                "jobs, shutdown, lease, metrics, log), got " + describe_yaml(root));
     } else if (root.IsMap()) {
       std::vector<Section> table = sections(config);
       std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -755,6 +768,10 @@ std::string render_config(const Config& config) {
 
   out << YAML::Key << "shutdown" << YAML::Value << YAML::BeginMap;
   emit_duration(out, "drain_timeout", config.shutdown.drain_timeout);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "lease" << YAML::Value << YAML::BeginMap;
+  emit_duration(out, "ttl", config.lease.ttl);
   out << YAML::EndMap;
 
   out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;

@@ -69,6 +69,21 @@ Org::Org(std::string id, const Config& config, core::Random& random, net::any_io
   slot_freed.expires_at(net::steady_timer::time_point::max());
 }
 
+namespace {
+
+// Renewed every third of the lapse, so two renewals can fail before it lapses; the holder stops
+// sending a fifth of the lapse before it could lapse, so what it sent is answered or cut short
+// before a successor starts.
+core::LeasePolicy lease_policy(const LeaseConfig& lease) {
+  return core::LeasePolicy{.ttl = lease.ttl,
+                           .renew_every = lease.ttl / 3,
+                           .standby_poll = std::min(core::Duration{1'000}, lease.ttl / 5),
+                           .retry = std::min(core::Duration{500}, lease.ttl / 10),
+                           .guard = lease.ttl / 5};
+}
+
+}  // namespace
+
 Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store::JobStore> store,
                std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
                server::MetricsRegistry& metrics)
@@ -112,16 +127,71 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
                 [this] {
                   return creates_queue_at_gate() ? kGatedCreateBatching
                                                  : std::chrono::milliseconds{0};
-                }} {}
+                }},
+      lease_{io, *store_, lease_policy(config.lease),
+             QueueLease::Callbacks{
+                 .took_over = [this](std::int64_t) { take_over(); },
+                 .paused = [this](const std::string&) {},  // lease_ok() holds every request
+                 .resumed =
+                     [this] {
+                       dispatch_wakeup_.notify();
+                       for (auto& [id, org] : orgs_) org->poll_wakeup.notify();
+                     },
+                 .abandoned = [this](const std::string& why) { abandon(why); },
+                 .waiting = [this](const core::LeaseHolder& holder) { stand_by(holder); },
+             }} {}
 
-// Re-attaches what a previous run left in flight, then starts the loops.
-bool Daemon::start() {
-  if (!recover()) return false;
-  ready_ = true;
-  net::co_spawn(io_, dispatcher(), net::detached);
+void Daemon::start() {
   listen_for_signals();
   notifier_.notify("READY=1\nSTATUS=" + status_line());
   net::co_spawn(io_, heartbeat(), net::detached);
+  lease_.start();
+}
+
+// This process holds the queue's lease now: re-attach what a previous owner (this process's
+// predecessor, or another daemon that died) left in flight, then start dispatching.
+void Daemon::take_over() {
+  if (stopping_) return;
+  if (!recover()) {
+    request_stop("cannot read the queue");
+    return;
+  }
+  ready_ = true;
+  net::co_spawn(io_, dispatcher(), net::detached);
+}
+
+// Another daemon works the queue. A batch run (--until-idle) beside it ends once the queue has
+// nothing left in progress: the other daemon did the work.
+void Daemon::stand_by(const core::LeaseHolder&) {
+  notifier_.notify("STATUS=" + lease_.describe());
+  if (!options_.until_idle || stopping_) return;
+  const auto counts = store_->count_by_state();
+  if (!counts) return;
+  std::int64_t in_progress = 0;
+  for (const auto state : {core::JobState::queued, core::JobState::creating,
+                           core::JobState::running}) {
+    if (const auto it = counts->find(state); it != counts->end()) in_progress += it->second;
+  }
+  if (in_progress == 0) {
+    spdlog::info("idle: no job queued or in flight (worked by another daemon)");
+    request_stop("idle");
+  }
+}
+
+// Another process took the queue while this one still had work in memory. Nothing of it can be
+// written any more (the store refuses every fenced write), and requests must stop at once: exit,
+// and let the supervisor start this process again as a standby.
+void Daemon::abandon(const std::string& why) {
+  spdlog::critical("giving up the queue: {}; exiting so that nothing more is sent", why);
+  exit_code_ = 1;
+  stopping_ = true;
+  io_.stop();
+}
+
+server::Readiness Daemon::readiness() const {
+  if (stopping_) return {false, "stopping"};
+  if (!lease_ok()) return {false, lease_.describe()};
+  if (!ready_) return {false, "recovering the jobs a previous run left in flight"};
   return true;
 }
 
@@ -180,6 +250,7 @@ void Daemon::count_job_end(core::JobState state) {
 // ---- supervision ------------------------------------------------------------------------
 
 std::string Daemon::status_line() {
+  if (lease_.role() == core::LeaseRole::standby) return lease_.describe();
   std::int64_t queued = 0;
   if (const auto counts = store_->count_by_state(); counts) {
     if (const auto it = counts->find(core::JobState::queued); it != counts->end()) {
@@ -354,7 +425,7 @@ awaitable<bool> Daemon::sleep_for(core::Duration timeout, std::set<net::steady_t
 awaitable<bool> Daemon::pass_gate(Org& org, core::RequestKind kind) {
   if (stopping_) co_return false;
   auto& queue = kind == core::RequestKind::create ? org.create_queue : org.other_queue;
-  if (queue.empty() && org.in_flight < config_.api.max_in_flight &&
+  if (queue.empty() && org.in_flight < config_.api.max_in_flight && lease_ok() &&
       org.gate.try_acquire(kind, core::wall_now())) {
     ++org.in_flight;
     co_return true;
@@ -373,6 +444,11 @@ awaitable<bool> Daemon::pass_gate(Org& org, core::RequestKind kind) {
       continue;
     }
     const auto now = core::wall_now();
+    if (!lease_ok()) {
+      // The lease cannot be proven (or is gone): nothing may be sent until it is again.
+      co_await sleep_for(std::chrono::milliseconds{100});
+      continue;
+    }
     if (org.in_flight >= config_.api.max_in_flight) {
       co_await org.slot_freed.async_wait(kTuple);
       continue;
@@ -500,7 +576,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
         io.get_executor(),
         server::StatusServerOptions{.address = config.metrics.address,
                                     .port = static_cast<std::uint16_t>(config.metrics.port)},
-        metrics, [&daemon] { return daemon.ready(); }, [&daemon] { daemon.refresh_gauges(); },
+        metrics, [&daemon] { return daemon.readiness(); },
+        [&daemon] { daemon.refresh_gauges(); },
         &error);
     if (!started) {
       spdlog::error("metrics listener: {}", error.empty() ? started.error().message() : error);
@@ -510,9 +587,10 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     spdlog::info("metrics listening on http://{}:{}/metrics", config.metrics.address,
                  status_server->port());
   }
-  if (!daemon.start()) return daemon.exit_code();
+  daemon.start();
   io.run();
   if (status_server) status_server->stop();
+  daemon.release_lease();
   return daemon.exit_code();
 }
 

@@ -77,7 +77,8 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
                         : job.creation_tag;
   CreationFlow flow{.job = std::move(job),
                     .tag = std::move(tag),
-                    .machine = core::CreationMachine{policy, snapshot, random_}};
+                    .machine = core::CreationMachine{policy, snapshot, random_},
+                    .claim = !resumed};
   const std::string& key = flow.job.definition.key;
   flow.action = resumed ? flow.machine.resume(core::ResumeAfterRestart{core::wall_now()})
                         : flow.machine.resume(core::StartFresh{core::wall_now()});
@@ -131,6 +132,7 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
   // Shared with the intents of jobs dispatched in the same turn: one fsync for a burst.
   store::IntentWrite intent{.job_id = flow.job.id,
                             .attempt = attempt,
+                            .claim = flow.claim,
                             .tag = flow.tag,
                             .intent_at_ms = flow.action.intent_at_ms.value_or(0)};
   const auto committed = co_await intents_.commit(std::move(intent));
@@ -148,6 +150,7 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
     co_await sleep_for(std::chrono::seconds{1});
     co_return false;
   }
+  flow.claim = false;
   spdlog::debug("job '{}': intent committed (attempt {})", key, attempt);
   flow.action = flow.machine.resume(core::IntentCommitted{core::wall_now()});
   co_return true;

@@ -167,7 +167,7 @@ store::JobStore::ClaimFilter Daemon::claim_filter() const {
 // need that (those rows were read when they appeared, or are read on the next tick).
 void Daemon::dispatch_ready_jobs(bool any_org) {
   const auto now = core::wall_now();
-  if (global_pause_) return;
+  if (global_pause_ || !lease_ok()) return;
   const std::size_t limit = claim_limit(any_org);
   if (limit == 0) return;
   auto jobs = store_->claimable(now, limit, claim_filter());

@@ -20,7 +20,9 @@
 #include "devin_orch/core/session_policy.hpp"
 #include "devin_orch/core/time.hpp"
 #include "devin_orch/server/metrics.hpp"
+#include "devin_orch/server/status_server.hpp"
 #include "devin_orch/store/job_store.hpp"
+#include "queue_lease.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -119,12 +121,18 @@ class Daemon {
          std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
          server::MetricsRegistry& metrics);
 
-  bool start();
+  // Signals, the systemd heartbeat and the queue's lease: from here the daemon either works
+  // the queue or stands by until it may.
+  void start();
 
   int exit_code() const noexcept { return exit_code_; }
 
-  // /readyz: the database is open and restart recovery is done.
-  bool ready() const noexcept { return ready_ && !stopping_; }
+  // /readyz: this process works the queue, restart recovery is done and the lease is proven;
+  // otherwise why not (a standby names the daemon it waits for).
+  server::Readiness readiness() const;
+
+  // After the loop has ended: lets the lease lapse at once if this process holds it.
+  void release_lease() { lease_.stop_and_release(); }
 
   void refresh_gauges();
 
@@ -141,6 +149,10 @@ class Daemon {
   std::string status_line();
   awaitable<void> heartbeat();
 
+  void take_over();
+  void stand_by(const core::LeaseHolder& holder);
+  void abandon(const std::string& why);
+  bool lease_ok() const { return lease_.may_act(); }
   bool recover();
   Org& org_for(const core::JobRecord& job) {
     return org_named(job.definition.org_id.value_or(config_.api.org_id));
@@ -204,6 +216,7 @@ class Daemon {
     core::CreationAction action;
     std::optional<api::Session> session;  // from the create answer or the lookup
     bool adopted = false;
+    bool claim = true;  // the next intent claims the job from queued (see IntentWrite::claim)
   };
 
   awaitable<void> creation_flow(Org& org, core::JobRecord job, bool resumed);
@@ -259,6 +272,7 @@ class Daemon {
   GroupCommit<store::SessionWrite> sessions_;  // created sessions; linger while creates queue
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
+  QueueLease lease_;                         // whether this process may work the queue
   std::optional<std::int64_t> seen_data_version_;  // PRAGMA data_version at the last look
   bool look_now_ = false;  // data_version moved around a write of ours: look once, at once
   bool dispatch_requested_ = false;

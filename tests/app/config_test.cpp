@@ -117,8 +117,24 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_stop);
   EXPECT_TRUE(c.jobs.queue_watch);
   EXPECT_EQ(c.shutdown.drain_timeout, 10s);
+  EXPECT_EQ(c.lease.ttl, 15s);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.source_path, path);
+}
+
+TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
+  auto result = load("api:\n  org_id: o\nlease:\n  ttl: 4s\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->lease.ttl, 4s);
+  EXPECT_THAT(render_config(*result.config), HasSubstr("lease:\n  ttl: 4s"));
+  for (const char* bad : {"1s", "11m", "0s"}) {
+    result = load(std::string("api:\n  org_id: o\nlease:\n  ttl: ") + bad + "\n");
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].field, "lease.ttl");
+    EXPECT_EQ(result.errors[0].line, 4);
+  }
+  result = load("api:\n  org_id: o\nlease:\n  ttl: 1s\n");
+  EXPECT_THAT(result.errors[0].reason, HasSubstr("must be between 2s and 10m, got 1s"));
 }
 
 TEST_F(ConfigTest, EmptySectionsMeanDefaults) {

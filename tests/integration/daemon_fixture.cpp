@@ -2,7 +2,9 @@
 #include "daemon_fixture.hpp"
 
 #include <fstream>
+#include <regex>
 #include <sstream>
+#include <thread>
 
 namespace devin_orch::testing {
 
@@ -87,6 +89,18 @@ std::map<std::string, boost::json::object> DaemonFixture::jobs_by_key() {
     jobs[std::string{row.at("key").as_string()}] = row.as_object();
   }
   return jobs;
+}
+
+int wait_for_metrics_port(const std::string& log_path) {
+  const std::regex pattern{R"(metrics listening on http://127\.0\.0\.1:(\d+)/metrics)"};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch match;
+    const auto text = read_file(log_path);
+    if (std::regex_search(text, match, pattern)) return std::stoi(match[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return 0;
 }
 
 std::string expected_state_for(const boost::json::object& session) {

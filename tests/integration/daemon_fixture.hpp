@@ -59,6 +59,9 @@ class DaemonFixture : public ::testing::Test {
 std::string generate_jobs(int count, const std::vector<std::string>& markers,
                           const std::string& key_prefix = "job");
 
+// Waits (up to 20 s) for a daemon to log its metrics port in `log_path`; 0 if it never does.
+int wait_for_metrics_port(const std::string& log_path);
+
 // The job state a session's final simulator status implies (default completion policy).
 std::string expected_state_for(const boost::json::object& session);
 

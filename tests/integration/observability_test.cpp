@@ -16,19 +16,6 @@ namespace {
 
 using Observability = DaemonFixture;
 
-// Waits for the daemon to log its metrics port.
-int wait_for_metrics_port(const std::string& log_path) {
-  const std::regex pattern{R"(metrics listening on http://127\.0\.0\.1:(\d+)/metrics)"};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::smatch match;
-    const auto text = read_file(log_path);
-    if (std::regex_search(text, match, pattern)) return std::stoi(match[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  return 0;
-}
-
 TEST_F(Observability, MetricsHealthAndReadinessWhileRunning) {
   start_sim({"--time-factor", "0.005"});
   write_config(DaemonSettings{});

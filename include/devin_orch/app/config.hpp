@@ -80,6 +80,12 @@ struct ShutdownConfig {
   core::Duration drain_timeout = 10s;  // SIGTERM: in-flight work gets this long
 };
 
+// The queue's ownership lease: one daemon works a database's queue; others stand by and take
+// over when its lease lapses.
+struct LeaseConfig {
+  core::Duration ttl = 15s;  // lapse after the holder's last renewal (renewed every third of it)
+};
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -99,6 +105,7 @@ struct Config {
   DatabaseConfig database;
   JobsConfig jobs;
   ShutdownConfig shutdown;
+  LeaseConfig lease;
   MetricsConfig metrics;
   LogConfig log;
   std::string source_path;  // the file it was loaded from
