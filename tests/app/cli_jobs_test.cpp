@@ -349,7 +349,7 @@ TEST_F(CliJobs, EnqueueFromJsonLinesOnStdin) {
             "stdin:7: field 'key' is required\n"
             "stdin:8: expected a JSON object\n"
             "stdin:9: field 'fan_out': expected \"enterprise\"\n"
-            "stdin:10: field 'prompt': expected a non-empty string\n");
+            "stdin:10: field 'prompt': must not be empty or only whitespace\n");
   const auto rows = json::parse(result.out).as_array();
   ASSERT_EQ(rows.size(), 9U);
   EXPECT_EQ(json::serialize(rows[0]), R"({"key":"s1","result":"added"})");
