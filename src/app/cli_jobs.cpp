@@ -9,6 +9,7 @@
 #include "devin_orch/app/duration.hpp"
 #include "devin_orch/app/job_file.hpp"
 #include "devin_orch/app/timestamp.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/job_store.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 
@@ -30,8 +31,6 @@ namespace devin_orch::app {
 namespace json = boost::json;
 namespace {
 
-constexpr std::size_t kMaxKeyBytes = 512;
-constexpr std::size_t kMaxPromptBytes = 64U << 10U;
 constexpr std::size_t kMaxErrorColumn = 60;
 // A line of `enqueue --stdin` longer than this is refused rather than buffered without bound.
 constexpr std::size_t kMaxStdinLine = 1U << 20U;
@@ -46,7 +45,7 @@ Adds jobs to the queue (source "cli"); a running daemon notices them within mill
 (jobs.queue_watch; jobs.queue_check_interval without it). A key is a job's identity forever: adding it again with the same
 definition changes nothing; with a different definition it is reported and not applied.
 
-  --key KEY             the job's key (1-512 bytes), with --prompt
+  --key KEY             the job's key (1-512 characters), with --prompt
   --prompt TEXT         the task (at most 64 KiB)
   --title TEXT          session title
   --tag TAG             session tag (repeatable)
@@ -59,7 +58,7 @@ definition changes nothing; with a different definition it is reported and not a
   --create-as-user USER create the session as USER
   --playbook ID         playbook id
   --max-acu-limit N     ACU limit for the session
-  --devin-mode MODE     normal or fast
+  --devin-mode MODE     e.g. normal, fast, lite, ultra, fusion (passed to the API as given)
   --file FILE           read jobs from a YAML job file (the format of jobs.files)
   --stdin               read one JSON object per line: {"key": ..., "prompt": ..., ...}
   --json                print a JSON array of {"key", "result"} instead of text
@@ -476,20 +475,12 @@ std::optional<core::JobDefinition> parse_job_object(const json::object& object,
   bool has_key = false;
   for (const auto& [name, value] : object) {
     if (name == "key") {
-      if (!value.is_string() || value.get_string().empty()) {
-        return fail("field 'key': expected a non-empty string");
-      }
-      if (value.get_string().size() > kMaxKeyBytes) {
-        return fail("field 'key': " + std::to_string(value.get_string().size()) +
-                    " bytes; the limit is " + std::to_string(kMaxKeyBytes));
-      }
+      if (!value.is_string()) return fail("field 'key': expected a string");
       definition.key = value.get_string();
       has_key = true;
     } else if (name == "org_id") {
       if (value.is_null()) continue;
-      if (!value.is_string() || value.get_string().empty()) {
-        return fail("field 'org_id': expected a non-empty string or null");
-      }
+      if (!value.is_string()) return fail("field 'org_id': expected a string or null");
       definition.org_id = std::string{value.get_string()};
     } else if (name == "priority") {
       if (!value.is_int64()) return fail("field 'priority': expected an integer");
@@ -505,16 +496,14 @@ std::optional<core::JobDefinition> parse_job_object(const json::object& object,
           *at;
     } else if (name == "max_attempts") {
       if (value.is_null()) continue;
-      if (!value.is_int64() || value.get_int64() < 1 || value.get_int64() > 1000) {
-        return fail("field 'max_attempts': expected an integer from 1 to 1000");
-      }
+      if (!value.is_int64()) return fail("field 'max_attempts': expected an integer or null");
       definition.controls.max_attempts = value.get_int64();
     } else if (name == "on_waiting_for_user" && value.is_object() &&
                value.get_object().size() == 1 && value.get_object().contains("finish_after")) {
       // The YAML spelling ({"finish_after": "10m"}) is accepted too.
       const auto& after = value.get_object().at("finish_after");
       const auto duration = after.is_string() ? parse_duration(after.get_string()) : std::nullopt;
-      if (!duration || duration->count() <= 0) {
+      if (!duration) {
         return fail("field 'on_waiting_for_user.finish_after': expected a duration like 10m");
       }
       controls[name] = json::object{{"finish_after_ms", duration->count()}};
@@ -529,9 +518,6 @@ std::optional<core::JobDefinition> parse_job_object(const json::object& object,
   std::string why;
   auto decoded = store::decode_spec(json::serialize(spec), &why);
   if (!decoded) return fail(std::move(why));
-  if (decoded->prompt.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return fail("field 'prompt': expected a non-empty string");
-  }
   definition.spec = std::move(*decoded);
   if (!controls.empty()) {
     if (!store::decode_controls(json::serialize(controls), definition.controls, &why)) {
@@ -539,6 +525,9 @@ std::optional<core::JobDefinition> parse_job_object(const json::object& object,
       if (why.starts_with(kPrefix)) why.erase(0, kPrefix.size());
       return fail(std::move(why));
     }
+  }
+  if (const auto problem = core::validate(definition)) {
+    return fail(store::field_error_text(*problem));
   }
   return definition;
 }
@@ -587,66 +576,60 @@ constexpr std::array<Flag, 17> kEnqueueFlags{{
     {"--stdin"},              {"--json"},
 }};
 
-// The definition the job flags describe; nullopt and a reason if they are invalid.
+// The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
+// the operator typed.
+std::string_view flag_for(std::string_view field) {
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kFlags{{
+      {"key", "--key"},
+      {"prompt", "--prompt"},
+      {"title", "--title"},
+      {"tags", "--tag"},
+      {"repos", "--repo"},
+      {"org_id", "--org"},
+      {"max_attempts", "--max-attempts"},
+      {"create_as_user_id", "--create-as-user"},
+      {"playbook_id", "--playbook"},
+      {"max_acu_limit", "--max-acu-limit"},
+      {"devin_mode", "--devin-mode"},
+  }};
+  const std::string_view name = field.substr(0, field.find('['));
+  for (const auto& [known, flag] : kFlags) {
+    if (known == name) return flag;
+  }
+  return field;
+}
+
+// The definition the job flags describe; nullopt and a reason if they are invalid. Flags are
+// parsed here (integers, times); whether the values are allowed is core's to say.
 std::optional<core::JobDefinition> definition_from_flags(const Args& args, std::string& reason) {
   core::JobDefinition definition;
   definition.key = *args.value("--key");
-  if (definition.key.empty() || definition.key.size() > kMaxKeyBytes) {
-    reason = "--key must be 1 to 512 bytes";
-    return std::nullopt;
-  }
   definition.spec.prompt = *args.value("--prompt");
-  if (definition.spec.prompt.find_first_not_of(" \t\r\n") == std::string::npos) {
-    reason = "--prompt is empty";
-    return std::nullopt;
-  }
-  if (definition.spec.prompt.size() > kMaxPromptBytes) {
-    reason = "--prompt is " + std::to_string(definition.spec.prompt.size()) +
-             " bytes; the limit is " + std::to_string(kMaxPromptBytes);
-    return std::nullopt;
-  }
   definition.spec.title = args.value("--title");
   definition.spec.tags = args.all("--tag");
   definition.spec.repos = args.all("--repo");
   definition.spec.create_as_user_id = args.value("--create-as-user");
   definition.spec.playbook_id = args.value("--playbook");
+  definition.spec.devin_mode = args.value("--devin-mode");
   definition.org_id = args.value("--org");
-  for (const auto* name : {"--org", "--create-as-user", "--playbook", "--title"}) {
-    if (const auto value = args.value(name); value && value->empty()) {
-      reason = std::string{name} + " is empty";
-      return std::nullopt;
-    }
-  }
-  if (const auto text = args.value("--priority")) {
-    const auto priority = parse_int(*text);
-    if (!priority) {
-      reason = "--priority needs an integer, got '" + *text + "'";
-      return std::nullopt;
-    }
+  const auto integer = [&](const char* name) -> std::optional<std::int64_t> {
+    const auto text = args.value(name);
+    const auto parsed = parse_int(*text);
+    if (!parsed) reason = std::string{name} + " needs an integer, got '" + *text + "'";
+    return parsed;
+  };
+  if (args.value("--priority")) {
+    const auto priority = integer("--priority");
+    if (!priority) return std::nullopt;
     definition.priority = *priority;
   }
-  if (const auto text = args.value("--max-attempts")) {
-    const auto attempts = parse_int(*text);
-    if (!attempts || *attempts < 1 || *attempts > 1000) {
-      reason = "--max-attempts needs an integer from 1 to 1000, got '" + *text + "'";
-      return std::nullopt;
-    }
-    definition.controls.max_attempts = *attempts;
+  if (args.value("--max-attempts")) {
+    definition.controls.max_attempts = integer("--max-attempts");
+    if (!definition.controls.max_attempts) return std::nullopt;
   }
-  if (const auto text = args.value("--max-acu-limit")) {
-    const auto limit = parse_int(*text);
-    if (!limit || *limit < 1) {
-      reason = "--max-acu-limit needs a positive integer, got '" + *text + "'";
-      return std::nullopt;
-    }
-    definition.spec.max_acu_limit = *limit;
-  }
-  if (const auto mode = args.value("--devin-mode")) {
-    if (*mode != "normal" && *mode != "fast") {
-      reason = "--devin-mode must be normal or fast, got '" + *mode + "'";
-      return std::nullopt;
-    }
-    definition.spec.devin_mode = *mode;
+  if (args.value("--max-acu-limit")) {
+    definition.spec.max_acu_limit = integer("--max-acu-limit");
+    if (!definition.spec.max_acu_limit) return std::nullopt;
   }
   for (const auto* name : {"--not-before", "--deadline"}) {
     if (const auto text = args.value(name)) {
@@ -660,6 +643,10 @@ std::optional<core::JobDefinition> definition_from_flags(const Args& args, std::
       (std::string_view{name} == "--deadline" ? definition.controls.deadline_ms
                                               : definition.controls.not_before_ms) = *at;
     }
+  }
+  if (const auto problem = core::validate(definition)) {
+    reason = std::string{flag_for(problem->field)} + ": " + problem->reason;
+    return std::nullopt;
   }
   return definition;
 }

@@ -1,13 +1,14 @@
 // Reading job definitions from YAML files. Files come from producers we do not control, so the
 // text is screened (size, depth, node count, aliases, top-level shape) before any job is
-// built, jobs are then built and checked one at a time, and every field is checked before a
-// job is accepted.
+// built, jobs are then built one at a time, each field's YAML type is checked as it is read,
+// and the finished job is checked with core's rules before it is accepted.
 #include "devin_orch/app/job_file.hpp"
 
 #include "devin_orch/app/duration.hpp"
 #include "devin_orch/app/timestamp.hpp"
 #include "devin_orch/app/yaml_event_tape.hpp"
 #include "devin_orch/app/yaml_value.hpp"
+#include "devin_orch/core/job_validation.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
@@ -25,9 +26,6 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::size_t kMaxKeyBytes = 512;
-constexpr std::size_t kMaxSchemaBytes = 64U << 10U;  // the API's limit for the schema
-
 constexpr std::array<std::string_view, 22> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "knowledge_ids", "secret_ids",
@@ -37,14 +35,6 @@ constexpr std::array<std::string_view, 22> kFields{
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
 };
-
-
-bool has_control_characters(std::string_view text) noexcept {
-  return std::any_of(text.begin(), text.end(), [](char ch) {
-    const auto byte = static_cast<unsigned char>(ch);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
 
 
 bool is_json_number(std::string_view text) noexcept {
@@ -108,14 +98,16 @@ struct Problem {
 
 class JobReader {
  public:
-  JobReader(const JobFileLimits& limits, std::string prefix)
-      : limits_(limits), prefix_(std::move(prefix)) {}
+  explicit JobReader(std::string prefix) : prefix_(std::move(prefix)) {}
 
   bool failed() const { return problem_.has_value(); }
   const std::optional<Problem>& problem() const { return problem_; }
 
   void fail(const YamlValue& at, const std::string& field, std::string reason) {
-    if (!problem_) problem_ = Problem{at.mark, field, std::move(reason)};
+    fail(at.mark, field, std::move(reason));
+  }
+  void fail(const YAML::Mark& at, const std::string& field, std::string reason) {
+    if (!problem_) problem_ = Problem{at, field, std::move(reason)};
   }
 
   // An empty value's mark is the next token's, often on the next line; the key's is exact.
@@ -123,33 +115,17 @@ class JobReader {
     return value.is_null() ? key : value;
   }
 
+  // Remembers where a field's value is, so that a rule core finds broken later is located.
+  void note(const std::string& field, const YamlValue& at) { marks_.try_emplace(field, at.mark); }
+
   std::optional<std::string> text(const YamlValue& key, const YamlValue& value,
-                                  const std::string& field, bool allow_control) {
+                                  const std::string& field) {
     if (!value.is_scalar()) {
       fail(anchor(key, value), field, "expected a string, got " + describe_yaml(value));
       return std::nullopt;
     }
-    const std::string& content = value.scalar;
-    const std::string leaf = field.substr(field.rfind('.') + 1);
-    if (!is_valid_utf8(content)) {
-      fail(value, field, leaf + " is not valid UTF-8");
-      return std::nullopt;
-    }
-    if (!allow_control && has_control_characters(content)) {
-      fail(value, field, leaf + " must not contain control characters");
-      return std::nullopt;
-    }
-    return content;
-  }
-
-  std::optional<std::string> non_empty(const YamlValue& key, const YamlValue& value,
-                                       const std::string& field) {
-    auto content = text(key, value, field, false);
-    if (content && content->empty()) {
-      fail(value, field, "must not be empty; leave the field out instead");
-      return std::nullopt;
-    }
-    return content;
+    note(field, value);
+    return value.scalar;
   }
 
   std::optional<std::vector<std::string>> list(const YamlValue& key, const YamlValue& value,
@@ -158,10 +134,11 @@ class JobReader {
       fail(anchor(key, value), field, "expected a list of strings, got " + describe_yaml(value));
       return std::nullopt;
     }
+    note(field, value);
     std::vector<std::string> items;
     std::size_t index = 0;
     for (const YamlValue& item : value.items) {
-      auto content = non_empty(item, item, field + "[" + std::to_string(index++) + "]");
+      auto content = text(item, item, field + "[" + std::to_string(index++) + "]");
       if (!content) return std::nullopt;
       items.push_back(std::move(*content));
     }
@@ -175,7 +152,10 @@ class JobReader {
       const std::string& content = value.scalar;
       const auto [end, ec] =
           std::from_chars(content.data(), content.data() + content.size(), parsed);
-      if (ec == std::errc{} && end == content.data() + content.size()) return parsed;
+      if (ec == std::errc{} && end == content.data() + content.size()) {
+        note(field, value);
+        return parsed;
+      }
     }
     fail(anchor(key, value), field, "expected an integer, got " + describe_yaml(value));
     return std::nullopt;
@@ -195,12 +175,8 @@ class JobReader {
             return;
           }
           const std::string& name = key.scalar;
-          if (!is_valid_utf8(name)) {
-            fail(key, field, "schema key is not valid UTF-8");
-            return;
-          }
           if (!seen.emplace(name, key.mark.line + 1).second) {
-            fail(key, field, "duplicate schema key '" + name + "'");
+            fail(key, field, "duplicate schema key " + describe_yaml(key));
             return;
           }
           if (!first) out += ',';
@@ -224,10 +200,6 @@ class JobReader {
       }
       case YamlValue::Kind::scalar: {
         const std::string& content = node.scalar;
-        if (!is_valid_utf8(content)) {
-          fail(node, field, "schema text is not valid UTF-8");
-          return;
-        }
         // Only untagged plain scalars are typed; anything quoted or tagged stays a string.
         if (node.tag == "?") {
           if (content == "true" || content == "True" || content == "TRUE") {
@@ -262,16 +234,12 @@ class JobReader {
     std::string json;
     schema_json(value, field, json);
     if (failed()) return std::nullopt;
-    if (json.size() > kMaxSchemaBytes) {
-      fail(value, field, "schema is " + std::to_string(json.size()) +
-                             " bytes as JSON; the limit is " + std::to_string(kMaxSchemaBytes));
-      return std::nullopt;
-    }
+    note(field, value);
     return json;
   }
 
-  // Reads one job map. The key is kept even when a later field is bad, so the caller can name
-  // the invalid job.
+  // Reads one job map, then checks the job it describes with core's rules. The key is kept
+  // when core accepts it, even when a later field is bad, so the caller can name the job.
   void read(const YamlValue& job, core::JobDefinition& out, std::optional<std::string>& key_out,
             YAML::Mark& key_mark) {
     std::map<std::string, int, std::less<>> seen;
@@ -300,31 +268,18 @@ class JobReader {
       const bool absent = value.is_null();
       if (name == "key") {
         has_key = true;
-        if (auto text = non_empty(key, value, field)) {
-          if (text->size() > kMaxKeyBytes) {
-            fail(value, field, "key is " + std::to_string(text->size()) +
-                                   " bytes; the limit is " + std::to_string(kMaxKeyBytes));
-          } else {
+        if (auto text = this->text(key, value, field)) {
+          if (!core::validate_key(*text)) {
             key_out = *text;
             key_mark = value.mark;
-            out.key = std::move(*text);
           }
+          out.key = std::move(*text);
         }
       } else if (name == "prompt") {
         has_prompt = true;
-        if (auto text = this->text(key, value, field, true)) {
-          if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
-            fail(value, field, "prompt is empty");
-          } else if (text->size() > limits_.max_prompt_bytes) {
-            fail(value, field, "prompt is " + std::to_string(text->size()) +
-                                   " bytes; the limit is " +
-                                   std::to_string(limits_.max_prompt_bytes));
-          } else {
-            out.spec.prompt = std::move(*text);
-          }
-        }
+        if (auto text = this->text(key, value, field)) out.spec.prompt = std::move(*text);
       } else if (name == "title") {
-        if (!absent) out.spec.title = text(key, value, field, false);
+        if (!absent) out.spec.title = text(key, value, field);
       } else if (name == "tags") {
         if (!absent) out.spec.tags = list(key, value, field).value_or(std::vector<std::string>{});
       } else if (name == "repos") {
@@ -335,28 +290,20 @@ class JobReader {
       } else if (name == "secret_ids") {
         if (!absent) out.spec.secret_ids = list(key, value, field);
       } else if (name == "create_as_user_id") {
-        if (!absent) out.spec.create_as_user_id = non_empty(key, value, field);
+        if (!absent) out.spec.create_as_user_id = text(key, value, field);
       } else if (name == "playbook_id") {
-        if (!absent) out.spec.playbook_id = non_empty(key, value, field);
+        if (!absent) out.spec.playbook_id = text(key, value, field);
       } else if (name == "org_id") {
-        if (!absent) out.org_id = non_empty(key, value, field);
+        if (!absent) out.org_id = text(key, value, field);
       } else if (name == "max_acu_limit") {
-        if (absent) continue;
-        if (const auto limit = integer(key, value, field)) {
-          if (*limit <= 0) {
-            fail(value, field, "max_acu_limit must be a positive integer, got " +
-                                   std::to_string(*limit));
-          } else {
-            out.spec.max_acu_limit = *limit;
-          }
-        }
+        if (!absent) out.spec.max_acu_limit = integer(key, value, field);
       } else if (name == "priority") {
         if (!absent) out.priority = integer(key, value, field).value_or(0);
       } else if (name == "structured_output_schema") {
         if (!absent) out.spec.structured_output_schema = schema(key, value, field);
       } else if (name == "not_before" || name == "deadline") {
         if (absent) continue;
-        if (auto text = non_empty(key, value, field)) {
+        if (auto text = this->text(key, value, field)) {
           if (const auto at = parse_timestamp_ms(*text)) {
             (name == "deadline" ? out.controls.deadline_ms : out.controls.not_before_ms) = *at;
           } else {
@@ -365,37 +312,30 @@ class JobReader {
           }
         }
       } else if (name == "max_attempts") {
-        if (absent) continue;
-        if (const auto attempts = integer(key, value, field)) {
-          if (*attempts < 1 || *attempts > 1000) {
-            fail(value, field, "max_attempts must be between 1 and 1000, got " +
-                                   std::to_string(*attempts));
-          } else {
-            out.controls.max_attempts = *attempts;
-          }
-        }
+        if (!absent) out.controls.max_attempts = integer(key, value, field);
       } else if (name == "on_waiting_for_user") {
         if (absent) continue;
         using Action = core::WaitingPolicy::Action;
         constexpr const char* kExpected =
             "on_waiting_for_user must be keep_waiting, {finish_after: <duration>} or "
             "{send_message: <text>}";
+        note(field, value);
         if (value.is_scalar() && value.scalar == "keep_waiting") {
           out.controls.on_waiting_for_user = {};
         } else if (const YamlValue* finish_after = value.find("finish_after");
                    value.entries.size() == 1 && finish_after != nullptr &&
                    finish_after->is_scalar()) {
-          const auto after = parse_duration(finish_after->scalar);
-          if (!after || after->count() <= 0) {
-            fail(*finish_after, field + ".finish_after",
-                 "expected a duration like 10m, got " + describe_yaml(*finish_after));
-          } else {
+          if (const auto after = parse_duration(finish_after->scalar)) {
+            note(field + ".finish_after", *finish_after);
             out.controls.on_waiting_for_user = {.action = Action::finish_after,
                                                 .finish_after = *after};
+          } else {
+            fail(*finish_after, field + ".finish_after",
+                 "expected a duration like 10m, got " + describe_yaml(*finish_after));
           }
         } else if (const YamlValue* message = value.find("send_message");
                    value.entries.size() == 1 && message != nullptr) {
-          if (auto text = non_empty(key, *message, field + ".send_message")) {
+          if (auto text = this->text(key, *message, field + ".send_message")) {
             out.controls.on_waiting_for_user = {.action = Action::send_message,
                                                 .message = std::move(*text)};
           }
@@ -406,7 +346,7 @@ class JobReader {
         if (!absent) out.controls.messages = list(key, value, field).value_or(std::vector<std::string>{});
       } else if (name == "complete_on") {
         if (absent) continue;
-        if (auto text = non_empty(key, value, field)) {
+        if (auto text = this->text(key, value, field)) {
           if (*text == "stop") {
             out.controls.complete_on = core::CompletionPolicy::on_stop;
           } else if (*text == "finished") {
@@ -417,7 +357,7 @@ class JobReader {
         }
       } else if (name == "fan_out") {
         if (absent) continue;
-        if (auto text = non_empty(key, value, field)) {
+        if (auto text = this->text(key, value, field)) {
           if (*text == "enterprise") {
             out.controls.fan_out_enterprise = true;
           } else {
@@ -430,6 +370,7 @@ class JobReader {
           fail(value, field, "session_secrets must be a list of {key, from_env | from_file}");
           continue;
         }
+        note(field, value);
         std::vector<core::SessionSecretRef> secrets;
         for (std::size_t i = 0; i < value.items.size(); ++i) {
           const YamlValue& item = value.items[i];
@@ -438,31 +379,28 @@ class JobReader {
             fail(item, item_field, "expected {key, from_env | from_file}");
             break;
           }
+          note(item_field, item);
           if (const YamlValue* literal = item.find("value")) {
             fail(*literal, item_field + ".value",
                  "a literal value would be stored with the job; use from_env or from_file");
             break;
           }
-          core::SessionSecretRef ref;
           const YamlValue* env = item.find("from_env");
           const YamlValue* file = item.find("from_file");
           const YamlValue* secret_key = item.find("key");
-          const bool from_env = env != nullptr;
-          const bool from_file = file != nullptr;
-          if (secret_key == nullptr || !secret_key->is_scalar() || secret_key->scalar.empty() ||
-              from_env == from_file) {
+          if (secret_key == nullptr || (env != nullptr) == (file != nullptr)) {
             fail(item, item_field, "each secret needs a key and exactly one of from_env or from_file");
             break;
           }
-          ref.key = secret_key->scalar;
-          const YamlValue& source = from_env ? *env : *file;
-          if (!source.is_scalar() || source.scalar.empty()) {
-            fail(source, item_field, "from_env/from_file must name a variable or a file");
-            break;
-          }
-          ref.source = from_env ? core::SessionSecretRef::Source::env
-                                : core::SessionSecretRef::Source::file;
-          ref.name = source.scalar;
+          core::SessionSecretRef ref;
+          const auto key_text = text(*secret_key, *secret_key, item_field + ".key");
+          const auto source = env != nullptr ? text(*env, *env, item_field + ".from_env")
+                                             : text(*file, *file, item_field + ".from_file");
+          if (!key_text || !source) break;
+          ref.key = *key_text;
+          ref.source = env != nullptr ? core::SessionSecretRef::Source::env
+                                      : core::SessionSecretRef::Source::file;
+          ref.name = *source;
           if (const YamlValue* sensitive = item.find("sensitive")) {
             ref.sensitive = sensitive->as_bool().value_or(true);
           }
@@ -470,24 +408,33 @@ class JobReader {
         }
         out.spec.session_secrets = std::move(secrets);
       } else if (name == "devin_mode") {
-        if (absent) continue;
-        if (auto mode = non_empty(key, value, field)) {
-          if (*mode != "normal" && *mode != "fast") {
-            fail(value, field, "devin_mode must be normal or fast, got " + describe_yaml(value));
-          } else {
-            out.spec.devin_mode = std::move(*mode);
-          }
-        }
+        if (!absent) out.spec.devin_mode = text(key, value, field);
       }
     }
     if (!has_key) fail(job, prefix_ + ".key", "missing required field 'key'");
     if (!has_prompt) fail(job, prefix_ + ".prompt", "missing required field 'prompt'");
+    if (failed()) return;
+    if (const auto problem = core::validate(out)) {
+      const std::string field = prefix_ + "." + problem->field;
+      fail(mark_of(field, job), field, problem->reason);
+    }
   }
 
  private:
-  const JobFileLimits& limits_;
+  // Where `field` (or the nearest enclosing field that was noted) is in the file.
+  YAML::Mark mark_of(std::string field, const YamlValue& job) const {
+    while (field.size() > prefix_.size()) {
+      if (const auto found = marks_.find(field); found != marks_.end()) return found->second;
+      const std::size_t cut = field.back() == ']' ? field.rfind('[') : field.rfind('.');
+      if (cut == std::string::npos) break;
+      field.resize(cut);
+    }
+    return job.mark;
+  }
+
   std::string prefix_;
   std::optional<Problem> problem_;
+  std::map<std::string, YAML::Mark, std::less<>> marks_;
 };
 
 Diagnostic at(const std::string& file, const YAML::Mark& mark, std::string field,
@@ -581,9 +528,8 @@ class OutlineHandler final : public YAML::EventHandler {
 // events, checks it and hands it on, so only one job's tree exists at a time.
 class JobStreamHandler final : public YAML::EventHandler {
  public:
-  JobStreamHandler(const std::string& name, const JobFileLimits& limits, int job_depth,
-                   const JobSink& sink)
-      : name_(name), limits_(limits), job_depth_(job_depth), sink_(sink) {}
+  JobStreamHandler(const std::string& name, int job_depth, const JobSink& sink)
+      : name_(name), job_depth_(job_depth), sink_(sink) {}
 
   void OnDocumentStart(const YAML::Mark&) override {}
   void OnDocumentEnd() override {}
@@ -641,7 +587,7 @@ class JobStreamHandler final : public YAML::EventHandler {
                                describe_yaml(job))});
       return;
     }
-    JobReader reader(limits_, prefix);
+    JobReader reader(prefix);
     core::JobDefinition definition;
     std::optional<std::string> key;
     YAML::Mark key_mark = YAML::Mark::null_mark();
@@ -665,7 +611,6 @@ class JobStreamHandler final : public YAML::EventHandler {
   }
 
   const std::string& name_;
-  const JobFileLimits& limits_;
   const int job_depth_;
   const JobSink& sink_;
   YamlValueBuilder builder_;
@@ -728,7 +673,7 @@ std::optional<Diagnostic> read_job_text(const std::string& text, const std::stri
   if (const auto* problem = std::get_if<Diagnostic>(&depth)) return *problem;
   if (std::get<int>(depth) == 0) return std::nullopt;
 
-  JobStreamHandler handler(name, limits, std::get<int>(depth), sink);
+  JobStreamHandler handler(name, std::get<int>(depth), sink);
   try {
     if (tape.complete()) {
       tape.replay(handler);

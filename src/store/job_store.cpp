@@ -140,8 +140,11 @@ DecodedJob read_job(const Statement& row) {
     std::string reason;
     if (!decode_controls(*text, controls, &reason)) out.spec_error = std::move(reason);
   }
-  if (controls.max_attempts && *controls.max_attempts < 1 && !out.spec_error) {
-    out.spec_error = "max_attempts must be at least 1";
+  // Rows come from other tools too: the same rules as every other way in (core).
+  if (!out.spec_error) {
+    if (const auto problem = core::validate(job.definition)) {
+      out.spec_error = field_error_text(*problem);
+    }
   }
   job.parent_key = row.optional_text_at(21);
   job.messages_sent = row.int64_at(22);

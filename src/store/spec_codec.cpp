@@ -1,5 +1,8 @@
-// Canonical JSON encoding of JobSpec and the strict decoder that guards what producers store.
+// Canonical JSON encoding of JobSpec and the strict decoder that guards what producers store:
+// JSON types here, the values' rules in core (job_validation).
 #include "devin_orch/store/spec_codec.hpp"
+
+#include "devin_orch/core/job_validation.hpp"
 
 #include <boost/json.hpp>
 
@@ -10,9 +13,6 @@ namespace devin_orch::store {
 namespace json = boost::json;
 namespace {
 
-constexpr std::size_t kMaxPromptBytes = 64 * 1024;
-// The API's own limit on structured_output_schema.
-constexpr std::size_t kMaxSchemaBytes = 64 * 1024;
 constexpr std::size_t kMaxDepth = 64;
 
 json::parse_options parse_options() {
@@ -89,11 +89,9 @@ SecretRefsOrError decode_secret_refs(const json::value& value) {
     const auto& object = item.get_object();
     core::SessionSecretRef ref;
     for (const auto& [name, field] : object) {
-      if (name == "key" && field.is_string() && !field.get_string().empty() &&
-          field.get_string().size() <= 256) {
+      if (name == "key" && field.is_string()) {
         ref.key = std::string(field.get_string());
-      } else if ((name == "from_env" || name == "from_file") && field.is_string() &&
-                 !field.get_string().empty()) {
+      } else if ((name == "from_env" || name == "from_file") && field.is_string()) {
         ref.source = name == "from_env" ? core::SessionSecretRef::Source::env
                                         : core::SessionSecretRef::Source::file;
         ref.name = std::string(field.get_string());
@@ -107,8 +105,7 @@ SecretRefsOrError decode_secret_refs(const json::value& value) {
         return out;
       }
     }
-    if (ref.key.empty() || ref.name.empty() ||
-        object.contains("from_env") == object.contains("from_file")) {
+    if (!object.contains("key") || object.contains("from_env") == object.contains("from_file")) {
       out.why = "each secret needs a key and exactly one of from_env or from_file";
       return out;
     }
@@ -119,6 +116,10 @@ SecretRefsOrError decode_secret_refs(const json::value& value) {
 }
 
 }  // namespace
+
+std::string field_error_text(const core::FieldError& error) {
+  return "field '" + error.field + "': " + error.reason;
+}
 
 std::string encode_spec(const core::JobSpec& spec) {
   // Insertion order is serialisation order: this fixed order makes the text canonical.
@@ -176,16 +177,8 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
   for (const auto& [key, value] : root.get_object()) {
     bool ok = true;
     if (key == "prompt") {
-      if (!value.is_string() || value.get_string().empty()) {
-        ok = decoder.field_error(key, "a non-empty string");
-      } else if (value.get_string().size() > kMaxPromptBytes) {
-        ok = decoder.fail("field 'prompt': " + std::to_string(value.get_string().size()) +
-                          " bytes exceeds the limit of " + std::to_string(kMaxPromptBytes) +
-                          " bytes");
-      } else {
-        spec.prompt = value.get_string();
-        have_prompt = true;
-      }
+      ok = decoder.string_field(key, value, spec.prompt);
+      have_prompt = true;
     } else if (key == "title") {
       if (value.is_null()) {
         spec.title.reset();
@@ -210,34 +203,24 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
     } else if (key == "repos") {
       ok = decoder.string_array_field(key, value, spec.repos, false);
     } else if (key == "max_acu_limit") {
-      if (value.is_int64() && value.get_int64() > 0) {
+      // Whether it is positive is core's rule; here only whether it is a 64-bit integer.
+      if (value.is_int64()) {
         spec.max_acu_limit = value.get_int64();
-      } else if (value.is_uint64() && value.get_uint64() > 0 &&
+      } else if (value.is_uint64() &&
                  value.get_uint64() <=
                      static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         spec.max_acu_limit = static_cast<std::int64_t>(value.get_uint64());
       } else {
-        ok = decoder.field_error(key, "a positive integer");
+        ok = decoder.field_error(key, "a 64-bit integer");
       }
     } else if (key == "structured_output_schema") {
       if (!value.is_object()) {
         ok = decoder.field_error(key, "an object");
       } else {
-        std::string serialised = json::serialize(value);
-        if (serialised.size() > kMaxSchemaBytes) {
-          ok = decoder.fail(
-              "field 'structured_output_schema': " + std::to_string(serialised.size()) +
-              " bytes exceeds the limit of " + std::to_string(kMaxSchemaBytes) + " bytes");
-        } else {
-          spec.structured_output_schema = std::move(serialised);
-        }
+        spec.structured_output_schema = json::serialize(value);
       }
     } else if (key == "devin_mode") {
-      if (value.is_string() && (value.get_string() == "normal" || value.get_string() == "fast")) {
-        spec.devin_mode = std::string(value.get_string());
-      } else {
-        ok = decoder.field_error(key, "\"normal\" or \"fast\"");
-      }
+      ok = decoder.string_field(key, value, spec.devin_mode.emplace());
     } else if (key == "session_secrets") {
       const auto parsed = decode_secret_refs(value);
       if (!parsed) {
@@ -253,6 +236,10 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
   }
   if (!have_prompt) {
     decoder.fail("field 'prompt' is required");
+    return errc::invalid_argument;
+  }
+  if (const auto problem = core::validate(spec)) {
+    decoder.fail(field_error_text(*problem));
     return errc::invalid_argument;
   }
   return spec;
@@ -300,29 +287,25 @@ result<void> decode_controls(std::string_view text, core::JobControls& controls,
         decoded.on_waiting_for_user = {};
       } else if (value.is_object() && value.as_object().size() == 1 &&
                  value.as_object().contains("finish_after_ms") &&
-                 value.as_object().at("finish_after_ms").is_int64() &&
-                 value.as_object().at("finish_after_ms").as_int64() > 0) {
+                 value.as_object().at("finish_after_ms").is_int64()) {
         decoded.on_waiting_for_user = {
             .action = Action::finish_after,
             .finish_after = std::chrono::milliseconds{value.as_object().at("finish_after_ms").as_int64()}};
       } else if (value.is_object() && value.as_object().size() == 1 &&
                  value.as_object().contains("send_message") &&
-                 value.as_object().at("send_message").is_string() &&
-                 !value.as_object().at("send_message").as_string().empty()) {
+                 value.as_object().at("send_message").is_string()) {
         decoded.on_waiting_for_user = {
             .action = Action::send_message,
             .message = std::string{value.as_object().at("send_message").as_string()}};
       } else {
         return fail("field 'on_waiting_for_user': expected \"keep_waiting\", "
-                    "{\"finish_after_ms\": N > 0} or {\"send_message\": \"text\"}");
+                    "{\"finish_after_ms\": N} or {\"send_message\": \"text\"}");
       }
     } else if (key == "messages") {
       if (!value.is_array()) return fail("field 'messages': expected an array of strings");
       decoded.messages.clear();
       for (const auto& item : value.as_array()) {
-        if (!item.is_string() || item.as_string().empty()) {
-          return fail("field 'messages': expected an array of non-empty strings");
-        }
+        if (!item.is_string()) return fail("field 'messages': expected an array of strings");
         decoded.messages.emplace_back(item.as_string());
       }
     } else if (key == "complete_on") {

@@ -272,20 +272,22 @@ TEST_F(CliJobs, EnqueueFromFlagsRejectsBadValuesBeforeOpeningTheDatabase) {
     EXPECT_THAT(result.err, StartsWith("devin-orch enqueue: " + reason)) << result.err;
   };
   bad({"--priority", "high"}, "--priority needs an integer, got 'high'");
-  bad({"--max-attempts", "0"}, "--max-attempts needs an integer from 1 to 1000");
-  bad({"--max-acu-limit", "-3"}, "--max-acu-limit needs a positive integer");
-  bad({"--devin-mode", "turbo"}, "--devin-mode must be normal or fast");
+  bad({"--max-attempts", "many"}, "--max-attempts needs an integer, got 'many'");
+  bad({"--max-attempts", "0"}, "--max-attempts: must be between 1 and 1000, got 0");
+  bad({"--max-acu-limit", "-3"}, "--max-acu-limit: must be a positive integer, got -3");
+  bad({"--devin-mode", ""}, "--devin-mode: must not be empty");
+  bad({"--tag", "ok", "--tag", "a\tb"}, "--tag: must not contain control characters");
   bad({"--deadline", "2026-01-03 00:00"}, "--deadline needs an RFC 3339 time with a zone");
   bad({"--not-before", "2026-01-03T00:00:00"}, "--not-before needs an RFC 3339 time");
-  bad({"--org", ""}, "--org is empty");
+  bad({"--org", ""}, "--org: must not be empty");
   bad({"--stdin"}, "--key/--prompt, --file and --stdin exclude each other");
 
   EXPECT_THAT(cli("enqueue", {"--key", "k"}).err,
               StartsWith("devin-orch enqueue: --key and --prompt go together"));
   EXPECT_THAT(cli("enqueue", {"--key", "k", "--prompt", "  \n"}).err,
-              StartsWith("devin-orch enqueue: --prompt is empty"));
+              StartsWith("devin-orch enqueue: --prompt: must not be empty or only whitespace"));
   EXPECT_THAT(cli("enqueue", {"--key", std::string(513, 'k'), "--prompt", "p"}).err,
-              StartsWith("devin-orch enqueue: --key must be 1 to 512 bytes"));
+              StartsWith("devin-orch enqueue: --key: is 513 characters; the limit is 512"));
   EXPECT_THAT(cli("enqueue", {"--key", "k", "--prompt", std::string(65 * 1024, 'p')}).err,
               HasSubstr("bytes; the limit is 65536"));
   EXPECT_THAT(cli("enqueue").err,
@@ -349,7 +351,7 @@ TEST_F(CliJobs, EnqueueFromJsonLinesOnStdin) {
             "stdin:7: field 'key' is required\n"
             "stdin:8: expected a JSON object\n"
             "stdin:9: field 'fan_out': expected \"enterprise\"\n"
-            "stdin:10: field 'prompt': expected a non-empty string\n");
+            "stdin:10: field 'prompt': must not be empty or only whitespace\n");
   const auto rows = json::parse(result.out).as_array();
   ASSERT_EQ(rows.size(), 9U);
   EXPECT_EQ(json::serialize(rows[0]), R"({"key":"s1","result":"added"})");

@@ -2,6 +2,7 @@
 // located diagnostics or a fatal diagnostic, never a crash, accepted keys stay unique, and
 // replaying recorded events gives what parsing again gives.
 #include "devin_orch/app/job_file.hpp"
+#include "devin_orch/core/job_validation.hpp"
 
 #include "fuzz_check.hpp"
 
@@ -15,7 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Lower caps than production so that the caps themselves are reached by small inputs.
   const devin_orch::app::JobFileLimits limits{
       .max_file_bytes = 64U << 10U,
-      .max_prompt_bytes = 4U << 10U,
       .max_jobs = 64,
       .max_depth = 16,
       .max_nodes = 20'000,
@@ -34,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& job : load.jobs) {
     DEVIN_ORCH_FUZZ_CHECK(!job.key.empty(), "an accepted job has an empty key");
     DEVIN_ORCH_FUZZ_CHECK(keys.insert(job.key).second, "two accepted jobs share a key");
-    DEVIN_ORCH_FUZZ_CHECK(job.spec.prompt.size() <= limits.max_prompt_bytes,
-                          "an accepted prompt exceeds max_prompt_bytes");
+    DEVIN_ORCH_FUZZ_CHECK(!devin_orch::core::validate(job),
+                          "an accepted job breaks one of core's rules");
   }
   DEVIN_ORCH_FUZZ_CHECK(load.jobs.size() <= limits.max_jobs, "more jobs than max_jobs");
   for (const auto& invalid : load.invalid) {

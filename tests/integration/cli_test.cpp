@@ -99,10 +99,10 @@ TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
                     "'"};
   const auto stdin_run = run_command(shell);
   EXPECT_EQ(stdin_run.exit_code, 2);
-  EXPECT_EQ(stdin_run.err, "stdin:3: field 'prompt': expected a non-empty string\n");
+  EXPECT_EQ(stdin_run.err, "stdin:3: field 'prompt': must not be empty or only whitespace\n");
   EXPECT_EQ(stdin_run.out,
             R"([{"key":"from-stdin","result":"added"},{"key":"to-cancel","result":"added"},)"
-            R"({"key":"broken","result":"invalid","error":"stdin:3: field 'prompt': expected a non-empty string"}])"
+            R"({"key":"broken","result":"invalid","error":"stdin:3: field 'prompt': must not be empty or only whitespace"}])"
             "\n");
   const auto again = cli("enqueue", {"--key", "from-flags", "--prompt", "Something else"});
   EXPECT_EQ(again.exit_code, 4);

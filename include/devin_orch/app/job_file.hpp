@@ -14,12 +14,13 @@
 
 namespace devin_orch::app {
 
+// How much of a file is read at all. The limits on a job's fields are core's
+// (core/job_validation.hpp), the same for every way a job comes in.
 struct JobFileLimits {
   std::size_t max_file_bytes = 16U << 20U;
-  std::size_t max_prompt_bytes = 64U << 10U;
   std::size_t max_jobs = 100'000;
   int max_depth = 32;
-  // Bounds the screening parse (and, with max_prompt_bytes, one job's tree).
+  // Bounds the screening parse (and one job's tree).
   std::size_t max_nodes = 1'500'000;
   // The screening parse's events are kept, up to this many bytes, and replayed to build the
   // jobs; a larger file (some 8,000 short jobs) is parsed a second time instead. 0: always.

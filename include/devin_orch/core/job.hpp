@@ -15,7 +15,7 @@ namespace devin_orch::core {
 // session is created, sent once, and never stored, logged or kept in the job's record.
 struct SessionSecretRef {
   enum class Source { env, file };
-  std::string key;                // the secret's name inside the session (1..256 characters)
+  std::string key;                // the secret's name inside the session
   Source source = Source::env;
   std::string name;               // environment variable name or file path
   bool sensitive = true;
@@ -23,7 +23,8 @@ struct SessionSecretRef {
   bool operator==(const SessionSecretRef&) const = default;
 };
 
-// The session a job asks for. Field names follow the v3 SessionCreateRequest.
+// The session a job asks for. Field names follow the v3 SessionCreateRequest. What values are
+// valid is decided in one place, core/job_validation.hpp.
 struct JobSpec {
   std::string prompt;
   std::optional<std::string> title;
@@ -35,7 +36,7 @@ struct JobSpec {
   std::vector<std::string> repos;
   std::optional<std::int64_t> max_acu_limit;
   std::optional<std::string> structured_output_schema;  // a JSON object, kept serialised
-  std::optional<std::string> devin_mode;                 // "normal" | "fast"
+  std::optional<std::string> devin_mode;                 // passed through: an open set
   std::vector<SessionSecretRef> session_secrets;
 
   bool operator==(const JobSpec&) const = default;

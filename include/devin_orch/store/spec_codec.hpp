@@ -4,6 +4,7 @@
 
 #include "devin_orch/core/error.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/job_validation.hpp"
 
 #include <string>
 #include <string_view>
@@ -12,8 +13,14 @@ namespace devin_orch::store {
 
 std::string encode_spec(const core::JobSpec& spec);
 
-// On failure returns invalid_argument and, if `reason` is given, a readable reason naming the
-// field (e.g. "field 'tags': expected an array of strings").
+// How the JSON forms (stored rows, `enqueue --stdin`) name a rule core found broken:
+// "field 'session_secrets[0].key': is 300 characters; the limit is 256".
+std::string field_error_text(const core::FieldError& error);
+
+// Checks the JSON types, then the spec's values with core::validate. On failure returns
+// invalid_argument and, if `reason` is given, a readable reason naming the field (e.g.
+// "field 'tags': expected an array of strings", "field 'prompt': must not be empty or only
+// whitespace").
 result<core::JobSpec> decode_spec(std::string_view json, std::string* reason = nullptr);
 
 // The `controls` column: how a job is run beyond its spec. An object with any of
@@ -22,7 +29,9 @@ result<core::JobSpec> decode_spec(std::string_view json, std::string* reason = n
 // not_before, deadline and max_attempts are columns of their own (the queue filters on them).
 // Encodes to an empty string when everything is at its default (stored as NULL).
 std::string encode_controls(const core::JobControls& controls);
-// Fills the JSON-held fields of `controls`; the column fields are left as they are.
+// Fills the JSON-held fields of `controls`; the column fields are left as they are. Checks the
+// JSON types only: the values are checked with the whole definition (core::validate), which
+// needs the column fields too.
 result<void> decode_controls(std::string_view json, core::JobControls& controls,
                              std::string* reason = nullptr);
 
