@@ -26,6 +26,10 @@ class OrchCategory final : public boost::system::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::invalid_config: return "invalid configuration";
       case errc::database_error: return "database error";
+      case errc::storage_full: return "the database's disk is full";
+      case errc::storage_io: return "disk I/O error on the database";
+      case errc::storage_busy: return "the database is locked by another process";
+      case errc::storage_corrupt: return "the database file is damaged or not a database";
       case errc::sync_failed: return "fsync failed; durability can no longer be trusted";
       case errc::cancelled: return "cancelled";
       case errc::not_found: return "not found";

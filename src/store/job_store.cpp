@@ -3,6 +3,7 @@
 #include "devin_orch/store/job_store.hpp"
 
 #include "epoch_locks.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/schema.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 #include "devin_orch/store/statement.hpp"
@@ -28,8 +29,6 @@ namespace devin_orch::store {
 namespace json = boost::json;
 namespace {
 
-constexpr std::size_t kMaxKeyCharacters = 512;  // matches the CHECK on jobs.key
-
 // Column list shared by every query that builds a JobRecord; read_job() relies on its order.
 #define DEVIN_ORCH_JOB_COLUMNS                                                              \
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
@@ -48,19 +47,9 @@ std::optional<std::string> text_or_null(std::string_view text) {
   return std::string(text);
 }
 
-// SQLite's length() counts characters, not bytes; count the same way so the CHECK never fires
-// on a key this check let through.
-std::size_t utf8_characters(std::string_view text) {
-  std::size_t count = 0;
-  for (unsigned char c : text) {
-    if ((c & 0xC0U) != 0x80U) ++count;
-  }
-  return count;
-}
-
+// The stored key must satisfy the table's CHECK, which counts characters as core's rule does.
 result<void> validate_key(std::string_view key) {
-  const std::size_t characters = utf8_characters(key);
-  if (characters == 0 || characters > kMaxKeyCharacters) return errc::invalid_argument;
+  if (core::validate_key(key)) return errc::invalid_argument;
   return {};
 }
 

@@ -1,9 +1,35 @@
 // Prepared statement ownership, binding and column reads for the SQLite store.
 #include "devin_orch/store/statement.hpp"
 
+#include <cerrno>
 #include <utility>
 
 namespace devin_orch::store {
+
+errc storage_error(int sqlite_code, int system_errno) noexcept {
+  switch (sqlite_code & 0xff) {
+    case SQLITE_FULL: return errc::storage_full;
+    case SQLITE_IOERR:
+      // ENOSPC during a write comes back as an I/O error on some paths.
+      return system_errno == ENOSPC || system_errno == EDQUOT ? errc::storage_full
+                                                              : errc::storage_io;
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+      return errc::storage_io;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return errc::storage_busy;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return errc::storage_corrupt;
+    default:
+      return errc::database_error;
+  }
+}
+
+errc storage_error(sqlite3* db) noexcept {
+  return storage_error(sqlite3_extended_errcode(db), sqlite3_system_errno(db));
+}
 
 result<Statement> Statement::prepare(sqlite3* db, std::string_view sql) noexcept {
   sqlite3_stmt* stmt = nullptr;
@@ -11,7 +37,7 @@ result<Statement> Statement::prepare(sqlite3* db, std::string_view sql) noexcept
                                     SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
-    return errc::database_error;
+    return storage_error(db);
   }
   return Statement{stmt};
 }
@@ -71,7 +97,7 @@ result<bool> Statement::step() noexcept {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return errc::database_error;
+  return storage_error(sqlite3_db_handle(stmt_));
 }
 
 result<void> Statement::run() noexcept {

@@ -951,7 +951,7 @@ TEST_F(JobStoreTest, BusyDatabaseFailsCleanlyWithAMessage) {
   ASSERT_EQ(other.run("BEGIN IMMEDIATE"), SQLITE_OK);
   auto blocked = store_->add_job(job("blocked"), "test", at(1));
   ASSERT_FALSE(blocked);
-  EXPECT_EQ(blocked.error(), errc::database_error);
+  EXPECT_EQ(blocked.error(), errc::storage_busy);
   EXPECT_THAT(store_->last_error_message(), HasSubstr("database is locked"));
   ASSERT_EQ(other.run("COMMIT"), SQLITE_OK);
 

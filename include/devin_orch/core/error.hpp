@@ -30,7 +30,13 @@ enum class errc {
   // Local.
   invalid_argument,
   invalid_config,
-  database_error,
+  database_error,   // any other failure of the database (a constraint, a bad statement, ...)
+  // The database's storage, told apart because an operator acts on each differently and the
+  // daemon waits out the transient ones.
+  storage_full,     // no space left for the database, its WAL or its temporary files
+  storage_io,       // an I/O error reading or writing the database's files
+  storage_busy,     // another process held the database's lock longer than busy_timeout
+  storage_corrupt,  // the file is not a database or is damaged
   // An fsync failed: what the page cache holds may never reach the disk, and a later fsync
   // can report success all the same. Nothing that relies on durability may go on.
   sync_failed,

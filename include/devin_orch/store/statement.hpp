@@ -13,6 +13,13 @@
 
 namespace devin_orch::store {
 
+// The project's code for an SQLite result code (extended or primary): the storage failures an
+// operator must tell apart (full, I/O, busy, corrupt), database_error for the rest.
+// `system_errno` (sqlite3_system_errno) tells a write that failed for want of space.
+errc storage_error(int sqlite_code, int system_errno = 0) noexcept;
+// The same for the last failure on `db`.
+errc storage_error(sqlite3* db) noexcept;
+
 class Statement {
  public:
   Statement() noexcept = default;
@@ -36,7 +43,7 @@ class Statement {
   void bind(int index, std::optional<std::int64_t> value) noexcept;
   void bind_null(int index) noexcept;
 
-  // true: a row is available; false: done. Errors map to errc::database_error.
+  // true: a row is available; false: done. Errors map through storage_error().
   result<bool> step() noexcept;
   // Steps a statement expected to produce no rows (or whose rows are ignored).
   result<void> run() noexcept;
