@@ -44,9 +44,9 @@ endforeach()
 add_library(fuzz_app_parsers STATIC
     src/app/job_file.cpp src/app/yaml_value.cpp src/app/yaml_event_tape.cpp src/app/config.cpp
     src/app/diagnostic.cpp src/app/duration.cpp src/app/timestamp.cpp)
-target_link_libraries(fuzz_app_parsers PUBLIC orch_core orch_yaml_cpp orch_boost_json orch_boost_url)
+target_link_libraries(fuzz_app_parsers PUBLIC orch_core yaml-cpp Boost::json Boost::url)
 add_library(fuzz_api_parsers STATIC src/api/json_mapping.cpp src/api/json_item_stream.cpp)
-target_link_libraries(fuzz_api_parsers PUBLIC orch_core orch_boost_json orch_boost_url)
+target_link_libraries(fuzz_api_parsers PUBLIC orch_core Boost::json Boost::url)
 foreach(target fuzz_app_parsers fuzz_api_parsers)
   target_compile_options(${target} PRIVATE ${_devin_orch_fuzz_sanitizers} -fsanitize=fuzzer-no-link)
 endforeach()

@@ -58,8 +58,8 @@ class OverflowCounter final : public json::memory_resource {
 
 // Response documents other than sessions and session pages (read from the parser's events,
 // see SessionReader) are built in one arena per thread, reused by every parse: with the
-// default heap storage each key and string was its own allocation, and at 10,000 polled
-// sessions the allocator was about 40 % of the daemon's CPU. The parser is
+// default heap storage each key and string was its own allocation, and with thousands of
+// polled sessions the allocator became a large part of the daemon's CPU. The parser is
 // kept too, so its value stack does not regrow per page. Readers copy what they keep into
 // their own strings; nothing refers to the arena after with_document returns.
 class ScratchParser {
@@ -803,8 +803,8 @@ result<Session> parse_session(std::string_view body) {
   return std::move(read.front());
 }
 
-// Streamed item by item, each read from the parser's events: a 200-session page built as one
-// document took half a megabyte of arena that then stayed with the process.
+// Streamed item by item, each read from the parser's events: a full page built as one document
+// grew the arena to hold all of it at once, and the arena then stayed with the process.
 result<SessionPage> parse_session_page(std::string_view body) {
   SessionPage page;
   // One unreadable item fails the page: dropping it could hide the very session a lookup is

@@ -127,10 +127,10 @@ bool Daemon::creates_queue_at_gate() const {
 
 // When to start flows for the create slots that finished flows freed. At once, unless creates
 // queue at the gate: then at most every kGatedCreateBatching, so that the intents of the flows
-// started together share one fsynced transaction (an intent per freed slot cost about a fifth
-// of the daemon's CPU while the budget paced creates). Those jobs would have queued behind the
-// waiting creates anyway, and those spend the tokens that accrue meanwhile: the pause costs no
-// throughput while the slots hold more creates than a pause's worth of tokens.
+// started together share one fsynced transaction rather than paying for one each. Those jobs
+// would have queued behind the waiting creates anyway, and those spend the tokens that accrue
+// meanwhile: the pause costs no throughput while the slots hold more creates than a pause's
+// worth of tokens.
 std::optional<SteadyClock::time_point> Daemon::refill_at() const {
   if (!dispatch_requested_) return std::nullopt;
   if (!creates_queue_at_gate()) return SteadyClock::now();

@@ -59,9 +59,9 @@ inline constexpr auto kTuple = net::as_tuple(use_awaitable);
 
 // While creates queue at the gate: how long the dispatcher waits between refills of create
 // slots, and how long a recorded session waits for others to share its commit. Those creates
-// wait for tokens anyway, so neither pause costs throughput. 250 rather than 100 ms halved the
-// transactions (and fsyncs) per thousand paced creates in the cost benchmark: 3 % fewer
-// instructions, 18 % fewer blocks written, a quarter fewer wake-ups.
+// wait for tokens anyway, so neither pause costs throughput, and a longer pause lets more of
+// them share one transaction (one fsync) and wakes the daemon less often. The measurements
+// behind 250 ms are in bench/findings.md (eleventh round).
 inline constexpr auto kGatedCreateBatching = std::chrono::milliseconds{250};
 
 // A one-shot wake-up for a single waiter that never loses a notify sent before the wait.

@@ -71,11 +71,15 @@ maintainer_form='^[^<]+ <[^@>]+@[^>]+>$'
 depends=$(field Depends)
 echo "check_deb: Depends: $depends"
 # From dpkg-shlibdeps, so the list follows the real binary: every shared library it loads has
-# its package there (the C++ libraries are linked statically by default, OpenSSL, SQLite and
-# glibc never), plus the CA store.
+# its package there, plus the CA store.
 mkdir -p "$work/binary" && dpkg-deb -x "$deb" "$work/binary"
 needed=$(readelf -d "$work/binary/usr/bin/devin-orch" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p')
 [ -n "$needed" ] && ok "the binary's shared libraries: $(echo $needed)" || fail "readelf found no shared library"
+# Debian's libraries as packaged: each third-party library is loaded, not compiled or linked in,
+# so Debian's updates of it reach the daemon.
+for library in libboost_json libboost_url libspdlog libfmt libyaml-cpp libssl libsqlite3 libstdc++; do
+  [[ " $(echo $needed) " == *" $library.so."* ]] && ok "loads $library" || fail "does not load $library.so (linked in?)"
+done
 required="libc6 libssl3 libsqlite3-0 ca-certificates"
 for library in $needed; do
   case "$library" in
@@ -84,7 +88,8 @@ for library in $needed; do
     libyaml-cpp.so.*) required+=" libyaml-cpp0.7" ;;
     libboost_json.so.*) required+=" libboost-json1.81.0" ;;
     libboost_url.so.*) required+=" libboost-url1.81.0" ;;
-    libspdlog.so.*) required+=" libspdlog1.10" ;;
+    # Debian's shlibs name the spdlog built against fmt 9; libspdlog1.10 provides it.
+    libspdlog.so.*) required+=" libspdlog1.10-fmt9" ;;
     libfmt.so.*) required+=" libfmt9" ;;
   esac
 done

@@ -18,9 +18,10 @@ std::optional<std::string> setup_logging(const LogConfig& log);
 using PostLogWrite = std::function<void(std::function<void()> write)>;
 
 // While alive, info and debug lines are buffered and written together when the posted write
-// runs: a busy daemon logs a few lines per job, and a write(2) each was ~10 % of its CPU. A
-// warning or error, or 64 KiB of lines, writes the buffer at once, in order. Destruction writes
-// what is left, so a guard must not outlive its loop: create it after the io_context.
+// runs: a busy daemon logs a few lines per job, and one write(2) per line is a system call
+// the event loop waits for each time. A warning or error, or 64 KiB of lines, writes the buffer
+// at once, in order. Destruction writes what is left, so a guard must not outlive its loop:
+// create it after the io_context.
 class DeferredLogWrites {
  public:
   explicit DeferredLogWrites(PostLogWrite post);

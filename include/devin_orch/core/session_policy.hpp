@@ -54,7 +54,8 @@ class SessionPolicy {
   SessionDecision decide(const SessionObservation& observation);
 
   // Null for a job without controls, as most are: the daemon keeps a policy per tracked
-  // session, and the controls held in place were over a third of one.
+  // session, and controls held in place would make every one of them larger for the few jobs
+  // that have any.
   std::shared_ptr<const JobControls> controls_;
   CompletionPolicy default_completion_;
   std::int64_t messages_sent_;
