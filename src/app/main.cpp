@@ -1,5 +1,5 @@
 // devin-orch entry point: process-wide allocator settings, then the subcommand and the CLI.
-#include "devin_orch/app/cli.hpp"
+#include "devin_orch/app/cli/cli.hpp"
 
 #include <malloc.h>
 

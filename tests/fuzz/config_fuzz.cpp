@@ -1,6 +1,6 @@
 // libFuzzer target for the configuration loader (app::load_config). It only reads from a path,
 // so each input is written to one memfd reopened through /proc/self/fd: no disk, no cleanup.
-#include "devin_orch/app/config.hpp"
+#include "devin_orch/app/config/config.hpp"
 
 #include "fuzz_check.hpp"
 

@@ -1,7 +1,7 @@
 // libFuzzer target for the job-file parser (app::parse_job_text): any text must yield jobs,
 // located diagnostics or a fatal diagnostic, never a crash, accepted keys stay unique, and
 // replaying recorded events gives what parsing again gives.
-#include "devin_orch/app/job_file.hpp"
+#include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_validation.hpp"
 
 #include "fuzz_check.hpp"

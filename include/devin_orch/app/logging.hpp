@@ -3,7 +3,7 @@
 // it logs reach stderr in one write.
 #pragma once
 
-#include "devin_orch/app/config.hpp"
+#include "devin_orch/app/config/config.hpp"
 
 #include <functional>
 #include <optional>

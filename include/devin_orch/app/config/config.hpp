@@ -1,0 +1,131 @@
+// The daemon's configuration: every key with its documented default (config/devin-orch.yaml
+// is the annotated reference). Loaded from YAML, then environment overrides applied.
+#pragma once
+
+#include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/core/session_verdict.hpp"
+#include "devin_orch/core/time.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace devin_orch::store {
+struct StoreOptions;
+}  // namespace devin_orch::store
+
+namespace devin_orch::app {
+
+using namespace std::chrono_literals;
+
+struct ApiConfig {
+  std::string base_url = "https://api.devin.ai";
+  std::string org_id;                          // required
+  std::optional<std::string> api_key_file;     // else $CREDENTIALS_DIRECTORY or DEVIN_API_KEY
+  std::optional<std::string> ca_file;          // extra CA bundle for TLS
+  core::Duration connect_timeout = 10s;
+  core::Duration request_timeout = 30s;        // polls and lookups
+  core::Duration create_timeout = 60s;         // session creation
+  std::size_t max_body_bytes = 8U << 20U;
+  int max_in_flight = 8;                       // concurrent requests per organisation
+};
+
+struct RateConfig {
+  double requests_per_minute = 60.0;  // per organisation, creates and polls together
+  double burst = 5.0;
+  core::Duration concurrency_hold = 60s;  // creates held after a concurrency-cap 429
+};
+
+struct PollConfig {
+  core::Duration initial_delay = 10s;
+  core::Duration max_delay = 60s;
+  double multiplier = 1.5;
+  double jitter = 0.2;        // +/- fraction
+  int batch_size = 200;       // session ids per list request (1..200)
+  // Polls between two full ones ask only for sessions updated since (`updated_after`); each
+  // session is polled in full at least this often. 0s: every poll is a full one.
+  core::Duration full_every = 5min;
+};
+
+struct CreateConfig {
+  int max_attempts = 5;                   // create requests per job before it is `dead`
+  core::Duration retry_initial = 500ms;   // full-jitter backoff between retries
+  core::Duration retry_max = 30s;
+  core::Duration settle_delay = 2s;       // after an ambiguous failure, before the lookup
+  int max_active_sessions = 50;           // per organisation: sessions running at once
+  int max_concurrent_creates = 4;         // per organisation: create flows at once
+};
+
+struct DatabaseConfig {
+  std::string path = "/var/lib/devin-orch/devin-orch.db";
+  core::Duration busy_timeout = 5s;
+  std::int64_t cache_kib = 256;  // SQLite page cache, KiB (SQLite's own default is 2 MiB)
+};
+
+// How the daemon and the CLI open the store for this configuration.
+store::StoreOptions store_options(const DatabaseConfig& database);
+
+struct JobsConfig {
+  std::vector<std::string> files;  // YAML job files; relative paths resolve against the config
+  core::CompletionPolicy complete_on = core::CompletionPolicy::on_stop;
+  // Notice other processes' commits as they happen (Linux inotify on the database's directory);
+  // the queue is still read once a second whatever the watch says.
+  bool queue_watch = true;
+  core::Duration queue_check_interval = 50ms;  // PRAGMA data_version polling without the watch
+};
+
+struct ShutdownConfig {
+  core::Duration drain_timeout = 10s;  // SIGTERM: in-flight work gets this long
+};
+
+// The queue's ownership lease: one daemon works a database's queue; others stand by and take
+// over when its lease lapses.
+struct LeaseConfig {
+  core::Duration ttl = 15s;  // lapse after the holder's last renewal (renewed every third of it)
+};
+
+struct MetricsConfig {
+  bool enabled = true;                // serve /metrics, /healthz, /readyz
+  std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
+  int port = 9464;                    // 0: any free port (logged at start-up)
+};
+
+struct LogConfig {
+  std::string level = "info";    // trace, debug, info, warn, error
+  std::string format = "text";   // text | json
+};
+
+struct Config {
+  ApiConfig api;
+  RateConfig rate;
+  PollConfig poll;
+  CreateConfig create;
+  DatabaseConfig database;
+  JobsConfig jobs;
+  ShutdownConfig shutdown;
+  LeaseConfig lease;
+  MetricsConfig metrics;
+  LogConfig log;
+  std::string source_path;  // the file it was loaded from
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;       // set iff errors is empty
+  std::vector<Diagnostic> errors;     // every problem found, each located
+};
+
+// Reads the YAML file, applies environment overrides (DEVIN_ORCH_BASE_URL, DEVIN_ORCH_ORG_ID,
+// DEVIN_ORCH_DATABASE), validates. Unknown keys are errors (typos must not pass silently).
+ConfigLoad load_config(const std::string& path);
+
+// Renders the effective configuration as YAML, secrets masked.
+std::string render_config(const Config& config);
+
+// Resolves the API key: $CREDENTIALS_DIRECTORY/devin-api-key, api.api_key_file, DEVIN_API_KEY,
+// in that order. A key file readable by group or others is refused. Trailing whitespace is
+// trimmed. On failure returns nullopt and sets `error`.
+std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error);
+
+}  // namespace devin_orch::app

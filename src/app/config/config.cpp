@@ -1,0 +1,816 @@
+// Loading, validating and rendering the daemon's YAML configuration, and resolving the API key.
+// Every problem in a config file is collected and located, so one run shows all of them.
+#include "devin_orch/app/config/config.hpp"
+
+#include "devin_orch/app/formats/duration.hpp"
+#include "devin_orch/store/job_store.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace devin_orch::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMaxConfigBytes = 1U << 20U;
+constexpr std::size_t kMaxKeyFileBytes = 64U << 10U;
+constexpr YamlScreenLimits kConfigScreen{.max_depth = 16, .max_nodes = 10'000};
+
+constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
+constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
+
+// Where a setting's effective value came from, for errors found after the whole file is read.
+struct Origin {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+
+std::string format_number(double value) {
+  char buffer[64];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return ec == std::errc{} ? std::string(buffer, end) : std::to_string(value);
+}
+
+template <class Int>
+std::optional<Int> parse_integer(std::string_view text) {
+  Int value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<double> parse_number(std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// One `key: value` pair of a section as the readers see it.
+struct Entry {
+  const YAML::Node& key;
+  const YAML::Node& value;
+  std::string field;  // "poll.initial_delay"
+};
+
+class Reader {
+ public:
+  Reader(std::string file, fs::path base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+
+  std::vector<Diagnostic>& errors() { return errors_; }
+  const std::string& file() const { return file_; }
+
+  void error_at(const YAML::Node& node, std::string field, std::string reason) {
+    Diagnostic diagnostic{.file = file_, .field = std::move(field), .reason = std::move(reason)};
+    const YAML::Mark mark = node.Mark();
+    if (mark.line >= 0) {
+      diagnostic.line = mark.line + 1;
+      diagnostic.column = mark.column + 1;
+    }
+    errors_.push_back(std::move(diagnostic));
+  }
+
+  // A value error points at the value, except for an empty value, whose mark yaml-cpp places
+  // at the next token (often the next line).
+  void error_on(const Entry& entry, std::string reason) {
+    const YAML::Node& at = entry.value.IsNull() ? entry.key : entry.value;
+    error_at(at, entry.field, std::move(reason));
+  }
+
+  void error_from(const std::string& field, std::string reason) {
+    const auto found = origins_.find(field);
+    Origin origin = found != origins_.end() ? found->second : Origin{.file = file_};
+    errors_.push_back(Diagnostic{.file = std::move(origin.file),
+                                 .line = origin.line,
+                                 .column = origin.column,
+                                 .field = field,
+                                 .reason = std::move(reason)});
+  }
+
+  bool has_error(std::string_view field) const {
+    return std::any_of(errors_.begin(), errors_.end(),
+                       [&](const Diagnostic& d) { return d.field == field; });
+  }
+
+  void remember(const Entry& entry) {
+    const YAML::Node& at = entry.value.IsNull() ? entry.key : entry.value;
+    const YAML::Mark mark = at.Mark();
+    origins_[entry.field] = Origin{.file = file_,
+                                   .line = mark.line >= 0 ? mark.line + 1 : 0,
+                                   .column = mark.line >= 0 ? mark.column + 1 : 0};
+  }
+  void remember_env(const std::string& field, const char* variable) {
+    origins_[field] = Origin{.file = std::string("$") + variable};
+  }
+
+  // Readers leave `out` untouched on error, so later checks see the default, not garbage.
+  bool scalar(const Entry& entry, std::string_view expected) {
+    if (entry.value.IsScalar()) return true;
+    error_on(entry, "expected " + std::string(expected) + ", got " + describe_yaml(entry.value));
+    return false;
+  }
+
+  void string(const Entry& entry, std::string& out) {
+    if (!scalar(entry, "a string")) return;
+    out = entry.value.Scalar();
+  }
+
+  void choice(const Entry& entry, std::string& out, std::span<const std::string_view> allowed) {
+    if (!scalar(entry, "a string")) return;
+    const std::string& text = entry.value.Scalar();
+    for (std::string_view option : allowed) {
+      if (option == text) {
+        out = text;
+        return;
+      }
+    }
+    std::string list;
+    for (std::string_view option : allowed) list += (list.empty() ? "" : ", ") + std::string(option);
+    error_on(entry, "must be one of " + list + ", got " + describe_yaml(entry.value));
+  }
+
+  // Only the two spellings YAML 1.2 and JSON agree on: `yes`, `on` and `1` are mistakes here.
+  void boolean(const Entry& entry, bool& out) {
+    static constexpr std::array<std::string_view, 2> kBooleans{"true", "false"};
+    std::string chosen = out ? "true" : "false";
+    choice(entry, chosen, kBooleans);
+    out = chosen == "true";
+  }
+
+  void duration(const Entry& entry, core::Duration& out, bool allow_zero) {
+    constexpr std::string_view kExpected = "expected a duration like 250ms, 10s, 5m";
+    if (!entry.value.IsScalar()) {
+      error_on(entry, std::string(kExpected) + ", got " + describe_yaml(entry.value));
+      return;
+    }
+    const auto parsed = parse_duration(entry.value.Scalar());
+    if (!parsed) {
+      error_on(entry, std::string(kExpected) + " or 1m30s, got " + describe_yaml(entry.value));
+      return;
+    }
+    if (!allow_zero && parsed->count() == 0) {
+      error_on(entry, "must be greater than 0s");
+      return;
+    }
+    out = *parsed;
+  }
+
+  template <class Int>
+  void integer(const Entry& entry, Int& out, long long min, long long max) {
+    if (!scalar(entry, "an integer")) return;
+    const auto parsed = parse_integer<long long>(entry.value.Scalar());
+    if (!parsed) {
+      error_on(entry, "expected an integer, got " + describe_yaml(entry.value));
+      return;
+    }
+    if (*parsed < min || *parsed > max) {
+      error_on(entry, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                          ", got " + std::to_string(*parsed));
+      return;
+    }
+    out = static_cast<Int>(*parsed);
+  }
+
+  // `min_exclusive`: the value must be strictly greater than `min`.
+  void number(const Entry& entry, double& out, double min, bool min_exclusive,
+              std::optional<double> max = std::nullopt) {
+    if (!scalar(entry, "a number")) return;
+    const auto parsed = parse_number(entry.value.Scalar());
+    if (!parsed) {
+      error_on(entry, "expected a number, got " + describe_yaml(entry.value));
+      return;
+    }
+    const bool too_low = min_exclusive ? *parsed <= min : *parsed < min;
+    const bool too_high = max && *parsed > *max;
+    if (too_low || too_high) {
+      std::string rule = min_exclusive ? "must be greater than " + format_number(min)
+                                       : "must be at least " + format_number(min);
+      if (max) rule = "must be between " + format_number(min) + " and " + format_number(*max);
+      error_on(entry, rule + ", got " + format_number(*parsed));
+      return;
+    }
+    out = *parsed;
+  }
+
+  std::optional<std::string> path_value(const Entry& entry, const YAML::Node& node,
+                                        const std::string& field) {
+    if (!node.IsScalar() || node.Scalar().empty()) {
+      error_at(node.IsNull() ? entry.key : node, field,
+               "expected a file path, got " + (node.IsScalar() ? std::string("an empty string")
+                                                                : describe_yaml(node)));
+      return std::nullopt;
+    }
+    return resolve(node.Scalar());
+  }
+
+  void path(const Entry& entry, std::string& out) {
+    if (auto resolved = path_value(entry, entry.value, entry.field)) out = std::move(*resolved);
+  }
+
+  void optional_path(const Entry& entry, std::optional<std::string>& out) {
+    if (entry.value.IsNull()) {
+      out.reset();
+      return;
+    }
+    if (auto resolved = path_value(entry, entry.value, entry.field)) out = std::move(*resolved);
+  }
+
+  void path_list(const Entry& entry, std::vector<std::string>& out) {
+    if (entry.value.IsNull()) {
+      out.clear();
+      return;
+    }
+    if (!entry.value.IsSequence()) {
+      error_on(entry, "expected a list of file paths, got " + describe_yaml(entry.value));
+      return;
+    }
+    std::vector<std::string> paths;
+    bool ok = true;
+    std::size_t index = 0;
+    for (const YAML::Node& item : entry.value) {
+      auto resolved = path_value(entry, item, entry.field + "[" + std::to_string(index++) + "]");
+      if (resolved) {
+        paths.push_back(std::move(*resolved));
+      } else {
+        ok = false;
+      }
+    }
+    if (ok) out = std::move(paths);
+  }
+
+  std::string resolve(const std::string& text) const {
+    const fs::path path(text);
+    if (path.is_absolute()) return path.lexically_normal().string();
+    return (base_dir_ / path).lexically_normal().string();
+  }
+
+ private:
+  std::string file_;
+  fs::path base_dir_;
+  std::vector<Diagnostic> errors_;
+  std::map<std::string, Origin, std::less<>> origins_;
+};
+
+using Setter = std::function<void(Reader&, const Entry&)>;
+
+struct Setting {
+  std::string_view key;
+  Setter read;
+};
+
+struct Section {
+  std::string_view name;
+  std::vector<Setting> settings;
+};
+
+constexpr long long kIntMax = 1'000'000'000;
+
+std::vector<Section> sections(Config& c) {
+  return {
+      {"api",
+       {
+           {"base_url", [&c](Reader& r, const Entry& e) { r.string(e, c.api.base_url); }},
+           {"org_id", [&c](Reader& r, const Entry& e) { r.string(e, c.api.org_id); }},
+           {"api_key_file",
+            [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.api_key_file); }},
+           {"ca_file", [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.ca_file); }},
+           {"connect_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.api.connect_timeout, false); }},
+           {"request_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.api.request_timeout, false); }},
+           {"create_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.api.create_timeout, false); }},
+           {"max_body_bytes",
+            [&c](Reader& r, const Entry& e) {
+              r.integer(e, c.api.max_body_bytes, 1024, 1LL << 30);
+            }},
+           {"max_in_flight",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.api.max_in_flight, 1, 1024); }},
+       }},
+      {"rate",
+       {
+           {"requests_per_minute",
+            [&c](Reader& r, const Entry& e) { r.number(e, c.rate.requests_per_minute, 0, true); }},
+           {"burst", [&c](Reader& r, const Entry& e) { r.number(e, c.rate.burst, 1, false); }},
+           {"concurrency_hold",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.rate.concurrency_hold, true); }},
+       }},
+      {"poll",
+       {
+           {"initial_delay",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.poll.initial_delay, false); }},
+           {"max_delay",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.poll.max_delay, false); }},
+           {"multiplier",
+            [&c](Reader& r, const Entry& e) { r.number(e, c.poll.multiplier, 1, false); }},
+           {"jitter",
+            [&c](Reader& r, const Entry& e) { r.number(e, c.poll.jitter, 0, false, 1.0); }},
+           {"batch_size",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.poll.batch_size, 1, 200); }},
+           {"full_every",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.poll.full_every, true); }},
+       }},
+      {"create",
+       {
+           {"max_attempts",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.create.max_attempts, 1, 1000); }},
+           {"retry_initial",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.create.retry_initial, false); }},
+           {"retry_max",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.create.retry_max, false); }},
+           {"settle_delay",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.create.settle_delay, true); }},
+           {"max_active_sessions",
+            [&c](Reader& r, const Entry& e) {
+              r.integer(e, c.create.max_active_sessions, 1, kIntMax);
+            }},
+           {"max_concurrent_creates",
+            [&c](Reader& r, const Entry& e) {
+              r.integer(e, c.create.max_concurrent_creates, 1, 1024);
+            }},
+       }},
+      {"database",
+       {
+           {"path", [&c](Reader& r, const Entry& e) { r.path(e, c.database.path); }},
+           {"busy_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.database.busy_timeout, false); }},
+           {"cache_kib",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.database.cache_kib, 64, 1LL << 20); }},
+       }},
+      {"jobs",
+       {
+           {"files", [&c](Reader& r, const Entry& e) { r.path_list(e, c.jobs.files); }},
+           {"complete_on",
+            [&c](Reader& r, const Entry& e) {
+              static constexpr std::array<std::string_view, 2> kPolicies{"stop", "finished"};
+              std::string chosen;
+              r.choice(e, chosen, kPolicies);
+              if (chosen == "stop") c.jobs.complete_on = core::CompletionPolicy::on_stop;
+              if (chosen == "finished") c.jobs.complete_on = core::CompletionPolicy::on_finished;
+            }},
+           {"queue_watch",
+            [&c](Reader& r, const Entry& e) { r.boolean(e, c.jobs.queue_watch); }},
+           {"queue_check_interval",
+            [&c](Reader& r, const Entry& e) {
+              r.duration(e, c.jobs.queue_check_interval, false);
+            }},
+       }},
+      {"shutdown",
+       {
+           {"drain_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.shutdown.drain_timeout, true); }},
+       }},
+      {"lease",
+       {
+           {"ttl",
+            [&c](Reader& r, const Entry& e) {
+              core::Duration ttl = c.lease.ttl;
+              r.duration(e, ttl, false);
+              if (ttl < 2s || ttl > 10min) {
+                r.error_on(e, "must be between 2s and 10m, got " + format_duration(ttl));
+              } else {
+                c.lease.ttl = ttl;
+              }
+            }},
+       }},
+      {"metrics",
+       {
+           {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
+           {"address", [&c](Reader& r, const Entry& e) { r.string(e, c.metrics.address); }},
+           {"port", [&c](Reader& r, const Entry& e) { r.integer(e, c.metrics.port, 0, 65535); }},
+       }},
+      {"log",
+       {
+           {"level", [&c](Reader& r, const Entry& e) { r.choice(e, c.log.level, kLogLevels); }},
+           {"format",
+            [&c](Reader& r, const Entry& e) { r.choice(e, c.log.format, kLogFormats); }},
+       }},
+  };
+}
+
+// Reads one map level, reporting non-scalar, duplicate and unknown keys; `on_key` handles the
+// rest. `where` names the map in messages ("section 'poll'", "the top level").
+template <class Known, class OnKey>
+void for_each_key(Reader& reader, const YAML::Node& map, const std::string& prefix,
+                  const std::string& where, const Known& known, OnKey on_key) {
+  std::map<std::string, int, std::less<>> first_line;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    if (!key.IsScalar()) {
+      reader.error_at(key, prefix, "keys must be plain names, got " + describe_yaml(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    const std::string field = prefix.empty() ? name : prefix + "." + name;
+    const int line = key.Mark().line + 1;
+    if (const auto [found, inserted] = first_line.try_emplace(name, line); !inserted) {
+      reader.error_at(key, field,
+                      "duplicate key '" + name + "' (first defined at line " +
+                          std::to_string(found->second) + ")");
+      continue;
+    }
+    std::vector<std::string_view> names;
+    for (const auto& candidate : known) names.push_back(candidate.first);
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      std::string reason = prefix.empty() ? "unknown section '" + name + "'"
+                                          : "unknown key '" + name + "' in " + where;
+      if (const auto hint = closest_match(name, names)) {
+        reason += " (did you mean '" + std::string(*hint) + "'?)";
+      } else if (prefix == "api" && (name == "api_key" || name == "key" || name == "token")) {
+        reason += "; the API key is never read from the config: set api.api_key_file";
+      }
+      reader.error_at(key, field, std::move(reason));
+      continue;
+    }
+    on_key(name, Entry{.key = key, .value = value, .field = field});
+  }
+}
+
+bool is_loopback_host(const boost::urls::url_view& url) {
+  switch (url.host_type()) {
+    case boost::urls::host_type::ipv4: return url.host_ipv4_address().is_loopback();
+    case boost::urls::host_type::ipv6: return url.host_ipv6_address().is_loopback();
+    case boost::urls::host_type::name: {
+      std::string host(url.encoded_host());
+      for (char& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return host == "localhost" || host == "localhost.";
+    }
+    default: return false;
+  }
+}
+
+// Returns the reason the URL is unusable, or nullopt. Trailing slashes are the caller's to strip.
+std::optional<std::string> check_base_url(const std::string& text) {
+  const auto parsed = boost::urls::parse_absolute_uri(text);
+  if (!parsed) return "is not a valid absolute URL like https://api.devin.ai";
+  const boost::urls::url_view& url = *parsed;
+  const std::string scheme(url.scheme());
+  if (scheme != "https" && scheme != "http") return "must start with https:// (got " + scheme + ")";
+  if (!url.has_authority() || url.encoded_host().empty()) return "has no host";
+  if (url.has_userinfo()) return "must not contain credentials (user@host)";
+  if (url.has_query() || url.has_fragment()) return "must not have a query or fragment";
+  if (scheme == "http" && !is_loopback_host(url)) {
+    return "plain http:// is only allowed for loopback hosts (127.0.0.0/8, ::1, localhost)";
+  }
+  return std::nullopt;
+}
+
+bool is_url_safe_id(std::string_view id) {
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_' ||
+           ch == '.' || ch == '~';
+  });
+}
+
+const char* non_empty_env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+void apply_environment(Config& config, Reader& reader) {
+  if (const char* value = non_empty_env("DEVIN_ORCH_BASE_URL")) {
+    config.api.base_url = value;
+    reader.remember_env("api.base_url", "DEVIN_ORCH_BASE_URL");
+  }
+  if (const char* value = non_empty_env("DEVIN_ORCH_ORG_ID")) {
+    config.api.org_id = value;
+    reader.remember_env("api.org_id", "DEVIN_ORCH_ORG_ID");
+  }
+  if (const char* value = non_empty_env("DEVIN_ORCH_DATABASE")) {
+    // Relative to the working directory, like any path given on a command line.
+    config.database.path = value;
+    reader.remember_env("database.path", "DEVIN_ORCH_DATABASE");
+  }
+}
+
+void validate(Config& config, Reader& reader) {
+  if (reader.has_error("api.org_id")) {
+    // Already reported where it was written; "is required" would only add noise.
+  } else if (config.api.org_id.empty()) {
+    reader.error_from("api.org_id", "is required: set api.org_id or DEVIN_ORCH_ORG_ID");
+  } else if (!is_url_safe_id(config.api.org_id)) {
+    reader.error_from("api.org_id", "may contain only letters, digits, '-', '_', '.' and '~'");
+  }
+  if (reader.has_error("api.base_url")) {
+  } else if (const auto problem = check_base_url(config.api.base_url)) {
+    reader.error_from("api.base_url", *problem);
+  } else {
+    while (config.api.base_url.ends_with('/')) config.api.base_url.pop_back();
+  }
+  if (config.poll.max_delay < config.poll.initial_delay) {
+    reader.error_from("poll.max_delay", "must be at least poll.initial_delay (" +
+                                            format_duration(config.poll.initial_delay) + ")");
+  }
+  if (config.create.retry_max < config.create.retry_initial) {
+    reader.error_from("create.retry_max", "must be at least create.retry_initial (" +
+                                              format_duration(config.create.retry_initial) + ")");
+  }
+  if (config.database.path.empty()) reader.error_from("database.path", "must not be empty");
+}
+
+// Closes the descriptor on every path out of resolve_api_key.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string_view trim(std::string_view text) {
+  const auto space = [](char ch) { return std::isspace(static_cast<unsigned char>(ch)) != 0; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// A usable key goes verbatim into an HTTP header: control characters or spaces inside would
+// corrupt (or inject into) the request.
+std::optional<std::string> check_key(std::string_view raw, const std::string& source,
+                                     std::string* error) {
+  const std::string_view key = trim(raw);
+  if (key.empty()) {
+    *error = source + " is empty";
+    return std::nullopt;
+  }
+  for (char ch : key) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte <= 0x20 || byte == 0x7f) {
+      *error = source + " contains whitespace or control characters inside the key";
+      return std::nullopt;
+    }
+  }
+  return std::string(key);
+}
+
+std::optional<std::string> read_key_file(const std::string& path, std::string* error) {
+  const FdCloser fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) {
+    *error = "cannot open key file " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  // fstat on the open descriptor: the mode checked is the mode of the file actually read.
+  struct stat info {};
+  if (::fstat(fd.fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    *error = "key file " + path + " is not a regular file";
+    return std::nullopt;
+  }
+  if ((info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+    *error = "key file " + path + " is readable by group or others (mode " + mode +
+             "); chmod 600 it";
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = "cannot read key file " + path + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > kMaxKeyFileBytes) {
+      *error = "key file " + path + " is too large to be an API key";
+      return std::nullopt;
+    }
+  }
+  return check_key(text, "key file " + path, error);
+}
+
+// Scalars go out double-quoted so that values like "null" or "10s" can never change type.
+void emit_string(YAML::Emitter& out, std::string_view key, const std::string& value) {
+  out << YAML::Key << std::string(key) << YAML::Value << YAML::DoubleQuoted << value;
+}
+void emit_optional(YAML::Emitter& out, std::string_view key,
+                   const std::optional<std::string>& value) {
+  out << YAML::Key << std::string(key) << YAML::Value;
+  if (value) {
+    out << YAML::DoubleQuoted << *value;
+  } else {
+    out << YAML::Null;
+  }
+}
+void emit_plain(YAML::Emitter& out, std::string_view key, const std::string& value) {
+  out << YAML::Key << std::string(key) << YAML::Value << value;
+}
+void emit_duration(YAML::Emitter& out, std::string_view key, core::Duration value) {
+  emit_plain(out, key, format_duration(value));
+}
+
+}  // namespace
+
+ConfigLoad load_config(const std::string& path) {
+  ConfigLoad load;
+  Diagnostic read_error;
+  const auto text = read_input_file(path, kMaxConfigBytes, &read_error);
+  if (!text) {
+    load.errors.push_back(std::move(read_error));
+    return load;
+  }
+  if (auto problem = screen_yaml(*text, path, kConfigScreen)) {
+    load.errors.push_back(std::move(*problem));
+    return load;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(*text);
+  } catch (const YAML::Exception& e) {
+    Diagnostic diagnostic{.file = path, .reason = e.msg};
+    if (e.mark.line >= 0) {
+      diagnostic.line = e.mark.line + 1;
+      diagnostic.column = e.mark.column + 1;
+    }
+    load.errors.push_back(std::move(diagnostic));
+    return load;
+  }
+
+  std::error_code ec;
+  fs::path absolute = fs::absolute(path, ec);
+  if (ec) absolute = fs::path(path);
+  Reader reader(path, absolute.parent_path());
+  Config config;
+  config.source_path = path;
+
+  try {
+    if (!root.IsNull() && !root.IsMap()) {
+      reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
+                                "jobs, shutdown, lease, metrics, log), got " + describe_yaml(root));
+    } else if (root.IsMap()) {
+      std::vector<Section> table = sections(config);
+      std::vector<std::pair<std::string_view, const Section*>> known_sections;
+      for (const Section& section : table) known_sections.emplace_back(section.name, &section);
+      for_each_key(reader, root, "", "the top level", known_sections,
+                   [&](const std::string& name, const Entry& entry) {
+                     const Section* section = nullptr;
+                     for (const auto& [known, candidate] : known_sections) {
+                       if (known == name) section = candidate;
+                     }
+                     if (entry.value.IsNull()) return;  // `poll:` alone: all defaults
+                     if (!entry.value.IsMap()) {
+                       reader.error_on(entry, "expected a map of settings, got " +
+                                                  describe_yaml(entry.value));
+                       return;
+                     }
+                     std::vector<std::pair<std::string_view, const Setting*>> known_keys;
+                     for (const Setting& setting : section->settings) {
+                       known_keys.emplace_back(setting.key, &setting);
+                     }
+                     for_each_key(reader, entry.value, name, "section '" + name + "'",
+                                  known_keys, [&](const std::string& key, const Entry& setting) {
+                                    for (const auto& [known, candidate] : known_keys) {
+                                      if (known == key) {
+                                        reader.remember(setting);
+                                        candidate->read(reader, setting);
+                                      }
+                                    }
+                                  });
+                   });
+    }
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp throws on some odd trees (e.g. conversions); never let input crash the daemon.
+    reader.error_at(root, "", std::string("unreadable YAML: ") + e.msg);
+  }
+
+  apply_environment(config, reader);
+  validate(config, reader);
+
+  load.errors = std::move(reader.errors());
+  if (load.errors.empty()) load.config = std::move(config);
+  return load;
+}
+
+std::string render_config(const Config& config) {
+  YAML::Emitter out;
+  out << YAML::Comment("effective configuration" +
+                       (config.source_path.empty() ? std::string()
+                                                   : " (from " + config.source_path + ")"));
+  out << YAML::BeginMap;
+
+  out << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
+  emit_string(out, "base_url", config.api.base_url);
+  emit_string(out, "org_id", config.api.org_id);
+  emit_optional(out, "api_key_file", config.api.api_key_file);
+  emit_optional(out, "ca_file", config.api.ca_file);
+  emit_duration(out, "connect_timeout", config.api.connect_timeout);
+  emit_duration(out, "request_timeout", config.api.request_timeout);
+  emit_duration(out, "create_timeout", config.api.create_timeout);
+  emit_plain(out, "max_body_bytes", std::to_string(config.api.max_body_bytes));
+  emit_plain(out, "max_in_flight", std::to_string(config.api.max_in_flight));
+  out << YAML::EndMap;
+
+  out << YAML::Key << "rate" << YAML::Value << YAML::BeginMap;
+  emit_plain(out, "requests_per_minute", format_number(config.rate.requests_per_minute));
+  emit_plain(out, "burst", format_number(config.rate.burst));
+  emit_duration(out, "concurrency_hold", config.rate.concurrency_hold);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "poll" << YAML::Value << YAML::BeginMap;
+  emit_duration(out, "initial_delay", config.poll.initial_delay);
+  emit_duration(out, "max_delay", config.poll.max_delay);
+  emit_plain(out, "multiplier", format_number(config.poll.multiplier));
+  emit_plain(out, "jitter", format_number(config.poll.jitter));
+  emit_plain(out, "batch_size", std::to_string(config.poll.batch_size));
+  emit_duration(out, "full_every", config.poll.full_every);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "create" << YAML::Value << YAML::BeginMap;
+  emit_plain(out, "max_attempts", std::to_string(config.create.max_attempts));
+  emit_duration(out, "retry_initial", config.create.retry_initial);
+  emit_duration(out, "retry_max", config.create.retry_max);
+  emit_duration(out, "settle_delay", config.create.settle_delay);
+  emit_plain(out, "max_active_sessions", std::to_string(config.create.max_active_sessions));
+  emit_plain(out, "max_concurrent_creates", std::to_string(config.create.max_concurrent_creates));
+  out << YAML::EndMap;
+
+  out << YAML::Key << "database" << YAML::Value << YAML::BeginMap;
+  emit_string(out, "path", config.database.path);
+  emit_duration(out, "busy_timeout", config.database.busy_timeout);
+  emit_plain(out, "cache_kib", std::to_string(config.database.cache_kib));
+  out << YAML::EndMap;
+
+  out << YAML::Key << "jobs" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
+  for (const std::string& file : config.jobs.files) out << YAML::DoubleQuoted << file;
+  out << YAML::EndSeq;
+  emit_plain(out, "complete_on",
+             config.jobs.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
+  emit_plain(out, "queue_watch", config.jobs.queue_watch ? "true" : "false");
+  emit_duration(out, "queue_check_interval", config.jobs.queue_check_interval);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "shutdown" << YAML::Value << YAML::BeginMap;
+  emit_duration(out, "drain_timeout", config.shutdown.drain_timeout);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "lease" << YAML::Value << YAML::BeginMap;
+  emit_duration(out, "ttl", config.lease.ttl);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
+  emit_plain(out, "enabled", config.metrics.enabled ? "true" : "false");
+  emit_string(out, "address", config.metrics.address);
+  emit_plain(out, "port", std::to_string(config.metrics.port));
+  out << YAML::EndMap;
+
+  out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
+  emit_string(out, "level", config.log.level);
+  emit_string(out, "format", config.log.format);
+  out << YAML::EndMap;
+
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error) {
+  std::string scratch;
+  std::string& message = error != nullptr ? *error : scratch;
+  if (const char* directory = non_empty_env("CREDENTIALS_DIRECTORY")) {
+    const std::string path = (fs::path(directory) / "devin-api-key").string();
+    std::error_code ec;
+    if (fs::exists(path, ec)) return read_key_file(path, &message);
+  }
+  if (api.api_key_file) return read_key_file(*api.api_key_file, &message);
+  if (const char* value = std::getenv("DEVIN_API_KEY")) {
+    return check_key(value, "DEVIN_API_KEY", &message);
+  }
+  message =
+      "no API key: provide the systemd credential devin-api-key, set api.api_key_file, or set "
+      "DEVIN_API_KEY";
+  return std::nullopt;
+}
+
+store::StoreOptions store_options(const DatabaseConfig& database) {
+  return {.path = database.path,
+          .busy_timeout = database.busy_timeout,
+          .cache_kib = database.cache_kib};
+}
+
+}  // namespace devin_orch::app

@@ -1,0 +1,323 @@
+// The daemon's creation flows: drives each job's creation machine (intent, create, lookup by
+// tag, commit) until its session is recorded, and fans enterprise jobs out per organisation.
+#include "daemon_state.hpp"
+
+#include "devin_orch/app/daemon/session_secrets.hpp"
+#include "devin_orch/core/creation_machine.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <tuple>
+
+namespace devin_orch::app::detail {
+
+constexpr std::size_t kMaxLookupPages = 1000;
+
+// ---- creation ---------------------------------------------------------------------------
+
+void Daemon::launch_creation(core::JobRecord job, bool resumed) {
+  Org& org = org_for(job);
+  ++org.creating;
+  in_progress_.insert(job.id);
+  net::co_spawn(io_, creation_flow(org, std::move(job), resumed), net::detached);
+}
+
+// Lists every page of the org's sessions carrying `tag`. Only a complete walk proves absence.
+awaitable<std::optional<Daemon::LookupResult>> Daemon::lookup_by_tag(
+    Org& org, const std::string& tag, std::int64_t created_after) {
+  LookupResult result;
+  api::ListSessionsQuery query{.tags = {tag}, .created_after = created_after, .first = 200};
+  for (std::size_t page = 0; page < kMaxLookupPages; ++page) {
+    if (!co_await pass_gate(org, core::RequestKind::other)) co_return std::nullopt;
+    const auto started = SteadyClock::now();
+    auto answer = co_await client_.list_sessions(org.org_id, query);
+    release(org, answer.outcome);
+    observe_call("lookup", answer.outcome, started);
+    if (!answer.outcome.ok()) {
+      result.outcome = answer.outcome;
+      result.matches.clear();
+      co_return result;
+    }
+    for (auto& session : answer.value->items) {
+      // Never trust the filter alone: a server that ignored it must not make us adopt.
+      if (std::find(session.tags.begin(), session.tags.end(), tag) != session.tags.end()) {
+        result.matches.push_back(std::move(session));
+      }
+    }
+    if (!answer.value->has_next_page || !answer.value->end_cursor) {
+      std::sort(result.matches.begin(), result.matches.end(),
+                [](const api::Session& a, const api::Session& b) {
+                  return std::tie(a.created_at, a.session_id) <
+                         std::tie(b.created_at, b.session_id);
+                });
+      result.outcome = answer.outcome;
+      co_return result;
+    }
+    query.after = answer.value->end_cursor;
+  }
+  result.outcome = core::CallOutcome{.cls = core::CallClass::ambiguous,
+                                     .detail = "lookup exceeded the page limit"};
+  co_return result;
+}
+
+awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resumed) {
+  auto policy = creation_policy_;
+  if (job.definition.controls.max_attempts) {
+    policy.max_attempts = *job.definition.controls.max_attempts;
+  }
+  const core::CreationSnapshot snapshot{.attempts = job.attempts,
+                                        .intent_at_ms = job.intent_at_ms};
+  std::string tag = job.creation_tag.empty()
+                        ? core::creation_tag(job.definition.key, job.generation)
+                        : job.creation_tag;
+  CreationFlow flow{.job = std::move(job),
+                    .tag = std::move(tag),
+                    .machine = core::CreationMachine{policy, snapshot, random_},
+                    .claim = !resumed};
+  const std::string& key = flow.job.definition.key;
+  flow.action = resumed ? flow.machine.resume(core::ResumeAfterRestart{core::wall_now()})
+                        : flow.machine.resume(core::StartFresh{core::wall_now()});
+  bool running = true;
+  while (running) {
+    const core::CreationAction& action = flow.action;
+    using Kind = core::CreationActionKind;
+    switch (action.kind) {
+      case Kind::commit_intent: running = co_await commit_intent_step(flow); break;
+      case Kind::send_create: running = co_await send_create_step(org, flow); break;
+      case Kind::lookup: running = co_await lookup_step(org, flow); break;
+      case Kind::wait: {
+        if (action.pause_org) pause_org(org, action.reason);
+        if (!co_await sleep_for(action.delay)) {
+          running = false;
+          break;
+        }
+        flow.action = flow.machine.resume(core::WaitElapsed{core::wall_now()});
+        break;
+      }
+      case Kind::commit_session: running = co_await commit_session_step(org, flow); break;
+      case Kind::requeue: {
+        (void)store_->requeue(flow.job.id, action.attempt, action.reason, core::wall_now());
+        if (action.pause_org) pause_org(org, action.reason);
+        spdlog::warn("job '{}': back to queued: {}", key, action.reason);
+        running = false;
+        break;
+      }
+      case Kind::give_up: {
+        (void)store_->finish(flow.job.id, core::JobState::dead, action.reason, core::wall_now());
+        count_job_end(core::JobState::dead);
+        if (action.pause_org) pause_org(org, action.reason);
+        spdlog::error("job '{}': dead: {}", key, action.reason);
+        running = false;
+        break;
+      }
+      case Kind::done:
+        running = false;
+        break;
+    }
+  }
+  --org.creating;
+  in_progress_.erase(flow.job.id);
+  dispatch_requested_ = true;
+  dispatch_wakeup_.notify();
+}
+
+awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
+  const std::string& key = flow.job.definition.key;
+  const std::int64_t attempt = flow.action.attempt;
+  // Shared with the intents of jobs dispatched in the same turn: one fsync for a burst.
+  store::IntentWrite intent{.job_id = flow.job.id,
+                            .attempt = attempt,
+                            .claim = flow.claim,
+                            .tag = flow.tag,
+                            .intent_at_ms = flow.action.intent_at_ms.value_or(0)};
+  const auto committed = co_await intents_.commit(std::move(intent));
+  if (!committed && committed.error() == errc::sync_failed) {
+    // The intent may be committed yet never reach the disk, and no later fsync can be
+    // trusted: send nothing more. The restart reconciles by tag before any create.
+    spdlog::critical("job '{}': {}; stopping", key, store_->last_error_message());
+    exit_code_ = 1;
+    request_stop("an fsync of the database failed");
+    co_return false;
+  }
+  if (!committed) {
+    spdlog::error("job '{}': cannot record create intent: {}; will retry", key,
+                  committed.error().message());
+    co_await sleep_for(std::chrono::seconds{1});
+    co_return false;
+  }
+  flow.claim = false;
+  spdlog::debug("job '{}': intent committed (attempt {})", key, attempt);
+  flow.action = flow.machine.resume(core::IntentCommitted{core::wall_now()});
+  co_return true;
+}
+
+awaitable<bool> Daemon::send_create_step(Org& org, CreationFlow& flow) {
+  const std::string& key = flow.job.definition.key;
+  if (!co_await pass_gate(org, core::RequestKind::create)) {
+    co_return false;  // stopping; the job stays `creating` and is reconciled later
+  }
+  std::string secret_error;
+  auto secrets = resolve_session_secrets(flow.job.definition.spec.session_secrets, &secret_error);
+  if (!secrets) {
+    // Nothing was sent for this attempt, so no session can exist: safe to end here.
+    release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
+    (void)store_->finish(flow.job.id, core::JobState::dead, secret_error, core::wall_now());
+    count_job_end(core::JobState::dead);
+    spdlog::error("job '{}': dead: {}", key, secret_error);
+    co_return false;
+  }
+  const auto started = SteadyClock::now();
+  auto answer = co_await client_.create_session(org.org_id, flow.job.definition.spec, flow.tag,
+                                                config_.api.create_timeout, std::move(*secrets));
+  release(org, answer.outcome);
+  observe_call("create", answer.outcome, started);
+  std::optional<std::string> session_id;
+  if (answer.value) {
+    session_id = answer.value->session_id;
+    flow.session = std::move(answer.value);
+    flow.adopted = false;
+    spdlog::info("job '{}': created session {}", key, *session_id);
+  } else {
+    spdlog::warn("job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
+                 core::to_string(answer.outcome.cls), answer.outcome.detail);
+    if (!answer.outcome.ok()) {
+      (void)store_->note_error(flow.job.id, answer.outcome.detail, core::wall_now());
+    }
+  }
+  flow.action = flow.machine.resume(
+      core::CreateAnswered{answer.outcome, std::move(session_id), core::wall_now()});
+  co_return true;
+}
+
+awaitable<bool> Daemon::lookup_step(Org& org, CreationFlow& flow) {
+  const std::string& key = flow.job.definition.key;
+  auto found = co_await lookup_by_tag(org, flow.tag, flow.action.created_after.value_or(0));
+  if (!found) co_return false;
+  std::vector<std::string> ids;
+  for (const auto& match : found->matches) ids.push_back(match.session_id);
+  if (found->matches.size() > 1) {
+    spdlog::error("job '{}': {} sessions carry tag {}; adopting the oldest ({})", key,
+                  ids.size(), flow.tag, ids.front());
+  }
+  count("devin_orch_create_lookups_total",
+        "Lookups by creation tag after an ambiguous failure or a restart, by result.",
+        {{"result", !found->matches.empty() ? "found"
+                    : found->outcome.ok()   ? "absent"
+                                            : "failed"}});
+  if (!found->matches.empty()) {
+    flow.session = found->matches.front();
+    flow.adopted = true;
+    spdlog::info("job '{}': lookup found session {}; adopting it", key, ids.front());
+  } else if (found->outcome.ok()) {
+    spdlog::info("job '{}': lookup proved no session exists for tag {}", key, flow.tag);
+  }
+  flow.action =
+      flow.machine.resume(core::LookupAnswered{found->outcome, std::move(ids), core::wall_now()});
+  co_return true;
+}
+
+awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
+  const std::string& key = flow.job.definition.key;
+  const std::optional<api::Session>& session = flow.session;
+  if (!session || session->session_id != flow.action.session_id) {
+    throw std::logic_error("commit_session without the matching session");
+  }
+  const store::SessionWrite write{
+      .job_id = flow.job.id, .session = *session, .adopted = flow.adopted};
+  auto first_try = write;
+  auto committed = co_await sessions_.commit(std::move(first_try));
+  // A session that exists but is not on record is neither polled nor ended by a deadline
+  // until the next start: worth a few more tries (a CLI holding the write lock past
+  // busy_timeout, say). Not when the job moved on (conflict, not found).
+  for (int retry = 1; !committed && retry <= 5 && committed.error() != errc::conflict &&
+                      committed.error() != errc::not_found;
+       ++retry) {
+    spdlog::warn("job '{}': cannot record session {} yet ({}); retrying", key,
+                 session->session_id, committed.error().message());
+    if (!co_await sleep_for(std::chrono::seconds{retry})) break;
+    auto again = write;
+    committed = co_await sessions_.commit(std::move(again));
+  }
+  const auto now = core::wall_now();
+  if (!committed) {
+    // The session exists but is not recorded: leave the job `creating`; the lookup at the
+    // next start adopts it.
+    spdlog::error("job '{}': cannot record session {}: {}", key, session->session_id,
+                  committed.error().message());
+    co_return false;
+  }
+  flow.job.session_id = session->session_id;
+  count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
+        {{"origin", flow.adopted ? "adopted" : "created"}});
+  metrics_
+      .histogram("devin_orch_queue_wait_seconds",
+                 "From a job's submission to its session being recorded.",
+                 server::default_duration_buckets())
+      .observe(std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
+  track_session(org, flow.job, session->status, session->status_detail, now,
+                /*poll_soon=*/false, std::max(session->created_at, session->updated_at));
+  flow.action = flow.machine.resume(core::SessionCommitted{now});
+  co_return true;
+}
+
+// ---- fan-out ------------------------------------------------------------------------------
+
+// One child job per organisation of the enterprise, keyed `<key>@<org_id>`; idempotent (the
+// children's keys make a repeat after a crash add nothing).
+awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
+  std::vector<std::string> org_ids;
+  std::optional<std::string> after;
+  int failures = 0;
+  bool complete = false;
+  while (!complete && !stopping_) {
+    if (!co_await pass_gate(org, core::RequestKind::other)) break;
+    const auto started = SteadyClock::now();
+    auto answer = co_await client_.list_organizations(200, after);
+    release(org, answer.outcome);
+    observe_call("list_organizations", answer.outcome, started);
+    if (!answer.value) {
+      spdlog::warn("job '{}': listing the enterprise's organisations failed ({})",
+                   job.definition.key, answer.outcome.detail);
+      if (answer.outcome.cls == core::CallClass::forbidden ||
+          answer.outcome.cls == core::CallClass::rejected) {
+        (void)store_->finish(job.id, core::JobState::dead,
+                             "fan-out: cannot list organisations: " + answer.outcome.detail,
+                             core::wall_now());
+        count_job_end(core::JobState::dead);
+        break;
+      }
+      co_await sleep_for(core::full_jitter_delay(creation_policy_.retry, failures++, random_));
+      continue;
+    }
+    for (const auto& organization : answer.value->items) org_ids.push_back(organization.org_id);
+    complete = !answer.value->has_next_page || !answer.value->end_cursor;
+    after = answer.value->end_cursor;
+  }
+  if (complete) {
+    const auto now = core::wall_now();
+    int added = 0;
+    for (const auto& org_id : org_ids) {
+      core::JobDefinition child = job.definition;
+      child.key = job.definition.key + "@" + org_id;
+      child.org_id = org_id;
+      child.controls.fan_out_enterprise = false;
+      const auto result = store_->add_job(child, "fan-out:" + job.definition.key, now,
+                                          job.definition.key);
+      added += result && *result == store::AddResult::inserted ? 1 : 0;
+    }
+    (void)store_->finish(job.id, core::JobState::finished, "", now);
+    count_job_end(core::JobState::finished);
+    spdlog::info("job '{}': fanned out to {} organisation(s) ({} new child jobs)",
+                 job.definition.key, org_ids.size(), added);
+  }
+  in_progress_.erase(job.id);
+  dispatch_requested_ = true;
+  dispatch_wakeup_.notify();
+}
+
+}  // namespace devin_orch::app::detail

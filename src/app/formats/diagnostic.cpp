@@ -1,0 +1,291 @@
+// Diagnostic formatting and the input guards shared by the config and job file loaders: a
+// size-capped read, a streaming YAML screen that runs before any tree is built, and typo hints.
+#include "devin_orch/app/formats/diagnostic.hpp"
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace devin_orch::app {
+namespace {
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Thrown from inside yaml-cpp's parser callbacks: the only way to stop it early.
+struct ScreenStop {
+  Diagnostic diagnostic;
+};
+
+Diagnostic located(const std::string& file, const YAML::Mark& mark, std::string reason) {
+  Diagnostic diagnostic{.file = file, .reason = std::move(reason)};
+  if (mark.line >= 0) {
+    diagnostic.line = mark.line + 1;
+    diagnostic.column = mark.column + 1;
+  }
+  return diagnostic;
+}
+
+class ScreeningHandler final : public YAML::EventHandler {
+ public:
+  ScreeningHandler(const std::string& file, const YamlScreenLimits& limits,
+                   YAML::EventHandler* observer)
+      : file_(file), limits_(limits), observer_(observer) {}
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ > 1) {
+      throw ScreenStop{located(file_, mark, "more than one YAML document; use a single one")};
+    }
+    if (observer_ != nullptr) observer_->OnDocumentStart(mark);
+  }
+  void OnDocumentEnd() override {
+    if (observer_ != nullptr) observer_->OnDocumentEnd();
+  }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    count(mark);
+    if (observer_ != nullptr) observer_->OnNull(mark, anchor);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    count(mark);
+    if (observer_ != nullptr) observer_->OnScalar(mark, tag, anchor, value);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (!limits_.allow_aliases) {
+      throw ScreenStop{located(file_, mark,
+                               "YAML aliases (*name) are not allowed here; write the value out")};
+    }
+    count(mark);
+    if (observer_ != nullptr) observer_->OnAlias(mark, anchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value style) override {
+    open(mark);
+    if (observer_ != nullptr) observer_->OnSequenceStart(mark, tag, anchor, style);
+  }
+  void OnSequenceEnd() override {
+    --depth_;
+    if (observer_ != nullptr) observer_->OnSequenceEnd();
+  }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value style) override {
+    open(mark);
+    if (observer_ != nullptr) observer_->OnMapStart(mark, tag, anchor, style);
+  }
+  void OnMapEnd() override {
+    --depth_;
+    if (observer_ != nullptr) observer_->OnMapEnd();
+  }
+
+ private:
+  void count(const YAML::Mark& mark) {
+    if (++nodes_ > limits_.max_nodes) {
+      throw ScreenStop{located(file_, mark,
+                               "more than " + std::to_string(limits_.max_nodes) + " YAML nodes")};
+    }
+  }
+  void open(const YAML::Mark& mark) {
+    count(mark);
+    if (++depth_ > limits_.max_depth) {
+      throw ScreenStop{located(file_, mark,
+                               "nested deeper than " + std::to_string(limits_.max_depth) +
+                                   " levels")};
+    }
+  }
+
+  const std::string& file_;
+  const YamlScreenLimits& limits_;
+  YAML::EventHandler* observer_;
+  int documents_ = 0;
+  int depth_ = 0;
+  std::size_t nodes_ = 0;
+};
+
+// Optimal string alignment distance: a swapped pair of letters counts as one edit, which is
+// the most common typo in a key.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  const std::size_t m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+}  // namespace
+
+std::string Diagnostic::to_string() const {
+  std::string out = file;
+  if (line > 0) {
+    out += (out.empty() ? "line " : ":") + std::to_string(line);
+    if (column > 0) out += ":" + std::to_string(column);
+  }
+  if (!out.empty()) out += ": ";
+  if (!field.empty()) out += field + ": ";
+  out += reason;
+  return out;
+}
+
+std::optional<std::string> read_input_file(const std::string& path, std::size_t max_bytes,
+                                           Diagnostic* error) {
+  const auto fail = [&](std::string reason) -> std::optional<std::string> {
+    if (error != nullptr) *error = Diagnostic{.file = path, .reason = std::move(reason)};
+    return std::nullopt;
+  };
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return fail(std::string("cannot stat: ") + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) return fail("is a directory, not a file");
+  const std::string limit_reason = "file is larger than the limit of " + std::to_string(max_bytes) +
+                                   " bytes";
+  if (S_ISREG(info.st_mode) && static_cast<std::size_t>(info.st_size) > max_bytes) {
+    return fail(limit_reason);
+  }
+  // Read to the cap plus one byte whatever stat said: pipes and growing files lie about size.
+  // Straight into the string: a 64 KiB buffer on the stack stayed resident for the daemon's
+  // whole life after reading one file.
+  constexpr std::size_t chunk = 64 * 1024;
+  std::string text;
+  for (;;) {
+    const std::size_t used = text.size();
+    text.resize(used + chunk);
+    const ssize_t n = ::read(fd.get(), text.data() + used, chunk);
+    text.resize(used + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(std::string("cannot read: ") + std::strerror(errno));
+    }
+    if (n == 0) break;
+    if (text.size() > max_bytes) return fail(limit_reason);
+  }
+  text.shrink_to_fit();
+  return text;
+}
+
+std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string& file,
+                                      const YamlScreenLimits& limits,
+                                      YAML::EventHandler* observer) {
+  // Counted on the raw text, so no quoting or comment can hide a flow collection from it.
+  const auto flow_marks = static_cast<std::size_t>(std::count_if(
+      text.begin(), text.end(), [](char ch) { return ch == ',' || ch == '[' || ch == '{'; }));
+  if (flow_marks > limits.max_nodes) {
+    return Diagnostic{.file = file,
+                      .reason = "more than " + std::to_string(limits.max_nodes) +
+                                " of the characters ',', '[' and '{' (a limit on flow-style "
+                                "YAML, which is parsed all at once)"};
+  }
+  std::istringstream stream(text);
+  ScreeningHandler handler(file, limits, observer);
+  try {
+    YAML::Parser parser(stream);
+    while (parser.HandleNextDocument(handler)) {
+    }
+  } catch (const ScreenStop& stop) {
+    return stop.diagnostic;
+  } catch (const YAML::ParserException& e) {
+    return located(file, e.mark, e.msg);
+  } catch (const YAML::Exception& e) {
+    return located(file, e.mark, e.msg);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> closest_match(std::string_view word,
+                                              std::span<const std::string_view> known) {
+  std::optional<std::string_view> best;
+  std::size_t best_distance = 3;
+  for (std::string_view candidate : known) {
+    // The length gap bounds the distance from below; skipping keeps hostile long words cheap.
+    const std::size_t gap = word.size() > candidate.size() ? word.size() - candidate.size()
+                                                           : candidate.size() - word.size();
+    if (gap >= best_distance) continue;
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance && distance < std::max(word.size(), candidate.size())) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string describe_yaml(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    default: break;
+  }
+  return describe_yaml_scalar(node.Scalar());
+}
+
+std::string describe_yaml_scalar(std::string_view scalar) {
+  std::string text(scalar.substr(0, 40));
+  if (scalar.size() > 40) text += "...";
+  return is_valid_utf8(text) ? "'" + text + "'" : "a string that is not valid UTF-8";
+}
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    std::uint32_t minimum = 0;
+    if ((c & 0xE0) == 0xC0) {
+      length = 2, code = c & 0x1F, minimum = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      length = 3, code = c & 0x0F, minimum = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      length = 4, code = c & 0x07, minimum = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + length > n) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past Unicode's end are all invalid.
+    if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    i += length;
+  }
+  return true;
+}
+
+}  // namespace devin_orch::app

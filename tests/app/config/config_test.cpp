@@ -1,0 +1,659 @@
+// Config loading against real files in a temp dir: defaults, every key, environment overrides,
+// located diagnostics (all of them, 1-based), hostile input, rendering, and API key resolution.
+#include "devin_orch/app/config/config.hpp"
+
+#include "support/process.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+
+namespace devin_orch::app {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::TempDir;
+using testing::write_file;
+
+// Sets or unsets one environment variable for a test's lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) previous_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (previous_) {
+      ::setenv(name_, previous_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> previous_;
+};
+
+std::vector<std::string> rendered(const std::vector<Diagnostic>& errors) {
+  std::vector<std::string> lines;
+  for (const Diagnostic& d : errors) lines.push_back(d.to_string());
+  return lines;
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  // The runner's own environment must not leak into what the tests expect.
+  ScopedEnv base_url_{"DEVIN_ORCH_BASE_URL", nullptr};
+  ScopedEnv org_id_{"DEVIN_ORCH_ORG_ID", nullptr};
+  ScopedEnv database_{"DEVIN_ORCH_DATABASE", nullptr};
+  ScopedEnv credentials_{"CREDENTIALS_DIRECTORY", nullptr};
+  ScopedEnv api_key_{"DEVIN_API_KEY", nullptr};
+  TempDir dir_;
+
+  std::string write(const std::string& text, const std::string& name = "devin-orch.yaml") {
+    const std::string path = dir_.file(name);
+    write_file(path, text);
+    return path;
+  }
+
+  ConfigLoad load(const std::string& text) { return load_config(write(text)); }
+
+  std::string key_file(const std::string& content, mode_t mode,
+                       const std::string& name = "api-key") {
+    const std::string path = dir_.file(name);
+    write_file(path, content);
+    EXPECT_EQ(::chmod(path.c_str(), mode), 0);
+    return path;
+  }
+};
+
+TEST(DiagnosticText, OmitsUnknownParts) {
+  EXPECT_EQ((Diagnostic{"c.yaml", 3, 7, "poll.jitter", "too big"}).to_string(),
+            "c.yaml:3:7: poll.jitter: too big");
+  EXPECT_EQ((Diagnostic{"c.yaml", 3, 7, "", "bad"}).to_string(), "c.yaml:3:7: bad");
+  EXPECT_EQ((Diagnostic{"c.yaml", 0, 0, "api.org_id", "is required"}).to_string(),
+            "c.yaml: api.org_id: is required");
+  EXPECT_EQ((Diagnostic{"c.yaml", 4, 0, "", "bad"}).to_string(), "c.yaml:4: bad");
+  EXPECT_EQ((Diagnostic{"", 0, 0, "", "bad"}).to_string(), "bad");
+}
+
+TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
+  const std::string path = write("api:\n  org_id: org-1\n");
+  const ConfigLoad result = load_config(path);
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  ASSERT_TRUE(result.config.has_value());
+  const Config& c = *result.config;
+  const Config defaults;
+  EXPECT_EQ(c.api.org_id, "org-1");
+  EXPECT_EQ(c.api.base_url, "https://api.devin.ai");
+  EXPECT_EQ(c.api.api_key_file, std::nullopt);
+  EXPECT_EQ(c.api.connect_timeout, defaults.api.connect_timeout);
+  EXPECT_EQ(c.api.create_timeout, defaults.api.create_timeout);
+  EXPECT_EQ(c.api.max_body_bytes, defaults.api.max_body_bytes);
+  EXPECT_EQ(c.rate.requests_per_minute, 60.0);
+  EXPECT_EQ(c.rate.burst, 5.0);
+  EXPECT_EQ(c.poll.initial_delay, 10s);
+  EXPECT_EQ(c.poll.max_delay, 60s);
+  EXPECT_EQ(c.poll.batch_size, 200);
+  EXPECT_EQ(c.poll.full_every, 5min);
+  EXPECT_EQ(c.create.max_attempts, 5);
+  EXPECT_EQ(c.database.path, "/var/lib/devin-orch/devin-orch.db");
+  EXPECT_TRUE(c.jobs.files.empty());
+  EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_stop);
+  EXPECT_TRUE(c.jobs.queue_watch);
+  EXPECT_EQ(c.shutdown.drain_timeout, 10s);
+  EXPECT_EQ(c.lease.ttl, 15s);
+  EXPECT_EQ(c.log.level, "info");
+  EXPECT_EQ(c.source_path, path);
+}
+
+TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
+  auto result = load("api:\n  org_id: o\nlease:\n  ttl: 4s\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->lease.ttl, 4s);
+  EXPECT_THAT(render_config(*result.config), HasSubstr("lease:\n  ttl: 4s"));
+  for (const char* bad : {"1s", "11m", "0s"}) {
+    result = load(std::string("api:\n  org_id: o\nlease:\n  ttl: ") + bad + "\n");
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].field, "lease.ttl");
+    EXPECT_EQ(result.errors[0].line, 4);
+  }
+  result = load("api:\n  org_id: o\nlease:\n  ttl: 1s\n");
+  EXPECT_THAT(result.errors[0].reason, HasSubstr("must be between 2s and 10m, got 1s"));
+}
+
+TEST_F(ConfigTest, EmptySectionsMeanDefaults) {
+  const ConfigLoad result = load("api:\n  org_id: o\npoll:\nrate:\n");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->poll.initial_delay, 10s);
+}
+
+TEST_F(ConfigTest, EveryKeyParsed) {
+  const ConfigLoad result = load(R"(api:
+  base_url: https://devin.example.com/
+  org_id: org-abc123
+  api_key_file: /etc/devin-orch/key
+  ca_file: /etc/ssl/extra.pem
+  connect_timeout: 3s
+  request_timeout: 20s
+  create_timeout: 2m
+  max_body_bytes: 4096
+  max_in_flight: 3
+rate:
+  requests_per_minute: 120.5
+  burst: 7
+  concurrency_hold: 0s
+poll:
+  initial_delay: 250ms
+  max_delay: 1m30s
+  multiplier: 2
+  jitter: 0
+  batch_size: 1
+  full_every: 0s
+create:
+  max_attempts: 9
+  retry_initial: 1s
+  retry_max: 45s
+  settle_delay: 3s
+  max_active_sessions: 12
+  max_concurrent_creates: 2
+database:
+  path: /tmp/x/orch.db
+  busy_timeout: 750ms
+  cache_kib: 4096
+jobs:
+  files: [/srv/jobs/a.yaml, /srv/jobs/b.yaml]
+  complete_on: finished
+  queue_watch: false
+  queue_check_interval: 20ms
+shutdown:
+  drain_timeout: 25s
+log:
+  level: debug
+  format: json
+)");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  const Config& c = *result.config;
+  EXPECT_EQ(c.api.base_url, "https://devin.example.com");  // trailing slash dropped
+  EXPECT_EQ(c.api.org_id, "org-abc123");
+  EXPECT_EQ(c.api.api_key_file, "/etc/devin-orch/key");
+  EXPECT_EQ(c.api.ca_file, "/etc/ssl/extra.pem");
+  EXPECT_EQ(c.api.connect_timeout, 3s);
+  EXPECT_EQ(c.api.request_timeout, 20s);
+  EXPECT_EQ(c.api.create_timeout, 2min);
+  EXPECT_EQ(c.api.max_body_bytes, 4096U);
+  EXPECT_EQ(c.api.max_in_flight, 3);
+  EXPECT_EQ(c.rate.requests_per_minute, 120.5);
+  EXPECT_EQ(c.rate.burst, 7.0);
+  EXPECT_EQ(c.rate.concurrency_hold, 0ms);
+  EXPECT_EQ(c.poll.initial_delay, 250ms);
+  EXPECT_EQ(c.poll.max_delay, 90s);
+  EXPECT_EQ(c.poll.multiplier, 2.0);
+  EXPECT_EQ(c.poll.jitter, 0.0);
+  EXPECT_EQ(c.poll.batch_size, 1);
+  EXPECT_EQ(c.poll.full_every, 0s);  // incremental polls off
+  EXPECT_EQ(c.create.max_attempts, 9);
+  EXPECT_EQ(c.create.retry_initial, 1s);
+  EXPECT_EQ(c.create.retry_max, 45s);
+  EXPECT_EQ(c.create.settle_delay, 3s);
+  EXPECT_EQ(c.create.max_active_sessions, 12);
+  EXPECT_EQ(c.create.max_concurrent_creates, 2);
+  EXPECT_EQ(c.database.path, "/tmp/x/orch.db");
+  EXPECT_EQ(c.database.busy_timeout, 750ms);
+  EXPECT_EQ(c.database.cache_kib, 4096);
+  EXPECT_EQ(c.jobs.files, (std::vector<std::string>{"/srv/jobs/a.yaml", "/srv/jobs/b.yaml"}));
+  EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_finished);
+  EXPECT_EQ(c.jobs.queue_check_interval, 20ms);
+  EXPECT_FALSE(c.jobs.queue_watch);
+  EXPECT_EQ(c.shutdown.drain_timeout, 25s);
+  EXPECT_EQ(c.log.level, "debug");
+  EXPECT_EQ(c.log.format, "json");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
+  ScopedEnv url("DEVIN_ORCH_BASE_URL", "http://127.0.0.1:18080");
+  ScopedEnv org("DEVIN_ORCH_ORG_ID", "org-from-env");
+  ScopedEnv db("DEVIN_ORCH_DATABASE", "/tmp/env.db");
+  const ConfigLoad result = load(
+      "api:\n  base_url: https://api.devin.ai\n  org_id: org-file\ndatabase:\n  path: file.db\n");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->api.base_url, "http://127.0.0.1:18080");
+  EXPECT_EQ(result.config->api.org_id, "org-from-env");
+  EXPECT_EQ(result.config->database.path, "/tmp/env.db");
+}
+
+TEST_F(ConfigTest, EnvironmentSuppliesTheRequiredOrgId) {
+  ScopedEnv org("DEVIN_ORCH_ORG_ID", "org-env");
+  const ConfigLoad result = load("log:\n  level: warn\n");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->api.org_id, "org-env");
+}
+
+TEST_F(ConfigTest, BadEnvironmentValueNamesTheVariable) {
+  ScopedEnv url("DEVIN_ORCH_BASE_URL", "http://devin.example.com");
+  const ConfigLoad result = load("api:\n  org_id: o\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].to_string(),
+            "$DEVIN_ORCH_BASE_URL: api.base_url: plain http:// is only allowed for loopback "
+            "hosts (127.0.0.0/8, ::1, localhost)");
+}
+
+TEST_F(ConfigTest, MissingOrgIdIsAnError) {
+  const std::string path = write("poll:\n  jitter: 0.1\n");
+  const ConfigLoad result = load_config(path);
+  EXPECT_FALSE(result.config.has_value());
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].to_string(),
+            path + ": api.org_id: is required: set api.org_id or DEVIN_ORCH_ORG_ID");
+}
+
+TEST_F(ConfigTest, UnknownKeySuggestsTheClosest) {
+  const std::string path = write("api:\n  org_id: o\npoll:\n  inital_delay: 5s\n");
+  const ConfigLoad result = load_config(path);
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].to_string(),
+            path + ":4:3: poll.inital_delay: unknown key 'inital_delay' in section 'poll' "
+                   "(did you mean 'initial_delay'?)");
+}
+
+TEST_F(ConfigTest, UnknownKeysWithoutCloseMatchAndUnknownSections) {
+  const ConfigLoad result = load("api:\n  org_id: o\n  colour: blue\npol:\n  x: 1\nzzz: 1\n");
+  ASSERT_EQ(result.errors.size(), 3U);
+  EXPECT_EQ(result.errors[0].reason, "unknown key 'colour' in section 'api'");
+  EXPECT_EQ(result.errors[1].reason, "unknown section 'pol' (did you mean 'poll'?)");
+  EXPECT_EQ(result.errors[1].line, 4);
+  EXPECT_EQ(result.errors[2].reason, "unknown section 'zzz'");
+}
+
+TEST_F(ConfigTest, InlineApiKeyIsRefusedWithoutEchoingIt) {
+  const ConfigLoad result = load("api:\n  org_id: o\n  api_key: sk-very-secret\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_THAT(result.errors[0].reason, HasSubstr("set api.api_key_file"));
+  EXPECT_THAT(result.errors[0].to_string(), Not(HasSubstr("sk-very-secret")));
+}
+
+TEST_F(ConfigTest, AllProblemsAreCollectedWithOneBasedPositions) {
+  const std::string path = write(
+      "api:\n"                              // 1
+      "  org_id: o\n"                       // 2
+      "  connect_timeout: soon\n"           // 3
+      "poll:\n"                             // 4
+      "  batch_size: 500\n"                 // 5
+      "  jitter: 2\n"                       // 6
+      "  multiplier: fast\n"                // 7
+      "log:\n"                              // 8
+      "  level: loud\n");                   // 9
+  const ConfigLoad result = load_config(path);
+  EXPECT_FALSE(result.config.has_value());
+  EXPECT_EQ(rendered(result.errors),
+            (std::vector<std::string>{
+                path + ":3:20: api.connect_timeout: expected a duration like 250ms, 10s, 5m or "
+                       "1m30s, got 'soon'",
+                path + ":5:15: poll.batch_size: must be between 1 and 200, got 500",
+                path + ":6:11: poll.jitter: must be between 0 and 1, got 2",
+                path + ":7:15: poll.multiplier: expected a number, got 'fast'",
+                path + ":9:10: log.level: must be one of trace, debug, info, warn, error, got "
+                       "'loud'",
+            }));
+}
+
+TEST_F(ConfigTest, TypeErrors) {
+  const ConfigLoad result = load(
+      "api:\n"
+      "  org_id: [a, b]\n"
+      "  max_in_flight: many\n"
+      "rate:\n"
+      "  burst: {x: 1}\n"
+      "poll:\n"
+      "  initial_delay: 10\n"
+      "  max_delay:\n"
+      "jobs:\n"
+      "  files: one.yaml\n"
+      "  complete_on: always\n"
+      "database: /tmp/db\n");
+  EXPECT_EQ(rendered(result.errors).size(), 8U);
+  std::vector<std::string> reasons;
+  for (const Diagnostic& d : result.errors) reasons.push_back(d.field + ": " + d.reason);
+  EXPECT_EQ(reasons, (std::vector<std::string>{
+                         "api.org_id: expected a string, got a list",
+                         "api.max_in_flight: expected an integer, got 'many'",
+                         "rate.burst: expected a number, got a map",
+                         "poll.initial_delay: expected a duration like 250ms, 10s, 5m or 1m30s, "
+                         "got '10'",
+                         "poll.max_delay: expected a duration like 250ms, 10s, 5m, got nothing",
+                         "jobs.files: expected a list of file paths, got 'one.yaml'",
+                         "jobs.complete_on: must be one of stop, finished, got 'always'",
+                         "database: expected a map of settings, got '/tmp/db'",
+                     }));
+  // An empty value is reported at its key, not at whatever token follows it.
+  EXPECT_EQ(result.errors[4].line, 8);
+  EXPECT_EQ(result.errors[4].column, 3);
+}
+
+TEST_F(ConfigTest, RangesAreEnforced) {
+  const ConfigLoad result = load(
+      "api:\n"
+      "  org_id: o\n"
+      "  request_timeout: 0s\n"
+      "  max_in_flight: 0\n"
+      "rate:\n"
+      "  requests_per_minute: 0\n"
+      "  burst: 0.5\n"
+      "poll:\n"
+      "  initial_delay: 30s\n"
+      "  max_delay: 10s\n"
+      "  multiplier: 0.9\n"
+      "  jitter: -0.1\n"
+      "  batch_size: 0\n"
+      "create:\n"
+      "  max_attempts: 0\n"
+      "  retry_initial: 5s\n"
+      "  retry_max: 1s\n"
+      "database:\n"
+      "  cache_kib: 16\n");
+  std::vector<std::string> reasons;
+  for (const Diagnostic& d : result.errors) reasons.push_back(d.field + ": " + d.reason);
+  EXPECT_EQ(reasons, (std::vector<std::string>{
+                         "api.request_timeout: must be greater than 0s",
+                         "api.max_in_flight: must be between 1 and 1024, got 0",
+                         "rate.requests_per_minute: must be greater than 0, got 0",
+                         "rate.burst: must be at least 1, got 0.5",
+                         "poll.multiplier: must be at least 1, got 0.9",
+                         "poll.jitter: must be between 0 and 1, got -0.1",
+                         "poll.batch_size: must be between 1 and 200, got 0",
+                         "create.max_attempts: must be between 1 and 1000, got 0",
+                         "database.cache_kib: must be between 64 and 1048576, got 16",
+                         "poll.max_delay: must be at least poll.initial_delay (30s)",
+                         "create.retry_max: must be at least create.retry_initial (5s)",
+                     }));
+  // Cross-field problems point at the second key's value.
+  EXPECT_EQ(result.errors[9].line, 10);
+  EXPECT_EQ(result.errors[9].column, 14);
+}
+
+TEST_F(ConfigTest, BaseUrlMustBeHttpsUnlessLoopback) {
+  const auto reason_for = [&](const std::string& url) -> std::string {
+    const ConfigLoad result = load("api:\n  org_id: o\n  base_url: '" + url + "'\n");
+    return result.errors.empty() ? "ok" : result.errors[0].reason;
+  };
+  const std::string http_refused =
+      "plain http:// is only allowed for loopback hosts (127.0.0.0/8, ::1, localhost)";
+  EXPECT_EQ(reason_for("http://api.devin.ai"), http_refused);
+  EXPECT_EQ(reason_for("http://10.0.0.1:8080"), http_refused);
+  EXPECT_EQ(reason_for("http://127.example.com"), http_refused);
+  EXPECT_EQ(reason_for("ftp://api.devin.ai"), "must start with https:// (got ftp)");
+  EXPECT_EQ(reason_for("api.devin.ai"), "is not a valid absolute URL like https://api.devin.ai");
+  EXPECT_EQ(reason_for("https://user:pw@api.devin.ai"),
+            "must not contain credentials (user@host)");
+  EXPECT_EQ(reason_for("https://api.devin.ai/?x=1"), "must not have a query or fragment");
+  EXPECT_EQ(reason_for("http://127.0.0.1:8080"), "ok");
+  EXPECT_EQ(reason_for("http://127.3.4.5"), "ok");
+  EXPECT_EQ(reason_for("http://[::1]:9000"), "ok");
+  EXPECT_EQ(reason_for("http://LocalHost:1"), "ok");
+  EXPECT_EQ(reason_for("https://api.devin.ai"), "ok");
+}
+
+TEST_F(ConfigTest, OrgIdMustBeSafeInAUrlPath) {
+  const ConfigLoad result = load("api:\n  org_id: 'org/../x'\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].line, 2);
+  EXPECT_EQ(result.errors[0].field, "api.org_id");
+}
+
+TEST_F(ConfigTest, MalformedYamlIsLocated) {
+  const std::string path = write("api:\n  org_id: o\npoll: [1, 2\nlog:\n  level: info\n");
+  const ConfigLoad result = load_config(path);
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].file, path);
+  EXPECT_EQ(result.errors[0].line, 4);
+  EXPECT_EQ(result.errors[0].column, 4);
+  EXPECT_EQ(result.errors[0].reason, "end of sequence flow not found");
+}
+
+TEST_F(ConfigTest, NonMapDocumentIsAnError) {
+  const ConfigLoad result = load("- a\n- b\n");
+  ASSERT_FALSE(result.errors.empty());
+  EXPECT_THAT(result.errors[0].reason, HasSubstr("expected a map of sections"));
+  EXPECT_EQ(result.errors[0].line, 1);
+}
+
+TEST_F(ConfigTest, DuplicateKeysAreErrors) {
+  const ConfigLoad result = load("api:\n  org_id: a\n  org_id: b\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].line, 3);
+  EXPECT_EQ(result.errors[0].reason, "duplicate key 'org_id' (first defined at line 2)");
+}
+
+TEST_F(ConfigTest, RelativePathsResolveAgainstTheConfigDirectory) {
+  std::filesystem::create_directories(dir_.file("etc"));
+  const std::string path = write(
+      "api:\n  org_id: o\n  api_key_file: secrets/key\n  ca_file: ../ca.pem\n"
+      "database:\n  path: data/orch.db\njobs:\n  files: [jobs.yaml, /abs/x.yaml, ./a/../b.yaml]\n",
+      "etc/devin-orch.yaml");
+  const ConfigLoad result = load_config(path);
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  const std::string base = std::filesystem::path(dir_.path()).lexically_normal().string();
+  const Config& c = *result.config;
+  EXPECT_EQ(c.api.api_key_file, base + "/etc/secrets/key");
+  EXPECT_EQ(c.api.ca_file, base + "/ca.pem");
+  EXPECT_EQ(c.database.path, base + "/etc/data/orch.db");
+  EXPECT_EQ(c.jobs.files, (std::vector<std::string>{base + "/etc/jobs.yaml", "/abs/x.yaml",
+                                                    base + "/etc/b.yaml"}));
+}
+
+TEST_F(ConfigTest, AliasesAreRefused) {
+  const ConfigLoad result =
+      load("api:\n  org_id: &o org-1\njobs:\n  files: [a.yaml]\nlog:\n  level: *o\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].line, 6);
+  EXPECT_EQ(result.errors[0].column, 10);
+  EXPECT_THAT(result.errors[0].reason, HasSubstr("aliases"));
+}
+
+TEST_F(ConfigTest, HugeFileIsRefusedBeforeParsing) {
+  std::string text = "api:\n  org_id: o\n";
+  text += "# " + std::string(1U << 20U, 'x') + "\n";
+  const ConfigLoad result = load(text);
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].reason, "file is larger than the limit of 1048576 bytes");
+}
+
+TEST_F(ConfigTest, DeepNestingAndManyDocumentsAreRefused) {
+  const ConfigLoad deep = load(std::string(5000, '[') + std::string(5000, ']'));
+  ASSERT_EQ(deep.errors.size(), 1U);
+  EXPECT_THAT(deep.errors[0].reason, HasSubstr("nested deeper than"));
+  const ConfigLoad two = load("api:\n  org_id: o\n---\napi:\n  org_id: p\n");
+  ASSERT_EQ(two.errors.size(), 1U);
+  EXPECT_THAT(two.errors[0].reason, HasSubstr("more than one YAML document"));
+}
+
+TEST_F(ConfigTest, UnreadableFileGivesTheSystemReason) {
+  const ConfigLoad result = load_config(dir_.file("missing.yaml"));
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].to_string(),
+            dir_.file("missing.yaml") + ": cannot open: No such file or directory");
+}
+
+TEST_F(ConfigTest, GarbageNeverCrashes) {
+  for (const std::string& text :
+       {std::string("\x00\x01\x02", 3), std::string("\xff\xfe\x00a"), std::string(": : :"),
+        std::string("{a: [}"), std::string("api: !!binary AAAA"), std::string("? [a]\n: b\n"),
+        std::string("api:\n  ? {x: 1}\n  : 2\n"), std::string("'unterminated"),
+        std::string("%YAML 9.9\n---\na: 1\n"), std::string("&a [*a]")}) {
+    const ConfigLoad result = load(text);
+    EXPECT_FALSE(result.errors.empty()) << text;
+    EXPECT_FALSE(result.config.has_value());
+  }
+}
+
+TEST_F(ConfigTest, RenderedConfigLoadsBackToTheSameValues) {
+  const std::string key = key_file("sk-render-secret\n", 0600);
+  const ConfigLoad good = load("api:\n  org_id: org-9\n  api_key_file: " + key +
+                               "\npoll:\n  jitter: 0.2\njobs:\n  files: ['a: b.yaml', '#c']\n"
+                               "  complete_on: finished\n");
+  ASSERT_TRUE(good.errors.empty()) << rendered(good.errors)[0];
+  const std::string text = render_config(*good.config);
+  EXPECT_THAT(text, HasSubstr("jitter: 0.2\n"));
+  EXPECT_THAT(text, HasSubstr("initial_delay: 10s\n"));
+  EXPECT_THAT(text, HasSubstr("complete_on: finished\n"));
+  EXPECT_THAT(text, HasSubstr(key));
+  EXPECT_THAT(text, Not(HasSubstr("sk-render-secret")));
+
+  const std::string again_path = write(text, "rendered.yaml");
+  const ConfigLoad again = load_config(again_path);
+  ASSERT_TRUE(again.errors.empty()) << rendered(again.errors)[0] << "\n" << text;
+  const Config& a = *good.config;
+  const Config& b = *again.config;
+  EXPECT_EQ(b.api.org_id, a.api.org_id);
+  EXPECT_EQ(b.api.api_key_file, a.api.api_key_file);
+  EXPECT_EQ(b.api.ca_file, a.api.ca_file);
+  EXPECT_EQ(b.api.create_timeout, a.api.create_timeout);
+  EXPECT_EQ(b.rate.requests_per_minute, a.rate.requests_per_minute);
+  EXPECT_EQ(b.poll.jitter, a.poll.jitter);
+  EXPECT_EQ(b.poll.multiplier, a.poll.multiplier);
+  EXPECT_EQ(b.jobs.files, a.jobs.files);
+  EXPECT_EQ(b.jobs.complete_on, a.jobs.complete_on);
+  EXPECT_EQ(b.database.path, a.database.path);
+  EXPECT_EQ(b.log.format, a.log.format);
+  // Identical apart from the first line, which names the file it came from.
+  const std::string text_again = render_config(b);
+  EXPECT_EQ(text_again.substr(text_again.find('\n')), text.substr(text.find('\n')));
+}
+
+TEST_F(ConfigTest, ReferenceConfigIsExactlyTheDefaults) {
+  const std::string path = std::string(DEVIN_ORCH_SOURCE_DIR) + "/config/devin-orch.yaml";
+  // Without an organisation the reference config is rejected: org_id has no default.
+  const ConfigLoad bare = load_config(path);
+  ASSERT_EQ(bare.errors.size(), 1U);
+  EXPECT_EQ(bare.errors[0].field, "api.org_id");
+
+  ScopedEnv org("DEVIN_ORCH_ORG_ID", "org-ref");
+  const ConfigLoad result = load_config(path);
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  Config defaults;
+  defaults.api.org_id = "org-ref";
+  defaults.source_path = path;
+  EXPECT_EQ(render_config(*result.config), render_config(defaults));
+
+  // Every key the daemon knows is documented there.
+  const std::string reference = testing::read_file(path);
+  const std::string text = render_config(defaults);
+  std::size_t start = text.find('\n') + 1;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    const std::size_t colon = line.find(':');
+    if (line.find_first_not_of(' ') == std::string::npos || line.find("- ") != std::string::npos ||
+        colon == std::string::npos) {
+      continue;
+    }
+    const std::string key = line.substr(0, colon + 1);
+    EXPECT_NE(reference.find("\n" + key), std::string::npos) << key;
+  }
+}
+
+TEST_F(ConfigTest, DemoConfigLoadsAndPointsAtTheExampleJobs) {
+  ScopedEnv url("DEVIN_ORCH_BASE_URL", "http://127.0.0.1:40123");
+  const std::string source = std::filesystem::path(DEVIN_ORCH_SOURCE_DIR).lexically_normal().string();
+  const ConfigLoad result = load_config(source + "/config/demo.yaml");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->api.base_url, "http://127.0.0.1:40123");
+  EXPECT_EQ(result.config->api.org_id, "org-demo");
+  EXPECT_EQ(result.config->jobs.files, std::vector<std::string>{source + "/examples/jobs.yaml"});
+  EXPECT_EQ(result.config->poll.initial_delay, 500ms);
+  EXPECT_EQ(result.config->poll.max_delay, 2s);
+  EXPECT_EQ(result.config->rate.requests_per_minute, 600.0);
+  EXPECT_EQ(result.config->rate.burst, 20.0);
+}
+
+TEST_F(ConfigTest, KeyFileWithOwnerOnlyModeIsRead) {
+  ApiConfig api{.api_key_file = key_file("  sk-abc123 \n\n", 0600)};
+  std::string error;
+  EXPECT_EQ(resolve_api_key(api, &error), "sk-abc123");
+  EXPECT_EQ(error, "");
+}
+
+TEST_F(ConfigTest, KeyFileReadableByOthersIsRefused) {
+  const std::string path = key_file("sk-leaky-key\n", 0644);
+  ApiConfig api{.api_key_file = path};
+  std::string error;
+  EXPECT_EQ(resolve_api_key(api, &error), std::nullopt);
+  EXPECT_EQ(error,
+            "key file " + path + " is readable by group or others (mode 0644); chmod 600 it");
+  ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  EXPECT_EQ(resolve_api_key(api, &error), std::nullopt);
+  EXPECT_THAT(error, HasSubstr("(mode 0640)"));
+}
+
+TEST_F(ConfigTest, EnvironmentKeyIsTheLastResort) {
+  ScopedEnv key("DEVIN_API_KEY", "sk-env\n");
+  std::string error;
+  EXPECT_EQ(resolve_api_key(ApiConfig{}, &error), "sk-env");
+  // A configured key file wins over the environment.
+  ApiConfig api{.api_key_file = key_file("sk-file", 0600)};
+  EXPECT_EQ(resolve_api_key(api, &error), "sk-file");
+}
+
+TEST_F(ConfigTest, CredentialsDirectoryComesFirst) {
+  std::filesystem::create_directories(dir_.file("creds"));
+  key_file("sk-credential\n", 0400, "creds/devin-api-key");
+  ScopedEnv creds("CREDENTIALS_DIRECTORY", dir_.file("creds").c_str());
+  ScopedEnv key("DEVIN_API_KEY", "sk-env");
+  ApiConfig api{.api_key_file = key_file("sk-file", 0600)};
+  std::string error;
+  EXPECT_EQ(resolve_api_key(api, &error), "sk-credential");
+}
+
+TEST_F(ConfigTest, CredentialsDirectoryWithoutTheKeyFallsThrough) {
+  std::filesystem::create_directories(dir_.file("creds"));
+  ScopedEnv creds("CREDENTIALS_DIRECTORY", dir_.file("creds").c_str());
+  ApiConfig api{.api_key_file = key_file("sk-file", 0600)};
+  std::string error;
+  EXPECT_EQ(resolve_api_key(api, &error), "sk-file");
+}
+
+TEST_F(ConfigTest, UnusableKeysNeverAppearInErrors) {
+  std::string error;
+  EXPECT_EQ(resolve_api_key(ApiConfig{.api_key_file = key_file(" \n\t\n", 0600)}, &error),
+            std::nullopt);
+  EXPECT_THAT(error, HasSubstr("is empty"));
+
+  EXPECT_EQ(resolve_api_key(ApiConfig{.api_key_file = key_file("sk-part1 sk-part2\n", 0600)},
+                            &error),
+            std::nullopt);
+  EXPECT_THAT(error, HasSubstr("whitespace or control characters"));
+  EXPECT_THAT(error, Not(HasSubstr("sk-part")));
+
+  ScopedEnv key("DEVIN_API_KEY", "sk-env\r\nX-Injected: 1");
+  EXPECT_EQ(resolve_api_key(ApiConfig{}, &error), std::nullopt);
+  EXPECT_THAT(error, Not(HasSubstr("sk-env")));
+  EXPECT_THAT(error, Not(HasSubstr("Injected")));
+}
+
+TEST_F(ConfigTest, MissingKeyEverywhereExplainsTheOptions) {
+  std::string error;
+  EXPECT_EQ(resolve_api_key(ApiConfig{}, &error), std::nullopt);
+  EXPECT_THAT(error, HasSubstr("DEVIN_API_KEY"));
+  EXPECT_THAT(error, HasSubstr("api.api_key_file"));
+  EXPECT_EQ(resolve_api_key(ApiConfig{.api_key_file = dir_.file("nope")}, &error), std::nullopt);
+  EXPECT_EQ(error, "cannot open key file " + dir_.file("nope") + ": No such file or directory");
+}
+
+}  // namespace
+}  // namespace devin_orch::app
