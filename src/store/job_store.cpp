@@ -53,7 +53,7 @@ result<void> validate_key(std::string_view key) {
   return {};
 }
 
-std::string serialise_pull_requests(const std::vector<api::PullRequest>& pull_requests) {
+std::string serialise_pull_requests(const std::vector<core::PullRequest>& pull_requests) {
   json::array array;
   for (const auto& pr : pull_requests) {
     json::object item;
@@ -64,17 +64,17 @@ std::string serialise_pull_requests(const std::vector<api::PullRequest>& pull_re
   return json::serialize(array);
 }
 
-std::optional<std::vector<api::PullRequest>> parse_pull_requests(std::string_view text) {
+std::optional<std::vector<core::PullRequest>> parse_pull_requests(std::string_view text) {
   json::error_code ec;
   const json::value value = json::parse(text, ec);
   if (ec || !value.is_array()) return std::nullopt;
-  std::vector<api::PullRequest> out;
+  std::vector<core::PullRequest> out;
   for (const auto& element : value.get_array()) {
     const auto* item = element.if_object();
     if (item == nullptr) return std::nullopt;
     const auto* url = item->if_contains("pr_url");
     if (url == nullptr || !url->is_string()) return std::nullopt;
-    api::PullRequest pr{.pr_url = std::string(url->get_string())};
+    core::PullRequest pr{.pr_url = std::string(url->get_string())};
     if (const auto* state = item->if_contains("pr_state"); state != nullptr && state->is_string()) {
       pr.pr_state = std::string(state->get_string());
     }
@@ -899,7 +899,7 @@ result<std::vector<result<void>>> JobStore::commit_intents(std::span<const Inten
   });
 }
 
-result<void> JobStore::commit_session(std::int64_t job_id, const api::Session& session,
+result<void> JobStore::commit_session(std::int64_t job_id, const core::Session& session,
                                       bool adopted, core::TimePoint now) {
   const SessionWrite write{.job_id = job_id, .session = session, .adopted = adopted};
   auto outcomes = commit_sessions(std::span{&write, 1}, now);
@@ -914,7 +914,7 @@ result<std::vector<result<void>>> JobStore::commit_sessions(
     std::vector<result<void>> outcomes;
     outcomes.reserve(sessions.size());
     for (const SessionWrite& write : sessions) {
-      const api::Session& session = write.session;
+      const core::Session& session = write.session;
       auto updated = db.execute(
           "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
           "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
@@ -997,7 +997,7 @@ result<void> JobStore::record_statuses(std::span<const StatusUpdate> updates, co
   const std::int64_t now_ms = core::to_epoch_ms(now);
   return in_write_transaction(db, [&]() -> result<void> {
     for (const auto& update : updates) {
-      const api::Session& session = update.session;
+      const core::Session& session = update.session;
       const std::optional<std::string> new_state =
           update.new_state ? state_name(*update.new_state) : std::nullopt;
       const std::optional<std::string> reason =

@@ -141,9 +141,9 @@ core::JobDefinition job(std::string key, std::int64_t priority = 0) {
   };
 }
 
-api::Session session(std::string id, std::string status,
+core::Session session(std::string id, std::string status,
                      std::optional<std::string> detail = std::nullopt) {
-  return api::Session{
+  return core::Session{
       .session_id = id,
       .url = "https://app.devin.ai/sessions/" + id,
       .status = std::move(status),
@@ -367,7 +367,7 @@ TEST_F(JobStoreTest, OnlyWritesARestartCanRepairSkipTheFsync) {
   const auto id = record("j").id;
   ASSERT_TRUE(store_->commit_intent(id, 1, "orch-x-g0", 1, at(1)));
   EXPECT_EQ(vfs.take_wal_syncs(), 1) << "a create intent is fsynced";
-  const api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
+  const core::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
   ASSERT_TRUE(store_->commit_session(id, session, false, at(2)));
   EXPECT_EQ(vfs.take_wal_syncs(), 0) << "a session id is found again by its tag";
   const std::vector<StatusUpdate> update{{.job_id = id, .session = session}};
@@ -396,7 +396,7 @@ TEST_F(JobStoreTest, AFailedFsyncOfAnIntentIsReportedAsSuch) {
   EXPECT_NE(store_->last_error_message().find("fsync"), std::string::npos)
       << store_->last_error_message();
   // A relaxed write does not fsync, so it is unaffected.
-  const api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
+  const core::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
   EXPECT_TRUE(store_->commit_session(id, session, false, at(2)));
   store_.reset();
 }
@@ -589,7 +589,7 @@ TEST_F(JobStoreTest, MetacharactersAndUnicodeRoundTripInEveryField) {
   const std::int64_t id = stored.id;
 
   ASSERT_TRUE(store_->commit_intent(id, 1, "tag " + evil, 2, at(2)));
-  api::Session s = session("session " + evil, "running " + evil, "detail " + evil);
+  core::Session s = session("session " + evil, "running " + evil, "detail " + evil);
   s.url = "url " + evil;
   s.acus_consumed = 1.25;
   s.pull_requests = {{.pr_url = "pr " + evil, .pr_state = "open " + evil}, {.pr_url = "pr2"}};
@@ -648,7 +648,7 @@ TEST_F(JobStoreTest, FullLifecycleIsRecordedInOrder) {
   EXPECT_EQ(creating.intent_at_ms, 2'000);
   EXPECT_TRUE(store_->claimable(at(2'600), 10).value().empty());
 
-  api::Session created = session("devin-1", "running", "working");
+  core::Session created = session("devin-1", "running", "working");
   created.pull_requests = {{.pr_url = "https://github.com/o/r/pull/1"}};
   ASSERT_TRUE(store_->commit_session(id, created, false, at(3'000)));
   core::JobRecord running = record("life");
@@ -659,7 +659,7 @@ TEST_F(JobStoreTest, FullLifecycleIsRecordedInOrder) {
   EXPECT_EQ(store_->outcome(id).value().started_at_ms, 3'000);
   EXPECT_EQ(running.started_at_ms, 3'000);  // a restart re-attaches with the real start
 
-  api::Session done = session("devin-1", "exit", "finished");
+  core::Session done = session("devin-1", "exit", "finished");
   done.acus_consumed = 4.5;
   done.structured_output = R"({"ok":true})";
   const StatusUpdate update{
@@ -752,10 +752,10 @@ TEST_F(JobStoreTest, RecordStatusesWritesHistoryOnlyOnChange) {
   const std::int64_t moved = running_job("moved");
   const std::int64_t detail = running_job("detail");
 
-  api::Session same_status = session("s-same", "running");
+  core::Session same_status = session("s-same", "running");
   same_status.acus_consumed = 2.0;
-  api::Session new_status = session("s-moved", "suspended", "inactivity");
-  api::Session new_detail = session("s-detail", "running", "waiting_for_user");
+  core::Session new_status = session("s-moved", "suspended", "inactivity");
+  core::Session new_detail = session("s-detail", "running", "waiting_for_user");
   new_detail.pull_requests = {{.pr_url = "https://github.com/o/r/pull/7", .pr_state = "open"}};
   const std::vector<StatusUpdate> batch{
       {.job_id = same, .session = same_status},
@@ -1126,7 +1126,7 @@ TEST_F(JobControlsStoreTest, CancelRetryPauseAndPrune) {
   ASSERT_TRUE(store_->add_job({.key = "live", .spec = {.prompt = "p"}}, "t", at(0)));
   const auto live = get("live");
   ASSERT_TRUE(store_->commit_intent(live.id, 1, "orch-x-g0", 1, at(1)));
-  api::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
+  core::Session session{.session_id = "devin-1", .url = "u", .status = "running"};
   ASSERT_TRUE(store_->commit_session(live.id, session, false, at(2)));
 
   using Cancel = JobStore::CancelResult;

@@ -2,6 +2,8 @@
 // enum values (status, status_detail) are kept as strings, never rejected.
 #pragma once
 
+#include "devin_orch/core/session.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,32 +11,9 @@
 
 namespace devin_orch::api {
 
-struct PullRequest {
-  std::string pr_url;
-  std::optional<std::string> pr_state;
-
-  bool operator==(const PullRequest&) const = default;
-};
-
-// SessionResponse. Only session_id and status are required to parse; everything else
-// defaults, because a tolerant reader survives API drift.
-struct Session {
-  std::string session_id;
-  std::string url;
-  std::string status;
-  std::optional<std::string> status_detail;
-  std::vector<std::string> tags;
-  std::string org_id;
-  std::int64_t created_at = 0;  // epoch seconds
-  std::int64_t updated_at = 0;
-  double acus_consumed = 0.0;
-  std::vector<PullRequest> pull_requests;
-  std::optional<std::string> title;
-  std::optional<std::string> structured_output;  // serialised JSON, if any
-  bool is_archived = false;
-
-  bool operator==(const Session&) const = default;
-};
+// SessionResponse: the session record lives in core, since the store keeps it too.
+using PullRequest = core::PullRequest;
+using Session = core::Session;
 
 // PaginatedSessionResponse. `total` may be null or absent.
 struct SessionPage {

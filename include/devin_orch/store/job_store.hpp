@@ -5,7 +5,7 @@
 // Single-threaded use from the event loop; other processes may read and insert concurrently.
 #pragma once
 
-#include "devin_orch/api/types.hpp"
+#include "devin_orch/core/session.hpp"
 #include "devin_orch/core/error.hpp"
 #include "devin_orch/core/job.hpp"
 #include "devin_orch/core/lease.hpp"
@@ -54,13 +54,13 @@ struct IntentWrite {
 // A created or adopted session to record (commit_sessions).
 struct SessionWrite {
   std::int64_t job_id = 0;
-  api::Session session;
+  core::Session session;
   bool adopted = false;  // found by the tag lookup rather than returned by the create call
 };
 
 struct StatusUpdate {
   std::int64_t job_id = 0;
-  api::Session session;
+  core::Session session;
   std::optional<core::JobState> new_state;  // set when the job ends with this poll
   std::optional<std::string> reason;        // last_error / terminal reason
 };
@@ -76,7 +76,7 @@ struct HistoryEntry {
 
 // Everything the store keeps about a job's session, beyond JobRecord's fields.
 struct Outcome {
-  std::vector<api::PullRequest> pull_requests;
+  std::vector<core::PullRequest> pull_requests;
   double acus_consumed = 0.0;
   std::optional<std::string> structured_output;
   std::optional<std::int64_t> started_at_ms;   // session committed
@@ -150,7 +150,7 @@ class JobStore {
                                                    core::TimePoint now);
   // state=running with the session's id, url, status and outcome fields. `adopted` says the
   // session was found by lookup rather than returned by the create call. From creating only.
-  result<void> commit_session(std::int64_t job_id, const api::Session& session, bool adopted,
+  result<void> commit_session(std::int64_t job_id, const core::Session& session, bool adopted,
                               core::TimePoint now);
   // Several sessions in one transaction, not fsynced (a lost one is adopted by the tag lookup
   // at the next start). Outcomes per write, as for commit_intents.
