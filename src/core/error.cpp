@@ -42,6 +42,10 @@ class OrchCategory final : public boost::system::error_category {
 
 }  // namespace
 
+bool storage_may_recover(const boost::system::error_code& error) noexcept {
+  return error == errc::storage_full || error == errc::storage_io || error == errc::storage_busy;
+}
+
 const boost::system::error_category& orch_category() noexcept {
   static const OrchCategory category;
   return category;

@@ -50,6 +50,10 @@ enum class errc {
 
 const boost::system::error_category& orch_category() noexcept;
 
+// Whether a failed store call may succeed later by itself, once space, the disk or another
+// process's lock is back: worth retrying as it was. Anything else will fail the same way.
+bool storage_may_recover(const boost::system::error_code& error) noexcept;
+
 inline boost::system::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), orch_category()};
 }

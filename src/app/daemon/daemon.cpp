@@ -191,6 +191,13 @@ void Daemon::abandon(const std::string& why) {
 server::Readiness Daemon::readiness() const {
   if (stopping_) return {false, "stopping"};
   if (!lease_ok()) return {false, lease_.describe()};
+  if (storage_trouble_) {
+    return {false, fmt::format("cannot write to the database for {:.0f} s: {}",
+                               std::chrono::duration<double>(SteadyClock::now() -
+                                                             storage_trouble_->since)
+                                   .count(),
+                               storage_trouble_->error.message())};
+  }
   if (!ready_) return {false, "recovering the jobs a previous run left in flight"};
   return true;
 }
@@ -261,8 +268,9 @@ std::string Daemon::status_line() {
   for (const auto& [id, org] : orgs_) {
     if (org->paused_reason) paused += (paused.empty() ? "" : ",") + id;
   }
-  return fmt::format("{} queued, {} creating, {} running{}", queued, in_progress_.size(),
-                     tracked_.size(), paused.empty() ? "" : "; paused: " + paused);
+  return fmt::format("{} queued, {} creating, {} running{}{}", queued, in_progress_.size(),
+                     tracked_.size(), paused.empty() ? "" : "; paused: " + paused,
+                     storage_trouble_ ? "; database: " + storage_trouble_->error.message() : "");
 }
 
 // WATCHDOG=1 from the event loop itself, so a stuck loop is caught; STATUS= every 5 s.
@@ -302,7 +310,9 @@ bool Daemon::recover() {
     if (!job.session_id) {
       spdlog::error("job '{}' is running without a session id; marking it lost",
                     job.definition.key);
-      (void)store_->finish(job.id, core::JobState::lost, "running without a session id", now);
+      write("job '" + job.definition.key + "' as lost", [this, id = job.id, now] {
+        return store_->finish(id, core::JobState::lost, "running without a session id", now);
+      });
       continue;
     }
     // Poll soon: the session may have moved on while we were down.
@@ -502,7 +512,9 @@ void Daemon::save_pause(Org& org) {
   const auto saved = store_->pause_org(org.org_id, *org.paused_reason, "daemon", core::wall_now());
   org.pause_unsaved = !saved;
   if (!saved) {
-    spdlog::error("cannot record the pause of org {}: {}", org.org_id, saved.error().message());
+    store_failed("the pause of org " + org.org_id, saved.error());
+  } else {
+    store_succeeded();
   }
 }
 
@@ -526,13 +538,117 @@ void Daemon::sync_pauses() {
   }
 }
 
-void Daemon::commit_updates(const std::vector<store::StatusUpdate>& updates, TimePoint now) {
+void Daemon::commit_updates(std::vector<store::StatusUpdate> updates, TimePoint now) {
   if (updates.empty()) return;
-  if (const auto written = store_->record_statuses(updates, now); !written) {
-    // The next poll sees the same status again and retries the write.
-    spdlog::error("cannot record {} status update(s): {}", updates.size(),
-                  written.error().message());
+  const std::size_t count = updates.size();
+  write(fmt::format("{} status update(s)", count),
+        [this, updates = std::move(updates), now]() -> result<void> {
+          auto written = store_->record_statuses(updates, now);
+          if (!written) return written.error();
+          return {};
+        });
+}
+
+// ---- store writes -----------------------------------------------------------------------
+
+void Daemon::write(std::string what, std::function<result<void>()> attempt) {
+  if (pending_writes_.empty()) {
+    const auto done = attempt();
+    if (done) {
+      store_succeeded();
+      return;
+    }
+    store_failed(what, done.error());
+    if (!storage_may_recover(done.error())) return;
   }
+  pending_writes_.push_back(PendingWrite{std::move(what), std::move(attempt)});
+  if (!retrying_writes_) {
+    retrying_writes_ = true;
+    net::co_spawn(io_, retry_writes(), net::detached);
+  }
+}
+
+// Retries the waiting writes in order, every half second while their cause lasts. A write whose
+// failure cannot pass is dropped (reported); the order of the rest is kept. Stops with the
+// daemon: what is still waiting is repaired by the next start (statuses are polled again, jobs
+// left creating are looked up).
+awaitable<void> Daemon::retry_writes() {
+  while (!pending_writes_.empty()) {
+    if (!co_await sleep_for(std::chrono::milliseconds{500})) break;
+    while (!pending_writes_.empty()) {
+      PendingWrite& head = pending_writes_.front();
+      const auto done = head.attempt();
+      if (!done && storage_may_recover(done.error())) {
+        store_failed(head.what, done.error());
+        break;
+      }
+      if (done) {
+        store_succeeded();
+      } else {
+        store_failed(head.what, done.error());
+      }
+      pending_writes_.pop_front();
+    }
+  }
+  if (!pending_writes_.empty()) {
+    spdlog::warn("stopping with {} store write(s) not done; the next start repairs them",
+                 pending_writes_.size());
+  }
+  retrying_writes_ = false;
+}
+
+void Daemon::finish_job(const core::JobRecord& job, core::JobState state, std::string reason) {
+  write("the end of job '" + job.definition.key + "' (" + std::string{core::to_string(state)} + ")",
+        [this, id = job.id, state, reason = std::move(reason), now = core::wall_now()] {
+          return store_->finish(id, state, reason, now);
+        });
+}
+
+void Daemon::store_failed(std::string_view what, const boost::system::error_code& error) {
+  const bool storage = storage_may_recover(error) || error == errc::storage_corrupt;
+  const std::string kind = error.category() == orch_category() ? [&] {
+    switch (static_cast<errc>(error.value())) {
+      case errc::storage_full: return std::string{"disk_full"};
+      case errc::storage_io: return std::string{"io_error"};
+      case errc::storage_busy: return std::string{"busy"};
+      case errc::storage_corrupt: return std::string{"corrupt"};
+      case errc::lease_lost: return std::string{"lease_lost"};
+      case errc::sync_failed: return std::string{"fsync_failed"};
+      case errc::conflict:
+      case errc::not_found: return std::string{"refused"};
+      default: return std::string{"other"};
+    }
+  }() : std::string{"other"};
+  count("devin_orch_store_errors_total", "Failed database calls of the daemon, by cause.",
+        {{"kind", kind}});
+  const auto now = SteadyClock::now();
+  if (!storage) {
+    spdlog::error("cannot record {}: {}{}", what, error.message(),
+                  error == errc::database_error ? " (" + store_->last_error_message() + ")" : "");
+    return;
+  }
+  // One line when the trouble starts or changes, then one a minute: a full disk would
+  // otherwise log every retry of every write.
+  if (!storage_trouble_ || storage_trouble_->error != error) {
+    spdlog::error("cannot record {}: {}; retrying until it goes through, and sending no create "
+                  "meanwhile", what, error.message());
+    storage_trouble_ = StorageTrouble{.error = error, .since = now, .last_logged = now};
+  } else if (now - storage_trouble_->last_logged >= std::chrono::minutes{1}) {
+    spdlog::error("still cannot write to the database ({}) after {} s; {} write(s) waiting",
+                  error.message(),
+                  std::chrono::duration_cast<std::chrono::seconds>(now - storage_trouble_->since)
+                      .count(),
+                  pending_writes_.size());
+    storage_trouble_->last_logged = now;
+  }
+}
+
+void Daemon::store_succeeded() {
+  if (!storage_trouble_) return;
+  spdlog::info("the database takes writes again after {:.1f} s ({})",
+               std::chrono::duration<double>(SteadyClock::now() - storage_trouble_->since).count(),
+               storage_trouble_->error.message());
+  storage_trouble_.reset();
 }
 
 }  // namespace detail

@@ -101,14 +101,16 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
       }
       case Kind::commit_session: running = co_await commit_session_step(org, flow); break;
       case Kind::requeue: {
-        (void)store_->requeue(flow.job.id, action.attempt, action.reason, core::wall_now());
+        write("job '" + key + "' back to queued",
+              [this, id = flow.job.id, attempt = action.attempt, reason = action.reason,
+               now = core::wall_now()] { return store_->requeue(id, attempt, reason, now); });
         if (action.pause_org) pause_org(org, action.reason);
         spdlog::warn("job '{}': back to queued: {}", key, action.reason);
         running = false;
         break;
       }
       case Kind::give_up: {
-        (void)store_->finish(flow.job.id, core::JobState::dead, action.reason, core::wall_now());
+        finish_job(flow.job, core::JobState::dead, action.reason);
         count_job_end(core::JobState::dead);
         if (action.pause_org) pause_org(org, action.reason);
         spdlog::error("job '{}': dead: {}", key, action.reason);
@@ -135,7 +137,16 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
                             .claim = flow.claim,
                             .tag = flow.tag,
                             .intent_at_ms = flow.action.intent_at_ms.value_or(0)};
-  const auto committed = co_await intents_.commit(std::move(intent));
+  auto committed = co_await intents_.commit(intent);
+  // A full disk or a lock held elsewhere passes: keep the flow (and the job's place) and try
+  // again, sending nothing meanwhile. A job already in creating would otherwise be left there,
+  // neither dispatched nor looked up, until the next start.
+  while (!committed && storage_may_recover(committed.error())) {
+    store_failed("the create intent of job '" + key + "'", committed.error());
+    if (!co_await sleep_for(std::chrono::seconds{1})) co_return false;
+    auto again = intent;
+    committed = co_await intents_.commit(std::move(again));
+  }
   if (!committed && committed.error() == errc::sync_failed) {
     // The intent may be committed yet never reach the disk, and no later fsync can be
     // trusted: send nothing more. The restart reconciles by tag before any create.
@@ -145,11 +156,10 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
     co_return false;
   }
   if (!committed) {
-    spdlog::error("job '{}': cannot record create intent: {}; will retry", key,
-                  committed.error().message());
-    co_await sleep_for(std::chrono::seconds{1});
+    store_failed("the create intent of job '" + key + "'", committed.error());
     co_return false;
   }
+  store_succeeded();
   flow.claim = false;
   spdlog::debug("job '{}': intent committed (attempt {})", key, attempt);
   flow.action = flow.machine.resume(core::IntentCommitted{core::wall_now()});
@@ -166,7 +176,7 @@ awaitable<bool> Daemon::send_create_step(Org& org, CreationFlow& flow) {
   if (!secrets) {
     // Nothing was sent for this attempt, so no session can exist: safe to end here.
     release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
-    (void)store_->finish(flow.job.id, core::JobState::dead, secret_error, core::wall_now());
+    finish_job(flow.job, core::JobState::dead, secret_error);
     count_job_end(core::JobState::dead);
     spdlog::error("job '{}': dead: {}", key, secret_error);
     co_return false;
@@ -186,7 +196,10 @@ awaitable<bool> Daemon::send_create_step(Org& org, CreationFlow& flow) {
     spdlog::warn("job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
                  core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (!answer.outcome.ok()) {
-      (void)store_->note_error(flow.job.id, answer.outcome.detail, core::wall_now());
+      write("the last error of job '" + key + "'",
+            [this, id = flow.job.id, detail = answer.outcome.detail, now = core::wall_now()] {
+              return store_->note_error(id, detail, now);
+            });
     }
   }
   flow.action = flow.machine.resume(
@@ -232,14 +245,11 @@ awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
   auto first_try = write;
   auto committed = co_await sessions_.commit(std::move(first_try));
   // A session that exists but is not on record is neither polled nor ended by a deadline
-  // until the next start: worth a few more tries (a CLI holding the write lock past
-  // busy_timeout, say). Not when the job moved on (conflict, not found).
-  for (int retry = 1; !committed && retry <= 5 && committed.error() != errc::conflict &&
-                      committed.error() != errc::not_found;
-       ++retry) {
-    spdlog::warn("job '{}': cannot record session {} yet ({}); retrying", key,
-                 session->session_id, committed.error().message());
-    if (!co_await sleep_for(std::chrono::seconds{retry})) break;
+  // until the next start: retried for as long as the cause may pass (a full disk, a CLI
+  // holding the write lock past busy_timeout). Not when the job moved on (conflict, not found).
+  for (int retry = 1; !committed && storage_may_recover(committed.error()); ++retry) {
+    store_failed("session " + session->session_id + " of job '" + key + "'", committed.error());
+    if (!co_await sleep_for(std::chrono::seconds{std::min(retry, 5)})) break;
     auto again = write;
     committed = co_await sessions_.commit(std::move(again));
   }
@@ -247,10 +257,10 @@ awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
   if (!committed) {
     // The session exists but is not recorded: leave the job `creating`; the lookup at the
     // next start adopts it.
-    spdlog::error("job '{}': cannot record session {}: {}", key, session->session_id,
-                  committed.error().message());
+    store_failed("session " + session->session_id + " of job '" + key + "'", committed.error());
     co_return false;
   }
+  store_succeeded();
   flow.job.session_id = session->session_id;
   count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
         {{"origin", flow.adopted ? "adopted" : "created"}});
@@ -285,9 +295,8 @@ awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
                    job.definition.key, answer.outcome.detail);
       if (answer.outcome.cls == core::CallClass::forbidden ||
           answer.outcome.cls == core::CallClass::rejected) {
-        (void)store_->finish(job.id, core::JobState::dead,
-                             "fan-out: cannot list organisations: " + answer.outcome.detail,
-                             core::wall_now());
+        finish_job(job, core::JobState::dead,
+                   "fan-out: cannot list organisations: " + answer.outcome.detail);
         count_job_end(core::JobState::dead);
         break;
       }
@@ -310,7 +319,7 @@ awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
                                           job.definition.key);
       added += result && *result == store::AddResult::inserted ? 1 : 0;
     }
-    (void)store_->finish(job.id, core::JobState::finished, "", now);
+    finish_job(job, core::JobState::finished, "");
     count_job_end(core::JobState::finished);
     spdlog::info("job '{}': fanned out to {} organisation(s) ({} new child jobs)",
                  job.definition.key, org_ids.size(), added);

@@ -194,7 +194,8 @@ void Daemon::dispatch_ready_jobs(bool any_org) {
 }
 
 bool Daemon::idle_or_stuck() {
-  if (!in_progress_.empty() || batches_in_flight_ > 0) return false;
+  // Writes still waiting for the database are work too: exiting would leave them to a restart.
+  if (!in_progress_.empty() || batches_in_flight_ > 0 || !pending_writes_.empty()) return false;
   for (const auto& [id, org] : orgs_) {
     if (org->planner.size() > 0) return false;
   }
@@ -264,11 +265,9 @@ void Daemon::end_by_termination(core::JobRecord job, core::JobState state, std::
                                 bool archive) {
   const auto now = core::wall_now();
   if (job.state == core::JobState::queued && !in_progress_.contains(job.id)) {
-    (void)store_->finish(job.id, state,
-                         state == core::JobState::timed_out
-                             ? "deadline passed before the job started"
-                             : "cancelled by an operator before it started",
-                         now);
+    finish_job(job, state,
+               state == core::JobState::timed_out ? "deadline passed before the job started"
+                                                  : "cancelled by an operator before it started");
     count_job_end(state);
     spdlog::info("job '{}': {} before it started", job.definition.key, core::to_string(state));
     return;
@@ -296,7 +295,7 @@ awaitable<void> Daemon::terminate(Org& org, core::JobRecord job, core::JobState 
             .reason = reason}};
         commit_updates(update, now);
       } else {
-        (void)store_->finish(job.id, state, reason, now);
+        finish_job(job, state, reason);
       }
       count_job_end(state);
       spdlog::info("job '{}': {}: session {} terminated", job.definition.key,

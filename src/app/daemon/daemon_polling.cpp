@@ -227,7 +227,10 @@ awaitable<void> Daemon::poll_single(Org& org, std::string session_id) {
     } else if (answer.outcome.cls == core::CallClass::not_found) {
       const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
       spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
-      (void)store_->finish(it->second.job_id, core::JobState::lost, reason, now);
+      write("job '" + it->second.job_key + "' as lost",
+            [this, id = it->second.job_id, reason, now] {
+              return store_->finish(id, core::JobState::lost, reason, now);
+            });
       count_job_end(core::JobState::lost);
       untrack_session(org, session_id);
     } else {
@@ -249,7 +252,10 @@ void Daemon::apply_status(Org& org, api::Session session, TimePoint now,
                                           .updated_at = session.updated_at,
                                           .now = now});
   if (decision.waiting_since_changed) {
-    (void)store_->set_waiting_since(tracked.job_id, tracked.policy.waiting_since_ms(), now);
+    write("when job '" + tracked.job_key + "' began waiting",
+          [this, id = tracked.job_id, since = tracked.policy.waiting_since_ms(), now] {
+            return store_->set_waiting_since(id, since, now);
+          });
   }
   if (decision.message) {
     net::co_spawn(io_,
@@ -302,8 +308,16 @@ awaitable<void> Daemon::send_message(Org& org, std::string session_id, std::stri
   if (it != tracked_.end()) {
     const auto job_id = it->second.job_id;
     const auto key = it->second.job_key;
-    (void)store_->record_message(job_id, count, text, core::wall_now());
-    if (co_await pass_gate(org, core::RequestKind::other)) {
+    // Not through write(): a message that is not on record must not be sent at all.
+    const auto recorded = store_->record_message(job_id, count, text, core::wall_now());
+    if (!recorded) {
+      store_failed("message " + std::to_string(count) + " to session " + session_id +
+                       " (not sent)",
+                   recorded.error());
+    } else {
+      store_succeeded();
+    }
+    if (recorded && co_await pass_gate(org, core::RequestKind::other)) {
       const auto started = SteadyClock::now();
       auto answer = co_await client_.send_message(org.org_id, session_id, text);
       release(org, answer.outcome);

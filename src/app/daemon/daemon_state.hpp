@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -173,7 +174,30 @@ class Daemon {
   void sync_pauses();
   void save_pause(Org& org);
 
-  void commit_updates(const std::vector<store::StatusUpdate>& updates, TimePoint now);
+  void commit_updates(std::vector<store::StatusUpdate> updates, TimePoint now);
+
+  // ---- store writes (daemon.cpp) ------------------------------------------------------------
+  // One place for a write the daemon must not drop: it goes now, or after the writes still
+  // waiting (in order); a failure whose cause may pass (full disk, I/O error, a lock held
+  // elsewhere) keeps it waiting until it goes through; any other failure is logged and counted.
+  void write(std::string what, std::function<result<void>()> attempt);
+  // Every failed store call is reported here: logged with its cause, counted by kind, and for
+  // a storage failure remembered until a write goes through again (/readyz, status).
+  void store_failed(std::string_view what, const boost::system::error_code& error);
+  void store_succeeded();
+  // A job's end, written through write(): never dropped while its cause may pass.
+  void finish_job(const core::JobRecord& job, core::JobState state, std::string reason);
+  awaitable<void> retry_writes();
+
+  struct PendingWrite {
+    std::string what;
+    std::function<result<void>()> attempt;
+  };
+  struct StorageTrouble {
+    boost::system::error_code error;
+    SteadyClock::time_point since;
+    SteadyClock::time_point last_logged;
+  };
 
   // ---- dispatch, deadlines and cancellations (daemon_dispatch.cpp) ------------------------
 
@@ -278,6 +302,9 @@ class Daemon {
   bool dispatch_requested_ = false;
   SteadyClock::time_point last_refill_{};  // when dispatch last ran for a finished flow
   bool cancellations_pending_ = false;
+  std::deque<PendingWrite> pending_writes_;
+  bool retrying_writes_ = false;
+  std::optional<StorageTrouble> storage_trouble_;
   bool stopping_ = false;
   bool ready_ = false;
   int exit_code_ = 0;

@@ -131,9 +131,12 @@ void QueueLease::ask(core::LeaseAction::Step what) {
                                core::wall_now());
   const auto now = core::monotonic_now();
   if (!answer) {
-    last_failure_ = answer.error().message();
-    spdlog::warn("cannot {} the queue's lease: {}",
-                 what == core::LeaseAction::Step::acquire ? "ask for" : "renew", last_failure_);
+    // Once per cause, not at every retry: a full disk lasts.
+    if (answer.error().message() != last_failure_) {
+      last_failure_ = answer.error().message();
+      spdlog::warn("cannot {} the queue's lease: {}; retrying",
+                   what == core::LeaseAction::Step::acquire ? "ask for" : "renew", last_failure_);
+    }
     step(core::LeaseStoreFailed{last_failure_, now});
     return;
   }
