@@ -322,8 +322,6 @@ class JobStore {
   // log; callers decide). Empty if none yet.
   const std::string& last_error_message() const noexcept;
 
-  sqlite3* handle() noexcept { return db_; }
-
  private:
   // Runs one read query (cached like every statement here): `bind` binds its parameters, `row`
   // sees each row and returns false to stop early. A failure keeps SQLite's message for
