@@ -496,6 +496,20 @@ JobStore::~JobStore() = default;
 
 const std::string& JobStore::last_error_message() const noexcept { return impl_->last_error(); }
 
+result<void> JobStore::read_rows(std::string_view sql, const std::function<void(Statement&)>& bind,
+                                 const std::function<bool(const Statement&)>& row) {
+  Connection& db = *impl_;
+  auto statement = db.prepared(sql);
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  bind(*use);
+  for (;;) {
+    auto stepped = db.step(*use);
+    if (!stepped) return stepped.error();
+    if (!*stepped || !row(*use)) return {};
+  }
+}
+
 result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, std::string* error) {
   std::string message;
   auto fail = [&](errc code) -> result<std::unique_ptr<JobStore>> {

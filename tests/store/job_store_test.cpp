@@ -246,18 +246,13 @@ TEST_F(JobStoreTest, ConfiguresTheConnection) {
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
   EXPECT_EQ(latest_schema_version(), 5);
 
-  sqlite3_stmt* stmt = nullptr;
-  auto pragma = [&](const char* sql) {
-    EXPECT_EQ(sqlite3_prepare_v2(store_->handle(), sql, -1, &stmt, nullptr), SQLITE_OK);
-    EXPECT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-    const auto value = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return value;
-  };
-  EXPECT_EQ(pragma("PRAGMA synchronous"), 1);  // NORMAL; sync_wal fsyncs what must be
-  EXPECT_EQ(pragma("PRAGMA foreign_keys"), 1);
-  EXPECT_EQ(pragma("PRAGMA busy_timeout"), 5000);
-  EXPECT_EQ(pragma("PRAGMA cache_size"), -256);  // KiB; SQLite's default would be -2000
+  // Per-connection settings: only the store's own connection can report them.
+  const auto settings = store_->connection_settings();
+  ASSERT_TRUE(settings) << store_->last_error_message();
+  EXPECT_EQ(settings->synchronous, 1);  // NORMAL; sync_wal fsyncs what must be
+  EXPECT_TRUE(settings->foreign_keys);
+  EXPECT_EQ(settings->busy_timeout_ms, 5000);
+  EXPECT_EQ(settings->cache_size, -256);  // KiB; SQLite's default would be -2000
 }
 
 TEST_F(JobStoreTest, TheCacheSizeComesFromTheOptions) {
@@ -265,12 +260,9 @@ TEST_F(JobStoreTest, TheCacheSizeComesFromTheOptions) {
   std::string error;
   auto opened = JobStore::open({.path = db_path_.string(), .cache_kib = 1024}, &error);
   ASSERT_TRUE(opened) << error;
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2((*opened)->handle(), "PRAGMA cache_size", -1, &stmt, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int64(stmt, 0), -1024);
-  sqlite3_finalize(stmt);
+  const auto settings = (*opened)->connection_settings();
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->cache_size, -1024);
 }
 
 // The state constraint is checked by every INSERT and every UPDATE that assigns state; as an IN
@@ -1024,9 +1016,11 @@ TEST_F(JobStoreTest, WriteHooksRunAroundEachWriteTransactionOnly) {
 
 TEST_F(JobStoreTest, DeletingAJobCascadesToItsHistory) {
   const std::int64_t id = running_job("gone");
-  ASSERT_EQ(sqlite3_exec(store_->handle(), "DELETE FROM jobs WHERE key = 'gone'", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
+  // Any tool that deletes a row with foreign keys enforced (as the store's connection does)
+  // takes its history with it: the cascade is the schema's.
+  RawConnection raw{db_path_};
+  ASSERT_EQ(raw.run("PRAGMA foreign_keys = ON"), SQLITE_OK);
+  ASSERT_EQ(raw.run("DELETE FROM jobs WHERE key = 'gone'"), SQLITE_OK) << raw.error();
   EXPECT_TRUE(store_->history(id).value().empty());
 }
 

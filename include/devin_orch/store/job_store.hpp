@@ -25,6 +25,8 @@ struct sqlite3;
 
 namespace devin_orch::store {
 
+class Statement;  // statement.hpp, internal to the store
+
 struct StoreOptions {
   std::string path;                 // database file; parent directory created 0700, file 0600
   core::Duration busy_timeout{5'000};
@@ -81,6 +83,53 @@ struct Outcome {
   std::optional<std::string> structured_output;
   std::optional<std::int64_t> started_at_ms;   // session committed
   std::optional<std::int64_t> finished_at_ms;  // terminal state reached
+};
+
+// ---- operator queries: types (JobStore's operator queries, src/store/operator_queries.cpp) ----
+
+// Which jobs an operator's listing selects; every field set narrows it.
+struct JobFilter {
+  std::vector<core::JobState> states;  // any of these; empty: every state
+  // The job's effective organisation: its own org_id, or `default_org` when it names none.
+  std::optional<std::string> org_id;
+  std::string default_org;
+  std::optional<std::string> tag;                 // the decoded spec has this tag
+  std::optional<std::int64_t> created_before_ms;  // created_at < this
+  std::optional<std::int64_t> created_after_ms;   // created_at > this
+  std::optional<std::size_t> limit;               // the first N matching jobs
+};
+
+// One job as a listing shows it: what a table row or a script needs, not the whole record.
+struct JobSummary {
+  std::int64_t id = 0;
+  std::string key;
+  core::JobState state = core::JobState::queued;
+  std::string org_id;  // effective: the job's own, else JobFilter::default_org
+  std::optional<std::string> session_id;
+  std::optional<std::string> session_url;
+  std::optional<std::string> status;
+  std::optional<std::string> status_detail;
+  std::optional<std::string> last_error;
+  std::int64_t attempts = 0;
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> finished_at_ms;
+};
+
+// One organisation pause as stored ("*" pauses all).
+struct OrgPause {
+  std::string org_id;
+  std::string reason;
+  std::string source;  // who paused it: "cli", or the daemon's own reason
+  std::int64_t paused_at_ms = 0;
+};
+
+// The connection's own settings as SQLite reports them. They are per connection, so only the
+// store can read them: for diagnostics and the tests that pin them.
+struct ConnectionSettings {
+  std::int64_t synchronous = 0;  // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+  bool foreign_keys = false;
+  std::int64_t busy_timeout_ms = 0;
+  std::int64_t cache_size = 0;  // negative: KiB; positive: pages
 };
 
 class JobStore {
@@ -202,6 +251,19 @@ class JobStore {
   // history). Returns how many were pruned.
   result<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now);
 
+  // ---- operator queries (read-only; src/store/operator_queries.cpp) ----
+  // What the operator's commands read beyond the daemon's own queries. Errors: a storage errc
+  // (message in last_error_message()), not_found where stated.
+  // Jobs matching `filter`, in the order they were added (id order).
+  result<std::vector<JobSummary>> list_jobs(const JobFilter& filter);
+  // Where a job came from (add_job's `source`); not_found for an unknown id.
+  result<std::string> job_source(std::int64_t job_id);
+  // Every pause, by org_id.
+  result<std::vector<OrgPause>> list_pauses();
+  // How many jobs prune(cutoff, ...) would remove now: the same selection, nothing written.
+  result<std::int64_t> count_prunable(core::TimePoint cutoff);
+  result<ConnectionSettings> connection_settings();
+
   // ---- ownership leases (who works the queue) ----
   // The answer to acquire_lease and renew_lease: whether this owner holds the lease now, and
   // the lease row as it stands after the call (the other holder when not granted).
@@ -260,9 +322,13 @@ class JobStore {
   // log; callers decide). Empty if none yet.
   const std::string& last_error_message() const noexcept;
 
-  sqlite3* handle() noexcept { return db_; }
-
  private:
+  // Runs one read query (cached like every statement here): `bind` binds its parameters, `row`
+  // sees each row and returns false to stop early. A failure keeps SQLite's message for
+  // last_error_message(). For the operator queries, which live in their own source file.
+  result<void> read_rows(std::string_view sql, const std::function<void(Statement&)>& bind,
+                         const std::function<bool(const Statement&)>& row);
+
   struct Impl;
   JobStore(sqlite3* db, std::unique_ptr<Impl> impl) noexcept;
   sqlite3* db_;

@@ -1,6 +1,7 @@
 // The operator's job commands run in-process against a temp database with a fixed clock: option
 // parsing, every command's exact text and JSON output, and the exit codes docs/cli.md promises.
-#include "devin_orch/app/cli/cli_jobs.hpp"
+#include "devin_orch/app/cli/cli.hpp"
+#include "devin_orch/app/cli/job_json.hpp"
 
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/store/job_store.hpp"
@@ -53,7 +54,7 @@ class CliJobs : public ::testing::Test {
     std::ostringstream out;
     std::ostringstream err;
     Output result;
-    result.code = run_job_command(command, args, CommandIo{in, out, err, now_});
+    result.code = to_int(run_command(command, args, CommandIo{in, out, err, now_}));
     result.out = out.str();
     result.err = err.str();
     return result;
@@ -149,26 +150,34 @@ class CliJobs : public ::testing::Test {
 
 TEST_F(CliJobs, EveryCommandHasHelpAndIsListed) {
   std::vector<std::string> names;
-  for (const auto& info : job_commands()) {
-    names.emplace_back(info.name);
-    const auto result = run({std::string{info.name}, "--help"});
+  for (const auto* info : commands()) {
+    names.emplace_back(info->name);
+    const auto result = run({std::string{info->name}, "--help"});
     EXPECT_EQ(result.code, 0);
-    EXPECT_THAT(result.out, StartsWith("Usage: devin-orch " + std::string{info.name}));
-    EXPECT_THAT(result.out, HasSubstr("Exit codes:")) << info.name;
+    EXPECT_THAT(result.out, StartsWith("Usage: devin-orch " + std::string{info->name}));
+    EXPECT_THAT(result.out, HasSubstr("Exit codes:")) << info->name;
     EXPECT_EQ(result.err, "");
+    const bool takes_config = info->name != "version";
+    EXPECT_EQ(result.out.find("-c, --config FILE") != std::string::npos, takes_config)
+        << info->name << ": the short form is documented where it is accepted";
   }
-  EXPECT_THAT(names, ElementsAre("enqueue", "ls", "show", "cancel", "retry", "pause", "resume",
+  EXPECT_THAT(names, ElementsAre("run", "status", "check-config", "healthcheck", "version",
+                                 "enqueue", "ls", "show", "cancel", "retry", "pause", "resume",
                                  "prune"));
-  EXPECT_EQ(find_job_command("status"), nullptr);
+  EXPECT_EQ(find_command("stats"), nullptr);
 }
 
-TEST_F(CliJobs, BadUsageExitsTwoWithTheReasonAndTheHelp) {
+// Bad usage prints the reason and a one-line pointer to the command's help, not the help itself.
+TEST_F(CliJobs, BadUsageExitsTwoWithTheReasonAndAHint) {
   const auto no_config = run({"ls"});
   EXPECT_EQ(no_config.code, 2);
-  EXPECT_THAT(no_config.err, StartsWith("devin-orch ls: --config FILE is required\n\n"));
-  EXPECT_THAT(no_config.err, HasSubstr("Usage: devin-orch ls"));
+  EXPECT_EQ(no_config.err,
+            "devin-orch ls: --config FILE is required\nsee 'devin-orch ls --help'\n");
 
-  EXPECT_EQ(cli("ls", {"--bogus"}).err.substr(0, 40), "devin-orch ls: unknown option '--bogus'\n");
+  EXPECT_EQ(cli("ls", {"--bogus"}).err,
+            "devin-orch ls: unknown option '--bogus'\nsee 'devin-orch ls --help'\n");
+  EXPECT_EQ(cli("ls", {"--limit"}).err,
+            "devin-orch ls: --limit needs a value\nsee 'devin-orch ls --help'\n");
   EXPECT_EQ(cli("ls", {"--state", "sleeping"}).code, 2);
   EXPECT_EQ(cli("ls", {"--older-than", "10"}).code, 2) << "a bare number has no unit";
   EXPECT_EQ(cli("ls", {"--limit", "-1"}).code, 2);
@@ -185,7 +194,22 @@ TEST_F(CliJobs, BadUsageExitsTwoWithTheReasonAndTheHelp) {
   EXPECT_EQ(cli("ls", {"--json=yes"}).code, 2) << "a switch takes no value";
   EXPECT_EQ(cli("ls", {"--org", "a", "--org", "b"}).code, 2) << "not repeatable";
   EXPECT_EQ(cli("ls", {"--limit"}).code, 2) << "missing value";
+  EXPECT_EQ(cli("status", {"--port", "1"}).code, 2) << "each command takes only its own options";
+  EXPECT_EQ(cli("healthcheck", {"--port", "http"}).err,
+            "devin-orch healthcheck: --port needs a number, got 'http'\n"
+            "see 'devin-orch healthcheck --help'\n");
+  EXPECT_EQ(run({"stats"}).err, "devin-orch: unknown command 'stats'\nsee 'devin-orch --help'\n");
   EXPECT_FALSE(std::filesystem::exists(database_)) << "bad usage must not create a database";
+}
+
+TEST_F(CliJobs, TheShortConfigOptionWorksForEveryCommand) {
+  add("alpha", 1h);
+  const auto listed = run({"ls", "-c", config_, "--json"});
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("\"key\":\"alpha\""));
+  const auto status = run({"status", "-c", config_, "--json"});
+  EXPECT_EQ(status.code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("\"key\":\"alpha\""));
 }
 
 TEST_F(CliJobs, AnInvalidConfigIsBadUsageWithItsLocation) {

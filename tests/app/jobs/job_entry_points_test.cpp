@@ -1,7 +1,8 @@
 // The same job through every way in (a YAML job file, `enqueue --file`, `enqueue --stdin`,
 // `enqueue` flags, the stored-spec decoder and a row another tool inserts) meets the same rule
 // and is refused with the same reason, or accepted everywhere.
-#include "devin_orch/app/cli/cli_jobs.hpp"
+#include "devin_orch/app/cli/cli.hpp"
+#include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/job_store.hpp"
@@ -112,8 +113,8 @@ class JobEntryPoints : public ::testing::Test {
     std::ostringstream out;
     std::ostringstream err;
     Output result;
-    result.code = run_job_command("enqueue", args,
-                                  CommandIo{in, out, err, core::from_epoch_ms(kNowMs)});
+    result.code = to_int(
+        run_command("enqueue", args, CommandIo{in, out, err, core::from_epoch_ms(kNowMs)}));
     result.out = out.str();
     result.err = err.str();
     return result;

@@ -1,0 +1,254 @@
+// The commands about the daemon itself: `run`, `status`, `check-config`, `healthcheck`,
+// `version`.
+#include "command.hpp"
+
+#include "devin_orch/app/cli/healthcheck.hpp"
+#include "devin_orch/app/cli/text_table.hpp"
+#include "devin_orch/app/daemon/daemon.hpp"
+#include "devin_orch/app/logging.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#ifndef DEVIN_ORCH_VERSION
+#define DEVIN_ORCH_VERSION "0.1.0"
+#endif
+
+namespace devin_orch::app {
+namespace {
+
+constexpr std::string_view kRunHelp = R"(Usage: devin-orch run --config FILE [--until-idle] [--log-level LEVEL] [--log-format text|json]
+
+Loads the job files named in the config into the database queue, re-attaches jobs left in
+flight by a previous run, then creates and polls sessions until SIGTERM/SIGINT.
+
+  -c, --config FILE   configuration file (YAML), required
+  --until-idle        exit 0 once no job is queued or in flight
+  --log-level LEVEL   trace, debug, info, warn, error (overrides log.level)
+  --log-format FMT    text or json (overrides log.format)
+
+The API key comes from $CREDENTIALS_DIRECTORY/devin-api-key, api.api_key_file or
+DEVIN_API_KEY, in that order.
+
+Exit codes: 0 stopped cleanly (or idle with --until-idle), 1 runtime failure (also when
+--until-idle cannot finish because queued jobs' organisations are paused), 2 bad usage,
+invalid config or no API key.
+)";
+
+constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status --config FILE [--json]
+
+Prints which daemon works the queue (the holder of its lease), then every job: key, state,
+session_id, status, status_detail, url, attempts, error.
+  -c, --config FILE   configuration file (YAML), required
+  --json   one JSON array of the jobs, objects with exactly those field names
+
+States: queued, creating, running (in flight); finished, failed, suspended, dead, lost,
+invalid, cancelled, timed_out (terminal). See docs/architecture.md.
+
+Exit codes: 0 ok, 1 database failure, 2 bad usage or invalid config.
+)";
+
+constexpr std::string_view kCheckConfigHelp = R"(Usage: devin-orch check-config --config FILE
+
+Validates the configuration (every problem with file:line:column) and the API key source,
+then prints the effective configuration with secrets masked.
+  -c, --config FILE   configuration file (YAML), required
+
+Exit codes: 0 valid, 2 bad usage, an invalid config or no API key.
+)";
+
+constexpr std::string_view kHealthcheckHelp = R"(Usage: devin-orch healthcheck --config FILE [--port PORT]
+
+Asks the running daemon's /healthz at metrics.address:metrics.port (or --port) and exits 0
+when it answers 200, 1 otherwise (2: metrics disabled or bad usage). The daemon answers from
+its event loop, so a stuck loop is unhealthy.
+  -c, --config FILE   configuration file (YAML), required
+  --port PORT         ask this port instead of metrics.port
+
+Exit codes: 0 healthy, 1 unhealthy, 2 metrics disabled, bad usage or invalid config.
+)";
+
+constexpr std::string_view kVersionHelp = R"(Usage: devin-orch version
+
+Prints the version (also `devin-orch --version`).
+
+Exit codes: 0 ok.
+)";
+
+constexpr std::array<OptionSpec, 4> kRunOptions{
+    {kConfigOption, {"--until-idle"}, {"--log-level", true}, {"--log-format", true}}};
+constexpr std::array<OptionSpec, 2> kStatusOptions{{kConfigOption, kJsonOption}};
+constexpr std::array<OptionSpec, 1> kCheckConfigOptions{{kConfigOption}};
+constexpr std::array<OptionSpec, 2> kHealthcheckOptions{{kConfigOption, {"--port", true}}};
+
+ExitCode cmd_run(Command& command) {
+  const auto& args = command.args();
+  if (const auto stop = command.no_arguments()) return *stop;
+  const auto log_format = args.value("--log-format");
+  if (log_format && *log_format != "text" && *log_format != "json") {
+    return command.usage("--log-format must be text or json");
+  }
+  Config config;
+  if (const auto stop = command.load(config)) return *stop;
+  if (const auto level = args.value("--log-level")) config.log.level = *level;
+  if (log_format) config.log.format = *log_format;
+  if (const auto error = setup_logging(config.log)) return command.fail(ExitCode::usage, *error);
+  std::string key_error;
+  const auto api_key = resolve_api_key(config.api, &key_error);
+  if (!api_key) {
+    spdlog::error("no API key: {}", key_error);
+    return ExitCode::usage;
+  }
+  spdlog::info("devin-orch {} starting: org {}, api {}, database {}", DEVIN_ORCH_VERSION,
+               config.api.org_id, config.api.base_url, config.database.path);
+  const int code =
+      run_daemon(config, *api_key, DaemonOptions{.until_idle = args.has("--until-idle")});
+  return static_cast<ExitCode>(code);
+}
+
+// Who works the queue, from its lease row: a daemon started beside it stands by until then.
+std::string describe_queue_owner(const std::optional<core::LeaseHolder>& holder,
+                                 core::TimePoint now) {
+  if (!holder) return "queue: no daemon has worked it yet";
+  const double left_s =
+      static_cast<double>(holder->expires_at_ms - core::to_epoch_ms(now)) / 1000.0;
+  if (left_s > 0) {
+    return fmt::format("queue: worked by {} (epoch {}; its lease lapses in {:.1f} s unless "
+                       "renewed)", holder->owner, holder->epoch, left_s);
+  }
+  return fmt::format("queue: no daemon works it (the last, {}, let its lease lapse {:.1f} s ago)",
+                     holder->owner, -left_s);
+}
+
+ExitCode cmd_status(Command& command) {
+  if (const auto stop = command.no_arguments()) return *stop;
+  Opened opened;
+  if (const auto stop = command.open(opened)) return *stop;
+  auto& store = *opened.store;
+  const auto jobs = store.all_jobs();
+  if (!jobs) return command.database_error(store, jobs.error());
+  auto& out = command.out();
+  if (command.json()) {
+    boost::json::array rows;
+    for (const auto& job : *jobs) {
+      rows.push_back(boost::json::object{
+          {"key", job.definition.key},
+          {"state", std::string{core::to_string(job.state)}},
+          {"session_id", nullable(job.session_id)},
+          {"status", nullable(job.status)},
+          {"status_detail", nullable(job.status_detail)},
+          {"url", nullable(job.session_url)},
+          {"attempts", job.attempts},
+          {"error", nullable(job.last_error)},
+          {"org_id", nullable(job.definition.org_id)},
+      });
+    }
+    out << boost::json::serialize(rows) << '\n';
+    return ExitCode::ok;
+  }
+  if (const auto lease = store.read_lease(core::kQueueLeaseName); lease) {
+    out << describe_queue_owner(*lease, command.io().now) << '\n';
+  }
+  std::vector<std::vector<std::string>> table{
+      {"KEY", "STATE", "SESSION", "STATUS", "DETAIL", "URL", "ATTEMPTS", "ERROR"}};
+  for (const auto& job : *jobs) {
+    table.push_back({job.definition.key, std::string{core::to_string(job.state)},
+                     dash(job.session_id), dash(job.status), dash(job.status_detail),
+                     dash(job.session_url), std::to_string(job.attempts),
+                     shorten(dash(job.last_error), kMaxErrorColumn)});
+  }
+  print_table(out, table);
+  return ExitCode::ok;
+}
+
+ExitCode cmd_check_config(Command& command) {
+  if (const auto stop = command.no_arguments()) return *stop;
+  Config config;
+  if (const auto stop = command.load(config)) return *stop;
+  std::string key_error;
+  const auto key = resolve_api_key(config.api, &key_error);
+  command.out() << render_config(config);
+  if (!key) return command.fail(ExitCode::usage, "API key: " + key_error);
+  command.out() << "# API key: found (" << key->size() << " characters, masked)\n";
+  return ExitCode::ok;
+}
+
+ExitCode cmd_healthcheck(Command& command) {
+  if (const auto stop = command.no_arguments()) return *stop;
+  std::optional<std::int64_t> port;
+  if (const auto text = command.args().value("--port")) {
+    port = parse_int(*text);
+    if (!port) return command.usage("--port needs a number, got '" + *text + "'");
+    if (*port < 1 || *port > 65535) return command.usage("--port must be 1..65535");
+  }
+  Config config;
+  if (const auto stop = command.load(config)) return *stop;
+  if (!config.metrics.enabled) {
+    return command.fail(ExitCode::usage, "metrics.enabled is false; there is no /healthz to ask");
+  }
+  const int target = port ? static_cast<int>(*port) : config.metrics.port;
+  if (target == 0) return command.fail(ExitCode::usage, "metrics.port is 0 (random); pass --port");
+  const auto health = check_health(config.metrics.address, target, std::chrono::seconds{3});
+  command.out() << (health.healthy ? "healthy: " : "unhealthy: ") << health.detail << '\n';
+  return health.healthy ? ExitCode::ok : ExitCode::failure;
+}
+
+ExitCode cmd_version(Command& command) {
+  if (const auto stop = command.no_arguments()) return *stop;
+  command.out() << "devin-orch " << DEVIN_ORCH_VERSION << '\n';
+  return ExitCode::ok;
+}
+
+}  // namespace
+
+constinit const CommandInfo run_info{
+    .name = "run",
+    .group = CommandInfo::Group::daemon,
+    .summary = "run the daemon (until SIGTERM, or until idle with --until-idle)",
+    .help = kRunHelp,
+    .options = kRunOptions,
+    .run = cmd_run,
+};
+
+constinit const CommandInfo status_info{
+    .name = "status",
+    .group = CommandInfo::Group::daemon,
+    .summary = "print every job with its state and session outcome",
+    .help = kStatusHelp,
+    .options = kStatusOptions,
+    .run = cmd_status,
+};
+
+constinit const CommandInfo check_config_info{
+    .name = "check-config",
+    .group = CommandInfo::Group::daemon,
+    .summary = "validate the configuration and print the effective values",
+    .help = kCheckConfigHelp,
+    .options = kCheckConfigOptions,
+    .run = cmd_check_config,
+};
+
+constinit const CommandInfo healthcheck_info{
+    .name = "healthcheck",
+    .group = CommandInfo::Group::daemon,
+    .summary = "exit 0 if the running daemon's /healthz answers 200 (for HEALTHCHECK)",
+    .help = kHealthcheckHelp,
+    .options = kHealthcheckOptions,
+    .run = cmd_healthcheck,
+};
+
+constinit const CommandInfo version_info{
+    .name = "version",
+    .group = CommandInfo::Group::daemon,
+    .summary = "print the version",
+    .help = kVersionHelp,
+    .options = {},
+    .run = cmd_version,
+};
+
+}  // namespace devin_orch::app

@@ -1,0 +1,334 @@
+// `devin-orch ls` and `devin-orch show`: what the queue holds, as a table or JSON. They only
+// read, through the store's operator queries.
+#include "command.hpp"
+
+#include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/cli/text_table.hpp"
+#include "devin_orch/app/formats/duration.hpp"
+#include "devin_orch/app/formats/timestamp.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+
+namespace devin_orch::app {
+namespace json = boost::json;
+namespace {
+
+constexpr std::string_view kLsHelp =
+    R"(Usage: devin-orch ls --config FILE [filters] [--json]
+
+Lists jobs in the order they were added, oldest first.
+
+  -c, --config FILE     configuration file (YAML), required
+  --state STATE         only jobs in STATE (repeatable: any of them)
+  --org ORG             only jobs of organisation ORG (jobs naming none use api.org_id)
+  --tag TAG             only jobs whose spec has the tag TAG
+  --older-than DURATION only jobs created more than DURATION ago (e.g. 90s, 2h, 7d)
+  --newer-than DURATION only jobs created less than DURATION ago
+  --limit N             at most the first N matching jobs
+  --json                a JSON array of objects: key, state, org_id, session_id, status,
+                        status_detail, url, attempts, error, created_at, finished_at
+
+Text columns: KEY STATE ORG SESSION STATUS AGE ERROR ("-" when empty; AGE since created).
+Exit codes: 0 ok, 1 database failure, 2 bad usage.
+)";
+
+constexpr std::string_view kShowHelp = R"(Usage: devin-orch show --config FILE KEY [--json]
+
+Prints one job: its definition (spec and controls), its outcome (session, status, ACUs, pull
+requests, structured output, attempts, generation, timestamps) and its history, oldest first.
+  -c, --config FILE   configuration file (YAML), required
+  --json   one object {"definition", "outcome", "history"}; "definition" has the format of
+           an `enqueue --stdin` line
+
+Exit codes: 0 ok, 1 database failure, 2 bad usage, 3 no job has that key.
+)";
+
+constexpr std::array<OptionSpec, 8> kLsFlags{{
+    {"--state", true, true},
+    {"--org", true},
+    {"--tag", true},
+    {"--older-than", true},
+    {"--newer-than", true},
+    {"--limit", true},
+    kJsonOption,
+    kConfigOption,
+}};
+
+ExitCode cmd_ls(Command& command) {
+  const ParsedArgs& args = command.args();
+  const CommandIo& io = command.io();
+  if (const auto stop = command.no_arguments()) return *stop;
+  store::JobFilter filter;
+  for (const auto& text : args.all("--state")) {
+    const auto state = core::parse_job_state(text);
+    if (!state) return command.usage("unknown state '" + text + "'");
+    filter.states.push_back(*state);
+  }
+  for (const auto* name : {"--older-than", "--newer-than"}) {
+    if (const auto text = args.value(name)) {
+      const auto age = parse_age(*text);
+      if (!age) return command.usage(std::string{name} + " needs a duration like 90s, 2h or 7d");
+      const auto cutoff = core::to_epoch_ms(io.now - *age);
+      (std::string_view{name} == "--older-than" ? filter.created_before_ms
+                                                : filter.created_after_ms) = cutoff;
+    }
+  }
+  if (const auto text = args.value("--limit")) {
+    const auto n = parse_int(*text);
+    if (!n || *n < 0) return command.usage("--limit needs a non-negative integer");
+    filter.limit = static_cast<std::size_t>(*n);
+  }
+  filter.org_id = args.value("--org");
+  filter.tag = args.value("--tag");
+
+  Opened opened;
+  if (const auto stop = command.open(opened)) return *stop;
+  filter.default_org = opened.config.api.org_id;  // jobs naming no organisation run as this
+  const auto jobs = opened.store->list_jobs(filter);
+  if (!jobs) return command.database_error(*opened.store, jobs.error());
+
+  if (command.json()) {
+    json::array rows;
+    for (const auto& job : *jobs) {
+      rows.push_back(json::object{
+          {"key", job.key},
+          {"state", std::string{core::to_string(job.state)}},
+          {"org_id", job.org_id},
+          {"session_id", nullable(job.session_id)},
+          {"status", nullable(job.status)},
+          {"status_detail", nullable(job.status_detail)},
+          {"url", nullable(job.session_url)},
+          {"attempts", job.attempts},
+          {"error", nullable(job.last_error)},
+          {"created_at", format_timestamp_ms(job.created_at_ms)},
+          {"finished_at", timestamp_or_null(job.finished_at_ms)},
+      });
+    }
+    io.out << json::serialize(rows) << '\n';
+    return ExitCode::ok;
+  }
+  std::vector<std::vector<std::string>> table{
+      {"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE", "ERROR"}};
+  for (const auto& job : *jobs) {
+    table.push_back({job.key, std::string{core::to_string(job.state)}, job.org_id,
+                     dash(job.session_id), dash(job.status),
+                     format_age(core::to_epoch_ms(io.now) - job.created_at_ms),
+                     shorten(dash(job.last_error), kMaxErrorColumn)});
+  }
+  print_table(io.out, table);
+  return ExitCode::ok;
+}
+
+constexpr std::array<OptionSpec, 2> kShowFlags{{kJsonOption, kConfigOption}};
+
+// "  label:" padded so values line up; continuation lines of a value are indented alike.
+void field(std::ostream& out, std::string_view label, std::string_view value) {
+  constexpr std::size_t kLabelWidth = 22;
+  std::string line = "  " + std::string{label} + ":";
+  line.resize(std::max(line.size() + 1, kLabelWidth), ' ');
+  std::string indented;
+  for (const char c : value) {
+    indented += c;
+    if (c == '\n') indented += std::string(kLabelWidth, ' ');
+  }
+  out << line << indented << '\n';
+}
+
+std::string waiting_policy_text(const core::WaitingPolicy& policy) {
+  using Action = core::WaitingPolicy::Action;
+  switch (policy.action) {
+    case Action::keep_waiting: return "keep_waiting";
+    case Action::finish_after: return "finish_after " + format_duration(policy.finish_after);
+    case Action::send_message: return "send_message " + policy.message;
+  }
+  return "keep_waiting";
+}
+
+void print_definition(std::ostream& out, const core::JobRecord& job, const Config& config) {
+  const auto& definition = job.definition;
+  const auto& spec = definition.spec;
+  const auto& controls = definition.controls;
+  out << "Definition\n";
+  field(out, "prompt", spec.prompt);
+  if (spec.title) field(out, "title", *spec.title);
+  if (!spec.tags.empty()) field(out, "tags", join(spec.tags, ", "));
+  if (!spec.repos.empty()) field(out, "repos", join(spec.repos, ", "));
+  if (spec.create_as_user_id) field(out, "create_as_user_id", *spec.create_as_user_id);
+  if (spec.playbook_id) field(out, "playbook_id", *spec.playbook_id);
+  if (spec.knowledge_ids) {
+    field(out, "knowledge_ids", spec.knowledge_ids->empty() ? "none" : join(*spec.knowledge_ids, ", "));
+  }
+  if (spec.secret_ids) {
+    field(out, "secret_ids", spec.secret_ids->empty() ? "none" : join(*spec.secret_ids, ", "));
+  }
+  if (spec.max_acu_limit) field(out, "max_acu_limit", std::to_string(*spec.max_acu_limit));
+  if (spec.structured_output_schema) {
+    field(out, "structured_output_schema", *spec.structured_output_schema);
+  }
+  if (spec.devin_mode) field(out, "devin_mode", *spec.devin_mode);
+  field(out, "org_id", definition.org_id ? *definition.org_id : config.api.org_id + " (default)");
+  field(out, "priority", std::to_string(definition.priority));
+  if (controls.not_before_ms) field(out, "not_before", format_timestamp_ms(*controls.not_before_ms));
+  if (controls.deadline_ms) field(out, "deadline", format_timestamp_ms(*controls.deadline_ms));
+  if (controls.max_attempts) field(out, "max_attempts", std::to_string(*controls.max_attempts));
+  if (controls.on_waiting_for_user.action != core::WaitingPolicy::Action::keep_waiting) {
+    field(out, "on_waiting_for_user", waiting_policy_text(controls.on_waiting_for_user));
+  }
+  for (std::size_t i = 0; i < controls.messages.size(); ++i) {
+    field(out, "message " + std::to_string(i + 1), controls.messages[i]);
+  }
+  if (controls.complete_on) {
+    field(out, "complete_on",
+          *controls.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
+  }
+  if (controls.fan_out_enterprise) field(out, "fan_out", "enterprise");
+}
+
+std::string history_line(const store::HistoryEntry& entry) {
+  std::string line = "  " + format_timestamp_ms(entry.at_ms) + "  " + entry.event;
+  if (entry.state) line += "  state=" + *entry.state;
+  if (entry.status) line += "  status=" + *entry.status;
+  if (entry.status_detail) line += "  detail=" + *entry.status_detail;
+  if (entry.message) line += "  " + *entry.message;
+  return line;
+}
+
+ExitCode cmd_show(Command& command) {
+  const ParsedArgs& args = command.args();
+  const CommandIo& io = command.io();
+  if (args.positional.size() != 1) return command.usage("give exactly one KEY");
+  const auto& key = args.positional.front();
+  Opened opened;
+  if (const auto stop = command.open(opened)) return *stop;
+  auto& store = *opened.store;
+  const auto found = store.find(key);
+  if (!found) return command.database_error(store, found.error());
+  if (!*found) return command.fail(ExitCode::unknown_job, "no job has the key '" + key + "'");
+  const core::JobRecord& job = **found;
+  const auto outcome = store.outcome(job.id);
+  if (!outcome) return command.database_error(store, outcome.error());
+  const auto history = store.history(job.id);
+  if (!history) return command.database_error(store, history.error());
+  const auto source = store.job_source(job.id);
+  if (!source) return command.database_error(store, source.error());
+  const std::string state{core::to_string(job.state)};
+
+  if (command.json()) {
+    json::array pull_requests;
+    for (const auto& pr : outcome->pull_requests) {
+      pull_requests.push_back(json::object{{"url", pr.pr_url}, {"state", nullable(pr.pr_state)}});
+    }
+    json::value structured = nullptr;
+    if (outcome->structured_output) {
+      json::error_code ec;
+      structured = json::parse(*outcome->structured_output, ec, {}, json_limits());
+      if (ec) structured = json::string(*outcome->structured_output);
+    }
+    json::value waiting_since = timestamp_or_null(job.waiting_since_ms);
+    json::object result{
+        {"state", state},
+        {"source", *source},
+        {"parent_key", nullable(job.parent_key)},
+        {"generation", job.generation},
+        {"attempts", job.attempts},
+        {"creation_tag", job.creation_tag.empty() ? json::value(nullptr)
+                                                  : json::value(job.creation_tag)},
+        {"session_id", nullable(job.session_id)},
+        {"url", nullable(job.session_url)},
+        {"status", nullable(job.status)},
+        {"status_detail", nullable(job.status_detail)},
+        {"acus_consumed", outcome->acus_consumed},
+        {"pull_requests", std::move(pull_requests)},
+        {"structured_output", std::move(structured)},
+        {"error", nullable(job.last_error)},
+        {"cancel_requested", job.cancel_requested != 0},
+        {"messages_sent", job.messages_sent},
+        {"waiting_since", std::move(waiting_since)},
+        {"created_at", format_timestamp_ms(job.created_at_ms)},
+        {"updated_at", format_timestamp_ms(job.updated_at_ms)},
+        {"started_at", timestamp_or_null(outcome->started_at_ms)},
+        {"finished_at", timestamp_or_null(outcome->finished_at_ms)},
+    };
+    json::array events;
+    for (const auto& entry : *history) {
+      events.push_back(json::object{
+          {"at", format_timestamp_ms(entry.at_ms)},
+          {"event", entry.event},
+          {"state", nullable(entry.state)},
+          {"status", nullable(entry.status)},
+          {"status_detail", nullable(entry.status_detail)},
+          {"message", nullable(entry.message)},
+      });
+    }
+    io.out << json::serialize(json::object{{"definition", definition_object(job.definition)},
+                                           {"outcome", std::move(result)},
+                                           {"history", std::move(events)}})
+           << '\n';
+    return ExitCode::ok;
+  }
+
+  io.out << "Job " << job.definition.key << '\n';
+  field(io.out, "state", state);
+  field(io.out, "source", *source);
+  if (job.parent_key) field(io.out, "parent_key", *job.parent_key);
+  io.out << '\n';
+  print_definition(io.out, job, opened.config);
+  io.out << "\nOutcome\n";
+  field(io.out, "session_id", dash(job.session_id));
+  field(io.out, "url", dash(job.session_url));
+  field(io.out, "status", dash(job.status));
+  field(io.out, "status_detail", dash(job.status_detail));
+  field(io.out, "acus_consumed", format_number(outcome->acus_consumed));
+  if (outcome->pull_requests.empty()) {
+    field(io.out, "pull_requests", "-");
+  } else {
+    std::string prs;
+    for (const auto& pr : outcome->pull_requests) {
+      if (!prs.empty()) prs += '\n';
+      prs += pr.pr_url + (pr.pr_state ? " (" + *pr.pr_state + ")" : "");
+    }
+    field(io.out, "pull_requests", prs);
+  }
+  field(io.out, "structured_output", dash(outcome->structured_output));
+  field(io.out, "error", dash(job.last_error));
+  field(io.out, "attempts", std::to_string(job.attempts));
+  field(io.out, "generation", std::to_string(job.generation));
+  field(io.out, "creation_tag", job.creation_tag.empty() ? "-" : job.creation_tag);
+  if (job.cancel_requested != 0) {
+    field(io.out, "cancel_requested", job.cancel_requested == 2 ? "terminate and archive" : "terminate");
+  }
+  if (job.messages_sent != 0) field(io.out, "messages_sent", std::to_string(job.messages_sent));
+  if (job.waiting_since_ms) field(io.out, "waiting_since", format_timestamp_ms(*job.waiting_since_ms));
+  field(io.out, "created_at", format_timestamp_ms(job.created_at_ms));
+  field(io.out, "updated_at", format_timestamp_ms(job.updated_at_ms));
+  field(io.out, "started_at", timestamp_or_dash(outcome->started_at_ms));
+  field(io.out, "finished_at", timestamp_or_dash(outcome->finished_at_ms));
+  io.out << "\nHistory\n";
+  for (const auto& entry : *history) io.out << history_line(entry) << '\n';
+  return ExitCode::ok;
+}
+
+}  // namespace
+
+constinit const CommandInfo ls_info{
+    .name = "ls",
+    .group = CommandInfo::Group::jobs,
+    .summary = "list jobs, filtered by state, organisation, tag or age",
+    .help = kLsHelp,
+    .options = kLsFlags,
+    .run = cmd_ls,
+};
+
+constinit const CommandInfo show_info{
+    .name = "show",
+    .group = CommandInfo::Group::jobs,
+    .summary = "print one job: definition, outcome and history",
+    .help = kShowHelp,
+    .options = kShowFlags,
+    .run = cmd_show,
+};
+
+}  // namespace devin_orch::app

@@ -1,0 +1,172 @@
+// The store's operator queries (list_jobs, job_source, list_pauses, count_prunable) against a
+// real database file: each filter alone and combined, the orders promised, and the errors.
+#include "devin_orch/store/job_store.hpp"
+
+#include "support/process.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <string>
+#include <vector>
+
+namespace devin_orch::store {
+namespace {
+
+using core::JobState;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(ms); }
+
+class OperatorQueries : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    auto opened = JobStore::open({.path = dir_.file("jobs.db")}, &error);
+    ASSERT_TRUE(opened) << error;
+    store_ = std::move(*opened);
+  }
+
+  void add(const std::string& key, std::int64_t created_ms, std::vector<std::string> tags = {},
+           std::optional<std::string> org = std::nullopt, std::string source = "test") {
+    const core::JobDefinition definition{
+        .key = key, .org_id = std::move(org), .spec = {.prompt = "do " + key, .tags = std::move(tags)}};
+    ASSERT_EQ(store_->add_job(definition, source, at(created_ms)).value(), AddResult::inserted);
+  }
+  std::int64_t id_of(const std::string& key) { return store_->find(key).value().value().id; }
+  void end(const std::string& key, JobState state, std::int64_t at_ms) {
+    ASSERT_TRUE(store_->finish(id_of(key), state, "ended by the test", at(at_ms)));
+  }
+
+  std::vector<std::string> keys(const JobFilter& filter) {
+    const auto jobs = store_->list_jobs(filter);
+    EXPECT_TRUE(jobs) << store_->last_error_message();
+    std::vector<std::string> out;
+    if (jobs) {
+      for (const auto& job : *jobs) out.push_back(job.key);
+    }
+    return out;
+  }
+
+  // Four jobs created at 1000, 2000, 3000, 4000 ms; "beta" names its own organisation.
+  void add_mixed() {
+    add("alpha", 1000, {"ci"});
+    add("beta", 2000, {"nightly"}, "org-b");
+    add("gamma", 3000, {"ci", "flaky"});
+    add("delta", 4000);
+    end("gamma", JobState::failed, 5000);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(OperatorQueries, ListsEveryJobInTheOrderItWasAdded) {
+  add_mixed();
+  EXPECT_THAT(keys({}), ElementsAre("alpha", "beta", "gamma", "delta"));
+  EXPECT_THAT(keys({.limit = 2}), ElementsAre("alpha", "beta"));
+  EXPECT_THAT(keys({.limit = 0}), IsEmpty());
+}
+
+TEST_F(OperatorQueries, ASummaryCarriesWhatAListingShows) {
+  add_mixed();
+  const auto jobs = store_->list_jobs({.default_org = "org-default"});
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->size(), 4U);
+  const JobSummary& alpha = (*jobs)[0];
+  EXPECT_EQ(alpha.id, id_of("alpha"));
+  EXPECT_EQ(alpha.state, JobState::queued);
+  EXPECT_EQ(alpha.org_id, "org-default") << "a job naming no organisation has the default";
+  EXPECT_EQ(alpha.created_at_ms, 1000);
+  EXPECT_EQ(alpha.finished_at_ms, std::nullopt);
+  EXPECT_EQ(alpha.session_id, std::nullopt);
+  EXPECT_EQ((*jobs)[1].org_id, "org-b");
+  const JobSummary& gamma = (*jobs)[2];
+  EXPECT_EQ(gamma.state, JobState::failed);
+  EXPECT_EQ(gamma.finished_at_ms, 5000);
+  EXPECT_EQ(gamma.last_error, "ended by the test");
+}
+
+TEST_F(OperatorQueries, EachFilterNarrowsTheListing) {
+  add_mixed();
+  EXPECT_THAT(keys({.states = {JobState::failed}}), ElementsAre("gamma"));
+  EXPECT_THAT(keys({.states = {JobState::queued, JobState::failed}}),
+              ElementsAre("alpha", "beta", "gamma", "delta"));
+  EXPECT_THAT(keys({.states = {JobState::running}}), IsEmpty());
+  EXPECT_THAT(keys({.org_id = "org-b", .default_org = "org-a"}), ElementsAre("beta"));
+  EXPECT_THAT(keys({.org_id = "org-a", .default_org = "org-a"}),
+              ElementsAre("alpha", "gamma", "delta"));
+  EXPECT_THAT(keys({.tag = "ci"}), ElementsAre("alpha", "gamma"));
+  EXPECT_THAT(keys({.tag = "c"}), IsEmpty()) << "whole tags only";
+  EXPECT_THAT(keys({.created_before_ms = 3000}), ElementsAre("alpha", "beta"));
+  EXPECT_THAT(keys({.created_after_ms = 3000}), ElementsAre("delta"));
+}
+
+TEST_F(OperatorQueries, FiltersCombineAndTheLimitCountsMatchesOnly) {
+  add_mixed();
+  EXPECT_THAT(keys({.tag = "ci", .limit = 1}), ElementsAre("alpha"));
+  EXPECT_THAT(keys({.states = {JobState::queued}, .org_id = "org-a", .default_org = "org-a",
+                    .created_after_ms = 1500, .limit = 5}),
+              ElementsAre("delta"));
+  EXPECT_THAT(keys({.tag = "flaky", .created_before_ms = 3000}), IsEmpty());
+}
+
+TEST_F(OperatorQueries, AStoredSpecThatDoesNotDecodeHasNoTags) {
+  add("good", 1000, {"ci"});
+  // A producer's row whose spec names tags the program would reject (tags must be strings).
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("jobs.db").c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "INSERT INTO jobs (key, spec) VALUES "
+                         "('bad', '{\"prompt\":\"p\",\"tags\":[\"ci\", 7]}')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  EXPECT_THAT(keys({.tag = "ci"}), ElementsAre("good"));
+  EXPECT_THAT(keys({}), ElementsAre("good", "bad"));
+}
+
+TEST_F(OperatorQueries, JobSourceSaysWhereAJobCameFrom) {
+  add("by-hand", 1000, {}, std::nullopt, "cli");
+  add("from-file", 1000, {}, std::nullopt, "file:jobs.yaml");
+  EXPECT_EQ(store_->job_source(id_of("by-hand")).value(), "cli");
+  EXPECT_EQ(store_->job_source(id_of("from-file")).value(), "file:jobs.yaml");
+  const auto unknown = store_->job_source(987654);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error(), make_error_code(errc::not_found));
+}
+
+TEST_F(OperatorQueries, ListsPausesByOrganisationWithTheirSourceAndTime) {
+  EXPECT_THAT(store_->list_pauses().value(), IsEmpty());
+  ASSERT_TRUE(store_->pause_org("org-z", "maintenance", "cli", at(2000)));
+  ASSERT_TRUE(store_->pause_org("*", "incident", "daemon", at(1000)));
+  const auto pauses = store_->list_pauses();
+  ASSERT_TRUE(pauses);
+  ASSERT_EQ(pauses->size(), 2U);
+  EXPECT_EQ((*pauses)[0].org_id, "*");
+  EXPECT_EQ((*pauses)[0].reason, "incident");
+  EXPECT_EQ((*pauses)[0].source, "daemon");
+  EXPECT_EQ((*pauses)[0].paused_at_ms, 1000);
+  EXPECT_EQ((*pauses)[1].org_id, "org-z");
+  EXPECT_EQ((*pauses)[1].source, "cli");
+  ASSERT_EQ(store_->resume_org("*").value(), 1);
+  EXPECT_EQ(store_->list_pauses().value().size(), 1U);
+}
+
+// A dry run must promise exactly what prune then does.
+TEST_F(OperatorQueries, CountPrunableCountsWhatPruneRemoves) {
+  add_mixed();                              // gamma ended at 5000
+  end("alpha", JobState::cancelled, 7000);  // ended after the cutoff below
+  end("delta", JobState::finished, 2000);
+  EXPECT_EQ(store_->count_prunable(at(6000)).value(), 2) << "gamma and delta, not alpha or beta";
+  EXPECT_EQ(store_->count_prunable(at(1000)).value(), 0);
+  EXPECT_EQ(store_->count_prunable(at(6000)).value(), 2) << "counting writes nothing";
+  EXPECT_EQ(store_->prune(at(6000), at(8000)).value(), 2);
+  EXPECT_EQ(store_->count_prunable(at(6000)).value(), 0);
+  EXPECT_EQ(store_->count_prunable(at(9000)).value(), 1) << "alpha is next";
+}
+
+}  // namespace
+}  // namespace devin_orch::store
