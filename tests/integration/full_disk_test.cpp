@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -53,7 +54,8 @@ class FullDisk : public DaemonFixture {
         daemon_options({"status", "--config", dir_.file("config.yaml"), "--json"}));
     if (result.exit_code != 0) return 0;
     std::size_t n = 0;
-    for (const auto& row : boost::json::parse(result.out).as_array()) {
+    const boost::json::value rows = boost::json::parse(result.out);
+    for (const auto& row : rows.as_array()) {
       const auto state = row.at("state").as_string();
       if (state != "queued" && state != "creating" && state != "running") ++n;
     }
@@ -102,6 +104,15 @@ TEST_F(FullDisk, TheDaemonNamesAFullDiskAndResumesByItself) {
   const std::string log = read_file(dir_.file("daemon.log"));
   EXPECT_NE(log.find("the database's disk is full"), std::string::npos)
       << "the log does not name the cause";
+  // What an operator reads in the log: the cause, and when it passed.
+  std::istringstream lines{log};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("disk is full") != std::string::npos ||
+        line.find("takes writes again") != std::string::npos ||
+        line.find("lease") != std::string::npos) {
+      std::cout << "  log: " << line << "\n";
+    }
+  }
   std::cout << "full disk: " << filled / 1024 << " KiB filler, " << ended_while_full
             << " jobs ended before the disk filled up, progress again " << resumed_after
             << " s after the space came back\n";

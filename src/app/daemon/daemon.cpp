@@ -663,8 +663,7 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
                   error.empty() ? store.error().message() : error);
     return 1;
   }
-  const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now());
-  if (loaded.fatal_errors > 0) return 2;
+  store::JobStore& queue = **store;
 
   boost::asio::io_context io{1};
   const DeferredLogWrites log_writes{
@@ -685,7 +684,11 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     return 2;
   }
   server::MetricsRegistry metrics;
+  // Constructed before the job files are read: from here a SIGTERM is handled (at the first
+  // turn of the loop), however long reading them takes.
   detail::Daemon daemon{io, config, std::move(*store), std::move(*http), options, metrics};
+  const auto loaded = load_job_files_into(queue, config.jobs.files, core::wall_now());
+  if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {
     auto started = server::StatusServer::start(

@@ -93,7 +93,7 @@ class CliJobs : public ::testing::Test {
   void start(const std::string& key, const std::string& session_id, core::TimePoint at) {
     const auto id = job(key).id;
     ASSERT_TRUE(db().commit_intent(id, 1, core::creation_tag(key, 0), core::to_epoch_ms(at), at));
-    api::Session session{.session_id = session_id,
+    core::Session session{.session_id = session_id,
                          .url = "https://app.devin.ai/sessions/" + session_id,
                          .status = "running"};
     ASSERT_TRUE(db().commit_session(id, session, false, at));
