@@ -1,12 +1,12 @@
-// JobStore: opening (file modes, PRAGMAs, migrations), the statement cache and transactions,
+// SqliteStore: opening (file modes, PRAGMAs, migrations), the statement cache and transactions,
 // and every query and transition on jobs and job_events.
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/sqlite/sqlite_store.hpp"
 
 #include "epoch_locks.hpp"
 #include "devin_orch/core/job_validation.hpp"
-#include "devin_orch/store/schema.hpp"
+#include "devin_orch/store/sqlite/schema.hpp"
 #include "devin_orch/store/spec_codec.hpp"
-#include "devin_orch/store/statement.hpp"
+#include "devin_orch/store/sqlite/statement.hpp"
 
 #include <boost/json.hpp>
 #include <sqlite3.h>
@@ -159,7 +159,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   sqlite3* db() const noexcept { return db_; }
-  const std::string& last_error() const noexcept { return last_error_; }
+  // SQLite's message for the last failure, handed to that failure's Error (and so taken).
+  std::string take_error() noexcept { return std::exchange(last_error_, {}); }
+  void forget_error() noexcept { last_error_.clear(); }
 
   // Statements are prepared once and kept: every SQL text here is a constant.
   result<Statement*> prepared(std::string_view sql) {
@@ -221,11 +223,11 @@ class Connection {
   std::string last_error_;
 
  public:
-  JobStore::WriteHooks hooks;
-  std::optional<JobStore::Fence> fence;  // checked by every fenced write transaction
+  WriteHooks hooks;
+  std::optional<Fence> fence;  // checked by every fenced write transaction
   std::function<void()> fence_refused;
   std::unique_ptr<EpochLocks> epoch_locks;  // beside the database file; see acquire_lease
-  int shm_probe = -1;  // read-only descriptor of the -shm file, for write_locked_elsewhere()
+  int shm_probe = -1;  // read-only descriptor of the -shm file, for commit_in_flight_elsewhere()
 };
 
 // Runs the write hooks around one write transaction: constructed before it begins, destroyed
@@ -352,7 +354,7 @@ enum class Fencing { fenced, unfenced };
 // lock is held, so no other process can take the lease between this check and the commit.
 result<void> check_fence(Connection& connection) {
   if (!connection.fence) return {};
-  const JobStore::Fence& fence = *connection.fence;
+  const Fence& fence = *connection.fence;
   auto statement = connection.prepared("SELECT owner, epoch FROM leases WHERE name = ?1");
   if (!statement) return statement.error();
   StatementUse use{**statement};
@@ -485,18 +487,22 @@ bool enable_wal(sqlite3* db, core::Duration busy_timeout, std::string& error) {
 
 }  // namespace
 
-struct JobStore::Impl : Connection {
+struct SqliteStore::Impl : Connection {
   using Connection::Connection;
 };
 
-JobStore::JobStore(sqlite3* db, std::unique_ptr<Impl> impl) noexcept
+SqliteStore::SqliteStore(sqlite3* db, std::unique_ptr<Impl> impl) noexcept
     : db_{db}, impl_{std::move(impl)} {}
 
-JobStore::~JobStore() = default;
+SqliteStore::~SqliteStore() = default;
 
-const std::string& JobStore::last_error_message() const noexcept { return impl_->last_error(); }
+void SqliteStore::forget_message() noexcept { impl_->forget_error(); }
 
-result<void> JobStore::read_rows(std::string_view sql, const std::function<void(Statement&)>& bind,
+Error SqliteStore::describe(const boost::system::error_code& code) {
+  return Error{code, impl_->take_error()};
+}
+
+result<void> SqliteStore::read_rows(std::string_view sql, const std::function<void(Statement&)>& bind,
                                  const std::function<bool(const Statement&)>& row) {
   Connection& db = *impl_;
   auto statement = db.prepared(sql);
@@ -510,11 +516,10 @@ result<void> JobStore::read_rows(std::string_view sql, const std::function<void(
   }
 }
 
-result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, std::string* error) {
+StoreResult<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& options) {
   std::string message;
-  auto fail = [&](errc code) -> result<std::unique_ptr<JobStore>> {
-    if (error != nullptr) *error = message;
-    return code;
+  auto fail = [&](errc code) -> StoreResult<std::unique_ptr<SqliteStore>> {
+    return Error{code, std::move(message)};
   };
   if (options.path.empty()) {
     message = "the database path is empty";
@@ -531,7 +536,7 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
   static const bool statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
   (void)statistics_off;
   sqlite3* raw = nullptr;
-  // NOMUTEX: a JobStore, like the daemon's loop, is used by one thread at a time, so the
+  // NOMUTEX: a SqliteStore, like the daemon's loop, is used by one thread at a time, so the
   // connection's own mutex around every call would be pure cost (other connections and
   // processes are still coordinated by SQLite's file locks).
   const int rc = sqlite3_open_v2(options.path.c_str(), &raw,
@@ -558,7 +563,7 @@ result<std::unique_ptr<JobStore>> JobStore::open(const StoreOptions& options, st
     return fail(errc::database_error);
   }
   if (!migrate(raw, message)) return fail(errc::database_error);
-  return std::unique_ptr<JobStore>(new JobStore(raw, std::move(impl)));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(raw, std::move(impl)));
 }
 
 namespace {
@@ -626,243 +631,265 @@ result<AddResult> add_job_in_transaction(Connection& db, const core::JobDefiniti
 
 }  // namespace
 
-result<AddResult> JobStore::add_job(const core::JobDefinition& definition, std::string_view source,
+StoreResult<AddResult> SqliteStore::add_job(const core::JobDefinition& definition, std::string_view source,
                                     core::TimePoint now,
                                     const std::optional<std::string>& parent_key) {
-  Connection& db = *impl_;
-  return in_write_transaction(
-      db, [&]() { return add_job_in_transaction(db, definition, source, now, parent_key); },
-      Durability::synced, Fencing::unfenced);
+  return answer([&]() -> result<AddResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(
+        db, [&]() { return add_job_in_transaction(db, definition, source, now, parent_key); },
+        Durability::synced, Fencing::unfenced);
+  });
 }
 
-result<std::vector<AddResult>> JobStore::add_jobs(std::span<const core::JobDefinition> definitions,
+StoreResult<std::vector<AddResult>> SqliteStore::add_jobs(std::span<const core::JobDefinition> definitions,
                                                   std::string_view source, core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<std::vector<AddResult>> {
-    std::vector<AddResult> results;
-    results.reserve(definitions.size());
-    for (const auto& definition : definitions) {
-      auto added = add_job_in_transaction(db, definition, source, now, std::nullopt);
-      if (!added) return added.error();
-      results.push_back(*added);
-    }
-    return results;
-  }, Durability::synced, Fencing::unfenced);
-}
-
-result<AddResult> JobStore::add_invalid(std::string_view key, std::string_view source,
-                                        std::string_view reason, core::TimePoint now) {
-  if (auto valid = validate_key(key); !valid) return valid.error();
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<AddResult> {
-    {
-      auto existing = db.prepared("SELECT 1 FROM jobs WHERE key = ?1");
-      if (!existing) return existing.error();
-      StatementUse use{**existing};
-      use->bind(1, key);
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      if (*row) return AddResult::unchanged;
-    }
-    std::int64_t id = 0;
-    {
-      auto insert = db.prepared(
-          "INSERT INTO jobs (key, spec, source, state, last_error, created_at, updated_at, "
-          "finished_at) VALUES (?1, '{}', ?2, 'invalid', ?3, ?4, ?4, ?4) RETURNING id");
-      if (!insert) return insert.error();
-      StatementUse use{**insert};
-      use->bind(1, key);
-      use->bind(2, source);
-      use->bind(3, reason);
-      use->bind(4, core::to_epoch_ms(now));
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      id = use->int64_at(0);
-      if (auto rest = db.run(*use); !rest) return rest.error();
-    }
-    if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
-                                   std::nullopt, std::nullopt, std::string(reason));
-        !logged) {
-      return logged.error();
-    }
-    return AddResult::inserted;
-  }, Durability::synced, Fencing::unfenced);
-}
-
-result<std::vector<core::JobRecord>> JobStore::claimable(core::TimePoint now, std::size_t limit,
-                                                         const ClaimFilter& filter) {
-  Connection& db = *impl_;
-  std::vector<core::JobRecord> ready;
-  std::vector<std::pair<std::int64_t, std::string>> broken;  // id, reason
-  if (limit == 0) return ready;
-  {
-    // Streams rows in claim order (served by the jobs_claim index) until `limit` usable ones
-    // are found, so broken rows never crowd good ones out of a batch.
-    // Without paused organisations (the usual case) the statement has no subquery: its list
-    // would be built in a temporary table on every run, once a second and per freed slot.
-#define DEVIN_ORCH_CLAIMABLE_SELECT                                                      \
-  "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = 'queued' "                  \
-  "AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= ?1) "
-    const bool any_paused = !filter.paused_orgs.empty();
-    auto statement =
-        any_paused ? db.prepared(DEVIN_ORCH_CLAIMABLE_SELECT
-                                 "AND coalesce(org_id, ?2) NOT IN (SELECT value FROM json_each(?3)) "
-                                 "ORDER BY priority DESC, id")
-                   : db.prepared(DEVIN_ORCH_CLAIMABLE_SELECT "ORDER BY priority DESC, id");
-#undef DEVIN_ORCH_CLAIMABLE_SELECT
-    if (!statement) return statement.error();
-    StatementUse use{**statement};
-    use->bind(1, core::to_epoch_ms(now));
-    if (any_paused) {
-      json::array paused;
-      for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
-      use->bind(2, filter.default_org);
-      use->bind(3, json::serialize(paused));
-    }
-    while (ready.size() < limit) {
-      auto row = db.step(*use);
-      if (!row) return row.error();
-      if (!*row) break;
-      DecodedJob job = read_job(*use);
-      if (job.spec_error) {
-        broken.emplace_back(job.record.id, "invalid spec: " + *job.spec_error);
-      } else {
-        ready.push_back(std::move(job.record));
+  return answer([&]() -> result<std::vector<AddResult>> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::vector<AddResult>> {
+      std::vector<AddResult> results;
+      results.reserve(definitions.size());
+      for (const auto& definition : definitions) {
+        auto added = add_job_in_transaction(db, definition, source, now, std::nullopt);
+        if (!added) return added.error();
+        results.push_back(*added);
       }
-    }
-  }
-  if (broken.empty()) return ready;
+      return results;
+    }, Durability::synced, Fencing::unfenced);
+  });
+}
 
-  auto moved = in_write_transaction(db, [&]() -> result<void> {
-    // Not a structured binding: clang 14 refuses to capture those in the lambda below.
-    for (const auto& entry : broken) {
-      const std::int64_t id = entry.first;
-      const std::string& reason = entry.second;
-      auto updated = db.execute(
-          "UPDATE jobs SET state = 'invalid', last_error = ?2, finished_at = ?3, updated_at = ?3 "
-          "WHERE id = ?1 AND state = 'queued'",
-          [&](Statement& s) {
-            s.bind(1, id);
-            s.bind(2, reason);
-            s.bind(3, core::to_epoch_ms(now));
-          });
-      if (!updated) return updated.error();
-      if (db.changes() == 0) continue;  // someone else moved it meanwhile
+StoreResult<AddResult> SqliteStore::add_invalid(std::string_view key, std::string_view source,
+                                        std::string_view reason, core::TimePoint now) {
+  return answer([&]() -> result<AddResult> {
+    if (auto valid = validate_key(key); !valid) return valid.error();
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<AddResult> {
+      {
+        auto existing = db.prepared("SELECT 1 FROM jobs WHERE key = ?1");
+        if (!existing) return existing.error();
+        StatementUse use{**existing};
+        use->bind(1, key);
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        if (*row) return AddResult::unchanged;
+      }
+      std::int64_t id = 0;
+      {
+        auto insert = db.prepared(
+            "INSERT INTO jobs (key, spec, source, state, last_error, created_at, updated_at, "
+            "finished_at) VALUES (?1, '{}', ?2, 'invalid', ?3, ?4, ?4, ?4) RETURNING id");
+        if (!insert) return insert.error();
+        StatementUse use{**insert};
+        use->bind(1, key);
+        use->bind(2, source);
+        use->bind(3, reason);
+        use->bind(4, core::to_epoch_ms(now));
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        id = use->int64_at(0);
+        if (auto rest = db.run(*use); !rest) return rest.error();
+      }
       if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
-                                     std::nullopt, std::nullopt, reason);
+                                     std::nullopt, std::nullopt, std::string(reason));
           !logged) {
         return logged.error();
       }
-    }
-    return {};
+      return AddResult::inserted;
+    }, Durability::synced, Fencing::unfenced);
   });
-  if (!moved) return moved.error();
-  return ready;
 }
 
-result<std::vector<core::JobRecord>> JobStore::in_state(core::JobState state) {
-  return select_jobs(*impl_,
-                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id",
-                     [&](Statement& s) { s.bind(1, core::to_string(state)); });
-}
-
-result<std::vector<core::JobRecord>> JobStore::all_jobs() {
-  return select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs ORDER BY id");
-}
-
-result<std::optional<core::JobRecord>> JobStore::find(std::string_view key) {
-  auto jobs = select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE key = ?1",
-                          [&](Statement& s) { s.bind(1, key); });
-  if (!jobs) return jobs.error();
-  if (jobs->empty()) return std::optional<core::JobRecord>{};
-  return std::optional<core::JobRecord>{std::move(jobs->front())};
-}
-
-result<Outcome> JobStore::outcome(std::int64_t job_id) {
-  Connection& db = *impl_;
-  auto statement = db.prepared(
-      "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at "
-      "FROM jobs WHERE id = ?1");
-  if (!statement) return statement.error();
-  StatementUse use{**statement};
-  use->bind(1, job_id);
-  auto row = db.step(*use);
-  if (!row) return row.error();
-  if (!*row) return errc::not_found;
-  Outcome out;
-  if (auto text = use->optional_text_at(0)) {
-    auto pull_requests = parse_pull_requests(*text);
-    if (!pull_requests) {
-      return db.fail("job " + std::to_string(job_id) + ": stored pull_requests is not valid");
+StoreResult<std::vector<core::JobRecord>> SqliteStore::claimable(core::TimePoint now, std::size_t limit,
+                                                         const ClaimFilter& filter) {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    Connection& db = *impl_;
+    std::vector<core::JobRecord> ready;
+    std::vector<std::pair<std::int64_t, std::string>> broken;  // id, reason
+    if (limit == 0) return ready;
+    {
+      // Streams rows in claim order (served by the jobs_claim index) until `limit` usable ones
+      // are found, so broken rows never crowd good ones out of a batch.
+      // Without paused organisations (the usual case) the statement has no subquery: its list
+      // would be built in a temporary table on every run, once a second and per freed slot.
+  #define DEVIN_ORCH_CLAIMABLE_SELECT                                                      \
+    "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = 'queued' "                  \
+    "AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= ?1) "
+      const bool any_paused = !filter.paused_orgs.empty();
+      auto statement =
+          any_paused ? db.prepared(DEVIN_ORCH_CLAIMABLE_SELECT
+                                   "AND coalesce(org_id, ?2) NOT IN (SELECT value FROM json_each(?3)) "
+                                   "ORDER BY priority DESC, id")
+                     : db.prepared(DEVIN_ORCH_CLAIMABLE_SELECT "ORDER BY priority DESC, id");
+  #undef DEVIN_ORCH_CLAIMABLE_SELECT
+      if (!statement) return statement.error();
+      StatementUse use{**statement};
+      use->bind(1, core::to_epoch_ms(now));
+      if (any_paused) {
+        json::array paused;
+        for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
+        use->bind(2, filter.default_org);
+        use->bind(3, json::serialize(paused));
+      }
+      while (ready.size() < limit) {
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        if (!*row) break;
+        DecodedJob job = read_job(*use);
+        if (job.spec_error) {
+          broken.emplace_back(job.record.id, "invalid spec: " + *job.spec_error);
+        } else {
+          ready.push_back(std::move(job.record));
+        }
+      }
     }
-    out.pull_requests = std::move(*pull_requests);
-  }
-  out.acus_consumed = use->optional_double_at(1).value_or(0.0);
-  out.structured_output = use->optional_text_at(2);
-  out.started_at_ms = use->optional_int64_at(3);
-  out.finished_at_ms = use->optional_int64_at(4);
-  return out;
-}
+    if (broken.empty()) return ready;
 
-result<std::vector<HistoryEntry>> JobStore::history(std::int64_t job_id) {
-  Connection& db = *impl_;
-  // By id, not `at`: insertion order is the order things happened even if the clock stepped.
-  auto statement = db.prepared(
-      "SELECT at, event, state, status, status_detail, message FROM job_events "
-      "WHERE job_id = ?1 ORDER BY id");
-  if (!statement) return statement.error();
-  StatementUse use{**statement};
-  use->bind(1, job_id);
-  std::vector<HistoryEntry> entries;
-  for (;;) {
-    auto row = db.step(*use);
-    if (!row) return row.error();
-    if (!*row) break;
-    entries.push_back(HistoryEntry{
-        .at_ms = use->int64_at(0),
-        .event = use->text_at(1),
-        .state = use->optional_text_at(2),
-        .status = use->optional_text_at(3),
-        .status_detail = use->optional_text_at(4),
-        .message = use->optional_text_at(5),
+    auto moved = in_write_transaction(db, [&]() -> result<void> {
+      // Not a structured binding: clang 14 refuses to capture those in the lambda below.
+      for (const auto& entry : broken) {
+        const std::int64_t id = entry.first;
+        const std::string& reason = entry.second;
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'invalid', last_error = ?2, finished_at = ?3, updated_at = ?3 "
+            "WHERE id = ?1 AND state = 'queued'",
+            [&](Statement& s) {
+              s.bind(1, id);
+              s.bind(2, reason);
+              s.bind(3, core::to_epoch_ms(now));
+            });
+        if (!updated) return updated.error();
+        if (db.changes() == 0) continue;  // someone else moved it meanwhile
+        if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
+                                       std::nullopt, std::nullopt, reason);
+            !logged) {
+          return logged.error();
+        }
+      }
+      return {};
     });
-  }
-  return entries;
+    if (!moved) return moved.error();
+    return ready;
+  });
 }
 
-result<std::map<core::JobState, std::int64_t>> JobStore::count_by_state() {
-  Connection& db = *impl_;
-  std::map<core::JobState, std::int64_t> counts;
-  // Every state is present, zeros included, so gauges built from this never go stale.
-  for (int value = 0;; ++value) {
-    const auto state = static_cast<core::JobState>(value);
-    if (core::to_string(state) == "unknown") break;
-    counts[state] = 0;
-  }
-  auto statement = db.prepared("SELECT state, count(*) FROM jobs GROUP BY state");
-  if (!statement) return statement.error();
-  StatementUse use{**statement};
-  for (;;) {
+StoreResult<std::vector<core::JobRecord>> SqliteStore::in_state(core::JobState state) {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id",
+                       [&](Statement& s) { s.bind(1, core::to_string(state)); });
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> SqliteStore::all_jobs() {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs ORDER BY id");
+  });
+}
+
+StoreResult<std::optional<core::JobRecord>> SqliteStore::find(std::string_view key) {
+  return answer([&]() -> result<std::optional<core::JobRecord>> {
+    auto jobs = select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE key = ?1",
+                            [&](Statement& s) { s.bind(1, key); });
+    if (!jobs) return jobs.error();
+    if (jobs->empty()) return std::optional<core::JobRecord>{};
+    return std::optional<core::JobRecord>{std::move(jobs->front())};
+  });
+}
+
+StoreResult<Outcome> SqliteStore::outcome(std::int64_t job_id) {
+  return answer([&]() -> result<Outcome> {
+    Connection& db = *impl_;
+    auto statement = db.prepared(
+        "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at "
+        "FROM jobs WHERE id = ?1");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, job_id);
     auto row = db.step(*use);
     if (!row) return row.error();
-    if (!*row) break;
-    if (auto state = core::parse_job_state(use->text_at(0))) counts[*state] = use->int64_at(1);
-  }
-  return counts;
+    if (!*row) return errc::not_found;
+    Outcome out;
+    if (auto text = use->optional_text_at(0)) {
+      auto pull_requests = parse_pull_requests(*text);
+      if (!pull_requests) {
+        return db.fail("job " + std::to_string(job_id) + ": stored pull_requests is not valid");
+      }
+      out.pull_requests = std::move(*pull_requests);
+    }
+    out.acus_consumed = use->optional_double_at(1).value_or(0.0);
+    out.structured_output = use->optional_text_at(2);
+    out.started_at_ms = use->optional_int64_at(3);
+    out.finished_at_ms = use->optional_int64_at(4);
+    return out;
+  });
 }
 
-result<std::optional<std::int64_t>> JobStore::oldest_queued_at_ms() {
-  Connection& db = *impl_;
-  auto statement = db.prepared("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
-  if (!statement) return statement.error();
-  StatementUse use{**statement};
-  auto row = db.step(*use);
-  if (!row) return row.error();
-  if (!*row || use->is_null_at(0)) return std::optional<std::int64_t>{};
-  return std::optional<std::int64_t>{use->int64_at(0)};
+StoreResult<std::vector<HistoryEntry>> SqliteStore::history(std::int64_t job_id) {
+  return answer([&]() -> result<std::vector<HistoryEntry>> {
+    Connection& db = *impl_;
+    // By id, not `at`: insertion order is the order things happened even if the clock stepped.
+    auto statement = db.prepared(
+        "SELECT at, event, state, status, status_detail, message FROM job_events "
+        "WHERE job_id = ?1 ORDER BY id");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, job_id);
+    std::vector<HistoryEntry> entries;
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      entries.push_back(HistoryEntry{
+          .at_ms = use->int64_at(0),
+          .event = use->text_at(1),
+          .state = use->optional_text_at(2),
+          .status = use->optional_text_at(3),
+          .status_detail = use->optional_text_at(4),
+          .message = use->optional_text_at(5),
+      });
+    }
+    return entries;
+  });
 }
 
-result<void> JobStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
+StoreResult<std::map<core::JobState, std::int64_t>> SqliteStore::count_by_state() {
+  return answer([&]() -> result<std::map<core::JobState, std::int64_t>> {
+    Connection& db = *impl_;
+    std::map<core::JobState, std::int64_t> counts;
+    // Every state is present, zeros included, so gauges built from this never go stale.
+    for (int value = 0;; ++value) {
+      const auto state = static_cast<core::JobState>(value);
+      if (core::to_string(state) == "unknown") break;
+      counts[state] = 0;
+    }
+    auto statement = db.prepared("SELECT state, count(*) FROM jobs GROUP BY state");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      if (auto state = core::parse_job_state(use->text_at(0))) counts[*state] = use->int64_at(1);
+    }
+    return counts;
+  });
+}
+
+StoreResult<std::optional<std::int64_t>> SqliteStore::oldest_queued_at_ms() {
+  return answer([&]() -> result<std::optional<std::int64_t>> {
+    Connection& db = *impl_;
+    auto statement = db.prepared("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row || use->is_null_at(0)) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>{use->int64_at(0)};
+  });
+}
+
+StoreResult<void> SqliteStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
                                      std::string_view tag, std::int64_t intent_at_ms,
                                      core::TimePoint now) {
   const IntentWrite intent{.job_id = job_id,
@@ -875,45 +902,47 @@ result<void> JobStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
   return outcomes->front();
 }
 
-result<std::vector<result<void>>> JobStore::commit_intents(std::span<const IntentWrite> intents,
+StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::span<const IntentWrite> intents,
                                                            core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
-    std::vector<result<void>> outcomes;
-    outcomes.reserve(intents.size());
-    for (const IntentWrite& intent : intents) {
-      auto updated = db.execute(
-          "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
-          "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
-          "WHERE id = ?1 AND attempts = ?2 - 1 AND "
-          "(?6 AND state = 'queued' OR NOT ?6 AND state = 'creating')",
-          [&](Statement& s) {
-            s.bind(1, intent.job_id);
-            s.bind(2, intent.attempt);
-            s.bind(3, intent.tag);
-            s.bind(4, intent.intent_at_ms);
-            s.bind(5, core::to_epoch_ms(now));
-            s.bind(6, std::int64_t{intent.claim ? 1 : 0});
-          });
-      if (!updated) return updated.error();
-      if (db.changes() == 0) {
-        // This job moved on (an operator cancelled it, say): refuse it, keep the others.
-        outcomes.push_back(transition_refused(db, intent.job_id));
-        continue;
+  return answer([&]() -> result<std::vector<result<void>>> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
+      std::vector<result<void>> outcomes;
+      outcomes.reserve(intents.size());
+      for (const IntentWrite& intent : intents) {
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
+            "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
+            "WHERE id = ?1 AND attempts = ?2 - 1 AND "
+            "(?6 AND state = 'queued' OR NOT ?6 AND state = 'creating')",
+            [&](Statement& s) {
+              s.bind(1, intent.job_id);
+              s.bind(2, intent.attempt);
+              s.bind(3, intent.tag);
+              s.bind(4, intent.intent_at_ms);
+              s.bind(5, core::to_epoch_ms(now));
+              s.bind(6, std::int64_t{intent.claim ? 1 : 0});
+            });
+        if (!updated) return updated.error();
+        if (db.changes() == 0) {
+          // This job moved on (an operator cancelled it, say): refuse it, keep the others.
+          outcomes.push_back(transition_refused(db, intent.job_id));
+          continue;
+        }
+        if (auto logged = insert_event(db, intent.job_id, now, "intent",
+                                       state_name(core::JobState::creating), std::nullopt,
+                                       std::nullopt, "attempt " + std::to_string(intent.attempt));
+            !logged) {
+          return logged.error();
+        }
+        outcomes.emplace_back();
       }
-      if (auto logged = insert_event(db, intent.job_id, now, "intent",
-                                     state_name(core::JobState::creating), std::nullopt,
-                                     std::nullopt, "attempt " + std::to_string(intent.attempt));
-          !logged) {
-        return logged.error();
-      }
-      outcomes.emplace_back();
-    }
-    return outcomes;
+      return outcomes;
+    });
   });
 }
 
-result<void> JobStore::commit_session(std::int64_t job_id, const core::Session& session,
+StoreResult<void> SqliteStore::commit_session(std::int64_t job_id, const core::Session& session,
                                       bool adopted, core::TimePoint now) {
   const SessionWrite write{.job_id = job_id, .session = session, .adopted = adopted};
   auto outcomes = commit_sessions(std::span{&write, 1}, now);
@@ -921,226 +950,244 @@ result<void> JobStore::commit_session(std::int64_t job_id, const core::Session& 
   return outcomes->front();
 }
 
-result<std::vector<result<void>>> JobStore::commit_sessions(
+StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
     std::span<const SessionWrite> sessions, core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
-    std::vector<result<void>> outcomes;
-    outcomes.reserve(sessions.size());
-    for (const SessionWrite& write : sessions) {
-      const core::Session& session = write.session;
-      auto updated = db.execute(
-          "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
-          "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
-          "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
-          [&](Statement& s) {
-            s.bind(1, write.job_id);
-            s.bind(2, session.session_id);
-            s.bind(3, session.url);
-            s.bind(4, session.status);
-            s.bind(5, session.status_detail);
-            s.bind(6, serialise_pull_requests(session.pull_requests));
-            s.bind(7, session.acus_consumed);
-            s.bind(8, session.structured_output);
-            s.bind(9, core::to_epoch_ms(now));
-          });
-      if (!updated) return updated.error();
-      if (db.changes() == 0) {
-        outcomes.push_back(transition_refused(db, write.job_id));
-        continue;
+  return answer([&]() -> result<std::vector<result<void>>> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
+      std::vector<result<void>> outcomes;
+      outcomes.reserve(sessions.size());
+      for (const SessionWrite& write : sessions) {
+        const core::Session& session = write.session;
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
+            "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
+            "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
+            [&](Statement& s) {
+              s.bind(1, write.job_id);
+              s.bind(2, session.session_id);
+              s.bind(3, session.url);
+              s.bind(4, session.status);
+              s.bind(5, session.status_detail);
+              s.bind(6, serialise_pull_requests(session.pull_requests));
+              s.bind(7, session.acus_consumed);
+              s.bind(8, session.structured_output);
+              s.bind(9, core::to_epoch_ms(now));
+            });
+        if (!updated) return updated.error();
+        if (db.changes() == 0) {
+          outcomes.push_back(transition_refused(db, write.job_id));
+          continue;
+        }
+        if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
+                                       state_name(core::JobState::running), session.status,
+                                       session.status_detail, session.session_id);
+            !logged) {
+          return logged.error();
+        }
+        outcomes.emplace_back();
       }
-      if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
-                                     state_name(core::JobState::running), session.status,
-                                     session.status_detail, session.session_id);
-          !logged) {
-        return logged.error();
-      }
-      outcomes.emplace_back();
-    }
-    return outcomes;
-  }, Durability::recoverable);
-}
-
-result<void> JobStore::requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
-                               core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute(
-        "UPDATE jobs SET state = 'queued', attempts = ?2, last_error = ?3, updated_at = ?4 "
-        "WHERE id = ?1 AND state IN ('queued', 'creating')",
-        [&](Statement& s) {
-          s.bind(1, job_id);
-          s.bind(2, attempts);
-          s.bind(3, text_or_null(reason));
-          s.bind(4, core::to_epoch_ms(now));
-        });
-    if (!updated) return updated.error();
-    if (db.changes() == 0) return transition_refused(db, job_id);
-    return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
-                        std::nullopt, std::nullopt, text_or_null(reason));
-  }, Durability::recoverable);
-}
-
-result<void> JobStore::finish(std::int64_t job_id, core::JobState state, std::string_view reason,
-                              core::TimePoint now) {
-  if (!core::is_terminal(state)) return errc::invalid_argument;
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute(
-        "UPDATE jobs SET state = ?2, last_error = ?3, finished_at = ?4, updated_at = ?4 "
-        "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
-        [&](Statement& s) {
-          s.bind(1, job_id);
-          s.bind(2, core::to_string(state));
-          s.bind(3, text_or_null(reason));
-          s.bind(4, core::to_epoch_ms(now));
-        });
-    if (!updated) return updated.error();
-    if (db.changes() == 0) return transition_refused(db, job_id);
-    return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
-                        std::nullopt, text_or_null(reason));
+      return outcomes;
+    }, Durability::recoverable);
   });
 }
 
-result<void> JobStore::record_statuses(std::span<const StatusUpdate> updates, core::TimePoint now) {
-  for (const auto& update : updates) {
-    if (update.new_state && !core::is_terminal(*update.new_state)) return errc::invalid_argument;
-  }
-  if (updates.empty()) return {};
-  Connection& db = *impl_;
-  const std::int64_t now_ms = core::to_epoch_ms(now);
-  return in_write_transaction(db, [&]() -> result<void> {
-    for (const auto& update : updates) {
-      const core::Session& session = update.session;
-      const std::optional<std::string> new_state =
-          update.new_state ? state_name(*update.new_state) : std::nullopt;
-      const std::optional<std::string> reason =
-          update.reason ? text_or_null(*update.reason) : std::nullopt;
-      // The status event first, from the row as it still is: only when the status or its
-      // detail changes, and only for a job still in progress (one that ended meanwhile, say by
-      // an operator's cancel, keeps its outcome). Comparing in SQL saves a SELECT of the row
-      // before every update.
-      auto logged = db.execute(
-          "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
-          "SELECT id, ?2, 'status', COALESCE(?3, state), ?4, ?5 FROM jobs "
-          "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS " "
-          "AND (status IS NOT ?4 OR status_detail IS NOT ?5)",
+StoreResult<void> SqliteStore::requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
+                               core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'queued', attempts = ?2, last_error = ?3, updated_at = ?4 "
+          "WHERE id = ?1 AND state IN ('queued', 'creating')",
           [&](Statement& s) {
-            s.bind(1, update.job_id);
-            s.bind(2, now_ms);
-            s.bind(3, new_state);
-            s.bind(4, session.status);
-            s.bind(5, session.status_detail);
+            s.bind(1, job_id);
+            s.bind(2, attempts);
+            s.bind(3, text_or_null(reason));
+            s.bind(4, core::to_epoch_ms(now));
           });
-      if (!logged) return logged.error();
-      const auto bind_session = [&](Statement& s) {
-        s.bind(1, update.job_id);
-        s.bind(2, session.status);
-        s.bind(3, session.status_detail);
-        s.bind(4, serialise_pull_requests(session.pull_requests));
-        s.bind(5, session.acus_consumed);
-        s.bind(6, session.structured_output);
-        s.bind(7, now_ms);
-      };
-      // Two statements rather than one with CASEs: a statement that assigns state makes
-      // SQLite rewrite the row's jobs_claim entry and check the state constraint, even when
-      // the state stays; most updates are a live session's status change.
-      auto updated =
-          new_state
-              ? db.execute(
-                    "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
-                    "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
-                    "updated_at = ?7, state = ?8, finished_at = ?7, "
-                    "last_error = ?9 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
-                    [&](Statement& s) {
-                      bind_session(s);
-                      s.bind(8, new_state);
-                      s.bind(9, reason);
-                    })
-              : db.execute(
-                    "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
-                    "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
-                    "updated_at = ?7 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
-                    bind_session);
       if (!updated) return updated.error();
-      if (db.changes() == 0) continue;  // missing, or already ended
-      if (update.new_state) {
-        if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
-                                      session.status, session.status_detail, reason);
-            !ended) {
-          return ended.error();
+      if (db.changes() == 0) return transition_refused(db, job_id);
+      return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
+                          std::nullopt, std::nullopt, text_or_null(reason));
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::finish(std::int64_t job_id, core::JobState state, std::string_view reason,
+                              core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    if (!core::is_terminal(state)) return errc::invalid_argument;
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = ?2, last_error = ?3, finished_at = ?4, updated_at = ?4 "
+          "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+          [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, core::to_string(state));
+            s.bind(3, text_or_null(reason));
+            s.bind(4, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return transition_refused(db, job_id);
+      return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
+                          std::nullopt, text_or_null(reason));
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> updates, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    for (const auto& update : updates) {
+      if (update.new_state && !core::is_terminal(*update.new_state)) return errc::invalid_argument;
+    }
+    if (updates.empty()) return {};
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    return in_write_transaction(db, [&]() -> result<void> {
+      for (const auto& update : updates) {
+        const core::Session& session = update.session;
+        const std::optional<std::string> new_state =
+            update.new_state ? state_name(*update.new_state) : std::nullopt;
+        const std::optional<std::string> reason =
+            update.reason ? text_or_null(*update.reason) : std::nullopt;
+        // The status event first, from the row as it still is: only when the status or its
+        // detail changes, and only for a job still in progress (one that ended meanwhile, say by
+        // an operator's cancel, keeps its outcome). Comparing in SQL saves a SELECT of the row
+        // before every update.
+        auto logged = db.execute(
+            "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
+            "SELECT id, ?2, 'status', COALESCE(?3, state), ?4, ?5 FROM jobs "
+            "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS " "
+            "AND (status IS NOT ?4 OR status_detail IS NOT ?5)",
+            [&](Statement& s) {
+              s.bind(1, update.job_id);
+              s.bind(2, now_ms);
+              s.bind(3, new_state);
+              s.bind(4, session.status);
+              s.bind(5, session.status_detail);
+            });
+        if (!logged) return logged.error();
+        const auto bind_session = [&](Statement& s) {
+          s.bind(1, update.job_id);
+          s.bind(2, session.status);
+          s.bind(3, session.status_detail);
+          s.bind(4, serialise_pull_requests(session.pull_requests));
+          s.bind(5, session.acus_consumed);
+          s.bind(6, session.structured_output);
+          s.bind(7, now_ms);
+        };
+        // Two statements rather than one with CASEs: a statement that assigns state makes
+        // SQLite rewrite the row's jobs_claim entry and check the state constraint, even when
+        // the state stays; most updates are a live session's status change.
+        auto updated =
+            new_state
+                ? db.execute(
+                      "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+                      "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+                      "updated_at = ?7, state = ?8, finished_at = ?7, "
+                      "last_error = ?9 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      [&](Statement& s) {
+                        bind_session(s);
+                        s.bind(8, new_state);
+                        s.bind(9, reason);
+                      })
+                : db.execute(
+                      "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+                      "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+                      "updated_at = ?7 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      bind_session);
+        if (!updated) return updated.error();
+        if (db.changes() == 0) continue;  // missing, or already ended
+        if (update.new_state) {
+          if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
+                                        session.status, session.status_detail, reason);
+              !ended) {
+            return ended.error();
+          }
         }
       }
-    }
-    return {};
-  }, Durability::recoverable);
+      return {};
+    }, Durability::recoverable);
+  });
 }
 
-result<void> JobStore::note_error(std::int64_t job_id, std::string_view error,
+StoreResult<void> SqliteStore::note_error(std::int64_t job_id, std::string_view error,
                                   core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute("UPDATE jobs SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
-                              [&](Statement& s) {
-                                s.bind(1, job_id);
-                                s.bind(2, text_or_null(error));
-                                s.bind(3, core::to_epoch_ms(now));
-                              });
-    if (!updated) return updated.error();
-    if (db.changes() == 0) return errc::not_found;
-    return {};
-  }, Durability::recoverable);
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute("UPDATE jobs SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                                [&](Statement& s) {
+                                  s.bind(1, job_id);
+                                  s.bind(2, text_or_null(error));
+                                  s.bind(3, core::to_epoch_ms(now));
+                                });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return errc::not_found;
+      return {};
+    }, Durability::recoverable);
+  });
 }
 
-result<void> JobStore::set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
+StoreResult<void> SqliteStore::set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
                                          core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute("UPDATE jobs SET waiting_since = ?2, updated_at = ?3 WHERE id = ?1",
-                              [&](Statement& s) {
-                                s.bind(1, job_id);
-                                s.bind(2, at_ms);
-                                s.bind(3, core::to_epoch_ms(now));
-                              });
-    if (!updated) return updated.error();
-    return db.changes() == 0 ? result<void>{errc::not_found} : result<void>{};
-  }, Durability::recoverable);
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute("UPDATE jobs SET waiting_since = ?2, updated_at = ?3 WHERE id = ?1",
+                                [&](Statement& s) {
+                                  s.bind(1, job_id);
+                                  s.bind(2, at_ms);
+                                  s.bind(3, core::to_epoch_ms(now));
+                                });
+      if (!updated) return updated.error();
+      return db.changes() == 0 ? result<void>{errc::not_found} : result<void>{};
+    }, Durability::recoverable);
+  });
 }
 
-result<void> JobStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
+StoreResult<void> SqliteStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
                                       std::string_view message, core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    auto updated = db.execute(
-        "UPDATE jobs SET messages_sent = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
-          s.bind(1, job_id);
-          s.bind(2, messages_sent);
-          s.bind(3, core::to_epoch_ms(now));
-        });
-    if (!updated) return updated.error();
-    if (db.changes() == 0) return errc::not_found;
-    return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
-                        std::string(message));
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET messages_sent = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, messages_sent);
+            s.bind(3, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return errc::not_found;
+      return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
+                          std::string(message));
+    });
   });
 }
 
 // INDEXED BY: as for cancel_requests below; this one runs every second. In the index's order
 // (deadline, then id), so no sort: a sort sets up its buffers on every run.
-result<std::vector<core::JobRecord>> JobStore::past_deadline(core::TimePoint now) {
-  return select_jobs(*impl_,
-                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_deadline "
-                     "WHERE deadline IS NOT NULL AND deadline <= ?1 "
-                     "AND " DEVIN_ORCH_IN_PROGRESS " ORDER BY deadline, id",
-                     [&](Statement& s) { s.bind(1, core::to_epoch_ms(now)); });
+StoreResult<std::vector<core::JobRecord>> SqliteStore::past_deadline(core::TimePoint now) {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_deadline "
+                       "WHERE deadline IS NOT NULL AND deadline <= ?1 "
+                       "AND " DEVIN_ORCH_IN_PROGRESS " ORDER BY deadline, id",
+                       [&](Statement& s) { s.bind(1, core::to_epoch_ms(now)); });
+  });
 }
 
 // INDEXED BY: without statistics the planner prefers jobs_claim, which reads every active row
 // to find the few (usually none) with a cancellation.
-result<std::vector<core::JobRecord>> JobStore::cancel_requests() {
-  return select_jobs(*impl_,
-                     "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_cancel_requested "
-                     "WHERE cancel_requested <> 0 AND " DEVIN_ORCH_IN_PROGRESS " "
-                     "ORDER BY id");
+StoreResult<std::vector<core::JobRecord>> SqliteStore::cancel_requests() {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_cancel_requested "
+                       "WHERE cancel_requested <> 0 AND " DEVIN_ORCH_IN_PROGRESS " "
+                       "ORDER BY id");
+  });
 }
 
 namespace {
@@ -1160,148 +1207,160 @@ result<std::optional<std::pair<std::int64_t, std::string>>> find_id_and_state(
 
 }  // namespace
 
-result<JobStore::CancelResult> JobStore::request_cancel(std::string_view key, bool archive,
+StoreResult<CancelResult> SqliteStore::request_cancel(std::string_view key, bool archive,
                                                         core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<CancelResult> {
-    auto found = find_id_and_state(db, key);
-    if (!found) return found.error();
-    if (!*found) return CancelResult::not_found;
-    const std::int64_t id = (*found)->first;  // not a structured binding: clang 14 cannot
-    const std::string state = (*found)->second;  // capture those in the lambdas below
-    const auto at = core::to_epoch_ms(now);
-    if (state == "queued") {
+  return answer([&]() -> result<CancelResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<CancelResult> {
+      auto found = find_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return CancelResult::not_found;
+      const std::int64_t id = (*found)->first;  // not a structured binding: clang 14 cannot
+      const std::string state = (*found)->second;  // capture those in the lambdas below
+      const auto at = core::to_epoch_ms(now);
+      if (state == "queued") {
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by an operator', "
+            "finished_at = ?2, updated_at = ?2 WHERE id = ?1",
+            [&](Statement& s) {
+              s.bind(1, id);
+              s.bind(2, at);
+            });
+        if (!updated) return updated.error();
+        if (auto logged = insert_event(db, id, now, "cancelled", std::string{"cancelled"},
+                                       std::nullopt, std::nullopt,
+                                       std::string{"cancelled by an operator before it started"});
+            !logged) {
+          return logged.error();
+        }
+        return CancelResult::cancelled;
+      }
+      if (state != "creating" && state != "running") return CancelResult::already_ended;
       auto updated = db.execute(
-          "UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by an operator', "
-          "finished_at = ?2, updated_at = ?2 WHERE id = ?1",
-          [&](Statement& s) {
+          "UPDATE jobs SET cancel_requested = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
             s.bind(1, id);
-            s.bind(2, at);
+            s.bind(2, std::int64_t{archive ? 2 : 1});
+            s.bind(3, at);
           });
       if (!updated) return updated.error();
-      if (auto logged = insert_event(db, id, now, "cancelled", std::string{"cancelled"},
-                                     std::nullopt, std::nullopt,
-                                     std::string{"cancelled by an operator before it started"});
+      if (auto logged = insert_event(db, id, now, "cancel_requested", std::nullopt, std::nullopt,
+                                     std::nullopt,
+                                     std::string{archive ? "terminate and archive" : "terminate"});
           !logged) {
         return logged.error();
       }
-      return CancelResult::cancelled;
-    }
-    if (state != "creating" && state != "running") return CancelResult::already_ended;
-    auto updated = db.execute(
-        "UPDATE jobs SET cancel_requested = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
-          s.bind(1, id);
-          s.bind(2, std::int64_t{archive ? 2 : 1});
-          s.bind(3, at);
-        });
-    if (!updated) return updated.error();
-    if (auto logged = insert_event(db, id, now, "cancel_requested", std::nullopt, std::nullopt,
-                                   std::nullopt,
-                                   std::string{archive ? "terminate and archive" : "terminate"});
-        !logged) {
-      return logged.error();
-    }
-    return CancelResult::requested;
+      return CancelResult::requested;
+    });
   });
 }
 
-result<JobStore::RetryResult> JobStore::retry(std::string_view key, core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<RetryResult> {
-    auto found = find_id_and_state(db, key);
-    if (!found) return found.error();
-    if (!*found) return RetryResult::not_found;
-    const std::int64_t id = (*found)->first;
-    const std::string state = (*found)->second;
-    static constexpr std::array<std::string_view, 6> kRetryable{
-        "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
-    if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
-      return RetryResult::not_terminal;
-    }
-    auto updated = db.execute(
-        "UPDATE jobs SET state = 'queued', generation = generation + 1, attempts = 0, "
-        "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
-        "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
-        "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
-        "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2 "
-        "WHERE id = ?1",
-        [&](Statement& s) {
-          s.bind(1, id);
-          s.bind(2, core::to_epoch_ms(now));
-        });
-    if (!updated) return updated.error();
-    if (auto logged = insert_event(db, id, now, "retry", std::string{"queued"}, std::nullopt,
-                                   std::nullopt, "retried by an operator after " + state);
-        !logged) {
-      return logged.error();
-    }
-    return RetryResult::requeued;
+StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoint now) {
+  return answer([&]() -> result<RetryResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<RetryResult> {
+      auto found = find_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return RetryResult::not_found;
+      const std::int64_t id = (*found)->first;
+      const std::string state = (*found)->second;
+      static constexpr std::array<std::string_view, 6> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
+        return RetryResult::not_terminal;
+      }
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'queued', generation = generation + 1, attempts = 0, "
+          "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
+          "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
+          "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
+          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2 "
+          "WHERE id = ?1",
+          [&](Statement& s) {
+            s.bind(1, id);
+            s.bind(2, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (auto logged = insert_event(db, id, now, "retry", std::string{"queued"}, std::nullopt,
+                                     std::nullopt, "retried by an operator after " + state);
+          !logged) {
+        return logged.error();
+      }
+      return RetryResult::requeued;
+    });
   });
 }
 
-result<void> JobStore::pause_org(std::string_view org_id, std::string_view reason,
+StoreResult<void> SqliteStore::pause_org(std::string_view org_id, std::string_view reason,
                                  std::string_view source, core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<void> {
-    return db.execute(
-        "INSERT INTO org_pauses (org_id, reason, paused_at, source) VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT (org_id) DO NOTHING",
-        [&](Statement& s) {
-          s.bind(1, org_id);
-          s.bind(2, reason);
-          s.bind(3, core::to_epoch_ms(now));
-          s.bind(4, source);
-        });
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      return db.execute(
+          "INSERT INTO org_pauses (org_id, reason, paused_at, source) VALUES (?1, ?2, ?3, ?4) "
+          "ON CONFLICT (org_id) DO NOTHING",
+          [&](Statement& s) {
+            s.bind(1, org_id);
+            s.bind(2, reason);
+            s.bind(3, core::to_epoch_ms(now));
+            s.bind(4, source);
+          });
+    });
   });
 }
 
-result<std::int64_t> JobStore::resume_org(std::string_view org_id) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<std::int64_t> {
-    auto deleted = db.execute("DELETE FROM org_pauses WHERE org_id = ?1",
-                              [&](Statement& s) { s.bind(1, org_id); });
-    if (!deleted) return deleted.error();
-    return static_cast<std::int64_t>(db.changes());
+StoreResult<std::int64_t> SqliteStore::resume_org(std::string_view org_id) {
+  return answer([&]() -> result<std::int64_t> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::int64_t> {
+      auto deleted = db.execute("DELETE FROM org_pauses WHERE org_id = ?1",
+                                [&](Statement& s) { s.bind(1, org_id); });
+      if (!deleted) return deleted.error();
+      return static_cast<std::int64_t>(db.changes());
+    });
   });
 }
 
-result<std::map<std::string, std::string>> JobStore::paused_orgs() {
-  Connection& db = *impl_;
-  auto statement = db.prepared("SELECT org_id, reason FROM org_pauses ORDER BY org_id");
-  if (!statement) return statement.error();
-  StatementUse use{**statement};
-  std::map<std::string, std::string> paused;
-  for (;;) {
-    auto row = db.step(*use);
-    if (!row) return row.error();
-    if (!*row) break;
-    paused[use->text_at(0)] = use->text_at(1);
-  }
-  return paused;
+StoreResult<std::map<std::string, std::string>> SqliteStore::paused_orgs() {
+  return answer([&]() -> result<std::map<std::string, std::string>> {
+    Connection& db = *impl_;
+    auto statement = db.prepared("SELECT org_id, reason FROM org_pauses ORDER BY org_id");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    std::map<std::string, std::string> paused;
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      paused[use->text_at(0)] = use->text_at(1);
+    }
+    return paused;
+  });
 }
 
-result<std::int64_t> JobStore::prune(core::TimePoint cutoff, core::TimePoint now) {
-  Connection& db = *impl_;
-  return in_write_transaction(db, [&]() -> result<std::int64_t> {
-    constexpr const char* kTerminal =
-        DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < ?1";
-    auto archived = db.execute(
-        std::string{"INSERT INTO outcomes (key, generation, org_id, state, session_id, "
-                    "session_url, status, status_detail, acus_consumed, pull_requests, "
-                    "structured_output, last_error, created_at, finished_at, pruned_at) "
-                    "SELECT key, generation, org_id, state, session_id, session_url, status, "
-                    "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
-                    "created_at, finished_at, ?2 FROM jobs WHERE "} +
-            kTerminal,
-        [&](Statement& s) {
-          s.bind(1, core::to_epoch_ms(cutoff));
-          s.bind(2, core::to_epoch_ms(now));
-        });
-    if (!archived) return archived.error();
-    auto deleted = db.execute(std::string{"DELETE FROM jobs WHERE "} + kTerminal,
-                              [&](Statement& s) { s.bind(1, core::to_epoch_ms(cutoff)); });
-    if (!deleted) return deleted.error();
-    return static_cast<std::int64_t>(db.changes());
+StoreResult<std::int64_t> SqliteStore::prune(core::TimePoint cutoff, core::TimePoint now) {
+  return answer([&]() -> result<std::int64_t> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::int64_t> {
+      constexpr const char* kTerminal =
+          DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < ?1";
+      auto archived = db.execute(
+          std::string{"INSERT INTO outcomes (key, generation, org_id, state, session_id, "
+                      "session_url, status, status_detail, acus_consumed, pull_requests, "
+                      "structured_output, last_error, created_at, finished_at, pruned_at) "
+                      "SELECT key, generation, org_id, state, session_id, session_url, status, "
+                      "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
+                      "created_at, finished_at, ?2 FROM jobs WHERE "} +
+              kTerminal,
+          [&](Statement& s) {
+            s.bind(1, core::to_epoch_ms(cutoff));
+            s.bind(2, core::to_epoch_ms(now));
+          });
+      if (!archived) return archived.error();
+      auto deleted = db.execute(std::string{"DELETE FROM jobs WHERE "} + kTerminal,
+                                [&](Statement& s) { s.bind(1, core::to_epoch_ms(cutoff)); });
+      if (!deleted) return deleted.error();
+      return static_cast<std::int64_t>(db.changes());
+    });
   });
 }
 
@@ -1323,144 +1382,156 @@ result<std::optional<core::LeaseHolder>> select_lease(Connection& db, std::strin
 
 }  // namespace
 
-result<JobStore::LeaseAnswer> JobStore::acquire_lease(std::string_view name,
+StoreResult<LeaseAnswer> SqliteStore::acquire_lease(std::string_view name,
                                                       std::string_view owner, core::Duration ttl,
                                                       core::TimePoint now) {
-  Connection& db = *impl_;
-  const std::int64_t now_ms = core::to_epoch_ms(now);
-  const std::int64_t expires_ms = now_ms + ttl.count();
-  auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
-    auto current = select_lease(db, name);
-    if (!current) return current.error();
-    // An unexpired lease of another owner is taken only when its holder provably died on this
-    // machine (a restart after a crash need not wait for the lapse). Anything else waits.
-    if (*current && (*current)->owner != owner && (*current)->expires_at_ms > now_ms &&
-        !db.epoch_locks->provably_abandoned((*current)->epoch)) {
-      return LeaseAnswer{.granted = false, .holder = **current};
-    }
-    const bool mine = *current && (*current)->owner == owner;
-    const std::int64_t epoch = !*current ? 1 : mine ? (*current)->epoch : (*current)->epoch + 1;
-    auto written = db.execute(
-        "INSERT INTO leases (name, owner, epoch, expires_at, acquired_at, renewed_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (name) DO UPDATE SET owner = ?2, "
-        "epoch = ?3, expires_at = ?4, renewed_at = ?5, "
-        "acquired_at = CASE WHEN leases.epoch = ?3 THEN leases.acquired_at ELSE ?5 END",
-        [&](Statement& s) {
-          s.bind(1, name);
-          s.bind(2, owner);
-          s.bind(3, epoch);
-          s.bind(4, expires_ms);
-          s.bind(5, now_ms);
-        });
-    if (!written) return written.error();
-    // Before the commit makes the epoch visible: a process that reads the row must find its
-    // holder's lock already taken, or it would think the holder dead.
-    db.epoch_locks->hold(epoch);
-    return LeaseAnswer{.granted = true,
-                       .holder = {.owner = std::string(owner),
-                                  .epoch = epoch,
-                                  .expires_at_ms = expires_ms}};
-  }, Durability::synced, Fencing::unfenced);
-  if (!answer || !answer->granted) db.epoch_locks->let_go();
-  return answer;
-}
-
-result<JobStore::LeaseAnswer> JobStore::renew_lease(std::string_view name, std::string_view owner,
-                                                    std::int64_t epoch, core::Duration ttl,
-                                                    core::TimePoint now) {
-  Connection& db = *impl_;
-  const std::int64_t now_ms = core::to_epoch_ms(now);
-  const std::int64_t expires_ms = now_ms + ttl.count();
-  // Not fsynced: a renewal lost to a power loss only makes the lease lapse sooner.
-  auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
-    auto written = db.execute(
-        "UPDATE leases SET expires_at = ?4, renewed_at = ?5 "
-        "WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
-        [&](Statement& s) {
-          s.bind(1, name);
-          s.bind(2, owner);
-          s.bind(3, epoch);
-          s.bind(4, expires_ms);
-          s.bind(5, now_ms);
-        });
-    if (!written) return written.error();
-    if (db.changes() == 1) {
+  return answer([&]() -> result<LeaseAnswer> {
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    const std::int64_t expires_ms = now_ms + ttl.count();
+    auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
+      auto current = select_lease(db, name);
+      if (!current) return current.error();
+      // An unexpired lease of another owner is taken only when its holder provably died on this
+      // machine (a restart after a crash need not wait for the lapse). Anything else waits.
+      if (*current && (*current)->owner != owner && (*current)->expires_at_ms > now_ms &&
+          !db.epoch_locks->provably_abandoned((*current)->epoch)) {
+        return LeaseAnswer{.granted = false, .holder = **current};
+      }
+      const bool mine = *current && (*current)->owner == owner;
+      const std::int64_t epoch = !*current ? 1 : mine ? (*current)->epoch : (*current)->epoch + 1;
+      auto written = db.execute(
+          "INSERT INTO leases (name, owner, epoch, expires_at, acquired_at, renewed_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (name) DO UPDATE SET owner = ?2, "
+          "epoch = ?3, expires_at = ?4, renewed_at = ?5, "
+          "acquired_at = CASE WHEN leases.epoch = ?3 THEN leases.acquired_at ELSE ?5 END",
+          [&](Statement& s) {
+            s.bind(1, name);
+            s.bind(2, owner);
+            s.bind(3, epoch);
+            s.bind(4, expires_ms);
+            s.bind(5, now_ms);
+          });
+      if (!written) return written.error();
+      // Before the commit makes the epoch visible: a process that reads the row must find its
+      // holder's lock already taken, or it would think the holder dead.
+      db.epoch_locks->hold(epoch);
       return LeaseAnswer{.granted = true,
                          .holder = {.owner = std::string(owner),
                                     .epoch = epoch,
                                     .expires_at_ms = expires_ms}};
-    }
-    auto current = select_lease(db, name);
-    if (!current) return current.error();
-    return LeaseAnswer{.granted = false, .holder = current->value_or(core::LeaseHolder{})};
-  }, Durability::recoverable, Fencing::unfenced);
-  if (answer && answer->granted) db.epoch_locks->hold(epoch);
-  if (answer && !answer->granted) db.epoch_locks->let_go();
-  return answer;
+    }, Durability::synced, Fencing::unfenced);
+    if (!answer || !answer->granted) db.epoch_locks->let_go();
+    return answer;
+  });
 }
 
-result<void> JobStore::release_lease(std::string_view name, std::string_view owner,
+StoreResult<LeaseAnswer> SqliteStore::renew_lease(std::string_view name, std::string_view owner,
+                                                    std::int64_t epoch, core::Duration ttl,
+                                                    core::TimePoint now) {
+  return answer([&]() -> result<LeaseAnswer> {
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    const std::int64_t expires_ms = now_ms + ttl.count();
+    // Not fsynced: a renewal lost to a power loss only makes the lease lapse sooner.
+    auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
+      auto written = db.execute(
+          "UPDATE leases SET expires_at = ?4, renewed_at = ?5 "
+          "WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+          [&](Statement& s) {
+            s.bind(1, name);
+            s.bind(2, owner);
+            s.bind(3, epoch);
+            s.bind(4, expires_ms);
+            s.bind(5, now_ms);
+          });
+      if (!written) return written.error();
+      if (db.changes() == 1) {
+        return LeaseAnswer{.granted = true,
+                           .holder = {.owner = std::string(owner),
+                                      .epoch = epoch,
+                                      .expires_at_ms = expires_ms}};
+      }
+      auto current = select_lease(db, name);
+      if (!current) return current.error();
+      return LeaseAnswer{.granted = false, .holder = current->value_or(core::LeaseHolder{})};
+    }, Durability::recoverable, Fencing::unfenced);
+    if (answer && answer->granted) db.epoch_locks->hold(epoch);
+    if (answer && !answer->granted) db.epoch_locks->let_go();
+    return answer;
+  });
+}
+
+StoreResult<void> SqliteStore::release_lease(std::string_view name, std::string_view owner,
                                      std::int64_t epoch, core::TimePoint now) {
-  Connection& db = *impl_;
-  db.epoch_locks->let_go();
-  return in_write_transaction(db, [&]() -> result<void> {
-    return db.execute(
-        "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
-        [&](Statement& s) {
-          s.bind(1, name);
-          s.bind(2, owner);
-          s.bind(3, epoch);
-          s.bind(4, core::to_epoch_ms(now));
-        });
-  }, Durability::recoverable, Fencing::unfenced);
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    db.epoch_locks->let_go();
+    return in_write_transaction(db, [&]() -> result<void> {
+      return db.execute(
+          "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+          [&](Statement& s) {
+            s.bind(1, name);
+            s.bind(2, owner);
+            s.bind(3, epoch);
+            s.bind(4, core::to_epoch_ms(now));
+          });
+    }, Durability::recoverable, Fencing::unfenced);
+  });
 }
 
-result<std::optional<core::LeaseHolder>> JobStore::read_lease(std::string_view name) {
-  return select_lease(*impl_, name);
+StoreResult<std::optional<core::LeaseHolder>> SqliteStore::read_lease(std::string_view name) {
+  return answer([&]() -> result<std::optional<core::LeaseHolder>> {
+    return select_lease(*impl_, name);
+  });
 }
 
-void JobStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
+void SqliteStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
   impl_->fence = std::move(fence);
   impl_->fence_refused = std::move(on_refused);
 }
 
-result<std::int64_t> JobStore::data_version() {
-  Connection& db = *impl_;
-  auto statement = db.prepared("PRAGMA data_version");
-  if (!statement) return statement.error();
-  StatementUse use{**statement};
-  auto row = db.step(*use);
-  if (!row) return row.error();
-  if (!*row) return db.fail("PRAGMA data_version returned no row");
-  return use->int64_at(0);
+StoreResult<std::int64_t> SqliteStore::change_mark() {
+  return answer([&]() -> result<std::int64_t> {
+    Connection& db = *impl_;
+    auto statement = db.prepared("PRAGMA data_version");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) return db.fail("PRAGMA data_version returned no row");
+    return use->int64_at(0);
+  });
 }
 
-result<bool> JobStore::write_locked_elsewhere() {
-  Connection& db = *impl_;
-  if (db.shm_probe < 0) {
-    const char* file = sqlite3_db_filename(db.db(), "main");
-    if (file == nullptr || *file == '\0') return false;  // in-memory: no other connection
-    db.shm_probe = ::open((std::string{file} + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
+StoreResult<bool> SqliteStore::commit_in_flight_elsewhere() {
+  return answer([&]() -> result<bool> {
+    Connection& db = *impl_;
     if (db.shm_probe < 0) {
-      if (errno == ENOENT) return false;
-      return db.fail(std::string{"cannot open the -shm file: "} + std::strerror(errno));
+      const char* file = sqlite3_db_filename(db.db(), "main");
+      if (file == nullptr || *file == '\0') return false;  // in-memory: no other connection
+      db.shm_probe = ::open((std::string{file} + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
+      if (db.shm_probe < 0) {
+        if (errno == ENOENT) return false;
+        return db.fail(std::string{"cannot open the -shm file: "} + std::strerror(errno));
+      }
     }
-  }
-  // An open-file-description lock query: unlike F_GETLK it also reports locks this process
-  // holds through another descriptor, such as another connection's in this process.
-  constexpr off_t kWalWriteLock = 120;
-  struct flock probe {};
-  probe.l_type = F_WRLCK;
-  probe.l_whence = SEEK_SET;
-  probe.l_start = kWalWriteLock;
-  probe.l_len = 1;
-  if (::fcntl(db.shm_probe, F_OFD_GETLK, &probe) != 0) {
-    return db.fail(std::string{"cannot read the write lock: "} + std::strerror(errno));
-  }
-  return probe.l_type != F_UNLCK;
+    // An open-file-description lock query: unlike F_GETLK it also reports locks this process
+    // holds through another descriptor, such as another connection's in this process.
+    constexpr off_t kWalWriteLock = 120;
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    probe.l_start = kWalWriteLock;
+    probe.l_len = 1;
+    if (::fcntl(db.shm_probe, F_OFD_GETLK, &probe) != 0) {
+      return db.fail(std::string{"cannot read the write lock: "} + std::strerror(errno));
+    }
+    return probe.l_type != F_UNLCK;
+  });
 }
 
-void JobStore::set_write_hooks(WriteHooks hooks) { impl_->hooks = std::move(hooks); }
+void SqliteStore::set_write_hooks(WriteHooks hooks) { impl_->hooks = std::move(hooks); }
 
 #undef DEVIN_ORCH_JOB_COLUMNS
 
