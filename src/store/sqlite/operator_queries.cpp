@@ -23,7 +23,7 @@ constexpr std::string_view kListJobs =
     "AND (?5 IS NULL OR created_at > ?5) "
     "ORDER BY id";
 
-// prune()'s selection (job_store.cpp): ended jobs that finished before ?1.
+// prune()'s selection (sqlite_store.cpp): ended jobs that finished before ?1.
 constexpr std::string_view kCountPrunable =
     "SELECT count(*) FROM jobs "
     "WHERE NOT (state = 'queued' OR state = 'creating' OR state = 'running') "
