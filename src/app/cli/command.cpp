@@ -4,6 +4,7 @@
 
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/store/store.hpp"
 
 #include <boost/json/string.hpp>
 
@@ -24,10 +25,9 @@ ExitCode Command::fail(ExitCode code, std::string_view message) const {
   return code;
 }
 
-ExitCode Command::database_error(const store::JobStore& store,
-                                 const boost::system::error_code& ec) const {
-  const auto& detail = store.last_error_message();
-  return fail(ExitCode::failure, "database error: " + (detail.empty() ? ec.message() : detail));
+ExitCode Command::database_error(const store::Error& error) const {
+  return fail(ExitCode::failure,
+              "database error: " + (error.detail.empty() ? error.code.message() : error.detail));
 }
 
 std::optional<ExitCode> Command::no_arguments() const {
@@ -49,11 +49,11 @@ std::optional<ExitCode> Command::load(Config& config) const {
 
 std::optional<ExitCode> Command::open(Opened& opened) const {
   if (const auto stop = load(opened.config)) return stop;
-  std::string error;
-  auto store = store::JobStore::open(store_options(opened.config.database), &error);
+  auto store = store::open_store(store_options(opened.config.database));
   if (!store) {
+    const store::Error& error = store.error();
     return fail(ExitCode::failure, "cannot open database " + opened.config.database.path + ": " +
-                                       (error.empty() ? store.error().message() : error));
+                                       (error.detail.empty() ? error.code.message() : error.detail));
   }
   opened.store = std::move(*store);
   return std::nullopt;

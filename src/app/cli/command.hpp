@@ -5,7 +5,7 @@
 
 #include "devin_orch/app/cli/cli.hpp"
 #include "devin_orch/app/config/config.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/operator_store.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -24,7 +24,7 @@ inline constexpr OptionSpec kJsonOption{"--json"};
 // A config loaded and its database open.
 struct Opened {
   Config config;
-  std::unique_ptr<store::JobStore> store;
+  std::unique_ptr<store::OperatorStore> store;
 };
 
 class Command {
@@ -42,8 +42,8 @@ class Command {
   ExitCode usage(std::string_view message) const;
   // `devin-orch COMMAND: message` on stderr.
   ExitCode fail(ExitCode code, std::string_view message) const;
-  // A failed store call, with SQLite's message when the store kept one.
-  ExitCode database_error(const store::JobStore& store, const boost::system::error_code& ec) const;
+  // A failed store call, in the database's own words when it gave some.
+  ExitCode database_error(const store::Error& error) const;
   // Bad usage unless there is no positional argument.
   std::optional<ExitCode> no_arguments() const;
 

@@ -84,7 +84,7 @@ Exit codes: 0 ok, 1 database failure, 2 bad usage.
 constexpr std::array<OptionSpec, 3> kCancelFlags{{{"--archive"}, kJsonOption, kConfigOption}};
 constexpr std::array<OptionSpec, 2> kRetryFlags{{kJsonOption, kConfigOption}};
 
-std::string current_state(store::JobStore& store, const std::string& key) {
+std::string current_state(store::OperatorStore& store, const std::string& key) {
   const auto found = store.find(key);
   if (found && *found) return std::string{core::to_string((*found)->state)};
   return "unknown";
@@ -99,8 +99,8 @@ ExitCode cmd_cancel(Command& command) {
   Opened opened;
   if (const auto stop = command.open(opened)) return *stop;
   const auto cancelled = opened.store->request_cancel(key, archive, io.now);
-  if (!cancelled) return command.database_error(*opened.store, cancelled.error());
-  using CancelResult = store::JobStore::CancelResult;
+  if (!cancelled) return command.database_error(cancelled.error());
+  using CancelResult = store::CancelResult;
   std::string result;
   std::string text;
   switch (*cancelled) {
@@ -136,8 +136,8 @@ ExitCode cmd_retry(Command& command) {
   Opened opened;
   if (const auto stop = command.open(opened)) return *stop;
   const auto retried = opened.store->retry(key, io.now);
-  if (!retried) return command.database_error(*opened.store, retried.error());
-  using RetryResult = store::JobStore::RetryResult;
+  if (!retried) return command.database_error(retried.error());
+  using RetryResult = store::RetryResult;
   switch (*retried) {
     case RetryResult::not_found:
       return command.fail(ExitCode::unknown_job, "no job has the key '" + key + "'");
@@ -149,7 +149,7 @@ ExitCode cmd_retry(Command& command) {
     case RetryResult::requeued: break;
   }
   const auto found = opened.store->find(key);
-  if (!found) return command.database_error(*opened.store, found.error());
+  if (!found) return command.database_error(found.error());
   const std::int64_t generation = *found ? (**found).generation : 0;
   if (command.json()) {
     io.out << json::serialize(json::object{
@@ -189,9 +189,9 @@ std::optional<std::string> target_org(const Command& command, const ParsedArgs& 
   return std::string{};  // the config's default, known once it is loaded
 }
 
-ExitCode list_pauses(const Command& command, store::JobStore& store) {
+ExitCode list_pauses(const Command& command, store::OperatorStore& store) {
   const auto pauses = store.list_pauses();
-  if (!pauses) return command.database_error(store, pauses.error());
+  if (!pauses) return command.database_error(pauses.error());
   auto& out = command.io().out;
   if (command.json()) {
     json::array rows;
@@ -237,11 +237,11 @@ ExitCode cmd_pause(Command& command) {
   if (org->empty()) *org = opened.config.api.org_id;
 
   const auto before = store.paused_orgs();
-  if (!before) return command.database_error(store, before.error());
+  if (!before) return command.database_error(before.error());
   const auto existing = before->find(*org);
   if (existing == before->end()) {
     if (auto paused = store.pause_org(*org, reason, "cli", io.now); !paused) {
-      return command.database_error(store, paused.error());
+      return command.database_error(paused.error());
     }
   }
   const bool already = existing != before->end();
@@ -270,7 +270,7 @@ ExitCode cmd_resume(Command& command) {
   if (const auto stop = command.open(opened)) return *stop;
   if (org->empty()) *org = opened.config.api.org_id;
   const auto lifted = opened.store->resume_org(*org);
-  if (!lifted) return command.database_error(*opened.store, lifted.error());
+  if (!lifted) return command.database_error(lifted.error());
   if (command.json()) {
     io.out << json::serialize(json::object{{"org_id", *org},
                                            {"result", *lifted > 0 ? "resumed" : "not_paused"}})
@@ -301,11 +301,11 @@ ExitCode cmd_prune(Command& command) {
   std::int64_t count = 0;
   if (dry_run) {
     const auto prunable = opened.store->count_prunable(cutoff);
-    if (!prunable) return command.database_error(*opened.store, prunable.error());
+    if (!prunable) return command.database_error(prunable.error());
     count = *prunable;
   } else {
     const auto pruned = opened.store->prune(cutoff, io.now);
-    if (!pruned) return command.database_error(*opened.store, pruned.error());
+    if (!pruned) return command.database_error(pruned.error());
     count = *pruned;
   }
   const auto cutoff_text = format_timestamp_ms(core::to_epoch_ms(cutoff));

@@ -131,7 +131,7 @@ ExitCode cmd_status(Command& command) {
   if (const auto stop = command.open(opened)) return *stop;
   auto& store = *opened.store;
   const auto jobs = store.all_jobs();
-  if (!jobs) return command.database_error(store, jobs.error());
+  if (!jobs) return command.database_error(jobs.error());
   auto& out = command.out();
   if (command.json()) {
     boost::json::array rows;

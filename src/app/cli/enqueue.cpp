@@ -232,7 +232,7 @@ ExitCode cmd_enqueue(Command& command) {
   for (const auto& job : jobs) {
     const auto added = opened.store->add_job(job, "cli", io.now);
     if (!added) {
-      code = command.database_error(*opened.store, added.error());
+      code = command.database_error(added.error());
       break;
     }
     switch (*added) {

@@ -88,7 +88,7 @@ ExitCode cmd_ls(Command& command) {
   if (const auto stop = command.open(opened)) return *stop;
   filter.default_org = opened.config.api.org_id;  // jobs naming no organisation run as this
   const auto jobs = opened.store->list_jobs(filter);
-  if (!jobs) return command.database_error(*opened.store, jobs.error());
+  if (!jobs) return command.database_error(jobs.error());
 
   if (command.json()) {
     json::array rows;
@@ -205,15 +205,15 @@ ExitCode cmd_show(Command& command) {
   if (const auto stop = command.open(opened)) return *stop;
   auto& store = *opened.store;
   const auto found = store.find(key);
-  if (!found) return command.database_error(store, found.error());
+  if (!found) return command.database_error(found.error());
   if (!*found) return command.fail(ExitCode::unknown_job, "no job has the key '" + key + "'");
   const core::JobRecord& job = **found;
   const auto outcome = store.outcome(job.id);
-  if (!outcome) return command.database_error(store, outcome.error());
+  if (!outcome) return command.database_error(outcome.error());
   const auto history = store.history(job.id);
-  if (!history) return command.database_error(store, history.error());
+  if (!history) return command.database_error(history.error());
   const auto source = store.job_source(job.id);
-  if (!source) return command.database_error(store, source.error());
+  if (!source) return command.database_error(source.error());
   const std::string state{core::to_string(job.state)};
 
   if (command.json()) {

@@ -3,7 +3,7 @@
 #include "devin_orch/app/config/config.hpp"
 
 #include "devin_orch/app/formats/duration.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/types.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>

@@ -11,7 +11,7 @@
 #include "devin_orch/app/logging.hpp"
 #include "devin_orch/server/metrics.hpp"
 #include "devin_orch/server/status_server.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -84,13 +84,15 @@ core::LeasePolicy lease_policy(const LeaseConfig& lease) {
 
 }  // namespace
 
-Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store::JobStore> store,
+Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
+               store::ChangeFeed& changes,
                std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
                server::MetricsRegistry& metrics)
     : io_{io},
       metrics_{metrics},
       config_{config},
-      store_{std::move(store)},
+      store_{&store},
+      changes_{&changes},
       http_{std::move(http)},
       client_{*http_},
       options_{options},
@@ -117,10 +119,10 @@ Daemon::Daemon(net::io_context& io, const Config& config, std::unique_ptr<store:
                   if (outcomes || writes.size() == 1) return outcomes;
                   // One failed statement fails the whole transaction: record each on its
                   // own so that one bad write does not strand every session of the batch.
-                  std::vector<result<void>> each;
+                  std::vector<store::StoreResult<void>> each;
                   for (const auto& write : writes) {
                     auto one = store_->commit_sessions(std::span{&write, 1}, core::wall_now());
-                    each.push_back(one ? one->front() : result<void>{one.error()});
+                    each.push_back(one ? one->front() : store::StoreResult<void>{one.error()});
                   }
                   return decltype(outcomes){std::move(each)};
                 },
@@ -542,7 +544,7 @@ void Daemon::commit_updates(std::vector<store::StatusUpdate> updates, TimePoint 
   if (updates.empty()) return;
   const std::size_t count = updates.size();
   write(fmt::format("{} status update(s)", count),
-        [this, updates = std::move(updates), now]() -> result<void> {
+        [this, updates = std::move(updates), now]() -> store::StoreResult<void> {
           auto written = store_->record_statuses(updates, now);
           if (!written) return written.error();
           return {};
@@ -551,7 +553,7 @@ void Daemon::commit_updates(std::vector<store::StatusUpdate> updates, TimePoint 
 
 // ---- store writes -----------------------------------------------------------------------
 
-void Daemon::write(std::string what, std::function<result<void>()> attempt) {
+void Daemon::write(std::string what, std::function<store::StoreResult<void>()> attempt) {
   if (pending_writes_.empty()) {
     const auto done = attempt();
     if (done) {
@@ -604,7 +606,8 @@ void Daemon::finish_job(const core::JobRecord& job, core::JobState state, std::s
         });
 }
 
-void Daemon::store_failed(std::string_view what, const boost::system::error_code& error) {
+void Daemon::store_failed(std::string_view what, const store::Error& failure) {
+  const boost::system::error_code& error = failure.code;
   const bool storage = storage_may_recover(error) || error == errc::storage_corrupt;
   const std::string kind = error.category() == orch_category() ? [&] {
     switch (static_cast<errc>(error.value())) {
@@ -624,7 +627,7 @@ void Daemon::store_failed(std::string_view what, const boost::system::error_code
   const auto now = SteadyClock::now();
   if (!storage) {
     spdlog::error("cannot record {}: {}{}", what, error.message(),
-                  error == errc::database_error ? " (" + store_->last_error_message() + ")" : "");
+                  failure.detail.empty() ? "" : " (" + failure.detail + ")");
     return;
   }
   // One line when the trouble starts or changes, then one a minute: a full disk would
@@ -654,18 +657,14 @@ void Daemon::store_succeeded() {
 }  // namespace detail
 
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
-  std::string error;
-  auto store = store::JobStore::open(
-      store_options(config.database),
-      &error);
+  auto store = store::open_store(store_options(config.database));
   if (!store) {
-    spdlog::error("cannot open database {}: {}", config.database.path,
-                  error.empty() ? store.error().message() : error);
+    spdlog::error("cannot open database {}: {}", config.database.path, store.error().message());
     return 1;
   }
-  store::JobStore& queue = **store;
 
   boost::asio::io_context io{1};
+  std::string error;
   const DeferredLogWrites log_writes{
       [&io](std::function<void()> write) { boost::asio::post(io, std::move(write)); }};
   auto http = api::HttpClient::create(
@@ -686,8 +685,9 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   server::MetricsRegistry metrics;
   // Constructed before the job files are read: from here a SIGTERM is handled (at the first
   // turn of the loop), however long reading them takes.
-  detail::Daemon daemon{io, config, std::move(*store), std::move(*http), options, metrics};
-  const auto loaded = load_job_files_into(queue, config.jobs.files, core::wall_now());
+  detail::Daemon daemon{io, config, (*store)->queue(), (*store)->changes(), std::move(*http),
+                       options, metrics};
+  const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now());
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {

@@ -150,7 +150,7 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
   if (!committed && committed.error() == errc::sync_failed) {
     // The intent may be committed yet never reach the disk, and no later fsync can be
     // trusted: send nothing more. The restart reconciles by tag before any create.
-    spdlog::critical("job '{}': {}; stopping", key, store_->last_error_message());
+    spdlog::critical("job '{}': {}; stopping", key, committed.error().detail);
     exit_code_ = 1;
     request_stop("an fsync of the database failed");
     co_return false;

@@ -30,7 +30,7 @@ awaitable<void> Daemon::dispatcher() {
     // a finished flow of ours.
     const auto recheck = recheck_.next();
     if (!store_watch_ || tick || look_now_ || (recheck && *recheck <= core::wall_now())) {
-      if (const auto version = store_->data_version();
+      if (const auto version = changes_->change_mark();
           version && version.value() != seen_data_version_) {
         seen_data_version_ = version.value();
         changed_elsewhere = true;
@@ -58,7 +58,7 @@ awaitable<void> Daemon::dispatcher() {
     co_await dispatch_wakeup_.wait_for(until_next_look(last_tick));
   }
   if (store_watch_) {
-    store_->set_write_hooks({});
+    changes_->set_write_hooks({});
     store_watch_->stop();
   }
 }
@@ -73,7 +73,7 @@ void Daemon::watch_store() {
     return;
   }
   store_watch_ = std::move(*watch);
-  store_->set_write_hooks({
+  changes_->set_write_hooks({
       // Notices still unread before a write of ours are other processes': act on them.
       .before = [this] { if (store_watch_->take_pending()) on_store_notice(); },
       .after = [this] { absorb_own_write(); },
@@ -91,12 +91,12 @@ void Daemon::on_store_notice() {
 // lock, it starts the usual looks; already over, it shows in data_version now.
 void Daemon::absorb_own_write() {
   (void)store_watch_->take_pending();
-  const auto locked = store_->write_locked_elsewhere();
+  const auto locked = changes_->commit_in_flight_elsewhere();
   if (!locked || *locked) {
     on_store_notice();
     return;
   }
-  const auto version = store_->data_version();
+  const auto version = changes_->change_mark();
   if (!version || *version != seen_data_version_) {
     look_now_ = true;
     dispatch_wakeup_.notify();
@@ -152,8 +152,8 @@ std::size_t Daemon::claim_limit(bool any_org) const {
 }
 
 // Paused organisations, persisted or only known here, are left out of the claim query.
-store::JobStore::ClaimFilter Daemon::claim_filter() const {
-  store::JobStore::ClaimFilter filter{.default_org = config_.api.org_id};
+store::QueueStore::ClaimFilter Daemon::claim_filter() const {
+  store::QueueStore::ClaimFilter filter{.default_org = config_.api.org_id};
   for (const auto& [id, reason] : pauses_) {
     if (id != "*") filter.paused_orgs.push_back(id);
   }

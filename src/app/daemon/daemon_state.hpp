@@ -21,7 +21,8 @@
 #include "devin_orch/core/time.hpp"
 #include "devin_orch/server/metrics.hpp"
 #include "devin_orch/server/status_server.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/change_feed.hpp"
+#include "devin_orch/store/queue_store.hpp"
 #include "queue_lease.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -118,7 +119,8 @@ struct Org {
 
 class Daemon {
  public:
-  Daemon(net::io_context& io, const Config& config, std::unique_ptr<store::JobStore> store,
+  Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
+         store::ChangeFeed& changes,
          std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
          server::MetricsRegistry& metrics);
 
@@ -180,10 +182,10 @@ class Daemon {
   // One place for a write the daemon must not drop: it goes now, or after the writes still
   // waiting (in order); a failure whose cause may pass (full disk, I/O error, a lock held
   // elsewhere) keeps it waiting until it goes through; any other failure is logged and counted.
-  void write(std::string what, std::function<result<void>()> attempt);
+  void write(std::string what, std::function<store::StoreResult<void>()> attempt);
   // Every failed store call is reported here: logged with its cause, counted by kind, and for
   // a storage failure remembered until a write goes through again (/readyz, status).
-  void store_failed(std::string_view what, const boost::system::error_code& error);
+  void store_failed(std::string_view what, const store::Error& error);
   void store_succeeded();
   // A job's end, written through write(): never dropped while its cause may pass.
   void finish_job(const core::JobRecord& job, core::JobState state, std::string reason);
@@ -191,7 +193,7 @@ class Daemon {
 
   struct PendingWrite {
     std::string what;
-    std::function<result<void>()> attempt;
+    std::function<store::StoreResult<void>()> attempt;
   };
   struct StorageTrouble {
     boost::system::error_code error;
@@ -209,7 +211,7 @@ class Daemon {
   bool creates_queue_at_gate() const;
   std::optional<SteadyClock::time_point> refill_at() const;
   std::size_t claim_limit(bool any_org) const;
-  store::JobStore::ClaimFilter claim_filter() const;
+  store::QueueStore::ClaimFilter claim_filter() const;
   void dispatch_ready_jobs(bool any_org);
   bool idle_or_stuck();
 
@@ -274,7 +276,9 @@ class Daemon {
   net::io_context& io_;
   server::MetricsRegistry& metrics_;
   const Config& config_;
-  std::unique_ptr<store::JobStore> store_;
+  // Pointers so that store_-> reads as it did when the daemon owned the store; never null.
+  store::QueueStore* store_;
+  store::ChangeFeed* changes_;
   std::unique_ptr<api::HttpClient> http_;
   api::DevinClient client_;
   DaemonOptions options_;
@@ -292,8 +296,8 @@ class Daemon {
   std::map<std::string, std::string> pauses_;     // org_pauses as last read
   std::set<net::steady_timer*> sleepers_;
   int batches_in_flight_ = 0;
-  GroupCommit<store::IntentWrite> intents_;  // create intents, fsynced together per loop turn
-  GroupCommit<store::SessionWrite> sessions_;  // created sessions; linger while creates queue
+  GroupCommit<store::IntentWrite, store::Error> intents_;  // create intents, fsynced together per loop turn
+  GroupCommit<store::SessionWrite, store::Error> sessions_;  // created sessions; linger while creates queue
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
   QueueLease lease_;                         // whether this process may work the queue

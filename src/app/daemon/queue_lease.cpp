@@ -11,7 +11,7 @@
 
 namespace devin_orch::app::detail {
 
-QueueLease::QueueLease(boost::asio::io_context& io, store::JobStore& store,
+QueueLease::QueueLease(boost::asio::io_context& io, store::QueueStore& store,
                        core::LeasePolicy policy, Callbacks callbacks)
     : store_{store},
       machine_{policy},
@@ -73,7 +73,7 @@ void QueueLease::step(const core::LeaseInput& input) {
     case Change::took_over:
       other_holder_.reset();
       store_.set_fence(
-          store::JobStore::Fence{
+          store::QueueStore::Fence{
               .name = std::string(kQueueLease), .owner = owner_, .epoch = action.epoch},
           // Inside the refused store call: look at the lease once that call is over.
           [this] {

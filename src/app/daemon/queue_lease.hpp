@@ -4,7 +4,7 @@
 #pragma once
 
 #include "devin_orch/core/lease.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/queue_store.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,7 +27,7 @@ class QueueLease {
     std::function<void(const core::LeaseHolder&)> waiting; // standby: the current holder
   };
 
-  QueueLease(boost::asio::io_context& io, store::JobStore& store, core::LeasePolicy policy,
+  QueueLease(boost::asio::io_context& io, store::QueueStore& store, core::LeasePolicy policy,
              Callbacks callbacks);
 
   // A name unique to this process: host, pid and a random nonce (a pid can be reused).
@@ -49,7 +49,7 @@ class QueueLease {
   void step(const core::LeaseInput& input);
   void ask(core::LeaseAction::Step step);
 
-  store::JobStore& store_;
+  store::QueueStore& store_;
   core::LeaseMachine machine_;
   Callbacks callbacks_;
   std::string owner_;

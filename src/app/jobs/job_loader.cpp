@@ -22,7 +22,7 @@ struct FileCounts {
 
 }  // namespace
 
-LoadReport load_job_files_into(store::JobStore& store, const std::vector<std::string>& files,
+LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
                                core::TimePoint now) {
   LoadReport report;
   std::vector<core::JobDefinition> chunk;

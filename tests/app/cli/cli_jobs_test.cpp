@@ -4,7 +4,7 @@
 #include "devin_orch/app/cli/job_json.hpp"
 
 #include "devin_orch/app/formats/timestamp.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/sqlite/sqlite_store.hpp"
 #include "support/process.hpp"
 
 #include <boost/json.hpp>
@@ -66,9 +66,9 @@ class CliJobs : public ::testing::Test {
     return run(std::move(args), input);
   }
 
-  store::JobStore& db() {
+  store::SqliteStore& db() {
     if (!store_) {
-      auto opened = store::JobStore::open(store::StoreOptions{.path = database_});
+      auto opened = store::SqliteStore::open(store::StoreOptions{.path = database_});
       if (!opened) throw std::runtime_error("cannot open the test database");
       store_ = std::move(*opened);
     }
@@ -142,7 +142,7 @@ class CliJobs : public ::testing::Test {
   std::string config_ = dir_.file("config.yaml");
   std::string database_ = dir_.file("state/orch.db");
   core::TimePoint now_ = core::from_epoch_ms(kNowMs);
-  std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<store::SqliteStore> store_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_validation.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/sqlite/sqlite_store.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 #include "support/process.hpp"
 
@@ -129,7 +129,7 @@ class JobEntryPoints : public ::testing::Test {
   };
   Stored store_row(const json::object& job) {
     const std::string path = dir_.file("queue" + std::to_string(++runs_) + ".db");
-    auto opened = store::JobStore::open(store::StoreOptions{.path = path});
+    auto opened = store::SqliteStore::open(store::StoreOptions{.path = path});
     if (!opened) throw std::runtime_error("cannot open the test database");
     json::object controls;
     for (const auto& [name, value] : job) {

@@ -1,6 +1,7 @@
 // Job files into a real store: chunked transactions, reloads, changed definitions and files
 // that are unusable as a whole.
 #include "devin_orch/app/jobs/job_loader.hpp"
+#include "devin_orch/store/store.hpp"
 
 #include "support/process.hpp"
 
@@ -22,7 +23,7 @@ std::string jobs_yaml(int count, const std::string& prompt = "p") {
 class JobLoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = store::JobStore::open(store::StoreOptions{.path = dir_.file("orch.db")});
+    auto opened = store::open_store(store::StoreOptions{.path = dir_.file("orch.db")});
     ASSERT_TRUE(opened.has_value());
     store_ = std::move(*opened);
   }
@@ -33,7 +34,7 @@ class JobLoaderTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<store::Store> store_;
 };
 
 TEST_F(JobLoaderTest, AFileLargerThanOneChunkIsStoredWholeAndOnce) {

@@ -22,11 +22,14 @@
 
 namespace devin_orch::app {
 
-template <class Write>
+// `Error` is the error type of the store's answers (store::Error), so a failure reaches each
+// caller with the database's own words.
+template <class Write, class Error = boost::system::error_code>
 class GroupCommit {
  public:
+  using Outcome = boost::system::result<void, Error>;
   // Writes a batch in one transaction: one outcome per write, in order, or an error for all.
-  using Outcomes = result<std::vector<result<void>>>;
+  using Outcomes = boost::system::result<std::vector<Outcome>, Error>;
   using Flush = std::function<Outcomes(std::span<const Write>)>;
   // How long a batch's first write may wait for others, asked when the batch opens. Zero: the
   // batch is written once the handlers already queued on the loop have run.
@@ -39,7 +42,7 @@ class GroupCommit {
 
   // Creation flows started together (a dispatch of many jobs) all join one batch. Without a
   // linger a lone write waits for nothing but the loop's current turn.
-  boost::asio::awaitable<result<void>> commit(Write write) {
+  boost::asio::awaitable<Outcome> commit(Write write) {
     boost::asio::steady_timer written{io_, boost::asio::steady_timer::time_point::max()};
     Pending pending{.write = std::move(write), .outcome = std::nullopt, .written = &written};
     queue_.push_back(&pending);
@@ -74,7 +77,7 @@ class GroupCommit {
  private:
   struct Pending {
     Write write;
-    std::optional<result<void>> outcome;
+    std::optional<Outcome> outcome;
     boost::asio::steady_timer* written;
   };
 
@@ -91,7 +94,7 @@ class GroupCommit {
       throw std::logic_error("group commit: one outcome per write expected");
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->outcome = outcomes ? (*outcomes)[i] : result<void>{outcomes.error()};
+      batch[i]->outcome = outcomes ? (*outcomes)[i] : Outcome{outcomes.error()};
       batch[i]->written->cancel();
     }
   }

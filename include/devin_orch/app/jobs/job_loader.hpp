@@ -4,7 +4,7 @@
 #pragma once
 
 #include "devin_orch/core/time.hpp"
-#include "devin_orch/store/job_store.hpp"
+#include "devin_orch/store/job_intake.hpp"
 
 #include <string>
 #include <vector>
@@ -19,7 +19,7 @@ struct LoadReport {
   int fatal_errors = 0;  // files that could not be read or parsed at all
 };
 
-LoadReport load_job_files_into(store::JobStore& store, const std::vector<std::string>& files,
+LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
                                core::TimePoint now);
 
 }  // namespace devin_orch::app

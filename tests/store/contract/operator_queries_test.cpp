@@ -1,34 +1,22 @@
-// The store's operator queries (list_jobs, job_source, list_pauses, count_prunable) against a
-// real database file: each filter alone and combined, the orders promised, and the errors.
-#include "devin_orch/store/job_store.hpp"
-
-#include "support/process.hpp"
+// Contract: the operator's queries (list_jobs, job_source, list_pauses, count_prunable): each
+// filter alone and combined, the orders promised, and the errors.
+#include "contract.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <string>
 #include <vector>
 
-namespace devin_orch::store {
+namespace devin_orch::store::contract {
 namespace {
 
 using core::JobState;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(ms); }
-
-class OperatorQueries : public ::testing::Test {
+class OperatorQueries : public StoreContract {
  protected:
-  void SetUp() override {
-    std::string error;
-    auto opened = JobStore::open({.path = dir_.file("jobs.db")}, &error);
-    ASSERT_TRUE(opened) << error;
-    store_ = std::move(*opened);
-  }
-
   void add(const std::string& key, std::int64_t created_ms, std::vector<std::string> tags = {},
            std::optional<std::string> org = std::nullopt, std::string source = "test") {
     const core::JobDefinition definition{
@@ -42,7 +30,7 @@ class OperatorQueries : public ::testing::Test {
 
   std::vector<std::string> keys(const JobFilter& filter) {
     const auto jobs = store_->list_jobs(filter);
-    EXPECT_TRUE(jobs) << store_->last_error_message();
+    EXPECT_TRUE(jobs) << (jobs ? "" : jobs.error().message());
     std::vector<std::string> out;
     if (jobs) {
       for (const auto& job : *jobs) out.push_back(job.key);
@@ -59,18 +47,16 @@ class OperatorQueries : public ::testing::Test {
     end("gamma", JobState::failed, 5000);
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<JobStore> store_;
 };
 
-TEST_F(OperatorQueries, ListsEveryJobInTheOrderItWasAdded) {
+TEST_P(OperatorQueries, ListsEveryJobInTheOrderItWasAdded) {
   add_mixed();
   EXPECT_THAT(keys({}), ElementsAre("alpha", "beta", "gamma", "delta"));
   EXPECT_THAT(keys({.limit = 2}), ElementsAre("alpha", "beta"));
   EXPECT_THAT(keys({.limit = 0}), IsEmpty());
 }
 
-TEST_F(OperatorQueries, ASummaryCarriesWhatAListingShows) {
+TEST_P(OperatorQueries, ASummaryCarriesWhatAListingShows) {
   add_mixed();
   const auto jobs = store_->list_jobs({.default_org = "org-default"});
   ASSERT_TRUE(jobs);
@@ -89,7 +75,7 @@ TEST_F(OperatorQueries, ASummaryCarriesWhatAListingShows) {
   EXPECT_EQ(gamma.last_error, "ended by the test");
 }
 
-TEST_F(OperatorQueries, EachFilterNarrowsTheListing) {
+TEST_P(OperatorQueries, EachFilterNarrowsTheListing) {
   add_mixed();
   EXPECT_THAT(keys({.states = {JobState::failed}}), ElementsAre("gamma"));
   EXPECT_THAT(keys({.states = {JobState::queued, JobState::failed}}),
@@ -104,7 +90,7 @@ TEST_F(OperatorQueries, EachFilterNarrowsTheListing) {
   EXPECT_THAT(keys({.created_after_ms = 3000}), ElementsAre("delta"));
 }
 
-TEST_F(OperatorQueries, FiltersCombineAndTheLimitCountsMatchesOnly) {
+TEST_P(OperatorQueries, FiltersCombineAndTheLimitCountsMatchesOnly) {
   add_mixed();
   EXPECT_THAT(keys({.tag = "ci", .limit = 1}), ElementsAre("alpha"));
   EXPECT_THAT(keys({.states = {JobState::queued}, .org_id = "org-a", .default_org = "org-a",
@@ -113,22 +99,7 @@ TEST_F(OperatorQueries, FiltersCombineAndTheLimitCountsMatchesOnly) {
   EXPECT_THAT(keys({.tag = "flaky", .created_before_ms = 3000}), IsEmpty());
 }
 
-TEST_F(OperatorQueries, AStoredSpecThatDoesNotDecodeHasNoTags) {
-  add("good", 1000, {"ci"});
-  // A producer's row whose spec names tags the program would reject (tags must be strings).
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open(dir_.file("jobs.db").c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw,
-                         "INSERT INTO jobs (key, spec) VALUES "
-                         "('bad', '{\"prompt\":\"p\",\"tags\":[\"ci\", 7]}')",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(raw);
-  EXPECT_THAT(keys({.tag = "ci"}), ElementsAre("good"));
-  EXPECT_THAT(keys({}), ElementsAre("good", "bad"));
-}
-
-TEST_F(OperatorQueries, JobSourceSaysWhereAJobCameFrom) {
+TEST_P(OperatorQueries, JobSourceSaysWhereAJobCameFrom) {
   add("by-hand", 1000, {}, std::nullopt, "cli");
   add("from-file", 1000, {}, std::nullopt, "file:jobs.yaml");
   EXPECT_EQ(store_->job_source(id_of("by-hand")).value(), "cli");
@@ -138,7 +109,7 @@ TEST_F(OperatorQueries, JobSourceSaysWhereAJobCameFrom) {
   EXPECT_EQ(unknown.error(), make_error_code(errc::not_found));
 }
 
-TEST_F(OperatorQueries, ListsPausesByOrganisationWithTheirSourceAndTime) {
+TEST_P(OperatorQueries, ListsPausesByOrganisationWithTheirSourceAndTime) {
   EXPECT_THAT(store_->list_pauses().value(), IsEmpty());
   ASSERT_TRUE(store_->pause_org("org-z", "maintenance", "cli", at(2000)));
   ASSERT_TRUE(store_->pause_org("*", "incident", "daemon", at(1000)));
@@ -156,7 +127,7 @@ TEST_F(OperatorQueries, ListsPausesByOrganisationWithTheirSourceAndTime) {
 }
 
 // A dry run must promise exactly what prune then does.
-TEST_F(OperatorQueries, CountPrunableCountsWhatPruneRemoves) {
+TEST_P(OperatorQueries, CountPrunableCountsWhatPruneRemoves) {
   add_mixed();                              // gamma ended at 5000
   end("alpha", JobState::cancelled, 7000);  // ended after the cutoff below
   end("delta", JobState::finished, 2000);
@@ -169,4 +140,7 @@ TEST_F(OperatorQueries, CountPrunableCountsWhatPruneRemoves) {
 }
 
 }  // namespace
-}  // namespace devin_orch::store
+
+DEVIN_ORCH_STORE_CONTRACT(OperatorQueries);
+
+}  // namespace devin_orch::store::contract

@@ -1,6 +1,6 @@
-// Tests for the store's ownership leases and fencing: two JobStore connections on one database
-// file play two daemons; the claim and the fence decide which of them may write.
-#include "devin_orch/store/job_store.hpp"
+// Contract: the ownership lease and the fence. Two connections to one database play two
+// daemons; the lease and the fence decide which of them may write.
+#include "contract.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,49 +9,40 @@
 #include <memory>
 #include <string>
 
-namespace devin_orch::store {
+namespace devin_orch::store::contract {
 namespace {
 
 using core::JobState;
 
-core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(ms); }
 constexpr core::Duration kTtl{15'000};
 
-class LeaseStoreTest : public ::testing::Test {
+// Two connections to one database play two daemons.
+class LeaseContract : public StoreContract {
  protected:
   void SetUp() override {
-    std::string pattern = "/tmp/devin-orch-lease-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    a_ = open();
-    b_ = open();
+    StoreContract::SetUp();
+    a_ = connect();
+    b_ = connect();
+    ASSERT_TRUE(a_ && b_);
   }
   void TearDown() override {
     a_.reset();
     b_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    StoreContract::TearDown();
   }
 
-  std::unique_ptr<JobStore> open() {
-    auto store = JobStore::open(StoreOptions{.path = (dir_ / "orch.db").string()});
-    EXPECT_TRUE(store);
-    return store ? std::move(*store) : nullptr;
-  }
-
-  std::int64_t add(JobStore& store, const std::string& key) {
+  std::int64_t add(Store& store, const std::string& key) {
     core::JobDefinition definition{.key = key};
     definition.spec.prompt = "do " + key;
     EXPECT_TRUE(store.add_job(definition, "test", at(1)));
     return store.find(key).value()->id;
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<JobStore> a_;
-  std::unique_ptr<JobStore> b_;
+  std::unique_ptr<Store> a_;
+  std::unique_ptr<Store> b_;
 };
 
-TEST_F(LeaseStoreTest, TheFirstAskerGetsEpochOneAndTheSecondIsTold) {
+TEST_P(LeaseContract, TheFirstAskerGetsEpochOneAndTheSecondIsTold) {
   const auto first = a_->acquire_lease("queue", "a", kTtl, at(1'000));
   ASSERT_TRUE(first);
   EXPECT_TRUE(first->granted);
@@ -65,7 +56,7 @@ TEST_F(LeaseStoreTest, TheFirstAskerGetsEpochOneAndTheSecondIsTold) {
   EXPECT_EQ(b_->read_lease("queue").value(), first->holder);
 }
 
-TEST_F(LeaseStoreTest, TheHolderAskingAgainKeepsItsEpoch) {
+TEST_P(LeaseContract, TheHolderAskingAgainKeepsItsEpoch) {
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
   const auto again = a_->acquire_lease("queue", "a", kTtl, at(30'000));
   ASSERT_TRUE(again);
@@ -74,7 +65,7 @@ TEST_F(LeaseStoreTest, TheHolderAskingAgainKeepsItsEpoch) {
   EXPECT_EQ(again->holder.expires_at_ms, 45'000);
 }
 
-TEST_F(LeaseStoreTest, ALapsedLeaseGoesToTheNextAskerWithANewEpoch) {
+TEST_P(LeaseContract, ALapsedLeaseGoesToTheNextAskerWithANewEpoch) {
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
   EXPECT_FALSE(b_->acquire_lease("queue", "b", kTtl, at(15'999))->granted);
   const auto taken = b_->acquire_lease("queue", "b", kTtl, at(16'000));
@@ -89,7 +80,7 @@ TEST_F(LeaseStoreTest, ALapsedLeaseGoesToTheNextAskerWithANewEpoch) {
   EXPECT_EQ(renewed->holder.epoch, 2);
 }
 
-TEST_F(LeaseStoreTest, RenewalExtendsEvenAfterExpiryWhenNobodyTookIt) {
+TEST_P(LeaseContract, RenewalExtendsEvenAfterExpiryWhenNobodyTookIt) {
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
   const auto renewed = a_->renew_lease("queue", "a", 1, kTtl, at(40'000));
   ASSERT_TRUE(renewed);
@@ -98,22 +89,7 @@ TEST_F(LeaseStoreTest, RenewalExtendsEvenAfterExpiryWhenNobodyTookIt) {
   EXPECT_FALSE(b_->acquire_lease("queue", "b", kTtl, at(41'000))->granted);
 }
 
-// The holder of an epoch keeps a lock that the kernel drops when it dies (here: its store is
-// closed without releasing, as a SIGKILL would leave it): a restart need not wait for the lapse.
-TEST_F(LeaseStoreTest, AHolderThatDiedOnThisMachineIsReplacedAtOnce) {
-  ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
-  EXPECT_FALSE(b_->acquire_lease("queue", "b", kTtl, at(2'000))->granted);
-  a_.reset();
-  const auto taken = b_->acquire_lease("queue", "b", kTtl, at(2'001));
-  ASSERT_TRUE(taken);
-  EXPECT_TRUE(taken->granted);
-  EXPECT_EQ(taken->holder.epoch, 2);
-  // And b's own lock now keeps a third process out until b's lease lapses.
-  auto c = open();
-  EXPECT_FALSE(c->acquire_lease("queue", "c", kTtl, at(2'002))->granted);
-}
-
-TEST_F(LeaseStoreTest, AReleasedLeaseIsFreeAtOnce) {
+TEST_P(LeaseContract, AReleasedLeaseIsFreeAtOnce) {
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
   ASSERT_TRUE(a_->release_lease("queue", "a", 1, at(2'000)));
   const auto taken = b_->acquire_lease("queue", "b", kTtl, at(2'001));
@@ -126,17 +102,17 @@ TEST_F(LeaseStoreTest, AReleasedLeaseIsFreeAtOnce) {
   EXPECT_EQ(b_->read_lease("queue").value()->expires_at_ms, 17'001);
 }
 
-TEST_F(LeaseStoreTest, AStaleOwnersWritesAreRefusedAndWriteNothing) {
+TEST_P(LeaseContract, AStaleOwnersWritesAreRefusedAndWriteNothing) {
   const std::int64_t id = add(*a_, "job-1");
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
-  a_->set_fence(JobStore::Fence{.name = "queue", .owner = "a", .epoch = 1});
-  ASSERT_TRUE(a_->commit_intent(id, 1, "orch-tag-g0", 1'000, at(1'000)));
+  a_->set_fence(Fence{.name = "queue", .owner = "a", .epoch = 1});
+  ASSERT_TRUE(commit_intent(*a_, id, 1, "orch-tag-g0", 1'000, at(1'000)));
 
   // a stalls; its lease lapses and b takes the queue.
   ASSERT_TRUE(b_->acquire_lease("queue", "b", kTtl, at(17'000))->granted);
-  b_->set_fence(JobStore::Fence{.name = "queue", .owner = "b", .epoch = 2});
+  b_->set_fence(Fence{.name = "queue", .owner = "b", .epoch = 2});
 
-  const auto stale_intent = a_->commit_intent(id, 2, "orch-tag-g0", 1'000, at(17'500));
+  const auto stale_intent = commit_intent(*a_, id, 2, "orch-tag-g0", 1'000, at(17'500));
   ASSERT_FALSE(stale_intent);
   EXPECT_EQ(stale_intent.error(), errc::lease_lost);
   EXPECT_EQ(a_->finish(id, JobState::dead, "stale", at(17'500)).error(), errc::lease_lost);
@@ -149,17 +125,17 @@ TEST_F(LeaseStoreTest, AStaleOwnersWritesAreRefusedAndWriteNothing) {
   EXPECT_FALSE(job->last_error);
   EXPECT_TRUE(b_->paused_orgs().value().empty());
   // The new owner's writes go through.
-  EXPECT_TRUE(b_->commit_intent(id, 2, "orch-tag-g0", 1'000, at(18'000)));
+  EXPECT_TRUE(commit_intent(*b_, id, 2, "orch-tag-g0", 1'000, at(18'000)));
 }
 
 // The store judges expiry by the asker's clock. A standby whose clock runs an hour ahead takes
 // the lease early, but the holder's next write is refused, so the two never both write.
-TEST_F(LeaseStoreTest, AClockJumpCanMoveTheLeaseButNeverLetsTwoOwnersWrite) {
+TEST_P(LeaseContract, AClockJumpCanMoveTheLeaseButNeverLetsTwoOwnersWrite) {
   const std::int64_t id = add(*a_, "job-1");
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
-  a_->set_fence(JobStore::Fence{.name = "queue", .owner = "a", .epoch = 1});
+  a_->set_fence(Fence{.name = "queue", .owner = "a", .epoch = 1});
   ASSERT_TRUE(b_->acquire_lease("queue", "b", kTtl, at(3'601'000))->granted);
-  EXPECT_EQ(a_->commit_intent(id, 1, "t", 2'000, at(2'000)).error(), errc::lease_lost);
+  EXPECT_EQ(commit_intent(*a_, id, 1, "t", 2'000, at(2'000)).error(), errc::lease_lost);
   // a's renewal, with its own clock, is refused too, and names b.
   const auto renewed = a_->renew_lease("queue", "a", 1, kTtl, at(2'500));
   ASSERT_TRUE(renewed);
@@ -169,10 +145,10 @@ TEST_F(LeaseStoreTest, AClockJumpCanMoveTheLeaseButNeverLetsTwoOwnersWrite) {
   EXPECT_FALSE(a_->acquire_lease("queue", "a", kTtl, at(3'000))->granted);
 }
 
-TEST_F(LeaseStoreTest, ProducersWriteWithoutTheLease) {
+TEST_P(LeaseContract, ProducersWriteWithoutTheLease) {
   ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
   ASSERT_TRUE(b_->acquire_lease("queue", "b", kTtl, at(17'000))->granted);
-  a_->set_fence(JobStore::Fence{.name = "queue", .owner = "a", .epoch = 1});
+  a_->set_fence(Fence{.name = "queue", .owner = "a", .epoch = 1});
   // A standby loading its job files, or an operator's CLI, is not acting on the queue.
   core::JobDefinition definition{.key = "from-file"};
   definition.spec.prompt = "p";
@@ -182,7 +158,7 @@ TEST_F(LeaseStoreTest, ProducersWriteWithoutTheLease) {
 
 // A claim moves a job only from queued, and only from the attempts its claimer read: two
 // processes working from one reading of a job cannot both commit an intent for it.
-TEST_F(LeaseStoreTest, AnIntentNeedsTheStateAndAttemptsItWasBasedOn) {
+TEST_P(LeaseContract, AnIntentNeedsTheStateAndAttemptsItWasBasedOn) {
   const std::int64_t id = add(*a_, "job-1");
   const IntentWrite claim{.job_id = id, .attempt = 1, .claim = true, .tag = "t", .intent_at_ms = 1};
   auto first = a_->commit_intents(std::span{&claim, 1}, at(1'000));
@@ -204,4 +180,7 @@ TEST_F(LeaseStoreTest, AnIntentNeedsTheStateAndAttemptsItWasBasedOn) {
 }
 
 }  // namespace
-}  // namespace devin_orch::store
+
+DEVIN_ORCH_STORE_CONTRACT(LeaseContract);
+
+}  // namespace devin_orch::store::contract

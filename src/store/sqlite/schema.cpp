@@ -1,5 +1,5 @@
 // The store's schema, version by version, and the migration runner.
-#include "devin_orch/store/schema.hpp"
+#include "devin_orch/store/sqlite/schema.hpp"
 
 #include <sqlite3.h>
 

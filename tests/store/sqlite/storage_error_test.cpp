@@ -1,6 +1,6 @@
 // The store's storage failures, told apart from SQLite's result codes: an operator acts on a
 // full disk, an I/O error, a lock held elsewhere and a damaged file differently.
-#include "devin_orch/store/statement.hpp"
+#include "devin_orch/store/sqlite/statement.hpp"
 
 #include <gtest/gtest.h>
 

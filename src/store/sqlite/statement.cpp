@@ -1,5 +1,5 @@
 // Prepared statement ownership, binding and column reads for the SQLite store.
-#include "devin_orch/store/statement.hpp"
+#include "devin_orch/store/sqlite/statement.hpp"
 
 #include <cerrno>
 #include <utility>

@@ -1,0 +1,124 @@
+// QueueStore: what the daemon that works the queue asks of the database: the jobs it may start,
+// every transition of a job it works, the ownership lease and the fence on its writes.
+// Pure virtual; the SQLite store implements it today, a PostgreSQL store next.
+#pragma once
+
+#include "devin_orch/store/error.hpp"
+#include "devin_orch/store/job_intake.hpp"
+#include "devin_orch/store/types.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace devin_orch::store {
+
+// Errors, for every call: a storage errc (with the backend's words in Error::detail),
+// not_found for an unknown job id, conflict for a transition the job's current state forbids,
+// invalid_argument for a bad argument, lease_lost for a write refused by the fence. A failed
+// write leaves the database as it was.
+// One thread at a time; other processes may read and insert concurrently.
+// Adding jobs (a fan-out's children, the job files at start-up and on reload) is JobIntake's.
+class QueueStore : public virtual JobIntake {
+ public:
+  using ClaimFilter = store::ClaimFilter;
+  using LeaseAnswer = store::LeaseAnswer;
+  using Fence = store::Fence;
+
+  virtual ~QueueStore() = default;
+
+  // ---- reading the queue ----
+  // Queued jobs ready to start, by priority (high first) then age. Rows whose stored spec
+  // cannot be decoded are moved to `invalid` with the reason "invalid spec: ..." and not
+  // returned; they do not count against `limit`. Nothing is claimed: commit_intents is what
+  // takes a job.
+  virtual StoreResult<std::vector<core::JobRecord>> claimable(core::TimePoint now,
+                                                              std::size_t limit,
+                                                              const ClaimFilter& filter = {}) = 0;
+  // In id order. A record whose spec does not decode (e.g. `invalid`) has a default spec.
+  virtual StoreResult<std::vector<core::JobRecord>> in_state(core::JobState state) = 0;
+  virtual StoreResult<std::optional<core::JobRecord>> find(std::string_view key) = 0;
+  // Every JobState is a key, zero counts included.
+  virtual StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() = 0;
+  // created_at (epoch ms) of the oldest queued job, if any: the queue's age for monitoring.
+  virtual StoreResult<std::optional<std::int64_t>> oldest_queued_at_ms() = 0;
+  // Non-terminal jobs whose deadline has passed, the earliest deadline first.
+  virtual StoreResult<std::vector<core::JobRecord>> past_deadline(core::TimePoint now) = 0;
+  // Non-terminal jobs an operator asked to cancel.
+  virtual StoreResult<std::vector<core::JobRecord>> cancel_requests() = 0;
+
+  // ---- transitions: each one transaction that also appends a history row ----
+  // Several jobs' intents (state=creating, attempts, creation_tag, intent_at) in one durable
+  // transaction: a create intent must survive power loss, or a restart could send a second
+  // create. Each intent gets its own outcome, in order: a job that is no longer in the state
+  // its IntentWrite expects is refused (conflict / not_found) without affecting the others. A
+  // storage error fails the whole batch and records none of it.
+  virtual StoreResult<std::vector<StoreResult<void>>> commit_intents(
+      std::span<const IntentWrite> intents, core::TimePoint now) = 0;
+  // state=running with each session's id, url, status and outcome fields, from creating only.
+  // Need not be durable: a lost one is adopted by the tag lookup at the next start. Outcomes
+  // per write, as for commit_intents.
+  virtual StoreResult<std::vector<StoreResult<void>>> commit_sessions(
+      std::span<const SessionWrite> sessions, core::TimePoint now) = 0;
+  // state=queued, attempts set, last_error=reason. From queued or creating only (a running
+  // job has a session and must not be created again).
+  virtual StoreResult<void> requeue(std::int64_t job_id, std::int64_t attempts,
+                                    std::string_view reason, core::TimePoint now) = 0;
+  // A terminal state (invalid_argument otherwise) with its reason (last_error; empty = none).
+  // From a non-terminal state only: a terminal state never changes.
+  virtual StoreResult<void> finish(std::int64_t job_id, core::JobState state,
+                                   std::string_view reason, core::TimePoint now) = 0;
+  // A batch of poll results in one transaction; a history row only where status or
+  // status_detail changed, plus one when the job ends. new_state, if set, must be terminal.
+  // Updates for jobs that are gone or already terminal (an operator's cancel landed first) are
+  // skipped. A null structured_output keeps the stored one; a reason sets last_error.
+  virtual StoreResult<void> record_statuses(std::span<const StatusUpdate> updates,
+                                            core::TimePoint now) = 0;
+  // Stores the last error without changing state (e.g. a failing poll).
+  virtual StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
+                                       core::TimePoint now) = 0;
+  // First time the session was seen waiting for the user (nullopt: clear it).
+  virtual StoreResult<void> set_waiting_since(std::int64_t job_id,
+                                              std::optional<std::int64_t> at_ms,
+                                              core::TimePoint now) = 0;
+  // A follow-up or waiting-policy message was sent; `messages_sent` is the new count.
+  virtual StoreResult<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
+                                           std::string_view message, core::TimePoint now) = 0;
+  // ---- organisation pauses the daemon itself decides (a 402 from the API, say) ----
+  virtual StoreResult<void> pause_org(std::string_view org_id, std::string_view reason,
+                                      std::string_view source, core::TimePoint now) = 0;
+  virtual StoreResult<std::map<std::string, std::string>> paused_orgs() = 0;  // org -> reason
+
+  // ---- the ownership lease: which process works the queue ----
+  // Takes the lease `name` for `owner` if nobody holds it, its expiry has passed by `now`, or
+  // `owner` holds it already (then only its expiry moves). A new owner gets the epoch after the
+  // previous one. Durable: a new epoch must not be lost while its holder acts on it.
+  virtual StoreResult<LeaseAnswer> acquire_lease(std::string_view name, std::string_view owner,
+                                                 core::Duration ttl, core::TimePoint now) = 0;
+  // Extends the lease if the row still has `owner` and `epoch`, whether or not it has expired
+  // (nobody else took it, so nobody else wrote); otherwise not granted, with the new holder.
+  virtual StoreResult<LeaseAnswer> renew_lease(std::string_view name, std::string_view owner,
+                                               std::int64_t epoch, core::Duration ttl,
+                                               core::TimePoint now) = 0;
+  // Lets the lease lapse at once if it is still `owner`'s at `epoch`, so a standby takes over
+  // without waiting for the expiry (a clean shutdown).
+  virtual StoreResult<void> release_lease(std::string_view name, std::string_view owner,
+                                          std::int64_t epoch, core::TimePoint now) = 0;
+  virtual StoreResult<std::optional<core::LeaseHolder>> read_lease(std::string_view name) = 0;
+  // From now on every write of this store except the lease calls and the producers' inserts
+  // (add_job, add_jobs, add_invalid) first checks, inside its transaction, that the lease row
+  // still has the fence's owner and epoch, and fails with errc::lease_lost otherwise, writing
+  // nothing. The check and the write must share one lock (one transaction holding the write
+  // lock, or a row lock on the lease), so a process that lost the lease cannot write after its
+  // successor took it. `on_refused` is called inside the refused call (it must not use the
+  // store) each time a write is refused for the fence.
+  virtual void set_fence(std::optional<Fence> fence, std::function<void()> on_refused = {}) = 0;
+};
+
+}  // namespace devin_orch::store

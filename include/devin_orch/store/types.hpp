@@ -1,0 +1,151 @@
+// The values the store's interfaces take and give (queue_store.hpp, operator_store.hpp,
+// change_feed.hpp): plain data, the same for every backend. JobRecord and Session live in core.
+#pragma once
+
+#include "devin_orch/core/job.hpp"
+#include "devin_orch/core/lease.hpp"
+#include "devin_orch/core/session.hpp"
+#include "devin_orch/core/time.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace devin_orch::store {
+
+// Which database to open and how. Today only SQLite; the PostgreSQL store adds its URL here and
+// open_store chooses the backend by it.
+struct StoreOptions {
+  std::string path;                 // SQLite: database file; parent directory created 0700, file 0600
+  core::Duration busy_timeout{5'000};  // how long a write waits for another writer's lock
+  // SQLite's page cache for this connection (PRAGMA cache_size). The daemon keeps what it polls
+  // in memory and mostly writes; reads that miss are served from the OS page cache.
+  std::int64_t cache_kib = 256;
+};
+
+enum class AddResult {
+  inserted,   // a new job
+  unchanged,  // the key exists with the same definition: nothing done
+  changed,    // the key exists with a different definition: NOT updated (reported)
+};
+
+// One poll result to record.
+struct IntentWrite {
+  std::int64_t job_id = 0;
+  std::int64_t attempt = 0;  // the job's attempts after this intent; it had attempt - 1 before
+  // true: the job is claimed from `queued`; false: a further attempt on a job in `creating`.
+  // Either way the job must still have attempt - 1 attempts, so two processes working from one
+  // reading of a job cannot both commit an intent for it.
+  bool claim = true;
+  std::string tag;
+  std::int64_t intent_at_ms = 0;
+};
+
+// A created or adopted session to record (commit_sessions).
+struct SessionWrite {
+  std::int64_t job_id = 0;
+  core::Session session;
+  bool adopted = false;  // found by the tag lookup rather than returned by the create call
+};
+
+struct StatusUpdate {
+  std::int64_t job_id = 0;
+  core::Session session;
+  std::optional<core::JobState> new_state;  // set when the job ends with this poll
+  std::optional<std::string> reason;        // last_error / terminal reason
+};
+
+struct HistoryEntry {
+  std::int64_t at_ms = 0;
+  std::string event;  // "queued", "intent", "created", "adopted", "status", "requeued", ...
+  std::optional<std::string> state;
+  std::optional<std::string> status;
+  std::optional<std::string> status_detail;
+  std::optional<std::string> message;
+};
+
+// Everything the store keeps about a job's session, beyond JobRecord's fields.
+struct Outcome {
+  std::vector<core::PullRequest> pull_requests;
+  double acus_consumed = 0.0;
+  std::optional<std::string> structured_output;
+  std::optional<std::int64_t> started_at_ms;   // session committed
+  std::optional<std::int64_t> finished_at_ms;  // terminal state reached
+};
+
+// ---- what the operator's listings read ----
+
+// Which jobs an operator's listing selects; every field set narrows it.
+struct JobFilter {
+  std::vector<core::JobState> states;  // any of these; empty: every state
+  // The job's effective organisation: its own org_id, or `default_org` when it names none.
+  std::optional<std::string> org_id;
+  std::string default_org;
+  std::optional<std::string> tag;                 // the decoded spec has this tag
+  std::optional<std::int64_t> created_before_ms;  // created_at < this
+  std::optional<std::int64_t> created_after_ms;   // created_at > this
+  std::optional<std::size_t> limit;               // the first N matching jobs
+};
+
+// One job as a listing shows it: what a table row or a script needs, not the whole record.
+struct JobSummary {
+  std::int64_t id = 0;
+  std::string key;
+  core::JobState state = core::JobState::queued;
+  std::string org_id;  // effective: the job's own, else JobFilter::default_org
+  std::optional<std::string> session_id;
+  std::optional<std::string> session_url;
+  std::optional<std::string> status;
+  std::optional<std::string> status_detail;
+  std::optional<std::string> last_error;
+  std::int64_t attempts = 0;
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> finished_at_ms;
+};
+
+// One organisation pause as stored ("*" pauses all).
+struct OrgPause {
+  std::string org_id;
+  std::string reason;
+  std::string source;  // who paused it: "cli", or the daemon's own reason
+  std::int64_t paused_at_ms = 0;
+};
+
+// Which queued jobs claimable() may return.
+struct ClaimFilter {
+  // Skipped in the query itself, so a paused organisation's backlog never fills the window and
+  // starves the others; a job naming no org counts as `default_org`.
+  std::vector<std::string> paused_orgs;
+  std::string default_org;
+};
+
+enum class CancelResult { cancelled, requested, already_ended, not_found };
+enum class RetryResult { requeued, not_terminal, not_found };
+
+// The answer to acquire_lease and renew_lease: whether this owner holds the lease now, and the
+// lease row as it stands after the call (the other holder when not granted).
+struct LeaseAnswer {
+  bool granted = false;
+  core::LeaseHolder holder;
+};
+
+// The lease term every fenced write is checked against (QueueStore::set_fence): the pair
+// (owner, epoch) names one term, so a process whose term ended cannot write.
+struct Fence {
+  std::string name;
+  std::string owner;
+  std::int64_t epoch = 0;
+};
+
+// Called on the calling thread before each write transaction of this store begins and after it
+// has ended (committed or not), so a watcher can tell its own commits from other processes'.
+// Either may be empty.
+struct WriteHooks {
+  std::function<void()> before;
+  std::function<void()> after;
+};
+
+}  // namespace devin_orch::store

@@ -1,0 +1,1538 @@
+// SqliteStore: opening (file modes, PRAGMAs, migrations), the statement cache and transactions,
+// and every query and transition on jobs and job_events.
+#include "devin_orch/store/sqlite/sqlite_store.hpp"
+
+#include "epoch_locks.hpp"
+#include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/store/sqlite/schema.hpp"
+#include "devin_orch/store/spec_codec.hpp"
+#include "devin_orch/store/sqlite/statement.hpp"
+
+#include <boost/json.hpp>
+#include <sqlite3.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <thread>
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace devin_orch::store {
+namespace json = boost::json;
+namespace {
+
+// Column list shared by every query that builds a JobRecord; read_job() relies on its order.
+#define DEVIN_ORCH_JOB_COLUMNS                                                              \
+  "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
+  "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
+  "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
+  "cancel_requested, started_at"
+
+// A job still in progress, and one that has ended (every other state the jobs CHECK allows).
+// Not `state IN (...)`: SQLite 3.40 builds a temporary b-tree for an IN list of more than two
+// values on every run of a statement, often more work than the rest of the statement (schema v4).
+#define DEVIN_ORCH_IN_PROGRESS "(state = 'queued' OR state = 'creating' OR state = 'running')"
+#define DEVIN_ORCH_ENDED "NOT " DEVIN_ORCH_IN_PROGRESS
+
+std::optional<std::string> text_or_null(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  return std::string(text);
+}
+
+// The stored key must satisfy the table's CHECK, which counts characters as core's rule does.
+result<void> validate_key(std::string_view key) {
+  if (core::validate_key(key)) return errc::invalid_argument;
+  return {};
+}
+
+std::string serialise_pull_requests(const std::vector<core::PullRequest>& pull_requests) {
+  json::array array;
+  for (const auto& pr : pull_requests) {
+    json::object item;
+    item["pr_url"] = pr.pr_url;
+    if (pr.pr_state) item["pr_state"] = *pr.pr_state;
+    array.push_back(std::move(item));
+  }
+  return json::serialize(array);
+}
+
+std::optional<std::vector<core::PullRequest>> parse_pull_requests(std::string_view text) {
+  json::error_code ec;
+  const json::value value = json::parse(text, ec);
+  if (ec || !value.is_array()) return std::nullopt;
+  std::vector<core::PullRequest> out;
+  for (const auto& element : value.get_array()) {
+    const auto* item = element.if_object();
+    if (item == nullptr) return std::nullopt;
+    const auto* url = item->if_contains("pr_url");
+    if (url == nullptr || !url->is_string()) return std::nullopt;
+    core::PullRequest pr{.pr_url = std::string(url->get_string())};
+    if (const auto* state = item->if_contains("pr_state"); state != nullptr && state->is_string()) {
+      pr.pr_state = std::string(state->get_string());
+    }
+    out.push_back(std::move(pr));
+  }
+  return out;
+}
+
+// The canonical text of a stored spec, or the text itself if it does not decode (so that it
+// compares unequal to any valid definition).
+std::string canonical_spec(const std::string& stored) {
+  auto spec = decode_spec(stored);
+  return spec ? encode_spec(*spec) : stored;
+}
+
+struct DecodedJob {
+  core::JobRecord record;
+  std::optional<std::string> spec_error;  // set when the stored spec does not decode
+};
+
+DecodedJob read_job(const Statement& row) {
+  DecodedJob out;
+  core::JobRecord& job = out.record;
+  job.id = row.int64_at(0);
+  job.definition.key = row.text_at(1);
+  job.definition.org_id = row.optional_text_at(2);
+  job.definition.priority = row.int64_at(3);
+  std::string reason;
+  if (auto spec = decode_spec(row.text_at(4), &reason)) {
+    job.definition.spec = std::move(*spec);
+  } else {
+    out.spec_error = std::move(reason);
+  }
+  // The CHECK constraint admits only known names.
+  job.state = core::parse_job_state(row.text_at(5)).value_or(core::JobState::invalid);
+  job.generation = row.int64_at(6);
+  job.attempts = row.int64_at(7);
+  job.creation_tag = row.optional_text_at(8).value_or(std::string{});
+  job.intent_at_ms = row.optional_int64_at(9);
+  job.session_id = row.optional_text_at(10);
+  job.session_url = row.optional_text_at(11);
+  job.status = row.optional_text_at(12);
+  job.status_detail = row.optional_text_at(13);
+  job.last_error = row.optional_text_at(14);
+  job.created_at_ms = row.int64_at(15);
+  job.updated_at_ms = row.int64_at(16);
+  auto& controls = job.definition.controls;
+  controls.not_before_ms = row.optional_int64_at(17);
+  controls.deadline_ms = row.optional_int64_at(18);
+  controls.max_attempts = row.optional_int64_at(19);
+  if (const auto text = row.optional_text_at(20); text && !out.spec_error) {
+    std::string reason;
+    if (!decode_controls(*text, controls, &reason)) out.spec_error = std::move(reason);
+  }
+  // Rows come from other tools too: the same rules as every other way in (core).
+  if (!out.spec_error) {
+    if (const auto problem = core::validate(job.definition)) {
+      out.spec_error = field_error_text(*problem);
+    }
+  }
+  job.parent_key = row.optional_text_at(21);
+  job.messages_sent = row.int64_at(22);
+  job.waiting_since_ms = row.optional_int64_at(23);
+  job.cancel_requested = static_cast<int>(row.int64_at(24));
+  job.started_at_ms = row.optional_int64_at(25);
+  return out;
+}
+
+// Owns the connection and its cached statements; records SQLite's message for every failure.
+class Connection {
+ public:
+  explicit Connection(sqlite3* db) noexcept : db_{db} {}
+  ~Connection() {
+    // Statements first: sqlite3_close refuses a connection with live statements.
+    cache_.clear();
+    sqlite3_close(db_);
+    // Only now: closing any descriptor of the -shm file drops every POSIX lock this process
+    // holds on it, SQLite's included.
+    if (shm_probe >= 0) ::close(shm_probe);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* db() const noexcept { return db_; }
+  // SQLite's message for the last failure, handed to that failure's Error (and so taken).
+  std::string take_error() noexcept { return std::exchange(last_error_, {}); }
+  void forget_error() noexcept { last_error_.clear(); }
+
+  // Statements are prepared once and kept: every SQL text here is a constant.
+  result<Statement*> prepared(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      auto statement = Statement::prepare(db_, sql);
+      if (!statement) {
+        record(sql);
+        return statement.error();
+      }
+      it = cache_.emplace(std::string(sql), std::move(*statement)).first;
+    }
+    return &it->second;
+  }
+
+  result<bool> step(Statement& statement) {
+    auto row = statement.step();
+    if (!row) record(sqlite3_sql(statement.get()));
+    return row;
+  }
+
+  result<void> run(Statement& statement) {
+    auto done = statement.run();
+    if (!done) record(sqlite3_sql(statement.get()));
+    return done;
+  }
+
+  // Runs `sql` with parameters bound by `bind`, ignoring any rows.
+  template <class Bind>
+  result<void> execute(std::string_view sql, Bind&& bind) {
+    auto statement = prepared(sql);
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    bind(*use);
+    return run(*use);
+  }
+
+  std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+
+  errc fail(std::string message) {
+    last_error_ = std::move(message);
+    return errc::database_error;
+  }
+
+ private:
+  void record(std::string_view sql) {
+    last_error_ = sqlite3_errmsg(db_);
+    if (!sql.empty()) {
+      constexpr std::size_t kShown = 60;
+      last_error_ += " (in: ";
+      last_error_ += sql.substr(0, kShown);
+      if (sql.size() > kShown) last_error_ += "...";
+      last_error_ += ")";
+    }
+  }
+
+  sqlite3* db_;
+  std::map<std::string, Statement, std::less<>> cache_;
+  std::string last_error_;
+
+ public:
+  WriteHooks hooks;
+  std::optional<Fence> fence;  // checked by every fenced write transaction
+  std::function<void()> fence_refused;
+  std::unique_ptr<EpochLocks> epoch_locks;  // beside the database file; see acquire_lease
+  int shm_probe = -1;  // read-only descriptor of the -shm file, for commit_in_flight_elsewhere()
+};
+
+// Runs the write hooks around one write transaction: constructed before it begins, destroyed
+// after it has committed or rolled back.
+class WriteHooksScope {
+ public:
+  explicit WriteHooksScope(Connection& connection) : connection_{connection} {
+    if (connection_.hooks.before) connection_.hooks.before();
+  }
+  ~WriteHooksScope() {
+    if (connection_.hooks.after) connection_.hooks.after();
+  }
+  WriteHooksScope(const WriteHooksScope&) = delete;
+  WriteHooksScope& operator=(const WriteHooksScope&) = delete;
+
+ private:
+  Connection& connection_;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so busy_timeout applies to it; a deferred
+// transaction upgrading to a write would fail with SQLITE_BUSY at once. Rolls back unless
+// committed.
+class Transaction {
+ public:
+  explicit Transaction(Connection& connection) noexcept : connection_{connection} {}
+  ~Transaction() {
+    if (!open_) return;
+    // Some errors (SQLITE_FULL, IOERR, ...) have already rolled the transaction back.
+    if (sqlite3_get_autocommit(connection_.db()) != 0) return;
+    if (auto rollback = connection_.prepared("ROLLBACK")) {
+      StatementUse use{**rollback};
+      (void)use->run();
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  result<void> begin() {
+    auto done = connection_.execute("BEGIN IMMEDIATE", [](Statement&) {});
+    open_ = done.has_value();
+    return done;
+  }
+
+  result<void> commit() {
+    auto done = connection_.execute("COMMIT", [](Statement&) {});
+    if (done) open_ = false;
+    return done;
+  }
+
+ private:
+  Connection& connection_;
+  bool open_ = false;
+};
+
+result<void> insert_event(Connection& connection, std::int64_t job_id, core::TimePoint at,
+                          std::string_view event, std::optional<std::string> state,
+                          std::optional<std::string> status,
+                          std::optional<std::string> status_detail,
+                          std::optional<std::string> message) {
+  return connection.execute(
+      "INSERT INTO job_events (job_id, at, event, state, status, status_detail, message) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      [&](Statement& s) {
+        s.bind(1, job_id);
+        s.bind(2, core::to_epoch_ms(at));
+        s.bind(3, event);
+        s.bind(4, state);
+        s.bind(5, status);
+        s.bind(6, status_detail);
+        s.bind(7, message);
+      });
+}
+
+std::optional<std::string> state_name(core::JobState state) {
+  return std::string(core::to_string(state));
+}
+
+// Why a guarded UPDATE touched no row: the job is missing, or in a state that forbids it.
+result<void> transition_refused(Connection& connection, std::int64_t job_id) {
+  auto statement = connection.prepared("SELECT 1 FROM jobs WHERE id = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, job_id);
+  auto row = connection.step(*use);
+  if (!row) return row.error();
+  return *row ? errc::conflict : errc::not_found;
+}
+
+// How a write must survive power loss (a process crash never loses a commit in WAL mode).
+enum class Durability {
+  // fsynced before the call returns: a create intent, a follow-up message, anything that must
+  // be on disk before the side effect it permits.
+  synced,
+  // Written to the WAL without an fsync. A power loss can drop it, but only together with
+  // every later commit (WAL recovery keeps a prefix) and never past the next synced commit,
+  // whose fsync covers the whole WAL. Only for writes whose loss a restart repairs: a lost
+  // session id is found again by the tag lookup, a lost status by the next poll.
+  recoverable,
+};
+
+// Makes the commit just written durable, as synchronous=FULL would have at COMMIT: fsyncs the
+// WAL, which holds that commit and every earlier one. The connection runs with
+// synchronous=NORMAL so that only the commits that need an fsync pay for it (switching the
+// pragma around each commit cost two statement re-preparations per write).
+result<void> sync_wal(Connection& connection) {
+  sqlite3_file* wal = nullptr;
+  if (sqlite3_file_control(connection.db(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) !=
+          SQLITE_OK ||
+      wal == nullptr || wal->pMethods == nullptr) {
+    return connection.fail("cannot reach the WAL file to fsync a commit");
+  }
+  if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
+    (void)connection.fail(std::string("fsync of the WAL failed: ") + sqlite3_errstr(rc));
+    return errc::sync_failed;
+  }
+  return {};
+}
+
+// Whether a write transaction acts on the queue's behalf (and so needs the lease) or is a
+// producer's or the lease's own.
+enum class Fencing { fenced, unfenced };
+
+// Inside a write transaction: the connection's fence still matches the lease row. The write
+// lock is held, so no other process can take the lease between this check and the commit.
+result<void> check_fence(Connection& connection) {
+  if (!connection.fence) return {};
+  const Fence& fence = *connection.fence;
+  auto statement = connection.prepared("SELECT owner, epoch FROM leases WHERE name = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, fence.name);
+  auto row = connection.step(*use);
+  if (!row) return row.error();
+  if (!*row || use->text_at(0) != fence.owner || use->int64_at(1) != fence.epoch) {
+    if (connection.fence_refused) connection.fence_refused();
+    return errc::lease_lost;
+  }
+  return {};
+}
+
+// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any error rolls everything back.
+template <class Body>
+auto in_write_transaction(Connection& connection, Body&& body,
+                          Durability durability = Durability::synced,
+                          Fencing fencing = Fencing::fenced) -> decltype(body()) {
+  const WriteHooksScope hooks{connection};  // declared first: `after` runs once all is over
+  Transaction transaction{connection};
+  if (auto begun = transaction.begin(); !begun) return begun.error();
+  if (fencing == Fencing::fenced) {
+    if (auto current = check_fence(connection); !current) return current.error();
+  }
+  auto outcome = body();
+  if (!outcome) return outcome;
+  if (auto committed = transaction.commit(); !committed) return committed.error();
+  if (durability == Durability::synced) {
+    // Committed but maybe never on disk: the caller must not act on it (send a create, say),
+    // nor trust a later fsync (after a failed one Linux may drop the dirty pages and report
+    // success next time): errc::sync_failed.
+    if (auto synced = sync_wal(connection); !synced) return synced.error();
+  }
+  return outcome;
+}
+
+result<std::vector<core::JobRecord>> select_jobs(
+    Connection& connection, std::string_view sql,
+    const std::function<void(Statement&)>& bind = [](Statement&) {}) {
+  auto statement = connection.prepared(sql);
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  bind(*use);
+  std::vector<core::JobRecord> jobs;
+  for (;;) {
+    auto row = connection.step(*use);
+    if (!row) return row.error();
+    if (!*row) break;
+    jobs.push_back(read_job(*use).record);
+  }
+  return jobs;
+}
+
+// Creates every missing directory of `dir` with mode 0700: the database holds prompts and
+// session links that other local users have no business reading.
+bool make_private_directories(const std::filesystem::path& dir, std::string& error) {
+  if (dir.empty()) return true;
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) return true;
+    error = "'" + dir.string() + "' exists and is not a directory";
+    return false;
+  }
+  if (errno != ENOENT) {
+    error = "cannot inspect '" + dir.string() + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!make_private_directories(dir.parent_path(), error)) return false;
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return true;  // another process won the race
+    error = "cannot create directory '" + dir.string() + "': " + std::strerror(errno);
+    return false;
+  }
+  // The umask may have taken owner bits away; it can never have added any.
+  ::chmod(dir.c_str(), 0700);
+  return true;
+}
+
+// A new database file is created here with mode 0600 rather than by SQLite with the umask's
+// choice; SQLite gives the -wal and -shm files the database file's mode. Existing files are
+// left as they are.
+bool create_private_file(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return true;
+    error = "cannot create database file '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  return true;
+}
+
+bool exec(sqlite3* db, const char* sql, std::string& error) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
+  error = std::string(sql) + ": " + (message != nullptr ? message : sqlite3_errmsg(db));
+  sqlite3_free(message);
+  return false;
+}
+
+// Switching a new database to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY
+// at once instead of calling the busy handler when another connection (the daemon and a CLI
+// command starting together) holds a lock: retry for as long as busy_timeout allows.
+bool enable_wal(sqlite3* db, core::Duration busy_timeout, std::string& error) {
+  const auto give_up = std::chrono::steady_clock::now() + busy_timeout;
+  for (;;) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      const std::string mode = text != nullptr ? text : "";
+      sqlite3_finalize(stmt);
+      if (mode == "wal") return true;
+      error = "the database cannot use WAL journal mode (got '" + mode + "')";
+      return false;
+    }
+    sqlite3_finalize(stmt);
+    const int primary = rc & 0xff;
+    if ((primary == SQLITE_BUSY || primary == SQLITE_LOCKED) &&
+        std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+      continue;
+    }
+    error = std::string("PRAGMA journal_mode = WAL: ") + sqlite3_errmsg(db);
+    return false;
+  }
+}
+
+}  // namespace
+
+struct SqliteStore::Impl : Connection {
+  using Connection::Connection;
+};
+
+SqliteStore::SqliteStore(sqlite3* db, std::unique_ptr<Impl> impl) noexcept
+    : db_{db}, impl_{std::move(impl)} {}
+
+SqliteStore::~SqliteStore() = default;
+
+void SqliteStore::forget_message() noexcept { impl_->forget_error(); }
+
+Error SqliteStore::describe(const boost::system::error_code& code) {
+  return Error{code, impl_->take_error()};
+}
+
+result<void> SqliteStore::read_rows(std::string_view sql, const std::function<void(Statement&)>& bind,
+                                 const std::function<bool(const Statement&)>& row) {
+  Connection& db = *impl_;
+  auto statement = db.prepared(sql);
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  bind(*use);
+  for (;;) {
+    auto stepped = db.step(*use);
+    if (!stepped) return stepped.error();
+    if (!*stepped || !row(*use)) return {};
+  }
+}
+
+StoreResult<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& options) {
+  std::string message;
+  auto fail = [&](errc code) -> StoreResult<std::unique_ptr<SqliteStore>> {
+    return Error{code, std::move(message)};
+  };
+  if (options.path.empty()) {
+    message = "the database path is empty";
+    return fail(errc::invalid_argument);
+  }
+  if (!make_private_directories(std::filesystem::path(options.path).parent_path(), message) ||
+      !create_private_file(options.path, message)) {
+    return fail(errc::database_error);
+  }
+
+  // SQLite's memory statistics take a process-wide mutex around every allocation; nothing
+  // here reads them. Only possible before SQLite initialises, so once, before the first open
+  // (a later call is refused harmlessly).
+  static const bool statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  (void)statistics_off;
+  sqlite3* raw = nullptr;
+  // NOMUTEX: a SqliteStore, like the daemon's loop, is used by one thread at a time, so the
+  // connection's own mutex around every call would be pure cost (other connections and
+  // processes are still coordinated by SQLite's file locks).
+  const int rc = sqlite3_open_v2(options.path.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  // From here the Impl owns the handle, so every early return closes it.
+  auto impl = std::make_unique<Impl>(raw);
+  impl->epoch_locks = std::make_unique<EpochLocks>(options.path + "-lease");
+  if (rc != SQLITE_OK) {
+    message = "cannot open database '" + options.path +
+              "': " + (raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+    return fail(errc::database_error);
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
+
+  if (!enable_wal(raw, options.busy_timeout, message) ||
+      // NORMAL: commits are not fsynced unless they must be (sync_wal after a synced write;
+      // a create intent must survive power loss, or a restart could send a second create).
+      !exec(raw, "PRAGMA synchronous = NORMAL", message) ||
+      !exec(raw, "PRAGMA foreign_keys = ON", message) ||
+      // Negative: a size in KiB rather than in pages. PRAGMA takes no bound parameters; the
+      // value is an integer from StoreOptions.
+      !exec(raw, ("PRAGMA cache_size = -" + std::to_string(options.cache_kib)).c_str(), message)) {
+    return fail(errc::database_error);
+  }
+  if (!migrate(raw, message)) return fail(errc::database_error);
+  return std::unique_ptr<SqliteStore>(new SqliteStore(raw, std::move(impl)));
+}
+
+namespace {
+
+// add_job's work inside a write transaction the caller holds.
+result<AddResult> add_job_in_transaction(Connection& db, const core::JobDefinition& definition,
+                                         std::string_view source, core::TimePoint now,
+                                         const std::optional<std::string>& parent_key) {
+  if (auto valid = validate_key(definition.key); !valid) return valid.error();
+  const std::string spec = encode_spec(definition.spec);
+  {
+    auto existing = db.prepared(
+        "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
+        "coalesce(controls, '') FROM jobs WHERE key = ?1");
+    if (!existing) return existing.error();
+    StatementUse use{**existing};
+    use->bind(1, definition.key);
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (*row) {
+      const auto& controls = definition.controls;
+      const bool same = use->optional_text_at(0) == definition.org_id &&
+                        use->int64_at(1) == definition.priority &&
+                        canonical_spec(use->text_at(2)) == spec &&
+                        use->optional_int64_at(3) == controls.not_before_ms &&
+                        use->optional_int64_at(4) == controls.deadline_ms &&
+                        use->optional_int64_at(5) == controls.max_attempts &&
+                        use->text_at(6) == encode_controls(controls);
+      return same ? AddResult::unchanged : AddResult::changed;
+    }
+  }
+  std::int64_t id = 0;
+  {
+    auto insert = db.prepared(
+        "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
+        "not_before, deadline, max_attempts, controls, parent_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id");
+    if (!insert) return insert.error();
+    StatementUse use{**insert};
+    const auto& controls = definition.controls;
+    const std::string encoded_controls = encode_controls(controls);
+    use->bind(1, definition.key);
+    use->bind(2, definition.org_id);
+    use->bind(3, definition.priority);
+    use->bind(4, spec);
+    use->bind(5, source);
+    use->bind(6, core::to_epoch_ms(now));
+    use->bind(7, controls.not_before_ms);
+    use->bind(8, controls.deadline_ms);
+    use->bind(9, controls.max_attempts);
+    use->bind(10, text_or_null(encoded_controls));
+    use->bind(11, parent_key);
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    id = use->int64_at(0);
+    if (auto rest = db.run(*use); !rest) return rest.error();
+  }
+  if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
+                                 std::nullopt, std::nullopt, std::string(source));
+      !logged) {
+    return logged.error();
+  }
+  return AddResult::inserted;
+}
+
+}  // namespace
+
+StoreResult<AddResult> SqliteStore::add_job(const core::JobDefinition& definition, std::string_view source,
+                                    core::TimePoint now,
+                                    const std::optional<std::string>& parent_key) {
+  return answer([&]() -> result<AddResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(
+        db, [&]() { return add_job_in_transaction(db, definition, source, now, parent_key); },
+        Durability::synced, Fencing::unfenced);
+  });
+}
+
+StoreResult<std::vector<AddResult>> SqliteStore::add_jobs(std::span<const core::JobDefinition> definitions,
+                                                  std::string_view source, core::TimePoint now) {
+  return answer([&]() -> result<std::vector<AddResult>> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::vector<AddResult>> {
+      std::vector<AddResult> results;
+      results.reserve(definitions.size());
+      for (const auto& definition : definitions) {
+        auto added = add_job_in_transaction(db, definition, source, now, std::nullopt);
+        if (!added) return added.error();
+        results.push_back(*added);
+      }
+      return results;
+    }, Durability::synced, Fencing::unfenced);
+  });
+}
+
+StoreResult<AddResult> SqliteStore::add_invalid(std::string_view key, std::string_view source,
+                                        std::string_view reason, core::TimePoint now) {
+  return answer([&]() -> result<AddResult> {
+    if (auto valid = validate_key(key); !valid) return valid.error();
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<AddResult> {
+      {
+        auto existing = db.prepared("SELECT 1 FROM jobs WHERE key = ?1");
+        if (!existing) return existing.error();
+        StatementUse use{**existing};
+        use->bind(1, key);
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        if (*row) return AddResult::unchanged;
+      }
+      std::int64_t id = 0;
+      {
+        auto insert = db.prepared(
+            "INSERT INTO jobs (key, spec, source, state, last_error, created_at, updated_at, "
+            "finished_at) VALUES (?1, '{}', ?2, 'invalid', ?3, ?4, ?4, ?4) RETURNING id");
+        if (!insert) return insert.error();
+        StatementUse use{**insert};
+        use->bind(1, key);
+        use->bind(2, source);
+        use->bind(3, reason);
+        use->bind(4, core::to_epoch_ms(now));
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        id = use->int64_at(0);
+        if (auto rest = db.run(*use); !rest) return rest.error();
+      }
+      if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
+                                     std::nullopt, std::nullopt, std::string(reason));
+          !logged) {
+        return logged.error();
+      }
+      return AddResult::inserted;
+    }, Durability::synced, Fencing::unfenced);
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> SqliteStore::claimable(core::TimePoint now, std::size_t limit,
+                                                         const ClaimFilter& filter) {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    Connection& db = *impl_;
+    std::vector<core::JobRecord> ready;
+    std::vector<std::pair<std::int64_t, std::string>> broken;  // id, reason
+    if (limit == 0) return ready;
+    {
+      // Streams rows in claim order (served by the jobs_claim index) until `limit` usable ones
+      // are found, so broken rows never crowd good ones out of a batch.
+      // Without paused organisations (the usual case) the statement has no subquery: its list
+      // would be built in a temporary table on every run, once a second and per freed slot.
+  #define DEVIN_ORCH_CLAIMABLE_SELECT                                                      \
+    "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = 'queued' "                  \
+    "AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= ?1) "
+      const bool any_paused = !filter.paused_orgs.empty();
+      auto statement =
+          any_paused ? db.prepared(DEVIN_ORCH_CLAIMABLE_SELECT
+                                   "AND coalesce(org_id, ?2) NOT IN (SELECT value FROM json_each(?3)) "
+                                   "ORDER BY priority DESC, id")
+                     : db.prepared(DEVIN_ORCH_CLAIMABLE_SELECT "ORDER BY priority DESC, id");
+  #undef DEVIN_ORCH_CLAIMABLE_SELECT
+      if (!statement) return statement.error();
+      StatementUse use{**statement};
+      use->bind(1, core::to_epoch_ms(now));
+      if (any_paused) {
+        json::array paused;
+        for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
+        use->bind(2, filter.default_org);
+        use->bind(3, json::serialize(paused));
+      }
+      while (ready.size() < limit) {
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        if (!*row) break;
+        DecodedJob job = read_job(*use);
+        if (job.spec_error) {
+          broken.emplace_back(job.record.id, "invalid spec: " + *job.spec_error);
+        } else {
+          ready.push_back(std::move(job.record));
+        }
+      }
+    }
+    if (broken.empty()) return ready;
+
+    auto moved = in_write_transaction(db, [&]() -> result<void> {
+      // Not a structured binding: clang 14 refuses to capture those in the lambda below.
+      for (const auto& entry : broken) {
+        const std::int64_t id = entry.first;
+        const std::string& reason = entry.second;
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'invalid', last_error = ?2, finished_at = ?3, updated_at = ?3 "
+            "WHERE id = ?1 AND state = 'queued'",
+            [&](Statement& s) {
+              s.bind(1, id);
+              s.bind(2, reason);
+              s.bind(3, core::to_epoch_ms(now));
+            });
+        if (!updated) return updated.error();
+        if (db.changes() == 0) continue;  // someone else moved it meanwhile
+        if (auto logged = insert_event(db, id, now, "invalid", state_name(core::JobState::invalid),
+                                       std::nullopt, std::nullopt, reason);
+            !logged) {
+          return logged.error();
+        }
+      }
+      return {};
+    });
+    if (!moved) return moved.error();
+    return ready;
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> SqliteStore::in_state(core::JobState state) {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id",
+                       [&](Statement& s) { s.bind(1, core::to_string(state)); });
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> SqliteStore::all_jobs() {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs ORDER BY id");
+  });
+}
+
+StoreResult<std::optional<core::JobRecord>> SqliteStore::find(std::string_view key) {
+  return answer([&]() -> result<std::optional<core::JobRecord>> {
+    auto jobs = select_jobs(*impl_, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE key = ?1",
+                            [&](Statement& s) { s.bind(1, key); });
+    if (!jobs) return jobs.error();
+    if (jobs->empty()) return std::optional<core::JobRecord>{};
+    return std::optional<core::JobRecord>{std::move(jobs->front())};
+  });
+}
+
+StoreResult<Outcome> SqliteStore::outcome(std::int64_t job_id) {
+  return answer([&]() -> result<Outcome> {
+    Connection& db = *impl_;
+    auto statement = db.prepared(
+        "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at "
+        "FROM jobs WHERE id = ?1");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, job_id);
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) return errc::not_found;
+    Outcome out;
+    if (auto text = use->optional_text_at(0)) {
+      auto pull_requests = parse_pull_requests(*text);
+      if (!pull_requests) {
+        return db.fail("job " + std::to_string(job_id) + ": stored pull_requests is not valid");
+      }
+      out.pull_requests = std::move(*pull_requests);
+    }
+    out.acus_consumed = use->optional_double_at(1).value_or(0.0);
+    out.structured_output = use->optional_text_at(2);
+    out.started_at_ms = use->optional_int64_at(3);
+    out.finished_at_ms = use->optional_int64_at(4);
+    return out;
+  });
+}
+
+StoreResult<std::vector<HistoryEntry>> SqliteStore::history(std::int64_t job_id) {
+  return answer([&]() -> result<std::vector<HistoryEntry>> {
+    Connection& db = *impl_;
+    // By id, not `at`: insertion order is the order things happened even if the clock stepped.
+    auto statement = db.prepared(
+        "SELECT at, event, state, status, status_detail, message FROM job_events "
+        "WHERE job_id = ?1 ORDER BY id");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, job_id);
+    std::vector<HistoryEntry> entries;
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      entries.push_back(HistoryEntry{
+          .at_ms = use->int64_at(0),
+          .event = use->text_at(1),
+          .state = use->optional_text_at(2),
+          .status = use->optional_text_at(3),
+          .status_detail = use->optional_text_at(4),
+          .message = use->optional_text_at(5),
+      });
+    }
+    return entries;
+  });
+}
+
+StoreResult<std::map<core::JobState, std::int64_t>> SqliteStore::count_by_state() {
+  return answer([&]() -> result<std::map<core::JobState, std::int64_t>> {
+    Connection& db = *impl_;
+    std::map<core::JobState, std::int64_t> counts;
+    // Every state is present, zeros included, so gauges built from this never go stale.
+    for (int value = 0;; ++value) {
+      const auto state = static_cast<core::JobState>(value);
+      if (core::to_string(state) == "unknown") break;
+      counts[state] = 0;
+    }
+    auto statement = db.prepared("SELECT state, count(*) FROM jobs GROUP BY state");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      if (auto state = core::parse_job_state(use->text_at(0))) counts[*state] = use->int64_at(1);
+    }
+    return counts;
+  });
+}
+
+StoreResult<std::optional<std::int64_t>> SqliteStore::oldest_queued_at_ms() {
+  return answer([&]() -> result<std::optional<std::int64_t>> {
+    Connection& db = *impl_;
+    auto statement = db.prepared("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row || use->is_null_at(0)) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>{use->int64_at(0)};
+  });
+}
+
+StoreResult<void> SqliteStore::commit_intent(std::int64_t job_id, std::int64_t attempt,
+                                     std::string_view tag, std::int64_t intent_at_ms,
+                                     core::TimePoint now) {
+  const IntentWrite intent{.job_id = job_id,
+                           .attempt = attempt,
+                           .claim = attempt == 1,
+                           .tag = std::string(tag),
+                           .intent_at_ms = intent_at_ms};
+  auto outcomes = commit_intents(std::span{&intent, 1}, now);
+  if (!outcomes) return outcomes.error();
+  return outcomes->front();
+}
+
+StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::span<const IntentWrite> intents,
+                                                           core::TimePoint now) {
+  return answer([&]() -> result<std::vector<result<void>>> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
+      std::vector<result<void>> outcomes;
+      outcomes.reserve(intents.size());
+      for (const IntentWrite& intent : intents) {
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
+            "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
+            "WHERE id = ?1 AND attempts = ?2 - 1 AND "
+            "(?6 AND state = 'queued' OR NOT ?6 AND state = 'creating')",
+            [&](Statement& s) {
+              s.bind(1, intent.job_id);
+              s.bind(2, intent.attempt);
+              s.bind(3, intent.tag);
+              s.bind(4, intent.intent_at_ms);
+              s.bind(5, core::to_epoch_ms(now));
+              s.bind(6, std::int64_t{intent.claim ? 1 : 0});
+            });
+        if (!updated) return updated.error();
+        if (db.changes() == 0) {
+          // This job moved on (an operator cancelled it, say): refuse it, keep the others.
+          outcomes.push_back(transition_refused(db, intent.job_id));
+          continue;
+        }
+        if (auto logged = insert_event(db, intent.job_id, now, "intent",
+                                       state_name(core::JobState::creating), std::nullopt,
+                                       std::nullopt, "attempt " + std::to_string(intent.attempt));
+            !logged) {
+          return logged.error();
+        }
+        outcomes.emplace_back();
+      }
+      return outcomes;
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::commit_session(std::int64_t job_id, const core::Session& session,
+                                      bool adopted, core::TimePoint now) {
+  const SessionWrite write{.job_id = job_id, .session = session, .adopted = adopted};
+  auto outcomes = commit_sessions(std::span{&write, 1}, now);
+  if (!outcomes) return outcomes.error();
+  return outcomes->front();
+}
+
+StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
+    std::span<const SessionWrite> sessions, core::TimePoint now) {
+  return answer([&]() -> result<std::vector<result<void>>> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
+      std::vector<result<void>> outcomes;
+      outcomes.reserve(sessions.size());
+      for (const SessionWrite& write : sessions) {
+        const core::Session& session = write.session;
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
+            "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
+            "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
+            [&](Statement& s) {
+              s.bind(1, write.job_id);
+              s.bind(2, session.session_id);
+              s.bind(3, session.url);
+              s.bind(4, session.status);
+              s.bind(5, session.status_detail);
+              s.bind(6, serialise_pull_requests(session.pull_requests));
+              s.bind(7, session.acus_consumed);
+              s.bind(8, session.structured_output);
+              s.bind(9, core::to_epoch_ms(now));
+            });
+        if (!updated) return updated.error();
+        if (db.changes() == 0) {
+          outcomes.push_back(transition_refused(db, write.job_id));
+          continue;
+        }
+        if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
+                                       state_name(core::JobState::running), session.status,
+                                       session.status_detail, session.session_id);
+            !logged) {
+          return logged.error();
+        }
+        outcomes.emplace_back();
+      }
+      return outcomes;
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::requeue(std::int64_t job_id, std::int64_t attempts, std::string_view reason,
+                               core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'queued', attempts = ?2, last_error = ?3, updated_at = ?4 "
+          "WHERE id = ?1 AND state IN ('queued', 'creating')",
+          [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, attempts);
+            s.bind(3, text_or_null(reason));
+            s.bind(4, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return transition_refused(db, job_id);
+      return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
+                          std::nullopt, std::nullopt, text_or_null(reason));
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::finish(std::int64_t job_id, core::JobState state, std::string_view reason,
+                              core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    if (!core::is_terminal(state)) return errc::invalid_argument;
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET state = ?2, last_error = ?3, finished_at = ?4, updated_at = ?4 "
+          "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+          [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, core::to_string(state));
+            s.bind(3, text_or_null(reason));
+            s.bind(4, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return transition_refused(db, job_id);
+      return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
+                          std::nullopt, text_or_null(reason));
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> updates, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    for (const auto& update : updates) {
+      if (update.new_state && !core::is_terminal(*update.new_state)) return errc::invalid_argument;
+    }
+    if (updates.empty()) return {};
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    return in_write_transaction(db, [&]() -> result<void> {
+      for (const auto& update : updates) {
+        const core::Session& session = update.session;
+        const std::optional<std::string> new_state =
+            update.new_state ? state_name(*update.new_state) : std::nullopt;
+        const std::optional<std::string> reason =
+            update.reason ? text_or_null(*update.reason) : std::nullopt;
+        // The status event first, from the row as it still is: only when the status or its
+        // detail changes, and only for a job still in progress (one that ended meanwhile, say by
+        // an operator's cancel, keeps its outcome). Comparing in SQL saves a SELECT of the row
+        // before every update.
+        auto logged = db.execute(
+            "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
+            "SELECT id, ?2, 'status', COALESCE(?3, state), ?4, ?5 FROM jobs "
+            "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS " "
+            "AND (status IS NOT ?4 OR status_detail IS NOT ?5)",
+            [&](Statement& s) {
+              s.bind(1, update.job_id);
+              s.bind(2, now_ms);
+              s.bind(3, new_state);
+              s.bind(4, session.status);
+              s.bind(5, session.status_detail);
+            });
+        if (!logged) return logged.error();
+        const auto bind_session = [&](Statement& s) {
+          s.bind(1, update.job_id);
+          s.bind(2, session.status);
+          s.bind(3, session.status_detail);
+          s.bind(4, serialise_pull_requests(session.pull_requests));
+          s.bind(5, session.acus_consumed);
+          s.bind(6, session.structured_output);
+          s.bind(7, now_ms);
+        };
+        // Two statements rather than one with CASEs: a statement that assigns state makes
+        // SQLite rewrite the row's jobs_claim entry and check the state constraint, even when
+        // the state stays; most updates are a live session's status change.
+        auto updated =
+            new_state
+                ? db.execute(
+                      "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+                      "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+                      "updated_at = ?7, state = ?8, finished_at = ?7, "
+                      "last_error = ?9 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      [&](Statement& s) {
+                        bind_session(s);
+                        s.bind(8, new_state);
+                        s.bind(9, reason);
+                      })
+                : db.execute(
+                      "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
+                      "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
+                      "updated_at = ?7 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      bind_session);
+        if (!updated) return updated.error();
+        if (db.changes() == 0) continue;  // missing, or already ended
+        if (update.new_state) {
+          if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
+                                        session.status, session.status_detail, reason);
+              !ended) {
+            return ended.error();
+          }
+        }
+      }
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::note_error(std::int64_t job_id, std::string_view error,
+                                  core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute("UPDATE jobs SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                                [&](Statement& s) {
+                                  s.bind(1, job_id);
+                                  s.bind(2, text_or_null(error));
+                                  s.bind(3, core::to_epoch_ms(now));
+                                });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return errc::not_found;
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
+                                         core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute("UPDATE jobs SET waiting_since = ?2, updated_at = ?3 WHERE id = ?1",
+                                [&](Statement& s) {
+                                  s.bind(1, job_id);
+                                  s.bind(2, at_ms);
+                                  s.bind(3, core::to_epoch_ms(now));
+                                });
+      if (!updated) return updated.error();
+      return db.changes() == 0 ? result<void>{errc::not_found} : result<void>{};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
+                                      std::string_view message, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET messages_sent = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, messages_sent);
+            s.bind(3, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (db.changes() == 0) return errc::not_found;
+      return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
+                          std::string(message));
+    });
+  });
+}
+
+// INDEXED BY: as for cancel_requests below; this one runs every second. In the index's order
+// (deadline, then id), so no sort: a sort sets up its buffers on every run.
+StoreResult<std::vector<core::JobRecord>> SqliteStore::past_deadline(core::TimePoint now) {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_deadline "
+                       "WHERE deadline IS NOT NULL AND deadline <= ?1 "
+                       "AND " DEVIN_ORCH_IN_PROGRESS " ORDER BY deadline, id",
+                       [&](Statement& s) { s.bind(1, core::to_epoch_ms(now)); });
+  });
+}
+
+// INDEXED BY: without statistics the planner prefers jobs_claim, which reads every active row
+// to find the few (usually none) with a cancellation.
+StoreResult<std::vector<core::JobRecord>> SqliteStore::cancel_requests() {
+  return answer([&]() -> result<std::vector<core::JobRecord>> {
+    return select_jobs(*impl_,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs INDEXED BY jobs_cancel_requested "
+                       "WHERE cancel_requested <> 0 AND " DEVIN_ORCH_IN_PROGRESS " "
+                       "ORDER BY id");
+  });
+}
+
+namespace {
+
+// A job's row id and state by key, for operator actions that depend on the state.
+result<std::optional<std::pair<std::int64_t, std::string>>> find_id_and_state(
+    Connection& db, std::string_view key) {
+  auto found = db.prepared("SELECT id, state FROM jobs WHERE key = ?1");
+  if (!found) return found.error();
+  StatementUse use{**found};
+  use->bind(1, key);
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row) return std::optional<std::pair<std::int64_t, std::string>>{};
+  return std::optional{std::pair{use->int64_at(0), use->text_at(1)}};
+}
+
+}  // namespace
+
+StoreResult<CancelResult> SqliteStore::request_cancel(std::string_view key, bool archive,
+                                                        core::TimePoint now) {
+  return answer([&]() -> result<CancelResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<CancelResult> {
+      auto found = find_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return CancelResult::not_found;
+      const std::int64_t id = (*found)->first;  // not a structured binding: clang 14 cannot
+      const std::string state = (*found)->second;  // capture those in the lambdas below
+      const auto at = core::to_epoch_ms(now);
+      if (state == "queued") {
+        auto updated = db.execute(
+            "UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by an operator', "
+            "finished_at = ?2, updated_at = ?2 WHERE id = ?1",
+            [&](Statement& s) {
+              s.bind(1, id);
+              s.bind(2, at);
+            });
+        if (!updated) return updated.error();
+        if (auto logged = insert_event(db, id, now, "cancelled", std::string{"cancelled"},
+                                       std::nullopt, std::nullopt,
+                                       std::string{"cancelled by an operator before it started"});
+            !logged) {
+          return logged.error();
+        }
+        return CancelResult::cancelled;
+      }
+      if (state != "creating" && state != "running") return CancelResult::already_ended;
+      auto updated = db.execute(
+          "UPDATE jobs SET cancel_requested = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
+            s.bind(1, id);
+            s.bind(2, std::int64_t{archive ? 2 : 1});
+            s.bind(3, at);
+          });
+      if (!updated) return updated.error();
+      if (auto logged = insert_event(db, id, now, "cancel_requested", std::nullopt, std::nullopt,
+                                     std::nullopt,
+                                     std::string{archive ? "terminate and archive" : "terminate"});
+          !logged) {
+        return logged.error();
+      }
+      return CancelResult::requested;
+    });
+  });
+}
+
+StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoint now) {
+  return answer([&]() -> result<RetryResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<RetryResult> {
+      auto found = find_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return RetryResult::not_found;
+      const std::int64_t id = (*found)->first;
+      const std::string state = (*found)->second;
+      static constexpr std::array<std::string_view, 6> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
+        return RetryResult::not_terminal;
+      }
+      auto updated = db.execute(
+          "UPDATE jobs SET state = 'queued', generation = generation + 1, attempts = 0, "
+          "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
+          "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
+          "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
+          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2 "
+          "WHERE id = ?1",
+          [&](Statement& s) {
+            s.bind(1, id);
+            s.bind(2, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      if (auto logged = insert_event(db, id, now, "retry", std::string{"queued"}, std::nullopt,
+                                     std::nullopt, "retried by an operator after " + state);
+          !logged) {
+        return logged.error();
+      }
+      return RetryResult::requeued;
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::pause_org(std::string_view org_id, std::string_view reason,
+                                 std::string_view source, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      return db.execute(
+          "INSERT INTO org_pauses (org_id, reason, paused_at, source) VALUES (?1, ?2, ?3, ?4) "
+          "ON CONFLICT (org_id) DO NOTHING",
+          [&](Statement& s) {
+            s.bind(1, org_id);
+            s.bind(2, reason);
+            s.bind(3, core::to_epoch_ms(now));
+            s.bind(4, source);
+          });
+    });
+  });
+}
+
+StoreResult<std::int64_t> SqliteStore::resume_org(std::string_view org_id) {
+  return answer([&]() -> result<std::int64_t> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::int64_t> {
+      auto deleted = db.execute("DELETE FROM org_pauses WHERE org_id = ?1",
+                                [&](Statement& s) { s.bind(1, org_id); });
+      if (!deleted) return deleted.error();
+      return static_cast<std::int64_t>(db.changes());
+    });
+  });
+}
+
+StoreResult<std::map<std::string, std::string>> SqliteStore::paused_orgs() {
+  return answer([&]() -> result<std::map<std::string, std::string>> {
+    Connection& db = *impl_;
+    auto statement = db.prepared("SELECT org_id, reason FROM org_pauses ORDER BY org_id");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    std::map<std::string, std::string> paused;
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      paused[use->text_at(0)] = use->text_at(1);
+    }
+    return paused;
+  });
+}
+
+StoreResult<std::int64_t> SqliteStore::prune(core::TimePoint cutoff, core::TimePoint now) {
+  return answer([&]() -> result<std::int64_t> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<std::int64_t> {
+      constexpr const char* kTerminal =
+          DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < ?1";
+      auto archived = db.execute(
+          std::string{"INSERT INTO outcomes (key, generation, org_id, state, session_id, "
+                      "session_url, status, status_detail, acus_consumed, pull_requests, "
+                      "structured_output, last_error, created_at, finished_at, pruned_at) "
+                      "SELECT key, generation, org_id, state, session_id, session_url, status, "
+                      "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
+                      "created_at, finished_at, ?2 FROM jobs WHERE "} +
+              kTerminal,
+          [&](Statement& s) {
+            s.bind(1, core::to_epoch_ms(cutoff));
+            s.bind(2, core::to_epoch_ms(now));
+          });
+      if (!archived) return archived.error();
+      auto deleted = db.execute(std::string{"DELETE FROM jobs WHERE "} + kTerminal,
+                                [&](Statement& s) { s.bind(1, core::to_epoch_ms(cutoff)); });
+      if (!deleted) return deleted.error();
+      return static_cast<std::int64_t>(db.changes());
+    });
+  });
+}
+
+// ---- ownership leases ----------------------------------------------------------------------
+
+namespace {
+
+result<std::optional<core::LeaseHolder>> select_lease(Connection& db, std::string_view name) {
+  auto statement = db.prepared("SELECT owner, epoch, expires_at FROM leases WHERE name = ?1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, name);
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (!*row) return std::optional<core::LeaseHolder>{};
+  return std::optional<core::LeaseHolder>{core::LeaseHolder{
+      .owner = use->text_at(0), .epoch = use->int64_at(1), .expires_at_ms = use->int64_at(2)}};
+}
+
+}  // namespace
+
+StoreResult<LeaseAnswer> SqliteStore::acquire_lease(std::string_view name,
+                                                      std::string_view owner, core::Duration ttl,
+                                                      core::TimePoint now) {
+  return answer([&]() -> result<LeaseAnswer> {
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    const std::int64_t expires_ms = now_ms + ttl.count();
+    auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
+      auto current = select_lease(db, name);
+      if (!current) return current.error();
+      // An unexpired lease of another owner is taken only when its holder provably died on this
+      // machine (a restart after a crash need not wait for the lapse). Anything else waits.
+      if (*current && (*current)->owner != owner && (*current)->expires_at_ms > now_ms &&
+          !db.epoch_locks->provably_abandoned((*current)->epoch)) {
+        return LeaseAnswer{.granted = false, .holder = **current};
+      }
+      const bool mine = *current && (*current)->owner == owner;
+      const std::int64_t epoch = !*current ? 1 : mine ? (*current)->epoch : (*current)->epoch + 1;
+      auto written = db.execute(
+          "INSERT INTO leases (name, owner, epoch, expires_at, acquired_at, renewed_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (name) DO UPDATE SET owner = ?2, "
+          "epoch = ?3, expires_at = ?4, renewed_at = ?5, "
+          "acquired_at = CASE WHEN leases.epoch = ?3 THEN leases.acquired_at ELSE ?5 END",
+          [&](Statement& s) {
+            s.bind(1, name);
+            s.bind(2, owner);
+            s.bind(3, epoch);
+            s.bind(4, expires_ms);
+            s.bind(5, now_ms);
+          });
+      if (!written) return written.error();
+      // Before the commit makes the epoch visible: a process that reads the row must find its
+      // holder's lock already taken, or it would think the holder dead.
+      db.epoch_locks->hold(epoch);
+      return LeaseAnswer{.granted = true,
+                         .holder = {.owner = std::string(owner),
+                                    .epoch = epoch,
+                                    .expires_at_ms = expires_ms}};
+    }, Durability::synced, Fencing::unfenced);
+    if (!answer || !answer->granted) db.epoch_locks->let_go();
+    return answer;
+  });
+}
+
+StoreResult<LeaseAnswer> SqliteStore::renew_lease(std::string_view name, std::string_view owner,
+                                                    std::int64_t epoch, core::Duration ttl,
+                                                    core::TimePoint now) {
+  return answer([&]() -> result<LeaseAnswer> {
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    const std::int64_t expires_ms = now_ms + ttl.count();
+    // Not fsynced: a renewal lost to a power loss only makes the lease lapse sooner.
+    auto answer = in_write_transaction(db, [&]() -> result<LeaseAnswer> {
+      auto written = db.execute(
+          "UPDATE leases SET expires_at = ?4, renewed_at = ?5 "
+          "WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+          [&](Statement& s) {
+            s.bind(1, name);
+            s.bind(2, owner);
+            s.bind(3, epoch);
+            s.bind(4, expires_ms);
+            s.bind(5, now_ms);
+          });
+      if (!written) return written.error();
+      if (db.changes() == 1) {
+        return LeaseAnswer{.granted = true,
+                           .holder = {.owner = std::string(owner),
+                                      .epoch = epoch,
+                                      .expires_at_ms = expires_ms}};
+      }
+      auto current = select_lease(db, name);
+      if (!current) return current.error();
+      return LeaseAnswer{.granted = false, .holder = current->value_or(core::LeaseHolder{})};
+    }, Durability::recoverable, Fencing::unfenced);
+    if (answer && answer->granted) db.epoch_locks->hold(epoch);
+    if (answer && !answer->granted) db.epoch_locks->let_go();
+    return answer;
+  });
+}
+
+StoreResult<void> SqliteStore::release_lease(std::string_view name, std::string_view owner,
+                                     std::int64_t epoch, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    db.epoch_locks->let_go();
+    return in_write_transaction(db, [&]() -> result<void> {
+      return db.execute(
+          "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+          [&](Statement& s) {
+            s.bind(1, name);
+            s.bind(2, owner);
+            s.bind(3, epoch);
+            s.bind(4, core::to_epoch_ms(now));
+          });
+    }, Durability::recoverable, Fencing::unfenced);
+  });
+}
+
+StoreResult<std::optional<core::LeaseHolder>> SqliteStore::read_lease(std::string_view name) {
+  return answer([&]() -> result<std::optional<core::LeaseHolder>> {
+    return select_lease(*impl_, name);
+  });
+}
+
+void SqliteStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
+  impl_->fence = std::move(fence);
+  impl_->fence_refused = std::move(on_refused);
+}
+
+StoreResult<std::int64_t> SqliteStore::change_mark() {
+  return answer([&]() -> result<std::int64_t> {
+    Connection& db = *impl_;
+    auto statement = db.prepared("PRAGMA data_version");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) return db.fail("PRAGMA data_version returned no row");
+    return use->int64_at(0);
+  });
+}
+
+StoreResult<bool> SqliteStore::commit_in_flight_elsewhere() {
+  return answer([&]() -> result<bool> {
+    Connection& db = *impl_;
+    if (db.shm_probe < 0) {
+      const char* file = sqlite3_db_filename(db.db(), "main");
+      if (file == nullptr || *file == '\0') return false;  // in-memory: no other connection
+      db.shm_probe = ::open((std::string{file} + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
+      if (db.shm_probe < 0) {
+        if (errno == ENOENT) return false;
+        return db.fail(std::string{"cannot open the -shm file: "} + std::strerror(errno));
+      }
+    }
+    // An open-file-description lock query: unlike F_GETLK it also reports locks this process
+    // holds through another descriptor, such as another connection's in this process.
+    constexpr off_t kWalWriteLock = 120;
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    probe.l_start = kWalWriteLock;
+    probe.l_len = 1;
+    if (::fcntl(db.shm_probe, F_OFD_GETLK, &probe) != 0) {
+      return db.fail(std::string{"cannot read the write lock: "} + std::strerror(errno));
+    }
+    return probe.l_type != F_UNLCK;
+  });
+}
+
+void SqliteStore::set_write_hooks(WriteHooks hooks) { impl_->hooks = std::move(hooks); }
+
+#undef DEVIN_ORCH_JOB_COLUMNS
+
+}  // namespace devin_orch::store

@@ -1,0 +1,46 @@
+// SQLite only: the lease's epoch lock, a kernel lock on a file beside the database, frees a
+// dead holder's lease at once on this machine (PostgreSQL has no such lock; its leases lapse).
+#include "devin_orch/store/sqlite/sqlite_store.hpp"
+
+#include "support/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace devin_orch::store {
+namespace {
+
+core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(ms); }
+constexpr core::Duration kTtl{15'000};
+
+class SqliteLeaseLock : public ::testing::Test {
+ protected:
+  std::unique_ptr<SqliteStore> open() {
+    auto store = SqliteStore::open(StoreOptions{.path = dir_.file("orch.db")});
+    EXPECT_TRUE(store);
+    return store ? std::move(*store) : nullptr;
+  }
+
+  devin_orch::testing::TempDir dir_;
+  std::unique_ptr<SqliteStore> a_ = open();
+  std::unique_ptr<SqliteStore> b_ = open();
+};
+
+// The holder of an epoch keeps a lock that the kernel drops when it dies (here: its store is
+// closed without releasing, as a SIGKILL would leave it): a restart need not wait for the lapse.
+TEST_F(SqliteLeaseLock, AHolderThatDiedOnThisMachineIsReplacedAtOnce) {
+  ASSERT_TRUE(a_->acquire_lease("queue", "a", kTtl, at(1'000)));
+  EXPECT_FALSE(b_->acquire_lease("queue", "b", kTtl, at(2'000))->granted);
+  a_.reset();
+  const auto taken = b_->acquire_lease("queue", "b", kTtl, at(2'001));
+  ASSERT_TRUE(taken);
+  EXPECT_TRUE(taken->granted);
+  EXPECT_EQ(taken->holder.epoch, 2);
+  // And b's own lock now keeps a third process out until b's lease lapses.
+  auto c = open();
+  EXPECT_FALSE(c->acquire_lease("queue", "c", kTtl, at(2'002))->granted);
+}
+
+}  // namespace
+}  // namespace devin_orch::store
