@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
+# A fresh clone on a machine that built before reuses ccache's objects: paths are hashed
+# relative to the checkout (only debug info's directory names differ).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
+
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
 ASAN_BUILD_DIR=${TEST_BUILD_DIR:-build/test} scripts/sanitizers.sh "$@" | tee "$summary"
