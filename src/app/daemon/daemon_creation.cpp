@@ -33,11 +33,10 @@ awaitable<std::optional<Daemon::LookupResult>> Daemon::lookup_by_tag(
   LookupResult result;
   api::ListSessionsQuery query{.tags = {tag}, .created_after = created_after, .first = 200};
   for (std::size_t page = 0; page < kMaxLookupPages; ++page) {
-    if (!co_await pass_gate(org, core::RequestKind::other)) co_return std::nullopt;
-    const auto started = SteadyClock::now();
-    auto answer = co_await client_.list_sessions(org.org_id, query);
-    release(org, answer.outcome);
-    observe_call("lookup", answer.outcome, started);
+    auto gated = co_await gated_call(org, core::RequestKind::other, "lookup",
+                                     [&] { return client_.list_sessions(org.org_id, query); });
+    if (!gated) co_return std::nullopt;
+    auto& answer = *gated;
     if (!answer.outcome.ok()) {
       result.outcome = answer.outcome;
       result.matches.clear();
@@ -285,11 +284,10 @@ awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
   int failures = 0;
   bool complete = false;
   while (!complete && !stopping_) {
-    if (!co_await pass_gate(org, core::RequestKind::other)) break;
-    const auto started = SteadyClock::now();
-    auto answer = co_await client_.list_organizations(200, after);
-    release(org, answer.outcome);
-    observe_call("list_organizations", answer.outcome, started);
+    auto gated = co_await gated_call(org, core::RequestKind::other, "list_organizations",
+                                     [&] { return client_.list_organizations(200, after); });
+    if (!gated) break;
+    auto& answer = *gated;
     if (!answer.value) {
       spdlog::warn("job '{}': listing the enterprise's organisations failed ({})",
                    job.definition.key, answer.outcome.detail);

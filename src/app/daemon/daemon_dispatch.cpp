@@ -282,11 +282,10 @@ awaitable<void> Daemon::terminate(Org& org, core::JobRecord job, core::JobState 
                                   std::string reason, bool archive) {
   ++batches_in_flight_;
   const std::string session_id = *job.session_id;
-  if (co_await pass_gate(org, core::RequestKind::other)) {
-    const auto started = SteadyClock::now();
-    auto answer = co_await client_.terminate_session(org.org_id, session_id, archive);
-    release(org, answer.outcome);
-    observe_call("terminate", answer.outcome, started);
+  if (auto gated = co_await gated_call(
+          org, core::RequestKind::other, "terminate",
+          [&] { return client_.terminate_session(org.org_id, session_id, archive); })) {
+    auto& answer = *gated;
     const auto now = core::wall_now();
     if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {
       if (answer.value) {

@@ -116,21 +116,24 @@ std::optional<std::int64_t> Daemon::batch_updated_after(Org& org,
 
 awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
   ++batches_in_flight_;
-  if (!co_await pass_gate(org, core::RequestKind::other)) {
+  // Decided once the gate opens, not before: the wait there can be long.
+  bool full = true;
+  std::int64_t known_at_send = 0;
+  auto gated = co_await gated_call(org, core::RequestKind::other, "poll_batch", [&] {
+    const auto updated_after = batch_updated_after(org, ids, core::wall_now());
+    full = !updated_after;
+    // The server's clock had reached this when it answered (see IncrementalPoll::polled).
+    known_at_send = org.sync.server_time();
+    return client_.list_sessions(org.org_id,
+                                 api::ListSessionsQuery{.session_ids = ids,
+                                                        .updated_after = updated_after,
+                                                        .first = static_cast<int>(ids.size())});
+  });
+  if (!gated) {
     --batches_in_flight_;
     co_return;
   }
-  const auto updated_after = batch_updated_after(org, ids, core::wall_now());
-  const bool full = !updated_after;
-  // The server's clock had reached this when it answered (see IncrementalPoll::polled).
-  const auto known_at_send = org.sync.server_time();
-  api::ListSessionsQuery query{.session_ids = ids,
-                               .updated_after = updated_after,
-                               .first = static_cast<int>(ids.size())};
-  const auto started = SteadyClock::now();
-  auto answer = co_await client_.list_sessions(org.org_id, std::move(query));
-  release(org, answer.outcome);
-  observe_call("poll_batch", answer.outcome, started);
+  auto& answer = *gated;
   const auto now = core::wall_now();
   if (!answer.outcome.ok()) {
     ++org.poll_failures;
@@ -207,14 +210,13 @@ awaitable<void> Daemon::poll_batch(Org& org, std::vector<std::string> ids) {
 
 awaitable<void> Daemon::poll_single(Org& org, std::string session_id) {
   ++batches_in_flight_;
-  if (!co_await pass_gate(org, core::RequestKind::other)) {
+  auto gated = co_await gated_call(org, core::RequestKind::other, "poll_single",
+                                   [&] { return client_.get_session(org.org_id, session_id); });
+  if (!gated) {
     --batches_in_flight_;
     co_return;
   }
-  const auto started = SteadyClock::now();
-  auto answer = co_await client_.get_session(org.org_id, session_id);
-  release(org, answer.outcome);
-  observe_call("poll_single", answer.outcome, started);
+  auto& answer = *gated;
   const auto now = core::wall_now();
   const auto it = tracked_.find(session_id);
   if (it != tracked_.end()) {
@@ -317,11 +319,14 @@ awaitable<void> Daemon::send_message(Org& org, std::string session_id, std::stri
     } else {
       store_succeeded();
     }
-    if (recorded && co_await pass_gate(org, core::RequestKind::other)) {
-      const auto started = SteadyClock::now();
-      auto answer = co_await client_.send_message(org.org_id, session_id, text);
-      release(org, answer.outcome);
-      observe_call("message", answer.outcome, started);
+    std::optional<api::ApiResult<api::Session>> sent;
+    if (recorded) {
+      sent = co_await gated_call(org, core::RequestKind::other, "message", [&] {
+        return client_.send_message(org.org_id, session_id, text);
+      });
+    }
+    if (sent) {
+      const auto& answer = *sent;
       if (answer.outcome.ok()) {
         spdlog::info("job '{}': sent message {} to session {}", key, count, session_id);
       } else {

@@ -45,6 +45,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -170,6 +171,19 @@ class Daemon {
   awaitable<bool> sleep_for(core::Duration timeout, std::set<net::steady_timer*>* also = nullptr);
 
   awaitable<bool> pass_gate(Org& org, core::RequestKind kind);
+  // Every request to the API but the create (which reads its secrets between the gate and the
+  // send): waits at the org's gate, sends, frees the slot, lets the gate learn from the answer
+  // and records the metrics. nullopt when the daemon stops at the gate and nothing was sent.
+  template <class Send>
+  auto gated_call(Org& org, core::RequestKind kind, std::string_view operation, Send send)
+      -> awaitable<std::optional<typename std::invoke_result_t<Send&>::value_type>> {
+    if (!co_await pass_gate(org, kind)) co_return std::nullopt;
+    const auto started = SteadyClock::now();
+    auto answer = co_await send();
+    release(org, answer.outcome);
+    observe_call(operation, answer.outcome, started);
+    co_return answer;
+  }
   void release(Org& org, const core::CallOutcome& outcome);
   void pause_org(Org& org, const std::string& reason);
   bool paused(const Org& org) const { return org.paused_reason.has_value() || global_pause_; }
