@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <optional>
@@ -162,6 +163,16 @@ class StatusServerTest : public ::testing::Test {
     ASSERT_TRUE(started) << error;
     server_ = std::move(*started);
     ASSERT_NE(server_->port(), 0);
+    loop_ = std::async(std::launch::async, [this] { io_.run(); });
+  }
+
+  // A server whose /readyz answers `ready` and whose scrapes need no refresh.
+  void start_with_readiness(std::function<Readiness()> ready) {
+    std::string error;
+    auto started = StatusServer::start(io_.get_executor(), {.port = 0}, registry_,
+                                       std::move(ready), {}, &error);
+    ASSERT_TRUE(started) << error;
+    server_ = std::move(*started);
     loop_ = std::async(std::launch::async, [this] { io_.run(); });
   }
 
@@ -396,13 +407,7 @@ TEST_F(StatusServerTest, ThrowingCallbacksAnswerErrorsAndTheLoopCarriesOn) {
 }
 
 TEST_F(StatusServerTest, ReadyzIsNotReadyWhenTheCallbackThrows) {
-  std::string error;
-  auto started = StatusServer::start(
-      io_.get_executor(), {.port = 0}, registry_,
-      []() -> bool { throw std::runtime_error("no database"); }, {}, &error);
-  ASSERT_TRUE(started) << error;
-  server_ = std::move(*started);
-  loop_ = std::async(std::launch::async, [this] { io_.run(); });
+  start_with_readiness([]() -> Readiness { throw std::runtime_error("no database"); });
   Client client{port()};
   const auto reply = client.request("GET", "/readyz");
   ASSERT_TRUE(reply);
@@ -415,13 +420,7 @@ TEST_F(StatusServerTest, ReadyzIsNotReadyWhenTheCallbackThrows) {
 
 // A standby says whom it waits for, so an operator reading /readyz knows why it is not ready.
 TEST_F(StatusServerTest, ReadyzExplainsWhyItIsNotReady) {
-  std::string error;
-  auto started = StatusServer::start(
-      io_.get_executor(), {.port = 0}, registry_,
-      [] { return Readiness{false, "standby: the queue is held by host-a:12"}; }, {}, &error);
-  ASSERT_TRUE(started) << error;
-  server_ = std::move(*started);
-  loop_ = std::async(std::launch::async, [this] { io_.run(); });
+  start_with_readiness([] { return Readiness{false, "standby: the queue is held by host-a:12"}; });
   Client client{port()};
   const auto reply = client.request("GET", "/readyz");
   ASSERT_TRUE(reply);

@@ -4,6 +4,7 @@
 
 #include "devin_orch/store/sqlite/schema.hpp"
 #include "devin_orch/store/spec_codec.hpp"
+#include "store/contract/contract.hpp"
 #include "support/sync_counting_vfs.hpp"
 
 #include <gmock/gmock.h>
@@ -131,41 +132,12 @@ class RawConnection {
   std::string error_;
 };
 
-core::TimePoint at(std::int64_t ms) { return core::from_epoch_ms(ms); }
-
-core::JobDefinition job(std::string key, std::int64_t priority = 0) {
-  return core::JobDefinition{
-      .key = std::move(key),
-      .priority = priority,
-      .spec = core::JobSpec{.prompt = "do the thing"},
-  };
-}
-
-core::Session session(std::string id, std::string status,
-                     std::optional<std::string> detail = std::nullopt) {
-  return core::Session{
-      .session_id = id,
-      .url = "https://app.devin.ai/sessions/" + id,
-      .status = std::move(status),
-      .status_detail = std::move(detail),
-  };
-}
-
-std::vector<std::string> events(SqliteStore& store, std::int64_t job_id) {
-  auto entries = store.history(job_id);
-  EXPECT_TRUE(entries);
-  std::vector<std::string> names;
-  if (entries) {
-    for (const auto& entry : *entries) names.push_back(entry.event);
-  }
-  return names;
-}
-
-std::vector<std::string> keys(const std::vector<core::JobRecord>& jobs) {
-  std::vector<std::string> out;
-  for (const auto& j : jobs) out.push_back(j.definition.key);
-  return out;
-}
+// The value helpers are the contract suite's: one definition for both.
+using contract::at;
+using contract::events;
+using contract::job;
+using contract::keys;
+using contract::session;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
