@@ -1,12 +1,8 @@
-// The daemon's creation flows: drives each job's creation machine (intent, create, lookup by
-// tag, commit) until its session is recorded, and fans enterprise jobs out per organisation.
-#include "daemon_state.hpp"
+// The daemon's creation flows: each job's creation machine driven against the store and the
+// API, and the fan-out of enterprise jobs.
+#include "creator.hpp"
 
 #include "devin_orch/app/daemon/session_secrets.hpp"
-#include "devin_orch/core/creation_machine.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -18,23 +14,70 @@ namespace devin_orch::app::detail {
 
 constexpr std::size_t kMaxLookupPages = 1000;
 
-// ---- creation ---------------------------------------------------------------------------
+Creator::Creator(Services& services, StoreWriter& writer, OrgGates& gates, Callbacks callbacks)
+    : services_{services},
+      writer_{writer},
+      gates_{gates},
+      callbacks_{std::move(callbacks)},
+      policy_{.max_attempts = services.config.create.max_attempts,
+              .retry = {.initial = services.config.create.retry_initial,
+                        .max = services.config.create.retry_max,
+                        .multiplier = 2.0},
+              .settle_delay = services.config.create.settle_delay},
+      intents_{services.runtime.io(),
+               [this](std::span<const store::IntentWrite> writes) {
+                 return services_.store.commit_intents(writes, core::wall_now());
+               }},
+      // While creates queue at the gate, sessions answered within kGatedCreateBatching share
+      // a transaction: one per create was the largest share of the daemon's CPU with the
+      // budget pacing creates. The flow waits for its commit, so nothing about the job changes
+      // meanwhile but the moment it starts being polled.
+      sessions_{services.runtime.io(),
+                [this](std::span<const store::SessionWrite> writes) {
+                  auto outcomes = services_.store.commit_sessions(writes, core::wall_now());
+                  if (outcomes || writes.size() == 1) return outcomes;
+                  // One failed statement fails the whole transaction: record each on its
+                  // own so that one bad write does not strand every session of the batch.
+                  std::vector<store::StoreResult<void>> each;
+                  for (const auto& write : writes) {
+                    auto one = services_.store.commit_sessions(std::span{&write, 1},
+                                                               core::wall_now());
+                    each.push_back(one ? one->front() : store::StoreResult<void>{one.error()});
+                  }
+                  return decltype(outcomes){std::move(each)};
+                },
+                [this] {
+                  return gates_.creates_queue_at_gate() ? kGatedCreateBatching
+                                                        : std::chrono::milliseconds{0};
+                }} {}
 
-void Daemon::launch_creation(core::JobRecord job, bool resumed) {
-  Org& org = org_for(job);
+void Creator::launch(core::JobRecord job, bool resumed) {
+  Org& org = gates_.for_job(job);
   ++org.creating;
   in_progress_.insert(job.id);
-  net::co_spawn(io_, creation_flow(org, std::move(job), resumed), net::detached);
+  services_.runtime.spawn(run(org, std::move(job), resumed));
+}
+
+void Creator::launch_fan_out(core::JobRecord job) {
+  Org& org = gates_.for_job(job);
+  in_progress_.insert(job.id);
+  services_.runtime.spawn(fan_out(org, std::move(job)));
+}
+
+void Creator::ended(std::int64_t job_id) {
+  in_progress_.erase(job_id);
+  callbacks_.flow_ended();
 }
 
 // Lists every page of the org's sessions carrying `tag`. Only a complete walk proves absence.
-awaitable<std::optional<Daemon::LookupResult>> Daemon::lookup_by_tag(
+awaitable<std::optional<Creator::LookupResult>> Creator::lookup_by_tag(
     Org& org, const std::string& tag, std::int64_t created_after) {
   LookupResult result;
   api::ListSessionsQuery query{.tags = {tag}, .created_after = created_after, .first = 200};
   for (std::size_t page = 0; page < kMaxLookupPages; ++page) {
-    auto gated = co_await gated_call(org, core::RequestKind::other, "lookup",
-                                     [&] { return client_.list_sessions(org.org_id, query); });
+    auto gated = co_await gates_.call(org, core::RequestKind::other, "lookup", [&] {
+      return services_.client.list_sessions(org.org_id, query);
+    });
     if (!gated) co_return std::nullopt;
     auto& answer = *gated;
     if (!answer.outcome.ok()) {
@@ -64,8 +107,8 @@ awaitable<std::optional<Daemon::LookupResult>> Daemon::lookup_by_tag(
   co_return result;
 }
 
-awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resumed) {
-  auto policy = creation_policy_;
+awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
+  auto policy = policy_;
   if (job.definition.controls.max_attempts) {
     policy.max_attempts = *job.definition.controls.max_attempts;
   }
@@ -74,10 +117,10 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
   std::string tag = job.creation_tag.empty()
                         ? core::creation_tag(job.definition.key, job.generation)
                         : job.creation_tag;
-  CreationFlow flow{.job = std::move(job),
-                    .tag = std::move(tag),
-                    .machine = core::CreationMachine{policy, snapshot, random_},
-                    .claim = !resumed};
+  Flow flow{.job = std::move(job),
+            .tag = std::move(tag),
+            .machine = core::CreationMachine{policy, snapshot, services_.random},
+            .claim = !resumed};
   const std::string& key = flow.job.definition.key;
   flow.action = resumed ? flow.machine.resume(core::ResumeAfterRestart{core::wall_now()})
                         : flow.machine.resume(core::StartFresh{core::wall_now()});
@@ -90,8 +133,8 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
       case Kind::send_create: running = co_await send_create_step(org, flow); break;
       case Kind::lookup: running = co_await lookup_step(org, flow); break;
       case Kind::wait: {
-        if (action.pause_org) pause_org(org, action.reason);
-        if (!co_await sleep_for(action.delay)) {
+        if (action.pause_org) gates_.pause(org, action.reason);
+        if (!co_await services_.runtime.sleep_for(action.delay)) {
           running = false;
           break;
         }
@@ -100,18 +143,20 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
       }
       case Kind::commit_session: running = co_await commit_session_step(org, flow); break;
       case Kind::requeue: {
-        write("job '" + key + "' back to queued",
-              [this, id = flow.job.id, attempt = action.attempt, reason = action.reason,
-               now = core::wall_now()] { return store_->requeue(id, attempt, reason, now); });
-        if (action.pause_org) pause_org(org, action.reason);
+        writer_.write("job '" + key + "' back to queued",
+                      [this, id = flow.job.id, attempt = action.attempt, reason = action.reason,
+                       now = core::wall_now()] {
+                        return services_.store.requeue(id, attempt, reason, now);
+                      });
+        if (action.pause_org) gates_.pause(org, action.reason);
         spdlog::warn("job '{}': back to queued: {}", key, action.reason);
         running = false;
         break;
       }
       case Kind::give_up: {
-        finish_job(flow.job, core::JobState::dead, action.reason);
-        count_job_end(core::JobState::dead);
-        if (action.pause_org) pause_org(org, action.reason);
+        writer_.finish_job(flow.job, core::JobState::dead, action.reason);
+        services_.count_job_end(core::JobState::dead);
+        if (action.pause_org) gates_.pause(org, action.reason);
         spdlog::error("job '{}': dead: {}", key, action.reason);
         running = false;
         break;
@@ -122,12 +167,10 @@ awaitable<void> Daemon::creation_flow(Org& org, core::JobRecord job, bool resume
     }
   }
   --org.creating;
-  in_progress_.erase(flow.job.id);
-  dispatch_requested_ = true;
-  dispatch_wakeup_.notify();
+  ended(flow.job.id);
 }
 
-awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
+awaitable<bool> Creator::commit_intent_step(Flow& flow) {
   const std::string& key = flow.job.definition.key;
   const std::int64_t attempt = flow.action.attempt;
   // Shared with the intents of jobs dispatched in the same turn: one fsync for a burst.
@@ -141,8 +184,8 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
   // again, sending nothing meanwhile. A job already in creating would otherwise be left there,
   // neither dispatched nor looked up, until the next start.
   while (!committed && storage_may_recover(committed.error())) {
-    store_failed("the create intent of job '" + key + "'", committed.error());
-    if (!co_await sleep_for(std::chrono::seconds{1})) co_return false;
+    writer_.failed("the create intent of job '" + key + "'", committed.error());
+    if (!co_await services_.runtime.sleep_for(std::chrono::seconds{1})) co_return false;
     auto again = intent;
     committed = co_await intents_.commit(std::move(again));
   }
@@ -150,41 +193,41 @@ awaitable<bool> Daemon::commit_intent_step(CreationFlow& flow) {
     // The intent may be committed yet never reach the disk, and no later fsync can be
     // trusted: send nothing more. The restart reconciles by tag before any create.
     spdlog::critical("job '{}': {}; stopping", key, committed.error().detail);
-    exit_code_ = 1;
-    request_stop("an fsync of the database failed");
+    callbacks_.fatal("an fsync of the database failed");
     co_return false;
   }
   if (!committed) {
-    store_failed("the create intent of job '" + key + "'", committed.error());
+    writer_.failed("the create intent of job '" + key + "'", committed.error());
     co_return false;
   }
-  store_succeeded();
+  writer_.succeeded();
   flow.claim = false;
   spdlog::debug("job '{}': intent committed (attempt {})", key, attempt);
   flow.action = flow.machine.resume(core::IntentCommitted{core::wall_now()});
   co_return true;
 }
 
-awaitable<bool> Daemon::send_create_step(Org& org, CreationFlow& flow) {
+awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
   const std::string& key = flow.job.definition.key;
-  if (!co_await pass_gate(org, core::RequestKind::create)) {
+  if (!co_await gates_.pass_gate(org, core::RequestKind::create)) {
     co_return false;  // stopping; the job stays `creating` and is reconciled later
   }
   std::string secret_error;
   auto secrets = resolve_session_secrets(flow.job.definition.spec.session_secrets, &secret_error);
   if (!secrets) {
     // Nothing was sent for this attempt, so no session can exist: safe to end here.
-    release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
-    finish_job(flow.job, core::JobState::dead, secret_error);
-    count_job_end(core::JobState::dead);
+    gates_.release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
+    writer_.finish_job(flow.job, core::JobState::dead, secret_error);
+    services_.count_job_end(core::JobState::dead);
     spdlog::error("job '{}': dead: {}", key, secret_error);
     co_return false;
   }
   const auto started = SteadyClock::now();
-  auto answer = co_await client_.create_session(org.org_id, flow.job.definition.spec, flow.tag,
-                                                config_.api.create_timeout, std::move(*secrets));
-  release(org, answer.outcome);
-  observe_call("create", answer.outcome, started);
+  auto answer = co_await services_.client.create_session(
+      org.org_id, flow.job.definition.spec, flow.tag, services_.config.api.create_timeout,
+      std::move(*secrets));
+  gates_.release(org, answer.outcome);
+  gates_.observe_call("create", answer.outcome, started);
   std::optional<std::string> session_id;
   if (answer.value) {
     session_id = answer.value->session_id;
@@ -195,10 +238,9 @@ awaitable<bool> Daemon::send_create_step(Org& org, CreationFlow& flow) {
     spdlog::warn("job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
                  core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (!answer.outcome.ok()) {
-      write("the last error of job '" + key + "'",
-            [this, id = flow.job.id, detail = answer.outcome.detail, now = core::wall_now()] {
-              return store_->note_error(id, detail, now);
-            });
+      writer_.write("the last error of job '" + key + "'",
+                    [this, id = flow.job.id, detail = answer.outcome.detail,
+                     now = core::wall_now()] { return services_.store.note_error(id, detail, now); });
     }
   }
   flow.action = flow.machine.resume(
@@ -206,7 +248,7 @@ awaitable<bool> Daemon::send_create_step(Org& org, CreationFlow& flow) {
   co_return true;
 }
 
-awaitable<bool> Daemon::lookup_step(Org& org, CreationFlow& flow) {
+awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
   const std::string& key = flow.job.definition.key;
   auto found = co_await lookup_by_tag(org, flow.tag, flow.action.created_after.value_or(0));
   if (!found) co_return false;
@@ -216,11 +258,11 @@ awaitable<bool> Daemon::lookup_step(Org& org, CreationFlow& flow) {
     spdlog::error("job '{}': {} sessions carry tag {}; adopting the oldest ({})", key,
                   ids.size(), flow.tag, ids.front());
   }
-  count("devin_orch_create_lookups_total",
-        "Lookups by creation tag after an ambiguous failure or a restart, by result.",
-        {{"result", !found->matches.empty() ? "found"
-                    : found->outcome.ok()   ? "absent"
-                                            : "failed"}});
+  services_.count("devin_orch_create_lookups_total",
+                  "Lookups by creation tag after an ambiguous failure or a restart, by result.",
+                  {{"result", !found->matches.empty() ? "found"
+                              : found->outcome.ok()   ? "absent"
+                                                      : "failed"}});
   if (!found->matches.empty()) {
     flow.session = found->matches.front();
     flow.adopted = true;
@@ -233,7 +275,7 @@ awaitable<bool> Daemon::lookup_step(Org& org, CreationFlow& flow) {
   co_return true;
 }
 
-awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
+awaitable<bool> Creator::commit_session_step(Org& org, Flow& flow) {
   const std::string& key = flow.job.definition.key;
   const std::optional<api::Session>& session = flow.session;
   if (!session || session->session_id != flow.action.session_id) {
@@ -247,8 +289,9 @@ awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
   // until the next start: retried for as long as the cause may pass (a full disk, a CLI
   // holding the write lock past busy_timeout). Not when the job moved on (conflict, not found).
   for (int retry = 1; !committed && storage_may_recover(committed.error()); ++retry) {
-    store_failed("session " + session->session_id + " of job '" + key + "'", committed.error());
-    if (!co_await sleep_for(std::chrono::seconds{std::min(retry, 5)})) break;
+    writer_.failed("session " + session->session_id + " of job '" + key + "'",
+                   committed.error());
+    if (!co_await services_.runtime.sleep_for(std::chrono::seconds{std::min(retry, 5)})) break;
     auto again = write;
     committed = co_await sessions_.commit(std::move(again));
   }
@@ -256,36 +299,35 @@ awaitable<bool> Daemon::commit_session_step(Org& org, CreationFlow& flow) {
   if (!committed) {
     // The session exists but is not recorded: leave the job `creating`; the lookup at the
     // next start adopts it.
-    store_failed("session " + session->session_id + " of job '" + key + "'", committed.error());
+    writer_.failed("session " + session->session_id + " of job '" + key + "'",
+                   committed.error());
     co_return false;
   }
-  store_succeeded();
+  writer_.succeeded();
   flow.job.session_id = session->session_id;
-  count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
-        {{"origin", flow.adopted ? "adopted" : "created"}});
-  metrics_
+  services_.count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
+                  {{"origin", flow.adopted ? "adopted" : "created"}});
+  services_.metrics
       .histogram("devin_orch_queue_wait_seconds",
                  "From a job's submission to its session being recorded.",
                  server::default_duration_buckets())
       .observe(std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
-  track_session(org, flow.job, session->status, session->status_detail, now,
-                /*poll_soon=*/false, std::max(session->created_at, session->updated_at));
+  callbacks_.recorded(org, flow.job, *session, now);
   flow.action = flow.machine.resume(core::SessionCommitted{now});
   co_return true;
 }
 
-// ---- fan-out ------------------------------------------------------------------------------
-
 // One child job per organisation of the enterprise, keyed `<key>@<org_id>`; idempotent (the
 // children's keys make a repeat after a crash add nothing).
-awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
+awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
   std::vector<std::string> org_ids;
   std::optional<std::string> after;
   int failures = 0;
   bool complete = false;
-  while (!complete && !stopping_) {
-    auto gated = co_await gated_call(org, core::RequestKind::other, "list_organizations",
-                                     [&] { return client_.list_organizations(200, after); });
+  while (!complete && !services_.runtime.stopping()) {
+    auto gated = co_await gates_.call(org, core::RequestKind::other, "list_organizations", [&] {
+      return services_.client.list_organizations(200, after);
+    });
     if (!gated) break;
     auto& answer = *gated;
     if (!answer.value) {
@@ -293,12 +335,13 @@ awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
                    job.definition.key, answer.outcome.detail);
       if (answer.outcome.cls == core::CallClass::forbidden ||
           answer.outcome.cls == core::CallClass::rejected) {
-        finish_job(job, core::JobState::dead,
-                   "fan-out: cannot list organisations: " + answer.outcome.detail);
-        count_job_end(core::JobState::dead);
+        writer_.finish_job(job, core::JobState::dead,
+                           "fan-out: cannot list organisations: " + answer.outcome.detail);
+        services_.count_job_end(core::JobState::dead);
         break;
       }
-      co_await sleep_for(core::full_jitter_delay(creation_policy_.retry, failures++, random_));
+      co_await services_.runtime.sleep_for(
+          core::full_jitter_delay(policy_.retry, failures++, services_.random));
       continue;
     }
     for (const auto& organization : answer.value->items) org_ids.push_back(organization.org_id);
@@ -313,18 +356,16 @@ awaitable<void> Daemon::fan_out(Org& org, core::JobRecord job) {
       child.key = job.definition.key + "@" + org_id;
       child.org_id = org_id;
       child.controls.fan_out_enterprise = false;
-      const auto result = store_->add_job(child, "fan-out:" + job.definition.key, now,
-                                          job.definition.key);
+      const auto result = services_.store.add_job(child, "fan-out:" + job.definition.key, now,
+                                                  job.definition.key);
       added += result && *result == store::AddResult::inserted ? 1 : 0;
     }
-    finish_job(job, core::JobState::finished, "");
-    count_job_end(core::JobState::finished);
+    writer_.finish_job(job, core::JobState::finished, "");
+    services_.count_job_end(core::JobState::finished);
     spdlog::info("job '{}': fanned out to {} organisation(s) ({} new child jobs)",
                  job.definition.key, org_ids.size(), added);
   }
-  in_progress_.erase(job.id);
-  dispatch_requested_ = true;
-  dispatch_wakeup_.notify();
+  ended(job.id);
 }
 
 }  // namespace devin_orch::app::detail

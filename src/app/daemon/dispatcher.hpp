@@ -1,0 +1,81 @@
+// The daemon's dispatch: reads the queue when it changed, starts creation flows within each
+// organisation's limits, ends jobs whose deadline passed or that an operator cancelled, and
+// notices when a batch run (--until-idle) is done. Private to the app module.
+#pragma once
+
+#include "creator.hpp"
+#include "org_gates.hpp"
+#include "parts.hpp"
+#include "poller.hpp"
+#include "queue_lease.hpp"
+#include "store_writer.hpp"
+
+#include "devin_orch/app/daemon/daemon.hpp"
+#include "devin_orch/app/daemon/store_watch.hpp"
+#include "devin_orch/core/recheck_schedule.hpp"
+#include "devin_orch/store/change_feed.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+namespace devin_orch::app::detail {
+
+class Dispatcher {
+ public:
+  struct Parts {
+    StoreWriter& writer;
+    OrgGates& gates;
+    Creator& creator;
+    Poller& poller;
+    const QueueLease& lease;
+    store::ChangeFeed& changes;
+  };
+  // `stop(why, exit_code)`: the batch run is over (idle, or stuck behind a pause).
+  Dispatcher(Services& services, Parts parts, DaemonOptions options,
+             std::function<void(const std::string&, int)> stop);
+
+  // The dispatch loop; ends when the runtime stops.
+  awaitable<void> run();
+  // A create slot may be free (a flow or a session ended): refill soon.
+  void slot_freed();
+  // Something changed that only a full look notices (a reload of the job files).
+  void look_again();
+  void wake() { wakeup_.notify(); }
+
+ private:
+  void watch_store();
+  void on_store_notice();
+  void absorb_own_write();
+  core::Duration until_next_look(SteadyClock::time_point last_tick) const;
+  std::optional<SteadyClock::time_point> refill_at() const;
+  std::size_t claim_limit(bool any_org) const;
+  void dispatch_ready_jobs(bool any_org);
+  bool idle_or_stuck();
+
+  void enforce_deadlines();
+  void handle_cancellations();
+  void end_by_termination(core::JobRecord job, core::JobState state, std::string reason,
+                          bool archive);
+  awaitable<void> terminate(Org& org, core::JobRecord job, core::JobState state,
+                            std::string reason, bool archive);
+
+  Services& services_;
+  Parts parts_;
+  DaemonOptions options_;
+  std::function<void(const std::string&, int)> stop_;
+  Wakeup wakeup_;
+  std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
+  core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
+  std::optional<std::int64_t> seen_data_version_;  // the store's change mark at the last look
+  bool look_now_ = false;  // the mark moved around a write of ours: look once, at once
+  bool dispatch_requested_ = false;
+  SteadyClock::time_point last_refill_{};  // when dispatch last ran for a finished flow
+  bool cancellations_pending_ = false;
+  std::unordered_set<std::int64_t> terminating_;  // jobs whose session DELETE is in flight
+};
+
+}  // namespace devin_orch::app::detail

@@ -1,0 +1,112 @@
+// The organisations the daemon works for, each with its gate (core::GateAdmission), its poll
+// plan and its pause; the one helper that passes the gate, calls, releases and records; and the
+// pauses mirrored from org_pauses. Private to the app module.
+#pragma once
+
+#include "parts.hpp"
+#include "queue_lease.hpp"
+#include "store_writer.hpp"
+
+#include "devin_orch/core/call_outcome.hpp"
+#include "devin_orch/core/gate_admission.hpp"
+#include "devin_orch/core/incremental_poll.hpp"
+#include "devin_orch/core/poll_answer.hpp"
+#include "devin_orch/core/poll_planner.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+
+namespace devin_orch::app::detail {
+
+struct Org {
+  Org(std::string id, const Config& config, core::Random& random, Runtime& runtime);
+
+  std::string org_id;
+  core::GateAdmission admission;
+  core::PollPlanner planner;
+  core::IncrementalPoll sync;
+  core::PollFailures poll_failures;
+  Wakeup poll_wakeup;
+  // The timer each request waiting at the gate parks on, by its admission ticket.
+  std::unordered_map<core::GateAdmission::Ticket, net::steady_timer*> parked;
+  int creating = 0;          // creation flows running
+  int active_sessions = 0;   // sessions being polled
+  std::optional<std::string> paused_reason;
+  bool pause_unsaved = false;  // paused_reason could not be written to org_pauses yet
+};
+
+class OrgGates {
+ public:
+  OrgGates(Services& services, StoreWriter& writer, const QueueLease& lease);
+
+  // Called once for each organisation when it is first seen (its poller starts there).
+  void on_new_org(std::function<void(Org&)> started) { on_new_org_ = std::move(started); }
+
+  Org& named(const std::string& org_id);
+  Org& for_job(const core::JobRecord& job) {
+    return named(job.definition.org_id.value_or(services_.config.api.org_id));
+  }
+  const std::map<std::string, std::unique_ptr<Org>>& all() const noexcept { return orgs_; }
+
+  // Waits for the org's budget and an in-flight slot (see core::GateAdmission). False when
+  // stopping: nothing may be sent.
+  awaitable<bool> pass_gate(Org& org, core::RequestKind kind);
+  // The request that passed the gate ended: frees its slot, lets the gate learn from the answer.
+  void release(Org& org, const core::CallOutcome& outcome);
+  void observe_call(std::string_view operation, const core::CallOutcome& outcome,
+                    SteadyClock::time_point started);
+
+  // Every request to the API but the create (which reads its secrets between the gate and the
+  // send): waits at the org's gate, sends, frees the slot, lets the gate learn from the answer
+  // and records the metrics. nullopt when the daemon stops at the gate and nothing was sent.
+  template <class Send>
+  auto call(Org& org, core::RequestKind kind, std::string_view operation, Send send)
+      -> awaitable<std::optional<typename std::invoke_result_t<Send&>::value_type>> {
+    if (!co_await pass_gate(org, kind)) co_return std::nullopt;
+    const auto started = SteadyClock::now();
+    auto answer = co_await send();
+    release(org, answer.outcome);
+    observe_call(operation, answer.outcome, started);
+    co_return answer;
+  }
+
+  // One of the org's sessions ended: a create hold may end.
+  void session_ended(Org& org);
+  // The queue's lease is proven again: requests held for it go on.
+  void lease_resumed();
+  // Creates already wait at some gate for tokens or slots.
+  bool creates_queue_at_gate() const;
+  int requests_in_flight() const;
+
+  // Pauses are rows in org_pauses, so they survive restarts and an operator lifts them with
+  // `devin-orch resume`.
+  void pause(Org& org, const std::string& reason);
+  bool paused(const Org& org) const { return org.paused_reason.has_value() || global_pause_; }
+  const std::optional<std::string>& global_pause() const noexcept { return global_pause_; }
+  const std::map<std::string, std::string>& stored_pauses() const noexcept { return pauses_; }
+  // Mirrors org_pauses into memory: operators pause and resume from another process.
+  void sync_pauses();
+  // Paused organisations, persisted or only known here: left out of the claim query.
+  store::QueueStore::ClaimFilter claim_filter() const;
+
+ private:
+  void wake_parked(Org& org);
+  void save_pause(Org& org);
+
+  Services& services_;
+  StoreWriter& writer_;
+  const QueueLease& lease_;
+  std::map<std::string, std::unique_ptr<Org>> orgs_;
+  std::optional<std::string> global_pause_;    // org_pauses row "*"
+  std::map<std::string, std::string> pauses_;  // org_pauses as last read
+  std::function<void(Org&)> on_new_org_;
+};
+
+}  // namespace devin_orch::app::detail

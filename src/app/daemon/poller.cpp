@@ -1,0 +1,315 @@
+// The daemon's polling of live sessions: batches through each organisation's gate, when
+// core::next_poll says; answers sorted by core::sort_poll_answer; statuses judged by each job's
+// policy and recorded.
+#include "poller.hpp"
+
+#include "devin_orch/core/poll_answer.hpp"
+#include "devin_orch/core/poll_timing.hpp"
+#include "devin_orch/core/session_verdict.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace devin_orch::app::detail {
+
+Poller::Poller(Services& services, StoreWriter& writer, OrgGates& gates,
+               std::function<void()> session_ended)
+    : services_{services}, writer_{writer}, gates_{gates}, session_ended_{std::move(session_ended)} {}
+
+void Poller::start(Org& org) { services_.runtime.spawn(poll_loop(org)); }
+
+void Poller::track(Org& org, const core::JobRecord& job, const std::string& status,
+                   const std::optional<std::string>& detail, TimePoint now, bool poll_soon,
+                   std::int64_t server_time) {
+  org.sync.saw_server_time(server_time);
+  const auto [it, inserted] = tracked_.insert_or_assign(
+      *job.session_id,
+      TrackedSession{.job_id = job.id,
+                     // A re-attached session keeps its start: durations span restarts.
+                     .started_at_ms = job.started_at_ms.value_or(core::to_epoch_ms(now)),
+                     .job_key = job.definition.key,
+                     .status = status,
+                     .status_detail = detail,
+                     .policy = core::SessionPolicy{job.definition.controls,
+                                                   services_.config.jobs.complete_on,
+                                                   job.messages_sent, job.waiting_since_ms},
+                     .sync = org.sync.seen_whole(server_time, now)});
+  if (inserted) ++org.active_sessions;
+  org.planner.track(*job.session_id, now,
+                    poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
+  org.poll_wakeup.notify();
+}
+
+void Poller::untrack(Org& org, const std::string& session_id) {
+  if (tracked_.erase(session_id) == 0) return;
+  org.planner.untrack(session_id);
+  --org.active_sessions;
+  gates_.session_ended(org);
+  session_ended_();
+}
+
+awaitable<void> Poller::poll_loop(Org& org) {
+  for (;;) {
+    const auto now = core::wall_now();
+    const auto timing = core::next_poll(core::PollTimingInput{
+        .next_due = org.planner.next_due(),
+        .now = now,
+        .creates_waiting = org.admission.waiting(core::RequestKind::create),
+        .creates_held = org.admission.gate().creates_held(now),
+        .others_ready_at = org.admission.gate().ready_at(core::RequestKind::other, now),
+        .max_delay = services_.config.poll.max_delay});
+    if (timing.step == core::PollTimingStep::poll_now) {
+      auto due = org.planner.take_due(now);
+      if (!due.empty()) services_.runtime.spawn(poll_batch(org, std::move(due)));
+      continue;
+    }
+    const auto wait = timing.step == core::PollTimingStep::idle ? core::Duration{std::chrono::hours{1}}
+                                                                : until(timing.until, now);
+    if (!co_await org.poll_wakeup.wait_for(wait)) co_return;
+  }
+}
+
+namespace {
+
+bool status_changed(const std::string& status, const std::optional<std::string>& detail,
+                    const api::Session& session) {
+  return status != session.status || detail != session.status_detail;
+}
+
+}  // namespace
+
+// With updated_after, only what changed is sent and parsed: at a steady cadence most sessions
+// are unchanged at most polls. A batch asks that way only if every session in it may be left
+// out (see SessionPolicy::quiet_if_unchanged and IncrementalPoll::updated_after).
+std::optional<std::int64_t> Poller::batch_updated_after(Org& org,
+                                                        const std::vector<std::string>& ids,
+                                                        TimePoint now) const {
+  if (!org.sync.enabled()) return std::nullopt;
+  std::vector<core::SyncMark> marks;
+  marks.reserve(ids.size());
+  for (const auto& id : ids) {
+    const auto it = tracked_.find(id);
+    if (it == tracked_.end()) continue;  // ended while waiting at the gate
+    if (!it->second.policy.quiet_if_unchanged()) return std::nullopt;
+    marks.push_back(it->second.sync);
+  }
+  return org.sync.updated_after(marks, now);
+}
+
+awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
+  // Decided once the gate opens, not before: the wait there can be long.
+  bool full = true;
+  std::int64_t known_at_send = 0;
+  auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_batch", [&] {
+    const auto updated_after = batch_updated_after(org, ids, core::wall_now());
+    full = !updated_after;
+    // The server's clock had reached this when it answered (see IncrementalPoll::polled).
+    known_at_send = org.sync.server_time();
+    return services_.client.list_sessions(
+        org.org_id, api::ListSessionsQuery{.session_ids = ids,
+                                           .updated_after = updated_after,
+                                           .first = static_cast<int>(ids.size())});
+  });
+  if (!gated) co_return;
+  auto& answer = *gated;
+  const auto now = core::wall_now();
+  if (!answer.outcome.ok()) {
+    const auto plan = org.poll_failures.failed(answer.outcome, full, services_.random);
+    spdlog::warn("org {}: status poll of {} session(s) failed ({}): {}", org.org_id,
+                 ids.size(), core::to_string(answer.outcome.cls), answer.outcome.detail);
+    if (plan.pause_org) gates_.pause(org, "API key rejected (401): " + answer.outcome.detail);
+    if (plan.stop_incremental && org.sync.turn_off()) {
+      spdlog::warn("org {}: the API rejected updated_after with session_ids; every status poll "
+                   "asks for all its sessions from now on",
+                   org.org_id);
+    }
+    for (const auto& id : ids) {
+      if (tracked_.contains(id)) org.planner.retry_later(id, plan.retry_in, now);
+    }
+    org.poll_wakeup.notify();
+    co_return;
+  }
+  org.poll_failures.succeeded();
+  services_.count("devin_orch_status_polls_total",
+                  "Status polls of session batches: full, or incremental (only sessions updated "
+                  "since).",
+                  {{"kind", full ? "full" : "incremental"}});
+  auto& items = answer.value->items;
+  auto plan = core::sort_poll_answer(std::move(ids), items, full, known_at_send);
+  org.sync.saw_server_time(plan.proven_until);
+  std::vector<store::StatusUpdate> updates;
+  for (const auto index : plan.apply) {
+    auto& session = items[index];
+    if (const auto tracked = tracked_.find(session.session_id); tracked != tracked_.end()) {
+      note_dating(org, tracked->second, session);
+      tracked->second.sync = org.sync.polled(tracked->second.sync, plan.proven_until, full, now);
+    }
+    apply_status(org, std::move(session), now, updates);
+  }
+  commit_updates(std::move(updates), now);
+  // Left out of a full answer: asked for by id (404 there means lost).
+  for (auto& id : plan.ask_singly) {
+    if (tracked_.contains(id)) services_.runtime.spawn(poll_single(org, std::move(id)));
+  }
+  // Left out of an incremental answer: unchanged, and its policy has nothing to decide.
+  for (const auto& id : plan.unchanged) {
+    const auto it = tracked_.find(id);
+    if (it == tracked_.end()) continue;
+    it->second.sync = org.sync.polled(it->second.sync, plan.proven_until, false, now);
+    org.planner.observed(id, /*changed=*/false, now);
+  }
+  org.poll_wakeup.notify();
+}
+
+// A status change whose updated_at predates what was known means the server's updated_at does
+// not follow status changes: incremental polls cannot be trusted there.
+void Poller::note_dating(Org& org, TrackedSession& tracked, const api::Session& session) {
+  if (status_changed(tracked.status, tracked.status_detail, session) &&
+      !core::IncrementalPoll::change_is_dated(tracked.sync, session.updated_at) &&
+      org.sync.turn_off()) {
+    spdlog::warn("org {}: session {} changed status but its updated_at ({}) predates what "
+                 "was known of it ({}); the API's updated_at cannot be trusted for "
+                 "incremental polls, so every status poll asks for all its sessions from "
+                 "now on",
+                 org.org_id, session.session_id, session.updated_at, tracked.sync.known_until);
+  }
+}
+
+awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
+  auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_single", [&] {
+    return services_.client.get_session(org.org_id, session_id);
+  });
+  if (!gated) co_return;
+  auto& answer = *gated;
+  const auto now = core::wall_now();
+  const auto it = tracked_.find(session_id);
+  if (it == tracked_.end()) co_return;
+  if (answer.value) {
+    org.sync.saw_server_time(answer.value->updated_at);
+    it->second.sync = org.sync.seen_whole(answer.value->updated_at, now);
+    std::vector<store::StatusUpdate> updates;
+    apply_status(org, std::move(*answer.value), now, updates);
+    commit_updates(std::move(updates), now);
+  } else if (answer.outcome.cls == core::CallClass::not_found) {
+    const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
+    spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
+    writer_.write("job '" + it->second.job_key + "' as lost",
+                  [this, id = it->second.job_id, reason, now] {
+                    return services_.store.finish(id, core::JobState::lost, reason, now);
+                  });
+    services_.count_job_end(core::JobState::lost);
+    untrack(org, session_id);
+  } else {
+    org.planner.retry_later(session_id, org.poll_failures.retry_delay(services_.random), now);
+  }
+  org.poll_wakeup.notify();
+}
+
+void Poller::apply_status(Org& org, api::Session session, TimePoint now,
+                          std::vector<store::StatusUpdate>& updates) {
+  const auto it = tracked_.find(session.session_id);
+  if (it == tracked_.end()) return;
+  TrackedSession& tracked = it->second;
+  const bool changed = status_changed(tracked.status, tracked.status_detail, session);
+  auto decision = tracked.policy.observe({.status = session.status,
+                                          .status_detail = session.status_detail,
+                                          .updated_at = session.updated_at,
+                                          .now = now});
+  if (decision.waiting_since_changed) {
+    writer_.write("when job '" + tracked.job_key + "' began waiting",
+                  [this, id = tracked.job_id, since = tracked.policy.waiting_since_ms(), now] {
+                    return services_.store.set_waiting_since(id, since, now);
+                  });
+  }
+  if (decision.message) {
+    services_.runtime.spawn(send_message(org, session.session_id, std::move(*decision.message),
+                                         tracked.policy.messages_sent()));
+  }
+  const core::SessionVerdict& verdict = decision.verdict;
+  if (changed) {
+    // Debug: each job gets one info line when its session is created and one when it ends;
+    // the changes in between are in its history (devin-orch show KEY) without flooding the
+    // journal at thousands of sessions.
+    spdlog::debug("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
+                  session.status,
+                  session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
+  }
+  tracked.status = session.status;
+  tracked.status_detail = session.status_detail;
+  if (verdict.terminal) {
+    spdlog::info("job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
+                 verdict.reason.empty() ? session.status : verdict.reason);
+    if (verdict.billing) gates_.pause(org, "billing: " + verdict.reason);
+    services_.count_job_end(verdict.state);
+    services_.metrics
+        .histogram("devin_orch_session_duration_seconds",
+                   "From a session being recorded to its job ending.",
+                   server::default_duration_buckets())
+        .observe(std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
+    // A normal finish is not an error; any other ending records why.
+    std::optional<std::string> reason;
+    if (verdict.state != core::JobState::finished) reason = verdict.reason;
+    updates.push_back(store::StatusUpdate{.job_id = tracked.job_id,
+                                          .session = std::move(session),
+                                          .new_state = verdict.state,
+                                          .reason = std::move(reason)});
+    untrack(org, updates.back().session.session_id);
+    return;
+  }
+  org.planner.observed(session.session_id, changed, now);
+  if (changed) {
+    updates.push_back(store::StatusUpdate{.job_id = tracked.job_id, .session = std::move(session)});
+  }
+}
+
+void Poller::commit_updates(std::vector<store::StatusUpdate> updates, TimePoint now) {
+  if (updates.empty()) return;
+  const std::size_t count = updates.size();
+  writer_.write(fmt::format("{} status update(s)", count),
+                [this, updates = std::move(updates), now]() -> store::StoreResult<void> {
+                  auto written = services_.store.record_statuses(updates, now);
+                  if (!written) return written.error();
+                  return {};
+                });
+}
+
+// Follow-ups are recorded before they are sent: at most once, even across a crash.
+awaitable<void> Poller::send_message(Org& org, std::string session_id, std::string text,
+                                     std::int64_t count) {
+  const auto it = tracked_.find(session_id);
+  if (it == tracked_.end()) co_return;
+  const auto job_id = it->second.job_id;
+  const auto key = it->second.job_key;
+  // Not through the writer's queue: a message that is not on record must not be sent at all.
+  const auto recorded = services_.store.record_message(job_id, count, text, core::wall_now());
+  if (!recorded) {
+    writer_.failed("message " + std::to_string(count) + " to session " + session_id +
+                       " (not sent)",
+                   recorded.error());
+  } else {
+    writer_.succeeded();
+  }
+  std::optional<api::ApiResult<api::Session>> sent;
+  if (recorded) {
+    sent = co_await gates_.call(org, core::RequestKind::other, "message", [&] {
+      return services_.client.send_message(org.org_id, session_id, text);
+    });
+  }
+  if (sent) {
+    if (sent->outcome.ok()) {
+      spdlog::info("job '{}': sent message {} to session {}", key, count, session_id);
+    } else {
+      spdlog::warn("job '{}': message {} to session {} failed ({}); not resent", key, count,
+                   session_id, sent->outcome.detail);
+    }
+  }
+  if (const auto again = tracked_.find(session_id); again != tracked_.end()) {
+    again->second.policy.message_done();
+    org.planner.observed(session_id, /*changed=*/true, core::wall_now());
+    org.poll_wakeup.notify();
+  }
+}
+
+}  // namespace devin_orch::app::detail
