@@ -82,7 +82,20 @@ TEST_F(FullDisk, TheDaemonNamesAFullDiskAndResumesByItself) {
   const std::size_t filled = fill(filler);
   ASSERT_GT(filled, 0U);
   const std::size_t ended_while_full = ended_jobs();
-  std::this_thread::sleep_for(std::chrono::seconds{15});
+  // `status` shows what the daemon says of itself: the cause, while it lasts.
+  const int port = wait_for_metrics_port(dir_.file("daemon.log"));
+  std::string status_while_full;
+  const auto full_since = Clock::now();
+  while (Clock::now() - full_since < std::chrono::seconds{15}) {
+    if (status_while_full.find("disk is full") == std::string::npos) {
+      status_while_full = run_command(daemon_options({"status", "--config", dir_.file("config.yaml"),
+                                                      "--port", std::to_string(port)}))
+                              .out;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  }
+  EXPECT_NE(status_while_full.find("disk is full"), std::string::npos)
+      << "status does not say why nothing is written:\n" << status_while_full;
   EXPECT_TRUE(daemon->running()) << "the daemon gave up on a full disk\n"
                                  << read_file(dir_.file("daemon.log"));
   std::filesystem::remove(filler);

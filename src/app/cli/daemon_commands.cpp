@@ -40,12 +40,15 @@ Exit codes: 0 stopped cleanly (or idle with --until-idle), 1 runtime failure (al
 invalid config or no API key.
 )";
 
-constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status --config FILE [--json]
+constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status --config FILE [--json] [--port PORT]
 
-Prints which daemon works the queue (the holder of its lease), then every job: key, state,
+Prints which daemon works the queue (the holder of its lease) and, when metrics are enabled,
+what the daemon listening at metrics.address:metrics.port (or --port) says of itself (its
+/readyz: ready, or why not, e.g. a database it cannot write to); then every job: key, state,
 session_id, status, status_detail, url, attempts, error.
   -c, --config FILE   configuration file (YAML), required
-  --json   one JSON array of the jobs, objects with exactly those field names
+  --json              one JSON array of the jobs, objects with exactly those field names
+  --port PORT         ask this port instead of metrics.port
 
 States: queued, creating, running (in flight); finished, failed, suspended, dead, lost,
 invalid, cancelled, timed_out (terminal). See docs/architecture.md.
@@ -82,7 +85,7 @@ Exit codes: 0 ok.
 
 constexpr std::array<OptionSpec, 4> kRunOptions{
     {kConfigOption, {"--until-idle"}, {"--log-level", true}, {"--log-format", true}}};
-constexpr std::array<OptionSpec, 2> kStatusOptions{{kConfigOption, kJsonOption}};
+constexpr std::array<OptionSpec, 3> kStatusOptions{{kConfigOption, kJsonOption, {"--port", true}}};
 constexpr std::array<OptionSpec, 1> kCheckConfigOptions{{kConfigOption}};
 constexpr std::array<OptionSpec, 2> kHealthcheckOptions{{kConfigOption, {"--port", true}}};
 
@@ -125,8 +128,32 @@ std::string describe_queue_owner(const std::optional<core::LeaseHolder>& holder,
                      holder->owner, -left_s);
 }
 
+// --port, checked; nullopt when absent.
+std::optional<ExitCode> port_option(Command& command, std::optional<std::int64_t>& port) {
+  const auto text = command.args().value("--port");
+  if (!text) return std::nullopt;
+  port = parse_int(*text);
+  if (!port) return command.usage("--port needs a number, got '" + *text + "'");
+  if (*port < 1 || *port > 65535) return command.usage("--port must be 1..65535");
+  return std::nullopt;
+}
+
+// What the running daemon says of itself: its /readyz answer, which names what keeps it from
+// working (standing by, recovering, a database it cannot write to).
+std::string describe_daemon(const Config& config, std::optional<std::int64_t> port) {
+  const int target = port ? static_cast<int>(*port) : config.metrics.port;
+  if (target == 0) return "daemon: metrics.port is 0 (random); pass --port to ask it";
+  const auto answer = probe(config.metrics.address, target, "/readyz", std::chrono::seconds{2});
+  if (answer.status == 0) return "daemon: no answer (" + answer.body + ")";
+  std::string body = answer.body;
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+  return "daemon at " + answer.where + ": " + body;
+}
+
 ExitCode cmd_status(Command& command) {
   if (const auto stop = command.no_arguments()) return *stop;
+  std::optional<std::int64_t> port;
+  if (const auto stop = port_option(command, port)) return *stop;
   Opened opened;
   if (const auto stop = command.open(opened)) return *stop;
   auto& store = *opened.store;
@@ -154,6 +181,7 @@ ExitCode cmd_status(Command& command) {
   if (const auto lease = store.read_lease(core::kQueueLeaseName); lease) {
     out << describe_queue_owner(*lease, command.io().now) << '\n';
   }
+  if (opened.config.metrics.enabled) out << describe_daemon(opened.config, port) << '\n';
   std::vector<std::vector<std::string>> table{
       {"KEY", "STATE", "SESSION", "STATUS", "DETAIL", "URL", "ATTEMPTS", "ERROR"}};
   for (const auto& job : *jobs) {
@@ -181,11 +209,7 @@ ExitCode cmd_check_config(Command& command) {
 ExitCode cmd_healthcheck(Command& command) {
   if (const auto stop = command.no_arguments()) return *stop;
   std::optional<std::int64_t> port;
-  if (const auto text = command.args().value("--port")) {
-    port = parse_int(*text);
-    if (!port) return command.usage("--port needs a number, got '" + *text + "'");
-    if (*port < 1 || *port > 65535) return command.usage("--port must be 1..65535");
-  }
+  if (const auto stop = port_option(command, port)) return *stop;
   Config config;
   if (const auto stop = command.load(config)) return *stop;
   if (!config.metrics.enabled) {

@@ -194,7 +194,8 @@ TEST_F(CliJobs, BadUsageExitsTwoWithTheReasonAndAHint) {
   EXPECT_EQ(cli("ls", {"--json=yes"}).code, 2) << "a switch takes no value";
   EXPECT_EQ(cli("ls", {"--org", "a", "--org", "b"}).code, 2) << "not repeatable";
   EXPECT_EQ(cli("ls", {"--limit"}).code, 2) << "missing value";
-  EXPECT_EQ(cli("status", {"--port", "1"}).code, 2) << "each command takes only its own options";
+  EXPECT_EQ(cli("ls", {"--port", "1"}).code, 2) << "each command takes only its own options";
+  EXPECT_EQ(cli("status", {"--port", "0"}).code, 2);
   EXPECT_EQ(cli("healthcheck", {"--port", "http"}).err,
             "devin-orch healthcheck: --port needs a number, got 'http'\n"
             "see 'devin-orch healthcheck --help'\n");

@@ -1,5 +1,6 @@
-// `devin-orch healthcheck`: asks a running daemon's /healthz (for Docker HEALTHCHECK and
-// scripts). Blocking and tiny on purpose: no event loop, no Beast.
+// Asks a running daemon's status listener: /healthz for `devin-orch healthcheck` (Docker
+// HEALTHCHECK, scripts), /readyz for `devin-orch status`. Blocking and tiny on purpose: no event
+// loop, no Beast.
 #pragma once
 
 #include "devin_orch/core/time.hpp"
@@ -14,5 +15,15 @@ struct HealthcheckResult {
 };
 
 HealthcheckResult check_health(const std::string& address, int port, core::Duration timeout);
+
+struct ProbeResult {
+  int status = 0;      // the HTTP status; 0 when no HTTP answer came
+  std::string body;    // the answer's body (at most a few KiB), or why there was none
+  std::string where;   // address:port
+};
+
+// GET `path` (HTTP/1.0) with a deadline for connecting and for each read.
+ProbeResult probe(const std::string& address, int port, const std::string& path,
+                  core::Duration timeout);
 
 }  // namespace devin_orch::app
