@@ -358,7 +358,14 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
       child.controls.fan_out_enterprise = false;
       const auto result = services_.store.add_job(child, "fan-out:" + job.definition.key, now,
                                                   job.definition.key);
-      added += result && *result == store::AddResult::inserted ? 1 : 0;
+      if (!result) {
+        // The parent stays in flight: a later run fans out again (the children's keys make
+        // that idempotent).
+        writer_.failed("the child job '" + child.key + "'", result.error());
+        ended(job.id);
+        co_return;
+      }
+      added += *result == store::AddResult::inserted ? 1 : 0;
     }
     writer_.finish_job(job, core::JobState::finished, "");
     services_.count_job_end(core::JobState::finished);

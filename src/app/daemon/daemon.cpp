@@ -151,7 +151,8 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                                     .poller = poller_,
                                     .lease = lease_,
                                     .changes = changes},
-                  options, [this](const std::string& why, int code) { request_stop(why, code); }},
+                  options.until_idle,
+                  [this](const std::string& why, int code) { request_stop(why, code); }},
       signals_{io, SIGINT, SIGTERM, SIGHUP},
       drain_deadline_{io} {
   gates_.on_new_org([this](Org& org) { poller_.start(org); });

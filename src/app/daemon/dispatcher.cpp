@@ -9,11 +9,11 @@
 
 namespace devin_orch::app::detail {
 
-Dispatcher::Dispatcher(Services& services, Parts parts, DaemonOptions options,
+Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
                        std::function<void(const std::string&, int)> stop)
     : services_{services},
       parts_{parts},
-      options_{options},
+      until_idle_{until_idle},
       stop_{std::move(stop)},
       wakeup_{services.runtime} {}
 
@@ -66,7 +66,7 @@ awaitable<void> Dispatcher::run() {
       dispatch_ready_jobs(/*any_org=*/changed_elsewhere || tick);
     }
     changed_elsewhere = false;
-    if (options_.until_idle && idle_or_stuck()) break;
+    if (until_idle_ && idle_or_stuck()) break;
     if (!co_await wakeup_.wait_for(until_next_look(last_tick))) break;
   }
   if (store_watch_) {

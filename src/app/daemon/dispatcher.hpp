@@ -10,7 +10,6 @@
 #include "queue_lease.hpp"
 #include "store_writer.hpp"
 
-#include "devin_orch/app/daemon/daemon.hpp"
 #include "devin_orch/app/daemon/store_watch.hpp"
 #include "devin_orch/core/recheck_schedule.hpp"
 #include "devin_orch/store/change_feed.hpp"
@@ -34,8 +33,9 @@ class Dispatcher {
     const QueueLease& lease;
     store::ChangeFeed& changes;
   };
-  // `stop(why, exit_code)`: the batch run is over (idle, or stuck behind a pause).
-  Dispatcher(Services& services, Parts parts, DaemonOptions options,
+  // `until_idle`: a batch run, which ends once nothing is queued or in flight;
+  // `stop(why, exit_code)` ends it (idle, or stuck behind a pause).
+  Dispatcher(Services& services, Parts parts, bool until_idle,
              std::function<void(const std::string&, int)> stop);
 
   // The dispatch loop; ends when the runtime stops.
@@ -65,7 +65,7 @@ class Dispatcher {
 
   Services& services_;
   Parts parts_;
-  DaemonOptions options_;
+  bool until_idle_;
   std::function<void(const std::string&, int)> stop_;
   Wakeup wakeup_;
   std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
