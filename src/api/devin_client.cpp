@@ -89,4 +89,9 @@ net::awaitable<ApiResult<OrganizationPage>> DevinClient::list_organizations(
   co_return co_await call<OrganizationPage>(http_, std::move(request), parse_organization_page);
 }
 
+net::awaitable<ApiResult<Principal>> DevinClient::self() {
+  HttpRequest request{.method = Method::get, .target = "/v3/self"};
+  co_return co_await call<Principal>(http_, std::move(request), parse_principal);
+}
+
 }  // namespace devin_orch::api

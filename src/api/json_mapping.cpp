@@ -219,6 +219,8 @@ enum class SessionField : std::uint8_t {
   title,
   is_archived,
   structured_output,
+  parent_session_id,
+  child_session_ids,
 };
 
 // By length first: every key of every item of a poll comes through here.
@@ -244,7 +246,9 @@ SessionField session_field(std::string_view key) {
       if (key == "status_detail") return status_detail;
       return either("acus_consumed", acus_consumed, "pull_requests", pull_requests);
     case 17:
-      return key == "structured_output" ? structured_output : other;
+      if (key == "structured_output") return structured_output;
+      return either("parent_session_id", parent_session_id, "child_session_ids",
+                    child_session_ids);
     default:
       return other;
   }
@@ -362,7 +366,7 @@ class SessionReader final : public JsonItemEvents {
 
  private:
   // What the events inside a field's value (depth 2 and deeper) are read into.
-  enum class Nested : std::uint8_t { skip, tags, pull_requests, structured_output };
+  enum class Nested : std::uint8_t { skip, tags, pull_requests, structured_output, child_ids };
   enum class PrMember : std::uint8_t { other, url, state };
 
   static std::uint32_t bit(SessionField field) {
@@ -433,6 +437,15 @@ class SessionReader final : public JsonItemEvents {
         tree_.reset();
         nested_ = Nested::structured_output;
         return;
+      // The family fields are read tolerantly: a shape we do not expect leaves them empty
+      // instead of making the whole session unreadable, since its status matters more.
+      case SessionField::parent_session_id:
+        session_->parent_session_id.reset();
+        return;
+      case SessionField::child_session_ids:
+        session_->child_session_ids.clear();
+        if (!object) nested_ = Nested::child_ids;
+        return;
       default:
         judge(field_, false);  // a scalar field
         return;
@@ -482,6 +495,13 @@ class SessionReader final : public JsonItemEvents {
       case Nested::structured_output:
         push_scalar(value);
         return;
+      case Nested::child_ids:
+        // Only the strings directly in the array; anything else is skipped, not fatal.
+        if (depth_ != 2) return;
+        if (const auto* text = std::get_if<std::string_view>(&value)) {
+          session_->child_session_ids.emplace_back(*text);
+        }
+        return;
       case Nested::skip:
         return;
     }
@@ -529,6 +549,16 @@ class SessionReader final : public JsonItemEvents {
         } else {
           s.structured_output = json::serialize(to_value(value));
         }
+        return;
+      case SessionField::parent_session_id:
+        if (text != nullptr && !text->empty()) {
+          s.parent_session_id.emplace(*text);
+        } else {
+          s.parent_session_id.reset();
+        }
+        return;
+      case SessionField::child_session_ids:
+        s.child_session_ids.clear();  // null, or a scalar where a list belongs
         return;
     }
   }
@@ -611,6 +641,23 @@ result<OrganizationPage> read_organization_page(const json::value& value) {
   }
   if (!read_cursor(value.get_object(), page)) return shape;
   return page;
+}
+
+// Only principal_type is required: without it we cannot tell a service user from a person.
+result<Principal> read_principal(const json::value& value) {
+  const auto shape = make_error_code(errc::unexpected_shape);
+  if (!value.is_object()) return shape;
+  const json::object& object = value.get_object();
+  const json::value* type = object.if_contains("principal_type");
+  if (type == nullptr || !type->is_string()) return shape;
+  Principal principal{.principal_type = std::string{type->get_string()}};
+  if (!read_field(object, "service_user_id", principal.service_user_id) ||
+      !read_field(object, "service_user_name", principal.service_user_name) ||
+      !read_field(object, "user_id", principal.user_id) ||
+      !read_field(object, "org_id", principal.org_id)) {
+    return shape;
+  }
+  return principal;
 }
 
 json::array string_array(const std::vector<std::string>& strings) {
@@ -780,7 +827,9 @@ std::string create_session_body(const core::JobSpec& spec, std::string_view crea
       body["structured_output_schema"] = *spec.structured_output_schema;
     }
   }
+  // Sent as given: the set of modes grows, and the API (not us) says which it takes.
   if (spec.devin_mode) body["devin_mode"] = *spec.devin_mode;
+  if (spec.resumable) body["resumable"] = *spec.resumable;
   if (!secrets.empty()) {
     json::array list;
     for (const auto& secret : secrets) {
@@ -825,6 +874,10 @@ result<SessionPage> parse_session_page(std::string_view body) {
 
 result<OrganizationPage> parse_organization_page(std::string_view body) {
   return read_json<OrganizationPage>(body, read_organization_page);
+}
+
+result<Principal> parse_principal(std::string_view body) {
+  return read_json<Principal>(body, read_principal);
 }
 
 std::string error_detail(std::string_view body) {

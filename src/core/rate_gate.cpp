@@ -182,6 +182,19 @@ void RateGate::on_rate_limited(TimePoint now, std::optional<Duration> retry_afte
   }
 }
 
+void RateGate::on_server_wait(TimePoint now, Duration wait) {
+  const Duration told = std::clamp(wait, Duration{0}, policy_.max_pause);
+  const TimePoint until = now + told;
+  if (until <= paused_until_ || told <= Duration{0}) return;  // already held at least that long
+  paused_until_ = until;
+  // As after a 429: the bucket refills only as the wait ends, so one request goes first.
+  refill(now);
+  tokens_ = 0.0;
+  const double one_token_ms = std::ceil(60'000.0 / rate_per_minute_);
+  last_refill_ = std::max({last_refill_, now,
+                           paused_until_ - Duration{static_cast<Duration::rep>(one_token_ms)}});
+}
+
 void RateGate::release_hold() noexcept { hold_until_.reset(); }
 
 }  // namespace devin_orch::core

@@ -53,11 +53,17 @@ World:
   --total-mode MODE             list `total`: always|never|random (default random)
   --updated-after-mode MODE     list `updated_after`: inclusive|exclusive|ignored|
                                 rejected-with-ids (422 with session_ids) (default inclusive)
+  --list-lag-ms N               a new session stays out of every list answer for N ms; GET by
+                                id sees it at once; not time-scaled (default 0)
+  --child-sessions N            children spawned by a create with child_playbook_id (default 2)
+  --user-acu-quota ACUS         ACUs each create_as_user_id user may consume; a session created
+                                as a user past it suspends with user_usage_limit_exceeded
+                                (default: no quota)
 
 Limits:
   --rate-limit-rpm N            token bucket refill per API key per minute, 0 = off (default 0)
   --rate-limit-burst N          token bucket capacity (default 10)
-  --retry-after-mode MODE       seconds|date|ms|none (default seconds)
+  --retry-after-mode MODE       seconds|date|ms|both|none (default seconds)
   --in-flight-grace-ms N        early_requests_after_429 ignores requests this soon after the
                                 429 (default 50)
   --max-concurrent-sessions N   per-org cap on active sessions for creates, 0 = off (default 0)
@@ -66,6 +72,9 @@ Faults (probabilities 0..1 per API request, default 0):
   --fault-reset P               close the connection without answering, nothing processed
   --fault-500 P                 answer 500 without processing
   --fault-503 P                 answer 503 without processing
+  --fault-429 P                 answer 429 without processing
+  --fault-retry-after-ms N      500/503/429 fault answers ask for this wait, 0 = none (default 0)
+  --fault-retry-after-mode MODE how they ask: seconds|date|ms|both (default seconds)
   --fault-502-html P            answer 502 with an HTML body without processing
   --fault-drop-after-create P   create the session, then close without answering
   --fault-slow P                answer after --slow-ms
@@ -105,6 +114,18 @@ ParsedFlags parse_flags(const std::vector<std::string>& args) {
       const auto n = to_double(v);
       if (!n || *n < 0) return "expects a non-negative number";
       target = *n;
+      return std::nullopt;
+    };
+  };
+  auto retry_mode = [](RetryAfterMode& target, bool none_allowed) -> Setter {
+    return [&target, none_allowed](const std::string& v) -> std::optional<std::string> {
+      if (v == "seconds") target = RetryAfterMode::seconds;
+      else if (v == "date") target = RetryAfterMode::date;
+      else if (v == "ms") target = RetryAfterMode::ms;
+      else if (v == "both") target = RetryAfterMode::both;
+      else if (v == "none" && none_allowed) target = RetryAfterMode::none;
+      else return none_allowed ? "expects seconds, date, ms, both or none"
+                               : "expects seconds, date, ms or both";
       return std::nullopt;
     };
   };
@@ -166,13 +187,17 @@ ParsedFlags parse_flags(const std::vector<std::string>& args) {
          world.rate_limit_burst = *n;
          return std::nullopt;
        }},
-      {"--retry-after-mode",
+      {"--retry-after-mode", retry_mode(world.retry_after_mode, true)},
+      {"--fault-retry-after-mode", retry_mode(world.fault_retry_after_mode, false)},
+      {"--fault-retry-after-ms", non_negative_int(world.fault_retry_after_ms)},
+      {"--fault-429", probability(world.faults.http_429)},
+      {"--list-lag-ms", non_negative_int(world.list_lag_ms)},
+      {"--child-sessions", non_negative_int(world.child_sessions)},
+      {"--user-acu-quota",
        [&](const std::string& v) -> std::optional<std::string> {
-         if (v == "seconds") world.retry_after_mode = RetryAfterMode::seconds;
-         else if (v == "date") world.retry_after_mode = RetryAfterMode::date;
-         else if (v == "ms") world.retry_after_mode = RetryAfterMode::ms;
-         else if (v == "none") world.retry_after_mode = RetryAfterMode::none;
-         else return "expects seconds, date, ms or none";
+         const auto n = to_double(v);
+         if (!n || *n < 0) return "expects a non-negative number";
+         world.user_acu_quota = *n;
          return std::nullopt;
        }},
       {"--total-mode",

@@ -22,6 +22,10 @@ struct Segment {
 using Timeline = std::array<Segment, 6>;
 
 std::size_t append_ending(Timeline& t, std::size_t n, const SessionRun& run, const Path& path) {
+  if (path.ending == Ending::suspend && path.before_work) {
+    t[n++] = {"suspended", std::string_view{path.suspend_detail}, kForever, false};
+    return n;
+  }
   t[n++] = {"running", "working", run.hold ? kForever : kWorkingSeconds, true};
   if (run.hold) return n;
   switch (path.ending) {

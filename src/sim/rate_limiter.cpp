@@ -58,6 +58,15 @@ RetryAdvice retry_advice(RetryAfterMode mode, TimeMs now, double wait_ms) {
       advice.quiet_until = now + ms;
       break;
     }
+    case RetryAfterMode::both: {
+      // The SDKs prefer retry-after-ms; a client reading only Retry-After waits longer, which is
+      // never early, so the window is the precise one.
+      const auto ms = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait_ms)));
+      advice.headers.emplace_back("Retry-After", std::to_string((ms + 999) / 1000));
+      advice.headers.emplace_back("retry-after-ms", std::to_string(ms));
+      advice.quiet_until = now + ms;
+      break;
+    }
     case RetryAfterMode::none:
       break;
   }

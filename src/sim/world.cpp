@@ -29,6 +29,8 @@ constexpr std::uint64_t kFaultStream = 2;
 constexpr std::uint64_t kCreatingStream = 3;
 constexpr std::uint64_t kTotalStream = 4;
 constexpr std::uint64_t kEventStream = 5;
+// Its own stream, so that adding the 429 fault left every older seed's fault decisions alone.
+constexpr std::uint64_t kFault429Stream = 6;
 
 constexpr std::int64_t kDefaultFirst = 100;
 constexpr std::int64_t kMaxFirst = 200;
@@ -425,6 +427,7 @@ std::string_view retry_after_mode_name(RetryAfterMode mode) {
     case RetryAfterMode::seconds: return "seconds";
     case RetryAfterMode::date: return "date";
     case RetryAfterMode::ms: return "ms";
+    case RetryAfterMode::both: return "both";
     case RetryAfterMode::none: return "none";
   }
   return "seconds";
@@ -451,6 +454,15 @@ std::string_view updated_after_mode_name(UpdatedAfterMode mode) {
     if (value == mode) return name;
   }
   return "inclusive";
+}
+
+std::optional<RetryAfterMode> parse_retry_after_mode(std::string_view name) {
+  if (name == "seconds") return RetryAfterMode::seconds;
+  if (name == "date") return RetryAfterMode::date;
+  if (name == "ms") return RetryAfterMode::ms;
+  if (name == "both") return RetryAfterMode::both;
+  if (name == "none") return RetryAfterMode::none;
+  return std::nullopt;
 }
 
 constexpr std::string_view kBadGatewayHtml =
@@ -480,6 +492,9 @@ struct Session {
   std::vector<std::string> tags;
   std::optional<std::string> playbook_id;
   std::optional<std::string> user_id;
+  std::optional<bool> resumable;           // as given on create; null/absent: resumable
+  std::optional<std::string> parent_id;    // set on spawned children
+  std::vector<std::string> child_ids;      // in spawn order
   bool has_schema = false;
   bool archived = false;
   Path path;
@@ -491,12 +506,13 @@ struct Session {
 
 struct KeyState {
   TokenBucket bucket;
-  QuietWindow window;
+  QuietWindow window;        // announced by the last rate-limit 429
+  QuietWindow fault_window;  // announced by a 500/503/429 fault answer
 };
 
 struct FaultCounts {
-  std::uint64_t reset = 0, http_500 = 0, http_503 = 0, http_502_html = 0, drop_after_create = 0,
-                slow = 0, garbage = 0;
+  std::uint64_t reset = 0, http_500 = 0, http_503 = 0, http_429 = 0, http_502_html = 0,
+                drop_after_create = 0, slow = 0, garbage = 0;
 };
 
 struct Stats {
@@ -506,6 +522,9 @@ struct Stats {
   std::uint64_t rate_limited_total = 0;
   std::uint64_t concurrency_limited_total = 0;
   std::uint64_t early_requests_after_429 = 0;
+  std::uint64_t early_requests_in_retry_after = 0;  // inside any announced window
+  std::uint64_t retry_after_windows = 0;            // answers that announced a wait
+  std::uint64_t child_sessions_created = 0;
   std::uint64_t list_requests_with_session_ids = 0;
   FaultCounts faults;
 };
@@ -518,6 +537,7 @@ struct World::State {
         creating_rng{config.seed, kCreatingStream},
         total_rng{config.seed, kTotalStream},
         event_rng{config.seed, kEventStream},
+        fault429_rng{config.seed, kFault429Stream},
         cursor_mask{mix(config.seed ^ 0xc0ffee)} {
     if (!(config.time_factor > 0)) throw std::invalid_argument("time_factor must be > 0");
     for (const auto& org : config.orgs) add_org(org);
@@ -541,7 +561,7 @@ struct World::State {
   std::unordered_map<std::string, std::size_t> per_org;
   std::uint64_t next_seq = 1;
   TimeMs last_created = 0;
-  Rng id_rng, fault_rng, creating_rng, total_rng, event_rng;
+  Rng id_rng, fault_rng, creating_rng, total_rng, event_rng, fault429_rng;
   std::uint64_t cursor_mask;
   std::unordered_map<std::string, KeyState> keys;
   Stats stats;
@@ -611,6 +631,14 @@ struct World::State {
     auto opt = [](const std::optional<std::string>& v) -> json::value {
       return v ? json::value(*v) : json::value(nullptr);
     };
+    // Null rather than [] for a session without children: the schema allows both, and a
+    // tolerant client must take either.
+    json::value child_ids = nullptr;
+    if (!s.child_ids.empty()) {
+      json::array ids;
+      for (const auto& id : s.child_ids) ids.emplace_back(id);
+      child_ids = std::move(ids);
+    }
     return json::object{
         {"session_id", s.id},
         {"url", "https://app.devin.ai/sessions/" + s.id},
@@ -626,8 +654,8 @@ struct World::State {
         {"user_id", opt(s.user_id)},
         {"service_user_id", "svc-sim"},
         {"playbook_id", opt(s.playbook_id)},
-        {"parent_session_id", nullptr},
-        {"child_session_ids", nullptr},
+        {"parent_session_id", opt(s.parent_id)},
+        {"child_session_ids", child_ids},
         {"is_archived", s.archived},
         {"structured_output", std::move(structured_output)},
         {"origin", "api"},
@@ -689,6 +717,9 @@ struct World::State {
   Reply tags(Session& s, std::string_view method, const Request& request);
   Reply enterprise_orgs(const Query& query);
   Reply self() const;
+  bool user_quota_exhausted(const std::string& user, TimeMs now) const;
+  Session& add_session(Session s);
+  void spawn_children(Session& parent, const std::string& playbook);
 
   // --- admin ---
 
@@ -725,20 +756,42 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
   auto [it, inserted] = keys.try_emplace(
       key, KeyState{TokenBucket{config.rate_limit_rpm, config.rate_limit_burst, now}, {}});
   auto& key_state = it->second;
-  if (key_state.window.is_early(now, config.in_flight_grace_ms)) ++stats.early_requests_after_429;
+  const bool early_429 = key_state.window.is_early(now, config.in_flight_grace_ms);
+  if (early_429) ++stats.early_requests_after_429;
+  if (early_429 || key_state.fault_window.is_early(now, config.in_flight_grace_ms)) {
+    ++stats.early_requests_in_retry_after;
+  }
   if (const auto wait_ms = key_state.bucket.try_take(now)) {
     ++stats.rate_limited_total;
     auto reply = detail_reply(429, "Rate limit exceeded. Please retry later.");
     auto advice = retry_advice(config.retry_after_mode, now, *wait_ms);
     reply.headers = std::move(advice.headers);
-    if (advice.quiet_until) key_state.window = {now, *advice.quiet_until};
+    if (advice.quiet_until) {
+      key_state.window = {now, *advice.quiet_until};
+      ++stats.retry_after_windows;
+    }
     return reply;
   }
 
   // One draw per fault kind for every request, so changing one rate never shifts the others.
   std::array<double, 7> roll{};
   for (auto& r : roll) r = fault_rng.uniform();
+  const double roll_429 = fault429_rng.uniform();
   const auto& f = config.faults;
+  // A fault answer that asks the client to wait, as a loaded server behind a proxy does.
+  auto fault_reply = [&](int status, std::string_view detail) {
+    auto reply = detail_reply(status, detail);
+    if (config.fault_retry_after_ms > 0) {
+      auto advice = retry_advice(config.fault_retry_after_mode, now, config.fault_retry_after_ms);
+      reply.headers = std::move(advice.headers);
+      // A later window never shortens a longer one still open.
+      if (advice.quiet_until && *advice.quiet_until >= key_state.fault_window.until) {
+        key_state.fault_window = {now, *advice.quiet_until};
+      }
+      if (advice.quiet_until) ++stats.retry_after_windows;
+    }
+    return reply;
+  };
   if (roll[0] < f.reset) {
     ++stats.faults.reset;
     Reply reply;
@@ -747,11 +800,15 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
   }
   if (roll[1] < f.http_500) {
     ++stats.faults.http_500;
-    return detail_reply(500, "Internal Server Error");
+    return fault_reply(500, "Internal Server Error");
   }
   if (roll[2] < f.http_503) {
     ++stats.faults.http_503;
-    return detail_reply(503, "Service Unavailable");
+    return fault_reply(503, "Service Unavailable");
+  }
+  if (roll_429 < f.http_429) {
+    ++stats.faults.http_429;
+    return fault_reply(429, "Too many requests. Please retry later.");
   }
   if (roll[3] < f.http_502_html) {
     ++stats.faults.http_502_html;
@@ -815,7 +872,7 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
   const auto* title = fields.string("title");
   const auto* tags = fields.string_list("tags");
   const auto* playbook = fields.string("playbook_id");
-  fields.string("child_playbook_id");
+  const auto* child_playbook = fields.string("child_playbook_id");
   fields.string_list("knowledge_ids");
   fields.string_list("secret_ids");
   fields.secrets("session_secrets");
@@ -823,7 +880,10 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
   fields.integer("max_acu_limit");
   const auto* schema = fields.object("structured_output_schema");
   fields.boolean("structured_output_required");
-  fields.one_of("devin_mode", {"normal", "fast"}, "Input should be 'normal' or 'fast'");
+  // The values the API takes today (reference §12); it refuses others with a 422.
+  fields.one_of("devin_mode", {"normal", "fast", "lite", "ultra", "fusion"},
+                "Input should be 'normal', 'fast', 'lite', 'ultra' or 'fusion'");
+  fields.boolean("resumable");
   const auto* platform = fields.string("platform");
   fields.boolean("bypass_approval");
   fields.string_list("attachment_urls", 2083);
@@ -860,19 +920,67 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
   s.tags = to_strings(tags);
   if (playbook) s.playbook_id = std::string{*playbook};
   if (as_user) s.user_id = std::string{*as_user};
+  if (const auto* r = fields.present("resumable")) s.resumable = r->get_bool();
   s.has_schema = schema != nullptr;
   s.path = choose_path(config.seed, s.prompt);
+  if (s.user_id && user_quota_exhausted(*s.user_id, now)) {
+    s.path = Path{.ending = Ending::suspend, .suspend_detail = "user_usage_limit_exceeded",
+                  .before_work = true};
+  }
   const bool creating = creating_rng.uniform() < config.faults.creating;
   s.run = SessionRun{.kind = RunKind::initial,
               .origin = s.created,
               .creating = creating,
               .hold = config.hold_running || s.path.ending == Ending::hold};
+  ++stats.sessions_created;
+  auto& stored = add_session(std::move(s));
+  if (child_playbook) spawn_children(stored, std::string{*child_playbook});
+  return json_reply(200, render(stored, now, false));
+}
+
+bool World::State::user_quota_exhausted(const std::string& user, TimeMs now) const {
+  if (!config.user_acu_quota) return false;
+  double used = 0.0;
+  for (const auto& [seq, s] : sessions) {
+    if (s.user_id == user) used += s.acus_before + phase(s, now).acus;
+  }
+  return used >= *config.user_acu_quota;
+}
+
+Session& World::State::add_session(Session s) {
   index_tags(s);
   ++per_org[s.org];
   by_id.emplace(s.id, s.seq);
-  ++stats.sessions_created;
-  auto& stored = sessions.emplace(s.seq, std::move(s)).first->second;
-  return json_reply(200, render(stored, now, false));
+  return sessions.emplace(s.seq, std::move(s)).first->second;
+}
+
+// Children exist from their parent's creation (the reference does not say when they appear).
+// Pessimistic choices, since the reference is silent: they carry the parent's tags, so a tag
+// lookup finds them beside the parent; their ACUs are theirs alone, never added to the parent's;
+// they run their own lifecycle, and terminating or archiving the parent leaves them running.
+void World::State::spawn_children(Session& parent, const std::string& playbook) {
+  for (int i = 1; i <= config.child_sessions; ++i) {
+    Session child;
+    child.seq = next_seq++;
+    child.id = new_session_id();
+    child.org = parent.org;
+    child.created = parent.created;
+    // The parent's prompt keeps its [sim:...] markers, so children end the same way.
+    child.prompt = parent.prompt + " (child " + std::to_string(i) + ")";
+    child.tags = parent.tags;
+    child.playbook_id = playbook;
+    child.user_id = parent.user_id;
+    child.resumable = parent.resumable;
+    child.parent_id = parent.id;
+    child.path = choose_path(config.seed, child.prompt);
+    if (parent.path.before_work) child.path = parent.path;
+    child.run = SessionRun{.kind = RunKind::initial,
+                           .origin = child.created,
+                           .hold = config.hold_running || child.path.ending == Ending::hold};
+    parent.child_ids.push_back(child.id);
+    ++stats.child_sessions_created;
+    add_session(std::move(child));
+  }
 }
 
 Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
@@ -911,11 +1019,15 @@ Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
   auto contains = [](const std::vector<std::string>& list, std::string_view v) {
     return std::find(list.begin(), list.end(), v) != list.end();
   };
+  // A lagging list is an index that has not caught up: it hides new sessions from every list
+  // answer, counts included, whatever the filter.
+  const bool lagging = config.list_lag_ms > 0;
   const bool filtered = !tag_filter.empty() || created_after || created_before || updated_after ||
                         updated_before || archived || playbook || by_schedule || !origins.empty() ||
-                        !user_ids.empty() || !service_user_ids.empty();
+                        !user_ids.empty() || !service_user_ids.empty() || lagging;
   auto matches = [&](const Session& s) {
     if (s.org != route.org || by_schedule) return false;
+    if (lagging && now < s.created + config.list_lag_ms) return false;
     for (const auto& tag : tag_filter) {
       if (!contains(s.tags, tag)) return false;
     }
@@ -1021,6 +1133,10 @@ Reply World::State::post_message(Session& s, const Request& request, TimeMs now)
     return detail_reply(400, "Devin session still initializing");
   }
   if (p.status == "exit" || p.status == "error") return detail_reply(400, "Session has ended");
+  // Reference §12: a session created with resumable=false cannot be woken once it stops.
+  if (p.status == "suspended" && s.resumable == false) {
+    return detail_reply(400, "Session is not resumable");
+  }
 
   s.messages.push_back(Message{.event_id = "event-" + hex64(event_rng.next()) + hex64(event_rng.next()),
                                .created = now,
@@ -1157,7 +1273,12 @@ json::object World::State::stats_json(TimeMs now) const {
   }
   std::uint64_t duplicate_groups = 0;
   for (const auto& [tag, seqs] : by_tag) {
-    if (tag.starts_with("orch-") && seqs.size() > 1) ++duplicate_groups;
+    if (!tag.starts_with("orch-")) continue;
+    // Children carry their parent's tags; they are not duplicates of it.
+    const auto own = std::count_if(seqs.begin(), seqs.end(), [&](std::uint64_t seq) {
+      return !sessions.at(seq).parent_id;
+    });
+    if (own > 1) ++duplicate_groups;
   }
   const auto& f = stats.faults;
   return json::object{
@@ -1167,9 +1288,13 @@ json::object World::State::stats_json(TimeMs now) const {
       {"rate_limited_total", stats.rate_limited_total},
       {"concurrency_limited_total", stats.concurrency_limited_total},
       {"early_requests_after_429", stats.early_requests_after_429},
+      {"early_requests_in_retry_after", stats.early_requests_in_retry_after},
+      {"retry_after_windows", stats.retry_after_windows},
+      {"child_sessions_created", stats.child_sessions_created},
       {"faults", json::object{{"reset", f.reset},
                               {"500", f.http_500},
                               {"503", f.http_503},
+                              {"429", f.http_429},
                               {"502_html", f.http_502_html},
                               {"drop_after_create", f.drop_after_create},
                               {"slow", f.slow},
@@ -1192,6 +1317,7 @@ json::object World::State::settings_json() const {
       {"fault_reset", f.reset},
       {"fault_500", f.http_500},
       {"fault_503", f.http_503},
+      {"fault_429", f.http_429},
       {"fault_502_html", f.http_502_html},
       {"fault_drop_after_create", f.drop_after_create},
       {"fault_slow", f.slow},
@@ -1206,6 +1332,12 @@ json::object World::State::settings_json() const {
       {"total_mode", total_mode_name(config.total_mode)},
       {"updated_after_mode", updated_after_mode_name(config.updated_after_mode)},
       {"in_flight_grace_ms", config.in_flight_grace_ms},
+      {"fault_retry_after_ms", config.fault_retry_after_ms},
+      {"fault_retry_after_mode", retry_after_mode_name(config.fault_retry_after_mode)},
+      {"list_lag_ms", config.list_lag_ms},
+      {"child_sessions", config.child_sessions},
+      {"user_acu_quota",
+       config.user_acu_quota ? json::value(*config.user_acu_quota) : json::value(nullptr)},
   };
 }
 
@@ -1218,9 +1350,17 @@ Reply World::State::configure(std::string_view body, TimeMs now) {
   const std::map<std::string_view, double*> probabilities = {
       {"fault_reset", &f.reset},           {"fault_500", &f.http_500},
       {"fault_503", &f.http_503},          {"fault_502_html", &f.http_502_html},
+      {"fault_429", &f.http_429},
       {"fault_drop_after_create", &f.drop_after_create},
       {"fault_slow", &f.slow},             {"fault_garbage", &f.garbage},
       {"fault_creating", &f.creating}};
+  const std::map<std::string_view, int*> integers = {
+      {"slow_ms", &next.slow_ms},
+      {"max_concurrent_sessions", &next.max_concurrent_sessions},
+      {"in_flight_grace_ms", &next.in_flight_grace_ms},
+      {"fault_retry_after_ms", &next.fault_retry_after_ms},
+      {"list_lag_ms", &next.list_lag_ms},
+      {"child_sessions", &next.child_sessions}};
   for (const auto& [key, value] : parsed.as_object()) {
     const auto number = as_number(value);
     if (const auto it = probabilities.find(key); it != probabilities.end()) {
@@ -1231,24 +1371,29 @@ Reply World::State::configure(std::string_view body, TimeMs now) {
     } else if (key == "rate_limit_rpm" || key == "rate_limit_burst") {
       if (!number || *number < 0) return detail_reply(400, std::string{key} + " must be >= 0");
       (key == "rate_limit_rpm" ? next.rate_limit_rpm : next.rate_limit_burst) = *number;
-    } else if (key == "slow_ms" || key == "max_concurrent_sessions" || key == "in_flight_grace_ms") {
+    } else if (const auto int_it = integers.find(key); int_it != integers.end()) {
       if (!number || *number < 0 || *number != std::floor(*number) || *number > 1e9) {
         return detail_reply(400, std::string{key} + " must be a non-negative integer");
       }
-      (key == "slow_ms" ? next.slow_ms
-                        : key == "max_concurrent_sessions" ? next.max_concurrent_sessions
-                                                           : next.in_flight_grace_ms) =
-          static_cast<int>(*number);
+      *int_it->second = static_cast<int>(*number);
+    } else if (key == "user_acu_quota") {
+      if (value.is_null()) {
+        next.user_acu_quota.reset();
+      } else if (!number || *number < 0) {
+        return detail_reply(400, "user_acu_quota must be a non-negative number or null");
+      } else {
+        next.user_acu_quota = *number;
+      }
+    } else if (key == "retry_after_mode" || key == "fault_retry_after_mode") {
+      const auto mode =
+          parse_retry_after_mode(value.is_string() ? std::string_view{value.get_string()} : "");
+      if (!mode) {
+        return detail_reply(400, std::string{key} + " must be seconds, date, ms, both or none");
+      }
+      (key == "retry_after_mode" ? next.retry_after_mode : next.fault_retry_after_mode) = *mode;
     } else if (key == "hold_running") {
       if (!value.is_bool()) return detail_reply(400, "hold_running must be a boolean");
       next.hold_running = value.get_bool();
-    } else if (key == "retry_after_mode") {
-      const std::string_view mode = value.is_string() ? std::string_view{value.get_string()} : "";
-      if (mode == "seconds") next.retry_after_mode = RetryAfterMode::seconds;
-      else if (mode == "date") next.retry_after_mode = RetryAfterMode::date;
-      else if (mode == "ms") next.retry_after_mode = RetryAfterMode::ms;
-      else if (mode == "none") next.retry_after_mode = RetryAfterMode::none;
-      else return detail_reply(400, "retry_after_mode must be seconds, date, ms or none");
     } else if (key == "total_mode") {
       const std::string_view mode = value.is_string() ? std::string_view{value.get_string()} : "";
       if (mode == "always") next.total_mode = TotalMode::always;
@@ -1317,7 +1462,12 @@ Reply World::State::admin(const Request& request, const std::vector<std::string>
   if (segs.size() == 2 && segs[1] == "sessions") {
     if (method != "GET") return not_allowed();
     json::array items;
-    for (const auto& [seq, s] : sessions) items.push_back(render(s, now, true));
+    for (const auto& [seq, s] : sessions) {
+      // The API never echoes `resumable`; the admin view does, so tests can see it arrived.
+      auto item = render(s, now, true);
+      item["resumable"] = s.resumable ? json::value(*s.resumable) : json::value(nullptr);
+      items.push_back(std::move(item));
+    }
     return json_reply(200, json::object{{"items", std::move(items)}});
   }
   if (segs.size() >= 3 && segs[1] == "sessions") {

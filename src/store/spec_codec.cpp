@@ -145,6 +145,7 @@ std::string encode_spec(const core::JobSpec& spec) {
     }
   }
   if (spec.devin_mode) out["devin_mode"] = *spec.devin_mode;
+  if (spec.resumable) out["resumable"] = *spec.resumable;
   if (!spec.session_secrets.empty()) {
     json::array secrets;
     for (const auto& secret : spec.session_secrets) {
@@ -221,6 +222,15 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
       }
     } else if (key == "devin_mode") {
       ok = decoder.string_field(key, value, spec.devin_mode.emplace());
+    } else if (key == "resumable") {
+      // A JSON bool only: the API refuses "true" as a string, so the queue does too.
+      if (value.is_null()) {
+        spec.resumable.reset();
+      } else if (value.is_bool()) {
+        spec.resumable = value.get_bool();
+      } else {
+        ok = decoder.field_error(key, "true, false or null");
+      }
     } else if (key == "session_secrets") {
       const auto parsed = decode_secret_refs(value);
       if (!parsed) {

@@ -110,6 +110,16 @@ TEST(DevinClient, TooManyRequestsCarriesRetryAfter) {
   EXPECT_EQ(created.outcome.retry_after, std::chrono::milliseconds{3000});
 }
 
+TEST(DevinClient, ServiceUnavailableCarriesTheWaitItAskedFor) {
+  Fixture f{[](const ReceivedRequest&) {
+    return response(503, R"({"detail": "overloaded"})",
+                    {{"Retry-After", "9"}, {"retry-after-ms", "8500"}});
+  }};
+  auto got = f(f.client.get_session("org-1", "devin-1"));
+  EXPECT_EQ(got.outcome.cls, CallClass::ambiguous);
+  EXPECT_EQ(got.outcome.requested_wait(), std::chrono::milliseconds{8500});
+}
+
 TEST(DevinClient, NotFoundIsClassified) {
   Fixture f{[](const ReceivedRequest&) {
     return response(404, R"({"detail": "Session not found"})");
@@ -183,6 +193,51 @@ TEST(DevinClient, SendMessagePostsTheMessage) {
   EXPECT_EQ(request.target, "/v3/organizations/org-1/sessions/devin-1/messages");
   EXPECT_EQ(boost::json::parse(request.body),
             boost::json::parse(R"({"message": "please \"continue\""})"));
+}
+
+TEST(DevinClient, GetSessionReadsTheFamily) {
+  Fixture f{[](const ReceivedRequest&) {
+    return response(200, R"({"session_id": "devin-p", "status": "running",
+                             "parent_session_id": null,
+                             "child_session_ids": ["devin-c1", "devin-c2"]})");
+  }};
+  auto got = f(f.client.get_session("org-1", "devin-p"));
+  ASSERT_TRUE(got.outcome.ok()) << got.outcome.detail;
+  EXPECT_EQ(got.value->child_session_ids, (std::vector<std::string>{"devin-c1", "devin-c2"}));
+  EXPECT_EQ(got.value->parent_session_id, std::nullopt);
+}
+
+TEST(DevinClient, SelfReadsThePrincipal) {
+  Fixture f{[](const ReceivedRequest&) {
+    return response(200, R"({"principal_type": "service_user", "service_user_id": "svc-1",
+                             "service_user_name": "orchestrator", "org_id": "org-1"})");
+  }};
+  auto self = f(f.client.self());
+  ASSERT_TRUE(self.outcome.ok()) << self.outcome.detail;
+  EXPECT_EQ(self.value->principal_type, "service_user");
+  EXPECT_EQ(self.value->service_user_id, "svc-1");
+  EXPECT_EQ(self.value->service_user_name, "orchestrator");
+  EXPECT_EQ(self.value->org_id, "org-1");
+  const ReceivedRequest& request = f.server.requests.at(0);
+  EXPECT_EQ(request.method, "GET");
+  EXPECT_EQ(request.target, "/v3/self");
+}
+
+TEST(DevinClient, SelfOfAnEnterpriseKeyHasNoOrgAndABadKeyIsUnauthorized) {
+  bool good = true;
+  Fixture f{[&](const ReceivedRequest&) {
+    return good ? response(200, R"({"principal_type": "service_user", "service_user_id": "s",
+                                    "org_id": null})")
+                : response(401, R"({"detail": "Invalid API key"})");
+  }};
+  auto self = f(f.client.self());
+  ASSERT_TRUE(self.outcome.ok()) << self.outcome.detail;
+  EXPECT_EQ(self.value->org_id, std::nullopt);
+  good = false;
+  self = f(f.client.self());
+  EXPECT_EQ(self.outcome.cls, CallClass::unauthorized);
+  EXPECT_EQ(self.outcome.detail, "HTTP 401: Invalid API key");
+  EXPECT_FALSE(self.value);
 }
 
 TEST(DevinClient, ListOrganizationsPages) {

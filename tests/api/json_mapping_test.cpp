@@ -65,6 +65,36 @@ TEST(ParseSession, ReadsEveryFieldOfAFullResponse) {
   EXPECT_EQ(json::parse(*session->structured_output), json::parse(R"({"result":"ok","count":2})"));
 }
 
+TEST(ParseSession, ReadsParentAndChildren) {
+  auto parent = parse_session(R"({"session_id": "devin-p", "status": "running",
+    "parent_session_id": null, "child_session_ids": ["devin-c1", "devin-c2"]})");
+  ASSERT_TRUE(parent) << parent.error().message();
+  EXPECT_EQ(parent->parent_session_id, std::nullopt);
+  EXPECT_EQ(parent->child_session_ids, (std::vector<std::string>{"devin-c1", "devin-c2"}));
+  auto child = parse_session(R"({"session_id": "devin-c1", "status": "running",
+    "parent_session_id": "devin-p", "child_session_ids": null})");
+  ASSERT_TRUE(child) << child.error().message();
+  EXPECT_EQ(child->parent_session_id, "devin-p");
+  EXPECT_TRUE(child->child_session_ids.empty());
+  // Absent, [] and the full example response all read as no family.
+  auto full = parse_session(full_session);
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->parent_session_id, std::nullopt);
+  EXPECT_TRUE(full->child_session_ids.empty());
+}
+
+TEST(ParseSession, AnOddFamilyShapeNeverMakesTheSessionUnreadable) {
+  auto session = parse_session(R"({"session_id": "d", "status": "exit",
+    "parent_session_id": 12, "child_session_ids": ["c1", 2, null, "c2"]})");
+  ASSERT_TRUE(session) << session.error().message();
+  EXPECT_EQ(session->status, "exit");
+  EXPECT_EQ(session->parent_session_id, std::nullopt);
+  EXPECT_EQ(session->child_session_ids, (std::vector<std::string>{"c1", "c2"}));
+  session = parse_session(R"({"session_id": "d", "status": "exit", "child_session_ids": "c1"})");
+  ASSERT_TRUE(session);
+  EXPECT_TRUE(session->child_session_ids.empty());
+}
+
 TEST(ParseSession, MinimalResponseGetsDefaults) {
   auto session = parse_session(R"({"session_id": "devin-1", "status": "new"})");
   ASSERT_TRUE(session);
@@ -199,6 +229,13 @@ const std::vector<std::string> tricky_sessions = {
     R"({"session_id": "a", "status": "new", "extra": {"status": 5, "tags": [1], "session_id": null}})",
     R"({"session_id": "a", "status": "new", "extra": [[{"pull_requests": 1}]], "title": "t"})",
     R"({"sess\u0069on_id": "\u00e9\ud83d\ude00\n", "status": "a\\b", "status_detail": "\"q\""})",
+    R"({"session_id": "a", "status": "new", "parent_session_id": 7, "child_session_ids": "x"})",
+    R"({"session_id": "a", "status": "new", "parent_session_id": {"id": "p"}})",
+    R"({"session_id": "a", "status": "new", "parent_session_id": "p", "parent_session_id": null})",
+    R"({"session_id": "a", "status": "new", "parent_session_id": ""})",
+    R"({"session_id": "a", "status": "new", "child_session_ids": ["c1", 2, ["c3"], {"c": "4"}, "c5"]})",
+    R"({"session_id": "a", "status": "new", "child_session_ids": ["c1"], "child_session_ids": null})",
+    R"({"session_id": "a", "status": "new", "child_session_ids": {"0": "c1"}, "tags": ["t"]})",
     R"({"session_id": "a"})",
     R"({"status": "new"})",
     R"([{"session_id": "a", "status": "new"}])",
@@ -337,6 +374,29 @@ json::object body_of(const core::JobSpec& spec, std::string_view tag = "orch-k-g
   return json::parse(create_session_body(spec, tag)).as_object();
 }
 
+TEST(ParsePrincipal, EveryMemberOfTheUnionAndItsShapeErrors) {
+  auto service = parse_principal(R"({"principal_type": "service_user", "service_user_id": "s1",
+    "service_user_name": "bot", "org_id": "org-1", "extra": [1]})");
+  ASSERT_TRUE(service) << service.error().message();
+  EXPECT_EQ(service->principal_type, "service_user");
+  EXPECT_EQ(service->service_user_id, "s1");
+  EXPECT_EQ(service->service_user_name, "bot");
+  EXPECT_EQ(service->org_id, "org-1");
+  EXPECT_EQ(service->user_id, std::nullopt);
+  auto person = parse_principal(R"({"principal_type": "user", "user_id": "u1", "org_id": null})");
+  ASSERT_TRUE(person);
+  EXPECT_EQ(person->principal_type, "user");
+  EXPECT_EQ(person->user_id, "u1");
+  EXPECT_EQ(person->org_id, std::nullopt);
+  for (const char* body : {R"({"service_user_id": "s"})", R"({"principal_type": 1})",
+                           R"({"principal_type": "service_user", "org_id": 5})", R"([])"}) {
+    const auto bad = parse_principal(body);
+    ASSERT_FALSE(bad) << body;
+    EXPECT_EQ(error_of(bad), errc::unexpected_shape) << body;
+  }
+  EXPECT_EQ(error_of(parse_principal("not json")), errc::malformed_json);
+}
+
 TEST(CreateSessionBody, OnlyPromptAndTagWhenNothingElseIsSet) {
   const json::object body = body_of({.prompt = "Fix it"});
   EXPECT_EQ(body, json::parse(R"({"prompt": "Fix it", "tags": ["orch-k-g0"]})").as_object());
@@ -355,13 +415,24 @@ TEST(CreateSessionBody, EveryFieldWhenSet) {
       .max_acu_limit = 10,
       .structured_output_schema = R"({"type": "object", "properties": {}})",
       .devin_mode = "fast",
+      .resumable = false,
   };
   EXPECT_EQ(body_of(spec), json::parse(R"({
       "prompt": "Do \"this\"\n", "title": "T", "tags": ["a", "b", "orch-k-g0"],
       "create_as_user_id": "user-1", "playbook_id": "playbook-1", "knowledge_ids": ["k1"],
       "secret_ids": ["s1", "s2"], "repos": ["owner/repo"], "max_acu_limit": 10,
       "structured_output_schema": {"type": "object", "properties": {}},
-      "devin_mode": "fast"})").as_object());
+      "devin_mode": "fast", "resumable": false})").as_object());
+}
+
+TEST(CreateSessionBody, DevinModeIsPassedThroughAndResumableOnlyWhenSet) {
+  // The known modes and one the daemon has never heard of: the API decides, not us.
+  for (const auto* mode : {"normal", "fast", "lite", "ultra", "fusion", "hyper"}) {
+    EXPECT_EQ(body_of({.prompt = "p", .devin_mode = mode}).at("devin_mode"), mode);
+  }
+  EXPECT_EQ(body_of({.prompt = "p", .resumable = true}).at("resumable"), true);
+  EXPECT_FALSE(body_of({.prompt = "p"}).contains("resumable"));
+  EXPECT_FALSE(body_of({.prompt = "p"}).contains("devin_mode"));
 }
 
 TEST(CreateSessionBody, CreationTagIsAppendedOnce) {

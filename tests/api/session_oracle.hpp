@@ -127,6 +127,18 @@ inline std::optional<Session> read_session(const json::value& v) {
       output != nullptr && !output->is_null()) {
     s.structured_output = json::serialize(*output);
   }
+  // The family fields never make a session unreadable: a non-empty string parent, and the
+  // strings directly in a child list; anything else reads as none.
+  if (const json::value* parent = o.if_contains("parent_session_id");
+      parent != nullptr && parent->is_string() && !parent->get_string().empty()) {
+    s.parent_session_id = std::string{parent->get_string()};
+  }
+  if (const json::value* children = o.if_contains("child_session_ids");
+      children != nullptr && children->is_array()) {
+    for (const json::value& child : children->get_array()) {
+      if (child.is_string()) s.child_session_ids.emplace_back(child.get_string());
+    }
+  }
   return s;
 }
 

@@ -147,6 +147,34 @@ TEST(ClassifyResponse, RetryAfterMsIsPreferredAndInvalidValuesFallBack) {
   EXPECT_EQ(answer(503, "", "30").retry_after, seconds{30});
 }
 
+// Reference §6: honour Retry-After whenever present. Every error status yields the wait.
+TEST(RequestedWait, AnyErrorStatusCarryingAWaitYieldsIt) {
+  for (int status : {500, 502, 503, 504, 429, 403, 409, 400, 408}) {
+    EXPECT_EQ(answer(status, "", "12").requested_wait(), seconds{12}) << status;
+    EXPECT_EQ(answer(status, "", std::nullopt, "250").requested_wait(), milliseconds{250})
+        << status;
+    EXPECT_EQ(answer(status, "", "Sun, 06 Nov 1994 08:50:37 GMT").requested_wait(), seconds{60})
+        << status;
+    EXPECT_EQ(answer(status, "").requested_wait(), std::nullopt) << status;
+  }
+  // The seconds and the milliseconds headers together: the precise one, as the SDKs do.
+  EXPECT_EQ(answer(503, "", "2", "1500").requested_wait(), milliseconds{1500});
+  // A wait the parser refuses (absurd or malformed) holds nothing.
+  EXPECT_EQ(answer(503, "", "999999999").requested_wait(), std::nullopt);
+  EXPECT_EQ(answer(500, "", "soon").requested_wait(), std::nullopt);
+}
+
+TEST(RequestedWait, NeverOnSuccessOrWithoutAnAnswer) {
+  EXPECT_EQ(answer(200, "{}", "30").requested_wait(), std::nullopt);
+  EXPECT_EQ(answer(204, "", std::nullopt, "30").requested_wait(), std::nullopt);
+  // A 2xx whose body then failed to parse is downgraded to ambiguous by the caller; the header
+  // on it still asked for nothing.
+  CallOutcome downgraded = answer(200, "not json", "30");
+  downgraded.cls = CallClass::ambiguous;
+  EXPECT_EQ(downgraded.requested_wait(), std::nullopt);
+  EXPECT_EQ(classify_transport_failure(true, "reset").requested_wait(), std::nullopt);
+}
+
 TEST(ParseRetryAfter, DeltaSeconds) {
   EXPECT_EQ(parse_retry_after("120", kRfcExample), seconds{120});
   EXPECT_EQ(parse_retry_after("  7 \t", kRfcExample), seconds{7});

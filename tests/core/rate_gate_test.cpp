@@ -109,6 +109,39 @@ TEST(RateGate, ShorterRetryAfterNeverShortensAnExistingPause) {
   EXPECT_EQ(gate.paused_until(), kT0 + seconds{60});
 }
 
+TEST(RateGate, ServerWaitPausesEveryKindButLeavesTheRateAlone) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 5, .decrease_factor = 0.5},
+                kT0};
+  gate.on_server_wait(kT0, seconds{20});  // e.g. a 503 with Retry-After: 20
+  EXPECT_EQ(gate.paused_until(), kT0 + seconds{20});
+  for (RequestKind kind : {RequestKind::create, RequestKind::other}) {
+    EXPECT_FALSE(gate.try_acquire(kind, kT0 + seconds{19})) << static_cast<int>(kind);
+    EXPECT_EQ(gate.ready_at(kind, kT0), kT0 + seconds{20});
+  }
+  EXPECT_DOUBLE_EQ(gate.rate_per_minute(), 60.0);
+  EXPECT_EQ(gate.consecutive_rate_limits(), 0);
+  // One request when the wait ends, then the unchanged rate: the next a second later.
+  EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{20}));
+  EXPECT_FALSE(gate.try_acquire(RequestKind::other, kT0 + seconds{20}));
+  EXPECT_EQ(gate.ready_at(RequestKind::other, kT0 + seconds{20}), kT0 + seconds{21});
+}
+
+TEST(RateGate, ServerWaitNeverShortensAPauseAndIsClamped) {
+  RateGate gate{RateGatePolicy{.max_pause = minutes{5}}, kT0};
+  Random random{4};
+  gate.on_rate_limited(kT0, seconds{60}, false, random);
+  gate.on_server_wait(kT0 + seconds{1}, seconds{5});
+  EXPECT_EQ(gate.paused_until(), kT0 + seconds{60});
+  gate.on_server_wait(kT0 + seconds{2}, std::chrono::hours{3});
+  EXPECT_EQ(gate.paused_until(), kT0 + seconds{2} + minutes{5});
+  // A zero wait (an HTTP date already past) holds nothing and takes no token.
+  RateGate fresh{RateGatePolicy{.burst = 2}, kT0};
+  fresh.on_server_wait(kT0, Duration{0});
+  EXPECT_FALSE(fresh.paused(kT0));
+  EXPECT_TRUE(fresh.try_acquire(RequestKind::other, kT0));
+  EXPECT_TRUE(fresh.try_acquire(RequestKind::other, kT0));
+}
+
 // A 429 that follows another with a request in between, after the pause has ended: a real one.
 void rate_limited_again(RateGate& gate, TimePoint& at, std::optional<Duration> retry_after,
                         Random& random) {

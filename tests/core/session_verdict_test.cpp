@@ -16,6 +16,8 @@ struct VerdictCase {
   JobState state;
   std::string_view reason;
   bool billing;
+  PauseScope pause = billing ? PauseScope::organization : PauseScope::none;
+  bool unknown_detail = false;
 
   friend std::ostream& operator<<(std::ostream& out, const VerdictCase& c) {
     return out << c.status << "/" << c.detail.value_or("null");
@@ -29,6 +31,8 @@ TEST_P(JudgeSession, MapsStatusToTheJobsFate) {
   const SessionVerdict v = judge_session(c.status, c.detail, c.policy);
   EXPECT_EQ(v.terminal, c.terminal);
   EXPECT_EQ(v.billing, c.billing);
+  EXPECT_EQ(v.pause, c.pause) << to_string(v.pause);
+  EXPECT_EQ(v.unknown_detail, c.unknown_detail);
   if (c.terminal) {
     EXPECT_EQ(v.state, c.state);
     EXPECT_EQ(v.reason, c.reason);
@@ -68,8 +72,19 @@ INSTANTIATE_TEST_SUITE_P(
                     "suspended: user_request", false},
         VerdictCase{"suspended", kNone, kStop, true, JobState::finished, "suspended: null",
                     false},
-        VerdictCase{"suspended", "a_new_reason", kStop, true, JobState::finished,
-                    "suspended: a_new_reason", false},
+        // The user ran out, not the org: only that user's jobs pause.
+        VerdictCase{"suspended", "user_usage_limit_exceeded", kStop, true, JobState::suspended,
+                    "suspended: user_usage_limit_exceeded", false, PauseScope::user},
+        VerdictCase{"suspended", "user_usage_limit_exceeded", kFinished, true,
+                    JobState::suspended, "suspended: user_usage_limit_exceeded", false,
+                    PauseScope::user},
+        // A detail nobody told us about: stopped, not a success, flagged to warn and count.
+        VerdictCase{"suspended", "a_new_reason", kStop, true, JobState::suspended,
+                    "suspended: a_new_reason", false, PauseScope::none, true},
+        VerdictCase{"suspended", "Out_Of_Credits", kFinished, true, JobState::suspended,
+                    "suspended: Out_Of_Credits", false, PauseScope::none, true},
+        VerdictCase{"suspended", "", kStop, true, JobState::suspended, "suspended: ", false,
+                    PauseScope::none, true},
         VerdictCase{"running", "finished", kFinished, true, JobState::finished,
                     "running: finished", false},
         VerdictCase{"running", "finished", kStop, false, JobState::running, "", false},
@@ -86,6 +101,19 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"", kNone, kStop, false, JobState::running, "", false},
         VerdictCase{"EXIT", kNone, kStop, false, JobState::running, "", false}));
 
+TEST(IsKnownSuspendedDetail, EveryDetailTheReferenceListsAndNothingElse) {
+  for (const auto* detail : {"inactivity", "user_request", "usage_limit_exceeded", "out_of_credits",
+                             "out_of_quota", "no_quota_allocation", "payment_declined",
+                             "org_usage_limit_exceeded", "total_session_limit_exceeded", "error",
+                             "user_usage_limit_exceeded"}) {
+    EXPECT_TRUE(is_known_suspended_detail(detail)) << detail;
+    // A known detail is never flagged as unknown.
+    EXPECT_FALSE(judge_session("suspended", detail, kStop).unknown_detail) << detail;
+  }
+  EXPECT_FALSE(is_known_suspended_detail("a_new_reason"));
+  EXPECT_FALSE(is_known_suspended_detail(""));
+}
+
 TEST(IsBillingDetail, KnowsExactlyTheBillingReasons) {
   EXPECT_TRUE(is_billing_detail("out_of_credits"));
   EXPECT_TRUE(is_billing_detail("total_session_limit_exceeded"));
@@ -93,6 +121,7 @@ TEST(IsBillingDetail, KnowsExactlyTheBillingReasons) {
   EXPECT_FALSE(is_billing_detail("error"));
   EXPECT_FALSE(is_billing_detail(""));
   EXPECT_FALSE(is_billing_detail("out_of_credits "));
+  EXPECT_FALSE(is_billing_detail("user_usage_limit_exceeded"));  // a user's, not the org's
 }
 
 }  // namespace

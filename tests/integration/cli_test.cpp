@@ -66,6 +66,40 @@ class Cli : public DaemonFixture {
   }
 };
 
+// check-config --online asks devin-sim's GET /v3/self with the configured key.
+TEST_F(Cli, CheckConfigOnlineChecksTheKeyTheOrganisationAndNamesImpersonation) {
+  write_jobs("- key: as-bob\n  prompt: p\n  create_as_user_id: user-bob\n");
+  write_config(DaemonSettings{});
+  auto check = cli("check-config", {"--online"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_THAT(check.out, HasSubstr("# online: ok: API key: works (GET /v3/self: service_user "
+                                   "devin-sim (svc-sim))\n"));
+  EXPECT_THAT(check.out, HasSubstr("# online: ok: organisation: org-demo is the key's own\n"));
+  EXPECT_THAT(check.out, HasSubstr("# online: note: impersonation: 1 job(s) use "
+                                   "create_as_user_id (as-bob; users user-bob)"));
+  EXPECT_EQ(check.out.find(kApiKey), std::string::npos) << "the key is never printed";
+  // Without --online nothing is asked.
+  const auto requests = sim_->stats().at("requests_total").as_int64();
+  EXPECT_EQ(cli("check-config").exit_code, 0);
+  EXPECT_EQ(sim_->stats().at("requests_total").as_int64(), requests);
+
+  // A job for an organisation the key does not belong to.
+  write_jobs("- key: elsewhere\n  prompt: p\n  org_id: org-other\n");
+  check = cli("check-config", {"--online"});
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_THAT(check.out, HasSubstr("# online: PROBLEM: organisation: the key belongs to org-demo, "
+                                   "but requests would go to org-other"));
+
+  // A key the server refuses.
+  auto options = daemon_options({"check-config", "--config", dir_.file("config.yaml"), "--online"});
+  options.env = {{"DEVIN_API_KEY", "cog_not_the_right_one"}};
+  check = run_command(options);
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_THAT(check.out, HasSubstr("# online: PROBLEM: API key: refused by"));
+  EXPECT_THAT(check.out, HasSubstr("HTTP 401: Invalid API key"));
+  EXPECT_EQ(check.out.find("cog_not_the_right_one"), std::string::npos);
+}
+
 TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
   // ---- enqueue, three ways
   const auto flags = cli("enqueue", {"--key", "from-flags", "--prompt", "Ship it [sim:exit]",

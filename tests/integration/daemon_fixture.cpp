@@ -110,12 +110,10 @@ std::string expected_state_for(const boost::json::object& session) {
   if (status == "exit") return "finished";
   if (status == "error") return "failed";
   if (status == "suspended") {
-    for (const char* billing : {"out_of_credits", "out_of_quota", "no_quota_allocation",
-                                "payment_declined", "usage_limit_exceeded",
-                                "org_usage_limit_exceeded", "total_session_limit_exceeded"}) {
-      if (detail == billing) return "suspended";
-    }
-    return detail == "error" ? "failed" : "finished";
+    // Asleep after its turn (or put to sleep): done. Any other detail, billing, the user's
+    // quota or one nobody knows, is a stop that must not read as success.
+    if (detail.empty() || detail == "inactivity" || detail == "user_request") return "finished";
+    return detail == "error" ? "failed" : "suspended";
   }
   return "running";
 }

@@ -21,6 +21,28 @@ TEST(Flags, DefaultsMatchTheDocumentation) {
   EXPECT_EQ(o.world.retry_after_mode, RetryAfterMode::seconds);
   EXPECT_EQ(o.world.in_flight_grace_ms, 50);
   EXPECT_FALSE(o.world.hold_running);
+  EXPECT_EQ(o.world.list_lag_ms, 0);
+  EXPECT_EQ(o.world.child_sessions, 2);
+  EXPECT_FALSE(o.world.user_acu_quota);
+  EXPECT_EQ(o.world.fault_retry_after_ms, 0);
+  EXPECT_EQ(o.world.fault_retry_after_mode, RetryAfterMode::seconds);
+  EXPECT_DOUBLE_EQ(o.world.faults.http_429, 0.0);
+}
+
+TEST(Flags, ParsesTheListLagQuotaChildrenAndFaultWaitFlags) {
+  const auto parsed = parse_flags({"--list-lag-ms", "4000", "--child-sessions=3",
+                                   "--user-acu-quota", "0.5", "--fault-429", "0.1",
+                                   "--fault-retry-after-ms", "1500", "--fault-retry-after-mode",
+                                   "both", "--retry-after-mode", "both"});
+  ASSERT_TRUE(parsed.options) << parsed.error;
+  const auto& w = parsed.options->world;
+  EXPECT_EQ(w.list_lag_ms, 4000);
+  EXPECT_EQ(w.child_sessions, 3);
+  EXPECT_EQ(w.user_acu_quota, 0.5);
+  EXPECT_DOUBLE_EQ(w.faults.http_429, 0.1);
+  EXPECT_EQ(w.fault_retry_after_ms, 1500);
+  EXPECT_EQ(w.fault_retry_after_mode, RetryAfterMode::both);
+  EXPECT_EQ(w.retry_after_mode, RetryAfterMode::both);
 }
 
 TEST(Flags, ParsesEveryKindOfValue) {
@@ -70,7 +92,12 @@ TEST(Flags, RejectsBadInput) {
            {"--host", "10.1.2.3"},
            {"--tls-cert", "c.pem"},
            {"--hold-running=yes"},
-           {"--seed", "-1"}}) {
+           {"--seed", "-1"},
+           {"--list-lag-ms", "-5"},
+           {"--user-acu-quota", "-1"},
+           {"--fault-429", "2"},
+           {"--fault-retry-after-mode", "none"},
+           {"--child-sessions", "x"}}) {
     const auto parsed = parse_flags(args);
     EXPECT_FALSE(parsed.options) << args[0];
     EXPECT_FALSE(parsed.error.empty()) << args[0];
@@ -85,7 +112,9 @@ TEST(Flags, HelpListsEveryFlag) {
         "--max-concurrent-sessions", "--fault-500", "--fault-503", "--fault-502-html",
         "--fault-reset", "--fault-slow", "--slow-ms", "--fault-garbage",
         "--fault-drop-after-create", "--fault-creating", "--total-mode", "--hold-running",
-        "--updated-after-mode", "--tls-cert", "--tls-key", "--log-requests", "--in-flight-grace-ms", "--help"}) {
+        "--updated-after-mode", "--tls-cert", "--tls-key", "--log-requests", "--in-flight-grace-ms", "--help",
+        "--list-lag-ms", "--child-sessions", "--user-acu-quota", "--fault-429",
+        "--fault-retry-after-ms", "--fault-retry-after-mode"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   const auto parsed = parse_flags({"--help"});

@@ -99,6 +99,19 @@ TEST(Lifecycle, WaitingErrorSuspendAndHoldPaths) {
   expect_timeline({Ending::hold, {}}, {{7'000, "running", "working"}, {100'000'000, "running", "working"}});
 }
 
+TEST(Lifecycle, SuspendBeforeWorkSkipsTheWorkAndItsAcus) {
+  const Path quota{.ending = Ending::suspend, .suspend_detail = "user_usage_limit_exceeded",
+                   .before_work = true};
+  expect_timeline(quota, {{6'999, "claimed", std::nullopt},
+                          {7'000, "suspended", "user_usage_limit_exceeded"},
+                          {500'000, "suspended", "user_usage_limit_exceeded"}});
+  // Even a run held at work does not work past an exhausted quota.
+  const SessionRun held{.kind = RunKind::initial, .origin = kT0, .hold = true};
+  const auto phase = phase_at(held, quota, 1.0, kT0 + 60'000);
+  EXPECT_EQ(phase.status, "suspended");
+  EXPECT_DOUBLE_EQ(phase.acus, 0.0);
+}
+
 TEST(Lifecycle, CreatingPhaseSitsBetweenNewAndClaimed) {
   expect_timeline({Ending::exit, {}},
                   {{1'000, "new", std::nullopt},

@@ -67,6 +67,14 @@ TEST(RetryAdvice, MillisecondsUseOnlyRetryAfterMs) {
   EXPECT_EQ(advice.quiet_until, kT0 + 251);
 }
 
+TEST(RetryAdvice, BothSendsSecondsAndMillisecondsAndJudgesByTheShorter) {
+  const auto advice = retry_advice(RetryAfterMode::both, kT0, 1'200.5);
+  ASSERT_EQ(advice.headers.size(), 2u);
+  EXPECT_EQ(advice.headers[0], (std::pair<std::string, std::string>{"Retry-After", "2"}));
+  EXPECT_EQ(advice.headers[1], (std::pair<std::string, std::string>{"retry-after-ms", "1201"}));
+  EXPECT_EQ(advice.quiet_until, kT0 + 1'201);
+}
+
 TEST(RetryAdvice, NoneAdvertisesNothing) {
   const auto advice = retry_advice(RetryAfterMode::none, kT0, 5'000);
   EXPECT_TRUE(advice.headers.empty());

@@ -133,5 +133,34 @@ TEST_F(ServerTest, ListWithTwoHundredSessionIdsFitsInTheRequestLine) {
   EXPECT_EQ(admin("/_sim/stats").at("list_requests_with_session_ids"), 1);
 }
 
+// The list lag runs on the server's wall clock: absent from lists, present by id, then listed.
+TEST_F(ServerTest, ListLagOnTheWallClock) {
+  start({.total_mode = TotalMode::always, .list_lag_ms = 400});
+  const auto created = http_call(port(), "POST", "/v3/organizations/org-demo/sessions",
+                                 R"({"prompt":"p","tags":["orch-lag"]})", kAuth);
+  ASSERT_EQ(created.status, 200) << created.body;
+  const auto id = std::string{json::parse(created.body).at("session_id").as_string()};
+  const auto listed = [&] {
+    const auto page = http_call(port(), "GET", "/v3/organizations/org-demo/sessions?tags=orch-lag",
+                                {}, kAuth);
+    return json::parse(page.body).at("items").as_array().size();
+  };
+  EXPECT_EQ(listed(), 0U);
+  EXPECT_EQ(http_call(port(), "GET", "/v3/organizations/org-demo/sessions/" + id, {}, kAuth).status,
+            200);
+  std::this_thread::sleep_for(std::chrono::milliseconds{450});
+  EXPECT_EQ(listed(), 1U);
+}
+
+TEST_F(ServerTest, FaultAnswersCarryTheirWaitOnTheWire) {
+  start({.faults = {.http_503 = 1}, .fault_retry_after_ms = 1500,
+         .fault_retry_after_mode = RetryAfterMode::both});
+  const auto reply = http_call(port(), "GET", "/v3/organizations/org-demo/sessions", {}, kAuth);
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_NE(reply.headers.find("Retry-After: 2\r\n"), std::string::npos) << reply.headers;
+  EXPECT_NE(reply.headers.find("retry-after-ms: 1500\r\n"), std::string::npos) << reply.headers;
+  EXPECT_EQ(admin("/_sim/stats").at("retry_after_windows"), 1);
+}
+
 }  // namespace
 }  // namespace devin_orch::sim

@@ -685,5 +685,236 @@ TEST_F(WorldTest, TenThousandSessionsStayCheapToLookUp) {
   EXPECT_EQ(page.at("items").at(0).at("session_id"), json::value(ids[199 * 37]));
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Reference §12: list lag, new devin_mode values, resumable, children, the user quota, waits
+// announced by fault answers, /v3/self.
+
+TEST_F(WorldTest, ListLagHidesANewSessionFromEveryListButNotFromGet) {
+  make({.total_mode = TotalMode::always, .list_lag_ms = 4000});
+  const auto id = create("p", {"orch-lag"});
+  EXPECT_EQ(get(id).at("session_id"), json::value(id));
+  const std::string base{kSessions};
+  for (const auto& target : {base, base + "?tags=orch-lag", base + "?session_ids=" + id,
+                             base + "?created_after=0"}) {
+    const auto page = call_json("GET", target);
+    EXPECT_TRUE(ids_of(page).empty()) << target;
+    EXPECT_EQ(page.at("total"), 0) << target;
+  }
+  advance_s(3.9);
+  EXPECT_TRUE(ids_of(call_json("GET", base + "?tags=orch-lag")).empty());
+  advance_s(0.1);
+  for (const auto& target : {base, base + "?tags=orch-lag", base + "?session_ids=" + id}) {
+    const auto page = call_json("GET", target);
+    EXPECT_EQ(ids_of(page), std::vector<std::string>{id}) << target;
+    EXPECT_EQ(page.at("total"), 1) << target;
+  }
+}
+
+TEST_F(WorldTest, DevinModeTakesTheKnownValuesAndRefusesOthersWith422) {
+  for (const auto* mode : {"normal", "fast", "lite", "ultra", "fusion"}) {
+    EXPECT_EQ(call("POST", kSessions,
+                   std::string{R"({"prompt":"p","devin_mode":")"} + mode + "\"}")
+                  .status,
+              200)
+        << mode;
+  }
+  const auto refused = call("POST", kSessions, R"({"prompt":"p","devin_mode":"turbo"})");
+  ASSERT_EQ(refused.status, 422);
+  const auto error = json::parse(refused.body).at("detail").at(0);
+  EXPECT_EQ(error.at("loc"), (json::array{"body", "devin_mode"}));
+  EXPECT_EQ(error.at("msg"), "Input should be 'normal', 'fast', 'lite', 'ultra' or 'fusion'");
+  EXPECT_EQ(error.at("type"), "enum");
+  EXPECT_EQ(world.session_count(), 5u);
+}
+
+TEST_F(WorldTest, ResumableIsValidatedStoredAndKeepsAStoppedSessionAsleep) {
+  const auto bad = call("POST", kSessions, R"({"prompt":"p","resumable":"yes"})");
+  ASSERT_EQ(bad.status, 422);
+  EXPECT_EQ(json::parse(bad.body).at("detail").at(0).at("loc"), (json::array{"body", "resumable"}));
+  EXPECT_EQ(json::parse(bad.body).at("detail").at(0).at("type"), "bool_type");
+
+  const auto created =
+      call_json("POST", kSessions, R"({"prompt":"[sim:finished]","resumable":false})");
+  EXPECT_FALSE(created.as_object().contains("resumable"));  // not part of SessionResponse
+  const std::string disposable{created.at("session_id").as_string()};
+  const std::string keep{
+      call_json("POST", kSessions, R"({"prompt":"[sim:finished]","resumable":true})")
+          .at("session_id")
+          .as_string()};
+  const auto plain = create("[sim:finished]");
+  const auto items = call_json("GET", "/_sim/sessions").at("items").as_array();
+  EXPECT_EQ(items.at(0).at("resumable"), false);
+  EXPECT_EQ(items.at(1).at("resumable"), true);
+  EXPECT_TRUE(items.at(2).at("resumable").is_null());
+
+  advance_s(60);
+  ASSERT_EQ(status_of(disposable), "suspended");
+  const auto refused = call("POST", std::string{kSessions} + "/" + disposable + "/messages",
+                            R"({"message":"more"})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(json::parse(refused.body).at("detail"), "Session is not resumable");
+  for (const auto& id : {keep, plain}) {
+    EXPECT_EQ(call_json("POST", std::string{kSessions} + "/" + id + "/messages",
+                        R"({"message":"more"})")
+                  .at("status"),
+              "resuming");
+  }
+}
+
+TEST_F(WorldTest, ChildPlaybookSpawnsChildrenThatOutliveTheirParent) {
+  make({.total_mode = TotalMode::always, .child_sessions = 2});
+  const auto parent = call_json(
+      "POST", kSessions,
+      R"({"prompt":"[sim:hold]","tags":["orch-job"],"child_playbook_id":"playbook-kid"})");
+  const std::string parent_id{parent.at("session_id").as_string()};
+  EXPECT_TRUE(parent.at("parent_session_id").is_null());
+  const auto& kids = parent.at("child_session_ids").as_array();
+  ASSERT_EQ(kids.size(), 2u);
+  for (const auto& kid : kids) {
+    const auto child = get(std::string{kid.as_string()});
+    EXPECT_EQ(child.at("parent_session_id"), json::value(parent_id));
+    EXPECT_TRUE(child.at("child_session_ids").is_null());
+    EXPECT_EQ(child.at("playbook_id"), "playbook-kid");
+    EXPECT_EQ(child.at("tags"), (json::array{"orch-job"}));
+  }
+  // A session without children and a plain create stay as before.
+  EXPECT_TRUE(call_json("POST", kSessions, R"({"prompt":"x"})").at("child_session_ids").is_null());
+  // A tag lookup sees the children beside the parent; they are not duplicates of it.
+  EXPECT_EQ(call_json("GET", std::string{kSessions} + "?tags=orch-job").at("total"), 3);
+  auto s = stats();
+  EXPECT_EQ(s.at("sessions_created"), 2);
+  EXPECT_EQ(s.at("child_sessions_created"), 2);
+  EXPECT_EQ(s.at("duplicate_tag_groups"), 0);
+
+  advance_s(20);
+  const std::string kid{kids.at(0).as_string()};
+  const double child_acus = get(kid).at("acus_consumed").to_number<double>();
+  EXPECT_GT(child_acus, 0.1);
+  // Each session reports only its own ACUs: the parent's are not the family's sum.
+  EXPECT_DOUBLE_EQ(get(parent_id).at("acus_consumed").to_number<double>(), child_acus);
+
+  call_json("DELETE", std::string{kSessions} + "/" + parent_id);
+  EXPECT_EQ(status_of(parent_id), "exit");
+  advance_s(5);
+  EXPECT_EQ(status_of(kid), "running");  // not terminated with its parent
+  EXPECT_GT(get(kid).at("acus_consumed").to_number<double>(), child_acus);
+}
+
+TEST_F(WorldTest, UserQuotaSuspendsNewSessionsOfThatUserOnly) {
+  make({.total_mode = TotalMode::always, .user_acu_quota = 0.2});
+  auto create_as = [&](std::string_view user) {
+    json::object body{{"prompt", "[sim:hold]"}};
+    if (!user.empty()) body["create_as_user_id"] = user;
+    return std::string{
+        call_json("POST", kSessions, json::serialize(body)).at("session_id").as_string()};
+  };
+  const auto first = create_as("user-a");
+  advance_s(30);  // 7 s to start, then 23 s running: 0.23 ACU, past the quota
+  ASSERT_GT(get(first).at("acus_consumed").to_number<double>(), 0.2);
+  const auto over = create_as("user-a");
+  const auto other = create_as("user-b");
+  const auto unnamed = create_as("");
+  EXPECT_EQ(get(over).at("status"), "new");
+  advance_s(8);
+  const auto suspended = get(over);
+  EXPECT_EQ(suspended.at("status"), "suspended");
+  EXPECT_EQ(suspended.at("status_detail"), "user_usage_limit_exceeded");
+  EXPECT_EQ(suspended.at("acus_consumed"), 0);
+  EXPECT_EQ(status_of(other), "running");
+  EXPECT_EQ(status_of(unnamed), "running");
+  EXPECT_EQ(status_of(first), "running");  // only new sessions are checked
+}
+
+TEST_F(WorldTest, FaultAnswersAnnounceRetryAfterAndEarlyRequestsAreCounted) {
+  make({.faults = {.http_503 = 1}, .fault_retry_after_ms = 2000});
+  auto reply = call("GET", kSessions);
+  ASSERT_EQ(reply.status, 503);
+  ASSERT_EQ(reply.headers.size(), 1u);
+  EXPECT_EQ(reply.headers[0], (std::pair<std::string, std::string>{"Retry-After", "2"}));
+  now += 20;  // in flight when the 503 left: forgiven, and it announces a window of its own
+  call("GET", kSessions);
+  EXPECT_EQ(stats().at("early_requests_in_retry_after"), 0);
+  now += 100;  // ignored the advice
+  call("GET", kSessions);
+  auto s = stats();
+  EXPECT_EQ(s.at("early_requests_in_retry_after"), 1);
+  EXPECT_EQ(s.at("early_requests_after_429"), 0);  // that counter is for rate-limit 429s
+  EXPECT_EQ(s.at("retry_after_windows"), 3);
+  call_json("POST", "/_sim/config", R"({"fault_503":0})");
+  now += 2000;  // waited
+  EXPECT_EQ(call("GET", kSessions).status, 200);
+  EXPECT_EQ(stats().at("early_requests_in_retry_after"), 1);
+
+  make({.faults = {.http_500 = 1}, .fault_retry_after_ms = 1500,
+        .fault_retry_after_mode = RetryAfterMode::both});
+  reply = call("POST", kSessions, R"({"prompt":"p"})");
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_EQ(reply.headers, (std::vector<std::pair<std::string, std::string>>{
+                               {"Retry-After", "2"}, {"retry-after-ms", "1500"}}));
+  EXPECT_EQ(world.session_count(), 0u);
+
+  make({.faults = {.http_503 = 1}});  // no wait configured: no header, no window
+  reply = call("GET", kSessions);
+  EXPECT_TRUE(reply.headers.empty());
+  now += 100;
+  call("GET", kSessions);
+  EXPECT_EQ(stats().at("early_requests_in_retry_after"), 0);
+  EXPECT_EQ(stats().at("retry_after_windows"), 0);
+}
+
+TEST_F(WorldTest, Fault429IsAnsweredWithoutProcessing) {
+  make({.faults = {.http_429 = 1}, .fault_retry_after_ms = 700,
+        .fault_retry_after_mode = RetryAfterMode::ms});
+  const auto reply = call("POST", kSessions, R"({"prompt":"p"})");
+  EXPECT_EQ(reply.status, 429);
+  EXPECT_EQ(reply.headers.at(0), (std::pair<std::string, std::string>{"retry-after-ms", "700"}));
+  EXPECT_EQ(world.session_count(), 0u);
+  const auto s = stats();
+  EXPECT_EQ(s.at("faults").at("429"), 1);
+  EXPECT_EQ(s.at("rate_limited_total"), 0);
+  // Rate-limited answers can announce both headers too.
+  EXPECT_EQ(call_json("POST", "/_sim/config", R"({"retry_after_mode":"both","fault_429":0})")
+                .at("retry_after_mode"),
+            "both");
+}
+
+TEST(WorldFaults, The429FaultLeavesOlderSeedsDecisionsAlone) {
+  auto trace = [](double rate_429) {
+    World world{WorldConfig{.seed = 5, .faults = {.http_500 = 0.3, .http_429 = rate_429}}};
+    std::vector<int> statuses;
+    for (int i = 0; i < 100; ++i) {
+      statuses.push_back(world
+                             .handle({.method = "GET",
+                                      .target = "/v3/organizations/org-demo/sessions",
+                                      .authorization = "Bearer cog_x"},
+                                     kT0)
+                             .status);
+    }
+    return statuses;
+  };
+  const auto without = trace(0.0);
+  const auto with = trace(0.5);
+  for (std::size_t i = 0; i < without.size(); ++i) {
+    if (without[i] == 500) {
+      EXPECT_EQ(with[i], 500) << i;  // 500s are decided first, and stay put
+    }
+  }
+  EXPECT_GT(std::count(with.begin(), with.end(), 429), 15);
+}
+
+TEST_F(WorldTest, SelfAnswersThePrincipalForAWorkingKeyOnly) {
+  make({.api_key = "cog_right"});
+  const auto ok = call("GET", "/v3/self", {}, "Bearer cog_right");
+  ASSERT_EQ(ok.status, 200);
+  const auto self = json::parse(ok.body);
+  EXPECT_EQ(self.at("principal_type"), "service_user");
+  EXPECT_EQ(self.at("service_user_id"), "svc-sim");
+  EXPECT_EQ(self.at("org_id"), "org-demo");
+  EXPECT_EQ(call("GET", "/v3/self", {}, "Bearer cog_wrong").status, 401);
+  EXPECT_EQ(call("GET", "/v3/self", {}, "").status, 401);
+  EXPECT_EQ(call("GET", "/v3beta1/self", {}, "Bearer cog_right").status, 200);
+}
+
 }  // namespace
 }  // namespace devin_orch::sim

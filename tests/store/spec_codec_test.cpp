@@ -22,6 +22,7 @@ core::JobSpec full_spec() {
       .max_acu_limit = 12,
       .structured_output_schema = R"({"type":"object","properties":{"ok":{"type":"boolean"}}})",
       .devin_mode = "fast",
+      .resumable = false,
   };
 }
 
@@ -53,7 +54,7 @@ TEST(SpecCodec, EncodesFieldsInFixedOrder) {
       R"("playbook_id":"playbook-9","knowledge_ids":["k1","k2"],"secret_ids":[],)"
       R"("repos":["owner/repo"],"max_acu_limit":12,)"
       R"("structured_output_schema":{"type":"object","properties":{"ok":{"type":"boolean"}}},)"
-      R"("devin_mode":"fast"})");
+      R"("devin_mode":"fast","resumable":false})");
 }
 
 TEST(SpecCodec, AbsentOptionalsAreOmitted) {

@@ -41,6 +41,8 @@ class DevinClient {
                                                           std::string message);
   boost::asio::awaitable<ApiResult<OrganizationPage>> list_organizations(
       int first, std::optional<std::string> after);
+  // GET /v3/self: the cheap check that the key works (200) or not (401, `unauthorized`).
+  boost::asio::awaitable<ApiResult<Principal>> self();
 
  private:
   HttpClient& http_;

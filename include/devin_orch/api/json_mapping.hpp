@@ -26,6 +26,7 @@ std::string send_message_body(std::string_view message);
 result<Session> parse_session(std::string_view body);
 result<SessionPage> parse_session_page(std::string_view body);
 result<OrganizationPage> parse_organization_page(std::string_view body);
+result<Principal> parse_principal(std::string_view body);
 
 // A readable reason from an error body: FastAPI `detail` (string, or 422 list joined as
 // "loc: msg; ..."), else the first 200 bytes of the body with control characters removed.

@@ -40,6 +40,16 @@ struct ListSessionsQuery {
   std::optional<std::string> after;
 };
 
+// GET /v3/self: who the API key authenticates as. The API answers a union; every member is
+// read into this one record, and a principal type we do not know is kept as given.
+struct Principal {
+  std::string principal_type;                    // "service_user", or e.g. a personal token's
+  std::optional<std::string> service_user_id;
+  std::optional<std::string> service_user_name;
+  std::optional<std::string> user_id;            // personal access tokens
+  std::optional<std::string> org_id;             // null: enterprise-scoped (or several orgs)
+};
+
 // One Enterprise organisation (GET /v3/enterprise/organizations).
 struct Organization {
   std::string org_id;

@@ -34,6 +34,17 @@ struct CallOutcome {
   bool billing = false;            // a 403/429 whose text names a billing or quota problem
 
   bool ok() const noexcept { return cls == CallClass::ok; }
+
+  // The wait the server asked for on an error answer of any status (503, 500, 429, 403, ...),
+  // which the org's requests must honour: the reference says to honour Retry-After whenever it
+  // is present, and the generated SDKs wait on it for 5xx too. A 429 passes it to
+  // RateGate::on_rate_limited (which also adapts the rate); every other status to
+  // RateGate::on_server_wait. Nothing for a 2xx (the body is the answer, not a wait) or when
+  // no answer came.
+  std::optional<Duration> requested_wait() const noexcept {
+    if (http_status == 0 || (http_status >= 200 && http_status < 300)) return std::nullopt;
+    return retry_after;
+  }
 };
 
 // Classifies a transport failure. `request_sent` is true once any byte of the request was

@@ -37,6 +37,9 @@ struct JobSpec {
   std::optional<std::int64_t> max_acu_limit;
   std::optional<std::string> structured_output_schema;  // a JSON object, kept serialised
   std::optional<std::string> devin_mode;                 // passed through: an open set
+  // Keep the VM after the session stops so a message can wake it; false for disposable
+  // sessions (which then cannot take follow-up messages once stopped). Absent: API default.
+  std::optional<bool> resumable;
   std::vector<SessionSecretRef> session_secrets;
 
   bool operator==(const JobSpec&) const = default;

@@ -111,6 +111,13 @@ class RateGate {
   void on_rate_limited(TimePoint now, std::optional<Duration> retry_after, bool concurrency_cap,
                        Random& random);
 
+  // An answer other than a 429 that asked for a wait (a 503 or 500 with Retry-After or
+  // retry-after-ms; see CallOutcome::requested_wait). Pauses every request until now + wait
+  // (clamped to max_pause; never shortens a longer pause) and empties the bucket like a 429, so
+  // one request goes when the wait ends. The rate and the 429 counts are left alone: an
+  // overloaded server says nothing about our share of its request budget.
+  void on_server_wait(TimePoint now, Duration wait);
+
   // One of our sessions ended: capacity may be free again.
   void release_hold() noexcept;
 

@@ -32,6 +32,9 @@ struct Session {
   std::optional<std::string> title;
   std::optional<std::string> structured_output;  // serialised JSON, if any
   bool is_archived = false;
+  // Family (reference §12). Absent or null read as none; a child reports its own ACUs.
+  std::optional<std::string> parent_session_id;
+  std::vector<std::string> child_session_ids;
 
   bool operator==(const Session&) const = default;
 };

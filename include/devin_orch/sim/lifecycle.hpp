@@ -34,6 +34,9 @@ enum class Ending {
 struct Path {
   Ending ending = Ending::finished_then_inactivity;
   std::string suspend_detail;  // only for Ending::suspend
+  // Ending::suspend only: suspend as soon as the session would start working, without any
+  // running time (a quota already exhausted when the session was created).
+  bool before_work = false;
 };
 
 // Prompt markers ([sim:exit], [sim:finished], [sim:waiting], [sim:error], [sim:suspend=x],

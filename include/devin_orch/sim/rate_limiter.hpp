@@ -15,6 +15,7 @@ enum class RetryAfterMode {
   seconds,  // Retry-After: ceil(seconds until one token), at least 1
   date,     // Retry-After: IMF-fixdate of that instant, rounded up to a whole second
   ms,       // retry-after-ms: ceil(milliseconds until one token), at least 1; no Retry-After
+  both,     // Retry-After in seconds and retry-after-ms, as the generated SDKs read them
   none,     // no header at all
 };
 

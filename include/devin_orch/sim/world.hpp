@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,7 @@ struct FaultRates {
   double reset = 0.0;              // close the socket without answering; nothing processed
   double http_500 = 0.0;           // answer 500 without processing
   double http_503 = 0.0;           // answer 503 without processing
+  double http_429 = 0.0;           // answer 429 without processing (drawn from its own stream)
   double http_502_html = 0.0;      // answer 502 with an HTML page without processing
   double drop_after_create = 0.0;  // successful create processed, connection closed unanswered
   double slow = 0.0;               // processed, answer delayed by slow_ms
@@ -58,6 +60,16 @@ struct WorldConfig {
   UpdatedAfterMode updated_after_mode = UpdatedAfterMode::inclusive;
   bool hold_running = false;                     // runs started now never leave running/working
   int in_flight_grace_ms = 50;                   // see early_requests_after_429
+  // The wait that 500, 503 and 429 fault answers announce; 0 = they announce none.
+  int fault_retry_after_ms = 0;
+  RetryAfterMode fault_retry_after_mode = RetryAfterMode::seconds;  // how they announce it
+  // A new session stays out of list answers (any filter) for this long after its creation;
+  // GET by id sees it at once. Not scaled by time_factor.
+  int list_lag_ms = 0;
+  int child_sessions = 2;  // children spawned by a session created with child_playbook_id
+  // ACUs each user (create_as_user_id) may consume; a session created as a user who has used
+  // it up suspends with user_usage_limit_exceeded before working. nullopt = no quota.
+  std::optional<double> user_acu_quota;
 };
 
 struct Request {

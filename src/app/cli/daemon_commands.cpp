@@ -1,10 +1,12 @@
 // The commands about the daemon itself: `run`, `status`, `check-config`, `healthcheck`,
 // `version`.
 #include "command.hpp"
+#include "devin_orch/app/cli/online_check.hpp"
 
 #include "devin_orch/app/cli/healthcheck.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/daemon/daemon.hpp"
+#include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/app/logging.hpp"
 
 #include <boost/json/array.hpp>
@@ -56,13 +58,19 @@ invalid, cancelled, timed_out (terminal). See docs/architecture.md.
 Exit codes: 0 ok, 1 database failure, 2 bad usage or invalid config.
 )";
 
-constexpr std::string_view kCheckConfigHelp = R"(Usage: devin-orch check-config --config FILE
+constexpr std::string_view kCheckConfigHelp = R"(Usage: devin-orch check-config --config FILE [--online]
 
 Validates the configuration (every problem with file:line:column) and the API key source,
 then prints the effective configuration with secrets masked.
   -c, --config FILE   configuration file (YAML), required
+  --online            also ask the API (GET /v3/self, one request): does the key work, does it
+                      belong to api.org_id (and every org_id of the job files), and what the
+                      job files need that cannot be checked without creating a session
+                      (ImpersonateOrgSessions when a job uses create_as_user_id)
 
-Exit codes: 0 valid, 2 bad usage, an invalid config or no API key.
+Exit codes: 0 valid (and, with --online, the key works for the organisations), 1 --online
+found a problem (key refused, another organisation, API unreachable), 2 bad usage, an
+invalid config or no API key.
 )";
 
 constexpr std::string_view kHealthcheckHelp = R"(Usage: devin-orch healthcheck --config FILE [--port PORT]
@@ -86,7 +94,7 @@ Exit codes: 0 ok.
 constexpr std::array<OptionSpec, 4> kRunOptions{
     {kConfigOption, {"--until-idle"}, {"--log-level", true}, {"--log-format", true}}};
 constexpr std::array<OptionSpec, 3> kStatusOptions{{kConfigOption, kJsonOption, {"--port", true}}};
-constexpr std::array<OptionSpec, 1> kCheckConfigOptions{{kConfigOption}};
+constexpr std::array<OptionSpec, 2> kCheckConfigOptions{{kConfigOption, {"--online"}}};
 constexpr std::array<OptionSpec, 2> kHealthcheckOptions{{kConfigOption, {"--port", true}}};
 
 ExitCode cmd_run(Command& command) {
@@ -203,7 +211,26 @@ ExitCode cmd_check_config(Command& command) {
   command.out() << render_config(config);
   if (!key) return command.fail(ExitCode::usage, "API key: " + key_error);
   command.out() << "# API key: found (" << key->size() << " characters, masked)\n";
-  return ExitCode::ok;
+  if (!command.args().has("--online")) return ExitCode::ok;
+
+  // Only the job files are known before the daemon runs; an unusable one is reported and the
+  // check goes on with the others.
+  std::vector<core::JobDefinition> jobs;
+  for (const auto& file : config.jobs.files) {
+    JobFileLoad load = load_job_file(file);
+    if (load.fatal) {
+      command.out() << "# online: note: " << load.fatal->to_string() << " (not considered)\n";
+    }
+    for (auto& job : load.jobs) jobs.push_back(std::move(job));
+  }
+  const OnlineReport report = check_online(config, *key, jobs);
+  for (const auto& line : report.lines) {
+    const char* level = line.level == OnlineLine::Level::ok     ? "ok"
+                        : line.level == OnlineLine::Level::note ? "note"
+                                                                : "PROBLEM";
+    command.out() << "# online: " << level << ": " << line.text << '\n';
+  }
+  return report.ok() ? ExitCode::ok : ExitCode::failure;
 }
 
 ExitCode cmd_healthcheck(Command& command) {

@@ -43,6 +43,7 @@ definition changes nothing; with a different definition it is reported and not a
   --playbook ID         playbook id
   --max-acu-limit N     ACU limit for the session
   --devin-mode MODE     e.g. normal, fast, lite, ultra, fusion (passed to the API as given)
+  --resumable BOOL      true or false: keep the session's VM after it stops (default: the API's)
   --file FILE           read jobs from a YAML job file (the format of jobs.files)
   --stdin               read one JSON object per line: {"key": ..., "prompt": ..., ...}
   --json                print a JSON array of {"key", "result"} instead of text
@@ -64,20 +65,20 @@ struct EnqueueEntry {
   std::optional<std::string> error;
 };
 
-constexpr std::array<OptionSpec, 18> kEnqueueFlags{{
+constexpr std::array<OptionSpec, 19> kEnqueueFlags{{
     kConfigOption,
     {"--key", true},          {"--prompt", true},         {"--title", true},
     {"--tag", true, true},    {"--repo", true, true},     {"--org", true},
     {"--priority", true},     {"--not-before", true},     {"--deadline", true},
     {"--max-attempts", true}, {"--create-as-user", true}, {"--playbook", true},
     {"--max-acu-limit", true}, {"--devin-mode", true},    {"--file", true},
-    {"--stdin"},              kJsonOption,
+    {"--stdin"},              kJsonOption,               {"--resumable", true},
 }};
 
 // The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
 // the operator typed.
 std::string_view flag_for(std::string_view field) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kFlags{{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kFlags{{
       {"key", "--key"},
       {"prompt", "--prompt"},
       {"title", "--title"},
@@ -89,6 +90,7 @@ std::string_view flag_for(std::string_view field) {
       {"playbook_id", "--playbook"},
       {"max_acu_limit", "--max-acu-limit"},
       {"devin_mode", "--devin-mode"},
+      {"resumable", "--resumable"},
   }};
   const std::string_view name = field.substr(0, field.find('['));
   for (const auto& [known, flag] : kFlags) {
@@ -128,6 +130,14 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
   if (args.value("--max-acu-limit")) {
     definition.spec.max_acu_limit = integer("--max-acu-limit");
     if (!definition.spec.max_acu_limit) return std::nullopt;
+  }
+  if (const auto text = args.value("--resumable")) {
+    // The words a job file and the JSON form take, nothing looser: the API wants a bool.
+    if (*text != "true" && *text != "false") {
+      reason = "--resumable needs true or false, got '" + *text + "'";
+      return std::nullopt;
+    }
+    definition.spec.resumable = *text == "true";
   }
   for (const auto* name : {"--not-before", "--deadline"}) {
     if (const auto text = args.value(name)) {

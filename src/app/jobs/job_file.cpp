@@ -26,11 +26,11 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 22> kFields{
+constexpr std::array<std::string_view, 23> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
-    "org_id",       "priority",
+    "resumable",    "org_id",        "priority",
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
@@ -143,6 +143,25 @@ class JobReader {
       items.push_back(std::move(*content));
     }
     return items;
+  }
+
+  // Only the words YAML 1.2 means as booleans; "yes"/"on" would be YAML 1.1 guesses, and a
+  // quoted "true" is a string: the API takes a JSON bool, so the file must say one.
+  std::optional<bool> boolean(const YamlValue& key, const YamlValue& value,
+                              const std::string& field) {
+    if (value.is_scalar() && value.tag == "?") {
+      const std::string& content = value.scalar;
+      if (content == "true" || content == "True" || content == "TRUE") {
+        note(field, value);
+        return true;
+      }
+      if (content == "false" || content == "False" || content == "FALSE") {
+        note(field, value);
+        return false;
+      }
+    }
+    fail(anchor(key, value), field, "expected true or false, got " + describe_yaml(value));
+    return std::nullopt;
   }
 
   std::optional<std::int64_t> integer(const YamlValue& key, const YamlValue& value,
@@ -409,6 +428,8 @@ class JobReader {
         out.spec.session_secrets = std::move(secrets);
       } else if (name == "devin_mode") {
         if (!absent) out.spec.devin_mode = text(key, value, field);
+      } else if (name == "resumable") {
+        if (!absent) out.spec.resumable = boolean(key, value, field);
       }
     }
     if (!has_key) fail(job, prefix_ + ".key", "missing required field 'key'");

@@ -78,6 +78,9 @@ std::optional<std::vector<std::string>> flags_of(const json::object& job) {
     if (name == "key" || name == "prompt" || name == "devin_mode") {
       args.push_back(name == "devin_mode" ? "--devin-mode" : "--" + std::string(name));
       args.emplace_back(value.as_string());
+    } else if (name == "resumable") {
+      args.push_back("--resumable");
+      args.emplace_back(value.as_bool() ? "true" : "false");
     } else if (name == "max_attempts" || name == "max_acu_limit") {
       args.push_back(name == "max_attempts" ? "--max-attempts" : "--max-acu-limit");
       args.push_back(std::to_string(value.as_int64()));
@@ -200,6 +203,10 @@ std::vector<Case> cases() {
        core::FieldError{"devin_mode", "must not be empty; leave the field out instead"}},
       {"devin_mode lite", with({{"devin_mode", "lite"}}), std::nullopt},
       {"devin_mode fusion", with({{"devin_mode", "fusion"}}), std::nullopt},
+      {"devin_mode ultra", with({{"devin_mode", "ultra"}}), std::nullopt},
+      {"a devin_mode nobody knows yet", with({{"devin_mode", "hyper"}}), std::nullopt},
+      {"resumable false", with({{"resumable", false}, {"devin_mode", "lite"}}), std::nullopt},
+      {"resumable true", with({{"resumable", true}}), std::nullopt},
       {"an empty tag", with({{"tags", json::array{"nightly", ""}}}),
        core::FieldError{"tags[1]", "must not be empty"}},
       {"an empty follow-up message", with({{"messages", json::array{""}}}),
@@ -302,6 +309,47 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
     EXPECT_EQ(stored.row->state, core::JobState::invalid);
     EXPECT_EQ(stored.row->last_error, "invalid spec: " + json_text);
   }
+}
+
+// `resumable` must be a real boolean everywhere: the API takes a JSON bool, and a string like
+// "yes" that one reader took and another refused would make the same job differ by entry point.
+TEST_F(JobEntryPoints, ResumableArrivesEverywhereAndOnlyAsABoolean) {
+  const json::object job{{"key", "job-r"}, {"prompt", "p"}, {"resumable", false}};
+  const JobFileLoad load = parse_job_text(yaml_of(job), "jobs.yaml");
+  ASSERT_EQ(load.jobs.size(), 1U);
+  EXPECT_EQ(load.jobs[0].spec.resumable, false);
+  const auto from_json = parse_job_json(json::serialize(job), nullptr);
+  ASSERT_TRUE(from_json);
+  EXPECT_EQ(from_json->spec.resumable, false);
+  const Stored stored = store_row(job);
+  ASSERT_EQ(stored.claimed.size(), 1U);
+  EXPECT_EQ(stored.claimed[0].definition.spec.resumable, false);
+  EXPECT_EQ(store::encode_spec(load.jobs[0].spec), R"({"prompt":"p","resumable":false})");
+  // Absent and null are the API's default, not false.
+  EXPECT_EQ(parse_job_json(R"({"key":"k","prompt":"p","resumable":null})", nullptr)->spec.resumable,
+            std::nullopt);
+  EXPECT_EQ(parse_job_text("- key: k\n  prompt: p\n", "jobs.yaml").jobs.at(0).spec.resumable,
+            std::nullopt);
+
+  const JobFileLoad quoted =
+      parse_job_text("- key: k\n  prompt: p\n  resumable: \"true\"\n", "jobs.yaml");
+  ASSERT_EQ(quoted.invalid.size(), 1U);
+  EXPECT_EQ(quoted.invalid[0].diagnostic.field, "jobs[0].resumable");
+  EXPECT_THAT(quoted.invalid[0].diagnostic.reason, StartsWith("expected true or false"));
+  const JobFileLoad yes = parse_job_text("- key: k\n  prompt: p\n  resumable: yes\n", "jobs.yaml");
+  ASSERT_EQ(yes.invalid.size(), 1U) << "YAML 1.1's yes is not a boolean the API would take";
+
+  std::string reason;
+  EXPECT_FALSE(parse_job_json(R"({"key":"k","prompt":"p","resumable":"true"})", &reason));
+  EXPECT_EQ(reason, "field 'resumable': expected true, false or null");
+  EXPECT_FALSE(store::decode_spec(R"({"prompt":"p","resumable":1})", &reason));
+  EXPECT_EQ(reason, "field 'resumable': expected true, false or null");
+
+  const Output flag = enqueue({"--key", "k", "--prompt", "p", "--resumable", "yes"});
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_THAT(flag.err, HasSubstr("--resumable needs true or false, got 'yes'"));
+  const Output ok = enqueue({"--key", "k", "--prompt", "p", "--resumable", "false"});
+  EXPECT_EQ(ok.code, 0) << ok.err;
 }
 
 TEST_F(JobEntryPoints, AYamlProblemIsLocatedAtTheValueThatBreaksTheRule) {
