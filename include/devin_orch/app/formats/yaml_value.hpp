@@ -1,12 +1,14 @@
 // A small YAML value tree with source marks, built from parser events one subtree at a time:
-// a job file is read job by job instead of as one yaml-cpp tree of the whole file.
+// a job file is read job by job, and a config file, which is small, as one tree.
 #pragma once
 
-#include <yaml-cpp/mark.h>
+#include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/app/formats/yaml_events.hpp"
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace devin_orch::app {
@@ -17,7 +19,7 @@ struct YamlValue {
   enum class Kind { null, scalar, sequence, map };
 
   Kind kind = Kind::null;
-  YAML::Mark mark = YAML::Mark::null_mark();
+  YamlMark mark;
   std::string tag;     // a scalar's: "?" plain, "!" quoted, or its explicit tag
   std::string scalar;
   std::vector<YamlValue> items;     // a sequence's
@@ -32,23 +34,27 @@ struct YamlValue {
   // a map.
   const YamlValue* find(std::string_view key) const noexcept;
 
-  // YAML 1.1 booleans as yaml-cpp reads them (true/yes/on, false/no/off, any capitalisation
-  // yaml-cpp accepts); nullopt for anything else.
+  // The YAML 1.1 booleans job files have always accepted (true/yes/on, false/no/off, y/n; all
+  // lower case, all upper case or capitalised); nullopt for anything else.
   std::optional<bool> as_bool() const;
+
+  bool operator==(const YamlValue&) const;
 };
 
 struct YamlEntry {
   YamlValue key;
   YamlValue value;
+
+  bool operator==(const YamlEntry&) const = default;
 };
 
 // Receives the events of one value (a scalar, or a collection from its start to its end) and
 // puts its tree together.
 class YamlValueBuilder {
  public:
-  void scalar(const YAML::Mark& mark, const std::string& tag, const std::string& text);
-  void null(const YAML::Mark& mark);
-  void open(YamlValue::Kind kind, const YAML::Mark& mark);
+  void scalar(const YamlMark& mark, std::string_view tag, std::string_view text);
+  void null(const YamlMark& mark);
+  void open(YamlValue::Kind kind, const YamlMark& mark);
   void close();
 
   bool complete() const noexcept { return complete_; }
@@ -67,7 +73,14 @@ class YamlValueBuilder {
   bool complete_ = false;
 };
 
-// How a value reads in an error message, like describe_yaml for a yaml-cpp node.
+// Screens `text` (screen_yaml with `limits`: one document, no aliases unless allowed, bounded
+// size) and returns its document as one tree; an empty document is a null value. For small
+// files only (a config): job files are read one job at a time instead.
+std::variant<YamlValue, Diagnostic> load_yaml_document(const std::string& text,
+                                                       const std::string& file,
+                                                       const YamlScreenLimits& limits);
+
+// How a value reads in an error message: "a map", "a list", "nothing", or the scalar quoted.
 std::string describe_yaml(const YamlValue& value);
 
 }  // namespace devin_orch::app

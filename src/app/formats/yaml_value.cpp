@@ -1,7 +1,5 @@
 // Building YamlValue trees from parser events, and the lookups job-file reading needs.
-#include "devin_orch/app/jobs/yaml_value.hpp"
-
-#include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/app/formats/yaml_value.hpp"
 
 #include <algorithm>
 #include <array>
@@ -19,7 +17,7 @@ const YamlValue* YamlValue::find(std::string_view key) const noexcept {
 
 std::optional<bool> YamlValue::as_bool() const {
   if (!is_scalar()) return std::nullopt;
-  // yaml-cpp's convert<bool>: these words, all lower case, all upper case or capitalised.
+  // These words, all lower case, all upper case or capitalised (YAML 1.1's booleans).
   static constexpr std::array<std::pair<std::string_view, bool>, 8> kWords{{
       {"y", true}, {"yes", true}, {"true", true}, {"on", true},
       {"n", false}, {"no", false}, {"false", false}, {"off", false},
@@ -63,18 +61,20 @@ YamlValue* YamlValueBuilder::attach(YamlValue value) {
   return &parent.value->entries.back().value;
 }
 
-void YamlValueBuilder::scalar(const YAML::Mark& mark, const std::string& tag,
-                              const std::string& text) {
-  attach(YamlValue{.kind = YamlValue::Kind::scalar, .mark = mark, .tag = tag, .scalar = text});
+void YamlValueBuilder::scalar(const YamlMark& mark, std::string_view tag, std::string_view text) {
+  attach(YamlValue{.kind = YamlValue::Kind::scalar,
+                   .mark = mark,
+                   .tag = std::string(tag),
+                   .scalar = std::string(text)});
   complete_ = open_.empty();
 }
 
-void YamlValueBuilder::null(const YAML::Mark& mark) {
+void YamlValueBuilder::null(const YamlMark& mark) {
   attach(YamlValue{.kind = YamlValue::Kind::null, .mark = mark});
   complete_ = open_.empty();
 }
 
-void YamlValueBuilder::open(YamlValue::Kind kind, const YAML::Mark& mark) {
+void YamlValueBuilder::open(YamlValue::Kind kind, const YamlMark& mark) {
   open_.push_back(Frame{.value = attach(YamlValue{.kind = kind, .mark = mark})});
 }
 
@@ -88,6 +88,64 @@ YamlValue YamlValueBuilder::take() {
   complete_ = false;
   open_.clear();
   return std::exchange(root_, YamlValue{});
+}
+
+bool YamlValue::operator==(const YamlValue& other) const {
+  return kind == other.kind && mark == other.mark && tag == other.tag && scalar == other.scalar &&
+         items == other.items && entries == other.entries;
+}
+
+namespace {
+
+// Builds the one document of a screened text (aliases were refused by the screen).
+class TreeHandler final : public YamlEventHandler {
+ public:
+  YamlValue root;
+
+  void on_document_start(const YamlMark&) override {}
+  void on_document_end() override {}
+  void on_null(const YamlMark& mark, std::string_view) override {
+    builder_.null(mark);
+    finish();
+  }
+  void on_scalar(const YamlMark& mark, std::string_view tag, std::string_view,
+                 std::string_view value) override {
+    builder_.scalar(mark, tag, value);
+    finish();
+  }
+  void on_alias(const YamlMark& mark, std::string_view) override { on_null(mark, {}); }
+  void on_sequence_start(const YamlMark& mark, std::string_view, std::string_view) override {
+    builder_.open(YamlValue::Kind::sequence, mark);
+  }
+  void on_sequence_end() override {
+    builder_.close();
+    finish();
+  }
+  void on_map_start(const YamlMark& mark, std::string_view, std::string_view) override {
+    builder_.open(YamlValue::Kind::map, mark);
+  }
+  void on_map_end() override {
+    builder_.close();
+    finish();
+  }
+
+ private:
+  void finish() {
+    if (builder_.complete()) root = builder_.take();
+  }
+  YamlValueBuilder builder_;
+};
+
+}  // namespace
+
+std::variant<YamlValue, Diagnostic> load_yaml_document(const std::string& text,
+                                                       const std::string& file,
+                                                       const YamlScreenLimits& limits) {
+  YamlScreenLimits screen = limits;
+  screen.allow_aliases = false;  // the tree has no place for them
+  TreeHandler tree;
+  if (auto problem = screen_yaml(text, file, screen, &tree)) return std::move(*problem);
+  return std::move(tree.root);
 }
 
 std::string describe_yaml(const YamlValue& value) {
