@@ -56,7 +56,8 @@ set(_devin_orch_fuzz_libraries
     job_file fuzz_app_parsers
     json_mapping fuzz_api_parsers
     retry_after orch_core
-    config fuzz_app_parsers)
+    config fuzz_app_parsers
+    yaml_events fuzz_app_parsers)
 file(GLOB _devin_orch_fuzz_sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.cpp")
 set(DEVIN_ORCH_FUZZ_TARGETS "")
 foreach(source IN LISTS _devin_orch_fuzz_sources)

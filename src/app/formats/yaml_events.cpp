@@ -72,18 +72,54 @@ void back_up_to(YamlMark& mark, std::string_view text, std::string_view opener) 
   --mark.column;
 }
 
-// YAML streams hold only printable characters; outside quotes a control character is an error,
-// and inside double quotes it must be escaped. libfyaml accepts some of them in plain scalars
-// and stops reading at a NUL byte as if the stream ended there, which would drop whatever
-// follows: refuse them all before parsing.
-std::optional<Diagnostic> find_control_character(std::string_view text, const std::string& file) {
+// The length of the well-formed UTF-8 sequence at the start of `text` (no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0.
+std::size_t utf8_sequence(std::string_view text) {
+  const auto at = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = at(0);
+  std::size_t size = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xbf;
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    size = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    size = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    size = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (text.size() < size) return 0;
+  if (at(1) < low || at(1) > high) return 0;
+  for (std::size_t i = 2; i < size; ++i) {
+    if (at(i) < 0x80 || at(i) > 0xbf) return 0;
+  }
+  return size;
+}
+
+// Checked before libfyaml sees the text:
+// - a YAML stream is UTF-8 text, and libfyaml 0.7.12 loops forever on some malformed UTF-8
+//   (a '%' directive followed by a stray byte such as 0x9b, found by fuzz_yaml_events);
+// - YAML allows no control character outside escapes, yet libfyaml accepts some in plain
+//   scalars and stops reading at a NUL byte as if the stream ended there, which would drop
+//   whatever follows.
+std::optional<Diagnostic> find_unreadable_text(std::string_view text, const std::string& file) {
   int line = 1;
-  int column = 1;
-  for (const char ch : text) {
-    const auto byte = static_cast<unsigned char>(ch);
+  int column = 1;  // in characters
+  for (std::size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const auto fail = [&](std::string reason) {
+      return Diagnostic{.file = file, .line = line, .column = column, .reason = std::move(reason)};
+    };
     if (byte == '\n') {
       ++line;
       column = 1;
+      ++i;
       continue;
     }
     if ((byte < 0x20 && byte != '\t' && byte != '\r') || byte == 0x7f) {
@@ -91,15 +127,13 @@ std::optional<Diagnostic> find_control_character(std::string_view text, const st
       std::string code = "U+00";
       code += kHex[byte >> 4U];
       code += kHex[byte & 0xfU];
-      return Diagnostic{.file = file,
-                        .line = line,
-                        .column = column,
-                        .reason = "control character " + code +
-                                  " is not allowed in YAML (write it as an escape in a "
-                                  "double-quoted string)"};
+      return fail("control character " + code +
+                  " is not allowed in YAML (write it as an escape in a double-quoted string)");
     }
-    // Columns count characters: UTF-8 continuation bytes do not start one.
-    if ((byte & 0xc0U) != 0x80U) ++column;
+    const std::size_t size = utf8_sequence(text.substr(i));
+    if (size == 0) return fail("not valid UTF-8 (a YAML file is UTF-8 text)");
+    i += size;
+    ++column;
   }
   return std::nullopt;
 }
@@ -118,7 +152,7 @@ Diagnostic located(const std::string& file, const YamlMark& mark, std::string re
 
 std::optional<Diagnostic> parse_yaml_events(std::string_view text, const std::string& file,
                                             YamlEventHandler& handler) {
-  if (auto problem = find_control_character(text, file)) return problem;
+  if (auto problem = find_unreadable_text(text, file)) return problem;
 
   fy_diag_cfg diag_cfg{};
   fy_diag_cfg_default(&diag_cfg);

@@ -89,6 +89,25 @@ TEST(YamlEvents, ControlCharactersAreRefusedWhereTheyAre) {
   EXPECT_EQ(lines.lines.back(), "end-doc");
 }
 
+// libfyaml 0.7.12 loops forever on this (found by fuzz_yaml_events); malformed UTF-8 never
+// reaches it.
+TEST(YamlEvents, MalformedUtf8IsRefusedWhereItIsBeforeTheParserSeesIt) {
+  Lines lines;
+  const auto directive = parse_yaml_events("%\x9b", "f.yaml", lines);
+  ASSERT_TRUE(directive.has_value());
+  EXPECT_EQ(directive->to_string(), "f.yaml:1:2: not valid UTF-8 (a YAML file is UTF-8 text)");
+  for (const std::string bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
+                                "\x80", "\xff"}) {
+    const auto error = parse_yaml_events("ok: \xc3\xa9\nk: " + bad + "\n", "f.yaml", lines);
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->to_string(), "f.yaml:2:4: not valid UTF-8 (a YAML file is UTF-8 text)");
+  }
+  // Every length of well-formed sequence passes, the BOM included.
+  EXPECT_FALSE(parse_yaml_events("\xef\xbb\xbfk: \"\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\"\n", "f.yaml",
+                                 lines)
+                   .has_value());
+}
+
 TEST(YamlEvents, AHandlerMayStopTheParseByThrowing) {
   struct Stop {};
   class Stopper final : public YamlEventHandler {

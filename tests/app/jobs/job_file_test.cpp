@@ -315,7 +315,7 @@ TEST(JobFile, NonUtf8MakesTheFileUnusable) {
   ASSERT_TRUE(raw.fatal.has_value());
   EXPECT_TRUE(raw.jobs.empty());
   EXPECT_TRUE(raw.invalid.empty());
-  EXPECT_EQ(raw.fatal->to_string(), "jobs.yaml:4:12: double-quoted scalar is malformed UTF8");
+  EXPECT_EQ(raw.fatal->to_string(), "jobs.yaml:4:16: not valid UTF-8 (a YAML file is UTF-8 text)");
 
   const JobFileLoad escaped = parse_job_text(
       "- key: a\n  prompt: p\n- key: c\n  prompt: p\n  tags: [ok, \"\\ud800\"]\n", "jobs.yaml");
