@@ -42,9 +42,10 @@ endforeach()
 # The fuzzers need the parsers, not the daemon: small libraries of just those sources keep the
 # Beast and coroutine units (minutes under clang + ASan) out of this build.
 add_library(fuzz_app_parsers STATIC
-    src/app/jobs/job_file.cpp src/app/jobs/yaml_value.cpp src/app/jobs/yaml_event_tape.cpp src/app/config/config.cpp
-    src/app/formats/diagnostic.cpp src/app/formats/duration.cpp src/app/formats/timestamp.cpp)
-target_link_libraries(fuzz_app_parsers PUBLIC orch_core yaml-cpp Boost::json Boost::url)
+    src/app/jobs/job_file.cpp src/app/jobs/yaml_event_tape.cpp src/app/config/config.cpp
+    src/app/formats/diagnostic.cpp src/app/formats/duration.cpp src/app/formats/timestamp.cpp
+    src/app/formats/yaml_events.cpp src/app/formats/yaml_value.cpp)
+target_link_libraries(fuzz_app_parsers PUBLIC orch_core PkgConfig::LIBFYAML Boost::json Boost::url)
 add_library(fuzz_api_parsers STATIC src/api/json_mapping.cpp src/api/json_item_stream.cpp)
 target_link_libraries(fuzz_api_parsers PUBLIC orch_core Boost::json Boost::url)
 foreach(target fuzz_app_parsers fuzz_api_parsers)
@@ -55,7 +56,8 @@ set(_devin_orch_fuzz_libraries
     job_file fuzz_app_parsers
     json_mapping fuzz_api_parsers
     retry_after orch_core
-    config fuzz_app_parsers)
+    config fuzz_app_parsers
+    yaml_events fuzz_app_parsers)
 file(GLOB _devin_orch_fuzz_sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.cpp")
 set(DEVIN_ORCH_FUZZ_TARGETS "")
 foreach(source IN LISTS _devin_orch_fuzz_sources)

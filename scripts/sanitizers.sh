@@ -15,4 +15,6 @@ cmake --build "$build_dir" --parallel "$(nproc)"
 # abort_on_error and halt_on_error turn any report into a failed test, never a log line.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# Known leaks inside third-party libraries, each explained in the file.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)" "$@"

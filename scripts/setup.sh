@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libsqlite3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libssl-dev libsqlite3-dev libspdlog-dev libfyaml-dev libgtest-dev libgmock-dev
   python3 python3-requests python3-yaml sqlite3 openssl ca-certificates
   systemd dpkg-dev file procps
   clang libclang-rt-14-dev

@@ -158,6 +158,18 @@ TEST_F(EndToEnd, MalformedJobFileExitsWithItsLocation) {
   EXPECT_EQ(sim_->sessions().size(), 0U);
 }
 
+// Issue 24's file: the daemon refuses to start on it, names the error and stores nothing.
+TEST_F(EndToEnd, AnUnterminatedQuotedScalarStoresNothingAndExitsTwo) {
+  start_sim({});
+  write_config(DaemonSettings{});
+  write_jobs("- key: m1\n  prompt: \"unterminated\n- key: m2\n  prompt: second\n");
+  const auto run = run_until_idle();
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("jobs.yaml:2:11: "), std::string::npos) << run.err;
+  EXPECT_TRUE(jobs_by_key().empty());
+  EXPECT_EQ(sim_->sessions().size(), 0U);
+}
+
 TEST_F(EndToEnd, MalformedConfigExitsWithItsLocation) {
   write_file(dir_.file("config.yaml"), "api:\n  org_id: org-demo\n  base_url: [oops\n");
   const auto run = run_until_idle();

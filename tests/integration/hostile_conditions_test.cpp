@@ -4,6 +4,7 @@
 
 #include "support/http.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -72,6 +73,54 @@ TEST_F(Hostile, SighupAddsNewJobsFromTheFileWithoutTouchingOldOnes) {
   EXPECT_NE(log.find("SIGHUP: reloading job files"), std::string::npos);
   EXPECT_NE(log.find("job 'first-0' differs from the stored definition"), std::string::npos) << log;
   EXPECT_EQ(duplicate_creation_tags(sim_->sessions()), 0);
+}
+
+// A reload of a file with a syntax error changes nothing and the daemon keeps running; the
+// corrected file is then read in full on the next SIGHUP.
+TEST_F(Hostile, SighupWithASyntaxErrorStoresNothingFromTheFile) {
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{});
+  write_jobs(generate_jobs(1, {"[sim:hold]"}, "first"));
+  auto options = daemon_options({"run", "--config", dir_.file("config.yaml")});
+  options.stderr_path = dir_.file("daemon.log");
+  Process daemon{options};
+  const auto wait_for_sessions = [&](std::size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+    while (sim_->sessions().size() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return sim_->sessions().size();
+  };
+  const auto wait_for_log = [&](const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+    while (read_file(dir_.file("daemon.log")).find(text) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return read_file(dir_.file("daemon.log")).find(text) != std::string::npos;
+  };
+  ASSERT_EQ(wait_for_sessions(1), 1U);
+
+  const std::string kept = generate_jobs(1, {"[sim:hold]"}, "first");
+  write_jobs(kept + "- key: m1\n  prompt: 'unterminated [sim:exit]\n- key: m2\n  prompt: second\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("reload: 1 job file(s) could not be read")) << read_file(dir_.file("daemon.log"));
+  // The first error is named where the unterminated scalar starts: the line after `- key: m1`.
+  const auto line = std::count(kept.begin(), kept.end(), '\n') + 2;
+  EXPECT_TRUE(wait_for_log("jobs.yaml:" + std::to_string(line) + ":11: "))
+      << read_file(dir_.file("daemon.log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  EXPECT_EQ(jobs_by_key().size(), 1U) << "nothing from the malformed file is stored";
+  EXPECT_EQ(sim_->sessions().size(), 1U);
+
+  write_jobs(kept + "- key: m1\n  prompt: 'terminated [sim:exit]'\n- key: m2\n  prompt: \"second [sim:exit]\"\n");
+  daemon.signal(SIGHUP);
+  EXPECT_EQ(wait_for_sessions(3), 3U);
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(daemon.wait_for(std::chrono::seconds{15}), 0);
+  const auto jobs = jobs_by_key();
+  EXPECT_EQ(jobs.size(), 3U);
+  EXPECT_TRUE(jobs.contains("m1") && jobs.contains("m2"));
 }
 
 // A throwaway CA and a server certificate for 127.0.0.1, made with the openssl command.

@@ -77,7 +77,7 @@ needed=$(readelf -d "$work/binary/usr/bin/devin-orch" | sed -n 's/.*Shared libra
 [ -n "$needed" ] && ok "the binary's shared libraries: $(echo $needed)" || fail "readelf found no shared library"
 # Debian's libraries as packaged: each third-party library is loaded, not compiled or linked in,
 # so Debian's updates of it reach the daemon.
-for library in libboost_json libboost_url libspdlog libfmt libyaml-cpp libssl libsqlite3 libstdc++; do
+for library in libboost_json libboost_url libspdlog libfmt libfyaml libssl libsqlite3 libstdc++; do
   [[ " $(echo $needed) " == *" $library.so."* ]] && ok "loads $library" || fail "does not load $library.so (linked in?)"
 done
 required="libc6 libssl3 libsqlite3-0 ca-certificates"
@@ -85,7 +85,7 @@ for library in $needed; do
   case "$library" in
     libstdc++.so.*) required+=" libstdc++6" ;;
     libgcc_s.so.*) required+=" libgcc-s1" ;;
-    libyaml-cpp.so.*) required+=" libyaml-cpp0.7" ;;
+    libfyaml.so.*) required+=" libfyaml0" ;;
     libboost_json.so.*) required+=" libboost-json1.81.0" ;;
     libboost_url.so.*) required+=" libboost-url1.81.0" ;;
     # Debian's shlibs name the spdlog built against fmt 9; libspdlog1.10 provides it.

@@ -3,11 +3,11 @@
 #include "devin_orch/app/config/config.hpp"
 
 #include "devin_orch/app/formats/duration.hpp"
+#include "devin_orch/app/formats/yaml_value.hpp"
 #include "devin_orch/store/types.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
@@ -72,8 +72,8 @@ std::optional<double> parse_number(std::string_view text) {
 
 // One `key: value` pair of a section as the readers see it.
 struct Entry {
-  const YAML::Node& key;
-  const YAML::Node& value;
+  const YamlValue& key;
+  const YamlValue& value;
   std::string field;  // "poll.initial_delay"
 };
 
@@ -84,20 +84,14 @@ class Reader {
   std::vector<Diagnostic>& errors() { return errors_; }
   const std::string& file() const { return file_; }
 
-  void error_at(const YAML::Node& node, std::string field, std::string reason) {
-    Diagnostic diagnostic{.file = file_, .field = std::move(field), .reason = std::move(reason)};
-    const YAML::Mark mark = node.Mark();
-    if (mark.line >= 0) {
-      diagnostic.line = mark.line + 1;
-      diagnostic.column = mark.column + 1;
-    }
-    errors_.push_back(std::move(diagnostic));
+  void error_at(const YamlValue& node, std::string field, std::string reason) {
+    errors_.push_back(located(file_, node.mark, std::move(reason), std::move(field)));
   }
 
-  // A value error points at the value, except for an empty value, whose mark yaml-cpp places
-  // at the next token (often the next line).
+  // A value error points at the value, except for an empty value, which has no position of
+  // its own.
   void error_on(const Entry& entry, std::string reason) {
-    const YAML::Node& at = entry.value.IsNull() ? entry.key : entry.value;
+    const YamlValue& at = entry.value.is_null() ? entry.key : entry.value;
     error_at(at, entry.field, std::move(reason));
   }
 
@@ -117,8 +111,8 @@ class Reader {
   }
 
   void remember(const Entry& entry) {
-    const YAML::Node& at = entry.value.IsNull() ? entry.key : entry.value;
-    const YAML::Mark mark = at.Mark();
+    const YamlValue& at = entry.value.is_null() ? entry.key : entry.value;
+    const YamlMark& mark = at.mark;
     origins_[entry.field] = Origin{.file = file_,
                                    .line = mark.line >= 0 ? mark.line + 1 : 0,
                                    .column = mark.line >= 0 ? mark.column + 1 : 0};
@@ -129,19 +123,19 @@ class Reader {
 
   // Readers leave `out` untouched on error, so later checks see the default, not garbage.
   bool scalar(const Entry& entry, std::string_view expected) {
-    if (entry.value.IsScalar()) return true;
+    if (entry.value.is_scalar()) return true;
     error_on(entry, "expected " + std::string(expected) + ", got " + describe_yaml(entry.value));
     return false;
   }
 
   void string(const Entry& entry, std::string& out) {
     if (!scalar(entry, "a string")) return;
-    out = entry.value.Scalar();
+    out = entry.value.scalar;
   }
 
   void choice(const Entry& entry, std::string& out, std::span<const std::string_view> allowed) {
     if (!scalar(entry, "a string")) return;
-    const std::string& text = entry.value.Scalar();
+    const std::string& text = entry.value.scalar;
     for (std::string_view option : allowed) {
       if (option == text) {
         out = text;
@@ -163,11 +157,11 @@ class Reader {
 
   void duration(const Entry& entry, core::Duration& out, bool allow_zero) {
     constexpr std::string_view kExpected = "expected a duration like 250ms, 10s, 5m";
-    if (!entry.value.IsScalar()) {
+    if (!entry.value.is_scalar()) {
       error_on(entry, std::string(kExpected) + ", got " + describe_yaml(entry.value));
       return;
     }
-    const auto parsed = parse_duration(entry.value.Scalar());
+    const auto parsed = parse_duration(entry.value.scalar);
     if (!parsed) {
       error_on(entry, std::string(kExpected) + " or 1m30s, got " + describe_yaml(entry.value));
       return;
@@ -182,7 +176,7 @@ class Reader {
   template <class Int>
   void integer(const Entry& entry, Int& out, long long min, long long max) {
     if (!scalar(entry, "an integer")) return;
-    const auto parsed = parse_integer<long long>(entry.value.Scalar());
+    const auto parsed = parse_integer<long long>(entry.value.scalar);
     if (!parsed) {
       error_on(entry, "expected an integer, got " + describe_yaml(entry.value));
       return;
@@ -199,7 +193,7 @@ class Reader {
   void number(const Entry& entry, double& out, double min, bool min_exclusive,
               std::optional<double> max = std::nullopt) {
     if (!scalar(entry, "a number")) return;
-    const auto parsed = parse_number(entry.value.Scalar());
+    const auto parsed = parse_number(entry.value.scalar);
     if (!parsed) {
       error_on(entry, "expected a number, got " + describe_yaml(entry.value));
       return;
@@ -216,15 +210,15 @@ class Reader {
     out = *parsed;
   }
 
-  std::optional<std::string> path_value(const Entry& entry, const YAML::Node& node,
+  std::optional<std::string> path_value(const Entry& entry, const YamlValue& node,
                                         const std::string& field) {
-    if (!node.IsScalar() || node.Scalar().empty()) {
-      error_at(node.IsNull() ? entry.key : node, field,
-               "expected a file path, got " + (node.IsScalar() ? std::string("an empty string")
-                                                                : describe_yaml(node)));
+    if (!node.is_scalar() || node.scalar.empty()) {
+      error_at(node.is_null() ? entry.key : node, field,
+               "expected a file path, got " + (node.is_scalar() ? std::string("an empty string")
+                                                                 : describe_yaml(node)));
       return std::nullopt;
     }
-    return resolve(node.Scalar());
+    return resolve(node.scalar);
   }
 
   void path(const Entry& entry, std::string& out) {
@@ -232,7 +226,7 @@ class Reader {
   }
 
   void optional_path(const Entry& entry, std::optional<std::string>& out) {
-    if (entry.value.IsNull()) {
+    if (entry.value.is_null()) {
       out.reset();
       return;
     }
@@ -240,18 +234,18 @@ class Reader {
   }
 
   void path_list(const Entry& entry, std::vector<std::string>& out) {
-    if (entry.value.IsNull()) {
+    if (entry.value.is_null()) {
       out.clear();
       return;
     }
-    if (!entry.value.IsSequence()) {
+    if (!entry.value.is_sequence()) {
       error_on(entry, "expected a list of file paths, got " + describe_yaml(entry.value));
       return;
     }
     std::vector<std::string> paths;
     bool ok = true;
     std::size_t index = 0;
-    for (const YAML::Node& item : entry.value) {
+    for (const YamlValue& item : entry.value.items) {
       auto resolved = path_value(entry, item, entry.field + "[" + std::to_string(index++) + "]");
       if (resolved) {
         paths.push_back(std::move(*resolved));
@@ -415,19 +409,17 @@ std::vector<Section> sections(Config& c) {
 // Reads one map level, reporting non-scalar, duplicate and unknown keys; `on_key` handles the
 // rest. `where` names the map in messages ("section 'poll'", "the top level").
 template <class Known, class OnKey>
-void for_each_key(Reader& reader, const YAML::Node& map, const std::string& prefix,
+void for_each_key(Reader& reader, const YamlValue& map, const std::string& prefix,
                   const std::string& where, const Known& known, OnKey on_key) {
   std::map<std::string, int, std::less<>> first_line;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node key = it->first;
-    const YAML::Node value = it->second;
-    if (!key.IsScalar()) {
+  for (const auto& [key, value] : map.entries) {
+    if (!key.is_scalar()) {
       reader.error_at(key, prefix, "keys must be plain names, got " + describe_yaml(key));
       continue;
     }
-    const std::string& name = key.Scalar();
+    const std::string& name = key.scalar;
     const std::string field = prefix.empty() ? name : prefix + "." + name;
-    const int line = key.Mark().line + 1;
+    const int line = key.mark.line + 1;
     if (const auto [found, inserted] = first_line.try_emplace(name, line); !inserted) {
       reader.error_at(key, field,
                       "duplicate key '" + name + "' (first defined at line " +
@@ -605,25 +597,89 @@ std::optional<std::string> read_key_file(const std::string& path, std::string* e
   return check_key(text, "key file " + path, error);
 }
 
-// Scalars go out double-quoted so that values like "null" or "10s" can never change type.
-void emit_string(YAML::Emitter& out, std::string_view key, const std::string& value) {
-  out << YAML::Key << std::string(key) << YAML::Value << YAML::DoubleQuoted << value;
-}
-void emit_optional(YAML::Emitter& out, std::string_view key,
-                   const std::optional<std::string>& value) {
-  out << YAML::Key << std::string(key) << YAML::Value;
-  if (value) {
-    out << YAML::DoubleQuoted << *value;
-  } else {
-    out << YAML::Null;
+// Writes the effective configuration: a comment, then one block map per section. Strings go
+// out double-quoted so that values like "null" or "10s" can never change type.
+class ConfigWriter {
+ public:
+  // A path may hold any byte but a line break would end the comment: those become spaces.
+  void comment(std::string_view text) {
+    out_ += "# ";
+    for (const char ch : text) out_ += ch == '\n' || ch == '\r' ? ' ' : ch;
+    out_ += '\n';
   }
-}
-void emit_plain(YAML::Emitter& out, std::string_view key, const std::string& value) {
-  out << YAML::Key << std::string(key) << YAML::Value << value;
-}
-void emit_duration(YAML::Emitter& out, std::string_view key, core::Duration value) {
-  emit_plain(out, key, format_duration(value));
-}
+  void section(std::string_view name) {
+    out_ += name;
+    out_ += ":\n";
+  }
+  void plain(std::string_view key, std::string_view value) {
+    line(key) += value;
+    end();
+  }
+  void string(std::string_view key, std::string_view value) {
+    quote(line(key), value);
+    end();
+  }
+  void optional(std::string_view key, const std::optional<std::string>& value) {
+    if (value) {
+      string(key, *value);
+    } else {
+      plain(key, "~");
+    }
+  }
+  void duration(std::string_view key, core::Duration value) { plain(key, format_duration(value)); }
+  void strings(std::string_view key, const std::vector<std::string>& values) {
+    if (values.empty()) {
+      plain(key, "[]");
+      return;
+    }
+    out_ += "  ";
+    out_ += key;
+    out_ += ":\n";
+    for (const std::string& value : values) {
+      out_ += "    - ";
+      quote(out_, value);
+      end();
+    }
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string& line(std::string_view key) {
+    out_ += "  ";
+    out_ += key;
+    out_ += ": ";
+    return out_;
+  }
+  void end() { out_ += '\n'; }
+
+  // YAML's double-quoted style: escapes for the quote, the backslash and control characters;
+  // UTF-8 text goes out as it is (the loader accepted it as valid UTF-8).
+  static void quote(std::string& out, std::string_view value) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (const char ch : value) {
+      const auto byte = static_cast<unsigned char>(ch);
+      switch (ch) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        default:
+          if (byte < 0x20 || byte == 0x7f) {
+            out += "\\x";
+            out += kHex[byte >> 4U];
+            out += kHex[byte & 0xfU];
+          } else {
+            out += ch;
+          }
+      }
+    }
+    out += '"';
+  }
+
+  std::string out_;
+};
 
 }  // namespace
 
@@ -635,22 +691,12 @@ ConfigLoad load_config(const std::string& path) {
     load.errors.push_back(std::move(read_error));
     return load;
   }
-  if (auto problem = screen_yaml(*text, path, kConfigScreen)) {
+  auto document = load_yaml_document(*text, path, kConfigScreen);
+  if (auto* problem = std::get_if<Diagnostic>(&document)) {
     load.errors.push_back(std::move(*problem));
     return load;
   }
-  YAML::Node root;
-  try {
-    root = YAML::Load(*text);
-  } catch (const YAML::Exception& e) {
-    Diagnostic diagnostic{.file = path, .reason = e.msg};
-    if (e.mark.line >= 0) {
-      diagnostic.line = e.mark.line + 1;
-      diagnostic.column = e.mark.column + 1;
-    }
-    load.errors.push_back(std::move(diagnostic));
-    return load;
-  }
+  const YamlValue root = std::move(std::get<YamlValue>(document));
 
   std::error_code ec;
   fs::path absolute = fs::absolute(path, ec);
@@ -659,44 +705,39 @@ ConfigLoad load_config(const std::string& path) {
   Config config;
   config.source_path = path;
 
-  try {
-    if (!root.IsNull() && !root.IsMap()) {
-      reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
-                                "jobs, shutdown, lease, metrics, log), got " + describe_yaml(root));
-    } else if (root.IsMap()) {
-      std::vector<Section> table = sections(config);
-      std::vector<std::pair<std::string_view, const Section*>> known_sections;
-      for (const Section& section : table) known_sections.emplace_back(section.name, &section);
-      for_each_key(reader, root, "", "the top level", known_sections,
-                   [&](const std::string& name, const Entry& entry) {
-                     const Section* section = nullptr;
-                     for (const auto& [known, candidate] : known_sections) {
-                       if (known == name) section = candidate;
-                     }
-                     if (entry.value.IsNull()) return;  // `poll:` alone: all defaults
-                     if (!entry.value.IsMap()) {
-                       reader.error_on(entry, "expected a map of settings, got " +
-                                                  describe_yaml(entry.value));
-                       return;
-                     }
-                     std::vector<std::pair<std::string_view, const Setting*>> known_keys;
-                     for (const Setting& setting : section->settings) {
-                       known_keys.emplace_back(setting.key, &setting);
-                     }
-                     for_each_key(reader, entry.value, name, "section '" + name + "'",
-                                  known_keys, [&](const std::string& key, const Entry& setting) {
-                                    for (const auto& [known, candidate] : known_keys) {
-                                      if (known == key) {
-                                        reader.remember(setting);
-                                        candidate->read(reader, setting);
-                                      }
+  if (!root.is_null() && !root.is_map()) {
+    reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
+                              "jobs, shutdown, lease, metrics, log), got " + describe_yaml(root));
+  } else if (root.is_map()) {
+    std::vector<Section> table = sections(config);
+    std::vector<std::pair<std::string_view, const Section*>> known_sections;
+    for (const Section& section : table) known_sections.emplace_back(section.name, &section);
+    for_each_key(reader, root, "", "the top level", known_sections,
+                 [&](const std::string& name, const Entry& entry) {
+                   const Section* section = nullptr;
+                   for (const auto& [known, candidate] : known_sections) {
+                     if (known == name) section = candidate;
+                   }
+                   if (entry.value.is_null()) return;  // `poll:` alone: all defaults
+                   if (!entry.value.is_map()) {
+                     reader.error_on(entry, "expected a map of settings, got " +
+                                                describe_yaml(entry.value));
+                     return;
+                   }
+                   std::vector<std::pair<std::string_view, const Setting*>> known_keys;
+                   for (const Setting& setting : section->settings) {
+                     known_keys.emplace_back(setting.key, &setting);
+                   }
+                   for_each_key(reader, entry.value, name, "section '" + name + "'",
+                                known_keys, [&](const std::string& key, const Entry& setting) {
+                                  for (const auto& [known, candidate] : known_keys) {
+                                    if (known == key) {
+                                      reader.remember(setting);
+                                      candidate->read(reader, setting);
                                     }
-                                  });
-                   });
-    }
-  } catch (const YAML::Exception& e) {
-    // yaml-cpp throws on some odd trees (e.g. conversions); never let input crash the daemon.
-    reader.error_at(root, "", std::string("unreadable YAML: ") + e.msg);
+                                  }
+                                });
+                 });
   }
 
   apply_environment(config, reader);
@@ -708,85 +749,70 @@ ConfigLoad load_config(const std::string& path) {
 }
 
 std::string render_config(const Config& config) {
-  YAML::Emitter out;
-  out << YAML::Comment("effective configuration" +
-                       (config.source_path.empty() ? std::string()
-                                                   : " (from " + config.source_path + ")"));
-  out << YAML::BeginMap;
+  ConfigWriter out;
+  out.comment("effective configuration" +
+              (config.source_path.empty() ? std::string() : " (from " + config.source_path + ")"));
 
-  out << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
-  emit_string(out, "base_url", config.api.base_url);
-  emit_string(out, "org_id", config.api.org_id);
-  emit_optional(out, "api_key_file", config.api.api_key_file);
-  emit_optional(out, "ca_file", config.api.ca_file);
-  emit_duration(out, "connect_timeout", config.api.connect_timeout);
-  emit_duration(out, "request_timeout", config.api.request_timeout);
-  emit_duration(out, "create_timeout", config.api.create_timeout);
-  emit_plain(out, "max_body_bytes", std::to_string(config.api.max_body_bytes));
-  emit_plain(out, "max_in_flight", std::to_string(config.api.max_in_flight));
-  out << YAML::EndMap;
+  out.section("api");
+  out.string("base_url", config.api.base_url);
+  out.string("org_id", config.api.org_id);
+  out.optional("api_key_file", config.api.api_key_file);
+  out.optional("ca_file", config.api.ca_file);
+  out.duration("connect_timeout", config.api.connect_timeout);
+  out.duration("request_timeout", config.api.request_timeout);
+  out.duration("create_timeout", config.api.create_timeout);
+  out.plain("max_body_bytes", std::to_string(config.api.max_body_bytes));
+  out.plain("max_in_flight", std::to_string(config.api.max_in_flight));
 
-  out << YAML::Key << "rate" << YAML::Value << YAML::BeginMap;
-  emit_plain(out, "requests_per_minute", format_number(config.rate.requests_per_minute));
-  emit_plain(out, "burst", format_number(config.rate.burst));
-  emit_duration(out, "concurrency_hold", config.rate.concurrency_hold);
-  out << YAML::EndMap;
+  out.section("rate");
+  out.plain("requests_per_minute", format_number(config.rate.requests_per_minute));
+  out.plain("burst", format_number(config.rate.burst));
+  out.duration("concurrency_hold", config.rate.concurrency_hold);
 
-  out << YAML::Key << "poll" << YAML::Value << YAML::BeginMap;
-  emit_duration(out, "initial_delay", config.poll.initial_delay);
-  emit_duration(out, "max_delay", config.poll.max_delay);
-  emit_plain(out, "multiplier", format_number(config.poll.multiplier));
-  emit_plain(out, "jitter", format_number(config.poll.jitter));
-  emit_plain(out, "batch_size", std::to_string(config.poll.batch_size));
-  emit_duration(out, "full_every", config.poll.full_every);
-  out << YAML::EndMap;
+  out.section("poll");
+  out.duration("initial_delay", config.poll.initial_delay);
+  out.duration("max_delay", config.poll.max_delay);
+  out.plain("multiplier", format_number(config.poll.multiplier));
+  out.plain("jitter", format_number(config.poll.jitter));
+  out.plain("batch_size", std::to_string(config.poll.batch_size));
+  out.duration("full_every", config.poll.full_every);
 
-  out << YAML::Key << "create" << YAML::Value << YAML::BeginMap;
-  emit_plain(out, "max_attempts", std::to_string(config.create.max_attempts));
-  emit_duration(out, "retry_initial", config.create.retry_initial);
-  emit_duration(out, "retry_max", config.create.retry_max);
-  emit_duration(out, "settle_delay", config.create.settle_delay);
-  emit_plain(out, "max_active_sessions", std::to_string(config.create.max_active_sessions));
-  emit_plain(out, "max_concurrent_creates", std::to_string(config.create.max_concurrent_creates));
-  out << YAML::EndMap;
+  out.section("create");
+  out.plain("max_attempts", std::to_string(config.create.max_attempts));
+  out.duration("retry_initial", config.create.retry_initial);
+  out.duration("retry_max", config.create.retry_max);
+  out.duration("settle_delay", config.create.settle_delay);
+  out.plain("max_active_sessions", std::to_string(config.create.max_active_sessions));
+  out.plain("max_concurrent_creates", std::to_string(config.create.max_concurrent_creates));
 
-  out << YAML::Key << "database" << YAML::Value << YAML::BeginMap;
-  emit_string(out, "path", config.database.path);
-  emit_duration(out, "busy_timeout", config.database.busy_timeout);
-  emit_plain(out, "cache_kib", std::to_string(config.database.cache_kib));
-  out << YAML::EndMap;
+  out.section("database");
+  out.string("path", config.database.path);
+  out.duration("busy_timeout", config.database.busy_timeout);
+  out.plain("cache_kib", std::to_string(config.database.cache_kib));
 
-  out << YAML::Key << "jobs" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
-  for (const std::string& file : config.jobs.files) out << YAML::DoubleQuoted << file;
-  out << YAML::EndSeq;
-  emit_plain(out, "complete_on",
+  out.section("jobs");
+  out.strings("files", config.jobs.files);
+  out.plain("complete_on",
              config.jobs.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
-  emit_plain(out, "queue_watch", config.jobs.queue_watch ? "true" : "false");
-  emit_duration(out, "queue_check_interval", config.jobs.queue_check_interval);
-  out << YAML::EndMap;
+  out.plain("queue_watch", config.jobs.queue_watch ? "true" : "false");
+  out.duration("queue_check_interval", config.jobs.queue_check_interval);
 
-  out << YAML::Key << "shutdown" << YAML::Value << YAML::BeginMap;
-  emit_duration(out, "drain_timeout", config.shutdown.drain_timeout);
-  out << YAML::EndMap;
+  out.section("shutdown");
+  out.duration("drain_timeout", config.shutdown.drain_timeout);
 
-  out << YAML::Key << "lease" << YAML::Value << YAML::BeginMap;
-  emit_duration(out, "ttl", config.lease.ttl);
-  out << YAML::EndMap;
+  out.section("lease");
+  out.duration("ttl", config.lease.ttl);
 
-  out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
-  emit_plain(out, "enabled", config.metrics.enabled ? "true" : "false");
-  emit_string(out, "address", config.metrics.address);
-  emit_plain(out, "port", std::to_string(config.metrics.port));
-  out << YAML::EndMap;
+  out.section("metrics");
+  out.plain("enabled", config.metrics.enabled ? "true" : "false");
+  out.string("address", config.metrics.address);
+  out.plain("port", std::to_string(config.metrics.port));
 
-  out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
-  emit_string(out, "level", config.log.level);
-  emit_string(out, "format", config.log.format);
-  out << YAML::EndMap;
+  out.section("log");
+  out.string("level", config.log.level);
+  out.string("format", config.log.format);
 
-  out << YAML::EndMap;
-  return std::string(out.c_str()) + "\n";
+  return out.take();
 }
 
 std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error) {

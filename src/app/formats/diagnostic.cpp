@@ -2,15 +2,12 @@
 // size-capped read, a streaming YAML screen that runs before any tree is built, and typo hints.
 #include "devin_orch/app/formats/diagnostic.hpp"
 
+#include "devin_orch/app/formats/yaml_events.hpp"
 #include "devin_orch/core/job_validation.hpp"
-
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 #include <vector>
 
 #include <fcntl.h>
@@ -34,79 +31,70 @@ class FileDescriptor {
   int fd_;
 };
 
-// Thrown from inside yaml-cpp's parser callbacks: the only way to stop it early.
+// Thrown from inside the parser's event callbacks: the way to stop the parse at the first
+// problem (yaml_events.cpp releases the parser on the way out).
 struct ScreenStop {
   Diagnostic diagnostic;
 };
 
-Diagnostic located(const std::string& file, const YAML::Mark& mark, std::string reason) {
-  Diagnostic diagnostic{.file = file, .reason = std::move(reason)};
-  if (mark.line >= 0) {
-    diagnostic.line = mark.line + 1;
-    diagnostic.column = mark.column + 1;
-  }
-  return diagnostic;
-}
-
-class ScreeningHandler final : public YAML::EventHandler {
+class ScreeningHandler final : public YamlEventHandler {
  public:
   ScreeningHandler(const std::string& file, const YamlScreenLimits& limits,
-                   YAML::EventHandler* observer)
+                   YamlEventHandler* observer)
       : file_(file), limits_(limits), observer_(observer) {}
 
-  void OnDocumentStart(const YAML::Mark& mark) override {
+  void on_document_start(const YamlMark& mark) override {
     if (++documents_ > 1) {
       throw ScreenStop{located(file_, mark, "more than one YAML document; use a single one")};
     }
-    if (observer_ != nullptr) observer_->OnDocumentStart(mark);
+    if (observer_ != nullptr) observer_->on_document_start(mark);
   }
-  void OnDocumentEnd() override {
-    if (observer_ != nullptr) observer_->OnDocumentEnd();
+  void on_document_end() override {
+    if (observer_ != nullptr) observer_->on_document_end();
   }
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+  void on_null(const YamlMark& mark, std::string_view anchor) override {
     count(mark);
-    if (observer_ != nullptr) observer_->OnNull(mark, anchor);
+    if (observer_ != nullptr) observer_->on_null(mark, anchor);
   }
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
+  void on_scalar(const YamlMark& mark, std::string_view tag, std::string_view anchor,
+                 std::string_view value) override {
     count(mark);
-    if (observer_ != nullptr) observer_->OnScalar(mark, tag, anchor, value);
+    if (observer_ != nullptr) observer_->on_scalar(mark, tag, anchor, value);
   }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+  void on_alias(const YamlMark& mark, std::string_view anchor) override {
     if (!limits_.allow_aliases) {
       throw ScreenStop{located(file_, mark,
                                "YAML aliases (*name) are not allowed here; write the value out")};
     }
     count(mark);
-    if (observer_ != nullptr) observer_->OnAlias(mark, anchor);
+    if (observer_ != nullptr) observer_->on_alias(mark, anchor);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value style) override {
+  void on_sequence_start(const YamlMark& mark, std::string_view tag,
+                         std::string_view anchor) override {
     open(mark);
-    if (observer_ != nullptr) observer_->OnSequenceStart(mark, tag, anchor, style);
+    if (observer_ != nullptr) observer_->on_sequence_start(mark, tag, anchor);
   }
-  void OnSequenceEnd() override {
+  void on_sequence_end() override {
     --depth_;
-    if (observer_ != nullptr) observer_->OnSequenceEnd();
+    if (observer_ != nullptr) observer_->on_sequence_end();
   }
-  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value style) override {
+  void on_map_start(const YamlMark& mark, std::string_view tag, std::string_view anchor) override {
     open(mark);
-    if (observer_ != nullptr) observer_->OnMapStart(mark, tag, anchor, style);
+    if (observer_ != nullptr) observer_->on_map_start(mark, tag, anchor);
   }
-  void OnMapEnd() override {
+  void on_map_end() override {
     --depth_;
-    if (observer_ != nullptr) observer_->OnMapEnd();
+    if (observer_ != nullptr) observer_->on_map_end();
   }
 
  private:
-  void count(const YAML::Mark& mark) {
+  void count(const YamlMark& mark) {
     if (++nodes_ > limits_.max_nodes) {
       throw ScreenStop{located(file_, mark,
                                "more than " + std::to_string(limits_.max_nodes) + " YAML nodes")};
     }
   }
-  void open(const YAML::Mark& mark) {
+  void open(const YamlMark& mark) {
     count(mark);
     if (++depth_ > limits_.max_depth) {
       throw ScreenStop{located(file_, mark,
@@ -117,7 +105,7 @@ class ScreeningHandler final : public YAML::EventHandler {
 
   const std::string& file_;
   const YamlScreenLimits& limits_;
-  YAML::EventHandler* observer_;
+  YamlEventHandler* observer_;
   int documents_ = 0;
   int depth_ = 0;
   std::size_t nodes_ = 0;
@@ -196,7 +184,7 @@ std::optional<std::string> read_input_file(const std::string& path, std::size_t 
 
 std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string& file,
                                       const YamlScreenLimits& limits,
-                                      YAML::EventHandler* observer) {
+                                      YamlEventHandler* observer) {
   // Counted on the raw text, so no quoting or comment can hide a flow collection from it.
   const auto flow_marks = static_cast<std::size_t>(std::count_if(
       text.begin(), text.end(), [](char ch) { return ch == ',' || ch == '[' || ch == '{'; }));
@@ -204,22 +192,14 @@ std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string
     return Diagnostic{.file = file,
                       .reason = "more than " + std::to_string(limits.max_nodes) +
                                 " of the characters ',', '[' and '{' (a limit on flow-style "
-                                "YAML, which is parsed all at once)"};
+                                "YAML)"};
   }
-  std::istringstream stream(text);
   ScreeningHandler handler(file, limits, observer);
   try {
-    YAML::Parser parser(stream);
-    while (parser.HandleNextDocument(handler)) {
-    }
+    return parse_yaml_events(text, file, handler);
   } catch (const ScreenStop& stop) {
     return stop.diagnostic;
-  } catch (const YAML::ParserException& e) {
-    return located(file, e.mark, e.msg);
-  } catch (const YAML::Exception& e) {
-    return located(file, e.mark, e.msg);
   }
-  return std::nullopt;
 }
 
 std::optional<std::string_view> closest_match(std::string_view word,
@@ -238,16 +218,6 @@ std::optional<std::string_view> closest_match(std::string_view word,
     }
   }
   return best;
-}
-
-std::string describe_yaml(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: break;
-  }
-  return describe_yaml_scalar(node.Scalar());
 }
 
 std::string describe_yaml_scalar(std::string_view scalar) {

@@ -6,20 +6,16 @@
 
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/app/formats/yaml_events.hpp"
+#include "devin_orch/app/formats/yaml_value.hpp"
 #include "devin_orch/app/jobs/yaml_event_tape.hpp"
-#include "devin_orch/app/jobs/yaml_value.hpp"
 #include "devin_orch/core/job_validation.hpp"
-
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <map>
-#include <sstream>
 #include <string_view>
 #include <variant>
 
@@ -91,7 +87,7 @@ void append_json_string(std::string& out, std::string_view text) {
 
 // Where the first problem of a job is, relative to the job ("tags[1]"), and what it is.
 struct Problem {
-  YAML::Mark mark;
+  YamlMark mark;
   std::string field;
   std::string reason;
 };
@@ -106,11 +102,11 @@ class JobReader {
   void fail(const YamlValue& at, const std::string& field, std::string reason) {
     fail(at.mark, field, std::move(reason));
   }
-  void fail(const YAML::Mark& at, const std::string& field, std::string reason) {
+  void fail(const YamlMark& at, const std::string& field, std::string reason) {
     if (!problem_) problem_ = Problem{at, field, std::move(reason)};
   }
 
-  // An empty value's mark is the next token's, often on the next line; the key's is exact.
+  // An empty value has no position of its own (the parser gives none); the key's is exact.
   static const YamlValue& anchor(const YamlValue& key, const YamlValue& value) {
     return value.is_null() ? key : value;
   }
@@ -260,7 +256,7 @@ class JobReader {
   // Reads one job map, then checks the job it describes with core's rules. The key is kept
   // when core accepts it, even when a later field is bad, so the caller can name the job.
   void read(const YamlValue& job, core::JobDefinition& out, std::optional<std::string>& key_out,
-            YAML::Mark& key_mark) {
+            YamlMark& key_mark) {
     std::map<std::string, int, std::less<>> seen;
     bool has_key = false;
     bool has_prompt = false;
@@ -443,7 +439,7 @@ class JobReader {
 
  private:
   // Where `field` (or the nearest enclosing field that was noted) is in the file.
-  YAML::Mark mark_of(std::string field, const YamlValue& job) const {
+  YamlMark mark_of(std::string field, const YamlValue& job) const {
     while (field.size() > prefix_.size()) {
       if (const auto found = marks_.find(field); found != marks_.end()) return found->second;
       const std::size_t cut = field.back() == ']' ? field.rfind('[') : field.rfind('.');
@@ -455,27 +451,22 @@ class JobReader {
 
   std::string prefix_;
   std::optional<Problem> problem_;
-  std::map<std::string, YAML::Mark, std::less<>> marks_;
+  std::map<std::string, YamlMark, std::less<>> marks_;
 };
 
-Diagnostic at(const std::string& file, const YAML::Mark& mark, std::string field,
+Diagnostic at(const std::string& file, const YamlMark& mark, std::string field,
               std::string reason) {
-  Diagnostic diagnostic{.file = file, .field = std::move(field), .reason = std::move(reason)};
-  if (mark.line >= 0) {
-    diagnostic.line = mark.line + 1;
-    diagnostic.column = mark.column + 1;
-  }
-  return diagnostic;
+  return located(file, mark, std::move(reason), std::move(field));
 }
 
 
 // Pass one, alongside the screen and the recording of its events: the document's top-level
 // shape, so that a file whose shape is wrong is rejected before any of its jobs is delivered.
-class OutlineHandler final : public YAML::EventHandler {
+class OutlineHandler final : public YamlEventHandler {
  public:
   struct Part {
     YamlValue::Kind kind = YamlValue::Kind::null;
-    YAML::Mark mark = YAML::Mark::null_mark();
+    YamlMark mark = YamlMark{};
     std::string scalar;
 
     YamlValue described() const { return YamlValue{.kind = kind, .mark = mark, .scalar = scalar}; }
@@ -484,40 +475,38 @@ class OutlineHandler final : public YAML::EventHandler {
   bool has_root = false;
   Part root;
   std::optional<Part> unknown_key;  // the first top-level key other than 'jobs'
-  std::optional<YAML::Mark> repeated_jobs_key;
+  std::optional<YamlMark> repeated_jobs_key;
   std::optional<Part> jobs;         // the value of 'jobs' in a top-level map
   std::size_t job_count = 0;        // entries of the job list
 
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+  void on_document_start(const YamlMark&) override {}
+  void on_document_end() override {}
+  void on_null(const YamlMark& mark, std::string_view) override {
     node(YamlValue::Kind::null, mark, {});
   }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+  void on_alias(const YamlMark& mark, std::string_view) override {
     node(YamlValue::Kind::null, mark, {});
   }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string& value) override {
+  void on_scalar(const YamlMark& mark, std::string_view, std::string_view,
+                 std::string_view value) override {
     node(YamlValue::Kind::scalar, mark, value);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
+  void on_sequence_start(const YamlMark& mark, std::string_view, std::string_view) override {
     node(YamlValue::Kind::sequence, mark, {});
     ++depth_;
   }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
+  void on_sequence_end() override { --depth_; }
+  void on_map_start(const YamlMark& mark, std::string_view, std::string_view) override {
     node(YamlValue::Kind::map, mark, {});
     ++depth_;
   }
-  void OnMapEnd() override { --depth_; }
+  void on_map_end() override { --depth_; }
 
  private:
-  void node(YamlValue::Kind kind, const YAML::Mark& mark, const std::string& scalar) {
+  void node(YamlValue::Kind kind, const YamlMark& mark, std::string_view scalar) {
     if (depth_ == 0) {
       has_root = true;
-      root = Part{kind, mark, scalar};
+      root = Part{kind, mark, std::string(scalar)};
       return;
     }
     if (root.kind == YamlValue::Kind::sequence) {
@@ -529,9 +518,9 @@ class OutlineHandler final : public YAML::EventHandler {
       if (key_next_) {
         value_is_jobs_ = kind == YamlValue::Kind::scalar && scalar == "jobs";
         if (value_is_jobs_ && jobs) repeated_jobs_key = mark;
-        if (!value_is_jobs_ && !unknown_key) unknown_key = Part{kind, mark, scalar};
+        if (!value_is_jobs_ && !unknown_key) unknown_key = Part{kind, mark, std::string(scalar)};
       } else if (value_is_jobs_) {
-        jobs = Part{kind, mark, scalar};
+        jobs = Part{kind, mark, std::string(scalar)};
       }
       key_next_ = !key_next_;
     } else if (depth_ == 2 && value_is_jobs_ && jobs &&
@@ -547,42 +536,40 @@ class OutlineHandler final : public YAML::EventHandler {
 
 // Pass two, over the recorded events or a second parse: builds each job's tree from the
 // events, checks it and hands it on, so only one job's tree exists at a time.
-class JobStreamHandler final : public YAML::EventHandler {
+class JobStreamHandler final : public YamlEventHandler {
  public:
   JobStreamHandler(const std::string& name, int job_depth, const JobSink& sink)
       : name_(name), job_depth_(job_depth), sink_(sink) {}
 
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+  void on_document_start(const YamlMark&) override {}
+  void on_document_end() override {}
+  void on_null(const YamlMark& mark, std::string_view) override {
     if (!in_job()) return;
     builder_.null(mark);
     if (builder_.complete()) deliver();
   }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    OnNull(mark, anchor);  // screened out before this pass; never reached
+  void on_alias(const YamlMark& mark, std::string_view anchor) override {
+    on_null(mark, anchor);  // screened out before this pass; never reached
   }
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
-                const std::string& value) override {
+  void on_scalar(const YamlMark& mark, std::string_view tag, std::string_view,
+                 std::string_view value) override {
     if (!in_job()) return;
     builder_.scalar(mark, tag, value);
     if (builder_.complete()) deliver();
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
+  void on_sequence_start(const YamlMark& mark, std::string_view, std::string_view) override {
     open(YamlValue::Kind::sequence, mark);
   }
-  void OnSequenceEnd() override { close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
+  void on_sequence_end() override { close(); }
+  void on_map_start(const YamlMark& mark, std::string_view, std::string_view) override {
     open(YamlValue::Kind::map, mark);
   }
-  void OnMapEnd() override { close(); }
+  void on_map_end() override { close(); }
 
  private:
   bool in_job() const { return building_ || depth_ == job_depth_; }
 
-  void open(YamlValue::Kind kind, const YAML::Mark& mark) {
+  void open(YamlValue::Kind kind, const YamlMark& mark) {
     if (in_job()) {
       builder_.open(kind, mark);
       building_ = true;
@@ -611,7 +598,7 @@ class JobStreamHandler final : public YAML::EventHandler {
     JobReader reader(prefix);
     core::JobDefinition definition;
     std::optional<std::string> key;
-    YAML::Mark key_mark = YAML::Mark::null_mark();
+    YamlMark key_mark = YamlMark{};
     reader.read(job, definition, key, key_mark);
     if (key) {
       const auto [found, inserted] = first_line_.try_emplace(*key, key_mark.line + 1);
@@ -647,7 +634,7 @@ class JobStreamHandler final : public YAML::EventHandler {
 std::variant<Diagnostic, int> job_depth(const OutlineHandler& outline, const std::string& name,
                                         const JobFileLimits& limits) {
   if (!outline.has_root || outline.root.kind == YamlValue::Kind::null) return 0;
-  YAML::Mark list_mark = outline.root.mark;
+  YamlMark list_mark = outline.root.mark;
   int depth = 1;
   if (outline.root.kind == YamlValue::Kind::map) {
     if (outline.unknown_key) {
@@ -695,19 +682,13 @@ std::optional<Diagnostic> read_job_text(const std::string& text, const std::stri
   if (std::get<int>(depth) == 0) return std::nullopt;
 
   JobStreamHandler handler(name, std::get<int>(depth), sink);
-  try {
-    if (tape.complete()) {
-      tape.replay(handler);
-      return std::nullopt;
-    }
-    std::istringstream stream(text);
-    YAML::Parser parser(stream);
-    parser.HandleNextDocument(handler);
-  } catch (const YAML::Exception& e) {
-    // The screen parsed the same text without error; this is the backstop.
-    return at(name, e.mark, "", e.msg);
+  if (tape.complete()) {
+    tape.replay(handler);
+    return std::nullopt;
   }
-  return std::nullopt;
+  // The screen parsed the same text without error, and this pass reads only the first
+  // document, so this result is only the backstop.
+  return parse_yaml_events(text, name, handler);
 }
 
 std::optional<Diagnostic> read_job_file(const std::string& path, const JobSink& sink,

@@ -5,114 +5,106 @@
 
 namespace devin_orch::app {
 
-YamlEventTape::YamlEventTape(YAML::EventHandler* forward, std::size_t budget_bytes)
+YamlEventTape::YamlEventTape(YamlEventHandler* forward, std::size_t budget_bytes)
     : forward_(forward), budget_(budget_bytes), overflowed_(budget_bytes == 0) {}
 
-void YamlEventTape::record(Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor,
-                           const std::string& tag, const std::string& value,
-                           YAML::EmitterStyle::value style) {
+void YamlEventTape::record(Kind kind, const YamlMark& mark, std::string_view tag,
+                           std::string_view anchor, std::string_view value) {
   // Only the first document is replayed: the job file reader reads no other.
   if (overflowed_ || first_document_done_) return;
   constexpr auto kMax = std::numeric_limits<std::uint32_t>::max();
-  const std::size_t used = (events_.size() + 1) * sizeof(Event) + text_.size() + tag.size() +
-                           value.size();
-  if (used > budget_ || anchor > kMax || text_.size() + tag.size() + value.size() > kMax) {
+  const std::size_t strings = tag.size() + anchor.size() + value.size();
+  const std::size_t used = (events_.size() + 1) * sizeof(Event) + text_.size() + strings;
+  if (used > budget_ || text_.size() + strings > kMax) {
     overflowed_ = true;
     events_ = {};
     text_ = {};
     return;
   }
   events_.push_back(Event{.kind = kind,
-                          .style = static_cast<std::uint8_t>(style),
-                          .anchor = static_cast<std::uint32_t>(anchor),
-                          .pos = mark.pos,
                           .line = mark.line,
                           .column = mark.column,
+                          .pos = mark.pos,
                           .tag_size = static_cast<std::uint32_t>(tag.size()),
+                          .anchor_size = static_cast<std::uint32_t>(anchor.size()),
                           .value_size = static_cast<std::uint32_t>(value.size()),
                           .text_at = static_cast<std::uint32_t>(text_.size())});
   text_ += tag;
+  text_ += anchor;
   text_ += value;
 }
 
-void YamlEventTape::replay(YAML::EventHandler& handler) const {
-  std::string tag;
-  std::string value;
+void YamlEventTape::replay(YamlEventHandler& handler) const {
+  const std::string_view text(text_);
   for (const auto& event : events_) {
-    YAML::Mark mark;
-    mark.pos = event.pos;
-    mark.line = event.line;
-    mark.column = event.column;
-    tag.assign(text_, event.text_at, event.tag_size);
-    value.assign(text_, event.text_at + event.tag_size, event.value_size);
-    const auto style = static_cast<YAML::EmitterStyle::value>(event.style);
+    const YamlMark mark{.pos = static_cast<long>(event.pos),
+                        .line = event.line,
+                        .column = event.column};
+    const std::string_view tag = text.substr(event.text_at, event.tag_size);
+    const std::string_view anchor = text.substr(event.text_at + event.tag_size, event.anchor_size);
+    const std::string_view value =
+        text.substr(event.text_at + event.tag_size + event.anchor_size, event.value_size);
     switch (event.kind) {
-      case Kind::document_start: handler.OnDocumentStart(mark); break;
-      case Kind::document_end: handler.OnDocumentEnd(); break;
-      case Kind::null: handler.OnNull(mark, event.anchor); break;
-      case Kind::alias: handler.OnAlias(mark, event.anchor); break;
-      case Kind::scalar: handler.OnScalar(mark, tag, event.anchor, value); break;
-      case Kind::sequence_start: handler.OnSequenceStart(mark, tag, event.anchor, style); break;
-      case Kind::sequence_end: handler.OnSequenceEnd(); break;
-      case Kind::map_start: handler.OnMapStart(mark, tag, event.anchor, style); break;
-      case Kind::map_end: handler.OnMapEnd(); break;
-      case Kind::anchor: handler.OnAnchor(mark, value); break;
+      case Kind::document_start: handler.on_document_start(mark); break;
+      case Kind::document_end: handler.on_document_end(); break;
+      case Kind::null: handler.on_null(mark, anchor); break;
+      case Kind::alias: handler.on_alias(mark, anchor); break;
+      case Kind::scalar: handler.on_scalar(mark, tag, anchor, value); break;
+      case Kind::sequence_start: handler.on_sequence_start(mark, tag, anchor); break;
+      case Kind::sequence_end: handler.on_sequence_end(); break;
+      case Kind::map_start: handler.on_map_start(mark, tag, anchor); break;
+      case Kind::map_end: handler.on_map_end(); break;
     }
   }
 }
 
-void YamlEventTape::OnDocumentStart(const YAML::Mark& mark) {
+void YamlEventTape::on_document_start(const YamlMark& mark) {
   record(Kind::document_start, mark);
-  if (forward_ != nullptr) forward_->OnDocumentStart(mark);
+  if (forward_ != nullptr) forward_->on_document_start(mark);
 }
 
-void YamlEventTape::OnDocumentEnd() {
-  record(Kind::document_end, YAML::Mark::null_mark());
+void YamlEventTape::on_document_end() {
+  record(Kind::document_end, {});
   first_document_done_ = true;
-  if (forward_ != nullptr) forward_->OnDocumentEnd();
+  if (forward_ != nullptr) forward_->on_document_end();
 }
 
-void YamlEventTape::OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) {
-  record(Kind::null, mark, anchor);
-  if (forward_ != nullptr) forward_->OnNull(mark, anchor);
+void YamlEventTape::on_null(const YamlMark& mark, std::string_view anchor) {
+  record(Kind::null, mark, {}, anchor);
+  if (forward_ != nullptr) forward_->on_null(mark, anchor);
 }
 
-void YamlEventTape::OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) {
-  record(Kind::alias, mark, anchor);
-  if (forward_ != nullptr) forward_->OnAlias(mark, anchor);
+void YamlEventTape::on_alias(const YamlMark& mark, std::string_view anchor) {
+  record(Kind::alias, mark, {}, anchor);
+  if (forward_ != nullptr) forward_->on_alias(mark, anchor);
 }
 
-void YamlEventTape::OnScalar(const YAML::Mark& mark, const std::string& tag,
-                             YAML::anchor_t anchor, const std::string& value) {
-  record(Kind::scalar, mark, anchor, tag, value);
-  if (forward_ != nullptr) forward_->OnScalar(mark, tag, anchor, value);
+void YamlEventTape::on_scalar(const YamlMark& mark, std::string_view tag,
+                              std::string_view anchor, std::string_view value) {
+  record(Kind::scalar, mark, tag, anchor, value);
+  if (forward_ != nullptr) forward_->on_scalar(mark, tag, anchor, value);
 }
 
-void YamlEventTape::OnSequenceStart(const YAML::Mark& mark, const std::string& tag,
-                                    YAML::anchor_t anchor, YAML::EmitterStyle::value style) {
-  record(Kind::sequence_start, mark, anchor, tag, {}, style);
-  if (forward_ != nullptr) forward_->OnSequenceStart(mark, tag, anchor, style);
+void YamlEventTape::on_sequence_start(const YamlMark& mark, std::string_view tag,
+                                      std::string_view anchor) {
+  record(Kind::sequence_start, mark, tag, anchor);
+  if (forward_ != nullptr) forward_->on_sequence_start(mark, tag, anchor);
 }
 
-void YamlEventTape::OnSequenceEnd() {
-  record(Kind::sequence_end, YAML::Mark::null_mark());
-  if (forward_ != nullptr) forward_->OnSequenceEnd();
+void YamlEventTape::on_sequence_end() {
+  record(Kind::sequence_end, {});
+  if (forward_ != nullptr) forward_->on_sequence_end();
 }
 
-void YamlEventTape::OnMapStart(const YAML::Mark& mark, const std::string& tag,
-                               YAML::anchor_t anchor, YAML::EmitterStyle::value style) {
-  record(Kind::map_start, mark, anchor, tag, {}, style);
-  if (forward_ != nullptr) forward_->OnMapStart(mark, tag, anchor, style);
+void YamlEventTape::on_map_start(const YamlMark& mark, std::string_view tag,
+                                 std::string_view anchor) {
+  record(Kind::map_start, mark, tag, anchor);
+  if (forward_ != nullptr) forward_->on_map_start(mark, tag, anchor);
 }
 
-void YamlEventTape::OnMapEnd() {
-  record(Kind::map_end, YAML::Mark::null_mark());
-  if (forward_ != nullptr) forward_->OnMapEnd();
-}
-
-void YamlEventTape::OnAnchor(const YAML::Mark& mark, const std::string& anchor_name) {
-  record(Kind::anchor, mark, 0, {}, anchor_name);
-  if (forward_ != nullptr) forward_->OnAnchor(mark, anchor_name);
+void YamlEventTape::on_map_end() {
+  record(Kind::map_end, {});
+  if (forward_ != nullptr) forward_->on_map_end();
 }
 
 }  // namespace devin_orch::app

@@ -353,6 +353,29 @@ TEST_F(CliJobs, EnqueueFromAYamlFileAddsTheValidJobsAndLocatesTheInvalidOnes) {
   EXPECT_THAT(missing.err, StartsWith("devin-orch enqueue: " + dir_.file("nope.yaml")));
 }
 
+// Issue 24: yaml-cpp read the unterminated scalar up to the end of the file, stored m1 with
+// the rest of the file as its prompt and lost m2. A syntax error now stores nothing, exits 2
+// and names the first error; so does any other syntax error after valid jobs.
+TEST_F(CliJobs, EnqueueFromAFileWithASyntaxErrorStoresNothing) {
+  const auto file = dir_.file("jobs.yaml");
+  for (const std::string quote : {"\"", "'"}) {
+    SCOPED_TRACE(quote);
+    write_file(file, "- key: m1\n  prompt: " + quote + "unterminated\n- key: m2\n  prompt: second\n");
+    const auto result = cli("enqueue", {"--file", file});
+    EXPECT_EQ(result.code, 2);
+    EXPECT_EQ(result.out, "");
+    EXPECT_THAT(result.err, HasSubstr(file + ":2:11: "));
+    EXPECT_THAT(result.err, HasSubstr("quoted scalar"));
+    EXPECT_TRUE(db().all_jobs().value().empty());
+  }
+  write_file(file, "- key: a\n  prompt: fine\n- key: b\n  prompt: also fine\n- key: c\n  prompt: x: y\n");
+  const auto later = cli("enqueue", {"--file", file});
+  EXPECT_EQ(later.code, 2);
+  EXPECT_EQ(later.out, "");
+  EXPECT_THAT(later.err, HasSubstr(file + ":6:12: "));
+  EXPECT_TRUE(db().all_jobs().value().empty()) << "the valid jobs before the error are not stored";
+}
+
 TEST_F(CliJobs, EnqueueFromJsonLinesOnStdin) {
   const std::string input =
       R"({"key": "s1", "prompt": "One", "tags": ["a"], "org_id": "org-s", "priority": 2})" "\n"

@@ -420,9 +420,10 @@ TEST_F(ConfigTest, MalformedYamlIsLocated) {
   const ConfigLoad result = load_config(path);
   ASSERT_EQ(result.errors.size(), 1U);
   EXPECT_EQ(result.errors[0].file, path);
-  EXPECT_EQ(result.errors[0].line, 4);
-  EXPECT_EQ(result.errors[0].column, 4);
-  EXPECT_EQ(result.errors[0].reason, "end of sequence flow not found");
+  // The parser notices the missing ']' where the flow sequence cannot go on.
+  EXPECT_EQ(result.errors[0].line, 5);
+  EXPECT_EQ(result.errors[0].column, 8);
+  EXPECT_EQ(result.errors[0].reason, "missing comma in flow sequence");
 }
 
 TEST_F(ConfigTest, NonMapDocumentIsAnError) {

@@ -213,7 +213,7 @@ TEST(JobFile, MalformedYamlIsFatalAndLocated) {
   ASSERT_TRUE(load.fatal.has_value());
   EXPECT_TRUE(load.jobs.empty());
   EXPECT_TRUE(load.invalid.empty());
-  EXPECT_EQ(load.fatal->to_string(), "jobs.yaml:4:12: illegal map value");
+  EXPECT_EQ(load.fatal->to_string(), "jobs.yaml:4:12: invalid nested block mapping on the same line");
 }
 
 TEST(JobFile, WrongTopLevelShapesAreFatal) {
@@ -306,19 +306,23 @@ TEST(JobFileStream, NestedValuesKeepTheirShapeAndMarks) {
             R"("s":["1",2,true,null]}})");
 }
 
-TEST(JobFile, NonUtf8MakesTheJobInvalid) {
-  const JobFileLoad load =
-      parse_job_text("- key: a\n  prompt: \"bad \xc3\x28 byte\"\n- key: b\n  prompt: fine \xe2\x9c\x93\n"
-                     "- key: c\n  prompt: p\n  tags: [ok, \"\xed\xa0\x80\"]\n",
+// A YAML stream is Unicode text: a byte sequence that is not UTF-8, raw or written as an
+// escape, makes the file unusable as a whole, like any other syntax error.
+TEST(JobFile, NonUtf8MakesTheFileUnusable) {
+  const JobFileLoad raw =
+      parse_job_text("- key: a\n  prompt: fine \xe2\x9c\x93\n- key: b\n  prompt: \"bad \xc3\x28 byte\"\n",
                      "jobs.yaml");
-  ASSERT_FALSE(load.fatal.has_value());
-  ASSERT_EQ(load.jobs.size(), 1U);
-  EXPECT_EQ(load.jobs[0].spec.prompt, "fine \xe2\x9c\x93");
-  EXPECT_EQ(invalid_lines(load),
-            (std::vector<std::string>{
-                "jobs.yaml:2:11: jobs[0].prompt: is not valid UTF-8",
-                "jobs.yaml:7:14: jobs[2].tags[1]: is not valid UTF-8",
-            }));
+  ASSERT_TRUE(raw.fatal.has_value());
+  EXPECT_TRUE(raw.jobs.empty());
+  EXPECT_TRUE(raw.invalid.empty());
+  EXPECT_EQ(raw.fatal->to_string(), "jobs.yaml:4:16: not valid UTF-8 (a YAML file is UTF-8 text)");
+
+  const JobFileLoad escaped = parse_job_text(
+      "- key: a\n  prompt: p\n- key: c\n  prompt: p\n  tags: [ok, \"\\ud800\"]\n", "jobs.yaml");
+  ASSERT_TRUE(escaped.fatal.has_value());
+  EXPECT_TRUE(escaped.jobs.empty());
+  EXPECT_EQ(escaped.fatal->to_string(),
+            "jobs.yaml:5:15: double-quoted scalar has invalid UTF8 escape");
 }
 
 TEST(JobFile, PromptSizeLimit) {
@@ -407,15 +411,14 @@ TEST(JobFile, NodeCountLimit) {
   EXPECT_EQ(load.fatal->to_string(), "f:46:7: more than 50 YAML nodes");
 }
 
-TEST(JobFile, FlowCollectionsAreCappedBeforeTheyAreTokenised) {
+TEST(JobFile, FlowCollectionsAreCappedBeforeTheyAreParsed) {
   const JobFileLimits limits{.max_nodes = 50};
   // 51 flow marks, even inside quotes and comments: the count cannot be dodged.
   const std::string text = "- key: a\n  prompt: \"" + std::string(50, ',') + "\"\n  tags: [t]\n";
   const JobFileLoad load = parse_job_text(text, "f", limits);
   ASSERT_TRUE(load.fatal.has_value());
   EXPECT_EQ(load.fatal->reason,
-            "more than 50 of the characters ',', '[' and '{' (a limit on flow-style YAML, which "
-            "is parsed all at once)");
+            "more than 50 of the characters ',', '[' and '{' (a limit on flow-style YAML)");
   const JobFileLoad under = parse_job_text(
       "- key: a\n  prompt: \"" + std::string(49, ',') + "\"\n  tags: [t]\n", "f", limits);
   EXPECT_EQ(under.jobs.size(), 1U);

@@ -87,5 +87,39 @@ TEST_F(JobLoaderTest, AFileUnusableAsAWholeStoresNothingAndTheNextFileStillLoads
   EXPECT_EQ(stored_jobs(), 2);
 }
 
+// The issue's reproduction, through what the daemon runs at start and on SIGHUP.
+TEST_F(JobLoaderTest, AnUnterminatedQuotedScalarStoresNothing) {
+  const auto file = dir_.file("jobs.yaml");
+  for (const std::string quote : {"\"", "'"}) {
+    testing::write_file(file,
+                        "- key: m1\n  prompt: " + quote + "unterminated\n- key: m2\n  prompt: second\n");
+    const auto report = load_job_files_into(*store_, {file}, core::wall_now());
+    EXPECT_EQ(report.fatal_errors, 1) << quote;
+    EXPECT_EQ(report.inserted, 0) << quote;
+    EXPECT_EQ(report.invalid, 0) << quote;
+    EXPECT_EQ(stored_jobs(), 0) << quote;
+  }
+}
+
+// As README.md and docs/queue.md say: the valid jobs are stored, each invalid one with a usable
+// key is recorded `invalid` with its located reason.
+TEST_F(JobLoaderTest, AFileThatParsesStoresItsValidJobsAndRecordsTheInvalidOnes) {
+  const auto file = dir_.file("jobs.yaml");
+  testing::write_file(file,
+                      "- key: good-1\n  prompt: p\n"
+                      "- key: typo\n  promt: p\n"
+                      "- key: good-2\n  prompt: p\n");
+  const auto report = load_job_files_into(*store_, {file}, core::wall_now());
+  EXPECT_EQ(report.fatal_errors, 0);
+  EXPECT_EQ(report.inserted, 2);
+  EXPECT_EQ(report.invalid, 1);
+  EXPECT_EQ(stored_jobs(), 3);
+  const auto typo = store_->find("typo");
+  ASSERT_TRUE(typo.has_value() && typo->has_value());
+  EXPECT_EQ((*typo)->state, core::JobState::invalid);
+  EXPECT_EQ((*typo)->last_error,
+            file + ":4:3: jobs[1].promt: unknown field 'promt' (did you mean 'prompt'?)");
+}
+
 }  // namespace
 }  // namespace devin_orch::app

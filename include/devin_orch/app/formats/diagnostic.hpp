@@ -8,12 +8,9 @@
 #include <string>
 #include <string_view>
 
-namespace YAML {
-class EventHandler;
-class Node;
-}
-
 namespace devin_orch::app {
+
+class YamlEventHandler;
 
 struct Diagnostic {
   std::string file;
@@ -33,27 +30,28 @@ std::optional<std::string> read_input_file(const std::string& path, std::size_t 
 
 struct YamlScreenLimits {
   int max_depth = 32;              // nested maps/sequences
-  // Also caps the count of ',', '[' and '{' in the text: yaml-cpp tokenises a whole flow
-  // collection ([...] or {...}) before reporting any of it, at ~250 bytes per token.
+  // Also caps the count of ',', '[' and '{' in the raw text, a bound on flow collections
+  // ([...] or {...}) that holds before the parser has looked at any of it.
   std::size_t max_nodes = 100'000;
   bool allow_aliases = false;      // aliases can expand exponentially when walked
 };
 
 // Parses `text` as a stream of YAML events without building a tree and returns the first
 // problem: malformed YAML, more than one document, too deep, too many nodes, an alias. Run it
-// before YAML::Load so hostile input never reaches the tree builder. Each event that passed
-// the screen is also handed to `observer`, if given (one parse for both).
+// before any tree is built so hostile input never reaches a tree builder. Each event that
+// passed the screen is also handed to `observer`, if given (one parse for both); when a problem
+// is returned the observer may have seen the events before it, so act on its results only
+// after a clean screen.
 std::optional<Diagnostic> screen_yaml(const std::string& text, const std::string& file,
                                       const YamlScreenLimits& limits,
-                                      YAML::EventHandler* observer = nullptr);
+                                      YamlEventHandler* observer = nullptr);
 
 // The entry of `known` nearest to `word` if it is within edit distance 2, for "did you mean".
 std::optional<std::string_view> closest_match(std::string_view word,
                                               std::span<const std::string_view> known);
 
-// How a YAML value reads in an error message: "a map", "a list", "nothing", or the scalar
-// quoted (cut at 40 bytes; never raw invalid UTF-8).
-std::string describe_yaml(const YAML::Node& node);
+// How a YAML scalar reads in an error message: quoted, cut at 40 bytes, never raw invalid
+// UTF-8 (describe_yaml in yaml_value.hpp does whole values).
 std::string describe_yaml_scalar(std::string_view scalar);
 
 bool is_valid_utf8(std::string_view text) noexcept;
