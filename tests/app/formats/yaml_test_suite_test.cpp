@@ -1,5 +1,6 @@
 // The YAML layer (parse_yaml_events, YamlValueBuilder, screen_yaml) against the YAML test
-// suite's 402 cases in tests/data/yaml-test-suite: every case that must fail is rejected with a
+// suite's 402 cases (../shared/yaml-test-suite beside the checkout, as the project provides it,
+// or $DEVIN_ORCH_YAML_TEST_SUITE_DIR): every case that must fail is rejected with a
 // located error, every valid case yields the data of its in.json, and the screen in front of
 // job files and the config refuses only errors and the two things those files may not use.
 #include "devin_orch/app/formats/yaml_events.hpp"
@@ -42,7 +43,7 @@ fs::path suite_dir() {
   if (const char* dir = std::getenv("DEVIN_ORCH_YAML_TEST_SUITE_DIR"); dir != nullptr && *dir) {
     return dir;
   }
-  return fs::path(DEVIN_ORCH_SOURCE_DIR) / "tests" / "data" / "yaml-test-suite";
+  return fs::path(DEVIN_ORCH_SOURCE_DIR).parent_path() / "shared" / "yaml-test-suite";
 }
 
 struct Case {
@@ -53,6 +54,7 @@ struct Case {
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
   const fs::path root = suite_dir();
+  if (!fs::is_directory(root)) return cases;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     if (entry.is_regular_file() && entry.path().filename() == "in.yaml") {
       cases.push_back(Case{.id = entry.path().parent_path().lexically_relative(root).string(),
