@@ -132,12 +132,42 @@ CREATE TABLE leases (
 ) STRICT;
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+// v6: exactly-once under a lagging list, waits the server asks for, parent and child sessions,
+// user-level quota pauses.
+// - jobs.sends: create requests that may have left (committed intents) in this generation;
+//   jobs.attempts now counts only those the server answered, so a crash does not burn one.
+// - jobs.duplicate_watch_until: until when (epoch ms) the job's tag is checked for a second
+//   session, after a re-create that a lagging list could not rule out.
+// - jobs.child_session_ids (JSON array) and jobs.children_acus: the session's children.
+// - org_holds: a wait the server announced (Retry-After on any answer), kept across restarts.
+// - user_pauses: creation paused for one user's jobs (user_usage_limit_exceeded).
+constexpr const char* kSchemaV6 = R"sql(
+ALTER TABLE jobs ADD COLUMN sends INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN duplicate_watch_until INTEGER;
+ALTER TABLE jobs ADD COLUMN child_session_ids TEXT;
+ALTER TABLE jobs ADD COLUMN children_acus REAL;
+CREATE TABLE org_holds (
+  org_id TEXT PRIMARY KEY,
+  until_ms INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  held_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE user_pauses (
+  org_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  paused_at INTEGER NOT NULL,
+  PRIMARY KEY (org_id, user_id)
+) STRICT;
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4, /*edits_schema_text=*/true},
     {5, kSchemaV5},
+    {6, kSchemaV6},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {
