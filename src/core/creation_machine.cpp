@@ -65,6 +65,9 @@ std::ostream& operator<<(std::ostream& out, const CreationAction& a) {
   };
   switch (a.kind) {
     case CreationActionKind::commit_intent:
+      field("attempt") << a.attempt;
+      if (a.cut_short != 0) field("cut_short") << a.cut_short;
+      break;
     case CreationActionKind::send_create:
     case CreationActionKind::requeue:
       field("attempt") << a.attempt;
@@ -74,6 +77,7 @@ std::ostream& operator<<(std::ostream& out, const CreationAction& a) {
       break;
     case CreationActionKind::commit_session:
       field("session_id") << '"' << a.session_id << '"';
+      if (a.watch_duplicates) field("watch_duplicates") << "true";
       break;
     default:
       break;
@@ -89,7 +93,8 @@ CreationMachine::CreationMachine(CreationPolicy policy, CreationSnapshot snapsho
     : policy_{policy},
       random_{random},
       attempts_{snapshot.attempts},
-      intent_at_ms_{snapshot.intent_at_ms} {}
+      intent_at_ms_{snapshot.intent_at_ms},
+      cut_short_{snapshot.cut_short} {}
 
 bool CreationMachine::finished() const noexcept {
   return phase_ == Phase::done || phase_ == Phase::gave_up || phase_ == Phase::requeued;
@@ -130,9 +135,12 @@ CreationAction CreationMachine::resume(const CreationInput& input) {
             return begin_attempt(in.now);
           },
           [&](const ResumeAfterRestart& in) {
-            // The previous process may have sent the create: only a lookup can tell. No settle
-            // wait, the restart itself took longer than that.
+            // The previous process may have sent the create: only a lookup can tell. The first
+            // look goes at once (the restart itself took a while), but absence is proven only
+            // by a look after the settle window, as after any ambiguous failure.
             if (phase_ != Phase::idle) return misfit();
+            resumed_ = true;
+            settle_until_ = in.now + policy_.settle_window;
             return start_lookup(in.now);
           },
           [&](const IntentCommitted&) {
@@ -173,11 +181,12 @@ CreationAction CreationMachine::begin_attempt(TimePoint now) {
   lookup_failures_ = 0;
   phase_ = Phase::committing_intent;
   return CreationAction{.kind = CreationActionKind::commit_intent, .attempt = attempts_,
-                        .intent_at_ms = intent_at_ms_};
+                        .intent_at_ms = intent_at_ms_, .cut_short = cut_short_};
 }
 
 CreationAction CreationMachine::start_lookup(TimePoint now) {
   phase_ = Phase::looking_up;
+  lookup_started_ = now;
   // Without a recorded intent (a store from before intents were kept), the first lookup's time
   // stands in for it, so that repeated lookups keep one window instead of sliding forward.
   if (!intent_at_ms_) intent_at_ms_ = to_epoch_ms(now);
@@ -193,12 +202,11 @@ CreationAction CreationMachine::on_create(const CreateAnswered& answer) {
       if (answer.session_id && !answer.session_id->empty()) {
         phase_ = Phase::committing_session;
         return CreationAction{.kind = CreationActionKind::commit_session,
-                              .session_id = *answer.session_id};
+                              .session_id = *answer.session_id,
+                              .watch_duplicates = recreated_};
       }
       // A 2xx without an id may still have created a session: handled as ambiguous below.
-      phase_ = Phase::waiting_to_lookup;
-      return wait_for(policy_.settle_delay,
-                      "create answered without a session id; looking up by tag");
+      return settle(answer.now, "create answered without a session id; looking up by tag");
 
     case CallClass::not_sent:
       // Nothing left the process: the same attempt goes again, uncounted.
@@ -208,10 +216,8 @@ CreationAction CreationMachine::on_create(const CreateAnswered& answer) {
 
     case CallClass::ambiguous:
       // Promise 2: after a create that may have landed, the next create waits for proof of
-      // absence. The settle delay lets a just-created session show up in the list.
-      phase_ = Phase::waiting_to_lookup;
-      return wait_for(policy_.settle_delay,
-                      "create outcome unknown (" + outcome.detail + "); looking up by tag");
+      // absence: a lookup that finds nothing, begun after the settle window.
+      return settle(answer.now, "create outcome unknown (" + outcome.detail + "); looking up by tag");
 
     case CallClass::rate_limited:
       // A 429 created nothing and costs no attempt; the org's rate gate does the waiting.
@@ -249,21 +255,19 @@ CreationAction CreationMachine::on_lookup(const LookupAnswered& answer) {
       // made progress, and the daemon reports the other rather than guess.
       phase_ = Phase::committing_session;
       return CreationAction{.kind = CreationActionKind::commit_session,
-                            .session_id = answer.matches.front()};
+                            .session_id = answer.matches.front(),
+                            .watch_duplicates = recreated_};
     }
-    // Absence proven: every create sent so far created nothing.
-    if (attempts_ >= policy_.max_attempts) {
-      phase_ = Phase::gave_up;
-      return CreationAction{
-          .kind = CreationActionKind::give_up, .attempt = attempts_,
-          .reason = "no session after " + std::to_string(attempts_) + " create attempts"};
+    if (lookup_started_ < settle_until_) {
+      // Nothing yet, but the list may not show a new session for a while: look again, less
+      // often each time, and once more when the window has passed.
+      phase_ = Phase::waiting_to_lookup;
+      const Duration backoff = policy_.settle_delay * (std::int64_t{1} << std::min(empty_looks_++, 20));
+      const Duration left = std::max(Duration{0}, std::chrono::ceil<Duration>(settle_until_ - answer.now));
+      return wait_for(std::min(backoff, left),
+                      "no session found yet; the list may show it late, looking again");
     }
-    phase_ = Phase::waiting_to_recreate;
-    const int retry =
-        attempts_ > 0 ? static_cast<int>(std::min<std::int64_t>(attempts_ - 1, 1'000)) : 0;
-    return wait_for(full_jitter_delay(policy_.retry, retry, random_),
-                    "no session found after attempt " + std::to_string(attempts_) +
-                        "; creating again");
+    return conclude_absence(answer.now);
   }
 
   // A failed lookup proves nothing either way, so it is never a reason to give up or requeue:
@@ -278,6 +282,47 @@ CreationAction CreationMachine::on_lookup(const LookupAnswered& answer) {
   return wait_for(full_jitter_delay(policy_.retry, lookup_failures_++, random_),
                   "lookup failed (" + std::string{to_string(outcome.cls)} + "): " + outcome.detail,
                   org_blocked);
+}
+
+// After a create that may have landed: look up after settle_delay, and keep looking until a
+// look that began after the settle window finds nothing.
+CreationAction CreationMachine::settle(TimePoint now, std::string reason) {
+  phase_ = Phase::waiting_to_lookup;
+  settle_until_ = now + policy_.settle_window;
+  empty_looks_ = 0;
+  return wait_for(policy_.settle_delay, std::move(reason));
+}
+
+// Absence proven: every create sent so far created nothing.
+CreationAction CreationMachine::conclude_absence(TimePoint) {
+  if (resumed_) {
+    // The last attempt went out from a process that stopped before its answer: it does not
+    // count, so a crash loop of the daemon cannot use up the job's attempts. It is counted as
+    // cut short instead, and those are bounded too.
+    resumed_ = false;
+    if (attempts_ > 0) --attempts_;
+    if (++cut_short_ > policy_.max_cut_short) {
+      phase_ = Phase::gave_up;
+      return CreationAction{
+          .kind = CreationActionKind::give_up, .attempt = attempts_,
+          .reason = std::to_string(cut_short_) +
+                    " create requests were cut short by the daemon stopping before their "
+                    "answer (create.max_cut_short); a job that makes the daemon crash ends here"};
+    }
+  }
+  if (attempts_ >= policy_.max_attempts) {
+    phase_ = Phase::gave_up;
+    return CreationAction{
+        .kind = CreationActionKind::give_up, .attempt = attempts_,
+        .reason = "no session after " + std::to_string(attempts_) + " create attempts"};
+  }
+  phase_ = Phase::waiting_to_recreate;
+  recreated_ = true;
+  const int retry =
+      attempts_ > 0 ? static_cast<int>(std::min<std::int64_t>(attempts_ - 1, 1'000)) : 0;
+  return wait_for(full_jitter_delay(policy_.retry, retry, random_),
+                  "no session found after attempt " + std::to_string(attempts_) +
+                      "; creating again");
 }
 
 CreationAction CreationMachine::on_wait(const WaitElapsed& elapsed) {

@@ -25,6 +25,7 @@ constexpr std::int64_t kLookupFrom = 1'699'999'400;
 const CreationPolicy kPolicy{.max_attempts = 3,
                              .retry = {milliseconds{100}, milliseconds{1'000}, 2.0},
                              .settle_delay = milliseconds{2'000},
+                             .settle_window = milliseconds{0},
                              .lookup_margin = milliseconds{600'000}};
 
 CallOutcome outcome(CallClass cls, bool billing = false, std::string detail = "why") {
@@ -161,7 +162,9 @@ TEST_F(CreationMachineTest, ProvenAbsenceLeadsToANewCountedAttemptUnderTheSameIn
   EXPECT_THAT(wait.reason, HasSubstr("no session found after attempt 1"));
   EXPECT_EQ(m.resume(WaitElapsed{kT0 + seconds{5}}), commit_intent(2, kT0Ms));
   EXPECT_EQ(m.resume(IntentCommitted{kT0 + seconds{5}}), send_create(2));
-  EXPECT_EQ(m.resume(created("devin-2")), commit_session("devin-2"));
+  CreationAction watched = commit_session("devin-2");
+  watched.watch_duplicates = true;  // created again: a late-listed first one is looked for
+  EXPECT_EQ(m.resume(created("devin-2")), watched);
 }
 
 TEST_F(CreationMachineTest, AmbiguousEveryTimeGivesUpOnlyAfterTheLastLookupProvesAbsence) {
@@ -222,18 +225,28 @@ TEST_F(CreationMachineTest, ResumeAfterRestartLooksUpAtOnceAndAdopts) {
   EXPECT_EQ(m.attempts(), 2);
 }
 
-TEST_F(CreationMachineTest, ResumeAfterRestartWithProvenAbsenceContinuesCounting) {
+TEST_F(CreationMachineTest, ResumeAfterRestartWithProvenAbsenceRetriesTheCutShortAttempt) {
   CreationMachine m = machine({.attempts = 2, .intent_at_ms = kT0Ms});
   ASSERT_EQ(m.resume(ResumeAfterRestart{kT0}), lookup());
   const CreationAction wait = m.resume(found({}));
   ASSERT_EQ(wait.kind, Kind::wait);
-  EXPECT_LE(wait.delay.count(), 200);
-  EXPECT_EQ(m.resume(WaitElapsed{kT0}), commit_intent(3));
+  EXPECT_LE(wait.delay.count(), 100);
+  CreationAction again = commit_intent(2);
+  again.cut_short = 1;
+  EXPECT_EQ(m.resume(WaitElapsed{kT0}), again);
 }
 
-TEST_F(CreationMachineTest, ResumeAfterRestartWithAttemptsExhaustedGivesUpOnlyAfterTheLookup) {
+TEST_F(CreationMachineTest, ResumeWithAttemptsExhaustedGivesUpOnlyAfterTheLookupAndOnlyIfAnswered) {
+  // Exhausted by answered attempts before the restart, with the last one since answered
+  // ambiguous (the crash came during its lookups): that one is taken as cut short, so one
+  // more attempt goes; only then are attempts exhausted.
   CreationMachine m = machine({.attempts = 3, .intent_at_ms = kT0Ms});
   ASSERT_EQ(m.resume(ResumeAfterRestart{kT0}), lookup());
+  ASSERT_EQ(m.resume(found({})).kind, Kind::wait);
+  ASSERT_EQ(m.resume(WaitElapsed{kT0}).attempt, 3);
+  m.resume(IntentCommitted{kT0});
+  m.resume(create_failed(CallClass::ambiguous));
+  m.resume(WaitElapsed{kT0});
   EXPECT_EQ(m.resume(found({})).kind, Kind::give_up);
 
   CreationMachine adopted = machine({.attempts = 3, .intent_at_ms = kT0Ms});
@@ -248,7 +261,9 @@ TEST_F(CreationMachineTest, ResumeWithoutAnIntentAnchorsTheWindowOnceAtTheFirstL
   // An hour of failed lookups later the window has not slid forward.
   EXPECT_EQ(m.resume(WaitElapsed{kT0 + std::chrono::hours{1}}), lookup());
   ASSERT_EQ(m.resume(found({}, kT0 + std::chrono::hours{1})).kind, Kind::wait);
-  EXPECT_EQ(m.resume(WaitElapsed{kT0 + std::chrono::hours{1}}), commit_intent(2, kT0Ms));
+  CreationAction again = commit_intent(1, kT0Ms);
+  again.cut_short = 1;  // the attempt the stopped process sent did not count
+  EXPECT_EQ(m.resume(WaitElapsed{kT0 + std::chrono::hours{1}}), again);
 }
 
 TEST_F(CreationMachineTest, CreatedAfterRoundsDownForInstantsBeforeTheEpoch) {
@@ -503,6 +518,112 @@ TEST(CreationActionPrinting, ShowsTheFieldsThatMatter) {
   std::ostringstream kind;
   kind << Kind::requeue;
   EXPECT_EQ(kind.str(), "requeue");
+}
+
+// ---- a list that shows new sessions late ------------------------------------------------
+
+CreationPolicy lagging_policy() {
+  CreationPolicy policy = kPolicy;
+  policy.settle_window = seconds{30};
+  return policy;
+}
+
+TEST_F(CreationMachineTest, AnEmptyLookupInsideTheSettleWindowLooksAgainLessOftenUntilItEnds) {
+  CreationMachine m = machine({}, lagging_policy());
+  ASSERT_EQ(m.resume(StartFresh{kT0}), commit_intent(1));
+  ASSERT_EQ(m.resume(IntentCommitted{kT0}), send_create(1));
+  auto action = m.resume(create_failed(CallClass::ambiguous));
+  ASSERT_EQ(action.kind, Kind::wait);
+  EXPECT_EQ(action.delay, seconds{2});
+  TimePoint now = kT0 + action.delay;
+  std::vector<Duration> waits;
+  for (int look = 0; look < 10; ++look) {
+    ASSERT_EQ(m.resume(WaitElapsed{now}).kind, Kind::lookup) << "look " << look;
+    action = m.resume(found({}, now));
+    if (action.kind != Kind::wait || action.reason.find("creating again") != std::string::npos) {
+      break;
+    }
+    waits.push_back(action.delay);
+    now += action.delay;
+  }
+  // 2 s, 4 s, 8 s, then what is left of the window: the last look begins as it ends.
+  EXPECT_EQ(waits, (std::vector<Duration>{seconds{2}, seconds{4}, seconds{8}, seconds{14}}));
+  EXPECT_EQ(now, kT0 + seconds{30});
+  EXPECT_EQ(action.kind, Kind::wait);
+  EXPECT_THAT(action.reason, HasSubstr("creating again"));
+}
+
+TEST_F(CreationMachineTest, ASessionTheListShowsLateIsAdoptedNotCreatedAgain) {
+  CreationMachine m = machine({}, lagging_policy());
+  m.resume(StartFresh{kT0});
+  m.resume(IntentCommitted{kT0});
+  const auto settle = m.resume(create_failed(CallClass::ambiguous));
+  ASSERT_EQ(m.resume(WaitElapsed{kT0 + seconds{2}}).kind, Kind::lookup);
+  const auto again = m.resume(found({}, kT0 + seconds{2}));
+  ASSERT_EQ(again.kind, Kind::wait);
+  ASSERT_EQ(m.resume(WaitElapsed{kT0 + seconds{4}}).kind, Kind::lookup);
+  EXPECT_EQ(m.resume(found({"devin-late"}, kT0 + seconds{4})), commit_session("devin-late"));
+  EXPECT_EQ(settle.delay, seconds{2});
+}
+
+TEST_F(CreationMachineTest, ARecreateAfterProvenAbsenceWatchesForADuplicate) {
+  CreationMachine m = sending();
+  m.resume(create_failed(CallClass::ambiguous));
+  m.resume(WaitElapsed{kT0});
+  ASSERT_EQ(m.resume(found({})).kind, Kind::wait);  // absence proven: create again
+  ASSERT_EQ(m.resume(WaitElapsed{kT0}), commit_intent(2));
+  m.resume(IntentCommitted{kT0});
+  auto committed = m.resume(created("devin-2"));
+  EXPECT_EQ(committed.kind, Kind::commit_session);
+  EXPECT_TRUE(committed.watch_duplicates);
+  // A first create that succeeds has nothing to watch for.
+  CreationMachine first = sending();
+  EXPECT_FALSE(first.resume(created("devin-1")).watch_duplicates);
+}
+
+// ---- crashes do not burn attempts --------------------------------------------------------
+
+TEST_F(CreationMachineTest, AnAttemptCutShortByARestartDoesNotCount) {
+  // The last allowed attempt was in flight when the process died; the lookup finds nothing.
+  CreationMachine m = machine({.attempts = 3, .cut_short = 0, .intent_at_ms = kT0Ms});
+  ASSERT_EQ(m.resume(ResumeAfterRestart{kT0}), lookup());
+  const auto wait = m.resume(found({}));
+  ASSERT_EQ(wait.kind, Kind::wait) << wait;
+  // The same attempt again, the cut-short send counted apart.
+  auto intent = m.resume(WaitElapsed{kT0});
+  EXPECT_EQ(intent.kind, Kind::commit_intent);
+  EXPECT_EQ(intent.attempt, 3);
+  EXPECT_EQ(intent.cut_short, 1);
+  EXPECT_EQ(m.cut_short(), 1);
+}
+
+TEST_F(CreationMachineTest, TooManyCutShortSendsEndTheJob) {
+  CreationPolicy policy = kPolicy;
+  policy.max_cut_short = 2;
+  CreationMachine m = machine({.attempts = 1, .cut_short = 2, .intent_at_ms = kT0Ms}, policy);
+  m.resume(ResumeAfterRestart{kT0});
+  const auto gave_up = m.resume(found({}));
+  EXPECT_EQ(gave_up.kind, Kind::give_up);
+  EXPECT_THAT(gave_up.reason, HasSubstr("cut short"));
+  EXPECT_TRUE(m.finished());
+}
+
+TEST_F(CreationMachineTest, AnAdoptedSessionAfterARestartCountsNothingCutShort) {
+  CreationMachine m = machine({.attempts = 2, .cut_short = 1, .intent_at_ms = kT0Ms});
+  m.resume(ResumeAfterRestart{kT0});
+  EXPECT_EQ(m.resume(found({"devin-9"})), commit_session("devin-9"));
+  EXPECT_EQ(m.cut_short(), 1);
+  EXPECT_EQ(m.attempts(), 2);
+}
+
+TEST_F(CreationMachineTest, AfterARestartAbsenceTakesTheWholeSettleWindow) {
+  CreationMachine m = machine({.attempts = 1, .cut_short = 0, .intent_at_ms = kT0Ms},
+                              lagging_policy());
+  ASSERT_EQ(m.resume(ResumeAfterRestart{kT0}).kind, Kind::lookup);
+  auto action = m.resume(found({}, kT0));
+  ASSERT_EQ(action.kind, Kind::wait);
+  EXPECT_THAT(action.reason, HasSubstr("look"));
+  EXPECT_EQ(action.delay, seconds{2});
 }
 
 }  // namespace

@@ -20,35 +20,42 @@ using Kind = CreationActionKind;
 
 const TimePoint kT0 = from_epoch_ms(1'700'000'000'000);
 
-// The Devin org as far as one job can tell: sessions carrying the job's tag.
+// The Devin org as far as one job can tell: sessions carrying the job's tag. Its list is not
+// read-your-writes: a new session shows there only `list_lag` after its creation.
 struct FakeServer {
   struct Session {
     std::string id;
     std::int64_t created_at_s;  // on the server's clock
+    TimePoint listed_from;      // on ours
   };
   std::vector<Session> sessions;
   Duration skew{0};  // server clock minus ours; well inside the lookup margin
+  Duration list_lag{0};
   int next_id = 1;
 
   std::string create(TimePoint now) {
-    sessions.push_back({"devin-" + std::to_string(next_id++), to_epoch_seconds(now + skew)});
+    sessions.push_back(
+        {"devin-" + std::to_string(next_id++), to_epoch_seconds(now + skew), now + list_lag});
     return sessions.back().id;
   }
 
-  // A complete lookup: every page, filtered by created_after on the server's clock.
-  std::vector<std::string> list(std::int64_t created_after) const {
+  // A complete lookup: every page, filtered by created_after on the server's clock, of what
+  // the list shows at `now`.
+  std::vector<std::string> list(std::int64_t created_after, TimePoint now) const {
     std::vector<std::string> ids;
     for (const Session& s : sessions) {
-      if (s.created_at_s >= created_after) ids.push_back(s.id);
+      if (s.created_at_s >= created_after && now >= s.listed_from) ids.push_back(s.id);
     }
     return ids;
   }
+  std::size_t listed(TimePoint now) const { return list(-1, now).size(); }
 };
 
 // The job's row in SQLite: only what was durably committed survives a crash.
 struct FakeStore {
   JobState state = JobState::queued;
   std::int64_t attempts = 0;
+  std::int64_t cut_short = 0;
   std::optional<std::int64_t> intent_at_ms;
   std::optional<std::string> session_id;
 };
@@ -58,6 +65,7 @@ struct FakeStore {
 struct Coverage {
   int crashes = 0;
   int lost_creates = 0;        // the server created, and the answer never reached the machine
+  int lagged_lookups = 0;      // a lookup found nothing while the list had yet to show one
   int adopted_by_lookup = 0;
   int recreated_after_proof = 0;
   int requeues = 0;
@@ -73,7 +81,10 @@ class Model {
     policy_ = CreationPolicy{.max_attempts = 1 + static_cast<std::int64_t>(dice_.next() % 4),
                              .retry = {milliseconds{200}, milliseconds{5'000}, 2.0},
                              .settle_delay = milliseconds{2'000},
+                             .settle_window = milliseconds{25'000},
                              .lookup_margin = milliseconds{600'000}};
+    // Half the runs with a list that lags behind creates, by up to 20 s (inside the window).
+    if (chance(0.5)) server_.list_lag = milliseconds{static_cast<long long>(dice_.uniform() * 20'000)};
     server_.skew = milliseconds{static_cast<long long>(dice_.uniform() * 240'000) - 120'000};
     fault_rate_ = 0.05 + 0.4 * dice_.uniform();
     crash_rate_ = 0.02 + 0.15 * dice_.uniform();
@@ -110,7 +121,8 @@ class Model {
 
   void boot() {
     machine_ = std::make_unique<CreationMachine>(
-        policy_, CreationSnapshot{.attempts = store_.attempts, .intent_at_ms = store_.intent_at_ms},
+        policy_, CreationSnapshot{.attempts = store_.attempts, .cut_short = store_.cut_short,
+                                  .intent_at_ms = store_.intent_at_ms},
         machine_random_);
     switch (store_.state) {
       case JobState::queued: feed(StartFresh{now_}, "StartFresh"); break;
@@ -139,7 +151,10 @@ class Model {
     const CreationAction a = action_;
     switch (a.kind) {
       case Kind::commit_intent: {
-        if (a.attempt != store_.attempts + 1) return fail("commit_intent skipped an attempt");
+        if (a.attempt + a.cut_short != store_.attempts + store_.cut_short + 1) {
+          return fail("commit_intent skipped a send");
+        }
+        if (a.cut_short > policy_.max_cut_short) return fail("more cut-short sends than allowed");
         if (a.attempt > policy_.max_attempts) return fail("more attempts than allowed");
         if (!a.intent_at_ms) return fail("commit_intent without an intent time");
         if (store_.intent_at_ms && *a.intent_at_ms != *store_.intent_at_ms) {
@@ -147,6 +162,7 @@ class Model {
         }
         store_.state = JobState::creating;
         store_.attempts = a.attempt;
+        store_.cut_short = a.cut_short;
         store_.intent_at_ms = a.intent_at_ms;
         if (!calm_ && chance(crash_rate_)) {
           crash("after committing the intent");
@@ -162,7 +178,7 @@ class Model {
         feed(WaitElapsed{now_}, "WaitElapsed");
         return {};
       case Kind::commit_session: {
-        if (server_.list(-1).empty() || server_.sessions.front().id != a.session_id) {
+        if (server_.sessions.empty() || server_.sessions.front().id != a.session_id) {
           return fail("commit_session for a session the server does not hold");
         }
         store_.state = JobState::running;
@@ -301,15 +317,16 @@ class Model {
       }
       return {};
     }
-    std::vector<std::string> matches = server_.list(*a.created_after);
-    if (matches.size() != server_.sessions.size()) {
+    std::vector<std::string> matches = server_.list(*a.created_after, now_);
+    if (matches.size() != server_.listed(now_)) {
       return fail("created_after excluded a session of this generation");
     }
-    if (matches.empty()) {
+    if (matches.empty() && !server_.sessions.empty()) ++coverage_.lagged_lookups;
+    if (matches.empty() && server_.sessions.empty()) {
       unproven_ = false;  // absence proven
       const bool exhausted = store_.attempts >= policy_.max_attempts;
       if (!exhausted) ++coverage_.recreated_after_proof;
-    } else {
+    } else if (!matches.empty()) {
       ++coverage_.adopted_by_lookup;
     }
     std::string what = "LookupAnswered ok [";
@@ -360,14 +377,16 @@ TEST(CreationModel, NeverTwoSessionsAndAlwaysCommittedOrDeadWithNone) {
   // The runs must have gone through the dangerous situations, not around them.
   EXPECT_GT(coverage.crashes, 8'000);
   EXPECT_GT(coverage.lost_creates, 1'000);
+  EXPECT_GT(coverage.lagged_lookups, 500);
   EXPECT_GT(coverage.adopted_by_lookup, 2'000);
   EXPECT_GT(coverage.recreated_after_proof, 2'500);
   EXPECT_GT(coverage.requeues, 400);
-  EXPECT_GT(coverage.gave_up_exhausted, 800);
+  EXPECT_GT(coverage.gave_up_exhausted, 40);  // rare: a crash no longer uses an attempt up
   EXPECT_GT(coverage.gave_up_rejected, 40);
   EXPECT_GT(coverage.committed, 10'000);
   std::cout << "model coverage over " << kSeeds << " seeds: crashes=" << coverage.crashes
             << " lost_creates=" << coverage.lost_creates
+            << " lagged_lookups=" << coverage.lagged_lookups
             << " adopted=" << coverage.adopted_by_lookup
             << " recreated=" << coverage.recreated_after_proof
             << " requeues=" << coverage.requeues

@@ -35,6 +35,7 @@ void DaemonFixture::write_config(const DaemonSettings& s, std::vector<std::strin
        << "  retry_initial: 50ms\n"
        << "  retry_max: 500ms\n"
        << "  settle_delay: " << s.settle_delay << "\n"
+       << "  settle_window: " << s.settle_window << "\n"
        << "  max_active_sessions: " << s.max_active_sessions << "\n"
        << "  max_concurrent_creates: " << s.max_concurrent_creates << "\n"
        << "database:\n"

@@ -30,6 +30,7 @@ struct DaemonSettings {
   std::string request_timeout = "2s";
   std::string create_timeout = "2s";
   std::string settle_delay = "100ms";
+  std::string settle_window = "1s";  // short: most tests' lists show sessions at once
   std::string drain_timeout = "5s";
   std::string extra;  // appended verbatim to the YAML
 };

@@ -21,14 +21,23 @@
 namespace devin_orch::core {
 
 struct CreationPolicy {
-  std::int64_t max_attempts = 5;   // create requests per generation before the job is `dead`
+  std::int64_t max_attempts = 5;   // answered create requests per generation before `dead`
   BackoffPolicy retry{};           // between re-sends, lookups and re-creates
-  Duration settle_delay{2'000};    // after an ambiguous failure, before the lookup
+  Duration settle_delay{2'000};    // after an ambiguous failure, before the first lookup
+  // How long after an ambiguous failure (or a restart) lookups keep looking before a lookup
+  // that finds nothing proves absence: the list is not read-your-writes and may show a new
+  // session late. Lookups in between back off from settle_delay, doubling.
+  Duration settle_window{30'000};
   Duration lookup_margin{600'000}; // created_after = first intent - margin (clock skew)
+  // Create requests whose answer no process saw (cut short by a crash) do not count as
+  // attempts; this many of them end the job instead, so a job that crashes the daemon cannot
+  // keep crashing it.
+  std::int64_t max_cut_short = 10;
 };
 
 enum class CreationActionKind {
-  commit_intent,   // persist state=creating, attempts=`attempt` (+ intent time) before sending
+  commit_intent,   // persist state=creating, attempts=`attempt`, cut-short sends=`cut_short`
+                   // (+ intent time) before sending
   send_create,     // POST the session, through the org's rate gate
   lookup,          // list the org's sessions with the job's tag, created after `created_after`,
                    // following every page; report all matches
@@ -49,6 +58,10 @@ struct CreationAction {
   std::optional<std::int64_t> created_after; // lookup: epoch seconds
   std::optional<std::int64_t> intent_at_ms;  // commit_intent: first intent of the generation
   std::string session_id;                    // commit_session
+  std::int64_t cut_short = 0;                // commit_intent: sends no answer was seen for
+  // commit_session: a create was sent again after one that may have landed, and the list may
+  // show that one late: keep checking the job's tag for a second session for a while.
+  bool watch_duplicates = false;
   std::string reason;                        // give_up, requeue; also why a wait/resend/re-lookup
   bool pause_org = false;                    // requeue/give_up/wait: stop dispatch for the org
 
@@ -82,6 +95,7 @@ using CreationInput = std::variant<StartFresh, ResumeAfterRestart, IntentCommitt
 // What the store knows about the job when the machine is built.
 struct CreationSnapshot {
   std::int64_t attempts = 0;                 // create requests already counted
+  std::int64_t cut_short = 0;                // create requests no process saw answered
   std::optional<std::int64_t> intent_at_ms;  // first intent of this generation, if any
 };
 
@@ -93,6 +107,7 @@ class CreationMachine {
   CreationAction resume(const CreationInput& input);
 
   std::int64_t attempts() const noexcept { return attempts_; }
+  std::int64_t cut_short() const noexcept { return cut_short_; }
   bool finished() const noexcept;
 
  private:
@@ -106,6 +121,8 @@ class CreationMachine {
   CreationAction on_create(const CreateAnswered& answer);
   CreationAction on_lookup(const LookupAnswered& answer);
   CreationAction on_wait(const WaitElapsed& elapsed);
+  CreationAction conclude_absence(TimePoint now);
+  CreationAction settle(TimePoint now, std::string reason);
 
   CreationPolicy policy_;
   Random& random_;
@@ -114,6 +131,12 @@ class CreationMachine {
   std::optional<std::int64_t> intent_at_ms_;
   int resend_failures_ = 0;  // consecutive not-sent failures, for backoff
   int lookup_failures_ = 0;  // consecutive failed lookups, for backoff
+  std::int64_t cut_short_ = 0;
+  TimePoint settle_until_{};     // a lookup started before this cannot prove absence
+  TimePoint lookup_started_{};
+  int empty_looks_ = 0;          // lookups that found nothing within the settle window
+  bool resumed_ = false;         // the last attempt was sent by a process that is gone
+  bool recreated_ = false;       // a create went again after one that may have landed
 };
 
 }  // namespace devin_orch::core

@@ -111,7 +111,9 @@ struct JobRecord {
   JobDefinition definition;
   JobState state = JobState::queued;
   std::int64_t generation = 0;   // bumped by an operator retry; part of the creation tag
-  std::int64_t attempts = 0;     // create requests sent in this generation
+  std::int64_t attempts = 0;     // create requests of this generation that count (answered,
+                                 // or sent and not proven cut short by a restart)
+  std::int64_t cut_short = 0;    // create requests whose answer no process saw (a crash)
   std::string creation_tag;      // tag every session of this job/generation carries
   std::optional<std::int64_t> intent_at_ms;  // first create intent of this generation
   std::optional<std::string> session_id;
@@ -127,6 +129,9 @@ struct JobRecord {
   std::optional<std::int64_t> waiting_since_ms;  // first seen waiting for the user
   int cancel_requested = 0;                      // 0 no, 1 cancel, 2 cancel and archive
   std::optional<std::string> parent_key;         // set on fan-out children
+  // Until then the job's tag is checked for a second session: it was created again after a
+  // create that may have landed, and the list may show that one late.
+  std::optional<std::int64_t> duplicate_watch_until_ms;
 };
 
 // The tag that marks every session created for (key, generation). Stable across restarts and

@@ -80,6 +80,17 @@ class QueueStore : public virtual JobIntake {
   // skipped. A null structured_output keeps the stored one; a reason sets last_error.
   virtual StoreResult<void> record_statuses(std::span<const StatusUpdate> updates,
                                             core::TimePoint now) = 0;
+  // Two or more sessions carry a running job's tag (a create went again after one the list
+  // showed late). The job follows `kept` from now on: if that is not `current_session_id`, the
+  // job's session becomes `kept` (only while the job still runs with `current_session_id`).
+  // The sessions in `terminated` are recorded in the job's history as duplicates.
+  virtual StoreResult<void> record_duplicates(std::int64_t job_id,
+                                              std::string_view current_session_id,
+                                              const core::Session& kept,
+                                              std::span<const std::string> terminated,
+                                              core::TimePoint now) = 0;
+  // The job's tag needs no more checks for a second session.
+  virtual StoreResult<void> end_duplicate_watch(std::int64_t job_id, core::TimePoint now) = 0;
   // Stores the last error without changing state (e.g. a failing poll).
   virtual StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                        core::TimePoint now) = 0;

@@ -42,6 +42,9 @@ struct IntentWrite {
   bool claim = true;
   std::string tag;
   std::int64_t intent_at_ms = 0;
+  // Create requests whose answer no process saw, after this intent. attempt + cut_short grows
+  // by exactly one per intent, and that sum is what the write checks against the row.
+  std::int64_t cut_short = 0;
 };
 
 // A created or adopted session to record (commit_sessions).
@@ -49,6 +52,9 @@ struct SessionWrite {
   std::int64_t job_id = 0;
   core::Session session;
   bool adopted = false;  // found by the tag lookup rather than returned by the create call
+  // Set when the job was created again after a create that may have landed: its tag is
+  // checked for a second session until then (epoch ms).
+  std::optional<std::int64_t> duplicate_watch_until_ms;
 };
 
 struct StatusUpdate {

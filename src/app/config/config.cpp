@@ -338,6 +338,12 @@ std::vector<Section> sections(Config& c) {
             [&c](Reader& r, const Entry& e) { r.duration(e, c.create.retry_max, false); }},
            {"settle_delay",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.create.settle_delay, true); }},
+           {"settle_window",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.create.settle_window, true); }},
+           {"duplicate_watch",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.create.duplicate_watch, true); }},
+           {"max_cut_short",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.create.max_cut_short, 1, 1000); }},
            {"max_active_sessions",
             [&c](Reader& r, const Entry& e) {
               r.integer(e, c.create.max_active_sessions, 1, kIntMax);
@@ -782,6 +788,9 @@ std::string render_config(const Config& config) {
   out.duration("retry_initial", config.create.retry_initial);
   out.duration("retry_max", config.create.retry_max);
   out.duration("settle_delay", config.create.settle_delay);
+  out.duration("settle_window", config.create.settle_window);
+  out.duration("duplicate_watch", config.create.duplicate_watch);
+  out.plain("max_cut_short", std::to_string(config.create.max_cut_short));
   out.plain("max_active_sessions", std::to_string(config.create.max_active_sessions));
   out.plain("max_concurrent_creates", std::to_string(config.create.max_concurrent_creates));
 

@@ -2,6 +2,8 @@
 // API, and the fan-out of enterprise jobs.
 #include "creator.hpp"
 
+#include "tag_lookup.hpp"
+
 #include "devin_orch/app/daemon/session_secrets.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,8 +14,6 @@
 
 namespace devin_orch::app::detail {
 
-constexpr std::size_t kMaxLookupPages = 1000;
-
 Creator::Creator(Services& services, StoreWriter& writer, OrgGates& gates, Callbacks callbacks)
     : services_{services},
       writer_{writer},
@@ -23,7 +23,9 @@ Creator::Creator(Services& services, StoreWriter& writer, OrgGates& gates, Callb
               .retry = {.initial = services.config.create.retry_initial,
                         .max = services.config.create.retry_max,
                         .multiplier = 2.0},
-              .settle_delay = services.config.create.settle_delay},
+              .settle_delay = services.config.create.settle_delay,
+              .settle_window = services.config.create.settle_window,
+              .max_cut_short = services.config.create.max_cut_short},
       intents_{services.runtime.io(),
                [this](std::span<const store::IntentWrite> writes) {
                  return services_.store.commit_intents(writes, core::wall_now());
@@ -69,50 +71,13 @@ void Creator::ended(std::int64_t job_id) {
   callbacks_.flow_ended();
 }
 
-// Lists every page of the org's sessions carrying `tag`. Only a complete walk proves absence.
-awaitable<std::optional<Creator::LookupResult>> Creator::lookup_by_tag(
-    Org& org, const std::string& tag, std::int64_t created_after) {
-  LookupResult result;
-  api::ListSessionsQuery query{.tags = {tag}, .created_after = created_after, .first = 200};
-  for (std::size_t page = 0; page < kMaxLookupPages; ++page) {
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "lookup", [&] {
-      return services_.client.list_sessions(org.org_id, query);
-    });
-    if (!gated) co_return std::nullopt;
-    auto& answer = *gated;
-    if (!answer.outcome.ok()) {
-      result.outcome = answer.outcome;
-      result.matches.clear();
-      co_return result;
-    }
-    for (auto& session : answer.value->items) {
-      // Never trust the filter alone: a server that ignored it must not make us adopt.
-      if (std::find(session.tags.begin(), session.tags.end(), tag) != session.tags.end()) {
-        result.matches.push_back(std::move(session));
-      }
-    }
-    if (!answer.value->has_next_page || !answer.value->end_cursor) {
-      std::sort(result.matches.begin(), result.matches.end(),
-                [](const api::Session& a, const api::Session& b) {
-                  return std::tie(a.created_at, a.session_id) <
-                         std::tie(b.created_at, b.session_id);
-                });
-      result.outcome = answer.outcome;
-      co_return result;
-    }
-    query.after = answer.value->end_cursor;
-  }
-  result.outcome = core::CallOutcome{.cls = core::CallClass::ambiguous,
-                                     .detail = "lookup exceeded the page limit"};
-  co_return result;
-}
-
 awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
   auto policy = policy_;
   if (job.definition.controls.max_attempts) {
     policy.max_attempts = *job.definition.controls.max_attempts;
   }
   const core::CreationSnapshot snapshot{.attempts = job.attempts,
+                                        .cut_short = job.cut_short,
                                         .intent_at_ms = job.intent_at_ms};
   std::string tag = job.creation_tag.empty()
                         ? core::creation_tag(job.definition.key, job.generation)
@@ -178,7 +143,8 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
                             .attempt = attempt,
                             .claim = flow.claim,
                             .tag = flow.tag,
-                            .intent_at_ms = flow.action.intent_at_ms.value_or(0)};
+                            .intent_at_ms = flow.action.intent_at_ms.value_or(0),
+                            .cut_short = flow.action.cut_short};
   auto committed = co_await intents_.commit(intent);
   // A full disk or a lock held elsewhere passes: keep the flow (and the job's place) and try
   // again, sending nothing meanwhile. A job already in creating would otherwise be left there,
@@ -250,8 +216,11 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
 
 awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
   const std::string& key = flow.job.definition.key;
-  auto found = co_await lookup_by_tag(org, flow.tag, flow.action.created_after.value_or(0));
+  auto found = co_await lookup_by_tag(services_, gates_, org, flow.tag,
+                                      flow.action.created_after.value_or(0));
   if (!found) co_return false;
+  // Children of a session carry its tags; they are not the job's own sessions.
+  std::erase_if(found->matches, [](const api::Session& s) { return s.parent_session_id.has_value(); });
   std::vector<std::string> ids;
   for (const auto& match : found->matches) ids.push_back(match.session_id);
   if (found->matches.size() > 1) {
@@ -281,8 +250,16 @@ awaitable<bool> Creator::commit_session_step(Org& org, Flow& flow) {
   if (!session || session->session_id != flow.action.session_id) {
     throw std::logic_error("commit_session without the matching session");
   }
-  const store::SessionWrite write{
-      .job_id = flow.job.id, .session = *session, .adopted = flow.adopted};
+  // Created again after a create that may have landed: the list may show that one late, so the
+  // job's tag is checked for a second session for a while (see the poller).
+  std::optional<std::int64_t> watch_until;
+  if (flow.action.watch_duplicates) {
+    watch_until = core::to_epoch_ms(core::wall_now() + services_.config.create.duplicate_watch);
+  }
+  const store::SessionWrite write{.job_id = flow.job.id,
+                                  .session = *session,
+                                  .adopted = flow.adopted,
+                                  .duplicate_watch_until_ms = watch_until};
   auto first_try = write;
   auto committed = co_await sessions_.commit(std::move(first_try));
   // A session that exists but is not on record is neither polled nor ended by a deadline
@@ -305,6 +282,8 @@ awaitable<bool> Creator::commit_session_step(Org& org, Flow& flow) {
   }
   writer_.succeeded();
   flow.job.session_id = session->session_id;
+  flow.job.creation_tag = flow.tag;
+  flow.job.duplicate_watch_until_ms = watch_until;
   services_.count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
                   {{"origin", flow.adopted ? "adopted" : "created"}});
   services_.metrics

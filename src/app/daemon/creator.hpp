@@ -44,11 +44,6 @@ class Creator {
   void flush_now() { sessions_.flush_now(); }
 
  private:
-  struct LookupResult {
-    core::CallOutcome outcome;
-    std::vector<api::Session> matches;  // oldest first
-  };
-
   // One job's creation: its machine, the machine's next action and what the steps learnt.
   struct Flow {
     core::JobRecord job;
@@ -60,8 +55,6 @@ class Creator {
     bool claim = true;  // the next intent claims the job from queued (see IntentWrite::claim)
   };
 
-  awaitable<std::optional<LookupResult>> lookup_by_tag(Org& org, const std::string& tag,
-                                                       std::int64_t created_after);
   awaitable<void> run(Org& org, core::JobRecord job, bool resumed);
   // The flow's longer steps, each a coroutine of its own so that its locals exist only while
   // it runs: GCC gives every local of a coroutine its own slot in the frame, and one frame

@@ -3,6 +3,9 @@
 // policy and recorded.
 #include "poller.hpp"
 
+#include "tag_lookup.hpp"
+
+#include "devin_orch/core/duplicates.hpp"
 #include "devin_orch/core/poll_answer.hpp"
 #include "devin_orch/core/poll_timing.hpp"
 #include "devin_orch/core/session_verdict.hpp"
@@ -35,7 +38,12 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
                      .policy = core::SessionPolicy{job.definition.controls,
                                                    services_.config.jobs.complete_on,
                                                    job.messages_sent, job.waiting_since_ms},
-                     .sync = org.sync.seen_whole(server_time, now)});
+                     .sync = org.sync.seen_whole(server_time, now),
+                     .watch_until_ms = job.duplicate_watch_until_ms,
+                     .tag = job.creation_tag,
+                     // As the creation lookup: the generation's first intent, less ten minutes
+                     // of clock skew; every session of the job was created after it.
+                     .lookup_from = job.intent_at_ms ? *job.intent_at_ms / 1000 - 600 : 0});
   if (inserted) ++org.active_sessions;
   org.planner.track(*job.session_id, now,
                     poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
@@ -255,13 +263,93 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
                                           .session = std::move(session),
                                           .new_state = verdict.state,
                                           .reason = std::move(reason)});
+    // A duplicate may outlive the job's own session: one last look, keeping the outcome.
+    maybe_check_duplicates(org, tracked, updates.back().session.session_id, /*ended=*/true, now);
     untrack(org, updates.back().session.session_id);
     return;
   }
+  maybe_check_duplicates(org, tracked, session.session_id, /*ended=*/false, now);
   org.planner.observed(session.session_id, changed, now);
   if (changed) {
     updates.push_back(store::StatusUpdate{.job_id = tracked.job_id, .session = std::move(session)});
   }
+}
+
+void Poller::maybe_check_duplicates(Org& org, TrackedSession& tracked,
+                                    const std::string& session_id, bool ended, TimePoint now) {
+  if (!tracked.watch_until_ms || tracked.checking || tracked.tag.empty()) return;
+  if (core::to_epoch_ms(now) >= *tracked.watch_until_ms) {
+    tracked.watch_until_ms.reset();
+    writer_.write("the end of job '" + tracked.job_key + "''s duplicate watch",
+                  [this, id = tracked.job_id, now] {
+                    return services_.store.end_duplicate_watch(id, now);
+                  });
+    return;
+  }
+  tracked.checking = !ended;
+  services_.runtime.spawn(check_duplicates(org, DuplicateCheck{.job_id = tracked.job_id,
+                                                               .job_key = tracked.job_key,
+                                                               .session_id = session_id,
+                                                               .tag = tracked.tag,
+                                                               .lookup_from = tracked.lookup_from,
+                                                               .job_ended = ended}));
+}
+
+// Lists the job's tag; if another session of the job's own carries it, the older is kept and
+// the others are terminated and archived (see core::judge_duplicates). A session this daemon
+// terminates is switched away from first, so its end is not taken for the job's.
+awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
+  auto found = co_await lookup_by_tag(services_, gates_, org, check.tag, check.lookup_from);
+  if (const auto it = tracked_.find(check.session_id); it != tracked_.end()) {
+    it->second.checking = false;
+  }
+  if (!found || !found->outcome.ok()) co_return;  // looked at again after the next poll
+  const auto verdict = core::judge_duplicates(check.session_id, found->matches, check.job_ended);
+  if (!verdict) co_return;
+  const auto kept = std::ranges::find(found->matches, verdict->keep, &api::Session::session_id);
+  std::string others;
+  for (const auto& id : verdict->terminate) others += (others.empty() ? "" : ", ") + id;
+  spdlog::warn("job '{}': {} sessions carry its tag {}; keeping {} and terminating {}",
+               check.job_key, verdict->terminate.size() + 1, check.tag, verdict->keep, others);
+  const auto now = core::wall_now();
+  if (verdict->keep != check.session_id && !check.job_ended && tracked_.contains(check.session_id)) {
+    switch_session(org, check.session_id, *kept, now);
+  }
+  writer_.write("the duplicates of job '" + check.job_key + "'",
+                [this, check, kept_session = *kept, terminated = verdict->terminate, now] {
+                  return services_.store.record_duplicates(check.job_id, check.session_id,
+                                                          kept_session, terminated, now);
+                });
+  for (const auto& duplicate : verdict->terminate) {
+    auto gated = co_await gates_.call(org, core::RequestKind::other, "terminate", [&] {
+      return services_.client.terminate_session(org.org_id, duplicate, /*archive=*/true);
+    });
+    if (!gated) co_return;
+    const bool ended = gated->outcome.ok() || gated->outcome.cls == core::CallClass::not_found;
+    services_.count("devin_orch_duplicate_sessions_total",
+                    "Sessions found carrying a job's tag beside the one it keeps, by whether "
+                    "terminating them succeeded.",
+                    {{"result", ended ? "terminated" : "failed"}});
+    if (!ended) {
+      spdlog::warn("job '{}': terminating duplicate session {} failed ({}); tried again after "
+                   "the next poll", check.job_key, duplicate, gated->outcome.detail);
+    }
+  }
+}
+
+// The job follows another session from now on: its tracking moves to that session.
+void Poller::switch_session(Org& org, const std::string& from, const api::Session& to,
+                            TimePoint now) {
+  auto node = tracked_.extract(from);
+  if (node.empty()) return;
+  node.key() = to.session_id;
+  node.mapped().status = to.status;
+  node.mapped().status_detail = to.status_detail;
+  node.mapped().sync = org.sync.seen_whole(-1, now);
+  org.planner.untrack(from);
+  org.planner.track(to.session_id, now, now);
+  tracked_.insert(std::move(node));
+  org.poll_wakeup.notify();
 }
 
 void Poller::commit_updates(std::vector<store::StatusUpdate> updates, TimePoint now) {

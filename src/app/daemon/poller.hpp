@@ -50,6 +50,22 @@ class Poller {
     std::optional<std::string> status_detail;
     core::SessionPolicy policy;  // the job's controls applied to each observation
     core::SyncMark sync;         // how far its changes are known (incremental polls)
+    // Created again after a create that may have landed: until then (epoch ms) the job's tag
+    // is checked for a second session after each poll.
+    std::optional<std::int64_t> watch_until_ms;
+    std::string tag;
+    std::int64_t lookup_from = 0;  // created_after for that check (server seconds)
+    bool checking = false;         // a check is in flight
+  };
+
+  // What a duplicate check needs, copied: the session may be untracked meanwhile.
+  struct DuplicateCheck {
+    std::int64_t job_id = 0;
+    std::string job_key;
+    std::string session_id;
+    std::string tag;
+    std::int64_t lookup_from = 0;
+    bool job_ended = false;
   };
 
   awaitable<void> poll_loop(Org& org);
@@ -62,6 +78,10 @@ class Poller {
                     std::vector<store::StatusUpdate>& updates);
   awaitable<void> send_message(Org& org, std::string session_id, std::string text,
                                std::int64_t count);
+  void maybe_check_duplicates(Org& org, TrackedSession& tracked, const std::string& session_id,
+                              bool ended, TimePoint now);
+  awaitable<void> check_duplicates(Org& org, DuplicateCheck check);
+  void switch_session(Org& org, const std::string& from, const api::Session& to, TimePoint now);
 
   Services& services_;
   StoreWriter& writer_;

@@ -34,7 +34,7 @@ namespace {
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
   "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
   "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
-  "cancel_requested, started_at"
+  "cancel_requested, started_at, sends, duplicate_watch_until"
 
 // A job still in progress, and one that has ended (every other state the jobs CHECK allows).
 // Not `state IN (...)`: SQLite 3.40 builds a temporary b-tree for an IN list of more than two
@@ -140,6 +140,8 @@ DecodedJob read_job(const Statement& row) {
   job.waiting_since_ms = row.optional_int64_at(23);
   job.cancel_requested = static_cast<int>(row.int64_at(24));
   job.started_at_ms = row.optional_int64_at(25);
+  job.cut_short = row.int64_at(26);
+  job.duplicate_watch_until_ms = row.optional_int64_at(27);
   return out;
 }
 
@@ -911,9 +913,9 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::spa
       outcomes.reserve(intents.size());
       for (const IntentWrite& intent : intents) {
         auto updated = db.execute(
-            "UPDATE jobs SET state = 'creating', attempts = ?2, creation_tag = ?3, "
+            "UPDATE jobs SET state = 'creating', attempts = ?2, sends = ?7, creation_tag = ?3, "
             "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
-            "WHERE id = ?1 AND attempts = ?2 - 1 AND "
+            "WHERE id = ?1 AND attempts + sends = ?2 + ?7 - 1 AND "
             "(?6 AND state = 'queued' OR NOT ?6 AND state = 'creating')",
             [&](Statement& s) {
               s.bind(1, intent.job_id);
@@ -922,6 +924,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::spa
               s.bind(4, intent.intent_at_ms);
               s.bind(5, core::to_epoch_ms(now));
               s.bind(6, std::int64_t{intent.claim ? 1 : 0});
+              s.bind(7, intent.cut_short);
             });
         if (!updated) return updated.error();
         if (db.changes() == 0) {
@@ -931,7 +934,12 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::spa
         }
         if (auto logged = insert_event(db, intent.job_id, now, "intent",
                                        state_name(core::JobState::creating), std::nullopt,
-                                       std::nullopt, "attempt " + std::to_string(intent.attempt));
+                                       std::nullopt,
+                                       "attempt " + std::to_string(intent.attempt) +
+                                           (intent.cut_short > 0
+                                                ? " (" + std::to_string(intent.cut_short) +
+                                                      " cut short by restarts)"
+                                                : std::string{}));
             !logged) {
           return logged.error();
         }
@@ -962,7 +970,8 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
         auto updated = db.execute(
             "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
             "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
-            "started_at = ?9, updated_at = ?9 WHERE id = ?1 AND state = 'creating'",
+            "started_at = ?9, updated_at = ?9, duplicate_watch_until = ?10 "
+            "WHERE id = ?1 AND state = 'creating'",
             [&](Statement& s) {
               s.bind(1, write.job_id);
               s.bind(2, session.session_id);
@@ -973,6 +982,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
               s.bind(7, session.acus_consumed);
               s.bind(8, session.structured_output);
               s.bind(9, core::to_epoch_ms(now));
+              s.bind(10, write.duplicate_watch_until_ms);
             });
         if (!updated) return updated.error();
         if (db.changes() == 0) {
@@ -1033,6 +1043,67 @@ StoreResult<void> SqliteStore::finish(std::int64_t job_id, core::JobState state,
       if (db.changes() == 0) return transition_refused(db, job_id);
       return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
                           std::nullopt, text_or_null(reason));
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::record_duplicates(std::int64_t job_id,
+                                                 std::string_view current_session_id,
+                                                 const core::Session& kept,
+                                                 std::span<const std::string> terminated,
+                                                 core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    return in_write_transaction(db, [&]() -> result<void> {
+      if (kept.session_id != current_session_id) {
+        auto switched = db.execute(
+            "UPDATE jobs SET session_id = ?3, session_url = ?4, status = ?5, status_detail = ?6, "
+            "pull_requests = ?7, acus_consumed = ?8, "
+            "structured_output = COALESCE(?9, structured_output), updated_at = ?10 "
+            "WHERE id = ?1 AND session_id = ?2 AND state = 'running'",
+            [&](Statement& s) {
+              s.bind(1, job_id);
+              s.bind(2, current_session_id);
+              s.bind(3, kept.session_id);
+              s.bind(4, kept.url);
+              s.bind(5, kept.status);
+              s.bind(6, kept.status_detail);
+              s.bind(7, serialise_pull_requests(kept.pull_requests));
+              s.bind(8, kept.acus_consumed);
+              s.bind(9, kept.structured_output);
+              s.bind(10, now_ms);
+            });
+        if (!switched) return switched.error();
+        if (db.changes() == 0) return transition_refused(db, job_id);
+      }
+      for (const auto& session_id : terminated) {
+        if (auto logged = insert_event(db, job_id, now, "duplicate", std::nullopt, std::nullopt,
+                                       std::nullopt,
+                                       "session " + session_id +
+                                           " carried this job's tag too; terminated, keeping " +
+                                           kept.session_id);
+            !logged) {
+          return logged.error();
+        }
+      }
+      return {};
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::end_duplicate_watch(std::int64_t job_id, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated = db.execute(
+          "UPDATE jobs SET duplicate_watch_until = NULL, updated_at = ?2 WHERE id = ?1",
+          [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, core::to_epoch_ms(now));
+          });
+      if (!updated) return updated.error();
+      return {};
     });
   });
 }

@@ -50,10 +50,13 @@ struct PollConfig {
 };
 
 struct CreateConfig {
-  int max_attempts = 5;                   // create requests per job before it is `dead`
+  int max_attempts = 5;                   // answered create requests per job before `dead`
   core::Duration retry_initial = 500ms;   // full-jitter backoff between retries
   core::Duration retry_max = 30s;
-  core::Duration settle_delay = 2s;       // after an ambiguous failure, before the lookup
+  core::Duration settle_delay = 2s;       // after an ambiguous failure, before the first lookup
+  core::Duration settle_window = 30s;     // lookups go on this long before absence is proven
+  core::Duration duplicate_watch = 15min; // after a re-create: how long the tag is checked
+  int max_cut_short = 10;                 // creates cut short by restarts before `dead`
   int max_active_sessions = 50;           // per organisation: sessions running at once
   int max_concurrent_creates = 4;         // per organisation: create flows at once
 };
