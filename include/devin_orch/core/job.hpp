@@ -31,6 +31,9 @@ struct JobSpec {
   std::vector<std::string> tags;
   std::optional<std::string> create_as_user_id;
   std::optional<std::string> playbook_id;
+  // The playbook the session's child sessions run (reference §12): a session given one spawns
+  // children, which the daemon records, counts the ACUs of and terminates with the job.
+  std::optional<std::string> child_playbook_id;
   std::optional<std::vector<std::string>> knowledge_ids;  // null = all, [] = none (API semantics)
   std::optional<std::vector<std::string>> secret_ids;
   std::vector<std::string> repos;

@@ -158,6 +158,7 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
   if (!spec.repos.empty()) field(out, "repos", join(spec.repos, ", "));
   if (spec.create_as_user_id) field(out, "create_as_user_id", *spec.create_as_user_id);
   if (spec.playbook_id) field(out, "playbook_id", *spec.playbook_id);
+  if (spec.child_playbook_id) field(out, "child_playbook_id", *spec.child_playbook_id);
   if (spec.knowledge_ids) {
     field(out, "knowledge_ids", spec.knowledge_ids->empty() ? "none" : join(*spec.knowledge_ids, ", "));
   }
