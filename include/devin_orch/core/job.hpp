@@ -130,6 +130,8 @@ struct JobRecord {
   std::optional<std::int64_t> waiting_since_ms;  // first seen waiting for the user
   int cancel_requested = 0;                      // 0 no, 1 cancel, 2 cancel and archive
   std::optional<std::string> parent_key;         // set on fan-out children
+  // The session's child sessions as last recorded (reference §12); ended with the job.
+  std::vector<std::string> child_session_ids;
 };
 
 // The tag that marks every session created for (key, generation). Stable across restarts and

@@ -77,6 +77,8 @@ class SqliteStore final : public Store {
                            core::TimePoint now) override;
   StoreResult<void> record_statuses(std::span<const StatusUpdate> updates,
                                     core::TimePoint now) override;
+  StoreResult<void> record_children(std::span<const ChildrenUpdate> updates,
+                                    core::TimePoint now) override;
   StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                core::TimePoint now) override;
   StoreResult<void> set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
