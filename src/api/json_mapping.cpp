@@ -810,6 +810,7 @@ std::string create_session_body(const core::JobSpec& spec, std::string_view crea
 
   if (spec.create_as_user_id) body["create_as_user_id"] = *spec.create_as_user_id;
   if (spec.playbook_id) body["playbook_id"] = *spec.playbook_id;
+  if (spec.child_playbook_id) body["child_playbook_id"] = *spec.child_playbook_id;
   // Absent means "all" to the API and [] means "none", so an empty list is sent as [].
   if (spec.knowledge_ids) body["knowledge_ids"] = string_array(*spec.knowledge_ids);
   if (spec.secret_ids) body["secret_ids"] = string_array(*spec.secret_ids);

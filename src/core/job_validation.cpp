@@ -116,6 +116,7 @@ std::optional<FieldError> validate(const JobSpec& spec) {
   if (auto found = check_names("tags", spec.tags)) return found;
   if (auto found = check_optional_name("create_as_user_id", spec.create_as_user_id)) return found;
   if (auto found = check_optional_name("playbook_id", spec.playbook_id)) return found;
+  if (auto found = check_optional_name("child_playbook_id", spec.child_playbook_id)) return found;
   if (spec.knowledge_ids) {
     if (auto found = check_names("knowledge_ids", *spec.knowledge_ids)) return found;
   }

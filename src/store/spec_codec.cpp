@@ -129,6 +129,7 @@ std::string encode_spec(const core::JobSpec& spec) {
   if (!spec.tags.empty()) out["tags"] = string_array(spec.tags);
   if (spec.create_as_user_id) out["create_as_user_id"] = *spec.create_as_user_id;
   if (spec.playbook_id) out["playbook_id"] = *spec.playbook_id;
+  if (spec.child_playbook_id) out["child_playbook_id"] = *spec.child_playbook_id;
   if (spec.knowledge_ids) out["knowledge_ids"] = string_array(*spec.knowledge_ids);
   if (spec.secret_ids) out["secret_ids"] = string_array(*spec.secret_ids);
   if (!spec.repos.empty()) out["repos"] = string_array(spec.repos);
@@ -194,6 +195,8 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
       ok = decoder.string_field(key, value, spec.create_as_user_id.emplace());
     } else if (key == "playbook_id") {
       ok = decoder.string_field(key, value, spec.playbook_id.emplace());
+    } else if (key == "child_playbook_id") {
+      ok = decoder.string_field(key, value, spec.child_playbook_id.emplace());
     } else if (key == "knowledge_ids" || key == "secret_ids") {
       auto& target = key == "knowledge_ids" ? spec.knowledge_ids : spec.secret_ids;
       if (value.is_null()) {

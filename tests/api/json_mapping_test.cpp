@@ -409,6 +409,7 @@ TEST(CreateSessionBody, EveryFieldWhenSet) {
       .tags = {"a", "b"},
       .create_as_user_id = "user-1",
       .playbook_id = "playbook-1",
+      .child_playbook_id = "playbook-child",
       .knowledge_ids = std::vector<std::string>{"k1"},
       .secret_ids = std::vector<std::string>{"s1", "s2"},
       .repos = {"owner/repo"},
@@ -419,7 +420,8 @@ TEST(CreateSessionBody, EveryFieldWhenSet) {
   };
   EXPECT_EQ(body_of(spec), json::parse(R"({
       "prompt": "Do \"this\"\n", "title": "T", "tags": ["a", "b", "orch-k-g0"],
-      "create_as_user_id": "user-1", "playbook_id": "playbook-1", "knowledge_ids": ["k1"],
+      "create_as_user_id": "user-1", "playbook_id": "playbook-1",
+      "child_playbook_id": "playbook-child", "knowledge_ids": ["k1"],
       "secret_ids": ["s1", "s2"], "repos": ["owner/repo"], "max_acu_limit": 10,
       "structured_output_schema": {"type": "object", "properties": {}},
       "devin_mode": "fast", "resumable": false})").as_object());

@@ -31,6 +31,9 @@ struct JobSpec {
   std::vector<std::string> tags;
   std::optional<std::string> create_as_user_id;
   std::optional<std::string> playbook_id;
+  // The playbook the session's child sessions run (reference §12): a session given one spawns
+  // children, which the daemon records, counts the ACUs of and terminates with the job.
+  std::optional<std::string> child_playbook_id;
   std::optional<std::vector<std::string>> knowledge_ids;  // null = all, [] = none (API semantics)
   std::optional<std::vector<std::string>> secret_ids;
   std::vector<std::string> repos;
@@ -132,6 +135,8 @@ struct JobRecord {
   // Until then the job's tag is checked for a second session: it was created again after a
   // create that may have landed, and the list may show that one late.
   std::optional<std::int64_t> duplicate_watch_until_ms;
+  // The session's child sessions as last recorded (reference §12); ended with the job.
+  std::vector<std::string> child_session_ids;
 };
 
 // The tag that marks every session created for (key, generation). Stable across restarts and

@@ -91,6 +91,10 @@ class QueueStore : public virtual JobIntake {
                                               core::TimePoint now) = 0;
   // The job's tag needs no more checks for a second session.
   virtual StoreResult<void> end_duplicate_watch(std::int64_t job_id, core::TimePoint now) = 0;
+  // The job's child sessions and their ACUs, in one transaction, whatever the job's state: the
+  // children's last figures arrive after the parent has ended. Missing jobs are skipped.
+  virtual StoreResult<void> record_children(std::span<const ChildrenUpdate> updates,
+                                            core::TimePoint now) = 0;
   // Stores the last error without changing state (e.g. a failing poll).
   virtual StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                        core::TimePoint now) = 0;

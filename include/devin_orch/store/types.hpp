@@ -57,11 +57,20 @@ struct SessionWrite {
   std::optional<std::int64_t> duplicate_watch_until_ms;
 };
 
+// The session's child_session_ids are recorded when the answer carries any (an answer without
+// them keeps the ones on record).
 struct StatusUpdate {
   std::int64_t job_id = 0;
   core::Session session;
   std::optional<core::JobState> new_state;  // set when the job ends with this poll
   std::optional<std::string> reason;        // last_error / terminal reason
+};
+
+// What a poll of a job's child sessions found: their ids and the sum of their acus_consumed.
+struct ChildrenUpdate {
+  std::int64_t job_id = 0;
+  std::vector<std::string> child_session_ids;
+  double children_acus = 0.0;
 };
 
 struct HistoryEntry {
@@ -76,8 +85,12 @@ struct HistoryEntry {
 // Everything the store keeps about a job's session, beyond JobRecord's fields.
 struct Outcome {
   std::vector<core::PullRequest> pull_requests;
-  double acus_consumed = 0.0;
+  double acus_consumed = 0.0;  // the session's own figure, as the API reported it
   std::optional<std::string> structured_output;
+  // The session's children (reference §12) and the sum of their acus_consumed; the total a job
+  // reports follows core::job_acus.
+  std::vector<std::string> child_session_ids;
+  double children_acus = 0.0;
   std::optional<std::int64_t> started_at_ms;   // session committed
   std::optional<std::int64_t> finished_at_ms;  // terminal state reached
 };

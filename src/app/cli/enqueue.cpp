@@ -41,6 +41,7 @@ definition changes nothing; with a different definition it is reported and not a
   --max-attempts N      create attempts, 1-1000 (default: create.max_attempts)
   --create-as-user USER create the session as USER
   --playbook ID         playbook id
+  --child-playbook ID   playbook of the session's child sessions (the session spawns children)
   --max-acu-limit N     ACU limit for the session
   --devin-mode MODE     e.g. normal, fast, lite, ultra, fusion (passed to the API as given)
   --resumable BOOL      true or false: keep the session's VM after it stops (default: the API's)
@@ -65,7 +66,7 @@ struct EnqueueEntry {
   std::optional<std::string> error;
 };
 
-constexpr std::array<OptionSpec, 19> kEnqueueFlags{{
+constexpr std::array<OptionSpec, 20> kEnqueueFlags{{
     kConfigOption,
     {"--key", true},          {"--prompt", true},         {"--title", true},
     {"--tag", true, true},    {"--repo", true, true},     {"--org", true},
@@ -73,12 +74,13 @@ constexpr std::array<OptionSpec, 19> kEnqueueFlags{{
     {"--max-attempts", true}, {"--create-as-user", true}, {"--playbook", true},
     {"--max-acu-limit", true}, {"--devin-mode", true},    {"--file", true},
     {"--stdin"},              kJsonOption,               {"--resumable", true},
+    {"--child-playbook", true},
 }};
 
 // The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
 // the operator typed.
 std::string_view flag_for(std::string_view field) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kFlags{{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kFlags{{
       {"key", "--key"},
       {"prompt", "--prompt"},
       {"title", "--title"},
@@ -88,6 +90,7 @@ std::string_view flag_for(std::string_view field) {
       {"max_attempts", "--max-attempts"},
       {"create_as_user_id", "--create-as-user"},
       {"playbook_id", "--playbook"},
+      {"child_playbook_id", "--child-playbook"},
       {"max_acu_limit", "--max-acu-limit"},
       {"devin_mode", "--devin-mode"},
       {"resumable", "--resumable"},
@@ -110,6 +113,7 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
   definition.spec.repos = args.all("--repo");
   definition.spec.create_as_user_id = args.value("--create-as-user");
   definition.spec.playbook_id = args.value("--playbook");
+  definition.spec.child_playbook_id = args.value("--child-playbook");
   definition.spec.devin_mode = args.value("--devin-mode");
   definition.org_id = args.value("--org");
   const auto integer = [&](const char* name) -> std::optional<std::int64_t> {

@@ -6,6 +6,7 @@
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/core/session_family.hpp"
 
 #include <boost/json.hpp>
 
@@ -158,6 +159,7 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
   if (!spec.repos.empty()) field(out, "repos", join(spec.repos, ", "));
   if (spec.create_as_user_id) field(out, "create_as_user_id", *spec.create_as_user_id);
   if (spec.playbook_id) field(out, "playbook_id", *spec.playbook_id);
+  if (spec.child_playbook_id) field(out, "child_playbook_id", *spec.child_playbook_id);
   if (spec.knowledge_ids) {
     field(out, "knowledge_ids", spec.knowledge_ids->empty() ? "none" : join(*spec.knowledge_ids, ", "));
   }
@@ -216,8 +218,15 @@ ExitCode cmd_show(Command& command) {
   const auto source = store.job_source(job.id);
   if (!source) return command.database_error(source.error());
   const std::string state{core::to_string(job.state)};
+  // The session's own ACUs and its children's, totalled by the configured rule.
+  const core::JobAcus acus = core::job_acus(
+      outcome->acus_consumed, outcome->children_acus,
+      opened.config.jobs.parent_acus_include_children ? core::ParentAcus::include_children
+                                                      : core::ParentAcus::separate);
 
   if (command.json()) {
+    json::array children;
+    for (const auto& id : outcome->child_session_ids) children.emplace_back(id);
     json::array pull_requests;
     for (const auto& pr : outcome->pull_requests) {
       pull_requests.push_back(json::object{{"url", pr.pr_url}, {"state", nullable(pr.pr_state)}});
@@ -241,7 +250,10 @@ ExitCode cmd_show(Command& command) {
         {"url", nullable(job.session_url)},
         {"status", nullable(job.status)},
         {"status_detail", nullable(job.status_detail)},
-        {"acus_consumed", outcome->acus_consumed},
+        {"acus_consumed", acus.total},
+        {"session_acus", acus.own},
+        {"children_acus", acus.children},
+        {"child_session_ids", std::move(children)},
         {"pull_requests", std::move(pull_requests)},
         {"structured_output", std::move(structured)},
         {"error", nullable(job.last_error)},
@@ -282,7 +294,16 @@ ExitCode cmd_show(Command& command) {
   field(io.out, "url", dash(job.session_url));
   field(io.out, "status", dash(job.status));
   field(io.out, "status_detail", dash(job.status_detail));
-  field(io.out, "acus_consumed", format_number(outcome->acus_consumed));
+  if (outcome->child_session_ids.empty()) {
+    field(io.out, "acus_consumed", format_number(acus.total));
+  } else {
+    field(io.out, "acus_consumed",
+          format_number(acus.total) + " (session " + format_number(acus.own) + ", children " +
+              format_number(acus.children) + ")");
+    std::string ids;
+    for (const auto& id : outcome->child_session_ids) ids += (ids.empty() ? "" : "\n") + id;
+    field(io.out, "children", ids);
+  }
   if (outcome->pull_requests.empty()) {
     field(io.out, "pull_requests", "-");
   } else {

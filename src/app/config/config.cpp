@@ -374,6 +374,10 @@ std::vector<Section> sections(Config& c) {
             }},
            {"queue_watch",
             [&c](Reader& r, const Entry& e) { r.boolean(e, c.jobs.queue_watch); }},
+           {"parent_acus_include_children",
+            [&c](Reader& r, const Entry& e) {
+              r.boolean(e, c.jobs.parent_acus_include_children);
+            }},
            {"queue_check_interval",
             [&c](Reader& r, const Entry& e) {
               r.duration(e, c.jobs.queue_check_interval, false);
@@ -804,6 +808,8 @@ std::string render_config(const Config& config) {
   out.plain("complete_on",
              config.jobs.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
   out.plain("queue_watch", config.jobs.queue_watch ? "true" : "false");
+  out.plain("parent_acus_include_children",
+            config.jobs.parent_acus_include_children ? "true" : "false");
   out.duration("queue_check_interval", config.jobs.queue_check_interval);
 
   out.section("shutdown");

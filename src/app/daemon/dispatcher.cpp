@@ -188,7 +188,7 @@ void Dispatcher::dispatch_ready_jobs(bool any_org) {
 
 bool Dispatcher::idle_or_stuck() {
   // Writes still waiting for the database are work too: exiting would leave them to a restart.
-  if (parts_.creator.size() > 0 || !terminating_.empty() ||
+  if (parts_.creator.size() > 0 || !terminating_.empty() || parts_.poller.children_pending() > 0 ||
       parts_.gates.requests_in_flight() > 0 || parts_.writer.waiting() > 0) {
     return false;
   }
@@ -274,9 +274,41 @@ void Dispatcher::end_by_termination(core::JobRecord job, core::JobState state, s
   services_.runtime.spawn(terminate(org, std::move(job), state, std::move(reason), archive));
 }
 
+// The children first (reference §12: terminating a parent is not documented to end them), the
+// parent once every child is ended: a child whose DELETE may pass on a retry (no answer, 5xx,
+// 429) keeps the job live, so the next tick tries the whole family again. A child that ended
+// already (404) is fine; one the API refuses to end (401, 403, other 4xx) would refuse again,
+// so it is reported and the job still ends rather than never.
 awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobState state,
                                       std::string reason, bool archive) {
   const std::string session_id = *job.session_id;
+  // Known from the polls, or from the record when none has answered since a restart.
+  auto children = parts_.poller.children_of(session_id);
+  if (children.empty()) children = job.child_session_ids;
+  for (const auto& child : children) {
+    auto gated = co_await parts_.gates.call(org, core::RequestKind::other, "terminate_child", [&] {
+      return services_.client.terminate_session(org.org_id, child, archive);
+    });
+    if (!gated) {  // shutting down
+      terminating_.erase(job.id);
+      co_return;
+    }
+    const auto cls = gated->outcome.cls;
+    if (cls == core::CallClass::not_sent || cls == core::CallClass::ambiguous ||
+        cls == core::CallClass::rate_limited) {
+      spdlog::warn("job '{}': terminating child session {} failed ({}); will retry",
+                   job.definition.key, child, gated->outcome.detail);
+      terminating_.erase(job.id);
+      co_return;
+    }
+    if (cls != core::CallClass::ok && cls != core::CallClass::not_found) {
+      spdlog::error("job '{}': the API refused to terminate child session {} ({}); it may "
+                    "still be running",
+                    job.definition.key, child, gated->outcome.detail);
+      continue;
+    }
+    spdlog::debug("job '{}': child session {} terminated", job.definition.key, child);
+  }
   if (auto gated = co_await parts_.gates.call(org, core::RequestKind::other, "terminate", [&] {
         return services_.client.terminate_session(org.org_id, session_id, archive);
       })) {

@@ -8,6 +8,7 @@
 #include "devin_orch/core/duplicates.hpp"
 #include "devin_orch/core/poll_answer.hpp"
 #include "devin_orch/core/poll_timing.hpp"
+#include "devin_orch/core/session_family.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 
 #include <spdlog/spdlog.h>
@@ -52,6 +53,11 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
 
 void Poller::untrack(Org& org, const std::string& session_id) {
   if (tracked_.erase(session_id) == 0) return;
+  // Ended, lost or terminated: its children may still be running; their figures once more.
+  if (const auto family = families_.find(session_id); family != families_.end()) {
+    family->second.parent_ended = true;
+    services_.runtime.spawn(poll_children(org, {session_id}));
+  }
   org.planner.untrack(session_id);
   --org.active_sessions;
   gates_.session_ended(org);
@@ -145,6 +151,12 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
                   "since).",
                   {{"kind", full ? "full" : "incremental"}});
   auto& items = answer.value->items;
+  // Whose children to poll after this answer: every parent asked about, whether or not an
+  // incremental answer left it out (a child's ACUs change without its parent changing).
+  std::vector<std::string> parents;
+  for (const auto& id : ids) {
+    if (families_.contains(id)) parents.push_back(id);
+  }
   auto plan = core::sort_poll_answer(std::move(ids), items, full, known_at_send);
   org.sync.saw_server_time(plan.proven_until);
   std::vector<store::StatusUpdate> updates;
@@ -157,6 +169,12 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
     apply_status(org, std::move(session), now, updates);
   }
   commit_updates(std::move(updates), now);
+  // Parents that ended in this answer had their last children poll started by untrack().
+  std::erase_if(parents, [&](const std::string& id) {
+    const auto family = families_.find(id);
+    return family == families_.end() || family->second.parent_ended;
+  });
+  if (!parents.empty()) services_.runtime.spawn(poll_children(org, std::move(parents)));
   // Left out of a full answer: asked for by id (404 there means lost).
   for (auto& id : plan.ask_singly) {
     if (tracked_.contains(id)) services_.runtime.spawn(poll_single(org, std::move(id)));
@@ -200,6 +218,10 @@ awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
     std::vector<store::StatusUpdate> updates;
     apply_status(org, std::move(*answer.value), now, updates);
     commit_updates(std::move(updates), now);
+    if (const auto family = families_.find(session_id);
+        family != families_.end() && !family->second.parent_ended) {
+      services_.runtime.spawn(poll_children(org, {session_id}));
+    }
   } else if (answer.outcome.cls == core::CallClass::not_found) {
     const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
     spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
@@ -220,6 +242,7 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
   const auto it = tracked_.find(session.session_id);
   if (it == tracked_.end()) return;
   TrackedSession& tracked = it->second;
+  if (!session.child_session_ids.empty()) note_children(tracked, session);
   const bool changed = status_changed(tracked.status, tracked.status_detail, session);
   auto decision = tracked.policy.observe({.status = session.status,
                                           .status_detail = session.status_detail,
@@ -360,6 +383,97 @@ void Poller::commit_updates(std::vector<store::StatusUpdate> updates, TimePoint 
                   auto written = services_.store.record_statuses(updates, now);
                   if (!written) return written.error();
                   return {};
+                });
+}
+
+std::vector<std::string> Poller::children_of(const std::string& session_id) const {
+  const auto family = families_.find(session_id);
+  return family == families_.end() ? std::vector<std::string>{} : family->second.child_ids;
+}
+
+// Children only ever join a family: an answer that lists fewer keeps the ones already known.
+void Poller::note_children(const TrackedSession& tracked, const api::Session& session) {
+  Family& family = families_[session.session_id];
+  family.job_id = tracked.job_id;
+  for (const auto& child : session.child_session_ids) {
+    if (std::find(family.child_ids.begin(), family.child_ids.end(), child) ==
+        family.child_ids.end()) {
+      family.child_ids.push_back(child);
+      family.ids_recorded = false;
+    }
+  }
+}
+
+// One list request (per 100 children) for the children of `parents`; their ACUs summed by
+// core::children_acus and written when the sum or the ids changed. A failed poll is tried again
+// at the parent's next poll; after a parent's end there is no next one, and the figures then on
+// record stay (a warning says so).
+awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents) {
+  constexpr std::size_t kPerRequest = 100;  // the API's page holds up to 200
+  std::vector<std::string> ids;
+  // By our own record, not the answer's parent_session_id: a tolerant reader may lack it.
+  std::unordered_map<std::string, std::string> parent_of;
+  for (const auto& parent : parents) {
+    if (const auto family = families_.find(parent); family != families_.end()) {
+      for (const auto& child : family->second.child_ids) {
+        if (parent_of.emplace(child, parent).second) ids.push_back(child);
+      }
+    }
+  }
+  bool complete = true;
+  for (std::size_t start = 0; start < ids.size(); start += kPerRequest) {
+    std::vector<std::string> chunk(ids.begin() + static_cast<std::ptrdiff_t>(start),
+                                   ids.begin() + static_cast<std::ptrdiff_t>(
+                                                     std::min(ids.size(), start + kPerRequest)));
+    auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_children", [&] {
+      return services_.client.list_sessions(
+          org.org_id, api::ListSessionsQuery{.session_ids = chunk,
+                                             .first = static_cast<int>(chunk.size())});
+    });
+    if (!gated) co_return;  // shutting down
+    if (!gated->outcome.ok()) {
+      complete = false;
+      spdlog::debug("org {}: poll of {} child session(s) failed ({}): {}", org.org_id,
+                    chunk.size(), core::to_string(gated->outcome.cls), gated->outcome.detail);
+      continue;
+    }
+    for (const auto& child : gated->value->items) {
+      const auto parent = parent_of.find(child.session_id);
+      if (parent == parent_of.end()) continue;  // not asked for
+      const auto family = families_.find(parent->second);
+      if (family == families_.end()) continue;  // its last poll ended it meanwhile
+      family->second.acus[child.session_id] = child.acus_consumed;
+    }
+  }
+  std::vector<store::ChildrenUpdate> updates;
+  for (const auto& parent : parents) {
+    const auto found = families_.find(parent);
+    if (found == families_.end()) continue;
+    Family& family = found->second;
+    std::vector<double> figures;
+    figures.reserve(family.acus.size());
+    for (const auto& [child, acus] : family.acus) figures.push_back(acus);
+    const double sum = core::children_acus(figures);
+    if (family.recorded != sum || !family.ids_recorded) {
+      updates.push_back(store::ChildrenUpdate{
+          .job_id = family.job_id, .child_session_ids = family.child_ids, .children_acus = sum});
+      family.recorded = sum;
+      family.ids_recorded = true;
+    }
+    if (family.parent_ended) {
+      if (!complete) {
+        spdlog::warn("session {}: the last poll of its children failed; the job keeps the "
+                     "children's ACUs last seen ({})",
+                     parent, sum);
+      }
+      families_.erase(found);
+    }
+  }
+  if (updates.empty()) co_return;
+  const auto now = core::wall_now();
+  writer_.write(fmt::format("children of {} job(s)", updates.size()),
+                [this, updates = std::move(updates), now]() -> store::StoreResult<void> {
+                  return services_.store.record_children(updates, now);
                 });
 }
 

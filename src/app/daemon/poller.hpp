@@ -36,7 +36,11 @@ class Poller {
              std::int64_t server_time = -1);
   void untrack(Org& org, const std::string& session_id);
   bool tracking(const std::string& session_id) const { return tracked_.contains(session_id); }
+  // The child sessions a poll has shown the session to have (empty: none known yet).
+  std::vector<std::string> children_of(const std::string& session_id) const;
   std::size_t size() const noexcept { return tracked_.size(); }
+  // Families whose last children poll is still to come (a parent ended, its children not).
+  std::size_t children_pending() const noexcept { return families_.size(); }
 
   // Records statuses (and ends) through the writer.
   void commit_updates(std::vector<store::StatusUpdate> updates, TimePoint now);
@@ -76,6 +80,19 @@ class Poller {
   awaitable<void> poll_single(Org& org, std::string session_id);
   void apply_status(Org& org, api::Session session, TimePoint now,
                     std::vector<store::StatusUpdate>& updates);
+  // A session's children (reference §12): polled in one list request after each poll of the
+  // parent, and once more when the parent ends, for their ACUs (the API may report them apart
+  // from the parent's).
+  struct Family {
+    std::int64_t job_id = 0;
+    std::vector<std::string> child_ids;
+    std::unordered_map<std::string, double> acus;  // each child's last acus_consumed
+    std::optional<double> recorded;                // children_acus last written
+    bool ids_recorded = false;                     // child_ids written since they last grew
+    bool parent_ended = false;                     // the next poll of the children is the last
+  };
+  void note_children(const TrackedSession& tracked, const api::Session& session);
+  awaitable<void> poll_children(Org& org, std::vector<std::string> parents);
   awaitable<void> send_message(Org& org, std::string session_id, std::string text,
                                std::int64_t count);
   void maybe_check_duplicates(Org& org, TrackedSession& tracked, const std::string& session_id,
@@ -88,6 +105,7 @@ class Poller {
   OrgGates& gates_;
   std::function<void()> session_ended_;
   std::unordered_map<std::string, TrackedSession> tracked_;
+  std::unordered_map<std::string, Family> families_;  // by the parent's session id
 };
 
 }  // namespace devin_orch::app::detail

@@ -22,9 +22,9 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 23> kFields{
+constexpr std::array<std::string_view, 24> kFields{
     "key",          "prompt",        "title",      "tags",
-    "create_as_user_id", "playbook_id", "knowledge_ids", "secret_ids",
+    "create_as_user_id", "playbook_id", "child_playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
     "resumable",    "org_id",        "priority",
     // Job controls: how the daemon runs the job.
@@ -308,6 +308,8 @@ class JobReader {
         if (!absent) out.spec.create_as_user_id = text(key, value, field);
       } else if (name == "playbook_id") {
         if (!absent) out.spec.playbook_id = text(key, value, field);
+      } else if (name == "child_playbook_id") {
+        if (!absent) out.spec.child_playbook_id = text(key, value, field);
       } else if (name == "org_id") {
         if (!absent) out.org_id = text(key, value, field);
       } else if (name == "max_acu_limit") {

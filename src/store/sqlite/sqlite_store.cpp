@@ -34,7 +34,7 @@ namespace {
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
   "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
   "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
-  "cancel_requested, started_at, sends, duplicate_watch_until"
+  "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids"
 
 // A job still in progress, and one that has ended (every other state the jobs CHECK allows).
 // Not `state IN (...)`: SQLite 3.40 builds a temporary b-tree for an IN list of more than two
@@ -79,6 +79,25 @@ std::optional<std::vector<core::PullRequest>> parse_pull_requests(std::string_vi
       pr.pr_state = std::string(state->get_string());
     }
     out.push_back(std::move(pr));
+  }
+  return out;
+}
+
+std::optional<std::string> serialise_ids(const std::vector<std::string>& ids) {
+  if (ids.empty()) return std::nullopt;
+  json::array array;
+  for (const auto& id : ids) array.emplace_back(id);
+  return json::serialize(array);
+}
+
+std::optional<std::vector<std::string>> parse_ids(std::string_view text) {
+  json::error_code ec;
+  const json::value value = json::parse(text, ec);
+  if (ec || !value.is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& element : value.get_array()) {
+    if (!element.is_string()) return std::nullopt;
+    out.emplace_back(element.get_string());
   }
   return out;
 }
@@ -142,6 +161,10 @@ DecodedJob read_job(const Statement& row) {
   job.started_at_ms = row.optional_int64_at(25);
   job.cut_short = row.int64_at(26);
   job.duplicate_watch_until_ms = row.optional_int64_at(27);
+  // Unreadable ids (a row another tool wrote) read as none: they only widen a termination.
+  if (const auto children = row.optional_text_at(28)) {
+    job.child_session_ids = parse_ids(*children).value_or(std::vector<std::string>{});
+  }
   return out;
 }
 
@@ -803,8 +826,8 @@ StoreResult<Outcome> SqliteStore::outcome(std::int64_t job_id) {
   return answer([&]() -> result<Outcome> {
     Connection& db = *impl_;
     auto statement = db.prepared(
-        "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at "
-        "FROM jobs WHERE id = ?1");
+        "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at, "
+        "child_session_ids, children_acus FROM jobs WHERE id = ?1");
     if (!statement) return statement.error();
     StatementUse use{**statement};
     use->bind(1, job_id);
@@ -823,6 +846,14 @@ StoreResult<Outcome> SqliteStore::outcome(std::int64_t job_id) {
     out.structured_output = use->optional_text_at(2);
     out.started_at_ms = use->optional_int64_at(3);
     out.finished_at_ms = use->optional_int64_at(4);
+    if (auto text = use->optional_text_at(5)) {
+      auto children = parse_ids(*text);
+      if (!children) {
+        return db.fail("job " + std::to_string(job_id) + ": stored child_session_ids is not valid");
+      }
+      out.child_session_ids = std::move(*children);
+    }
+    out.children_acus = use->optional_double_at(6).value_or(0.0);
     return out;
   });
 }
@@ -970,7 +1001,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
         auto updated = db.execute(
             "UPDATE jobs SET state = 'running', session_id = ?2, session_url = ?3, status = ?4, "
             "status_detail = ?5, pull_requests = ?6, acus_consumed = ?7, structured_output = ?8, "
-            "started_at = ?9, updated_at = ?9, duplicate_watch_until = ?10 "
+            "started_at = ?9, updated_at = ?9, duplicate_watch_until = ?10, child_session_ids = ?11 "
             "WHERE id = ?1 AND state = 'creating'",
             [&](Statement& s) {
               s.bind(1, write.job_id);
@@ -983,6 +1014,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
               s.bind(8, session.structured_output);
               s.bind(9, core::to_epoch_ms(now));
               s.bind(10, write.duplicate_watch_until_ms);
+              s.bind(11, serialise_ids(session.child_session_ids));
             });
         if (!updated) return updated.error();
         if (db.changes() == 0) {
@@ -1148,6 +1180,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
           s.bind(5, session.acus_consumed);
           s.bind(6, session.structured_output);
           s.bind(7, now_ms);
+          s.bind(10, serialise_ids(session.child_session_ids));
         };
         // Two statements rather than one with CASEs: a statement that assigns state makes
         // SQLite rewrite the row's jobs_claim entry and check the state constraint, even when
@@ -1157,8 +1190,9 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
                 ? db.execute(
                       "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
                       "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
-                      "updated_at = ?7, state = ?8, finished_at = ?7, "
-                      "last_error = ?9 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      "updated_at = ?7, state = ?8, finished_at = ?7, last_error = ?9, "
+                      "child_session_ids = COALESCE(?10, child_session_ids) "
+                      "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
                       [&](Statement& s) {
                         bind_session(s);
                         s.bind(8, new_state);
@@ -1167,7 +1201,8 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
                 : db.execute(
                       "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
                       "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
-                      "updated_at = ?7 WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      "updated_at = ?7, child_session_ids = COALESCE(?10, child_session_ids) "
+                      "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
                       bind_session);
         if (!updated) return updated.error();
         if (db.changes() == 0) continue;  // missing, or already ended
@@ -1181,6 +1216,30 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
       }
       return {};
     }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> SqliteStore::record_children(std::span<const ChildrenUpdate> updates,
+                                               core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    if (updates.empty()) return {};
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      for (const auto& update : updates) {
+        // Any state: a parent that ended leaves children whose last figures come after it.
+        auto updated = db.execute(
+            "UPDATE jobs SET child_session_ids = COALESCE(?2, child_session_ids), "
+            "children_acus = ?3, updated_at = ?4 WHERE id = ?1",
+            [&](Statement& s) {
+              s.bind(1, update.job_id);
+              s.bind(2, serialise_ids(update.child_session_ids));
+              s.bind(3, update.children_acus);
+              s.bind(4, core::to_epoch_ms(now));
+            });
+        if (!updated) return updated.error();
+      }
+      return {};
+    });
   });
 }
 
@@ -1344,8 +1403,8 @@ StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoin
           "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
           "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
           "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
-          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2 "
-          "WHERE id = ?1",
+          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2, "
+          "child_session_ids = NULL, children_acus = NULL WHERE id = ?1",
           [&](Statement& s) {
             s.bind(1, id);
             s.bind(2, core::to_epoch_ms(now));

@@ -667,6 +667,47 @@ TEST_F(CliJobs, ShowJsonHasDefinitionOutcomeAndHistory) {
   EXPECT_EQ(*again, job("gamma").definition);
 }
 
+// A session with children: `show` lists them and reports the job's ACUs by the configured rule
+// (docs/architecture.md "Child sessions"): added by default, the larger figure when the API's
+// parent figure includes its children.
+TEST_F(CliJobs, ShowListsChildSessionsAndCountsTheirAcus) {
+  add("family", 1h);
+  start("family", "devin-p", now_ - 50min);
+  end_with("family", "exit", core::JobState::finished, "", now_ - 10min);  // own: 2.5
+  const store::ChildrenUpdate children{
+      .job_id = job("family").id, .child_session_ids = {"devin-c1", "devin-c2"},
+      .children_acus = 4.0};
+  ASSERT_TRUE(db().record_children(std::span{&children, 1}, now_ - 5min));
+
+  const auto text = cli("show", {"family"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("  acus_consumed:      6.5 (session 2.5, children 4)\n"));
+  EXPECT_THAT(text.out, HasSubstr("  children:           devin-c1\n"
+                                  "                      devin-c2\n"));
+  const auto shown = cli("show", {"family", "--json"});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  const auto outcome = json::parse(shown.out).at("outcome").as_object();
+  EXPECT_EQ(outcome.at("acus_consumed").as_double(), 6.5);
+  EXPECT_EQ(outcome.at("session_acus").as_double(), 2.5);
+  EXPECT_EQ(outcome.at("children_acus").as_double(), 4.0);
+  EXPECT_EQ(json::serialize(outcome.at("child_session_ids")), R"(["devin-c1","devin-c2"])");
+
+  // An API whose parent figure already holds the children's: never their sum.
+  write_file(config_, "api:\n  org_id: org-demo\ndatabase:\n  path: " + database_ +
+                          "\njobs:\n  parent_acus_include_children: true\n");
+  const auto included = cli("show", {"family", "--json"});
+  ASSERT_EQ(included.code, 0) << included.err;
+  EXPECT_EQ(json::parse(included.out).at("outcome").at("acus_consumed").as_double(), 4.0);
+
+  // Without children nothing changes: no children line, an empty array.
+  add("single", 1h);
+  const auto single = cli("show", {"single"});
+  EXPECT_THAT(single.out, ::testing::Not(HasSubstr("children:")));
+  EXPECT_EQ(json::serialize(json::parse(cli("show", {"single", "--json"}).out)
+                                .at("outcome").at("child_session_ids")),
+            "[]");
+}
+
 TEST_F(CliJobs, ShowOfAnUnknownKeyExitsThree) {
   add("alpha", 1min);
   const auto result = cli("show", {"nope"});

@@ -116,6 +116,7 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_TRUE(c.jobs.files.empty());
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_stop);
   EXPECT_TRUE(c.jobs.queue_watch);
+  EXPECT_FALSE(c.jobs.parent_acus_include_children);
   EXPECT_EQ(c.shutdown.drain_timeout, 10s);
   EXPECT_EQ(c.lease.ttl, 15s);
   EXPECT_EQ(c.log.level, "info");
@@ -181,6 +182,7 @@ jobs:
   complete_on: finished
   queue_watch: false
   queue_check_interval: 20ms
+  parent_acus_include_children: true
 shutdown:
   drain_timeout: 25s
 log:
@@ -220,6 +222,7 @@ log:
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_finished);
   EXPECT_EQ(c.jobs.queue_check_interval, 20ms);
   EXPECT_FALSE(c.jobs.queue_watch);
+  EXPECT_TRUE(c.jobs.parent_acus_include_children);
   EXPECT_EQ(c.shutdown.drain_timeout, 25s);
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, "json");

@@ -78,6 +78,9 @@ std::optional<std::vector<std::string>> flags_of(const json::object& job) {
     if (name == "key" || name == "prompt" || name == "devin_mode") {
       args.push_back(name == "devin_mode" ? "--devin-mode" : "--" + std::string(name));
       args.emplace_back(value.as_string());
+    } else if (name == "child_playbook_id") {
+      args.push_back("--child-playbook");
+      args.emplace_back(value.as_string());
     } else if (name == "resumable") {
       args.push_back("--resumable");
       args.emplace_back(value.as_bool() ? "true" : "false");
@@ -207,6 +210,9 @@ std::vector<Case> cases() {
       {"a devin_mode nobody knows yet", with({{"devin_mode", "hyper"}}), std::nullopt},
       {"resumable false", with({{"resumable", false}, {"devin_mode", "lite"}}), std::nullopt},
       {"resumable true", with({{"resumable", true}}), std::nullopt},
+      {"a child playbook", with({{"child_playbook_id", "playbook-children"}}), std::nullopt},
+      {"an empty child playbook", with({{"child_playbook_id", ""}}),
+       core::FieldError{"child_playbook_id", "must not be empty; leave the field out instead"}},
       {"an empty tag", with({{"tags", json::array{"nightly", ""}}}),
        core::FieldError{"tags[1]", "must not be empty"}},
       {"an empty follow-up message", with({{"messages", json::array{""}}}),
@@ -284,6 +290,7 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
           want.field == "devin_mode" ? "--devin-mode"
           : want.field == "max_attempts" ? "--max-attempts"
           : want.field == "max_acu_limit" ? "--max-acu-limit"
+          : want.field == "child_playbook_id" ? "--child-playbook"
                                           : "--" + want.field;
       EXPECT_THAT(from_flags.err, StartsWith("devin-orch enqueue: " + flag + ": " + want.reason +
                                              "\n"));

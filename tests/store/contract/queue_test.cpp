@@ -308,6 +308,60 @@ TEST_P(QueueContract, RecordStatusesLeavesTerminalJobsAlone) {
   EXPECT_EQ(record("live").status, "blocked");
 }
 
+TEST_P(QueueContract, ChildSessionsAreRecordedWheneverAnAnswerCarriesThem) {
+  const std::int64_t id = running_job("family");
+  EXPECT_TRUE(store_->outcome(id).value().child_session_ids.empty());
+
+  core::Session parent = session("s-family", "running");
+  parent.child_session_ids = {"c-1", "c-2"};
+  const StatusUpdate with_children{.job_id = id, .session = parent};
+  ASSERT_TRUE(store_->record_statuses({&with_children, 1}, at(10)));
+  EXPECT_EQ(store_->outcome(id).value().child_session_ids,
+            (std::vector<std::string>{"c-1", "c-2"}));
+
+  // An answer without them (null in the API) keeps the ones on record.
+  const StatusUpdate without{.job_id = id, .session = session("s-family", "blocked")};
+  ASSERT_TRUE(store_->record_statuses({&without, 1}, at(20)));
+  EXPECT_EQ(store_->outcome(id).value().child_session_ids,
+            (std::vector<std::string>{"c-1", "c-2"}));
+
+  // The children's ACUs, and later ones after the job ended: the children outlive it.
+  const ChildrenUpdate polled{.job_id = id, .child_session_ids = {"c-1", "c-2", "c-3"},
+                              .children_acus = 1.5};
+  ASSERT_TRUE(store_->record_children({&polled, 1}, at(30)));
+  core::Session ended = session("s-family", "error");
+  ended.acus_consumed = 2.0;
+  const StatusUpdate finish{.job_id = id, .session = ended, .new_state = JobState::failed};
+  ASSERT_TRUE(store_->record_statuses({&finish, 1}, at(40)));
+  const ChildrenUpdate last{.job_id = id, .children_acus = 3.25};
+  const ChildrenUpdate gone{.job_id = 424242, .children_acus = 1.0};
+  const std::vector<ChildrenUpdate> final_batch{last, gone};
+  ASSERT_TRUE(store_->record_children(final_batch, at(50)));
+  const Outcome out = store_->outcome(id).value();
+  EXPECT_EQ(out.child_session_ids, (std::vector<std::string>{"c-1", "c-2", "c-3"}))
+      << "an update without ids keeps them";
+  EXPECT_DOUBLE_EQ(out.children_acus, 3.25);
+  EXPECT_DOUBLE_EQ(out.acus_consumed, 2.0) << "the session's own figure is kept apart";
+  EXPECT_EQ(record("family").state, JobState::failed);
+  EXPECT_EQ(record("family").child_session_ids, (std::vector<std::string>{"c-1", "c-2", "c-3"}))
+      << "the record the dispatcher terminates from has them too";
+
+  // A retry starts a new generation without the old session's family.
+  ASSERT_EQ(store_->retry("family", at(60)).value(), RetryResult::requeued);
+  EXPECT_TRUE(store_->outcome(id).value().child_session_ids.empty());
+  EXPECT_EQ(store_->outcome(id).value().children_acus, 0.0);
+}
+
+TEST_P(QueueContract, ACreatedSessionRecordsItsChildren) {
+  ASSERT_TRUE(store_->add_job(job("born"), "test", at(1)));
+  const std::int64_t id = id_of("born");
+  ASSERT_TRUE(commit_intent(*store_, id, 1, core::creation_tag("born", 0), 2, at(2)));
+  core::Session created = session("s-born", "running");
+  created.child_session_ids = {"c-9"};
+  ASSERT_TRUE(commit_session(*store_, id, created, false, at(3)));
+  EXPECT_EQ(store_->outcome(id).value().child_session_ids, (std::vector<std::string>{"c-9"}));
+}
+
 TEST_P(QueueContract, RecordStatusesRejectsANonTerminalNewState) {
   const std::int64_t id = running_job("x");
   const StatusUpdate update{

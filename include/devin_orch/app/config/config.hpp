@@ -73,6 +73,9 @@ store::StoreOptions store_options(const DatabaseConfig& database);
 struct JobsConfig {
   std::vector<std::string> files;  // YAML job files; relative paths resolve against the config
   core::CompletionPolicy complete_on = core::CompletionPolicy::on_stop;
+  // Whether the API's acus_consumed of a parent session already counts its children's (the
+  // reference does not say; devin-sim does not): decides core::job_acus's rule.
+  bool parent_acus_include_children = false;
   // Notice other processes' commits as they happen (Linux inotify on the database's directory);
   // the queue is still read once a second whatever the watch says.
   bool queue_watch = true;

@@ -82,6 +82,8 @@ class SqliteStore final : public Store {
                                       std::span<const std::string> terminated,
                                       core::TimePoint now) override;
   StoreResult<void> end_duplicate_watch(std::int64_t job_id, core::TimePoint now) override;
+  StoreResult<void> record_children(std::span<const ChildrenUpdate> updates,
+                                    core::TimePoint now) override;
   StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                core::TimePoint now) override;
   StoreResult<void> set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
