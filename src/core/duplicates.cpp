@@ -1,6 +1,8 @@
 // Which session a job keeps when its tag is carried by more than one.
 #include "devin_orch/core/duplicates.hpp"
 
+#include "devin_orch/core/session_family.hpp"
+
 #include <algorithm>
 #include <tuple>
 
@@ -11,7 +13,7 @@ std::optional<DuplicateVerdict> judge_duplicates(std::string_view current,
                                                  bool keep_current) {
   std::vector<const Session*> own;
   for (const auto& session : matches) {
-    if (session.parent_session_id || session.is_archived) continue;
+    if (is_child_of_another(session) || session.is_archived) continue;
     if (std::ranges::any_of(own, [&](const Session* s) { return s->session_id == session.session_id; })) {
       continue;
     }

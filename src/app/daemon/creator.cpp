@@ -5,6 +5,7 @@
 #include "tag_lookup.hpp"
 
 #include "devin_orch/app/daemon/session_secrets.hpp"
+#include "devin_orch/core/session_family.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -220,7 +221,7 @@ awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
                                       flow.action.created_after.value_or(0));
   if (!found) co_return false;
   // Children of a session carry its tags; they are not the job's own sessions.
-  std::erase_if(found->matches, [](const api::Session& s) { return s.parent_session_id.has_value(); });
+  std::erase_if(found->matches, [](const api::Session& s) { return core::is_child_of_another(s); });
   std::vector<std::string> ids;
   for (const auto& match : found->matches) ids.push_back(match.session_id);
   if (found->matches.size() > 1) {
