@@ -137,6 +137,7 @@ TEST_F(ServerWaits, AUsersQuotaPausesOnlyThatUsersJobs) {
   const auto first = run_until_idle(std::chrono::seconds{120});
   // Only alice's jobs are left, all held back by her pause: the batch run says so and ends.
   EXPECT_EQ(first.exit_code, 1) << first.err;
+  EXPECT_NE(first.err.find("org-demo jobs created as alice"), std::string::npos) << first.err;
   auto jobs = jobs_by_key();
   EXPECT_EQ(jobs.at("alice-first").at("state").as_string(), "suspended");
   for (int i = 0; i < 3; ++i) {
