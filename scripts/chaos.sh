@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The long exactly-once chaos run: the CI crash test with more jobs and kills (defaults 1,000
-# jobs, 50 SIGKILLs). Prints the figures; with --record, appends them to docs/reliability.md.
+# jobs, 50 SIGKILLs), 5xx answers that announce a wait (Retry-After) and the check that no
+# request lands inside one. Prints the figures; with --record, appends them to
+# docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${CHAOS_JOBS:-1000}

@@ -96,8 +96,19 @@ void GateAdmission::finished(const CallOutcome& outcome, TimePoint now, Random& 
     gate_.on_rate_limited(now, outcome.retry_after, outcome.concurrency_cap, random);
   } else if (outcome.http_status != 0) {
     gate_.on_success(now);
+    // A 503 (or any answer) that names a wait is honoured like a 429's: the reference says to
+    // honour Retry-After whenever present. The rate is left alone (see on_server_wait).
+    if (const auto wait = outcome.requested_wait()) gate_.on_server_wait(now, *wait);
   }
   wake_heads_waiting_for(AdmissionStep::wait_slot);
+}
+
+void GateAdmission::hold(TimePoint now, TimePoint until) {
+  if (until <= now) return;
+  gate_.on_server_wait(now, until - now);
+  // Heads already asleep until an earlier instant wake to learn the new one; nothing else
+  // changes for the others.
+  wake_heads_waiting_for(AdmissionStep::wait_until);
 }
 
 void GateAdmission::session_ended(TimePoint now) {

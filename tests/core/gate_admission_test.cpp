@@ -142,6 +142,70 @@ TEST(GateAdmission, AConcurrencyCapHoldsCreatesOnlyUntilASessionEnds) {
   EXPECT_EQ(admission.next(held.ticket, kT0 + seconds{3}, true).step, AdmissionStep::go);
 }
 
+CallOutcome unavailable(int status, Duration retry_after) {
+  return CallOutcome{.cls = CallClass::ambiguous, .http_status = status,
+                     .retry_after = retry_after};
+}
+
+// A 503 or 500 with Retry-After holds both kinds until the wait passes, like a 429, but leaves
+// the rate alone: the server's overload says nothing about our share of its budget.
+TEST(GateAdmission, AWaitAnnouncedByA5xxHoldsEveryKindUntilItPasses) {
+  for (const int status : {503, 500}) {
+    for (const auto kind : {RequestKind::create, RequestKind::other}) {
+      Random random{1};
+      GateAdmission admission{policy(600, 10), 4, kT0};
+      ASSERT_EQ(admission.arrive(kind, kT0, true).admission.step, AdmissionStep::go);
+      const double rate = admission.gate().rate_per_minute();
+      admission.finished(unavailable(status, seconds{20}), kT0, random);
+      EXPECT_EQ(admission.gate().rate_per_minute(), rate);
+      const auto create = admission.arrive(RequestKind::create, kT0 + seconds{1}, true);
+      const auto poll = admission.arrive(RequestKind::other, kT0 + seconds{1}, true);
+      for (const auto& held : {create, poll}) {
+        ASSERT_EQ(held.admission.step, AdmissionStep::wait_until) << status;
+        EXPECT_EQ(held.admission.until, kT0 + seconds{20}) << status;
+        // Nothing goes a moment before the end of the wait.
+        EXPECT_NE(admission.next(held.ticket, kT0 + milliseconds{19'999}, true).step,
+                  AdmissionStep::go);
+      }
+      // At its end one request goes (alone, as after a 429), the other follows at the rate.
+      EXPECT_EQ(admission.next(create.ticket, kT0 + seconds{20}, true).step, AdmissionStep::go);
+      const auto after = admission.next(poll.ticket, kT0 + seconds{20}, true);
+      ASSERT_EQ(after.step, AdmissionStep::wait_until);
+      EXPECT_GT(after.until, kT0 + seconds{20});
+    }
+  }
+}
+
+TEST(GateAdmission, AnAnswerWithoutAWaitOrA2xxHoldsNothing) {
+  Random random{1};
+  GateAdmission admission{policy(600, 10), 4, kT0};
+  ASSERT_EQ(admission.arrive(RequestKind::other, kT0, true).admission.step, AdmissionStep::go);
+  admission.finished(answered(503), kT0, random);
+  ASSERT_EQ(admission.arrive(RequestKind::other, kT0, true).admission.step, AdmissionStep::go);
+  // A 2xx's Retry-After is not a wait: its body is the answer.
+  admission.finished(CallOutcome{.cls = CallClass::ok, .http_status = 200,
+                                 .retry_after = seconds{30}},
+                     kT0, random);
+  EXPECT_EQ(admission.arrive(RequestKind::create, kT0, true).admission.step, AdmissionStep::go);
+}
+
+// A hold read back from the store after a restart: every request waits for its end, and the
+// head already asleep is woken to learn the later instant.
+TEST(GateAdmission, AStoredHoldAppliedAtStartHoldsEveryRequest) {
+  GateAdmission admission{policy(60, 1), 4, kT0};
+  ASSERT_EQ(admission.arrive(RequestKind::create, kT0, true).admission.step, AdmissionStep::go);
+  const auto head = admission.arrive(RequestKind::create, kT0, true);
+  ASSERT_EQ(head.admission.step, AdmissionStep::wait_until);
+  admission.hold(kT0, kT0 + seconds{15});
+  EXPECT_THAT(admission.take_wakeups(), ElementsAre(head.ticket));
+  const auto asked = admission.next(head.ticket, kT0, true);
+  EXPECT_EQ(asked.step, AdmissionStep::wait_until);
+  EXPECT_EQ(asked.until, kT0 + seconds{15});
+  const auto poll = admission.arrive(RequestKind::other, kT0 + seconds{14}, true);
+  EXPECT_EQ(poll.admission.step, AdmissionStep::wait_until);
+  EXPECT_EQ(poll.admission.until, kT0 + seconds{15});
+}
+
 TEST(GateAdmission, AnAnswerWithoutAdmissionIsABrokenInvariant) {
   Random random{1};
   GateAdmission admission{policy(), 4, kT0};

@@ -27,8 +27,11 @@ TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
   const auto started = std::chrono::steady_clock::now();
   // Some answers come late (--fault-slow) so that kills also land while creates are in flight:
   // with only fast answers a 6-kill run now and then found no job mid-create at a restart.
+  // Every 5xx announces a 1 s wait (Retry-After and retry-after-ms): no request may land inside
+  // one, not even from the daemon started right after a kill (it reads the wait back).
   start_sim({"--time-factor", "0.004", "--seed", "21", "--fault-drop-after-create", "0.12",
-             "--fault-reset", "0.05", "--fault-500", "0.04", "--fault-503", "0.03",
+             "--fault-reset", "0.05", "--fault-500", "0.02", "--fault-503", "0.02",
+             "--fault-retry-after-ms", "1000", "--fault-retry-after-mode", "both",
              "--fault-slow", "0.1", "--slow-ms", "400"});
   DaemonSettings settings;
   settings.max_concurrent_creates = 24;
@@ -50,6 +53,8 @@ TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
   const auto final_run = run_until_idle(std::chrono::seconds{600});
   EXPECT_EQ(final_run.exit_code, 0) << final_run.err;
   EXPECT_GT(sim_->stats().at("faults").at("drop_after_create").as_int64(), 0);
+  EXPECT_GT(sim_->stats().at("retry_after_windows").as_int64(), 0);
+  EXPECT_EQ(sim_->stats().at("early_requests_in_retry_after").as_int64(), 0);
   expect_consistent_with_sim(kJobs);
 
   // The run must have exercised what it claims to: restarts that found jobs mid-create, and
@@ -77,6 +82,8 @@ TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
             << stats.at("faults").at("drop_after_create").as_int64() << ", resets "
             << stats.at("faults").at("reset").as_int64() << ", 5xx "
             << stats.at("faults").at("500").as_int64() + stats.at("faults").at("503").as_int64()
+            << ", waits announced " << stats.at("retry_after_windows").as_int64()
+            << ", requests inside them " << stats.at("early_requests_in_retry_after").as_int64()
             << "\n";
   std::cout << "chaos: restart reconciliations: " << count("was being created when the daemon stopped")
             << ", adoptions: " << count("adopting it")

@@ -54,8 +54,14 @@ class GateAdmission {
   void leave(Ticket ticket);
 
   // An admitted request ended: its slot frees; the gate learns from the answer (a 429 pauses
-  // or holds; any other HTTP answer counts as success; no answer teaches nothing).
+  // or holds; any other HTTP answer counts as success, and one that asks for a wait, a 503
+  // with Retry-After say, also pauses every request until it passes; no answer teaches
+  // nothing).
   void finished(const CallOutcome& outcome, TimePoint now, Random& random);
+
+  // Every request waits until `until` (a wait the server announced before a restart, kept in
+  // the store); nothing if it has passed. Never shortens a longer pause.
+  void hold(TimePoint now, TimePoint until);
 
   // One of our sessions ended: creates held by a concurrency cap may try again now.
   void session_ended(TimePoint now);

@@ -58,6 +58,10 @@ class OperatorStore : public virtual JobIntake {
   virtual StoreResult<std::int64_t> resume_org(std::string_view org_id) = 0;  // lifted: 0 or 1
   virtual StoreResult<std::map<std::string, std::string>> paused_orgs() = 0;  // org -> reason
   virtual StoreResult<std::vector<OrgPause>> list_pauses() = 0;               // by org_id
+  // User pauses the daemon set (user_usage_limit_exceeded); lifted: 0 or 1.
+  virtual StoreResult<std::vector<UserPause>> paused_users() = 0;  // by org, then user
+  virtual StoreResult<std::int64_t> resume_user(std::string_view org_id,
+                                                std::string_view user_id) = 0;
   // Moves terminal jobs that finished before `cutoff` to the outcomes archive and deletes them
   // (and their history). Returns how many were pruned.
   virtual StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) = 0;

@@ -109,6 +109,24 @@ class QueueStore : public virtual JobIntake {
   virtual StoreResult<void> pause_org(std::string_view org_id, std::string_view reason,
                                       std::string_view source, core::TimePoint now) = 0;
   virtual StoreResult<std::map<std::string, std::string>> paused_orgs() = 0;  // org -> reason
+  // Lifts the daemon's own pause of the org (source "daemon") if it still has `reason`: its
+  // cause ended (a rejected key works again). An operator's pause, or one whose reason changed
+  // meanwhile, stays. Lifted: 0 or 1.
+  virtual StoreResult<std::int64_t> lift_daemon_pause(std::string_view org_id,
+                                                      std::string_view reason) = 0;
+  // Creation paused for one user's jobs in an org (user_usage_limit_exceeded). A second pause
+  // of the same pair keeps the first reason. An operator lifts it (OperatorStore::resume_user).
+  virtual StoreResult<void> pause_user(std::string_view org_id, std::string_view user_id,
+                                       std::string_view reason, core::TimePoint now) = 0;
+  virtual StoreResult<std::vector<UserPause>> paused_users() = 0;  // by org, then user
+
+  // ---- waits the server announced (Retry-After on any answer), kept across restarts ----
+  // Holds the org's requests until `until`. An earlier hold already stored for the org is
+  // replaced; a later one is kept (a hold never shortens).
+  virtual StoreResult<void> hold_org(std::string_view org_id, core::TimePoint until,
+                                     std::string_view reason, core::TimePoint now) = 0;
+  // Holds still in force at `now` (ending after it), by org.
+  virtual StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) = 0;
 
   // ---- the ownership lease: which process works the queue ----
   // Takes the lease `name` for `owner` if nobody holds it, its expiry has passed by `now`, or

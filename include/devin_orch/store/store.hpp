@@ -24,6 +24,7 @@ class Store : public QueueStore, public OperatorStore, public ChangeFeed {
   StoreResult<void> pause_org(std::string_view org_id, std::string_view reason,
                               std::string_view source, core::TimePoint now) override = 0;
   StoreResult<std::map<std::string, std::string>> paused_orgs() override = 0;
+  StoreResult<std::vector<UserPause>> paused_users() override = 0;
 
   JobIntake& intake() noexcept { return *this; }
   QueueStore& queue() noexcept { return *this; }

@@ -133,12 +133,33 @@ struct OrgPause {
   std::int64_t paused_at_ms = 0;
 };
 
+// A wait the server announced for an organisation (Retry-After on a 429, a 503, ...), kept so
+// that a restart honours it too.
+struct OrgHold {
+  std::string org_id;
+  std::int64_t until_ms = 0;
+  std::string reason;
+  std::int64_t held_at_ms = 0;
+};
+
+// Creation paused for the jobs an organisation creates as one user (create_as_user_id): that
+// user's quota ran out (user_usage_limit_exceeded), not the organisation's.
+struct UserPause {
+  std::string org_id;
+  std::string user_id;
+  std::string reason;
+  std::int64_t paused_at_ms = 0;
+};
+
 // Which queued jobs claimable() may return.
 struct ClaimFilter {
   // Skipped in the query itself, so a paused organisation's backlog never fills the window and
   // starves the others; a job naming no org counts as `default_org`.
   std::vector<std::string> paused_orgs;
   std::string default_org;
+  // (org, user) pairs: a job of that org (default_org if it names none) whose spec's
+  // create_as_user_id is that user is skipped the same way.
+  std::vector<std::pair<std::string, std::string>> paused_users;
 };
 
 enum class CancelResult { cancelled, requested, already_ended, not_found };

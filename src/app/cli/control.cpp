@@ -58,13 +58,17 @@ Exit codes: 0 ok (also when already paused), 1 database failure, 2 bad usage.
 
 constexpr std::string_view kResumeHelp =
     R"(Usage: devin-orch resume --config FILE [--org ORG | --all] [--json]
+       devin-orch resume --config FILE [--org ORG] --user USER [--json]
 
 Lifts a pause. --all lifts the pause made by `pause --all` (org "*"); pauses of single
-organisations stay until resumed by name.
+organisations stay until resumed by name. With --user, lifts the pause of the jobs created as
+USER (create_as_user_id) that the daemon set when a session of that user was suspended with
+user_usage_limit_exceeded; `pause --list` shows them.
   -c, --config FILE  configuration file (YAML), required
   --org ORG   the organisation (default: api.org_id)
   --all       the all-organisations pause
-  --json      print {"org_id", "result": "resumed" | "not_paused"}
+  --user USER the pause of one user's jobs in the organisation
+  --json      print {"org_id", ["user_id",] "result": "resumed" | "not_paused"}
 
 Exit codes: 0 ok (also when it was not paused), 1 database failure, 2 bad usage.
 )";
@@ -163,7 +167,8 @@ ExitCode cmd_retry(Command& command) {
 
 constexpr std::array<OptionSpec, 6> kPauseFlags{
     {{"--org", true}, {"--all"}, {"--reason", true}, {"--list"}, kJsonOption, kConfigOption}};
-constexpr std::array<OptionSpec, 4> kResumeFlags{{{"--org", true}, {"--all"}, kJsonOption, kConfigOption}};
+constexpr std::array<OptionSpec, 5> kResumeFlags{
+    {{"--org", true}, {"--all"}, {"--user", true}, kJsonOption, kConfigOption}};
 
 constexpr std::string_view kAllOrgs = "*";
 
@@ -192,6 +197,8 @@ std::optional<std::string> target_org(const Command& command, const ParsedArgs& 
 ExitCode list_pauses(const Command& command, store::OperatorStore& store) {
   const auto pauses = store.list_pauses();
   if (!pauses) return command.database_error(pauses.error());
+  const auto users = store.paused_users();
+  if (!users) return command.database_error(users.error());
   auto& out = command.io().out;
   if (command.json()) {
     json::array rows;
@@ -201,19 +208,38 @@ ExitCode list_pauses(const Command& command, store::OperatorStore& store) {
                                   {"paused_at", format_timestamp_ms(pause.paused_at_ms)},
                                   {"source", pause.source}});
     }
+    // A user's pause is a row with its user_id: only that user's jobs wait.
+    for (const auto& pause : *users) {
+      rows.push_back(json::object{{"org_id", pause.org_id},
+                                  {"user_id", pause.user_id},
+                                  {"reason", pause.reason},
+                                  {"paused_at", format_timestamp_ms(pause.paused_at_ms)},
+                                  {"source", "daemon"}});
+    }
     out << json::serialize(rows) << '\n';
     return ExitCode::ok;
   }
-  if (pauses->empty()) {
+  if (pauses->empty() && users->empty()) {
     out << "no organisation is paused\n";
     return ExitCode::ok;
   }
-  std::vector<std::vector<std::string>> table{{"ORG", "SINCE", "SOURCE", "REASON"}};
-  for (const auto& pause : *pauses) {
-    table.push_back(
-        {pause.org_id, format_timestamp_ms(pause.paused_at_ms), pause.source, pause.reason});
+  if (!pauses->empty()) {
+    std::vector<std::vector<std::string>> table{{"ORG", "SINCE", "SOURCE", "REASON"}};
+    for (const auto& pause : *pauses) {
+      table.push_back(
+          {pause.org_id, format_timestamp_ms(pause.paused_at_ms), pause.source, pause.reason});
+    }
+    print_table(out, table);
   }
-  print_table(out, table);
+  if (!users->empty()) {
+    if (!pauses->empty()) out << '\n';
+    std::vector<std::vector<std::string>> table{{"ORG", "USER", "SINCE", "REASON"}};
+    for (const auto& pause : *users) {
+      table.push_back({pause.org_id, pause.user_id, format_timestamp_ms(pause.paused_at_ms),
+                       pause.reason});
+    }
+    print_table(out, table);
+  }
   return ExitCode::ok;
 }
 
@@ -263,12 +289,31 @@ ExitCode cmd_resume(Command& command) {
   const ParsedArgs& args = command.args();
   const CommandIo& io = command.io();
   if (const auto stop = command.no_arguments()) return *stop;
+  const auto user = args.value("--user");
+  if (user && user->empty()) return command.usage("--user is empty");
+  if (user && args.has("--all")) return command.usage("--user names one organisation, not --all");
   ExitCode code = ExitCode::ok;
   auto org = target_org(command, args, code);
   if (!org) return code;
   Opened opened;
   if (const auto stop = command.open(opened)) return *stop;
   if (org->empty()) *org = opened.config.api.org_id;
+  if (user) {
+    const auto lifted = opened.store->resume_user(*org, *user);
+    if (!lifted) return command.database_error(lifted.error());
+    const std::string label = "user " + *user + " in " + org_label(*org);
+    if (command.json()) {
+      io.out << json::serialize(json::object{{"org_id", *org},
+                                             {"user_id", *user},
+                                             {"result", *lifted > 0 ? "resumed" : "not_paused"}})
+             << '\n';
+    } else if (*lifted > 0) {
+      io.out << "resumed " << label << '\n';
+    } else {
+      io.out << label << " was not paused\n";
+    }
+    return ExitCode::ok;
+  }
   const auto lifted = opened.store->resume_org(*org);
   if (!lifted) return command.database_error(lifted.error());
   if (command.json()) {

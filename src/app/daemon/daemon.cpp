@@ -30,6 +30,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <random>
 
@@ -46,6 +48,24 @@ core::LeasePolicy lease_policy(const LeaseConfig& lease) {
                            .standby_poll = std::min(core::Duration{1'000}, lease.ttl / 5),
                            .retry = std::min(core::Duration{500}, lease.ttl / 10),
                            .guard = lease.ttl / 5};
+}
+
+// The reasons the poller and the creation machine give a pause for a rejected key.
+bool is_key_pause(std::string_view reason) {
+  return reason.starts_with("API key rejected (401)") || reason.starts_with("unauthorized");
+}
+
+// Where resolve_api_key found the key, in the same order, for an error that names it.
+std::string api_key_source(const ApiConfig& api) {
+  if (const char* directory = std::getenv("CREDENTIALS_DIRECTORY");
+      directory != nullptr && *directory != '\0') {
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::path(directory) / "devin-api-key", ec)) {
+      return "the systemd credential devin-api-key";
+    }
+  }
+  if (api.api_key_file) return "api.api_key_file (" + *api.api_key_file + ")";
+  return "DEVIN_API_KEY";
 }
 
 }  // namespace
@@ -69,6 +89,8 @@ class Daemon {
 
  private:
   void take_over();
+  awaitable<void> check_key_then_dispatch();
+  awaitable<void> check_key();
   void stand_by(const core::LeaseHolder& holder);
   void abandon(const std::string& why);
   bool recover();
@@ -101,6 +123,7 @@ class Daemon {
   net::steady_timer drain_deadline_;
   bool ready_ = false;
   int exit_code_ = 0;
+  std::optional<std::string> key_problem_;  // GET /v3/self refused the key at take-over
 };
 
 Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
@@ -175,7 +198,51 @@ void Daemon::take_over() {
   }
   ready_ = true;
   gates_.lease_resumed();
-  runtime_.spawn(dispatcher_.run());
+  runtime_.spawn(check_key_then_dispatch());
+}
+
+// Dispatch starts once the key was checked: a pause set for a key the operator has since fixed
+// is lifted first, so the queued jobs run without a `resume`.
+awaitable<void> Daemon::check_key_then_dispatch() {
+  co_await check_key();
+  if (runtime_.stopping()) co_return;
+  co_await dispatcher_.run();
+}
+
+// GET /v3/self, through the default organisation's gate (it is the daemon's key, not an
+// org's). A key that works lifts every pause the daemon set for a rejected key; one that does
+// not is reported now, by name of its source, rather than at the first create. No answer
+// (network down, 5xx) decides nothing: the pauses stay, the first 401 pauses as before.
+awaitable<void> Daemon::check_key() {
+  Org& org = gates_.named(config_.api.org_id);
+  auto answer = co_await gates_.call(org, core::RequestKind::other, "self",
+                                     [this] { return client_.self(); });
+  if (!answer) co_return;  // stopping
+  if (answer->value) {
+    const auto pauses = gates_.stored_pauses();  // a copy: lifting edits the original
+    for (const auto& [id, reason] : pauses) {
+      if (id == "*" || !is_key_pause(reason)) continue;
+      spdlog::info("org {}: the API key works again (GET /v3/self answered for {}); lifting "
+                   "the pause \"{}\"",
+                   id, answer->value->principal_type, reason);
+      gates_.lift_pause(gates_.named(id), reason);
+    }
+    dispatcher_.look_again();
+    co_return;
+  }
+  if (answer->outcome.cls != core::CallClass::unauthorized) {
+    spdlog::warn("could not check the API key: GET /v3/self answered {} (HTTP {}): {}",
+                 core::to_string(answer->outcome.cls), answer->outcome.http_status,
+                 answer->outcome.detail);
+    co_return;
+  }
+  key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
+                             api_key_source(config_.api), answer->outcome.detail);
+  spdlog::error("{}; no session can be created until it is replaced and the daemon restarted",
+                *key_problem_);
+  for (const auto& [id, known] : gates_.all()) {
+    gates_.pause(*known, "API key rejected (401): " + answer->outcome.detail);
+  }
 }
 
 // Another daemon works the queue. A batch run (--until-idle) beside it ends once the queue has
@@ -211,6 +278,7 @@ server::Readiness Daemon::readiness() const {
   if (!lease_.may_act()) return {false, lease_.describe()};
   if (auto trouble = writer_.trouble()) return {false, std::move(*trouble)};
   if (!ready_) return {false, "recovering the jobs a previous run left in flight"};
+  if (key_problem_) return {false, *key_problem_};
   return true;
 }
 
@@ -255,9 +323,10 @@ std::string Daemon::status_line() {
     if (org->paused_reason) paused += (paused.empty() ? "" : ",") + id;
   }
   const auto trouble = writer_.trouble_cause();
-  return fmt::format("{} queued, {} creating, {} running{}{}", queued, creator_.size(),
+  return fmt::format("{} queued, {} creating, {} running{}{}{}", queued, creator_.size(),
                      poller_.size(), paused.empty() ? "" : "; paused: " + paused,
-                     trouble ? "; database: " + *trouble : "");
+                     trouble ? "; database: " + *trouble : "",
+                     key_problem_ ? "; " + *key_problem_ : "");
 }
 
 // WATCHDOG=1 from the event loop itself, so a stuck loop is caught; STATUS= every 5 s.
@@ -278,6 +347,7 @@ awaitable<void> Daemon::heartbeat() {
 bool Daemon::recover() {
   const auto now = core::wall_now();
   gates_.sync_pauses();  // before any Org exists, so recovered organisations start paused if they are
+  gates_.load_holds();   // likewise, so they send nothing inside a wait announced before the stop
   auto creating = store_.in_state(core::JobState::creating);
   auto running = store_.in_state(core::JobState::running);
   if (!creating || !running) {

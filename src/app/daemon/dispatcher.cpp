@@ -225,6 +225,9 @@ bool Dispatcher::idle_or_stuck() {
     for (const auto& org : filter.paused_orgs) {
       if (!pauses.contains(org)) paused += (paused.empty() ? "" : "; ") + org;
     }
+    for (const auto& [org, user] : filter.paused_users) {
+      paused += (paused.empty() ? "" : "; ") + org + " jobs created as " + user;
+    }
     spdlog::error("{} job(s) cannot start: paused: {}", queued, paused);
     stop_("idle with paused organisations", 1);
     return true;

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace devin_orch::app::detail {
@@ -47,6 +48,16 @@ Org& OrgGates::named(const std::string& org_id) {
              .first;
     if (const auto pause = pauses_.find(org_id); pause != pauses_.end()) {
       it->second->paused_reason = pause->second;
+    }
+    if (const auto hold = holds_.find(org_id); hold != holds_.end()) {
+      const auto now = core::wall_now();
+      if (hold->second > now) {
+        spdlog::info("org {}: honouring the wait the server announced before the restart: no "
+                     "request for {} ms",
+                     org_id, (hold->second - now).count());
+        it->second->admission.hold(now, hold->second);
+        it->second->hold_saved_until = hold->second;
+      }
     }
     if (on_new_org_) on_new_org_(*it->second);
   }
@@ -95,12 +106,43 @@ void OrgGates::wake_parked(Org& org) {
 void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
   org.admission.finished(outcome, core::wall_now(), services_.random);
   wake_parked(org);
-  if (outcome.cls != core::CallClass::rate_limited) return;
+  save_hold(org, outcome);
+  if (outcome.cls != core::CallClass::rate_limited) {
+    if (const auto wait = outcome.requested_wait()) {
+      services_.count("devin_orch_server_waits_total",
+                      "Answers other than 429 that asked for a wait (Retry-After), by status.",
+                      {{"status", std::to_string(outcome.http_status)}});
+      spdlog::warn("org {}: HTTP {} asks to wait {} ms ({}); holding requests", org.org_id,
+                   outcome.http_status, wait->count(), outcome.detail);
+    }
+    return;
+  }
   services_.count("devin_orch_rate_limited_total", "429 answers, by kind.",
                   {{"kind", outcome.concurrency_cap ? "concurrency_cap" : "rate"}});
   spdlog::warn("org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
                outcome.retry_after ? fmt::format(" for {} ms", outcome.retry_after->count())
                                    : std::string{" with backoff"});
+}
+
+// A pause of every request that the server asked for (a Retry-After on any answer, or a 429's
+// backoff) is saved when it is a second or more, so that a restart honours it: a daemon
+// restarted inside a 30 s Retry-After would otherwise send at once. Shorter ones are not worth
+// a write each; a concurrency-cap hold is not saved either (a session ending lifts it, and
+// the cap answers again if it still holds).
+void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome) {
+  if (outcome.http_status == 0 || outcome.concurrency_cap) return;
+  const auto now = core::wall_now();
+  const TimePoint until = org.admission.gate().paused_until();
+  if (until - now < core::Duration{1'000} || until <= org.hold_saved_until) return;
+  org.hold_saved_until = until;
+  auto reason = fmt::format("HTTP {}{}", outcome.http_status,
+                            outcome.retry_after
+                                ? fmt::format(": Retry-After {} ms", outcome.retry_after->count())
+                                : std::string{": backoff"});
+  writer_.write("the wait the server asked of org " + org.org_id,
+                [this, id = org.org_id, until, reason = std::move(reason), now] {
+                  return services_.store.hold_org(id, until, reason, now);
+                });
 }
 
 void OrgGates::observe_call(std::string_view operation, const core::CallOutcome& outcome,
@@ -167,7 +209,59 @@ void OrgGates::save_pause(Org& org) {
   }
 }
 
+void OrgGates::load_holds() {
+  const auto rows = services_.store.org_holds(core::wall_now());
+  if (!rows) {
+    writer_.failed("the waits the server announced (org_holds)", rows.error());
+    return;
+  }
+  holds_.clear();
+  for (const auto& hold : *rows) holds_[hold.org_id] = core::from_epoch_ms(hold.until_ms);
+}
+
+void OrgGates::pause_user(Org& org, const std::string& user_id, const std::string& reason) {
+  const auto same = [&](const store::UserPause& p) {
+    return p.org_id == org.org_id && p.user_id == user_id;
+  };
+  if (std::ranges::any_of(user_pauses_, same) ||
+      std::ranges::any_of(unsaved_user_pauses_, same)) {
+    return;
+  }
+  const auto now = core::wall_now();
+  store::UserPause pause{.org_id = org.org_id, .user_id = user_id, .reason = reason,
+                         .paused_at_ms = core::to_epoch_ms(now)};
+  spdlog::error("org {}: new sessions created as user {} paused: {} (lift with `devin-orch "
+                "resume --org {} --user {}`)",
+                org.org_id, user_id, reason, org.org_id, user_id);
+  const auto saved = services_.store.pause_user(org.org_id, user_id, reason, now);
+  if (!saved) {
+    writer_.failed("the pause of user " + user_id + " in org " + org.org_id, saved.error());
+    unsaved_user_pauses_.push_back(std::move(pause));
+  } else {
+    writer_.succeeded();
+    user_pauses_.push_back(std::move(pause));
+  }
+}
+
+void OrgGates::lift_pause(Org& org, const std::string& reason) {
+  const auto lifted = services_.store.lift_daemon_pause(org.org_id, reason);
+  if (!lifted) {
+    writer_.failed("lifting the pause of org " + org.org_id, lifted.error());
+    return;
+  }
+  writer_.succeeded();
+  if (org.paused_reason == reason) org.paused_reason.reset();
+  org.pause_unsaved = false;
+  pauses_.erase(org.org_id);
+}
+
 void OrgGates::sync_pauses() {
+  std::erase_if(unsaved_user_pauses_, [this](const store::UserPause& p) {
+    return services_.store.pause_user(p.org_id, p.user_id, p.reason,
+                                      core::from_epoch_ms(p.paused_at_ms))
+        .has_value();
+  });
+  if (auto users = services_.store.paused_users(); users) user_pauses_ = std::move(*users);
   const auto rows = services_.store.paused_orgs();
   if (!rows) return;
   pauses_ = *rows;
@@ -193,6 +287,9 @@ store::QueueStore::ClaimFilter OrgGates::claim_filter() const {
   }
   for (const auto& [id, org] : orgs_) {
     if (org->paused_reason && !pauses_.contains(id)) filter.paused_orgs.push_back(id);
+  }
+  for (const auto* pauses : {&user_pauses_, &unsaved_user_pauses_}) {
+    for (const auto& pause : *pauses) filter.paused_users.emplace_back(pause.org_id, pause.user_id);
   }
   return filter;
 }

@@ -40,6 +40,7 @@ struct Org {
   int active_sessions = 0;   // sessions being polled
   std::optional<std::string> paused_reason;
   bool pause_unsaved = false;  // paused_reason could not be written to org_pauses yet
+  TimePoint hold_saved_until{};  // the latest server-announced wait handed to org_holds
 };
 
 class OrgGates {
@@ -91,14 +92,26 @@ class OrgGates {
   bool paused(const Org& org) const { return org.paused_reason.has_value() || global_pause_; }
   const std::optional<std::string>& global_pause() const noexcept { return global_pause_; }
   const std::map<std::string, std::string>& stored_pauses() const noexcept { return pauses_; }
-  // Mirrors org_pauses into memory: operators pause and resume from another process.
+  // Mirrors org_pauses and user_pauses into memory: operators pause and resume from another
+  // process.
   void sync_pauses();
+  // Reads the waits the server announced before a restart (org_holds): each org applies its own
+  // when it is first seen, so nothing is sent to it before the wait ends.
+  void load_holds();
+
+  // Creation paused for the org's jobs created as `user_id` (user_usage_limit_exceeded), saved
+  // in user_pauses; lifted by `devin-orch resume --org ORG --user USER`.
+  void pause_user(Org& org, const std::string& user_id, const std::string& reason);
+  // The org's daemon-set pause ended because its cause did (a key that works again): lifted
+  // in the store only if it still has this reason.
+  void lift_pause(Org& org, const std::string& reason);
   // Paused organisations, persisted or only known here: left out of the claim query.
   store::QueueStore::ClaimFilter claim_filter() const;
 
  private:
   void wake_parked(Org& org);
   void save_pause(Org& org);
+  void save_hold(Org& org, const core::CallOutcome& outcome);
 
   Services& services_;
   StoreWriter& writer_;
@@ -106,6 +119,10 @@ class OrgGates {
   std::map<std::string, std::unique_ptr<Org>> orgs_;
   std::optional<std::string> global_pause_;    // org_pauses row "*"
   std::map<std::string, std::string> pauses_;  // org_pauses as last read
+  std::map<std::string, TimePoint> holds_;     // org_holds in force, as read at start
+  // user_pauses as last read, and those the store did not take yet (saved again at each sync).
+  std::vector<store::UserPause> user_pauses_;
+  std::vector<store::UserPause> unsaved_user_pauses_;
   std::function<void(Org&)> on_new_org_;
 };
 

@@ -17,10 +17,21 @@
 #include <vector>
 
 namespace devin_orch::app::detail {
+namespace {
+
+constexpr std::string_view kUnknownSuspensions = "devin_orch_unknown_suspensions_total";
+constexpr std::string_view kUnknownSuspensionsHelp =
+    "Sessions suspended with a status_detail the daemon does not know (maybe a new billing or "
+    "quota stop).";
+
+}  // namespace
 
 Poller::Poller(Services& services, StoreWriter& writer, OrgGates& gates,
                std::function<void()> session_ended)
-    : services_{services}, writer_{writer}, gates_{gates}, session_ended_{std::move(session_ended)} {}
+    : services_{services}, writer_{writer}, gates_{gates}, session_ended_{std::move(session_ended)} {
+  // Exported at 0 from the start, so an alert on its increase fires on the first one.
+  services_.metrics.counter(kUnknownSuspensions, kUnknownSuspensionsHelp);
+}
 
 void Poller::start(Org& org) { services_.runtime.spawn(poll_loop(org)); }
 
@@ -34,6 +45,7 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
                      // A re-attached session keeps its start: durations span restarts.
                      .started_at_ms = job.started_at_ms.value_or(core::to_epoch_ms(now)),
                      .job_key = job.definition.key,
+                     .create_as_user_id = job.definition.spec.create_as_user_id,
                      .status = status,
                      .status_detail = detail,
                      .policy = core::SessionPolicy{job.definition.controls,
@@ -273,6 +285,21 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
     spdlog::info("job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
                  verdict.reason.empty() ? session.status : verdict.reason);
     if (verdict.billing) gates_.pause(org, "billing: " + verdict.reason);
+    if (verdict.pause == core::PauseScope::user) {
+      // The user the session ran as is out of quota, not the org: only that user's jobs wait.
+      if (tracked.create_as_user_id) {
+        gates_.pause_user(org, *tracked.create_as_user_id, verdict.reason);
+      } else {
+        spdlog::warn("job '{}': {}, but the job names no create_as_user_id; nothing paused",
+                     tracked.job_key, verdict.reason);
+      }
+    }
+    if (verdict.unknown_detail) {
+      spdlog::warn("job '{}': session {} suspended with a status_detail the daemon does not "
+                   "know ({}); the job ends suspended, nothing is paused",
+                   tracked.job_key, session.session_id, session.status_detail.value_or(""));
+      services_.count(kUnknownSuspensions, kUnknownSuspensionsHelp);
+    }
     services_.count_job_end(verdict.state);
     services_.metrics
         .histogram("devin_orch_session_duration_seconds",

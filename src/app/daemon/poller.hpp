@@ -50,6 +50,7 @@ class Poller {
     std::int64_t job_id = 0;
     std::int64_t started_at_ms = 0;  // session committed; for the session-duration histogram
     std::string job_key;
+    std::optional<std::string> create_as_user_id;  // whose quota a user-level suspension names
     std::string status;
     std::optional<std::string> status_detail;
     core::SessionPolicy policy;  // the job's controls applied to each observation

@@ -99,6 +99,16 @@ class SqliteStore final : public Store {
                               std::string_view source, core::TimePoint now) override;
   StoreResult<std::int64_t> resume_org(std::string_view org_id) override;
   StoreResult<std::map<std::string, std::string>> paused_orgs() override;
+  StoreResult<std::int64_t> lift_daemon_pause(std::string_view org_id,
+                                              std::string_view reason) override;
+  StoreResult<void> pause_user(std::string_view org_id, std::string_view user_id,
+                               std::string_view reason, core::TimePoint now) override;
+  StoreResult<std::vector<UserPause>> paused_users() override;
+  StoreResult<std::int64_t> resume_user(std::string_view org_id,
+                                        std::string_view user_id) override;
+  StoreResult<void> hold_org(std::string_view org_id, core::TimePoint until,
+                             std::string_view reason, core::TimePoint now) override;
+  StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override;
   StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) override;
   StoreResult<std::vector<JobSummary>> list_jobs(const JobFilter& filter) override;
   StoreResult<std::string> job_source(std::int64_t job_id) override;
