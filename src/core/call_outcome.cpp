@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -109,15 +110,55 @@ std::size_t find_value(std::string_view body, std::string_view quoted_key, std::
   return std::string_view::npos;
 }
 
+// The field a FastAPI validation error is about: its "loc" list (["body", "devin_mode"]) as
+// "devin_mode", the leading "body"/"query" dropped; empty when there is none.
+std::string fastapi_location(std::string_view body, std::size_t from, std::size_t until) {
+  const std::size_t loc = find_value(body, "\"loc\"", from);
+  if (loc == std::string_view::npos || loc > until || body[loc] != '[') return {};
+  std::string out;
+  for (std::size_t i = loc + 1; i < body.size() && body[i] != ']';) {
+    if (body[i] == '"') {
+      const auto part = read_json_string(body, i);
+      if (!part) return {};
+      if (!(out.empty() && (*part == "body" || *part == "query" || *part == "path"))) {
+        out += (out.empty() ? "" : ".") + *part;
+      }
+      i = body.find('"', i + 1);
+      while (i != std::string_view::npos && body[i - 1] == '\\') i = body.find('"', i + 1);
+      if (i == std::string_view::npos) return {};
+      ++i;
+    } else if (std::isdigit(static_cast<unsigned char>(body[i])) != 0) {
+      const std::size_t end = body.find_first_not_of("0123456789", i);
+      out += (out.empty() ? "" : ".") + std::string{body.substr(i, end - i)};
+      i = end;
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
 // FastAPI puts the reason in {"detail": "..."}; validation errors (422) carry a list of
-// {"msg": "..."} objects instead, whose first message is the useful part.
+// {"loc": [...], "msg": "..."} objects instead, whose first message, with the field it is
+// about, is the useful part.
 std::optional<std::string> fastapi_detail(std::string_view body) {
   const std::size_t value = find_value(body, "\"detail\"");
   if (value == std::string_view::npos) return std::nullopt;
   if (body[value] == '"') return read_json_string(body, value);
   if (body[value] == '[' || body[value] == '{') {
     const std::size_t msg = find_value(body, "\"msg\"", value);
-    if (msg != std::string_view::npos && body[msg] == '"') return read_json_string(body, msg);
+    if (msg != std::string_view::npos && body[msg] == '"') {
+      auto text = read_json_string(body, msg);
+      if (!text) return std::nullopt;
+      // The loc of the same error object: before its msg, or after it within the object.
+      const std::size_t object_start = body.rfind('{', msg);
+      const std::size_t object_end = body.find('}', msg);
+      const std::string field = fastapi_location(
+          body, object_start == std::string_view::npos ? value : object_start,
+          object_end == std::string_view::npos ? body.size() : object_end);
+      if (!field.empty()) return field + ": " + *text;
+      return text;
+    }
   }
   return std::nullopt;
 }

@@ -81,11 +81,17 @@ TEST(ClassifyResponse, SuccessBodiesAreNotQuotedAsReasons) {
             "HTTP 200");
 }
 
-TEST(ClassifyResponse, ValidationErrorsReportTheFirstMessage) {
+TEST(ClassifyResponse, ValidationErrorsReportTheFirstMessageWithItsField) {
   const std::string body =
       R"({"detail":[{"loc":["body","prompt"],"msg":"field required","type":"missing"},)"
       R"({"loc":["body"],"msg":"second","type":"x"}]})";
-  EXPECT_EQ(answer(422, body).detail, "HTTP 422: field required");
+  EXPECT_EQ(answer(422, body).detail, "HTTP 422: prompt: field required");
+  // The field of the same error, wherever loc stands in it; none when it names only the body.
+  EXPECT_EQ(answer(422, R"({"detail":[{"msg":"bad","loc":["body","knowledge_ids",2]}]})").detail,
+            "HTTP 422: knowledge_ids.2: bad");
+  EXPECT_EQ(answer(422, R"({"detail":[{"loc":["body"],"msg":"not an object"}]})").detail,
+            "HTTP 422: not an object");
+  EXPECT_EQ(answer(422, R"({"detail":[{"msg":"no loc"}]})").detail, "HTTP 422: no loc");
 }
 
 TEST(ClassifyResponse, HtmlPagesAreNotQuoted) {

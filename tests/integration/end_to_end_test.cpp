@@ -52,6 +52,41 @@ TEST_F(EndToEnd, EveryTerminalStateIsRecordedWithItsSession) {
   EXPECT_TRUE(impersonated);
 }
 
+// devin_mode is an open set (reference §12): the values added since the first version reach
+// the API and run; one the API refuses ends its job dead with the API's own words.
+TEST_F(EndToEnd, DevinModesAddedSinceTheFirstVersionRunAndAnUnknownOneIsTheApisToRefuse) {
+  start_sim({"--time-factor", "0.005", "--seed", "4"});
+  write_config(DaemonSettings{});
+  write_jobs(R"(
+- key: lite
+  prompt: "small fix [sim:exit]"
+  devin_mode: lite
+  resumable: false
+- key: ultra
+  prompt: "big one [sim:exit]"
+  devin_mode: ultra
+- key: fusion
+  prompt: "fused [sim:exit]"
+  devin_mode: fusion
+- key: from-the-future
+  prompt: "next year's mode [sim:exit]"
+  devin_mode: hyper
+)");
+  const auto run = run_until_idle();
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  auto jobs = jobs_by_key();
+  ASSERT_EQ(jobs.size(), 4U);
+  for (const char* key : {"lite", "ultra", "fusion"}) {
+    EXPECT_EQ(jobs[key].at("state").as_string(), "finished") << key << ": "
+                                                          << boost::json::serialize(jobs[key]);
+  }
+  EXPECT_EQ(jobs["from-the-future"].at("state").as_string(), "dead");
+  EXPECT_NE(boost::json::serialize(jobs["from-the-future"].at("error")).find("devin_mode"),
+            std::string::npos)
+      << boost::json::serialize(jobs["from-the-future"]);
+  EXPECT_EQ(sim_->sessions().size(), 3U);
+}
+
 TEST_F(EndToEnd, HonoursRetryAfterAndNeverSendsInsideTheWindow) {
   // The daemon's own budget is far above the simulator's, so 429s must happen; after each
   // one the daemon must stay quiet for as long as Retry-After says.

@@ -237,11 +237,17 @@ awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
     flow.session = found->matches.front();
     flow.adopted = true;
     spdlog::info("job '{}': lookup found session {}; adopting it", key, ids.front());
-  } else if (found->outcome.ok()) {
-    spdlog::info("job '{}': lookup proved no session exists for tag {}", key, flow.tag);
   }
+  const bool absent = found->matches.empty() && found->outcome.ok();
   flow.action =
       flow.machine.resume(core::LookupAnswered{found->outcome, std::move(ids), core::wall_now()});
+  if (absent && flow.action.kind == core::CreationActionKind::wait &&
+      flow.action.reason.find("looking again") != std::string::npos) {
+    spdlog::info("job '{}': no session carries tag {} yet; the list may show one late, so the "
+                 "lookup goes on", key, flow.tag);
+  } else if (absent) {
+    spdlog::info("job '{}': lookup proved no session exists for tag {}", key, flow.tag);
+  }
   co_return true;
 }
 
