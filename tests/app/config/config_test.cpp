@@ -112,6 +112,9 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_EQ(c.poll.batch_size, 200);
   EXPECT_EQ(c.poll.full_every, 5min);
   EXPECT_EQ(c.create.max_attempts, 5);
+  EXPECT_EQ(c.create.settle_window, 30s);
+  EXPECT_EQ(c.create.duplicate_watch, 15min);
+  EXPECT_EQ(c.create.max_cut_short, 10);
   EXPECT_EQ(c.database.path, "/var/lib/devin-orch/devin-orch.db");
   EXPECT_TRUE(c.jobs.files.empty());
   EXPECT_EQ(c.jobs.complete_on, core::CompletionPolicy::on_stop);
@@ -171,6 +174,9 @@ create:
   retry_initial: 1s
   retry_max: 45s
   settle_delay: 3s
+  settle_window: 1m
+  duplicate_watch: 2h
+  max_cut_short: 3
   max_active_sessions: 12
   max_concurrent_creates: 2
 database:
@@ -213,6 +219,9 @@ log:
   EXPECT_EQ(c.create.retry_initial, 1s);
   EXPECT_EQ(c.create.retry_max, 45s);
   EXPECT_EQ(c.create.settle_delay, 3s);
+  EXPECT_EQ(c.create.settle_window, 60s);
+  EXPECT_EQ(c.create.duplicate_watch, 2h);
+  EXPECT_EQ(c.create.max_cut_short, 3);
   EXPECT_EQ(c.create.max_active_sessions, 12);
   EXPECT_EQ(c.create.max_concurrent_creates, 2);
   EXPECT_EQ(c.database.path, "/tmp/x/orch.db");
