@@ -121,16 +121,8 @@ OnlineReport check_online(const Config& config, const std::string& api_key,
                           const std::vector<core::JobDefinition>& jobs) {
   net::io_context io{1};
   std::string error;
-  auto http = api::HttpClient::create(
-      io.get_executor(),
-      api::HttpClientOptions{.base_url = config.api.base_url,
-                             .bearer_token = api_key,
-                             .ca_file = config.api.ca_file,
-                             .connect_timeout = config.api.connect_timeout,
-                             .request_timeout = config.api.request_timeout,
-                             .max_body_bytes = config.api.max_body_bytes,
-                             .max_idle_connections = 1},
-      &error);
+  auto http = api::HttpClient::create(io.get_executor(),
+                                      http_client_options(config.api, api_key, 1), &error);
   if (!http) {
     OnlineReport report;
     report.lines.push_back({Level::problem, "api.base_url: " +

@@ -2,6 +2,8 @@
 // Every problem in a config file is collected and located, so one run shows all of them.
 #include "devin_orch/app/config/config.hpp"
 
+#include "devin_orch/api/http_client.hpp"
+
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/yaml_value.hpp"
 #include "devin_orch/store/types.hpp"
@@ -830,22 +832,65 @@ std::string render_config(const Config& config) {
   return out.take();
 }
 
-std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error) {
-  std::string scratch;
-  std::string& message = error != nullptr ? *error : scratch;
+namespace {
+
+// The one order the key is looked for in; resolve_api_key reads it, describe_api_key_source
+// names it.
+struct KeySource {
+  enum class Kind { credential, file, environment, none } kind;
+  std::string path;  // credential, file
+};
+
+KeySource find_key_source(const ApiConfig& api) {
   if (const char* directory = non_empty_env("CREDENTIALS_DIRECTORY")) {
     const std::string path = (fs::path(directory) / "devin-api-key").string();
     std::error_code ec;
-    if (fs::exists(path, ec)) return read_key_file(path, &message);
+    if (fs::exists(path, ec)) return {KeySource::Kind::credential, path};
   }
-  if (api.api_key_file) return read_key_file(*api.api_key_file, &message);
-  if (const char* value = std::getenv("DEVIN_API_KEY")) {
-    return check_key(value, "DEVIN_API_KEY", &message);
+  if (api.api_key_file) return {KeySource::Kind::file, *api.api_key_file};
+  if (std::getenv("DEVIN_API_KEY") != nullptr) return {KeySource::Kind::environment, {}};
+  return {KeySource::Kind::none, {}};
+}
+
+}  // namespace
+
+std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error) {
+  std::string scratch;
+  std::string& message = error != nullptr ? *error : scratch;
+  const KeySource source = find_key_source(api);
+  switch (source.kind) {
+    case KeySource::Kind::credential:
+    case KeySource::Kind::file: return read_key_file(source.path, &message);
+    case KeySource::Kind::environment:
+      return check_key(std::getenv("DEVIN_API_KEY"), "DEVIN_API_KEY", &message);
+    case KeySource::Kind::none: break;
   }
   message =
       "no API key: provide the systemd credential devin-api-key, set api.api_key_file, or set "
       "DEVIN_API_KEY";
   return std::nullopt;
+}
+
+std::string describe_api_key_source(const ApiConfig& api) {
+  const KeySource source = find_key_source(api);
+  switch (source.kind) {
+    case KeySource::Kind::credential: return "the systemd credential devin-api-key";
+    case KeySource::Kind::file: return "api.api_key_file (" + source.path + ")";
+    case KeySource::Kind::environment: return "DEVIN_API_KEY";
+    case KeySource::Kind::none: break;
+  }
+  return "no key source";
+}
+
+api::HttpClientOptions http_client_options(const ApiConfig& api, std::string api_key,
+                                           std::size_t max_idle_connections) {
+  return api::HttpClientOptions{.base_url = api.base_url,
+                                .bearer_token = std::move(api_key),
+                                .ca_file = api.ca_file,
+                                .connect_timeout = api.connect_timeout,
+                                .request_timeout = api.request_timeout,
+                                .max_body_bytes = api.max_body_bytes,
+                                .max_idle_connections = max_idle_connections};
 }
 
 store::StoreOptions store_options(const DatabaseConfig& database) {

@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <random>
 
@@ -56,18 +55,6 @@ bool is_key_pause(std::string_view reason) {
 }
 
 // Where resolve_api_key found the key, in the same order, for an error that names it.
-std::string api_key_source(const ApiConfig& api) {
-  if (const char* directory = std::getenv("CREDENTIALS_DIRECTORY");
-      directory != nullptr && *directory != '\0') {
-    std::error_code ec;
-    if (std::filesystem::exists(std::filesystem::path(directory) / "devin-api-key", ec)) {
-      return "the systemd credential devin-api-key";
-    }
-  }
-  if (api.api_key_file) return "api.api_key_file (" + *api.api_key_file + ")";
-  return "DEVIN_API_KEY";
-}
-
 }  // namespace
 
 class Daemon {
@@ -237,7 +224,7 @@ awaitable<void> Daemon::check_key() {
     co_return;
   }
   key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
-                             api_key_source(config_.api), answer->outcome.detail);
+                             describe_api_key_source(config_.api), answer->outcome.detail);
   spdlog::error("{}; no session can be created until it is replaced and the daemon restarted",
                 *key_problem_);
   for (const auto& [id, known] : gates_.all()) {
@@ -445,14 +432,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
       [&io](std::function<void()> write) { boost::asio::post(io, std::move(write)); }};
   auto http = api::HttpClient::create(
       io.get_executor(),
-      api::HttpClientOptions{.base_url = config.api.base_url,
-                             .bearer_token = api_key,
-                             .ca_file = config.api.ca_file,
-                             .connect_timeout = config.api.connect_timeout,
-                             .request_timeout = config.api.request_timeout,
-                             .max_body_bytes = config.api.max_body_bytes,
-                             .max_idle_connections =
-                                 static_cast<std::size_t>(config.api.max_in_flight)},
+      http_client_options(config.api, api_key,
+                          static_cast<std::size_t>(config.api.max_in_flight)),
       &error);
   if (!http) {
     spdlog::error("api.base_url: {}", error.empty() ? http.error().message() : error);

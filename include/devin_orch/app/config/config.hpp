@@ -16,6 +16,10 @@ namespace devin_orch::store {
 struct StoreOptions;
 }  // namespace devin_orch::store
 
+namespace devin_orch::api {
+struct HttpClientOptions;
+}  // namespace devin_orch::api
+
 namespace devin_orch::app {
 
 using namespace std::chrono_literals;
@@ -133,5 +137,13 @@ std::string render_config(const Config& config);
 // in that order. A key file readable by group or others is refused. Trailing whitespace is
 // trimmed. On failure returns nullopt and sets `error`.
 std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error);
+
+// Where resolve_api_key takes the key from, in words for a message ("DEVIN_API_KEY", ...).
+std::string describe_api_key_source(const ApiConfig& api);
+
+// The API client's options for this configuration and key; `max_idle_connections` is how many
+// kept-alive connections the caller can use at once.
+api::HttpClientOptions http_client_options(const ApiConfig& api, std::string api_key,
+                                           std::size_t max_idle_connections);
 
 }  // namespace devin_orch::app
