@@ -214,6 +214,14 @@ BodyCheck parse_body_object(std::string_view body, json::value& storage) {
   return check;
 }
 
+// Length as pydantic measures a string's min/max_length: in code points, not UTF-8 bytes
+// (continuation bytes 10xxxxxx are not counted). Bodies are valid UTF-8 once parsed.
+std::size_t characters(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
+  }));
+}
+
 // Type checks for the optional (nullable) fields of request bodies.
 class FieldChecker {
  public:
@@ -259,7 +267,7 @@ class FieldChecker {
         errors_.push_back({{"body", key, i}, "Input should be a valid string", "string_type"});
         ok = false;
       } else if (max_len != 0) {
-        const auto size = items[i].get_string().size();
+        const auto size = characters(items[i].get_string());
         if (size < 1) {
           errors_.push_back(
               {{"body", key, i}, "String should have at least 1 character", "string_too_short"});
@@ -329,7 +337,7 @@ class FieldChecker {
         } else if (name == "key" && field->get_string().empty()) {
           errors_.push_back({{"body", key, i, name}, "String should have at least 1 character",
                              "string_too_short"});
-        } else if (field->get_string().size() > limit) {
+        } else if (characters(field->get_string()) > limit) {
           errors_.push_back({{"body", key, i, name},
                              "String should have at most " + std::to_string(limit) + " characters",
                              "string_too_long"});
@@ -1011,6 +1019,7 @@ Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
   const auto tag_filter = query.all("tags");
   const auto playbook = query.last("playbook_id");
   const bool by_schedule = query.has("schedule_id");  // API-created sessions have no schedule
+  const bool by_category = query.has("category");     // nor a category (rendered null)
   const auto origins = query.all("origins");
   const auto user_ids = query.all("user_ids");
   const auto service_user_ids = query.all("service_user_ids");
@@ -1023,10 +1032,11 @@ Reply World::State::list(const Route& route, const Query& query, TimeMs now) {
   // answer, counts included, whatever the filter.
   const bool lagging = config.list_lag_ms > 0;
   const bool filtered = !tag_filter.empty() || created_after || created_before || updated_after ||
-                        updated_before || archived || playbook || by_schedule || !origins.empty() ||
+                        updated_before || archived || playbook || by_schedule || by_category ||
+                        !origins.empty() ||
                         !user_ids.empty() || !service_user_ids.empty() || lagging;
   auto matches = [&](const Session& s) {
-    if (s.org != route.org || by_schedule) return false;
+    if (s.org != route.org || by_schedule || by_category) return false;
     if (lagging && now < s.created + config.list_lag_ms) return false;
     for (const auto& tag : tag_filter) {
       if (!contains(s.tags, tag)) return false;

@@ -128,6 +128,26 @@ TEST_F(WorldTest, NullOptionalFieldsAreAccepted) {
   call_json("POST", kSessions, R"({"prompt":"p","title":null,"tags":null,"platform":null})");
 }
 
+// Reference §2.1 gives session_secrets key 1..256 and value ≤65536, attachment_urls 1..2083:
+// pydantic lengths, so code points, not UTF-8 bytes. A key of 200 "é" (400 bytes) is valid.
+TEST_F(WorldTest, StringLengthLimitsCountCharactersNotBytes) {
+  std::string key;
+  for (int i = 0; i < 200; ++i) key += "\xC3\xA9";
+  std::string url = "https://example.com/";
+  while (url.size() < 2 * 2000) url += "\xC3\xA9";  // about 2,000 characters, ~4,000 bytes
+  const json::object ok{{"prompt", "p"},
+                        {"session_secrets", json::array{json::object{{"key", key}, {"value", "v"}}}},
+                        {"attachment_urls", json::array{json::string{url}}}};
+  call_json("POST", kSessions, json::serialize(ok));
+  key += std::string(57, 'k');  // 257 characters
+  const json::object too_long{
+      {"prompt", "p"},
+      {"session_secrets", json::array{json::object{{"key", key}, {"value", "v"}}}}};
+  const auto detail = call_json("POST", kSessions, json::serialize(too_long), 422).at("detail");
+  EXPECT_EQ(detail.at(0).at("loc"), json::parse(R"(["body","session_secrets",0,"key"])"));
+  EXPECT_EQ(detail.at(0).at("type"), "string_too_long");
+}
+
 TEST_F(WorldTest, UnknownPlatformIs400ListingValidLabels) {
   const auto body = call_json("POST", kSessions, R"({"prompt":"p","platform":"macos"})", 400);
   const std::string detail{body.at("detail").as_string()};
@@ -392,6 +412,20 @@ TEST_F(WorldTest, TagsFilterRequiresEveryTag) {
   EXPECT_EQ(ids_of(call_json("GET", std::string{kSessions} + "?tags=x&tags=y")),
             (std::vector<std::string>{both}));
   EXPECT_TRUE(ids_of(call_json("GET", std::string{kSessions} + "?tags=z")).empty());
+}
+
+// Reference §4 lists a `category` filter; the sim's sessions have category null, so any
+// category matches none of them (it used to be ignored and answered every session).
+TEST_F(WorldTest, CategoryFilterMatchesNothingSinceNoSessionHasOne) {
+  const auto a = create("a");
+  create("b");
+  auto page = call_json("GET", std::string{kSessions} + "?category=bug_fixing");
+  EXPECT_TRUE(ids_of(page).empty());
+  EXPECT_EQ(page.at("total"), 0);
+  page = call_json("GET", std::string{kSessions} + "?session_ids=" + a + "&category=other");
+  EXPECT_TRUE(ids_of(page).empty());
+  EXPECT_EQ(ids_of(call_json("GET", std::string{kSessions} + "?session_ids=" + a)),
+            (std::vector<std::string>{a}));
 }
 
 TEST_F(WorldTest, TimeFiltersAreInclusiveAfterExclusiveBefore) {
