@@ -11,7 +11,17 @@
 namespace devin_orch::testing {
 namespace {
 
-using Hostile = DaemonFixture;
+class Hostile : public DaemonFixture {
+ protected:
+  // Waits up to 20 s for the simulator to hold `count` sessions; returns how many it holds.
+  std::size_t wait_for_sessions(std::size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+    while (sim_->sessions().size() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return sim_->sessions().size();
+  }
+};
 
 // Only a full poll can tell a vanished session from an unchanged one: it is noticed within
 // poll.full_every.
@@ -50,13 +60,6 @@ TEST_F(Hostile, SighupAddsNewJobsFromTheFileWithoutTouchingOldOnes) {
   auto options = daemon_options({"run", "--config", dir_.file("config.yaml")});
   options.stderr_path = dir_.file("daemon.log");
   Process daemon{options};
-  const auto wait_for_sessions = [&](std::size_t count) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-    while (sim_->sessions().size() < count && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
-    return sim_->sessions().size();
-  };
   ASSERT_EQ(wait_for_sessions(2), 2U);
   // first-0 changed (reported, not applied), first-1 unchanged, three new jobs.
   write_jobs("- key: first-0\n  prompt: \"a changed prompt [sim:hold]\"\n" +
@@ -84,13 +87,6 @@ TEST_F(Hostile, SighupWithASyntaxErrorStoresNothingFromTheFile) {
   auto options = daemon_options({"run", "--config", dir_.file("config.yaml")});
   options.stderr_path = dir_.file("daemon.log");
   Process daemon{options};
-  const auto wait_for_sessions = [&](std::size_t count) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-    while (sim_->sessions().size() < count && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
-    return sim_->sessions().size();
-  };
   const auto wait_for_log = [&](const std::string& text) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
     while (read_file(dir_.file("daemon.log")).find(text) == std::string::npos &&

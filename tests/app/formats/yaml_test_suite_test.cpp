@@ -1,6 +1,6 @@
 // The YAML layer (parse_yaml_events, YamlValueBuilder, screen_yaml) against the YAML test
 // suite's 402 cases (../shared/yaml-test-suite beside the checkout, as the project provides it,
-// or $DEVIN_ORCH_YAML_TEST_SUITE_DIR): every case that must fail is rejected with a
+// or $DEVIN_ORCH_YAML_TEST_SUITE_DIR at configure time): every case that must fail is rejected with a
 // located error, every valid case yields the data of its in.json, and the screen in front of
 // job files and the config refuses only errors and the two things those files may not use.
 #include "devin_orch/app/formats/yaml_events.hpp"
@@ -39,12 +39,8 @@ constexpr std::string_view kMoreThanOneDocument = "more than one YAML document; 
 constexpr std::string_view kAliasesRefused =
     "YAML aliases (*name) are not allowed here; write the value out";
 
-fs::path suite_dir() {
-  if (const char* dir = std::getenv("DEVIN_ORCH_YAML_TEST_SUITE_DIR"); dir != nullptr && *dir) {
-    return dir;
-  }
-  return fs::path(DEVIN_ORCH_SOURCE_DIR).parent_path() / "shared" / "yaml-test-suite";
-}
+// Found by CMake at configure time (see tests/CMakeLists.txt); this test is built only then.
+fs::path suite_dir() { return DEVIN_ORCH_YAML_TEST_SUITE_DIR; }
 
 struct Case {
   std::string id;  // "229Q", or "SM9W/01" for a numbered sub-case
