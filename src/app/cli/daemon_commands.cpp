@@ -147,10 +147,11 @@ std::optional<ExitCode> port_option(Command& command, std::optional<std::int64_t
 }
 
 // What the running daemon says of itself: its /readyz answer, which names what keeps it from
-// working (standing by, recovering, a database it cannot write to).
-std::string describe_daemon(const Config& config, std::optional<std::int64_t> port) {
+// working (standing by, recovering, a database it cannot write to). Nothing to ask when the
+// port is chosen at random (metrics.port 0) and --port does not name it.
+std::optional<std::string> describe_daemon(const Config& config, std::optional<std::int64_t> port) {
   const int target = port ? static_cast<int>(*port) : config.metrics.port;
-  if (target == 0) return "daemon: metrics.port is 0 (random); pass --port to ask it";
+  if (target == 0) return std::nullopt;
   const auto answer = probe(config.metrics.address, target, "/readyz", std::chrono::seconds{2});
   if (answer.status == 0) return "daemon: no answer (" + answer.body + ")";
   std::string body = answer.body;
@@ -189,7 +190,9 @@ ExitCode cmd_status(Command& command) {
   if (const auto lease = store.read_lease(core::kQueueLeaseName); lease) {
     out << describe_queue_owner(*lease, command.io().now) << '\n';
   }
-  if (opened.config.metrics.enabled) out << describe_daemon(opened.config, port) << '\n';
+  if (opened.config.metrics.enabled) {
+    if (const auto daemon = describe_daemon(opened.config, port)) out << *daemon << '\n';
+  }
   std::vector<std::vector<std::string>> table{
       {"KEY", "STATE", "SESSION", "STATUS", "DETAIL", "URL", "ATTEMPTS", "ERROR"}};
   for (const auto& job : *jobs) {
