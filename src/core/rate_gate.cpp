@@ -169,13 +169,7 @@ void RateGate::on_rate_limited(TimePoint now, std::optional<Duration> retry_afte
       rate_limited_before_ = true;
     }
   }
-  // The server just told us the budget is spent: whatever the bucket held was an illusion, and
-  // the bucket fills again only as the pause ends, so one request (not a burst) goes first.
-  refill(now);
-  tokens_ = 0.0;
-  const double one_token_ms = std::ceil(60'000.0 / rate_per_minute_);
-  last_refill_ = std::max({last_refill_, now,
-                           paused_until_ - Duration{static_cast<Duration::rep>(one_token_ms)}});
+  empty_until_pause_ends(now);
   if (concurrency_cap) {
     const TimePoint hold = now + policy_.concurrency_hold;
     hold_until_ = hold_until_ ? std::max(*hold_until_, hold) : hold;
@@ -187,7 +181,12 @@ void RateGate::on_server_wait(TimePoint now, Duration wait) {
   const TimePoint until = now + told;
   if (until <= paused_until_ || told <= Duration{0}) return;  // already held at least that long
   paused_until_ = until;
-  // As after a 429: the bucket refills only as the wait ends, so one request goes first.
+  empty_until_pause_ends(now);
+}
+
+// The server just told us the budget is spent: whatever the bucket held was an illusion, and
+// the bucket fills again only as the pause ends, so one request (not a burst) goes first.
+void RateGate::empty_until_pause_ends(TimePoint now) {
   refill(now);
   tokens_ = 0.0;
   const double one_token_ms = std::ceil(60'000.0 / rate_per_minute_);

@@ -132,6 +132,7 @@ class RateGate {
 
  private:
   void refill(TimePoint now) const;
+  void empty_until_pause_ends(TimePoint now);
 
   RateGatePolicy policy_;
   double rate_per_minute_;
