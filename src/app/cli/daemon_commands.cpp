@@ -3,6 +3,7 @@
 #include "command.hpp"
 #include "devin_orch/app/cli/online_check.hpp"
 
+#include "devin_orch/app/build_info.hpp"
 #include "devin_orch/app/cli/healthcheck.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/daemon/daemon.hpp"
@@ -16,10 +17,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-
-#ifndef DEVIN_ORCH_VERSION
-#define DEVIN_ORCH_VERSION "0.1.0"
-#endif
 
 namespace devin_orch::app {
 namespace {
@@ -115,7 +112,7 @@ ExitCode cmd_run(Command& command) {
     spdlog::error("no API key: {}", key_error);
     return ExitCode::usage;
   }
-  spdlog::info("devin-orch {} starting: org {}, api {}, database {}", DEVIN_ORCH_VERSION,
+  spdlog::info("devin-orch {} starting: org {}, api {}, database {}", build_info().version,
                config.api.org_id, config.api.base_url, config.database.path);
   const int code =
       run_daemon(config, *api_key, DaemonOptions{.until_idle = args.has("--until-idle")});
@@ -254,7 +251,7 @@ ExitCode cmd_healthcheck(Command& command) {
 
 ExitCode cmd_version(Command& command) {
   if (const auto stop = command.no_arguments()) return *stop;
-  command.out() << "devin-orch " << DEVIN_ORCH_VERSION << '\n';
+  command.out() << "devin-orch " << build_info().version << '\n';
   return ExitCode::ok;
 }
 
