@@ -121,7 +121,7 @@ awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
       }
       case Kind::give_up: {
         writer_.finish_job(flow.job, core::JobState::dead, action.reason);
-        services_.count_job_end(core::JobState::dead);
+        services_.metrics.job_ended(core::JobState::dead);
         if (action.pause_org) gates_.pause(org, action.reason);
         spdlog::error("job '{}': dead: {}", key, action.reason);
         running = false;
@@ -185,7 +185,7 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
     // Nothing was sent for this attempt, so no session can exist: safe to end here.
     gates_.release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
     writer_.finish_job(flow.job, core::JobState::dead, secret_error);
-    services_.count_job_end(core::JobState::dead);
+    services_.metrics.job_ended(core::JobState::dead);
     spdlog::error("job '{}': dead: {}", key, secret_error);
     co_return false;
   }
@@ -194,7 +194,7 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
       org.org_id, flow.job.definition.spec, flow.tag, services_.config.api.create_timeout,
       std::move(*secrets));
   gates_.release(org, answer.outcome);
-  gates_.observe_call("create", answer.outcome, started);
+  gates_.observe_call(ApiOperation::create, answer.outcome, started);
   std::optional<std::string> session_id;
   if (answer.value) {
     session_id = answer.value->session_id;
@@ -228,11 +228,9 @@ awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
     spdlog::error("job '{}': {} sessions carry tag {}; adopting the oldest ({})", key,
                   ids.size(), flow.tag, ids.front());
   }
-  services_.count("devin_orch_create_lookups_total",
-                  "Lookups by creation tag after an ambiguous failure or a restart, by result.",
-                  {{"result", !found->matches.empty() ? "found"
-                              : found->outcome.ok()   ? "absent"
-                                                      : "failed"}});
+  services_.metrics.create_lookup(!found->matches.empty() ? LookupResult::found
+                                  : found->outcome.ok()   ? LookupResult::absent
+                                                          : LookupResult::failed);
   if (!found->matches.empty()) {
     flow.session = found->matches.front();
     flow.adopted = true;
@@ -291,13 +289,9 @@ awaitable<bool> Creator::commit_session_step(Org& org, Flow& flow) {
   flow.job.session_id = session->session_id;
   flow.job.creation_tag = flow.tag;
   flow.job.duplicate_watch_until_ms = watch_until;
-  services_.count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
-                  {{"origin", flow.adopted ? "adopted" : "created"}});
-  services_.metrics
-      .histogram("devin_orch_queue_wait_seconds",
-                 "From a job's submission to its session being recorded.",
-                 server::default_duration_buckets())
-      .observe(std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
+  services_.metrics.session_tracked(flow.adopted);
+  services_.metrics.queue_wait(
+      std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
   callbacks_.recorded(org, flow.job, *session, now);
   flow.action = flow.machine.resume(core::SessionCommitted{now});
   co_return true;
@@ -311,9 +305,9 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
   int failures = 0;
   bool complete = false;
   while (!complete && !services_.runtime.stopping()) {
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "list_organizations", [&] {
-      return services_.client.list_organizations(200, after);
-    });
+    auto gated = co_await gates_.call(
+        org, core::RequestKind::other, ApiOperation::list_organizations,
+        [&] { return services_.client.list_organizations(200, after); });
     if (!gated) break;
     auto& answer = *gated;
     if (!answer.value) {
@@ -323,7 +317,7 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
           answer.outcome.cls == core::CallClass::rejected) {
         writer_.finish_job(job, core::JobState::dead,
                            "fan-out: cannot list organisations: " + answer.outcome.detail);
-        services_.count_job_end(core::JobState::dead);
+        services_.metrics.job_ended(core::JobState::dead);
         break;
       }
       co_await services_.runtime.sleep_for(
@@ -354,7 +348,7 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
       added += *result == store::AddResult::inserted ? 1 : 0;
     }
     writer_.finish_job(job, core::JobState::finished, "");
-    services_.count_job_end(core::JobState::finished);
+    services_.metrics.job_ended(core::JobState::finished);
     spdlog::info("job '{}': fanned out to {} organisation(s) ({} new child jobs)",
                  job.definition.key, org_ids.size(), added);
   }

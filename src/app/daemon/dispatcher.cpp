@@ -267,7 +267,7 @@ void Dispatcher::end_by_termination(core::JobRecord job, core::JobState state, s
                              state == core::JobState::timed_out
                                  ? "deadline passed before the job started"
                                  : "cancelled by an operator before it started");
-    services_.count_job_end(state);
+    services_.metrics.job_ended(state);
     spdlog::info("job '{}': {} before it started", job.definition.key, core::to_string(state));
     return;
   }
@@ -289,9 +289,9 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
   auto children = parts_.poller.children_of(session_id);
   if (children.empty()) children = job.child_session_ids;
   for (const auto& child : children) {
-    auto gated = co_await parts_.gates.call(org, core::RequestKind::other, "terminate_child", [&] {
-      return services_.client.terminate_session(org.org_id, child, archive);
-    });
+    auto gated = co_await parts_.gates.call(
+        org, core::RequestKind::other, ApiOperation::terminate_child,
+        [&] { return services_.client.terminate_session(org.org_id, child, archive); });
     if (!gated) {  // shutting down
       terminating_.erase(job.id);
       co_return;
@@ -312,9 +312,9 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
     }
     spdlog::debug("job '{}': child session {} terminated", job.definition.key, child);
   }
-  if (auto gated = co_await parts_.gates.call(org, core::RequestKind::other, "terminate", [&] {
-        return services_.client.terminate_session(org.org_id, session_id, archive);
-      })) {
+  if (auto gated = co_await parts_.gates.call(
+          org, core::RequestKind::other, ApiOperation::terminate,
+          [&] { return services_.client.terminate_session(org.org_id, session_id, archive); })) {
     auto& answer = *gated;
     const auto now = core::wall_now();
     if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {
@@ -327,7 +327,7 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
       } else {
         parts_.writer.finish_job(job, state, reason);
       }
-      services_.count_job_end(state);
+      services_.metrics.job_ended(state);
       spdlog::info("job '{}': {}: session {} terminated", job.definition.key,
                    core::to_string(state), session_id);
       parts_.poller.untrack(org, session_id);

@@ -46,6 +46,7 @@ Org& OrgGates::named(const std::string& org_id) {
     it = orgs_.emplace(org_id, std::make_unique<Org>(org_id, services_.config, services_.random,
                                                      services_.runtime))
              .first;
+    services_.metrics.add_organization(org_id);
     if (const auto pause = pauses_.find(org_id); pause != pauses_.end()) {
       it->second->paused_reason = pause->second;
     }
@@ -109,16 +110,13 @@ void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
   save_hold(org, outcome);
   if (outcome.cls != core::CallClass::rate_limited) {
     if (const auto wait = outcome.requested_wait()) {
-      services_.count("devin_orch_server_waits_total",
-                      "Answers other than 429 that asked for a wait (Retry-After), by status.",
-                      {{"status", std::to_string(outcome.http_status)}});
+      services_.metrics.server_wait(outcome.http_status);
       spdlog::warn("org {}: HTTP {} asks to wait {} ms ({}); holding requests", org.org_id,
                    outcome.http_status, wait->count(), outcome.detail);
     }
     return;
   }
-  services_.count("devin_orch_rate_limited_total", "429 answers, by kind.",
-                  {{"kind", outcome.concurrency_cap ? "concurrency_cap" : "rate"}});
+  services_.metrics.rate_limited(outcome.concurrency_cap);
   spdlog::warn("org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
                outcome.retry_after ? fmt::format(" for {} ms", outcome.retry_after->count())
                                    : std::string{" with backoff"});
@@ -145,22 +143,13 @@ void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome) {
                 });
 }
 
-void OrgGates::observe_call(std::string_view operation, const core::CallOutcome& outcome,
+void OrgGates::observe_call(ApiOperation operation, const core::CallOutcome& outcome,
                             SteadyClock::time_point started) {
-  const std::string op{operation};
-  spdlog::trace("api {}: {} (HTTP {}, {:.1f} ms){}{}", op, core::to_string(outcome.cls),
-                outcome.http_status,
-                std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count(),
+  const std::chrono::duration<double> took = SteadyClock::now() - started;
+  spdlog::trace("api {}: {} (HTTP {}, {:.1f} ms){}{}", to_string(operation),
+                core::to_string(outcome.cls), outcome.http_status, took.count() * 1000.0,
                 outcome.detail.empty() ? "" : ": ", outcome.detail);
-  services_.metrics
-      .counter("devin_orch_api_requests_total", "Devin API requests by operation and outcome.",
-               {{"operation", op}, {"outcome", std::string{core::to_string(outcome.cls)}}})
-      .inc();
-  services_.metrics
-      .histogram("devin_orch_api_request_duration_seconds",
-                 "Devin API request latency, including connection set-up.",
-                 server::default_latency_buckets(), {{"operation", op}})
-      .observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
+  services_.metrics.api_call(operation, outcome.cls, took.count());
 }
 
 void OrgGates::session_ended(Org& org) {

@@ -17,26 +17,23 @@
 #include <vector>
 
 namespace devin_orch::app::detail {
-namespace {
-
-constexpr std::string_view kUnknownSuspensions = "devin_orch_unknown_suspensions_total";
-constexpr std::string_view kUnknownSuspensionsHelp =
-    "Sessions suspended with a status_detail the daemon does not know (maybe a new billing or "
-    "quota stop).";
-
-}  // namespace
 
 Poller::Poller(Services& services, StoreWriter& writer, OrgGates& gates,
                std::function<void()> session_ended)
-    : services_{services}, writer_{writer}, gates_{gates}, session_ended_{std::move(session_ended)} {
-  // Exported at 0 from the start, so an alert on its increase fires on the first one.
-  services_.metrics.counter(kUnknownSuspensions, kUnknownSuspensionsHelp);
-}
+    : services_{services},
+      writer_{writer},
+      gates_{gates},
+      session_ended_{std::move(session_ended)} {}
 
 void Poller::start(Org& org) { services_.runtime.spawn(poll_loop(org)); }
 
+core::ParentAcus Poller::acu_reporting() const {
+  return services_.config.jobs.parent_acus_include_children ? core::ParentAcus::include_children
+                                                            : core::ParentAcus::separate;
+}
+
 void Poller::track(Org& org, const core::JobRecord& job, const std::string& status,
-                   const std::optional<std::string>& detail, TimePoint now, bool poll_soon,
+                   const std::optional<std::string>& detail, TimePoint now, bool reattached,
                    std::int64_t server_time) {
   org.sync.saw_server_time(server_time);
   const auto [it, inserted] = tracked_.insert_or_assign(
@@ -57,18 +54,26 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
                      // As the creation lookup: the generation's first intent, less ten minutes
                      // of clock skew; every session of the job was created after it.
                      .lookup_from = job.intent_at_ms ? *job.intent_at_ms / 1000 - 600 : 0});
-  if (inserted) ++org.active_sessions;
+  if (inserted) {
+    ++org.active_sessions;
+    acus_.insert_or_assign(job.id, core::AcuTally{acu_reporting(), reattached});
+  }
   org.planner.track(*job.session_id, now,
-                    poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
+                    reattached ? std::optional<TimePoint>{now} : std::nullopt);
   org.poll_wakeup.notify();
 }
 
 void Poller::untrack(Org& org, const std::string& session_id) {
-  if (tracked_.erase(session_id) == 0) return;
+  const auto it = tracked_.find(session_id);
+  if (it == tracked_.end()) return;
+  const std::int64_t job_id = it->second.job_id;
+  tracked_.erase(it);
   // Ended, lost or terminated: its children may still be running; their figures once more.
   if (const auto family = families_.find(session_id); family != families_.end()) {
     family->second.parent_ended = true;
     services_.runtime.spawn(poll_children(org, {session_id}));
+  } else {
+    acus_.erase(job_id);
   }
   org.planner.untrack(session_id);
   --org.active_sessions;
@@ -128,7 +133,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
   // Decided once the gate opens, not before: the wait there can be long.
   bool full = true;
   std::int64_t known_at_send = 0;
-  auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_batch", [&] {
+  auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::poll_batch, [&] {
     const auto updated_after = batch_updated_after(org, ids, core::wall_now());
     full = !updated_after;
     // The server's clock had reached this when it answered (see IncrementalPoll::polled).
@@ -158,10 +163,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
     co_return;
   }
   org.poll_failures.succeeded();
-  services_.count("devin_orch_status_polls_total",
-                  "Status polls of session batches: full, or incremental (only sessions updated "
-                  "since).",
-                  {{"kind", full ? "full" : "incremental"}});
+  services_.metrics.status_poll(full);
   auto& items = answer.value->items;
   // Whose children to poll after this answer: every parent asked about, whether or not an
   // incremental answer left it out (a child's ACUs change without its parent changing).
@@ -216,7 +218,7 @@ void Poller::note_dating(Org& org, TrackedSession& tracked, const api::Session& 
 }
 
 awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
-  auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_single", [&] {
+  auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::poll_single, [&] {
     return services_.client.get_session(org.org_id, session_id);
   });
   if (!gated) co_return;
@@ -241,7 +243,7 @@ awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
                   [this, id = it->second.job_id, reason, now] {
                     return services_.store.finish(id, core::JobState::lost, reason, now);
                   });
-    services_.count_job_end(core::JobState::lost);
+    services_.metrics.job_ended(core::JobState::lost);
     untrack(org, session_id);
   } else {
     org.planner.retry_later(session_id, org.poll_failures.retry_delay(services_.random), now);
@@ -255,6 +257,9 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
   if (it == tracked_.end()) return;
   TrackedSession& tracked = it->second;
   if (!session.child_session_ids.empty()) note_children(tracked, session);
+  if (const auto tally = acus_.find(tracked.job_id); tally != acus_.end()) {
+    services_.metrics.acus_consumed(org.org_id, tally->second.own(session.acus_consumed));
+  }
   const bool changed = status_changed(tracked.status, tracked.status_detail, session);
   auto decision = tracked.policy.observe({.status = session.status,
                                           .status_detail = session.status_detail,
@@ -298,14 +303,11 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
       spdlog::warn("job '{}': session {} suspended with a status_detail the daemon does not "
                    "know ({}); the job ends suspended, nothing is paused",
                    tracked.job_key, session.session_id, session.status_detail.value_or(""));
-      services_.count(kUnknownSuspensions, kUnknownSuspensionsHelp);
+      services_.metrics.unknown_suspension();
     }
-    services_.count_job_end(verdict.state);
-    services_.metrics
-        .histogram("devin_orch_session_duration_seconds",
-                   "From a session being recorded to its job ending.",
-                   server::default_duration_buckets())
-        .observe(std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
+    services_.metrics.job_ended(verdict.state);
+    services_.metrics.session_duration(
+        std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
     // A normal finish is not an error; any other ending records why.
     std::optional<std::string> reason;
     if (verdict.state != core::JobState::finished) reason = verdict.reason;
@@ -371,15 +373,12 @@ awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
                                                           kept_session, terminated, now);
                 });
   for (const auto& duplicate : verdict->terminate) {
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "terminate", [&] {
+    auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::terminate, [&] {
       return services_.client.terminate_session(org.org_id, duplicate, /*archive=*/true);
     });
     if (!gated) co_return;
     const bool ended = gated->outcome.ok() || gated->outcome.cls == core::CallClass::not_found;
-    services_.count("devin_orch_duplicate_sessions_total",
-                    "Sessions found carrying a job's tag beside the one it keeps, by whether "
-                    "terminating them succeeded.",
-                    {{"result", ended ? "terminated" : "failed"}});
+    services_.metrics.duplicate_session(ended);
     if (!ended) {
       spdlog::warn("job '{}': terminating duplicate session {} failed ({}); tried again after "
                    "the next poll", check.job_key, duplicate, gated->outcome.detail);
@@ -452,7 +451,8 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
     std::vector<std::string> chunk(ids.begin() + static_cast<std::ptrdiff_t>(start),
                                    ids.begin() + static_cast<std::ptrdiff_t>(
                                                      std::min(ids.size(), start + kPerRequest)));
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_children", [&] {
+    auto gated = co_await gates_.call(org, core::RequestKind::other,
+                                      ApiOperation::poll_children, [&] {
       return services_.client.list_sessions(
           org.org_id, api::ListSessionsQuery{.session_ids = chunk,
                                              .first = static_cast<int>(chunk.size())});
@@ -481,6 +481,9 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
     figures.reserve(family.acus.size());
     for (const auto& [child, acus] : family.acus) figures.push_back(acus);
     const double sum = core::children_acus(figures);
+    if (const auto tally = acus_.find(family.job_id); tally != acus_.end()) {
+      services_.metrics.acus_consumed(org.org_id, tally->second.children(sum));
+    }
     if (family.recorded != sum || !family.ids_recorded) {
       updates.push_back(store::ChildrenUpdate{
           .job_id = family.job_id, .child_session_ids = family.child_ids, .children_acus = sum});
@@ -493,6 +496,7 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
                      "children's ACUs last seen ({})",
                      parent, sum);
       }
+      acus_.erase(family.job_id);  // the job's last figures are in
       families_.erase(found);
     }
   }
@@ -522,7 +526,7 @@ awaitable<void> Poller::send_message(Org& org, std::string session_id, std::stri
   }
   std::optional<api::ApiResult<api::Session>> sent;
   if (recorded) {
-    sent = co_await gates_.call(org, core::RequestKind::other, "message", [&] {
+    sent = co_await gates_.call(org, core::RequestKind::other, ApiOperation::message, [&] {
       return services_.client.send_message(org.org_id, session_id, text);
     });
   }

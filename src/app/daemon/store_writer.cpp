@@ -62,30 +62,10 @@ void StoreWriter::finish_job(const core::JobRecord& job, core::JobState state, s
         });
 }
 
-namespace {
-
-std::string failure_kind(const boost::system::error_code& error) {
-  if (error.category() != orch_category()) return "other";
-  switch (static_cast<errc>(error.value())) {
-    case errc::storage_full: return "disk_full";
-    case errc::storage_io: return "io_error";
-    case errc::storage_busy: return "busy";
-    case errc::storage_corrupt: return "corrupt";
-    case errc::lease_lost: return "lease_lost";
-    case errc::sync_failed: return "fsync_failed";
-    case errc::conflict:
-    case errc::not_found: return "refused";
-    default: return "other";
-  }
-}
-
-}  // namespace
-
 void StoreWriter::failed(std::string_view what, const store::Error& failure) {
   const boost::system::error_code& error = failure.code;
   const bool storage = storage_may_recover(error) || error == errc::storage_corrupt;
-  services_.count("devin_orch_store_errors_total", "Failed database calls of the daemon, by cause.",
-                  {{"kind", failure_kind(error)}});
+  services_.metrics.store_error(error);
   const auto now = SteadyClock::now();
   if (!storage) {
     spdlog::error("cannot record {}: {}{}", what, error.message(),
