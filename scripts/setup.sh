@@ -10,6 +10,11 @@ packages=(
   python3 python3-requests python3-yaml sqlite3 openssl ca-certificates
   systemd dpkg-dev file procps
   clang libclang-rt-14-dev
+  # promtool (`promtool check metrics` judges /metrics in tests/integration). The package also
+  # ships the Prometheus server: where policy-rc.d forbids starting services (containers, CI) it
+  # is only installed; on a workstation booted with systemd its postinst enables and starts
+  # prometheus.service (port 9090): `systemctl disable --now prometheus` if unwanted.
+  prometheus
 )
 
 missing=()
