@@ -7,12 +7,13 @@
 #define DEVIN_ORCH_TEXT_(x) #x
 #define DEVIN_ORCH_TEXT(x) DEVIN_ORCH_TEXT_(x)
 #if defined(__clang__)
-#define DEVIN_ORCH_COMPILER                                                   \
+#define DEVIN_ORCH_COMPILER                                                             \
   "clang " DEVIN_ORCH_TEXT(__clang_major__) "." DEVIN_ORCH_TEXT(__clang_minor__) "." \
       DEVIN_ORCH_TEXT(__clang_patchlevel__)
 #elif defined(__GNUC__)
-#define DEVIN_ORCH_COMPILER \
-  "gcc " DEVIN_ORCH_TEXT(__GNUC__) "." DEVIN_ORCH_TEXT(__GNUC_MINOR__) "." DEVIN_ORCH_TEXT(__GNUC_PATCHLEVEL__)
+#define DEVIN_ORCH_COMPILER                                                     \
+  "gcc " DEVIN_ORCH_TEXT(__GNUC__) "." DEVIN_ORCH_TEXT(__GNUC_MINOR__) "." \
+      DEVIN_ORCH_TEXT(__GNUC_PATCHLEVEL__)
 #else
 #define DEVIN_ORCH_COMPILER "unknown"
 #endif

@@ -116,7 +116,8 @@ TEST_F(Observability, CountersAndTheBuildAreExportedBeforeAnyEvent) {
   EXPECT_EQ("devin-orch " + labels["version"] + "\n", version.out);
   EXPECT_TRUE(std::regex_match(labels["git_commit"], std::regex{"[0-9a-f]{40}(-dirty)?|unknown"}))
       << labels["git_commit"];
-  EXPECT_TRUE(std::regex_match(labels["compiler"], std::regex{"(gcc|clang) [0-9]+\\.[0-9]+\\.[0-9]+"}))
+  EXPECT_TRUE(
+      std::regex_match(labels["compiler"], std::regex{"(gcc|clang) [0-9]+\\.[0-9]+\\.[0-9]+"}))
       << labels["compiler"];
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait_for(std::chrono::seconds{15}), 0);
@@ -162,8 +163,9 @@ TEST_F(Observability, TheQueueAgeCountsOnlyJobsThatCouldStartNow) {
                     "('org-demo', 'alice', 'user_usage_limit_exceeded', " + two_hours_ago + ")"),
             "");
   // And one that runs, taking the only slot.
-  ASSERT_EQ(run_sql("INSERT INTO jobs (key, spec) VALUES ('holder', '{\"prompt\": \"h [sim:hold]\"}')"),
-            "");
+  ASSERT_EQ(
+      run_sql("INSERT INTO jobs (key, spec) VALUES ('holder', '{\"prompt\": \"h [sim:hold]\"}')"),
+      "");
 
   auto daemon = spawn_service();
   const int port = wait_for_metrics_port(dir_.file("daemon.log"));
@@ -186,8 +188,9 @@ TEST_F(Observability, TheQueueAgeCountsOnlyJobsThatCouldStartNow) {
   EXPECT_EQ(scrape.value("devin_orch_paused_users"), 1.0);
 
   // A job that could start but waits for the slot: this is the queue not draining.
+  const auto an_hour_ago = std::to_string(now_ms - 3'600'000);
   ASSERT_EQ(run_sql("INSERT INTO jobs (key, spec, created_at) VALUES ('waiting', "
-                    "'{\"prompt\": \"w [sim:exit]\"}', " + std::to_string(now_ms - 3'600'000) + ")"),
+                    "'{\"prompt\": \"w [sim:exit]\"}', " + an_hour_ago + ")"),
             "");
   sqlite3_close(db);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};

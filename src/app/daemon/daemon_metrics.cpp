@@ -91,7 +91,6 @@ constexpr std::array kOutcomes{core::CallClass::ok,           core::CallClass::n
 // The answers that come with Retry-After in practice; any other status counts as `other`, so the
 // label's values stay a fixed set (the log names the exact status).
 constexpr std::array<std::string_view, 4> kWaitStatuses{"500", "502", "503", "504"};
-constexpr std::array<std::string_view, 3> kLookupResults{"found", "absent", "failed"};
 constexpr std::array<std::string_view, 8> kStoreErrorKinds{
     "disk_full", "io_error", "busy", "corrupt", "lease_lost", "fsync_failed", "refused", "other"};
 // Every terminal state the daemon ends a job in (`invalid` is decided when a job is read, not by
@@ -102,7 +101,12 @@ constexpr std::array kEndedStates{core::JobState::finished,  core::JobState::fai
                                   core::JobState::timed_out};
 
 std::string_view lookup_result_name(LookupResult result) {
-  return kLookupResults[static_cast<std::size_t>(result)];
+  switch (result) {
+    case LookupResult::found: return "found";
+    case LookupResult::absent: return "absent";
+    case LookupResult::failed: return "failed";
+  }
+  return "failed";
 }
 
 std::string_view store_error_kind(const boost::system::error_code& error) {
@@ -168,30 +172,35 @@ std::string_view to_string(ApiOperation operation) noexcept {
 DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::string& default_org)
     : registry_{registry} {
   const auto& build = build_info();
-  gauge(registry_, kBuildInfo, {{"version", std::string{build.version}},
-                          {"git_commit", std::string{build.git_commit}},
-                          {"compiler", std::string{build.compiler}}})
+  gauge(registry_, kBuildInfo,
+        {{"version", std::string{build.version}},
+         {"git_commit", std::string{build.git_commit}},
+         {"compiler", std::string{build.compiler}}})
       .set(1);
   for (const auto operation : kOperations) {
     for (const auto outcome : kOutcomes) {
-      counter(registry_, kApiRequests, {{"operation", std::string{to_string(operation)}},
-                                  {"outcome", std::string{core::to_string(outcome)}}});
+      counter(registry_, kApiRequests,
+              {{"operation", std::string{to_string(operation)}},
+               {"outcome", std::string{core::to_string(outcome)}}});
     }
     histogram(registry_, kApiDuration, server::default_latency_buckets(),
-                        one("operation", to_string(operation)));
+              one("operation", to_string(operation)));
   }
-  for (const auto kind : {"rate", "concurrency_cap"}) counter(registry_, kRateLimited, one("kind", kind));
-  for (const auto status : kWaitStatuses) counter(registry_, kServerWaits, one("status", status));
-  counter(registry_, kServerWaits, one("status", "other"));
-  for (const auto result : kLookupResults) counter(registry_, kCreateLookups, one("result", result));
-  for (const auto kind : {"full", "incremental"}) counter(registry_, kStatusPolls, one("kind", kind));
-  for (const auto kind : kStoreErrorKinds) counter(registry_, kStoreErrors, one("kind", kind));
-  for (const auto origin : {"created", "adopted"}) counter(registry_, kSessions, one("origin", origin));
-  for (const auto state : kEndedStates) counter(registry_, kJobsEnded, one("state", core::to_string(state)));
+  const auto each = [this](const Family& family, std::string_view label, const auto& values) {
+    for (const std::string_view value : values) counter(registry_, family, one(label, value));
+  };
+  each(kRateLimited, "kind", std::array{"rate", "concurrency_cap"});
+  each(kServerWaits, "status", kWaitStatuses);
+  each(kServerWaits, "status", std::array{"other"});
+  each(kCreateLookups, "result", std::array{"found", "absent", "failed"});
+  each(kStatusPolls, "kind", std::array{"full", "incremental"});
+  each(kStoreErrors, "kind", kStoreErrorKinds);
+  each(kSessions, "origin", std::array{"created", "adopted"});
+  for (const auto state : kEndedStates) {
+    counter(registry_, kJobsEnded, one("state", core::to_string(state)));
+  }
   counter(registry_, kUnknownSuspensions);
-  for (const auto result : {"terminated", "failed"}) {
-    counter(registry_, kDuplicateSessions, one("result", result));
-  }
+  each(kDuplicateSessions, "result", std::array{"terminated", "failed"});
   histogram(registry_, kQueueWait, server::default_duration_buckets());
   histogram(registry_, kSessionDuration, server::default_duration_buckets());
   for (int value = 0;; ++value) {
@@ -211,11 +220,12 @@ void DaemonMetrics::add_organization(const std::string& org_id) {
 }
 
 void DaemonMetrics::api_call(ApiOperation operation, core::CallClass outcome, double seconds) {
-  counter(registry_, kApiRequests, {{"operation", std::string{to_string(operation)}},
-                              {"outcome", std::string{core::to_string(outcome)}}})
+  counter(registry_, kApiRequests,
+          {{"operation", std::string{to_string(operation)}},
+           {"outcome", std::string{core::to_string(outcome)}}})
       .inc();
   histogram(registry_, kApiDuration, server::default_latency_buckets(),
-                 one("operation", to_string(operation)))
+            one("operation", to_string(operation)))
       .observe(seconds);
 }
 
@@ -258,13 +268,11 @@ void DaemonMetrics::acus_consumed(const std::string& org_id, double acus) {
 }
 
 void DaemonMetrics::queue_wait(double seconds) {
-  histogram(registry_, kQueueWait, server::default_duration_buckets())
-      .observe(seconds);
+  histogram(registry_, kQueueWait, server::default_duration_buckets()).observe(seconds);
 }
 
 void DaemonMetrics::session_duration(double seconds) {
-  histogram(registry_, kSessionDuration, server::default_duration_buckets())
-      .observe(seconds);
+  histogram(registry_, kSessionDuration, server::default_duration_buckets()).observe(seconds);
 }
 
 void DaemonMetrics::jobs(core::JobState state, double count) {
@@ -274,13 +282,24 @@ void DaemonMetrics::jobs(core::JobState state, double count) {
 void DaemonMetrics::oldest_startable_job_age(double seconds) {
   gauge(registry_, kOldestAge).set(seconds);
 }
-void DaemonMetrics::paused_organizations(double count) { gauge(registry_, kPausedOrgs).set(count); }
+
+void DaemonMetrics::paused_organizations(double count) {
+  gauge(registry_, kPausedOrgs).set(count);
+}
+
 void DaemonMetrics::paused_users(double count) { gauge(registry_, kPausedUsers).set(count); }
-void DaemonMetrics::active_sessions(double count) { gauge(registry_, kActiveSessions).set(count); }
+
+void DaemonMetrics::active_sessions(double count) {
+  gauge(registry_, kActiveSessions).set(count);
+}
+
 void DaemonMetrics::creations_in_flight(double count) {
   gauge(registry_, kCreationsInFlight).set(count);
 }
-void DaemonMetrics::requests_in_flight(double count) { gauge(registry_, kRequestsInFlight).set(count); }
+
+void DaemonMetrics::requests_in_flight(double count) {
+  gauge(registry_, kRequestsInFlight).set(count);
+}
 
 void DaemonMetrics::rate_gate(const std::string& org_id, const GateLevels& levels) {
   gauge(registry_, kGateConfigured, one("org_id", org_id)).set(levels.configured_per_second);
