@@ -3,6 +3,7 @@
 #include "devin_orch/app/jobs/job_loader.hpp"
 
 #include "devin_orch/app/jobs/job_file.hpp"
+#include "devin_orch/app/logging.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -64,7 +65,10 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
             [&](InvalidJob&& invalid) {
               ++counts.jobs;
               ++counts.invalid;
-              spdlog::error("invalid job skipped: {}", invalid.diagnostic.to_string());
+              log_event(spdlog::level::err,
+                        {.event = "job_invalid", .key = invalid.key.value_or(""),
+                         .state = "invalid"},
+                        "invalid job skipped: {}", invalid.diagnostic.to_string());
               if (invalid.key) {
                 (void)store.add_invalid(*invalid.key, source, invalid.diagnostic.to_string(),
                                         now);
@@ -72,7 +76,7 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
             },
     };
     if (const auto fatal = read_job_file(file, sink)) {
-      spdlog::error("{}", fatal->to_string());
+      log_event(spdlog::level::err, {.event = "job_file_unusable"}, "{}", fatal->to_string());
       ++report.fatal_errors;
       continue;
     }
@@ -83,8 +87,9 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
       ++report.fatal_errors;
       continue;
     }
-    spdlog::info("{}: {} job(s), {} new, {} invalid", file, counts.jobs, counts.inserted,
-                 counts.invalid);
+    log_event(spdlog::level::info, {.event = "job_file_loaded"},
+              "{}: {} job(s), {} new, {} invalid", file, counts.jobs, counts.inserted,
+              counts.invalid);
   }
   return report;
 }
