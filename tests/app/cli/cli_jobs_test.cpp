@@ -162,8 +162,8 @@ TEST_F(CliJobs, EveryCommandHasHelpAndIsListed) {
         << info->name << ": the short form is documented where it is accepted";
   }
   EXPECT_THAT(names, ElementsAre("run", "status", "check-config", "healthcheck", "version",
-                                 "enqueue", "ls", "show", "cancel", "retry", "pause", "resume",
-                                 "prune"));
+                                 "enqueue", "ls", "show", "wait", "cancel", "retry", "pause",
+                                 "resume", "prune"));
   EXPECT_EQ(find_command("stats"), nullptr);
 }
 
