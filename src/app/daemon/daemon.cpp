@@ -161,7 +161,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                                     .poller = poller_,
                                     .lease = lease_,
                                     .changes = changes},
-                  options.until_idle,
+                  options.until_idle, options.progress_every,
                   [this](const std::string& why, int code) { request_stop(why, code); }},
       signals_{io, SIGINT, SIGTERM, SIGHUP},
       drain_deadline_{io} {
@@ -209,9 +209,10 @@ awaitable<void> Daemon::check_key() {
     const auto pauses = gates_.stored_pauses();  // a copy: lifting edits the original
     for (const auto& [id, reason] : pauses) {
       if (id == "*" || !is_key_pause(reason)) continue;
-      spdlog::info("org {}: the API key works again (GET /v3/self answered for {}); lifting "
-                   "the pause \"{}\"",
-                   id, answer->value->principal_type, reason);
+      log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id},
+                "org {}: the API key works again (GET /v3/self answered for {}); lifting the "
+                "pause \"{}\"",
+                id, answer->value->principal_type, reason);
       gates_.lift_pause(gates_.named(id), reason);
     }
     dispatcher_.look_again();
@@ -225,8 +226,9 @@ awaitable<void> Daemon::check_key() {
   }
   key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
                              describe_api_key_source(config_.api), answer->outcome.detail);
-  spdlog::error("{}; no session can be created until it is replaced and the daemon restarted",
-                *key_problem_);
+  log_event(spdlog::level::err, {.event = "api_key_rejected"},
+            "{}; no session can be created until it is replaced and the daemon restarted",
+            *key_problem_);
   for (const auto& [id, known] : gates_.all()) {
     gates_.pause(*known, "API key rejected (401): " + answer->outcome.detail);
   }
@@ -245,7 +247,8 @@ void Daemon::stand_by(const core::LeaseHolder&) {
     if (const auto it = counts->find(state); it != counts->end()) in_progress += it->second;
   }
   if (in_progress == 0) {
-    spdlog::info("idle: no job queued or in flight (worked by another daemon)");
+    log_event(spdlog::level::info, {.event = "idle"},
+              "idle: no job queued or in flight (worked by another daemon)");
     request_stop("idle");
   }
 }
@@ -254,7 +257,8 @@ void Daemon::stand_by(const core::LeaseHolder&) {
 // written any more (the store refuses every fenced write), and requests must stop at once: exit,
 // and let the supervisor start this process again as a standby.
 void Daemon::abandon(const std::string& why) {
-  spdlog::critical("giving up the queue: {}; exiting so that nothing more is sent", why);
+  log_event(spdlog::level::critical, {.event = "lease_lost"},
+            "giving up the queue: {}; exiting so that nothing more is sent", why);
   exit_code_ = 1;
   runtime_.stop();
   io_.stop();
@@ -344,8 +348,10 @@ bool Daemon::recover() {
   }
   for (auto& job : *running) {
     if (!job.session_id) {
-      spdlog::error("job '{}' is running without a session id; marking it lost",
-                    job.definition.key);
+      log_event(spdlog::level::err,
+                {.event = "job_ended", .key = job.definition.key, .state = "lost"},
+                "job '{}' is running without a session id; marking it lost",
+                job.definition.key);
       writer_.write("job '" + job.definition.key + "' as lost", [this, id = job.id, now] {
         return store_.finish(id, core::JobState::lost, "running without a session id", now);
       });
@@ -395,8 +401,9 @@ void Daemon::request_stop(const std::string& why, int exit_code) {
   if (exit_code != 0) exit_code_ = exit_code;
   if (runtime_.stopping()) return;
   notifier_.notify("STOPPING=1");
-  spdlog::info("stopping ({}): no new work; draining for at most {} ms", why,
-               config_.shutdown.drain_timeout.count());
+  log_event(spdlog::level::info, {.event = "stopping"},
+            "stopping ({}): no new work; draining for at most {} ms", why,
+            config_.shutdown.drain_timeout.count());
   creator_.flush_now();  // not after its linger: a second signal may not leave that long
   runtime_.stop();
   drain_deadline_.expires_after(config_.shutdown.drain_timeout);
