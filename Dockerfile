@@ -15,6 +15,8 @@ WORKDIR /src
 # invalidate the cached compile.
 COPY CMakeLists.txt ./
 COPY cmake ./cmake
+# cmake/packaging.cmake reads the release's version and maintainer from it at configure time.
+COPY packaging/changelog ./packaging/changelog
 COPY config ./config
 COPY include ./include
 COPY src ./src
