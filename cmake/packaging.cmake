@@ -11,14 +11,19 @@ include(GNUInstallDirs)
 # package version, who signed the release and when. The .deb carries it as changelog.gz, the
 # name Debian gives the changelog of a native package (one whose upstream is its packager).
 set(_devin_orch_changelog "${PROJECT_SOURCE_DIR}/packaging/changelog")
+if(NOT EXISTS "${_devin_orch_changelog}")
+  message(FATAL_ERROR "${_devin_orch_changelog} is missing: configuring reads the version and "
+                      "maintainer there (a container build must COPY it)")
+endif()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_devin_orch_changelog}")
 file(READ "${_devin_orch_changelog}" _devin_orch_changelog_text)
 if(NOT _devin_orch_changelog_text MATCHES "^devin-orch \\(([^)]+)\\)")
   message(FATAL_ERROR "${_devin_orch_changelog}: the first line is not 'devin-orch (VERSION) ...'")
 endif()
 if(NOT CMAKE_MATCH_1 STREQUAL PROJECT_VERSION)
-  message(FATAL_ERROR "${_devin_orch_changelog}: the latest entry is ${CMAKE_MATCH_1}, the project "
-                      "is ${PROJECT_VERSION}: add an entry for ${PROJECT_VERSION} (dch -v ${PROJECT_VERSION})")
+  message(FATAL_ERROR "${_devin_orch_changelog}: the latest entry is ${CMAKE_MATCH_1} but the "
+                      "project's VERSION is ${PROJECT_VERSION}: a release bumps VERSION in "
+                      "CMakeLists.txt and adds its entry on top of the changelog")
 endif()
 if(NOT _devin_orch_changelog_text MATCHES "\n -- ([^<\n]+ <[^>\n]+>)  ([^\n]+)")
   message(FATAL_ERROR "${_devin_orch_changelog}: the latest entry has no ' -- Name <email>  date' line")
