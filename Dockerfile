@@ -15,6 +15,8 @@ WORKDIR /src
 # invalidate the cached compile.
 COPY CMakeLists.txt ./
 COPY cmake ./cmake
+# cmake/packaging.cmake reads the release's version and maintainer from it at configure time.
+COPY packaging/changelog ./packaging/changelog
 COPY config ./config
 COPY include ./include
 COPY src ./src
@@ -46,6 +48,9 @@ VOLUME ["/var/lib/devin-orch"]
 # SIGTERM drains in-flight requests (shutdown.drain_timeout, 10 s): give the container a stop
 # timeout above that (docker stop -t 30, compose stop_grace_period: 30s).
 STOPSIGNAL SIGTERM
+# The health check asks the daemon at the metrics address of the configuration the daemon
+# reads, so both name the same file (checked by the lint). Running another configuration means
+# overriding both: CMD and --health-cmd (compose: healthcheck.test).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/devin-orch/devin-orch.yaml"]
 ENTRYPOINT ["/usr/bin/devin-orch"]
