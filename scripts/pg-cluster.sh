@@ -44,7 +44,13 @@ start_server() {
 case "$action" in
   start)
     mkdir -p "$dir"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; fi
+    if [ "$(id -u)" -eq 0 ]; then
+      chown postgres "$dir"
+      if ! runuser -u postgres -- test -w "$dir"; then
+        echo "pg-cluster: user postgres cannot reach $dir (is a parent directory private?)" >&2
+        exit 1
+      fi
+    fi
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     echo "$port" >"$dir/port"
     as_server_user "$bin/initdb" -D "$dir/data" -A trust -U orch --no-sync >"$dir/initdb.log" 2>&1 ||
