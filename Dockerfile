@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-      libssl-dev libsqlite3-dev libspdlog-dev libfyaml-dev \
+      libssl-dev libsqlite3-dev libpq-dev libspdlog-dev libfyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the daemon's build reads, least volatile first, so edits to docs or tests never
@@ -28,10 +28,11 @@ FROM debian:bookworm-slim
 LABEL org.opencontainers.image.title="devin-orch" \
       org.opencontainers.image.description="Exactly-once orchestration of Devin sessions"
 # The shared libraries the binary links (readelf -d: Boost.JSON/URL, spdlog, fmt, libfyaml,
-# OpenSSL, SQLite, libstdc++ and glibc), plus the CA store for TLS to the API.
+# OpenSSL, SQLite, libpq, libstdc++ and glibc), plus the CA store for TLS to the API and to a
+# PostgreSQL server.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libssl3 libsqlite3-0 libboost-json1.81.0 libboost-url1.81.0 \
+      ca-certificates libssl3 libsqlite3-0 libpq5 libboost-json1.81.0 libboost-url1.81.0 \
       libspdlog1.10 libfmt9 libfyaml0 \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/devin-orch \

@@ -10,6 +10,7 @@ packages=(
   python3 python3-requests python3-yaml sqlite3 openssl ca-certificates
   systemd dpkg-dev file procps lintian
   clang libclang-rt-14-dev
+  libpq-dev postgresql-15
 )
 
 missing=()

@@ -52,7 +52,7 @@ std::optional<ExitCode> Command::open(Opened& opened) const {
   auto store = store::open_store(store_options(opened.config.database));
   if (!store) {
     const store::Error& error = store.error();
-    return fail(ExitCode::failure, "cannot open database " + opened.config.database.path + ": " +
+    return fail(ExitCode::failure, "cannot open database " + database_name(opened.config.database) + ": " +
                                        (error.detail.empty() ? error.code.message() : error.detail));
   }
   opened.store = std::move(*store);

@@ -422,7 +422,7 @@ awaitable<void> Daemon::end_when_drained() {
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
   auto store = store::open_store(store_options(config.database));
   if (!store) {
-    spdlog::error("cannot open database {}: {}", config.database.path, store.error().message());
+    spdlog::error("cannot open database {}: {}", database_name(config.database), store.error().message());
     return 1;
   }
 

@@ -1,6 +1,7 @@
 // Config loading against real files in a temp dir: defaults, every key, environment overrides,
 // located diagnostics (all of them, 1-based), hostile input, rendering, and API key resolution.
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/store/types.hpp"
 
 #include "support/process.hpp"
 
@@ -61,6 +62,7 @@ class ConfigTest : public ::testing::Test {
   ScopedEnv base_url_{"DEVIN_ORCH_BASE_URL", nullptr};
   ScopedEnv org_id_{"DEVIN_ORCH_ORG_ID", nullptr};
   ScopedEnv database_{"DEVIN_ORCH_DATABASE", nullptr};
+  ScopedEnv database_url_{"DEVIN_ORCH_DATABASE_URL", nullptr};
   ScopedEnv credentials_{"CREDENTIALS_DIRECTORY", nullptr};
   ScopedEnv api_key_{"DEVIN_API_KEY", nullptr};
   TempDir dir_;
@@ -418,6 +420,40 @@ TEST_F(ConfigTest, BaseUrlMustBeHttpsUnlessLoopback) {
   EXPECT_EQ(reason_for("http://[::1]:9000"), "ok");
   EXPECT_EQ(reason_for("http://LocalHost:1"), "ok");
   EXPECT_EQ(reason_for("https://api.devin.ai"), "ok");
+}
+
+// A password in the configuration would end up in backups, `config` output and process
+// listings: it comes from a password file instead.
+TEST_F(ConfigTest, APostgresUrlIsTakenWithoutAPasswordAndChoosesTheBackend) {
+  const auto reason_for = [&](const std::string& url) -> std::string {
+    const ConfigLoad result = load("api:\n  org_id: o\ndatabase:\n  url: '" + url + "'\n");
+    return result.errors.empty() ? "ok" : result.errors[0].reason;
+  };
+  const std::string password_file = "put the password in a password file "
+                                    "(database.password_file, or libpq's PGPASSFILE / ~/.pgpass)";
+  EXPECT_EQ(reason_for("postgresql://orch:hunter2@db:5432/orch"),
+            "must not contain a password; " + password_file);
+  EXPECT_EQ(reason_for("postgresql://orch@db/orch?sslmode=require&password=hunter2"),
+            "must not contain a password parameter; " + password_file);
+  EXPECT_TRUE(reason_for("mysql://db/orch").starts_with("must be a PostgreSQL URL")) ;
+  EXPECT_EQ(reason_for("postgresql://orch@db:5432/orch?sslmode=verify-full"), "ok");
+  EXPECT_EQ(reason_for("postgres://orch@db/orch"), "ok");
+
+  const ConfigLoad loaded = load(
+      "api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n"
+      "  password_file: secrets/pgpass\n  connect_timeout: 3s\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  const auto options = store_options(loaded.config->database);
+  EXPECT_EQ(options.url, "postgresql://orch@db/orch");
+  EXPECT_EQ(options.password_file, dir_.file("secrets/pgpass"));  // relative to the config
+  EXPECT_EQ(options.connect_timeout, 3s);
+  EXPECT_EQ(database_name(loaded.config->database), "postgresql://orch@db/orch");
+
+  ScopedEnv url("DEVIN_ORCH_DATABASE_URL", "postgresql://orch:hunter2@db/orch");
+  const ConfigLoad from_env = load("api:\n  org_id: o\n");
+  ASSERT_EQ(from_env.errors.size(), 1U);
+  EXPECT_EQ(from_env.errors[0].field, "database.url");
+  EXPECT_EQ(rendered(from_env.errors)[0].find("hunter2"), std::string::npos);
 }
 
 TEST_F(ConfigTest, OrgIdMustBeSafeInAUrlPath) {

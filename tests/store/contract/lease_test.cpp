@@ -21,6 +21,7 @@ class LeaseContract : public StoreContract {
  protected:
   void SetUp() override {
     StoreContract::SetUp();
+    if (HasFatalFailure()) return;  // no database: the failure says why
     a_ = connect();
     b_ = connect();
     ASSERT_TRUE(a_ && b_);

@@ -67,12 +67,20 @@ struct CreateConfig {
 
 struct DatabaseConfig {
   std::string path = "/var/lib/devin-orch/devin-orch.db";
-  core::Duration busy_timeout = 5s;
+  // PostgreSQL instead of the SQLite file: postgresql://user@host:port/db?sslmode=verify-full.
+  // Never with a password (refused): that comes from password_file or libpq's PGPASSFILE.
+  std::string url;
+  std::string password_file;       // a libpq password file (host:port:db:user:password), 0600
+  core::Duration connect_timeout = 5s;  // PostgreSQL: one attempt to reach the server
+  core::Duration busy_timeout = 5s;     // a write waits this long for another writer's lock
   std::int64_t cache_kib = 256;  // SQLite page cache, KiB (SQLite's own default is 2 MiB)
 };
 
 // How the daemon and the CLI open the store for this configuration.
 store::StoreOptions store_options(const DatabaseConfig& database);
+// The database for messages and logs: the PostgreSQL URL (which never has a password) or the
+// SQLite file's path.
+const std::string& database_name(const DatabaseConfig& database);
 
 struct JobsConfig {
   std::vector<std::string> files;  // YAML job files; relative paths resolve against the config
