@@ -37,6 +37,7 @@ enum class AddResult {
   inserted,   // a new job
   unchanged,  // the key exists with the same definition: nothing done
   changed,    // the key exists with a different definition: NOT updated (reported)
+  mended,     // the key's job was `invalid` and this different definition replaced it: queued
 };
 
 // One poll result to record.
@@ -171,6 +172,8 @@ struct ClaimFilter {
 
 enum class CancelResult { cancelled, requested, already_ended, not_found };
 enum class RetryResult { requeued, not_terminal, not_found };
+// not_ended: the job is queued, creating or running (cancel it first).
+enum class DeleteResult { deleted, not_ended, not_found };
 
 // The answer to acquire_lease and renew_lease: whether this owner holds the lease now, and the
 // lease row as it stands after the call (the other holder when not granted).

@@ -415,6 +415,26 @@ std::vector<Section> sections(Config& c) {
               }
             }},
        }},
+      {"retention",
+       {
+           {"ended_after",
+            [&c](Reader& r, const Entry& e) {
+              if (e.value.is_null()) {
+                c.retention.ended_after.reset();
+                return;
+              }
+              constexpr std::string_view kExpected =
+                  "expected a duration like 30d, 12h or 1d12h, or ~ for never";
+              const auto parsed = e.value.is_scalar() ? parse_age(e.value.scalar) : std::nullopt;
+              if (!parsed) {
+                r.error_on(e, std::string{kExpected} + ", got " + describe_yaml(e.value));
+              } else if (parsed->count() == 0) {
+                r.error_on(e, "must be greater than 0s (~ turns retention off)");
+              } else {
+                c.retention.ended_after = *parsed;
+              }
+            }},
+       }},
       {"metrics",
        {
            {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
@@ -761,8 +781,9 @@ ConfigLoad load_config(const std::string& path) {
   config.source_path = path;
 
   if (!root.is_null() && !root.is_map()) {
-    reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
-                              "jobs, shutdown, lease, metrics, log), got " + describe_yaml(root));
+    reader.error_at(root, "",
+                    "expected a map of sections (api, rate, poll, create, database, jobs, "
+                    "shutdown, lease, retention, metrics, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -865,6 +886,13 @@ std::string render_config(const Config& config) {
 
   out.section("lease");
   out.duration("ttl", config.lease.ttl);
+
+  out.section("retention");
+  if (config.retention.ended_after) {
+    out.duration("ended_after", *config.retention.ended_after);
+  } else {
+    out.plain("ended_after", "~");
+  }
 
   out.section("metrics");
   out.plain("enabled", config.metrics.enabled ? "true" : "false");

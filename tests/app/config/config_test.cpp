@@ -128,6 +128,48 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_EQ(c.source_path, path);
 }
 
+// retention.ended_after: off unless set; days are the natural unit; check-config (which loads
+// and renders) says what is wrong and where.
+TEST_F(ConfigTest, RetentionIsOffByDefaultAndTakesDays) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->retention.ended_after, std::nullopt);
+  EXPECT_THAT(render_config(*result.config), HasSubstr("retention:\n  ended_after: ~\n"));
+
+  result = load("api:\n  org_id: o\nretention:\n  ended_after: 30d\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->retention.ended_after, 30 * 24h);
+  const std::string text = render_config(*result.config);
+  EXPECT_THAT(text, HasSubstr("retention:\n  ended_after: 720h\n"));
+  // What check-config prints loads back to the same setting.
+  const auto again = load_config(write(text, "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->retention.ended_after, 30 * 24h);
+
+  result = load("api:\n  org_id: o\nretention:\n  ended_after: 1d12h\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->retention.ended_after, 36h);
+  result = load("api:\n  org_id: o\nretention:\n  ended_after: ~\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->retention.ended_after, std::nullopt);
+
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"0s", "must be greater than 0s (~ turns retention off)"},
+           {"0d", "must be greater than 0s (~ turns retention off)"},
+           {"soon", "expected a duration like 30d, 12h or 1d12h, or ~ for never, got 'soon'"},
+           {"30", "expected a duration like 30d, 12h or 1d12h, or ~ for never, got '30'"},
+           {"[1d]", "expected a duration like 30d, 12h or 1d12h, or ~ for never, got a list"}}) {
+    result = load("api:\n  org_id: o\nretention:\n  ended_after: " + bad + "\n");
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].field, "retention.ended_after") << bad;
+    EXPECT_EQ(result.errors[0].line, 4) << bad;
+    EXPECT_EQ(result.errors[0].reason, reason) << bad;
+  }
+  result = load("api:\n  org_id: o\nretention:\n  keep: 30d\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].field, "retention.keep");
+}
+
 TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
   auto result = load("api:\n  org_id: o\nlease:\n  ttl: 4s\n");
   ASSERT_TRUE(result.config);

@@ -104,6 +104,14 @@ struct LeaseConfig {
   core::Duration ttl = 15s;  // lapse after the holder's last renewal (renewed every third of it)
 };
 
+// What the daemon keeps of jobs that ended. Off by default: ended jobs stay until an operator
+// prunes or deletes them.
+struct RetentionConfig {
+  // Ended jobs whose end is older than this are pruned (outcomes archived, job and history
+  // deleted), a small batch at a time; nullopt: never.
+  std::optional<core::Duration> ended_after;
+};
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -124,6 +132,7 @@ struct Config {
   JobsConfig jobs;
   ShutdownConfig shutdown;
   LeaseConfig lease;
+  RetentionConfig retention;
   MetricsConfig metrics;
   LogConfig log;
   std::string source_path;  // the file it was loaded from
