@@ -169,7 +169,7 @@ ExitCode cmd_run(Command& command) {
     return ExitCode::usage;
   }
   spdlog::info("devin-orch {} starting: org {}, api {}, database {}", DEVIN_ORCH_VERSION,
-               config.api.org_id, config.api.base_url, config.database.path);
+               config.api.org_id, config.api.base_url, database_name(config.database));
   const auto started = core::wall_now();
   const int code = run_daemon(config, *api_key, options);
   if (code == 0 && !fail_on.empty()) return check_run_outcomes(command, config, fail_on, started);
