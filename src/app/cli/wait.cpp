@@ -44,7 +44,8 @@ constexpr std::array<OptionSpec, 4> kWaitOptions{
     {kConfigOption, kJsonOption, {"--timeout", true}, {"--fail-on", true}}};
 
 // How often the database's change mark is read while nothing changes: it is one cheap read
-// (SQLite: PRAGMA data_version), and the jobs are read again only when it moved.
+// (SQLite: PRAGMA data_version; PostgreSQL: one round trip on its LISTEN connection), and the
+// jobs are read again only when it moved.
 constexpr auto kMarkInterval = std::chrono::milliseconds{100};
 // The jobs are read at least this often anyway, in case a change escaped the mark.
 constexpr auto kReadAnyway = std::chrono::seconds{5};
@@ -109,10 +110,10 @@ void note_when_no_daemon(Command& command, store::OperatorStore& store) {
                       "one does\n";
 }
 
-// Sleeps until another process committed to the database, the next read-anyway, or the
-// deadline.
-void sleep_until_change(store::ChangeFeed& changes, std::optional<SteadyClock::time_point> deadline) {
-  const auto mark = changes.change_mark();
+// Sleeps until another process committed to the database since `mark` was read, the next
+// read-anyway, or the deadline.
+void sleep_until_change(store::ChangeFeed& changes, const store::StoreResult<std::int64_t>& mark,
+                        std::optional<SteadyClock::time_point> deadline) {
   const auto started = SteadyClock::now();
   for (;;) {
     auto nap = std::chrono::duration_cast<SteadyClock::duration>(kMarkInterval);
@@ -155,6 +156,8 @@ ExitCode cmd_wait(Command& command) {
   };
   bool timed_out = false;
   for (bool first = true;; first = false) {
+    // Read before the jobs are: a commit that lands after them moves it.
+    const auto mark = store->changes().change_mark();
     if (const auto stop = look(command, store->operators(), config.api.org_id, waited, first)) {
       return *stop;
     }
@@ -164,7 +167,7 @@ ExitCode cmd_wait(Command& command) {
       break;
     }
     if (first) note_when_no_daemon(command, store->operators());
-    sleep_until_change(store->changes(), deadline);
+    sleep_until_change(store->changes(), mark, deadline);
   }
 
   if (command.json()) {
