@@ -49,13 +49,22 @@ std::optional<ExitCode> Command::load(Config& config) const {
 
 std::optional<ExitCode> Command::open(Opened& opened) const {
   if (const auto stop = load(opened.config)) return stop;
-  auto store = store::open_store(store_options(opened.config.database));
-  if (!store) {
-    const store::Error& error = store.error();
-    return fail(ExitCode::failure, "cannot open database " + opened.config.database.path + ": " +
-                                       (error.detail.empty() ? error.code.message() : error.detail));
+  std::unique_ptr<store::Store> store;
+  if (const auto stop = open_database(opened.config, store)) return stop;
+  opened.store = std::move(store);
+  return std::nullopt;
+}
+
+std::optional<ExitCode> Command::open_database(const Config& config,
+                                               std::unique_ptr<store::Store>& store) const {
+  auto opened = store::open_store(store_options(config.database));
+  if (!opened) {
+    const store::Error& error = opened.error();
+    return fail(ExitCode::failure,
+                "cannot open database " + database_name(config.database) + ": " +
+                    (error.detail.empty() ? error.code.message() : error.detail));
   }
-  opened.store = std::move(*store);
+  store = std::move(*opened);
   return std::nullopt;
 }
 
@@ -64,22 +73,6 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return value;
-}
-
-std::optional<core::Duration> parse_age(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits > 0 && digits < text.size() && text[digits] == 'd') {
-    const auto days = parse_int(text.substr(0, digits));
-    if (!days || *days > 36'600) return std::nullopt;
-    const core::Duration whole{*days * 86'400'000};
-    const auto rest = text.substr(digits + 1);
-    if (rest.empty()) return whole;
-    const auto more = parse_duration(rest);
-    if (!more) return std::nullopt;
-    return whole + *more;
-  }
-  return parse_duration(text);
 }
 
 std::string dash(const std::optional<std::string>& value) {

@@ -5,6 +5,7 @@
 
 #include "devin_orch/app/cli/cli.hpp"
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/store/operator_store.hpp"
 
 #include <boost/json/value.hpp>
@@ -15,6 +16,10 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+
+namespace devin_orch::store {
+class Store;
+}
 
 namespace devin_orch::app {
 
@@ -51,6 +56,10 @@ class Command {
   std::optional<ExitCode> load(Config& config) const;
   // Loads the config and opens (creating if needed) its database.
   std::optional<ExitCode> open(Opened& opened) const;
+  // Opens (creating if needed) the database of a loaded config as the whole store, for a
+  // command that also reads its change feed (`wait`).
+  std::optional<ExitCode> open_database(const Config& config,
+                                        std::unique_ptr<store::Store>& store) const;
 
  private:
   const CommandInfo& info_;
@@ -63,14 +72,14 @@ extern const CommandInfo run_info, status_info, check_config_info, healthcheck_i
     version_info;                                          // daemon_commands.cpp
 extern const CommandInfo enqueue_info;                     // enqueue.cpp
 extern const CommandInfo ls_info, show_info;               // inspect.cpp
-extern const CommandInfo cancel_info, retry_info, pause_info, resume_info,
-    prune_info;                                            // control.cpp
+extern const CommandInfo cancel_info, retry_info, pause_info, resume_info, prune_info,
+    delete_info;                                           // control.cpp
+extern const CommandInfo wait_info;                        // wait.cpp
 
 // ---- parsing values ----
 // A whole decimal integer, nothing else.
 std::optional<std::int64_t> parse_int(std::string_view text);
-// parse_duration plus whole days in front ("7d", "1d12h"): retention is counted in days.
-std::optional<core::Duration> parse_age(std::string_view text);
+// parse_age (ages and retention, with days) is formats/duration.hpp's.
 
 // ---- output: "-" in tables and null in JSON stand for an absent value ----
 std::string dash(const std::optional<std::string>& value);  // also for an empty one

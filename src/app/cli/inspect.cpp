@@ -1,6 +1,7 @@
 // `devin-orch ls` and `devin-orch show`: what the queue holds, as a table or JSON. They only
 // read, through the store's operator queries.
 #include "command.hpp"
+#include "job_outcomes.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
@@ -93,32 +94,12 @@ ExitCode cmd_ls(Command& command) {
 
   if (command.json()) {
     json::array rows;
-    for (const auto& job : *jobs) {
-      rows.push_back(json::object{
-          {"key", job.key},
-          {"state", std::string{core::to_string(job.state)}},
-          {"org_id", job.org_id},
-          {"session_id", nullable(job.session_id)},
-          {"status", nullable(job.status)},
-          {"status_detail", nullable(job.status_detail)},
-          {"url", nullable(job.session_url)},
-          {"attempts", job.attempts},
-          {"error", nullable(job.last_error)},
-          {"created_at", format_timestamp_ms(job.created_at_ms)},
-          {"finished_at", timestamp_or_null(job.finished_at_ms)},
-      });
-    }
+    for (const auto& job : *jobs) rows.push_back(job_row_object(job));
     io.out << json::serialize(rows) << '\n';
     return ExitCode::ok;
   }
-  std::vector<std::vector<std::string>> table{
-      {"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE", "ERROR"}};
-  for (const auto& job : *jobs) {
-    table.push_back({job.key, std::string{core::to_string(job.state)}, job.org_id,
-                     dash(job.session_id), dash(job.status),
-                     format_age(core::to_epoch_ms(io.now) - job.created_at_ms),
-                     shorten(dash(job.last_error), kMaxErrorColumn)});
-  }
+  std::vector<std::vector<std::string>> table{job_row_header()};
+  for (const auto& job : *jobs) table.push_back(job_row(job, io.now));
   print_table(io.out, table);
   return ExitCode::ok;
 }

@@ -5,6 +5,7 @@
 #include "tag_lookup.hpp"
 
 #include "devin_orch/app/daemon/session_secrets.hpp"
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/session_family.hpp"
 
 #include <spdlog/spdlog.h>
@@ -115,7 +116,9 @@ awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
                         return services_.store.requeue(id, attempt, reason, now);
                       });
         if (action.pause_org) gates_.pause(org, action.reason);
-        spdlog::warn("job '{}': back to queued: {}", key, action.reason);
+        log_event(spdlog::level::warn,
+                  {.event = "job_requeued", .key = key, .org_id = org.org_id, .state = "queued"},
+                  "job '{}': back to queued: {}", key, action.reason);
         running = false;
         break;
       }
@@ -123,7 +126,9 @@ awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
         writer_.finish_job(flow.job, core::JobState::dead, action.reason);
         services_.metrics.job_ended(core::JobState::dead);
         if (action.pause_org) gates_.pause(org, action.reason);
-        spdlog::error("job '{}': dead: {}", key, action.reason);
+        log_event(spdlog::level::err,
+                  {.event = "job_ended", .key = key, .org_id = org.org_id, .state = "dead"},
+                  "job '{}': dead: {}", key, action.reason);
         running = false;
         break;
       }
@@ -159,7 +164,8 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
   if (!committed && committed.error() == errc::sync_failed) {
     // The intent may be committed yet never reach the disk, and no later fsync can be
     // trusted: send nothing more. The restart reconciles by tag before any create.
-    spdlog::critical("job '{}': {}; stopping", key, committed.error().detail);
+    log_event(spdlog::level::critical, {.event = "fsync_failed", .key = key},
+              "job '{}': {}; stopping", key, committed.error().detail);
     callbacks_.fatal("an fsync of the database failed");
     co_return false;
   }
@@ -169,7 +175,8 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
   }
   writer_.succeeded();
   flow.claim = false;
-  spdlog::debug("job '{}': intent committed (attempt {})", key, attempt);
+  log_event(spdlog::level::debug, {.event = "intent_committed", .key = key, .state = "creating"},
+            "job '{}': intent committed (attempt {})", key, attempt);
   flow.action = flow.machine.resume(core::IntentCommitted{core::wall_now()});
   co_return true;
 }
@@ -186,7 +193,9 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
     gates_.release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
     writer_.finish_job(flow.job, core::JobState::dead, secret_error);
     services_.metrics.job_ended(core::JobState::dead);
-    spdlog::error("job '{}': dead: {}", key, secret_error);
+    log_event(spdlog::level::err,
+              {.event = "job_ended", .key = key, .org_id = org.org_id, .state = "dead"},
+              "job '{}': dead: {}", key, secret_error);
     co_return false;
   }
   const auto started = SteadyClock::now();
@@ -200,10 +209,14 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
     session_id = answer.value->session_id;
     flow.session = std::move(answer.value);
     flow.adopted = false;
-    spdlog::info("job '{}': created session {}", key, *session_id);
+    log_event(spdlog::level::info,
+              {.event = "session_created", .key = key, .session_id = *session_id,
+               .org_id = org.org_id, .status = flow.session->status},
+              "job '{}': created session {}", key, *session_id);
   } else {
-    spdlog::warn("job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
-                 core::to_string(answer.outcome.cls), answer.outcome.detail);
+    log_event(spdlog::level::warn, {.event = "create_failed", .key = key, .org_id = org.org_id},
+              "job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
+              core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (!answer.outcome.ok()) {
       writer_.write("the last error of job '" + key + "'",
                     [this, id = flow.job.id, detail = answer.outcome.detail,
@@ -225,8 +238,11 @@ awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
   std::vector<std::string> ids;
   for (const auto& match : found->matches) ids.push_back(match.session_id);
   if (found->matches.size() > 1) {
-    spdlog::error("job '{}': {} sessions carry tag {}; adopting the oldest ({})", key,
-                  ids.size(), flow.tag, ids.front());
+    log_event(spdlog::level::err,
+              {.event = "duplicate_sessions", .key = key, .session_id = ids.front(),
+               .org_id = org.org_id},
+              "job '{}': {} sessions carry tag {}; adopting the oldest ({})", key, ids.size(),
+              flow.tag, ids.front());
   }
   services_.metrics.create_lookup(!found->matches.empty() ? LookupResult::found
                                   : found->outcome.ok()   ? LookupResult::absent
@@ -234,7 +250,10 @@ awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
   if (!found->matches.empty()) {
     flow.session = found->matches.front();
     flow.adopted = true;
-    spdlog::info("job '{}': lookup found session {}; adopting it", key, ids.front());
+    log_event(spdlog::level::info,
+              {.event = "session_adopted", .key = key, .session_id = ids.front(),
+               .org_id = org.org_id, .status = flow.session->status},
+              "job '{}': lookup found session {}; adopting it", key, ids.front());
   }
   const bool absent = found->matches.empty() && found->outcome.ok();
   flow.action =

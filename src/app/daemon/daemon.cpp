@@ -1,5 +1,5 @@
 // The daemon's supervisor: wires its parts (runtime, store writer, gates, poller, creator,
-// dispatcher) and owns what concerns the process as a whole: the queue's lease, recovery at
+// dispatcher, retention) and owns what concerns the process as a whole: the queue's lease, recovery at
 // take-over, signals, the systemd heartbeat, readiness, gauges and shutdown.
 #include "devin_orch/app/daemon/daemon.hpp"
 
@@ -9,6 +9,7 @@
 #include "parts.hpp"
 #include "poller.hpp"
 #include "queue_lease.hpp"
+#include "retention.hpp"
 #include "store_writer.hpp"
 
 #include "devin_orch/api/http_client.hpp"
@@ -108,6 +109,7 @@ class Daemon {
   Poller poller_;
   Creator creator_;
   Dispatcher dispatcher_;
+  Retention retention_;
   net::signal_set signals_;
   net::steady_timer drain_deadline_;
   bool ready_ = false;
@@ -164,8 +166,9 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                                     .poller = poller_,
                                     .lease = lease_,
                                     .changes = changes},
-                  options.until_idle,
+                  options.until_idle, options.progress_every,
                   [this](const std::string& why, int code) { request_stop(why, code); }},
+      retention_{services_, writer_, lease_},
       signals_{io, SIGINT, SIGTERM, SIGHUP},
       drain_deadline_{io} {
   gates_.on_new_org([this](Org& org) { poller_.start(org); });
@@ -189,6 +192,7 @@ void Daemon::take_over() {
   ready_ = true;
   gates_.lease_resumed();
   runtime_.spawn(check_key_then_dispatch());
+  if (retention_.enabled()) runtime_.spawn(retention_.run());
 }
 
 // Dispatch starts once the key was checked: a pause set for a key the operator has since fixed
@@ -212,9 +216,10 @@ awaitable<void> Daemon::check_key() {
     const auto pauses = gates_.stored_pauses();  // a copy: lifting edits the original
     for (const auto& [id, reason] : pauses) {
       if (id == "*" || !is_key_pause(reason)) continue;
-      spdlog::info("org {}: the API key works again (GET /v3/self answered for {}); lifting "
-                   "the pause \"{}\"",
-                   id, answer->value->principal_type, reason);
+      log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id},
+                "org {}: the API key works again (GET /v3/self answered for {}); lifting the "
+                "pause \"{}\"",
+                id, answer->value->principal_type, reason);
       gates_.lift_pause(gates_.named(id), reason);
     }
     dispatcher_.look_again();
@@ -228,8 +233,9 @@ awaitable<void> Daemon::check_key() {
   }
   key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
                              describe_api_key_source(config_.api), answer->outcome.detail);
-  spdlog::error("{}; no session can be created until it is replaced and the daemon restarted",
-                *key_problem_);
+  log_event(spdlog::level::err, {.event = "api_key_rejected"},
+            "{}; no session can be created until it is replaced and the daemon restarted",
+            *key_problem_);
   for (const auto& [id, known] : gates_.all()) {
     gates_.pause(*known, "API key rejected (401): " + answer->outcome.detail);
   }
@@ -248,7 +254,8 @@ void Daemon::stand_by(const core::LeaseHolder&) {
     if (const auto it = counts->find(state); it != counts->end()) in_progress += it->second;
   }
   if (in_progress == 0) {
-    spdlog::info("idle: no job queued or in flight (worked by another daemon)");
+    log_event(spdlog::level::info, {.event = "idle"},
+              "idle: no job queued or in flight (worked by another daemon)");
     request_stop("idle");
   }
 }
@@ -257,7 +264,8 @@ void Daemon::stand_by(const core::LeaseHolder&) {
 // written any more (the store refuses every fenced write), and requests must stop at once: exit,
 // and let the supervisor start this process again as a standby.
 void Daemon::abandon(const std::string& why) {
-  spdlog::critical("giving up the queue: {}; exiting so that nothing more is sent", why);
+  log_event(spdlog::level::critical, {.event = "lease_lost"},
+            "giving up the queue: {}; exiting so that nothing more is sent", why);
   exit_code_ = 1;
   runtime_.stop();
   io_.stop();
@@ -355,8 +363,10 @@ bool Daemon::recover() {
   }
   for (auto& job : *running) {
     if (!job.session_id) {
-      spdlog::error("job '{}' is running without a session id; marking it lost",
-                    job.definition.key);
+      log_event(spdlog::level::err,
+                {.event = "job_ended", .key = job.definition.key, .state = "lost"},
+                "job '{}' is running without a session id; marking it lost",
+                job.definition.key);
       writer_.write("job '" + job.definition.key + "' as lost", [this, id = job.id, now] {
         return store_.finish(id, core::JobState::lost, "running without a session id", now);
       });
@@ -406,8 +416,9 @@ void Daemon::request_stop(const std::string& why, int exit_code) {
   if (exit_code != 0) exit_code_ = exit_code;
   if (runtime_.stopping()) return;
   notifier_.notify("STOPPING=1");
-  spdlog::info("stopping ({}): no new work; draining for at most {} ms", why,
-               config_.shutdown.drain_timeout.count());
+  log_event(spdlog::level::info, {.event = "stopping"},
+            "stopping ({}): no new work; draining for at most {} ms", why,
+            config_.shutdown.drain_timeout.count());
   creator_.flush_now();  // not after its linger: a second signal may not leave that long
   runtime_.stop();
   drain_deadline_.expires_after(config_.shutdown.drain_timeout);
@@ -433,7 +444,7 @@ awaitable<void> Daemon::end_when_drained() {
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
   auto store = store::open_store(store_options(config.database));
   if (!store) {
-    spdlog::error("cannot open database {}: {}", config.database.path, store.error().message());
+    spdlog::error("cannot open database {}: {}", database_name(config.database), store.error().message());
     return 1;
   }
 

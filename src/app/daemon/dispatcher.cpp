@@ -2,6 +2,8 @@
 // deadlines and cancellations carried out.
 #include "dispatcher.hpp"
 
+#include "devin_orch/app/logging.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,12 +12,15 @@
 namespace devin_orch::app::detail {
 
 Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
+                       core::Duration progress_every,
                        std::function<void(const std::string&, int)> stop)
     : services_{services},
       parts_{parts},
       until_idle_{until_idle},
       stop_{std::move(stop)},
-      wakeup_{services.runtime} {}
+      wakeup_{services.runtime} {
+  if (until_idle) reporter_.emplace(services, parts.gates, progress_every);
+}
 
 void Dispatcher::slot_freed() {
   dispatch_requested_ = true;
@@ -41,7 +46,8 @@ awaitable<void> Dispatcher::run() {
     // its rechecks) is due, on the tick, and always without a watch; not when the wake-up is
     // only a finished flow of ours.
     const auto recheck = recheck_.next();
-    if (!store_watch_ || tick || look_now_ || (recheck && *recheck <= core::wall_now())) {
+    const bool watched = store_watch_ || notifications_;
+    if (!watched || tick || look_now_ || (recheck && *recheck <= core::wall_now())) {
       if (const auto version = parts_.changes.change_mark();
           version && version.value() != seen_data_version_) {
         seen_data_version_ = version.value();
@@ -49,6 +55,8 @@ awaitable<void> Dispatcher::run() {
       }
       look_now_ = false;
       recheck_.looked(core::wall_now());
+      // What woke the watch has been read: wait for the next notification.
+      if (notifications_) notifications_->arm();
     }
     if (tick) {
       last_tick = SteadyClock::now();
@@ -67,17 +75,29 @@ awaitable<void> Dispatcher::run() {
     }
     changed_elsewhere = false;
     if (until_idle_ && idle_or_stuck()) break;
+    if (tick && reporter_) reporter_->look();
     if (!co_await wakeup_.wait_for(until_next_look(last_tick))) break;
   }
   if (store_watch_) {
     parts_.changes.set_write_hooks({});
     store_watch_->stop();
   }
+  if (notifications_) notifications_->stop();
 }
 
 void Dispatcher::watch_store() {
   const auto& config = services_.config;
   if (!config.jobs.queue_watch) return;
+  if (!config.database.url.empty()) {
+    // PostgreSQL: producers' commits are announced on the LISTEN socket. Our own commits are
+    // told apart by change_mark() itself, so no write hooks.
+    notifications_ = std::make_unique<NotificationWatch>(services_.runtime.io(), parts_.changes,
+                                                         [this] {
+                                                           look_now_ = true;
+                                                           wakeup_.notify();
+                                                         });
+    return;
+  }
   auto watch = StoreWatch::start(services_.runtime.io(), config.database.path,
                                  [this] { on_store_notice(); });
   if (!watch) {
@@ -119,7 +139,10 @@ void Dispatcher::absorb_own_write() {
 
 core::Duration Dispatcher::until_next_look(SteadyClock::time_point last_tick) const {
   auto wait = services_.config.jobs.queue_check_interval;
-  if (store_watch_) {
+  if (notifications_) {
+    wait = std::chrono::ceil<core::Duration>(last_tick + std::chrono::seconds{1} -
+                                             SteadyClock::now());
+  } else if (store_watch_) {
     wait = std::chrono::ceil<core::Duration>(last_tick + std::chrono::seconds{1} -
                                              SteadyClock::now());
     if (const auto due = recheck_.next()) wait = std::min(wait, until(*due, core::wall_now()));
@@ -166,7 +189,8 @@ void Dispatcher::dispatch_ready_jobs(bool any_org) {
   if (limit == 0) return;
   auto jobs = services_.store.claimable(now, limit, parts_.gates.claim_filter());
   if (!jobs) {
-    spdlog::error("cannot read queued jobs: {}", jobs.error().message());
+    log_event(spdlog::level::err, {.event = "store_error"}, "cannot read queued jobs: {}",
+              jobs.error().message());
     return;
   }
   const auto& create = services_.config.create;
@@ -204,7 +228,7 @@ bool Dispatcher::idle_or_stuck() {
   const auto queued = count(core::JobState::queued);
   if (count(core::JobState::creating) + count(core::JobState::running) > 0) return false;
   if (queued == 0) {
-    spdlog::info("idle: no job queued or in flight");
+    log_event(spdlog::level::info, {.event = "idle"}, "idle: no job queued or in flight");
     stop_("idle", 0);
     return true;
   }
@@ -217,18 +241,11 @@ bool Dispatcher::idle_or_stuck() {
   const bool ready_jobs_exist = any && !any->empty();
   if (ready_jobs_exist && (parts_.gates.global_pause() || (allowed && allowed->empty()))) {
     std::string paused;
-    const auto& pauses = parts_.gates.stored_pauses();
-    for (const auto& [org, reason] : pauses) {
-      paused += (paused.empty() ? "" : "; ") +
-                (org == "*" ? std::string{"every organisation"} : org) + " (" + reason + ")";
+    for (const auto& pause : describe_pauses(parts_.gates)) {
+      paused += (paused.empty() ? "" : "; ") + pause;
     }
-    for (const auto& org : filter.paused_orgs) {
-      if (!pauses.contains(org)) paused += (paused.empty() ? "" : "; ") + org;
-    }
-    for (const auto& [org, user] : filter.paused_users) {
-      paused += (paused.empty() ? "" : "; ") + org + " jobs created as " + user;
-    }
-    spdlog::error("{} job(s) cannot start: paused: {}", queued, paused);
+    log_event(spdlog::level::err, {.event = "until_idle_stuck"},
+              "{} job(s) cannot start: paused: {}", queued, paused);
     stop_("idle with paused organisations", 1);
     return true;
   }
@@ -268,7 +285,11 @@ void Dispatcher::end_by_termination(core::JobRecord job, core::JobState state, s
                                  ? "deadline passed before the job started"
                                  : "cancelled by an operator before it started");
     services_.metrics.job_ended(state);
-    spdlog::info("job '{}': {} before it started", job.definition.key, core::to_string(state));
+    log_event(spdlog::level::info,
+              {.event = "job_ended", .key = job.definition.key,
+               .org_id = job.definition.org_id.value_or(services_.config.api.org_id),
+               .state = core::to_string(state)},
+              "job '{}': {} before it started", job.definition.key, core::to_string(state));
     return;
   }
   if (job.state != core::JobState::running || !job.session_id) return;
@@ -328,8 +349,11 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
         parts_.writer.finish_job(job, state, reason);
       }
       services_.metrics.job_ended(state);
-      spdlog::info("job '{}': {}: session {} terminated", job.definition.key,
-                   core::to_string(state), session_id);
+      log_event(spdlog::level::info,
+                {.event = "job_ended", .key = job.definition.key, .session_id = session_id,
+                 .org_id = org.org_id, .state = core::to_string(state)},
+                "job '{}': {}: session {} terminated", job.definition.key,
+                core::to_string(state), session_id);
       parts_.poller.untrack(org, session_id);
     } else {
       spdlog::warn("job '{}': terminating session {} failed ({}); will retry", job.definition.key,

@@ -2,6 +2,8 @@
 // records each call's metrics, and keeps pauses in step with org_pauses.
 #include "org_gates.hpp"
 
+#include "devin_orch/app/logging.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -111,15 +113,17 @@ void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
   if (outcome.cls != core::CallClass::rate_limited) {
     if (const auto wait = outcome.requested_wait()) {
       services_.metrics.server_wait(outcome.http_status);
-      spdlog::warn("org {}: HTTP {} asks to wait {} ms ({}); holding requests", org.org_id,
-                   outcome.http_status, wait->count(), outcome.detail);
+      log_event(spdlog::level::warn, {.event = "server_wait", .org_id = org.org_id},
+                "org {}: HTTP {} asks to wait {} ms ({}); holding requests", org.org_id,
+                outcome.http_status, wait->count(), outcome.detail);
     }
     return;
   }
   services_.metrics.rate_limited(outcome.concurrency_cap);
-  spdlog::warn("org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
-               outcome.retry_after ? fmt::format(" for {} ms", outcome.retry_after->count())
-                                   : std::string{" with backoff"});
+  log_event(spdlog::level::warn, {.event = "rate_limited", .org_id = org.org_id},
+            "org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
+            outcome.retry_after ? fmt::format(" for {} ms", outcome.retry_after->count())
+                                : std::string{" with backoff"});
 }
 
 // A pause of every request that the server asked for (a Retry-After on any answer, or a 429's
@@ -181,8 +185,9 @@ void OrgGates::pause(Org& org, const std::string& reason) {
   if (org.paused_reason) return;
   org.paused_reason = reason;
   save_pause(org);
-  spdlog::error("org {}: new sessions paused: {} (lift with `devin-orch resume --org {}`)",
-                org.org_id, reason, org.org_id);
+  log_event(spdlog::level::err, {.event = "org_paused", .org_id = org.org_id},
+            "org {}: new sessions paused: {} (lift with `devin-orch resume --org {}`)",
+            org.org_id, reason, org.org_id);
 }
 
 // A pause the database did not take stays in memory (pause_unsaved) and is saved again on the
@@ -219,9 +224,11 @@ void OrgGates::pause_user(Org& org, const std::string& user_id, const std::strin
   const auto now = core::wall_now();
   store::UserPause pause{.org_id = org.org_id, .user_id = user_id, .reason = reason,
                          .paused_at_ms = core::to_epoch_ms(now)};
-  spdlog::error("org {}: new sessions created as user {} paused: {} (lift with `devin-orch "
-                "resume --org {} --user {}`)",
-                org.org_id, user_id, reason, org.org_id, user_id);
+  log_event(spdlog::level::err,
+            {.event = "user_paused", .org_id = org.org_id, .user_id = user_id},
+            "org {}: new sessions created as user {} paused: {} (lift with `devin-orch resume "
+            "--org {} --user {}`)",
+            org.org_id, user_id, reason, org.org_id, user_id);
   const auto saved = services_.store.pause_user(org.org_id, user_id, reason, now);
   if (!saved) {
     writer_.failed("the pause of user " + user_id + " in org " + org.org_id, saved.error());
@@ -261,7 +268,8 @@ void OrgGates::sync_pauses() {
     if (row == rows->end() && org->pause_unsaved) {
       save_pause(*org);
     } else if (row == rows->end() && org->paused_reason) {
-      spdlog::info("org {}: resumed", id);
+      log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id}, "org {}: resumed",
+                id);
       org->paused_reason.reset();
     } else if (row != rows->end()) {
       org->paused_reason = row->second;

@@ -5,6 +5,7 @@
 
 #include "tag_lookup.hpp"
 
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/duplicates.hpp"
 #include "devin_orch/core/poll_answer.hpp"
 #include "devin_orch/core/poll_timing.hpp"
@@ -148,8 +149,9 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
   const auto now = core::wall_now();
   if (!answer.outcome.ok()) {
     const auto plan = org.poll_failures.failed(answer.outcome, full, services_.random);
-    spdlog::warn("org {}: status poll of {} session(s) failed ({}): {}", org.org_id,
-                 ids.size(), core::to_string(answer.outcome.cls), answer.outcome.detail);
+    log_event(spdlog::level::warn, {.event = "poll_failed", .org_id = org.org_id},
+              "org {}: status poll of {} session(s) failed ({}): {}", org.org_id, ids.size(),
+              core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (plan.pause_org) gates_.pause(org, "API key rejected (401): " + answer.outcome.detail);
     if (plan.stop_incremental && org.sync.turn_off()) {
       spdlog::warn("org {}: the API rejected updated_after with session_ids; every status poll "
@@ -238,7 +240,10 @@ awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
     }
   } else if (answer.outcome.cls == core::CallClass::not_found) {
     const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
-    spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
+    log_event(spdlog::level::err,
+              {.event = "job_ended", .key = it->second.job_key, .session_id = session_id,
+               .org_id = org.org_id, .state = "lost"},
+              "job '{}': lost: {}", it->second.job_key, reason);
     writer_.write("job '" + it->second.job_key + "' as lost",
                   [this, id = it->second.job_id, reason, now] {
                     return services_.store.finish(id, core::JobState::lost, reason, now);
@@ -280,15 +285,23 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
     // Debug: each job gets one info line when its session is created and one when it ends;
     // the changes in between are in its history (devin-orch show KEY) without flooding the
     // journal at thousands of sessions.
-    spdlog::debug("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
-                  session.status,
-                  session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
+    log_event(spdlog::level::debug,
+              {.event = "session_status", .key = tracked.job_key,
+               .session_id = session.session_id, .org_id = org.org_id,
+               .status = session.status},
+              "job '{}': session {} is {}{}", tracked.job_key, session.session_id,
+              session.status,
+              session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
   }
   tracked.status = session.status;
   tracked.status_detail = session.status_detail;
   if (verdict.terminal) {
-    spdlog::info("job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
-                 verdict.reason.empty() ? session.status : verdict.reason);
+    log_event(spdlog::level::info,
+              {.event = "job_ended", .key = tracked.job_key, .session_id = session.session_id,
+               .org_id = org.org_id, .state = core::to_string(verdict.state),
+               .status = session.status},
+              "job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
+              verdict.reason.empty() ? session.status : verdict.reason);
     if (verdict.billing) gates_.pause(org, "billing: " + verdict.reason);
     if (verdict.pause == core::PauseScope::user) {
       // The user the session ran as is out of quota, not the org: only that user's jobs wait.
@@ -361,8 +374,11 @@ awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
   const auto kept = std::ranges::find(found->matches, verdict->keep, &api::Session::session_id);
   std::string others;
   for (const auto& id : verdict->terminate) others += (others.empty() ? "" : ", ") + id;
-  spdlog::warn("job '{}': {} sessions carry its tag {}; keeping {} and terminating {}",
-               check.job_key, verdict->terminate.size() + 1, check.tag, verdict->keep, others);
+  log_event(spdlog::level::warn,
+            {.event = "duplicate_sessions", .key = check.job_key, .session_id = verdict->keep,
+             .org_id = org.org_id},
+            "job '{}': {} sessions carry its tag {}; keeping {} and terminating {}",
+            check.job_key, verdict->terminate.size() + 1, check.tag, verdict->keep, others);
   const auto now = core::wall_now();
   if (verdict->keep != check.session_id && !check.job_ended && tracked_.contains(check.session_id)) {
     switch_session(org, check.session_id, *kept, now);
@@ -532,10 +548,16 @@ awaitable<void> Poller::send_message(Org& org, std::string session_id, std::stri
   }
   if (sent) {
     if (sent->outcome.ok()) {
-      spdlog::info("job '{}': sent message {} to session {}", key, count, session_id);
+      log_event(spdlog::level::info,
+                {.event = "message_sent", .key = key, .session_id = session_id,
+                 .org_id = org.org_id},
+                "job '{}': sent message {} to session {}", key, count, session_id);
     } else {
-      spdlog::warn("job '{}': message {} to session {} failed ({}); not resent", key, count,
-                   session_id, sent->outcome.detail);
+      log_event(spdlog::level::warn,
+                {.event = "message_failed", .key = key, .session_id = session_id,
+                 .org_id = org.org_id},
+                "job '{}': message {} to session {} failed ({}); not resent", key, count,
+                session_id, sent->outcome.detail);
     }
   }
   if (const auto again = tracked_.find(session_id); again != tracked_.end()) {
