@@ -240,13 +240,15 @@ def merge(base, override):
 class Daemon:
     """devin-orch run --config <generated yaml>, with metrics on port 0 and the DB in workdir."""
 
-    def __init__(self, workdir, sim, settings, until_idle=False, name="daemon", notify=False):
+    def __init__(self, workdir, sim, settings, until_idle=False, name="daemon", notify=False,
+                 database_url=None):
         self.workdir = workdir
         self.db_path = os.path.join(workdir, "orch.db")
         config = merge(DEFAULT_DAEMON, settings)
         config = merge(config, {
             "api": {"base_url": sim.url, "org_id": ORG},
-            "database": {"path": self.db_path},
+            # PostgreSQL (bench/postgres.py) instead of the SQLite file in workdir.
+            "database": {"url": database_url} if database_url else {"path": self.db_path},
             "metrics": {"enabled": True, "address": "127.0.0.1", "port": 0},
             "log": {"format": "text"},
         })
