@@ -4,8 +4,12 @@
 
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
+#include "devin_orch/app/cli/waiting_reason.hpp"
+#include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/core/job_state_list.hpp"
+#include "devin_orch/core/lease.hpp"
 #include "devin_orch/core/session_family.hpp"
 
 #include <boost/json.hpp>
@@ -18,65 +22,114 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kLsHelp =
-    R"(Usage: devin-orch ls --config FILE [filters] [--json]
+    R"(Usage: devin-orch ls [--config FILE] [filters] [--sort FIELD] [--reverse] [--limit N] [--json]
 
-Lists jobs in the order they were added, oldest first.
+Lists jobs, newest first; a queued job says why it has not started.
 
-  -c, --config FILE     configuration file (YAML), required
+  -c, --config FILE     configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                        /etc/devin-orch/devin-orch.yaml
   --state STATE         only jobs in STATE (repeatable: any of them)
   --org ORG             only jobs of organisation ORG (jobs naming none use api.org_id)
   --tag TAG             only jobs whose spec has the tag TAG
   --older-than DURATION only jobs created more than DURATION ago (e.g. 90s, 2h, 7d)
   --newer-than DURATION only jobs created less than DURATION ago
-  --limit N             at most the first N matching jobs
+  --sort FIELD          created (default: newest first), updated (last changed first),
+                        key (A to Z) or state (queued, creating, running, then the ended
+                        states; oldest first within a state)
+  --reverse             the opposite order
+  --limit N             only the first N jobs of that order (by default the N newest)
   --json                a JSON array of objects: key, state, org_id, session_id, status,
-                        status_detail, url, attempts, error, created_at, finished_at
+                        status_detail, url, attempts, error, created_at, updated_at,
+                        started_at, finished_at, duration_s, acus_consumed, reason,
+                        reason_code, reason_until
 
-Text columns: KEY STATE ORG SESSION STATUS AGE ERROR ("-" when empty; AGE since created).
+Text columns: KEY STATE ORG SESSION STATUS AGE DURATION ACUS REASON ERROR ("-" when empty).
+AGE is the time since the job was added, DURATION its session's run (until now while it
+runs), ACUS its ACUs (with its child sessions', see `show`). REASON says why a queued job
+waits: organisation or user paused, scheduled until T, held by the server until T, no free
+slot (create.max_active_sessions, create.max_concurrent_creates), no daemon, or ready.
 Exit codes: 0 ok, 1 database failure, 2 bad usage.
 )";
 
-constexpr std::string_view kShowHelp = R"(Usage: devin-orch show --config FILE KEY [--json]
+constexpr std::string_view kShowHelp = R"(Usage: devin-orch show [--config FILE] KEY [--json]
 
 Prints one job: its definition (spec and controls), its outcome (session, status, ACUs, pull
 requests, structured output, attempts, generation, timestamps) and its history, oldest first.
-  -c, --config FILE   configuration file (YAML), required
+  -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                      /etc/devin-orch/devin-orch.yaml
   --json   one object {"definition", "outcome", "history"}; "definition" has the format of
            an `enqueue --stdin` line
 
 Exit codes: 0 ok, 1 database failure, 2 bad usage, 3 no job has that key.
 )";
 
-constexpr std::array<OptionSpec, 8> kLsFlags{{
+constexpr std::array<OptionSpec, 10> kLsFlags{{
     {"--state", true, true},
     {"--org", true},
     {"--tag", true},
     {"--older-than", true},
     {"--newer-than", true},
+    {"--sort", true},
+    {"--reverse"},
     {"--limit", true},
     kJsonOption,
     kConfigOption,
 }};
 
-ExitCode cmd_ls(Command& command) {
+// --sort FIELD: each field's natural direction (--reverse turns it around).
+struct SortField {
+  std::string_view name;
+  store::JobOrder order;
+  bool descending;
+};
+constexpr std::array<SortField, 4> kSortFields{{
+    {"created", store::JobOrder::created, true},
+    {"updated", store::JobOrder::updated, true},
+    {"key", store::JobOrder::key, false},
+    {"state", store::JobOrder::state, false},
+}};
+
+// "unknown state 'queud' (did you mean 'queued'?); the states are queued, creating, ..."
+std::string unknown_state(const std::string& text) {
+  std::vector<std::string_view> names;
+  for (const auto state : core::all_job_states()) names.push_back(core::to_string(state));
+  std::string message = "unknown state '" + text + "'";
+  if (const auto hint = closest_match(text, names)) {
+    message += " (did you mean '" + std::string{*hint} + "'?)";
+  }
+  std::vector<std::string> all(names.begin(), names.end());
+  return message + "; the states are " + join(all, ", ");
+}
+
+// The options of `ls` that decide what is read, checked before the database is opened.
+std::optional<ExitCode> ls_filter(const Command& command, store::JobFilter& filter) {
   const ParsedArgs& args = command.args();
-  const CommandIo& io = command.io();
-  if (const auto stop = command.no_arguments()) return *stop;
-  store::JobFilter filter;
   for (const auto& text : args.all("--state")) {
     const auto state = core::parse_job_state(text);
-    if (!state) return command.usage("unknown state '" + text + "'");
+    if (!state) return command.usage(unknown_state(text));
     filter.states.push_back(*state);
   }
   for (const auto* name : {"--older-than", "--newer-than"}) {
     if (const auto text = args.value(name)) {
       const auto age = parse_age(*text);
       if (!age) return command.usage(std::string{name} + " needs a duration like 90s, 2h or 7d");
-      const auto cutoff = core::to_epoch_ms(io.now - *age);
+      const auto cutoff = core::to_epoch_ms(command.io().now - *age);
       (std::string_view{name} == "--older-than" ? filter.created_before_ms
                                                 : filter.created_after_ms) = cutoff;
     }
   }
+  filter.order = store::JobOrder::created;
+  filter.descending = true;
+  if (const auto text = args.value("--sort")) {
+    const auto field = std::find_if(kSortFields.begin(), kSortFields.end(),
+                                    [&](const SortField& f) { return f.name == *text; });
+    if (field == kSortFields.end()) {
+      return command.usage("--sort must be created, updated, key or state, got '" + *text + "'");
+    }
+    filter.order = field->order;
+    filter.descending = field->descending;
+  }
+  if (args.has("--reverse")) filter.descending = !filter.descending;
   if (const auto text = args.value("--limit")) {
     const auto n = parse_int(*text);
     if (!n || *n < 0) return command.usage("--limit needs a non-negative integer");
@@ -84,17 +137,95 @@ ExitCode cmd_ls(Command& command) {
   }
   filter.org_id = args.value("--org");
   filter.tag = args.value("--tag");
+  return std::nullopt;
+}
+
+// What explains the queued jobs of a listing: read only when it has some.
+store::StoreResult<QueueConditions> queue_conditions(store::OperatorStore& store,
+                                                     const Config& config, core::TimePoint now) {
+  QueueConditions conditions{.now_ms = core::to_epoch_ms(now),
+                             .max_active_sessions = config.create.max_active_sessions,
+                             .max_concurrent_creates = config.create.max_concurrent_creates};
+  auto orgs = store.paused_orgs();
+  if (!orgs) return orgs.error();
+  conditions.paused_orgs.insert(orgs->begin(), orgs->end());
+  auto users = store.paused_users();
+  if (!users) return users.error();
+  conditions.paused_users = std::move(*users);
+  auto holds = store.org_holds(now);
+  if (!holds) return holds.error();
+  conditions.holds = std::move(*holds);
+  const auto busy = store.list_jobs({.states = {core::JobState::creating, core::JobState::running},
+                                     .default_org = config.api.org_id});
+  if (!busy) return busy.error();
+  for (const auto& job : *busy) {
+    ++conditions.sessions[job.org_id];
+    if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
+  }
+  const auto lease = store.read_lease(core::kQueueLeaseName);
+  if (!lease) return lease.error();
+  conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
+  return conditions;
+}
+
+// How long the job's session has run: until it ended, or until now. None before it started.
+std::optional<std::int64_t> run_duration_ms(const store::JobSummary& job, std::int64_t now_ms) {
+  if (!job.started_at_ms) return std::nullopt;
+  const std::int64_t end = job.finished_at_ms.value_or(now_ms);
+  return std::max<std::int64_t>(end - *job.started_at_ms, 0);
+}
+
+ExitCode cmd_ls(Command& command) {
+  const CommandIo& io = command.io();
+  if (const auto stop = command.no_arguments()) return *stop;
+  store::JobFilter filter;
+  if (const auto stop = ls_filter(command, filter)) return *stop;
 
   Opened opened;
   if (const auto stop = command.open(opened)) return *stop;
   filter.default_org = opened.config.api.org_id;  // jobs naming no organisation run as this
   const auto jobs = opened.store->list_jobs(filter);
   if (!jobs) return command.database_error(jobs.error());
+  QueueConditions conditions;
+  const auto is_queued = [](const store::JobSummary& job) {
+    return job.state == core::JobState::queued;
+  };
+  if (std::any_of(jobs->begin(), jobs->end(), is_queued)) {
+    auto read = queue_conditions(*opened.store, opened.config, io.now);
+    if (!read) return command.database_error(read.error());
+    conditions = std::move(*read);
+  }
+  const auto rule = opened.config.jobs.parent_acus_include_children
+                        ? core::ParentAcus::include_children
+                        : core::ParentAcus::separate;
+  const std::int64_t now_ms = core::to_epoch_ms(io.now);
+
+  struct Row {
+    const store::JobSummary& job;
+    std::optional<std::int64_t> duration_ms;
+    std::optional<double> acus;
+    std::optional<WaitingReason> reason;
+  };
+  std::vector<Row> rows;
+  for (const auto& job : *jobs) {
+    Row row{.job = job, .duration_ms = run_duration_ms(job, now_ms)};
+    if (job.acus_consumed || job.children_acus > 0) {
+      row.acus = core::job_acus(job.acus_consumed.value_or(0.0), job.children_acus, rule).total;
+    }
+    if (is_queued(job)) row.reason = waiting_reason(job, conditions);
+    rows.push_back(std::move(row));
+  }
 
   if (command.json()) {
-    json::array rows;
-    for (const auto& job : *jobs) {
-      rows.push_back(json::object{
+    json::array out;
+    for (const auto& [job, duration_ms, acus, reason] : rows) {
+      json::value duration = nullptr;
+      if (duration_ms) duration = static_cast<double>(*duration_ms) / 1000.0;
+      json::value acus_value = nullptr;
+      if (acus) acus_value = *acus;
+      json::value reason_until = nullptr;
+      if (reason && reason->until_ms) reason_until = format_timestamp_ms(*reason->until_ms);
+      out.push_back(json::object{
           {"key", job.key},
           {"state", std::string{core::to_string(job.state)}},
           {"org_id", job.org_id},
@@ -105,18 +236,28 @@ ExitCode cmd_ls(Command& command) {
           {"attempts", job.attempts},
           {"error", nullable(job.last_error)},
           {"created_at", format_timestamp_ms(job.created_at_ms)},
+          {"updated_at", format_timestamp_ms(job.updated_at_ms)},
+          {"started_at", timestamp_or_null(job.started_at_ms)},
           {"finished_at", timestamp_or_null(job.finished_at_ms)},
+          {"duration_s", std::move(duration)},
+          {"acus_consumed", std::move(acus_value)},
+          {"reason", reason ? json::value(reason->text) : json::value(nullptr)},
+          {"reason_code", reason ? json::value(to_string(reason->code)) : json::value(nullptr)},
+          {"reason_until", std::move(reason_until)},
       });
     }
-    io.out << json::serialize(rows) << '\n';
+    command.print_json(out);
     return ExitCode::ok;
   }
-  std::vector<std::vector<std::string>> table{
-      {"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE", "ERROR"}};
-  for (const auto& job : *jobs) {
+  std::vector<std::vector<std::string>> table{{"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE",
+                                               "DURATION", "ACUS", "REASON", "ERROR"}};
+  for (const auto& [job, duration_ms, acus, reason] : rows) {
     table.push_back({job.key, std::string{core::to_string(job.state)}, job.org_id,
                      dash(job.session_id), dash(job.status),
-                     format_age(core::to_epoch_ms(io.now) - job.created_at_ms),
+                     format_age(now_ms - job.created_at_ms),
+                     duration_ms ? format_age(*duration_ms) : "-",
+                     acus ? format_number(*acus) : "-",
+                     reason ? shorten(reason->text, kMaxReasonColumn) : "-",
                      shorten(dash(job.last_error), kMaxErrorColumn)});
   }
   print_table(io.out, table);
@@ -276,10 +417,9 @@ ExitCode cmd_show(Command& command) {
           {"message", nullable(entry.message)},
       });
     }
-    io.out << json::serialize(json::object{{"definition", definition_object(job.definition)},
-                                           {"outcome", std::move(result)},
-                                           {"history", std::move(events)}})
-           << '\n';
+    command.print_json(json::object{{"definition", definition_object(job.definition)},
+                                    {"outcome", std::move(result)},
+                                    {"history", std::move(events)}});
     return ExitCode::ok;
   }
 
