@@ -8,13 +8,15 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-      libssl-dev libsqlite3-dev libspdlog-dev libfyaml-dev \
+      libssl-dev libsqlite3-dev libpq-dev libspdlog-dev libfyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the daemon's build reads, least volatile first, so edits to docs or tests never
 # invalidate the cached compile.
 COPY CMakeLists.txt ./
 COPY cmake ./cmake
+# cmake/packaging.cmake reads the release's version and maintainer from it at configure time.
+COPY packaging/changelog ./packaging/changelog
 COPY config ./config
 COPY include ./include
 COPY src ./src
@@ -26,10 +28,11 @@ FROM debian:bookworm-slim
 LABEL org.opencontainers.image.title="devin-orch" \
       org.opencontainers.image.description="Exactly-once orchestration of Devin sessions"
 # The shared libraries the binary links (readelf -d: Boost.JSON/URL, spdlog, fmt, libfyaml,
-# OpenSSL, SQLite, libstdc++ and glibc), plus the CA store for TLS to the API.
+# OpenSSL, SQLite, libpq, libstdc++ and glibc), plus the CA store for TLS to the API and to a
+# PostgreSQL server.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libssl3 libsqlite3-0 libboost-json1.81.0 libboost-url1.81.0 \
+      ca-certificates libssl3 libsqlite3-0 libpq5 libboost-json1.81.0 libboost-url1.81.0 \
       libspdlog1.10 libfmt9 libfyaml0 \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/devin-orch \
@@ -46,6 +49,9 @@ VOLUME ["/var/lib/devin-orch"]
 # SIGTERM drains in-flight requests (shutdown.drain_timeout, 10 s): give the container a stop
 # timeout above that (docker stop -t 30, compose stop_grace_period: 30s).
 STOPSIGNAL SIGTERM
+# The health check asks the daemon at the metrics address of the configuration the daemon
+# reads, so both name the same file (checked by the lint). Running another configuration means
+# overriding both: CMD and --health-cmd (compose: healthcheck.test).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/devin-orch/devin-orch.yaml"]
 ENTRYPOINT ["/usr/bin/devin-orch"]

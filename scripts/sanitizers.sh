@@ -10,6 +10,10 @@ if [ ! -f "$build_dir/build.ninja" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="${SANITIZE_CXX:-g++}" \
         -DCMAKE_BUILD_TYPE=Debug -DDEVIN_ORCH_SANITIZE=address,undefined >/dev/null
 fi
+# The PostgreSQL tests, when the caller has a server for them (scripts/test.sh).
+if [ -n "${DEVIN_ORCH_TEST_POSTGRESQL:-}" ]; then
+  cmake -S . -B "$build_dir" -DDEVIN_ORCH_TEST_POSTGRESQL="$DEVIN_ORCH_TEST_POSTGRESQL" >/dev/null
+fi
 cmake --build "$build_dir" --parallel "$(nproc)"
 
 # abort_on_error and halt_on_error turn any report into a failed test, never a log line.

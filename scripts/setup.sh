@@ -8,8 +8,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libspdlog-dev libfyaml-dev libgtest-dev libgmock-dev
   python3 python3-requests python3-yaml sqlite3 openssl ca-certificates
-  systemd dpkg-dev file procps
+  systemd dpkg-dev file procps lintian
   clang libclang-rt-14-dev
+  libpq-dev postgresql-15
 )
 
 missing=()

@@ -1,6 +1,6 @@
 // The operator's job commands as the real `devin-orch` binary, around real daemon runs against
 // devin-sim: enqueue (flags, YAML file, JSON lines on stdin), ls, show, cancel, retry, pause,
-// resume, prune, with their exit codes.
+// resume, delete, prune, with their exit codes.
 #include "daemon_fixture.hpp"
 
 #include <sqlite3.h>
@@ -140,7 +140,9 @@ TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
             "\n");
   const auto again = cli("enqueue", {"--key", "from-flags", "--prompt", "Something else"});
   EXPECT_EQ(again.exit_code, 4);
-  EXPECT_EQ(again.out, "exists from-flags with a different definition (not applied)\n");
+  EXPECT_EQ(again.out,
+            "exists from-flags with a different definition (not applied): priority, prompt, tags "
+            "differ\n");
 
   // ---- cancel a queued job: it never starts
   const auto cancelled = cli("cancel", {"to-cancel"});
@@ -264,15 +266,24 @@ TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
   EXPECT_EQ(std::count(ghost_events.begin(), ghost_events.end(), "dead"), 2) << "history kept";
   EXPECT_THAT(ghost_events, Contains("retry"));
 
+  // ---- delete one ended job: the others stay
+  const auto deleted = cli("delete", {"ghost-org"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(deleted.out, "deleted ghost-org (was dead)\n");
+  EXPECT_EQ(cli("show", {"ghost-org"}).exit_code, 3);
+  EXPECT_EQ(cli("delete", {"ghost-org"}).exit_code, 3);
+  EXPECT_EQ(count_rows("SELECT count(*) FROM jobs"), 4);
+  EXPECT_EQ(count_rows("SELECT count(*) FROM outcomes WHERE key = 'ghost-org'"), 1);
+
   // ---- prune: nothing is old enough, then everything that ended is
   EXPECT_EQ(cli("prune", {"--older-than", "1h"}).out.substr(0, 18), "pruned 0 job(s) th");
   const auto dry = cli_json("prune", {"--older-than", "0s", "--dry-run"});
-  EXPECT_EQ(dry.at("pruned").as_int64(), 5);
+  EXPECT_EQ(dry.at("pruned").as_int64(), 4);
   EXPECT_EQ(dry.at("dry_run").as_bool(), true);
-  EXPECT_EQ(count_rows("SELECT count(*) FROM jobs"), 5);
+  EXPECT_EQ(count_rows("SELECT count(*) FROM jobs"), 4);
   const auto pruned = cli("prune", {"--older-than", "0s"});
   EXPECT_EQ(pruned.exit_code, 0) << pruned.err;
-  EXPECT_THAT(pruned.out, StartsWith("pruned 5 job(s) that ended before "));
+  EXPECT_THAT(pruned.out, StartsWith("pruned 4 job(s) that ended before "));
   EXPECT_THAT(pruned.out, HasSubstr("(outcomes kept)"));
   EXPECT_EQ(count_rows("SELECT count(*) FROM jobs"), 0);
   EXPECT_EQ(count_rows("SELECT count(*) FROM outcomes"), 5);
@@ -298,7 +309,7 @@ TEST_F(Cli, TheMainHelpListsTheJobCommandsAndTheirExitCodes) {
   const auto help = run_command(daemon_options({"--help"}));
   EXPECT_EQ(help.exit_code, 0);
   for (const char* command : {"enqueue", "ls", "show", "cancel", "retry", "pause", "resume",
-                              "prune"}) {
+                              "prune", "delete"}) {
     EXPECT_THAT(help.out, HasSubstr("\n  " + std::string{command} + " ")) << command;
     const auto own = run_command(daemon_options({command, "--help"}));
     EXPECT_EQ(own.exit_code, 0) << command;

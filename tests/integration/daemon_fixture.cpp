@@ -40,6 +40,7 @@ void DaemonFixture::write_config(const DaemonSettings& s, std::vector<std::strin
        << "  max_concurrent_creates: " << s.max_concurrent_creates << "\n"
        << "database:\n"
        << "  path: state/orch.db\n"
+       << (s.database_url.empty() ? "" : "  url: " + s.database_url + "\n")
        << "metrics:\n"
        << "  port: 0\n"
        << "shutdown:\n"

@@ -32,6 +32,7 @@ struct DaemonSettings {
   std::string settle_delay = "100ms";
   std::string settle_window = "1s";  // short: most tests' lists show sessions at once
   std::string drain_timeout = "5s";
+  std::string database_url;  // PostgreSQL (postgresql://...) instead of state/orch.db
   std::string extra;  // appended verbatim to the YAML
 };
 

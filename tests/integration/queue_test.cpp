@@ -1,6 +1,7 @@
 // Other processes feeding the queue: the documented Python and sqlite3-shell examples run as
-// written against a live daemon, rows are picked up fast (p99 on the daemon's own timestamps),
-// and bad rows end `invalid` with a reason while good ones run.
+// written against a live daemon (a second run of the Python one mends the job its first left
+// invalid), rows are picked up fast (p99 on the daemon's own timestamps), and bad rows end
+// `invalid` with a reason while good ones run.
 #include "daemon_fixture.hpp"
 
 #include <algorithm>
@@ -91,6 +92,53 @@ TEST_F(Queue, TheDocumentedExamplesEnqueueJobsTheDaemonRuns) {
     EXPECT_TRUE(from_python || from_shell) << boost::json::serialize(session);
   }
   EXPECT_EQ(sim_->sessions().size(), 2U);
+}
+
+// Issue 24 through the documented producer: the same script, run again with the mistake fixed,
+// mends the job its first run left `invalid` (docs/queue.md, "Mending an invalid job").
+TEST_F(Queue, TheDocumentedInsertRunAgainMendsAnInvalidJob) {
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{}, {});
+  auto daemon = spawn_queue_daemon(dir_,
+                                   daemon_options({"run", "--config", dir_.file("config.yaml")}));
+  const auto database = dir_.file("state/orch.db");
+  write_file(dir_.file("enqueue.py"), doc_example("enqueue.py"));
+  const auto python = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/python3", dir_.file("enqueue.py"), database});
+    return run_command(ProcessOptions{.args = args});
+  };
+  ASSERT_EQ(python({"mend-me", "   "}).out, "queued mend-me\n");
+  ASSERT_TRUE(wait_until_terminal(1, [&] { return status_json(); }));
+  auto jobs = jobs_by_key();
+  ASSERT_EQ(jobs["mend-me"].at("state").as_string(), "invalid");
+
+  const auto fixed = python({"mend-me", "Now there is a task [sim:exit]", "mended"});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  while (jobs_by_key()["mend-me"].at("state").as_string() != "finished" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  daemon->signal(SIGTERM);
+  ASSERT_EQ(daemon->wait_for(std::chrono::seconds{15}), 0);
+  jobs = jobs_by_key();
+  EXPECT_EQ(jobs["mend-me"].at("state").as_string(), "finished")
+      << read_file(dir_.file("daemon.log"));
+  const auto sessions = sim_->sessions();
+  ASSERT_EQ(sessions.size(), 1U);
+  const auto& tags = sessions.at(0).at("tags").as_array();
+  EXPECT_NE(std::find(tags.begin(), tags.end(), boost::json::value("mended")), tags.end());
+  const auto shown = run_command(
+      daemon_options({"show", "--config", dir_.file("config.yaml"), "mend-me", "--json"}));
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  std::vector<std::string> messages;
+  const auto detail = boost::json::parse(shown.out);
+  for (const auto& entry : detail.at("history").as_array()) {
+    if (entry.at("event").as_string() == "mended") {
+      messages.emplace_back(entry.at("message").as_string());
+    }
+  }
+  EXPECT_EQ(messages, std::vector<std::string>{"definition replaced by enqueue.py: spec differs"});
 }
 
 TEST_F(Queue, RowsFromAnotherProcessArePickedUpWithinAHundredMillisecondsAtP99) {

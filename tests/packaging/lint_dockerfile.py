@@ -9,6 +9,10 @@ Rules (all stages unless noted):
   user-numeric     the final stage ends with USER <uid>[:<gid>], numeric and not 0
   entrypoint-exec  the final stage has an exec-form (JSON array) ENTRYPOINT; CMD, if any, too
   healthcheck      the final stage has an exec-form HEALTHCHECK running `devin-orch healthcheck`
+  healthcheck-config  HEALTHCHECK reads the configuration the daemon (ENTRYPOINT + CMD `run`)
+                   reads: the same --config/-c, or both none and the same DEVIN_ORCH_CONFIG;
+                   no --port of its own; that file is COPY'd into the image and, when its source
+                   is in the context, does not disable metrics or pick a random port
   volume           the final stage declares VOLUME /var/lib/devin-orch (a directory)
   add-url          no ADD of a URL or git repository (unverified downloads)
   heredoc          no `<<` heredocs in RUN (buildah 1.28 cannot build them)
@@ -164,6 +168,75 @@ def ignored(relative: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
     return result
 
 
+def env_of(stage: Stage) -> dict[str, str]:
+    """The final values of the stage's ENV instructions (NAME=value pairs or `ENV NAME value`)."""
+    values: dict[str, str] = {}
+    for ins in stage.instructions:
+        if ins.keyword != "ENV" or not ins.args:
+            continue
+        pairs = re.findall(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)', ins.args)
+        if pairs:
+            for name, value in pairs:
+                values[name] = value[1:-1] if value.startswith('"') else value
+        else:
+            name, _, value = ins.args.partition(" ")
+            values[name] = value.strip()
+    return values
+
+
+def config_of(argv: list[str], env: dict[str, str]) -> tuple[str | None, str]:
+    """The configuration a devin-orch command line reads, and where that was decided."""
+    for index, word in enumerate(argv):
+        if word in ("--config", "-c") and index + 1 < len(argv):
+            return argv[index + 1], f"{word} {argv[index + 1]}"
+        if word.startswith("--config="):
+            return word.split("=", 1)[1], word
+    if "DEVIN_ORCH_CONFIG" in env:
+        return env["DEVIN_ORCH_CONFIG"], f"DEVIN_ORCH_CONFIG={env['DEVIN_ORCH_CONFIG']}"
+    return None, "no --config and no DEVIN_ORCH_CONFIG"
+
+
+def copied_to(stage: Stage, destination: str, context: str) -> tuple[Instruction, str | None] | None:
+    """The final stage's COPY/ADD that puts a file at `destination`, and its source in the
+    context (None when it comes from another stage)."""
+    found = None
+    for ins in stage.instructions:
+        if ins.keyword not in ("COPY", "ADD"):
+            continue
+        flags, rest = split_flags(ins.args)
+        words = exec_form(rest) or rest.split()
+        if len(words) < 2:
+            continue
+        target = words[-1]
+        for source in words[:-1]:
+            path = target + os.path.basename(source) if target.endswith("/") else target
+            if os.path.normpath(path) == os.path.normpath(destination):
+                from_stage = any(flag.startswith("--from") for flag in flags)
+                found = (ins, None if from_stage else os.path.join(context, os.path.normpath(source).lstrip("/")))
+    return found
+
+
+def metrics_problem(config_path: str) -> str | None:
+    """Why `devin-orch healthcheck` could never pass with this configuration, if it cannot."""
+    try:
+        import yaml  # python3-yaml (scripts/setup.sh)
+    except ImportError:
+        return None
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as error:
+        return f"cannot read {config_path}: {error}"
+    metrics = document.get("metrics") if isinstance(document, dict) else None
+    if not isinstance(metrics, dict):
+        return None
+    if metrics.get("enabled") is False:
+        return "metrics.enabled is false: there is no /healthz to ask"
+    if metrics.get("port") == 0:
+        return "metrics.port is 0 (random): healthcheck cannot know the port"
+    return None
+
+
 SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|PASSWORD|SECRET)", re.IGNORECASE)
 
 
@@ -274,6 +347,8 @@ def lint(dockerfile: str, context: str) -> list[str]:
             report(check.line, "healthcheck", "HEALTHCHECK must be CMD in exec form (slim images need no shell for it)")
         elif not (argv[0].endswith("devin-orch") and "healthcheck" in argv[1:2]):
             report(check.line, "healthcheck", "HEALTHCHECK must run `devin-orch healthcheck`")
+        else:
+            check_health_config(final, check, argv, context, report)
 
     volumes = by_keyword.get("VOLUME", [])
     declared = [v for ins in volumes for v in (exec_form(ins.args) or ins.args.split())]
@@ -287,18 +362,59 @@ def lint(dockerfile: str, context: str) -> list[str]:
     return problems
 
 
+def check_health_config(final: Stage, check: Instruction, health_argv: list[str], context: str,
+                        report) -> None:
+    """HEALTHCHECK must ask the daemon the image runs: the same configuration, its port."""
+    if any(word == "--port" or word.startswith("--port=") for word in health_argv):
+        report(check.line, "healthcheck-config",
+               "HEALTHCHECK passes --port: the port must come from the configuration the daemon reads")
+    entrypoints = [ins for ins in final.instructions if ins.keyword == "ENTRYPOINT"]
+    cmds = [ins for ins in final.instructions if ins.keyword == "CMD"]
+    forms = [exec_form(ins.args) for ins in entrypoints[-1:] + cmds[-1:]]
+    if any(form is None for form in forms):
+        return  # entrypoint-exec says so; a shell form's words are not the daemon's argv
+    daemon = [word for form in forms for word in form]
+    if "run" not in daemon:
+        report(check.line, "healthcheck-config",
+               "ENTRYPOINT + CMD do not run `devin-orch run`: nothing says which configuration the daemon reads")
+        return
+    env = env_of(final)
+    daemon_config, daemon_source = config_of(daemon[daemon.index("run") + 1:], env)
+    health_config, health_source = config_of(health_argv[2:], env)
+    if daemon_config != health_config:
+        report(check.line, "healthcheck-config",
+               f"HEALTHCHECK reads {health_config or 'the default configuration'} ({health_source}), "
+               f"the daemon {daemon_config or 'the default configuration'} ({daemon_source})")
+        return
+    if daemon_config is None:
+        return
+    copy = copied_to(final, daemon_config, context)
+    if copy is None:
+        report(check.line, "healthcheck-config",
+               f"{daemon_config}, the configuration of CMD and HEALTHCHECK, is not copied into the image")
+        return
+    instruction, source = copy
+    if source is not None and os.path.isfile(source):
+        problem = metrics_problem(source)
+        if problem:
+            report(instruction.line, "healthcheck-config", f"{daemon_config} (from {source}): {problem}")
+
+
 GOOD = """\
 FROM debian:bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
 COPY src ./src
 FROM debian:bookworm-slim
 COPY --from=build /src/a /usr/bin/devin-orch
+COPY config/x.yaml /etc/x.yaml
 USER 10001:10001
 VOLUME ["/var/lib/devin-orch"]
 HEALTHCHECK --interval=30s CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/x.yaml"]
 ENTRYPOINT ["/usr/bin/devin-orch"]
-CMD ["run"]
+CMD ["run", "--config", "/etc/x.yaml"]
 """
+HEALTH = 'HEALTHCHECK --interval=30s CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/x.yaml"]'
+
 
 # Each case: one edit of GOOD (or of the .dockerignore) and the one rule it must trip.
 BAD_CASES = [
@@ -309,8 +425,8 @@ BAD_CASES = [
     ("user-numeric", GOOD.replace("USER 10001:10001", "USER 0")),
     ("user-numeric", GOOD.replace("USER 10001:10001\n", "")),
     ("entrypoint-exec", GOOD.replace('ENTRYPOINT ["/usr/bin/devin-orch"]', "ENTRYPOINT /usr/bin/devin-orch")),
-    ("entrypoint-exec", GOOD.replace('CMD ["run"]', "CMD run")),
-    ("healthcheck", GOOD.replace('HEALTHCHECK --interval=30s CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/x.yaml"]\n', "")),
+    ("entrypoint-exec", GOOD.replace('CMD ["run", "--config", "/etc/x.yaml"]', "CMD run")),
+    ("healthcheck", GOOD.replace(HEALTH + "\n", "")),
     ("healthcheck", GOOD.replace('CMD ["/usr/bin/devin-orch", "healthcheck", "--config", "/etc/x.yaml"]', "CMD curl -f localhost")),
     ("volume", GOOD.replace('VOLUME ["/var/lib/devin-orch"]', 'VOLUME ["/var/lib/devin-orch/devin-orch.db"]')),
     ("add-url", GOOD.replace("COPY src ./src", "ADD https://example.com/x.tar.gz /x\nCOPY src ./src")),
@@ -319,6 +435,15 @@ BAD_CASES = [
     ("apt-hygiene", GOOD.replace(" && rm -rf /var/lib/apt/lists/*", "")),
     ("secret-env", GOOD.replace("USER 10001:10001", "ENV DEVIN_API_KEY=cog_123\nUSER 10001:10001")),
     ("copy-source", GOOD.replace("COPY src ./src", "COPY missing ./missing")),
+    # The daemon and its health check must read one configuration.
+    ("healthcheck-config", GOOD.replace('CMD ["run", "--config", "/etc/x.yaml"]', 'CMD ["run", "--config", "/etc/y.yaml"]')),
+    ("healthcheck-config", GOOD.replace('CMD ["run", "--config", "/etc/x.yaml"]', 'CMD ["run"]')),
+    ("healthcheck-config", GOOD.replace('"--config", "/etc/x.yaml"]\nENTRYPOINT', '"-c", "/etc/x.yaml", "--port", "9000"]\nENTRYPOINT')),
+    ("healthcheck-config", GOOD.replace('CMD ["run", "--config", "/etc/x.yaml"]', 'CMD ["status", "--config", "/etc/x.yaml"]')),
+    ("healthcheck-config", GOOD.replace("COPY config/x.yaml /etc/x.yaml\n", "")),
+    ("healthcheck-config", GOOD.replace('"healthcheck", "--config", "/etc/x.yaml"', '"healthcheck"')
+                                .replace('CMD ["run", "--config", "/etc/x.yaml"]', 'CMD ["run"]')
+                                .replace("USER 10001", "ENV DEVIN_ORCH_CONFIG=/etc/z.yaml\nUSER 10001")),
 ]
 
 
@@ -328,23 +453,38 @@ def self_test() -> int:
         os.makedirs(os.path.join(context, "src"))
         with open(os.path.join(context, "src", "main.cpp"), "w", encoding="utf-8") as handle:
             handle.write("int main() {}\n")
+        os.makedirs(os.path.join(context, "config"))
+        config = os.path.join(context, "config", "x.yaml")
         dockerfile = os.path.join(context, "Dockerfile")
 
-        def run(text: str, ignore: str) -> list[str]:
+        def write_config(metrics: str) -> None:
+            with open(config, "w", encoding="utf-8") as handle:
+                handle.write("api:\n  org_id: org-x\nmetrics:\n" + metrics)
+
+        def run(text: str, ignore: str, metrics: str = "  port: 9464\n") -> list[str]:
+            write_config(metrics)
             with open(dockerfile, "w", encoding="utf-8") as handle:
                 handle.write(text)
             with open(os.path.join(context, ".dockerignore"), "w", encoding="utf-8") as handle:
                 handle.write(ignore)
             return lint(dockerfile, context)
 
-        allow = "*\n!src\n**/*.db\n"
-        cases = [(None, GOOD, allow)] + [(rule, text, allow) for rule, text in BAD_CASES] + [
-            ("copy-source", GOOD, "*\n!include\n"),     # src not re-included
-            ("copy-source", GOOD, "src/*.cpp\n"),       # every file in src excluded
-            (None, GOOD, "*\n!src\nsrc/*.db\n"),        # a pattern excluding nothing used
+        allow = "*\n!src\n!config\n**/*.db\n"
+        port = "  port: 9464\n"
+        with_env = (GOOD.replace('"healthcheck", "--config", "/etc/x.yaml"', '"healthcheck"')
+                    .replace('CMD ["run", "--config", "/etc/x.yaml"]', 'CMD ["run"]')
+                    .replace("USER 10001", "ENV DEVIN_ORCH_CONFIG=/etc/x.yaml\nUSER 10001"))
+        cases = [(None, GOOD, allow, port)] + [(rule, text, allow, port) for rule, text in BAD_CASES] + [
+            ("copy-source", GOOD, "*\n!include\n", port),      # src not re-included
+            ("copy-source", GOOD, "src/*.cpp\n", port),        # every file in src excluded
+            (None, GOOD, "*\n!src\n!config\nsrc/*.db\n", port),  # a pattern excluding nothing used
+            (None, with_env, allow, port),                     # both read DEVIN_ORCH_CONFIG
+            (None, GOOD.replace("/etc/x.yaml\nUSER", "/etc/\nUSER"), allow, port),  # COPY into a directory
+            ("healthcheck-config", GOOD, allow, "  port: 0\n"),
+            ("healthcheck-config", GOOD, allow, "  enabled: false\n"),
         ]
-        for number, (rule, text, ignore) in enumerate(cases):
-            problems = run(text, ignore)
+        for number, (rule, text, ignore, metrics) in enumerate(cases):
+            problems = run(text, ignore, metrics)
             tripped = {re.search(r"\[([a-z-]+)\]", p).group(1) for p in problems}
             expected = {rule} if rule else set()
             if tripped != expected:

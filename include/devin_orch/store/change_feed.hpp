@@ -29,6 +29,13 @@ class ChangeFeed {
   // commits from other processes' where the backend cannot (SQLite's data_version does, a
   // -shm lock held by our own write does not). Empty hooks: none.
   virtual void set_write_hooks(WriteHooks hooks) = 0;
+
+  // A descriptor that becomes readable when another connection's change may have arrived
+  // (PostgreSQL: the socket that receives the notifications), for a loop to wait on; then
+  // change_mark() tells. -1 when the backend has none (SQLite: watch its files instead) or has
+  // no connection to the server right now (look again on the next tick). It may change after a
+  // reconnection; the caller must not close it.
+  virtual int notification_descriptor() { return -1; }
 };
 
 }  // namespace devin_orch::store

@@ -1,6 +1,6 @@
 // OperatorStore: what the operator's commands and the producers (job files, `enqueue`) ask of
 // the database: adding jobs, reading them back, and the controls (cancel, retry, pause, resume,
-// prune). Pure virtual; the SQLite store implements it today, a PostgreSQL store next.
+// prune, delete). Pure virtual; the SQLite store implements it today, a PostgreSQL store next.
 #pragma once
 
 #include "devin_orch/store/error.hpp"
@@ -25,11 +25,11 @@ class OperatorStore : public virtual JobIntake {
  public:
   using CancelResult = store::CancelResult;
   using RetryResult = store::RetryResult;
+  using DeleteResult = store::DeleteResult;
 
   virtual ~OperatorStore() = default;
 
-  // ---- reading ----
-  virtual StoreResult<std::optional<core::JobRecord>> find(std::string_view key) = 0;
+  // ---- reading (find(key) is JobIntake's) ----
   // In id order.
   virtual StoreResult<std::vector<core::JobRecord>> all_jobs() = 0;
   // Jobs matching `filter`, in its order.
@@ -68,6 +68,9 @@ class OperatorStore : public virtual JobIntake {
   // Moves terminal jobs that finished before `cutoff` to the outcomes archive and deletes them
   // (and their history). Returns how many were pruned.
   virtual StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) = 0;
+  // One ended job removed (and its history), its outcome first copied to the outcomes archive
+  // as prune does. A job that is queued, creating or running is left alone (not_ended).
+  virtual StoreResult<DeleteResult> delete_job(std::string_view key, core::TimePoint now) = 0;
   // How many jobs prune(cutoff, ...) would remove now: the same selection, nothing written.
   virtual StoreResult<std::int64_t> count_prunable(core::TimePoint cutoff) = 0;
 };

@@ -43,7 +43,7 @@ class QueueStore : public virtual JobIntake {
                                                               const ClaimFilter& filter = {}) = 0;
   // In id order. A record whose spec does not decode (e.g. `invalid`) has a default spec.
   virtual StoreResult<std::vector<core::JobRecord>> in_state(core::JobState state) = 0;
-  virtual StoreResult<std::optional<core::JobRecord>> find(std::string_view key) = 0;
+  // find(key) is JobIntake's.
   // Every JobState is a key, zero counts included.
   virtual StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() = 0;
   // created_at (epoch ms) of the oldest queued job, if any: the queue's age for monitoring.
@@ -95,6 +95,12 @@ class QueueStore : public virtual JobIntake {
   // children's last figures arrive after the parent has ended. Missing jobs are skipped.
   virtual StoreResult<void> record_children(std::span<const ChildrenUpdate> updates,
                                             core::TimePoint now) = 0;
+  // Retention: like OperatorStore::prune (outcomes archived, jobs and their history deleted),
+  // for at most `limit` ended jobs whose end (finished_at, else updated_at) is before `cutoff`,
+  // the earliest ends first, in one short transaction. Returns how many were pruned: fewer
+  // than `limit` means none is left. Need not be durable (a lost prune is done again).
+  virtual StoreResult<std::int64_t> prune_ended(core::TimePoint cutoff, core::TimePoint now,
+                                                std::size_t limit) = 0;
   // Stores the last error without changing state (e.g. a failing poll).
   virtual StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                        core::TimePoint now) = 0;

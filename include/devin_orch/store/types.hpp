@@ -16,11 +16,18 @@
 
 namespace devin_orch::store {
 
-// Which database to open and how. Today only SQLite; the PostgreSQL store adds its URL here and
-// open_store chooses the backend by it.
+// Which database to open and how: PostgreSQL when `url` is set, SQLite's file `path` otherwise
+// (open_store chooses by it).
 struct StoreOptions {
   std::string path;                 // SQLite: database file; parent directory created 0700, file 0600
-  core::Duration busy_timeout{5'000};  // how long a write waits for another writer's lock
+  // PostgreSQL: a libpq URL (postgresql://user@host:port/db?sslmode=verify-full...). It must not
+  // carry a password: that comes from `password_file` or libpq's PGPASSFILE / ~/.pgpass.
+  std::string url;
+  std::string password_file;  // PostgreSQL: a libpq password file (host:port:db:user:password)
+  core::Duration connect_timeout{5'000};  // PostgreSQL: one attempt to reach the server
+  // How long a write waits for another writer's lock (SQLite: busy_timeout; PostgreSQL:
+  // lock_timeout).
+  core::Duration busy_timeout{5'000};
   // SQLite's page cache for this connection (PRAGMA cache_size). The daemon keeps what it polls
   // in memory and mostly writes; reads that miss are served from the OS page cache.
   std::int64_t cache_kib = 256;
@@ -30,6 +37,7 @@ enum class AddResult {
   inserted,   // a new job
   unchanged,  // the key exists with the same definition: nothing done
   changed,    // the key exists with a different definition: NOT updated (reported)
+  mended,     // the key's job was `invalid` and this different definition replaced it: queued
 };
 
 // One poll result to record.
@@ -178,6 +186,8 @@ struct ClaimFilter {
 
 enum class CancelResult { cancelled, requested, already_ended, not_found };
 enum class RetryResult { requeued, not_terminal, not_found };
+// not_ended: the job is queued, creating or running (cancel it first).
+enum class DeleteResult { deleted, not_ended, not_found };
 
 // The answer to acquire_lease and renew_lease: whether this owner holds the lease now, and the
 // lease row as it stands after the call (the other holder when not granted).

@@ -71,7 +71,7 @@ std::optional<ExitCode> Command::open(Opened& opened) const {
   auto store = store::open_store(store_options(opened.config.database));
   if (!store) {
     const store::Error& error = store.error();
-    return fail(ExitCode::failure, "cannot open database " + opened.config.database.path + ": " +
+    return fail(ExitCode::failure, "cannot open database " + database_name(opened.config.database) + ": " +
                                        (error.detail.empty() ? error.code.message() : error.detail));
   }
   opened.store = std::move(*store);
@@ -83,22 +83,6 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return value;
-}
-
-std::optional<core::Duration> parse_age(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits > 0 && digits < text.size() && text[digits] == 'd') {
-    const auto days = parse_int(text.substr(0, digits));
-    if (!days || *days > 36'600) return std::nullopt;
-    const core::Duration whole{*days * 86'400'000};
-    const auto rest = text.substr(digits + 1);
-    if (rest.empty()) return whole;
-    const auto more = parse_duration(rest);
-    if (!more) return std::nullopt;
-    return whole + *more;
-  }
-  return parse_duration(text);
 }
 
 std::string dash(const std::optional<std::string>& value) {

@@ -5,6 +5,7 @@
 
 #include "devin_orch/app/cli/cli.hpp"
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/store/operator_store.hpp"
 
 #include <boost/json/value.hpp>
@@ -67,14 +68,13 @@ extern const CommandInfo run_info, status_info, check_config_info, healthcheck_i
     version_info;                                          // daemon_commands.cpp
 extern const CommandInfo enqueue_info;                     // enqueue.cpp
 extern const CommandInfo ls_info, show_info;               // inspect.cpp
-extern const CommandInfo cancel_info, retry_info, pause_info, resume_info,
-    prune_info;                                            // control.cpp
+extern const CommandInfo cancel_info, retry_info, pause_info, resume_info, prune_info,
+    delete_info;                                           // control.cpp
 
 // ---- parsing values ----
 // A whole decimal integer, nothing else.
 std::optional<std::int64_t> parse_int(std::string_view text);
-// parse_duration plus whole days in front ("7d", "1d12h"): retention is counted in days.
-std::optional<core::Duration> parse_age(std::string_view text);
+// parse_age (ages and retention, with days) is formats/duration.hpp's.
 
 // ---- output: "-" in tables and null in JSON stand for an absent value ----
 std::string dash(const std::optional<std::string>& value);  // also for an empty one

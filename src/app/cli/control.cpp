@@ -1,5 +1,5 @@
-// The operator's controls: `cancel`, `retry`, `pause` (and `pause --list`), `resume`, `prune`.
-// Each change is one store call, so one short transaction.
+// The operator's controls: `cancel`, `retry`, `pause` (and `pause --list`), `resume`, `prune`,
+// `delete`. Each change is one store call, so one short transaction.
 #include "command.hpp"
 
 #include "devin_orch/app/cli/text_table.hpp"
@@ -88,6 +88,21 @@ from the queue. Their outcomes are kept in the `outcomes` table. Their keys beco
   --json      print {"pruned", "dry_run", "cutoff"}
 
 Exit codes: 0 ok, 1 database failure, 2 bad usage.
+)";
+
+constexpr std::string_view kDeleteHelp =
+    R"(Usage: devin-orch delete --config FILE KEY [KEY...] [--json]
+
+Removes ended jobs (finished, failed, suspended, dead, lost, invalid, cancelled, timed_out) and
+their history from the queue, each in its own transaction. Each one's outcome is first copied to
+the `outcomes` table, as `prune` does. A job still queued, creating or running is refused: cancel
+it first. A deleted key is free again: if a job file still lists it, the daemon adds it again as
+a new job at its next start or reload.
+  -c, --config FILE  configuration file (YAML), required
+  --json      print an array of {"key", "result": "deleted" | "not_ended" | "not_found", "state"}
+
+Exit codes: 0 every job deleted, 1 database failure, 2 bad usage, 3 a key is unknown, 4 a job
+has not ended (4 wins over 3).
 )";
 
 constexpr std::array<OptionSpec, 3> kCancelFlags{{{"--archive"}, kJsonOption, kConfigOption}};
@@ -367,7 +382,75 @@ ExitCode cmd_prune(Command& command) {
   return ExitCode::ok;
 }
 
+constexpr std::array<OptionSpec, 2> kDeleteFlags{{kJsonOption, kConfigOption}};
+
+ExitCode cmd_delete(Command& command) {
+  const ParsedArgs& args = command.args();
+  const CommandIo& io = command.io();
+  if (args.positional.empty()) return command.usage("give at least one KEY");
+  Opened opened;
+  if (const auto stop = command.open(opened)) return *stop;
+  auto& store = *opened.store;
+  bool any_unknown = false;
+  bool any_not_ended = false;
+  json::array rows;
+  for (const auto& key : args.positional) {
+    // Read first for the messages; delete_job decides on the state inside its transaction.
+    const auto found = store.find(key);
+    if (!found) return command.database_error(found.error());
+    std::string state = *found ? std::string{core::to_string((*found)->state)} : "";
+    std::string source;
+    if (*found) {
+      if (const auto from = store.job_source((*found)->id)) source = *from;
+    }
+    const auto deleted = store.delete_job(key, io.now);
+    if (!deleted) return command.database_error(deleted.error());
+    std::string result;
+    switch (*deleted) {
+      case store::DeleteResult::not_found:
+        result = "not_found";
+        any_unknown = true;
+        state.clear();
+        (void)command.fail(ExitCode::unknown_job, "no job has the key '" + key + "'");
+        break;
+      case store::DeleteResult::not_ended:
+        result = "not_ended";
+        any_not_ended = true;
+        state = current_state(store, key);  // now: it may have moved on since the first read
+        (void)command.fail(ExitCode::not_allowed, key + ": has not ended (state " + state +
+                                                      "); cancel it first: devin-orch cancel " +
+                                                      key);
+        break;
+      case store::DeleteResult::deleted:
+        result = "deleted";
+        if (!command.json()) io.out << "deleted " << key << " (was " << state << ")\n";
+        if (source.starts_with("file:")) {
+          io.err << "devin-orch delete: note: " << key << " came from " << source.substr(5)
+                 << "; the daemon adds it again as a new job at its next start or reload "
+                    "unless it is removed from that file\n";
+        }
+        break;
+    }
+    rows.push_back(json::object{{"key", key},
+                                {"result", result},
+                                {"state", state.empty() ? json::value{} : json::value(state)}});
+  }
+  if (command.json()) io.out << json::serialize(rows) << '\n';
+  if (any_not_ended) return ExitCode::not_allowed;
+  if (any_unknown) return ExitCode::unknown_job;
+  return ExitCode::ok;
+}
+
 }  // namespace
+
+constinit const CommandInfo delete_info{
+    .name = "delete",
+    .group = CommandInfo::Group::jobs,
+    .summary = "remove ended jobs and their history (outcomes are kept)",
+    .help = kDeleteHelp,
+    .options = kDeleteFlags,
+    .run = cmd_delete,
+};
 
 constinit const CommandInfo cancel_info{
     .name = "cancel",

@@ -122,7 +122,7 @@ ExitCode cmd_run(Command& command) {
     return ExitCode::usage;
   }
   spdlog::info("devin-orch {} starting: org {}, api {}, database {}", DEVIN_ORCH_VERSION,
-               config.api.org_id, config.api.base_url, config.database.path);
+               config.api.org_id, config.api.base_url, database_name(config.database));
   const int code =
       run_daemon(config, *api_key, DaemonOptions{.until_idle = args.has("--until-idle")});
   return static_cast<ExitCode>(code);

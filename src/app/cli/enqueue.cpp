@@ -5,6 +5,7 @@
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
+#include "devin_orch/core/job_diff.hpp"
 #include "devin_orch/core/job_validation.hpp"
 
 #include <boost/json.hpp>
@@ -26,7 +27,8 @@ constexpr std::string_view kEnqueueHelp =
 
 Adds jobs to the queue (source "cli"); a running daemon notices them within milliseconds
 (jobs.queue_watch; jobs.queue_check_interval without it). A key is a job's identity forever: adding it again with the same
-definition changes nothing; with a different definition it is reported and not applied.
+definition changes nothing; with a different definition it is reported and not applied, except
+for a job that is `invalid`: the corrected definition replaces it and it is queued again.
 
   -c, --config FILE     configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
                         /etc/devin-orch/devin-orch.yaml
@@ -52,8 +54,9 @@ definition changes nothing; with a different definition it is reported and not a
 
 Prints one line per job:
   added KEY
+  mended KEY (was invalid; queued again)
   exists KEY (unchanged)
-  exists KEY with a different definition (not applied)
+  exists KEY with a different definition (not applied): FIELD, ... differ
 Invalid jobs are reported on stderr (FILE:LINE:COLUMN: ... or stdin:LINE: ...) and skipped;
 the valid ones are still added.
 
@@ -63,8 +66,9 @@ job, 4 a key exists with a different definition.
 
 struct EnqueueEntry {
   std::optional<std::string> key;
-  std::string result;  // added | unchanged | changed | invalid
+  std::string result;  // added | mended | unchanged | changed | invalid
   std::optional<std::string> error;
+  std::vector<std::string_view> differs;  // changed: the fields that differ from the stored job
 };
 
 constexpr std::array<OptionSpec, 20> kEnqueueFlags{{
@@ -253,16 +257,28 @@ ExitCode cmd_enqueue(Command& command) {
     switch (*added) {
       case store::AddResult::inserted: entries.push_back({job.key, "added", {}}); break;
       case store::AddResult::unchanged: entries.push_back({job.key, "unchanged", {}}); break;
-      case store::AddResult::changed:
-        entries.push_back({job.key, "changed", {}});
+      case store::AddResult::mended: entries.push_back({job.key, "mended", {}}); break;
+      case store::AddResult::changed: {
+        // Which fields differ, for the report; without them if the job cannot be read back.
+        const auto stored = opened.store->find(job.key);
+        entries.push_back({job.key, "changed", {},
+                           stored && *stored ? core::differing_fields((*stored)->definition, job)
+                                             : std::vector<std::string_view>{}});
         if (code == ExitCode::ok) code = ExitCode::not_allowed;
         break;
+      }
     }
   }
   if (args.has("--json")) {
     json::array rows;
     for (const auto& entry : entries) {
-      rows.push_back(json::object{{"key", nullable(entry.key)}, {"result", entry.result}});
+      json::object row{{"key", nullable(entry.key)}, {"result", entry.result}};
+      if (entry.result == "changed") {
+        json::array differs;
+        for (const auto field : entry.differs) differs.emplace_back(field);
+        row["differs"] = std::move(differs);
+      }
+      rows.push_back(std::move(row));
     }
     for (const auto& entry : invalid) {
       rows.push_back(json::object{
@@ -274,10 +290,17 @@ ExitCode cmd_enqueue(Command& command) {
   for (const auto& entry : entries) {
     if (entry.result == "added") {
       io.out << "added " << *entry.key << '\n';
+    } else if (entry.result == "mended") {
+      io.out << "mended " << *entry.key << " (was invalid; queued again)\n";
     } else if (entry.result == "unchanged") {
       io.out << "exists " << *entry.key << " (unchanged)\n";
     } else {
-      io.out << "exists " << *entry.key << " with a different definition (not applied)\n";
+      io.out << "exists " << *entry.key << " with a different definition (not applied)";
+      if (!entry.differs.empty()) {
+        io.out << ": " << core::join_fields(entry.differs)
+               << (entry.differs.size() == 1 ? " differs" : " differ");
+      }
+      io.out << '\n';
     }
   }
   return code;

@@ -378,6 +378,18 @@ std::vector<Section> sections(Config& c) {
       {"database",
        {
            {"path", [&c](Reader& r, const Entry& e) { r.path(e, c.database.path); }},
+           {"url", [&c](Reader& r, const Entry& e) { r.string(e, c.database.url); }},
+           {"password_file",
+            [&c](Reader& r, const Entry& e) {
+              // "" is the default: libpq's own PGPASSFILE or ~/.pgpass.
+              if (e.value.is_scalar() && e.value.scalar.empty()) {
+                c.database.password_file.clear();
+              } else {
+                r.path(e, c.database.password_file);
+              }
+            }},
+           {"connect_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.database.connect_timeout, false); }},
            {"busy_timeout",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.database.busy_timeout, false); }},
            {"cache_kib",
@@ -420,6 +432,26 @@ std::vector<Section> sections(Config& c) {
                 r.error_on(e, "must be between 2s and 10m, got " + format_duration(ttl));
               } else {
                 c.lease.ttl = ttl;
+              }
+            }},
+       }},
+      {"retention",
+       {
+           {"ended_after",
+            [&c](Reader& r, const Entry& e) {
+              if (e.value.is_null()) {
+                c.retention.ended_after.reset();
+                return;
+              }
+              constexpr std::string_view kExpected =
+                  "expected a duration like 30d, 12h or 1d12h, or ~ for never";
+              const auto parsed = e.value.is_scalar() ? parse_age(e.value.scalar) : std::nullopt;
+              if (!parsed) {
+                r.error_on(e, std::string{kExpected} + ", got " + describe_yaml(e.value));
+              } else if (parsed->count() == 0) {
+                r.error_on(e, "must be greater than 0s (~ turns retention off)");
+              } else {
+                c.retention.ended_after = *parsed;
               }
             }},
        }},
@@ -505,6 +537,26 @@ std::optional<std::string> check_base_url(const std::string& text) {
   return std::nullopt;
 }
 
+// A PostgreSQL URL as libpq takes it, without a password anywhere in it: a password in the
+// configuration would end up in backups, `config` output and process listings.
+std::optional<std::string> check_database_url(const std::string& text) {
+  if (!text.starts_with("postgresql://") && !text.starts_with("postgres://")) {
+    return "must be a PostgreSQL URL (postgresql://user@host:port/database); leave it empty "
+           "for the SQLite file database.path";
+  }
+  const auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return "is not a valid URL";
+  const auto password_file = "; put the password in a password file (database.password_file, "
+                             "or libpq's PGPASSFILE / ~/.pgpass)";
+  if (parsed->has_password()) return std::string("must not contain a password") + password_file;
+  for (const auto& param : parsed->params()) {
+    if (param.key == "password") {
+      return std::string("must not contain a password parameter") + password_file;
+    }
+  }
+  return std::nullopt;
+}
+
 bool is_url_safe_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_' ||
@@ -530,6 +582,10 @@ void apply_environment(Config& config, Reader& reader) {
     // Relative to the working directory, like any path given on a command line.
     config.database.path = value;
     reader.remember_env("database.path", "DEVIN_ORCH_DATABASE");
+  }
+  if (const char* value = non_empty_env("DEVIN_ORCH_DATABASE_URL")) {
+    config.database.url = value;
+    reader.remember_env("database.url", "DEVIN_ORCH_DATABASE_URL");
   }
 }
 
@@ -561,7 +617,14 @@ void validate(Config& config, Reader& reader) {
     reader.error_from("create.retry_max", "must be at least create.retry_initial (" +
                                               format_duration(config.create.retry_initial) + ")");
   }
-  if (config.database.path.empty()) reader.error_from("database.path", "must not be empty");
+  if (reader.has_error("database.url")) {
+  } else if (!config.database.url.empty()) {
+    if (const auto problem = check_database_url(config.database.url)) {
+      reader.error_from("database.url", *problem);
+    }
+  } else if (config.database.path.empty()) {
+    reader.error_from("database.path", "must not be empty");
+  }
 }
 
 // Why this process could not open or create a database at `path`, or nullopt. An existing file
@@ -792,8 +855,9 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   config.source_path = path;
 
   if (!root.is_null() && !root.is_map()) {
-    reader.error_at(root, "", "expected a map of sections (api, rate, poll, create, database, "
-                              "jobs, shutdown, lease, metrics, log), got " + describe_yaml(root));
+    reader.error_at(root, "",
+                    "expected a map of sections (api, rate, poll, create, database, jobs, "
+                    "shutdown, lease, retention, metrics, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -881,6 +945,9 @@ std::string render_config(const Config& config) {
 
   out.section("database");
   out.string("path", config.database.path);
+  out.string("url", config.database.url);
+  out.string("password_file", config.database.password_file);
+  out.duration("connect_timeout", config.database.connect_timeout);
   out.duration("busy_timeout", config.database.busy_timeout);
   out.plain("cache_kib", std::to_string(config.database.cache_kib));
 
@@ -898,6 +965,13 @@ std::string render_config(const Config& config) {
 
   out.section("lease");
   out.duration("ttl", config.lease.ttl);
+
+  out.section("retention");
+  if (config.retention.ended_after) {
+    out.duration("ended_after", *config.retention.ended_after);
+  } else {
+    out.plain("ended_after", "~");
+  }
 
   out.section("metrics");
   out.plain("enabled", config.metrics.enabled ? "true" : "false");
@@ -974,8 +1048,15 @@ api::HttpClientOptions http_client_options(const ApiConfig& api, std::string api
 
 store::StoreOptions store_options(const DatabaseConfig& database) {
   return {.path = database.path,
+          .url = database.url,
+          .password_file = database.password_file,
+          .connect_timeout = database.connect_timeout,
           .busy_timeout = database.busy_timeout,
           .cache_kib = database.cache_kib};
+}
+
+const std::string& database_name(const DatabaseConfig& database) {
+  return database.url.empty() ? database.path : database.url;
 }
 
 }  // namespace devin_orch::app

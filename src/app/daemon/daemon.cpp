@@ -1,5 +1,5 @@
 // The daemon's supervisor: wires its parts (runtime, store writer, gates, poller, creator,
-// dispatcher) and owns what concerns the process as a whole: the queue's lease, recovery at
+// dispatcher, retention) and owns what concerns the process as a whole: the queue's lease, recovery at
 // take-over, signals, the systemd heartbeat, readiness, gauges and shutdown.
 #include "devin_orch/app/daemon/daemon.hpp"
 
@@ -9,6 +9,7 @@
 #include "parts.hpp"
 #include "poller.hpp"
 #include "queue_lease.hpp"
+#include "retention.hpp"
 #include "store_writer.hpp"
 
 #include "devin_orch/api/http_client.hpp"
@@ -106,6 +107,7 @@ class Daemon {
   Poller poller_;
   Creator creator_;
   Dispatcher dispatcher_;
+  Retention retention_;
   net::signal_set signals_;
   net::steady_timer drain_deadline_;
   bool ready_ = false;
@@ -163,6 +165,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                                     .changes = changes},
                   options.until_idle,
                   [this](const std::string& why, int code) { request_stop(why, code); }},
+      retention_{services_, writer_, lease_},
       signals_{io, SIGINT, SIGTERM, SIGHUP},
       drain_deadline_{io} {
   gates_.on_new_org([this](Org& org) { poller_.start(org); });
@@ -186,6 +189,7 @@ void Daemon::take_over() {
   ready_ = true;
   gates_.lease_resumed();
   runtime_.spawn(check_key_then_dispatch());
+  if (retention_.enabled()) runtime_.spawn(retention_.run());
 }
 
 // Dispatch starts once the key was checked: a pause set for a key the operator has since fixed
@@ -422,7 +426,7 @@ awaitable<void> Daemon::end_when_drained() {
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
   auto store = store::open_store(store_options(config.database));
   if (!store) {
-    spdlog::error("cannot open database {}: {}", config.database.path, store.error().message());
+    spdlog::error("cannot open database {}: {}", database_name(config.database), store.error().message());
     return 1;
   }
 

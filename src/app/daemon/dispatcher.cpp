@@ -41,7 +41,8 @@ awaitable<void> Dispatcher::run() {
     // its rechecks) is due, on the tick, and always without a watch; not when the wake-up is
     // only a finished flow of ours.
     const auto recheck = recheck_.next();
-    if (!store_watch_ || tick || look_now_ || (recheck && *recheck <= core::wall_now())) {
+    const bool watched = store_watch_ || notifications_;
+    if (!watched || tick || look_now_ || (recheck && *recheck <= core::wall_now())) {
       if (const auto version = parts_.changes.change_mark();
           version && version.value() != seen_data_version_) {
         seen_data_version_ = version.value();
@@ -49,6 +50,8 @@ awaitable<void> Dispatcher::run() {
       }
       look_now_ = false;
       recheck_.looked(core::wall_now());
+      // What woke the watch has been read: wait for the next notification.
+      if (notifications_) notifications_->arm();
     }
     if (tick) {
       last_tick = SteadyClock::now();
@@ -73,11 +76,22 @@ awaitable<void> Dispatcher::run() {
     parts_.changes.set_write_hooks({});
     store_watch_->stop();
   }
+  if (notifications_) notifications_->stop();
 }
 
 void Dispatcher::watch_store() {
   const auto& config = services_.config;
   if (!config.jobs.queue_watch) return;
+  if (!config.database.url.empty()) {
+    // PostgreSQL: producers' commits are announced on the LISTEN socket. Our own commits are
+    // told apart by change_mark() itself, so no write hooks.
+    notifications_ = std::make_unique<NotificationWatch>(services_.runtime.io(), parts_.changes,
+                                                         [this] {
+                                                           look_now_ = true;
+                                                           wakeup_.notify();
+                                                         });
+    return;
+  }
   auto watch = StoreWatch::start(services_.runtime.io(), config.database.path,
                                  [this] { on_store_notice(); });
   if (!watch) {
@@ -119,7 +133,10 @@ void Dispatcher::absorb_own_write() {
 
 core::Duration Dispatcher::until_next_look(SteadyClock::time_point last_tick) const {
   auto wait = services_.config.jobs.queue_check_interval;
-  if (store_watch_) {
+  if (notifications_) {
+    wait = std::chrono::ceil<core::Duration>(last_tick + std::chrono::seconds{1} -
+                                             SteadyClock::now());
+  } else if (store_watch_) {
     wait = std::chrono::ceil<core::Duration>(last_tick + std::chrono::seconds{1} -
                                              SteadyClock::now());
     if (const auto due = recheck_.next()) wait = std::min(wait, until(*due, core::wall_now()));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "creator.hpp"
+#include "notification_watch.hpp"
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
@@ -68,7 +69,9 @@ class Dispatcher {
   bool until_idle_;
   std::function<void(const std::string&, int)> stop_;
   Wakeup wakeup_;
-  std::unique_ptr<StoreWatch> store_watch_;  // null: polling every queue_check_interval
+  std::unique_ptr<StoreWatch> store_watch_;  // SQLite's files; null: see notifications_
+  // PostgreSQL's LISTEN socket. Neither watch: polling every queue_check_interval.
+  std::unique_ptr<NotificationWatch> notifications_;
   core::RecheckSchedule recheck_;            // looks due after the watch's latest notice
   std::optional<std::int64_t> seen_data_version_;  // the store's change mark at the last look
   bool look_now_ = false;  // the mark moved around a write of ours: look once, at once

@@ -2,6 +2,7 @@
 // and at most once each, so "30s1m" or "1s1s" (almost certainly typos) are rejected.
 #include "devin_orch/app/formats/duration.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -68,6 +69,24 @@ std::optional<core::Duration> parse_duration(std::string_view text) {
     next_allowed_unit = *unit + 1;
   }
   return core::Duration{total};
+}
+
+std::optional<core::Duration> parse_age(std::string_view text) {
+  constexpr std::int64_t kMaxDays = 36'600;
+  std::size_t digits = 0;
+  std::int64_t days = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    days = std::min(days * 10 + (text[digits] - '0'), kMaxDays + 1);  // no overflow
+    ++digits;
+  }
+  if (digits == 0 || digits == text.size() || text[digits] != 'd') return parse_duration(text);
+  if (days > kMaxDays) return std::nullopt;
+  const core::Duration whole{days * 86'400'000};
+  const auto rest = text.substr(digits + 1);
+  if (rest.empty()) return whole;
+  const auto more = parse_duration(rest);
+  if (!more) return std::nullopt;
+  return whole + *more;
 }
 
 std::string format_duration(core::Duration duration) {

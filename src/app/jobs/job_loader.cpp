@@ -3,8 +3,11 @@
 #include "devin_orch/app/jobs/job_loader.hpp"
 
 #include "devin_orch/app/jobs/job_file.hpp"
+#include "devin_orch/core/job_diff.hpp"
 
 #include <spdlog/spdlog.h>
+
+#include <utility>
 
 namespace devin_orch::app {
 namespace {
@@ -13,12 +16,64 @@ namespace {
 // 100,000-job limit takes 391 fsyncs.
 constexpr std::size_t kJobsPerTransaction = 256;
 
+// A report names this many keys of a group, then how many more there are.
+constexpr std::size_t kKeysNamed = 5;
+
 struct FileCounts {
   int jobs = 0;
   int inserted = 0;
+  int mended = 0;
   int invalid = 0;
   bool store_failed = false;
 };
+
+// The jobs of one file whose definition differs from the stored one, grouped by the fields
+// that differ, so a file edited in one place reports one line rather than one per job.
+class ChangedJobs {
+ public:
+  void add(std::string fields, std::string key) {
+    for (auto& [known, keys] : groups_) {
+      if (known == fields) {
+        keys.push_back(std::move(key));
+        return;
+      }
+    }
+    groups_.emplace_back(std::move(fields), std::vector<std::string>{std::move(key)});
+  }
+
+  void report(const std::string& file) const {
+    constexpr std::string_view kWhy = "a key is a job's identity: use a new key for a new job";
+    for (const auto& [fields, keys] : groups_) {
+      const std::string where = fields.empty() ? "" : " in " + fields;
+      if (keys.size() == 1) {
+        spdlog::warn("{}: job '{}' differs from its stored definition{}; the stored one is kept "
+                     "({})",
+                     file, keys.front(), where, kWhy);
+        continue;
+      }
+      std::string named;
+      for (std::size_t i = 0; i < keys.size() && i < kKeysNamed; ++i) {
+        named += (i == 0 ? "'" : ", '") + keys[i] + "'";
+      }
+      if (keys.size() > kKeysNamed) {
+        named += " and " + std::to_string(keys.size() - kKeysNamed) + " more";
+      }
+      spdlog::warn("{}: {} jobs differ from their stored definitions{}; the stored ones are kept "
+                   "({}): {}",
+                   file, keys.size(), where, kWhy, named);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups_;
+};
+
+// The fields in which `offered` differs from the job stored under its key ("" if unknown).
+std::string differing_fields(store::JobIntake& store, const core::JobDefinition& offered) {
+  const auto stored = store.find(offered.key);
+  if (!stored || !*stored) return {};
+  return core::join_fields(core::differing_fields((*stored)->definition, offered));
+}
 
 }  // namespace
 
@@ -29,6 +84,7 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
   for (const auto& file : files) {
     const std::string source = "file:" + file;
     FileCounts counts;
+    ChangedJobs changed;
     chunk.clear();
     const auto store_chunk = [&] {
       if (chunk.empty() || counts.store_failed) return;
@@ -44,8 +100,12 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
           case store::AddResult::unchanged: ++report.unchanged; break;
           case store::AddResult::changed:
             ++report.changed;
-            spdlog::warn("{}: job '{}' differs from the stored definition; the stored one is "
-                         "kept (a key is a job's identity: use a new key for a new job)",
+            changed.add(differing_fields(store, chunk[i]), chunk[i].key);
+            break;
+          case store::AddResult::mended:
+            ++counts.mended;
+            spdlog::info("{}: job '{}' was invalid; this definition replaces it and it is "
+                         "queued again",
                          file, chunk[i].key);
             break;
         }
@@ -77,14 +137,16 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
       continue;
     }
     store_chunk();
+    changed.report(file);
     report.inserted += counts.inserted;
+    report.mended += counts.mended;
     report.invalid += counts.invalid;
     if (counts.store_failed) {
       ++report.fatal_errors;
       continue;
     }
-    spdlog::info("{}: {} job(s), {} new, {} invalid", file, counts.jobs, counts.inserted,
-                 counts.invalid);
+    spdlog::info("{}: {} job(s), {} new, {} mended, {} invalid", file, counts.jobs,
+                 counts.inserted, counts.mended, counts.invalid);
   }
   return report;
 }

@@ -161,13 +161,54 @@ CREATE TABLE user_pauses (
 ) STRICT;
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations{{
+// v7: input that never loses a job.
+// - jobs_ended: retention prunes ended jobs in small batches, earliest end first; the
+//   expression and the condition are those of its query (prune_ended), so each batch reads
+//   only the rows it removes, whatever the size of the table.
+// - jobs_mend_invalid: a producer's INSERT of a key whose job is `invalid`, with a different
+//   definition (docs/queue.md: ON CONFLICT (key) DO NOTHING), mends that job as add_job does:
+//   the definition is replaced, the job queued again, and the history says which columns
+//   changed. Its own row then conflicts and is dropped. A plain INSERT that fails on the key
+//   undoes the trigger's work with it. The daemon validates the new spec as for any row.
+constexpr const char* kSchemaV7 = R"sql(
+CREATE INDEX jobs_ended ON jobs (coalesce(finished_at, updated_at))
+  WHERE NOT (state = 'queued' OR state = 'creating' OR state = 'running');
+CREATE TRIGGER jobs_mend_invalid BEFORE INSERT ON jobs
+WHEN EXISTS (SELECT 1 FROM jobs WHERE key = NEW.key AND state = 'invalid' AND (
+  spec IS NOT NEW.spec OR org_id IS NOT NEW.org_id OR priority IS NOT NEW.priority OR
+  not_before IS NOT NEW.not_before OR deadline IS NOT NEW.deadline OR
+  max_attempts IS NOT NEW.max_attempts OR controls IS NOT NEW.controls))
+BEGIN
+  INSERT INTO job_events (job_id, at, event, state, message)
+    SELECT id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'mended', 'queued',
+           'definition replaced by ' || NEW.source || ': ' || fields ||
+           CASE WHEN instr(fields, ',') > 0 THEN ' differ' ELSE ' differs' END
+    FROM (SELECT id, substr(
+            CASE WHEN org_id IS NOT NEW.org_id THEN ', org_id' ELSE '' END ||
+            CASE WHEN priority IS NOT NEW.priority THEN ', priority' ELSE '' END ||
+            CASE WHEN spec IS NOT NEW.spec THEN ', spec' ELSE '' END ||
+            CASE WHEN not_before IS NOT NEW.not_before THEN ', not_before' ELSE '' END ||
+            CASE WHEN deadline IS NOT NEW.deadline THEN ', deadline' ELSE '' END ||
+            CASE WHEN max_attempts IS NOT NEW.max_attempts THEN ', max_attempts' ELSE '' END ||
+            CASE WHEN controls IS NOT NEW.controls THEN ', controls' ELSE '' END, 3) AS fields
+          FROM jobs WHERE key = NEW.key);
+  UPDATE jobs SET spec = NEW.spec, org_id = NEW.org_id, priority = NEW.priority,
+    source = NEW.source, not_before = NEW.not_before, deadline = NEW.deadline,
+    max_attempts = NEW.max_attempts, controls = NEW.controls, state = 'queued',
+    last_error = NULL, finished_at = NULL,
+    updated_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+  WHERE key = NEW.key AND state = 'invalid';
+END;
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4, /*edits_schema_text=*/true},
     {5, kSchemaV5},
     {6, kSchemaV6},
+    {7, kSchemaV7},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

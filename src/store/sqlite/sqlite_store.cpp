@@ -3,8 +3,10 @@
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 
 #include "epoch_locks.hpp"
+#include "../job_row.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/sqlite/schema.hpp"
+#include "devin_orch/store/mend.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 #include "devin_orch/store/sqlite/statement.hpp"
 
@@ -29,143 +31,16 @@ namespace devin_orch::store {
 namespace json = boost::json;
 namespace {
 
-// Column list shared by every query that builds a JobRecord; read_job() relies on its order.
-#define DEVIN_ORCH_JOB_COLUMNS                                                              \
-  "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
-  "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
-  "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
-  "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids"
-
 // A job still in progress, and one that has ended (every other state the jobs CHECK allows).
 // Not `state IN (...)`: SQLite 3.40 builds a temporary b-tree for an IN list of more than two
 // values on every run of a statement, often more work than the rest of the statement (schema v4).
 #define DEVIN_ORCH_IN_PROGRESS "(state = 'queued' OR state = 'creating' OR state = 'running')"
 #define DEVIN_ORCH_ENDED "NOT " DEVIN_ORCH_IN_PROGRESS
 
-std::optional<std::string> text_or_null(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  return std::string(text);
-}
-
 // The stored key must satisfy the table's CHECK, which counts characters as core's rule does.
 result<void> validate_key(std::string_view key) {
   if (core::validate_key(key)) return errc::invalid_argument;
   return {};
-}
-
-std::string serialise_pull_requests(const std::vector<core::PullRequest>& pull_requests) {
-  json::array array;
-  for (const auto& pr : pull_requests) {
-    json::object item;
-    item["pr_url"] = pr.pr_url;
-    if (pr.pr_state) item["pr_state"] = *pr.pr_state;
-    array.push_back(std::move(item));
-  }
-  return json::serialize(array);
-}
-
-std::optional<std::vector<core::PullRequest>> parse_pull_requests(std::string_view text) {
-  json::error_code ec;
-  const json::value value = json::parse(text, ec);
-  if (ec || !value.is_array()) return std::nullopt;
-  std::vector<core::PullRequest> out;
-  for (const auto& element : value.get_array()) {
-    const auto* item = element.if_object();
-    if (item == nullptr) return std::nullopt;
-    const auto* url = item->if_contains("pr_url");
-    if (url == nullptr || !url->is_string()) return std::nullopt;
-    core::PullRequest pr{.pr_url = std::string(url->get_string())};
-    if (const auto* state = item->if_contains("pr_state"); state != nullptr && state->is_string()) {
-      pr.pr_state = std::string(state->get_string());
-    }
-    out.push_back(std::move(pr));
-  }
-  return out;
-}
-
-std::optional<std::string> serialise_ids(const std::vector<std::string>& ids) {
-  if (ids.empty()) return std::nullopt;
-  json::array array;
-  for (const auto& id : ids) array.emplace_back(id);
-  return json::serialize(array);
-}
-
-std::optional<std::vector<std::string>> parse_ids(std::string_view text) {
-  json::error_code ec;
-  const json::value value = json::parse(text, ec);
-  if (ec || !value.is_array()) return std::nullopt;
-  std::vector<std::string> out;
-  for (const auto& element : value.get_array()) {
-    if (!element.is_string()) return std::nullopt;
-    out.emplace_back(element.get_string());
-  }
-  return out;
-}
-
-// The canonical text of a stored spec, or the text itself if it does not decode (so that it
-// compares unequal to any valid definition).
-std::string canonical_spec(const std::string& stored) {
-  auto spec = decode_spec(stored);
-  return spec ? encode_spec(*spec) : stored;
-}
-
-struct DecodedJob {
-  core::JobRecord record;
-  std::optional<std::string> spec_error;  // set when the stored spec does not decode
-};
-
-DecodedJob read_job(const Statement& row) {
-  DecodedJob out;
-  core::JobRecord& job = out.record;
-  job.id = row.int64_at(0);
-  job.definition.key = row.text_at(1);
-  job.definition.org_id = row.optional_text_at(2);
-  job.definition.priority = row.int64_at(3);
-  std::string reason;
-  if (auto spec = decode_spec(row.text_at(4), &reason)) {
-    job.definition.spec = std::move(*spec);
-  } else {
-    out.spec_error = std::move(reason);
-  }
-  // The CHECK constraint admits only known names.
-  job.state = core::parse_job_state(row.text_at(5)).value_or(core::JobState::invalid);
-  job.generation = row.int64_at(6);
-  job.attempts = row.int64_at(7);
-  job.creation_tag = row.optional_text_at(8).value_or(std::string{});
-  job.intent_at_ms = row.optional_int64_at(9);
-  job.session_id = row.optional_text_at(10);
-  job.session_url = row.optional_text_at(11);
-  job.status = row.optional_text_at(12);
-  job.status_detail = row.optional_text_at(13);
-  job.last_error = row.optional_text_at(14);
-  job.created_at_ms = row.int64_at(15);
-  job.updated_at_ms = row.int64_at(16);
-  auto& controls = job.definition.controls;
-  controls.not_before_ms = row.optional_int64_at(17);
-  controls.deadline_ms = row.optional_int64_at(18);
-  controls.max_attempts = row.optional_int64_at(19);
-  if (const auto text = row.optional_text_at(20); text && !out.spec_error) {
-    std::string reason;
-    if (!decode_controls(*text, controls, &reason)) out.spec_error = std::move(reason);
-  }
-  // Rows come from other tools too: the same rules as every other way in (core).
-  if (!out.spec_error) {
-    if (const auto problem = core::validate(job.definition)) {
-      out.spec_error = field_error_text(*problem);
-    }
-  }
-  job.parent_key = row.optional_text_at(21);
-  job.messages_sent = row.int64_at(22);
-  job.waiting_since_ms = row.optional_int64_at(23);
-  job.cancel_requested = static_cast<int>(row.int64_at(24));
-  job.started_at_ms = row.optional_int64_at(25);
-  job.cut_short = row.int64_at(26);
-  job.duplicate_watch_until_ms = row.optional_int64_at(27);
-  // Unreadable ids (a row another tool wrote) read as none: they only widen a termination.
-  if (const auto children = row.optional_text_at(28)) {
-    job.child_session_ids = parse_ids(*children).value_or(std::vector<std::string>{});
-  }
-  return out;
 }
 
 // Owns the connection and its cached statements; records SQLite's message for every failure.
@@ -594,6 +469,35 @@ StoreResult<std::unique_ptr<SqliteStore>> SqliteStore::open(const StoreOptions& 
 
 namespace {
 
+// A corrected definition replaces the one of an `invalid` job, which is queued again, and its
+// history says what changed. Nothing of a run is on the row to clear: a job becomes invalid
+// before it ever reaches `creating`.
+result<void> mend_invalid_job(Connection& db, std::int64_t id, const core::JobDefinition& definition,
+                              const std::string& spec, std::string_view source,
+                              core::TimePoint now, const std::string& message) {
+  const auto& controls = definition.controls;
+  const std::string encoded_controls = encode_controls(controls);
+  auto updated = db.execute(
+      "UPDATE jobs SET org_id = ?2, priority = ?3, spec = ?4, source = ?5, not_before = ?6, "
+      "deadline = ?7, max_attempts = ?8, controls = ?9, state = 'queued', last_error = NULL, "
+      "finished_at = NULL, updated_at = ?10 WHERE id = ?1",
+      [&](Statement& s) {
+        s.bind(1, id);
+        s.bind(2, definition.org_id);
+        s.bind(3, definition.priority);
+        s.bind(4, spec);
+        s.bind(5, source);
+        s.bind(6, controls.not_before_ms);
+        s.bind(7, controls.deadline_ms);
+        s.bind(8, controls.max_attempts);
+        s.bind(9, text_or_null(encoded_controls));
+        s.bind(10, core::to_epoch_ms(now));
+      });
+  if (!updated) return updated.error();
+  return insert_event(db, id, now, "mended", state_name(core::JobState::queued), std::nullopt,
+                      std::nullopt, message);
+}
+
 // add_job's work inside a write transaction the caller holds.
 result<AddResult> add_job_in_transaction(Connection& db, const core::JobDefinition& definition,
                                          std::string_view source, core::TimePoint now,
@@ -603,22 +507,38 @@ result<AddResult> add_job_in_transaction(Connection& db, const core::JobDefiniti
   {
     auto existing = db.prepared(
         "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
-        "coalesce(controls, '') FROM jobs WHERE key = ?1");
+        "coalesce(controls, ''), id, state FROM jobs WHERE key = ?1");
     if (!existing) return existing.error();
     StatementUse use{**existing};
     use->bind(1, definition.key);
     auto row = db.step(*use);
     if (!row) return row.error();
     if (*row) {
+      const StoredDefinition stored{.org_id = use->optional_text_at(0),
+                                    .priority = use->int64_at(1),
+                                    .spec = use->text_at(2),
+                                    .not_before_ms = use->optional_int64_at(3),
+                                    .deadline_ms = use->optional_int64_at(4),
+                                    .max_attempts = use->optional_int64_at(5),
+                                    .controls = use->text_at(6)};
       const auto& controls = definition.controls;
-      const bool same = use->optional_text_at(0) == definition.org_id &&
-                        use->int64_at(1) == definition.priority &&
-                        canonical_spec(use->text_at(2)) == spec &&
-                        use->optional_int64_at(3) == controls.not_before_ms &&
-                        use->optional_int64_at(4) == controls.deadline_ms &&
-                        use->optional_int64_at(5) == controls.max_attempts &&
-                        use->text_at(6) == encode_controls(controls);
-      return same ? AddResult::unchanged : AddResult::changed;
+      const bool same = stored.org_id == definition.org_id &&
+                        stored.priority == definition.priority &&
+                        canonical_spec(stored.spec) == spec &&
+                        stored.not_before_ms == controls.not_before_ms &&
+                        stored.deadline_ms == controls.deadline_ms &&
+                        stored.max_attempts == controls.max_attempts &&
+                        stored.controls == encode_controls(controls);
+      if (same) return AddResult::unchanged;
+      if (use->text_at(8) != "invalid") return AddResult::changed;
+      const std::int64_t id = use->int64_at(7);
+      use->reset();  // done with the row before writing to its table
+      if (auto mended = mend_invalid_job(db, id, definition, spec, source, now,
+                                         mend_message(source, stored, definition));
+          !mended) {
+        return mended.error();
+      }
+      return AddResult::mended;
     }
   }
   std::int64_t id = 0;
@@ -1594,29 +1514,80 @@ StoreResult<std::vector<OrgHold>> SqliteStore::org_holds(core::TimePoint now) {
   });
 }
 
+namespace {
+
+// What prune, prune_ended and delete_job keep of a job they remove: one row of the outcomes
+// archive, `?2` the time it was removed. Followed by the selection of the jobs (a WHERE clause).
+#define DEVIN_ORCH_ARCHIVE_OUTCOMES                                                            \
+  "INSERT INTO outcomes (key, generation, org_id, state, session_id, session_url, status, "    \
+  "status_detail, acus_consumed, pull_requests, structured_output, last_error, created_at, "   \
+  "finished_at, pruned_at) SELECT key, generation, org_id, state, session_id, session_url, "   \
+  "status, status_detail, acus_consumed, pull_requests, structured_output, last_error, "       \
+  "created_at, finished_at, ?2 FROM jobs WHERE "
+
+// Ended jobs whose end is before ?1 (served by the jobs_ended index, schema v7).
+#define DEVIN_ORCH_ENDED_BEFORE DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < ?1"
+
+// Archives and deletes the jobs `selection` names (a WHERE clause whose parameters `bind`
+// binds; ?2 is the archive's); their history goes with them (ON DELETE CASCADE). Returns how
+// many jobs were deleted.
+template <class Bind>
+result<std::int64_t> archive_and_delete(Connection& db, const std::string& selection,
+                                        core::TimePoint now, Bind&& bind) {
+  auto archived = db.execute(DEVIN_ORCH_ARCHIVE_OUTCOMES + selection, [&](Statement& s) {
+    bind(s);
+    s.bind(2, core::to_epoch_ms(now));
+  });
+  if (!archived) return archived.error();
+  auto deleted = db.execute("DELETE FROM jobs WHERE " + selection, bind);
+  if (!deleted) return deleted.error();
+  return static_cast<std::int64_t>(db.changes());
+}
+
+}  // namespace
+
 StoreResult<std::int64_t> SqliteStore::prune(core::TimePoint cutoff, core::TimePoint now) {
   return answer([&]() -> result<std::int64_t> {
     Connection& db = *impl_;
     return in_write_transaction(db, [&]() -> result<std::int64_t> {
-      constexpr const char* kTerminal =
-          DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < ?1";
-      auto archived = db.execute(
-          std::string{"INSERT INTO outcomes (key, generation, org_id, state, session_id, "
-                      "session_url, status, status_detail, acus_consumed, pull_requests, "
-                      "structured_output, last_error, created_at, finished_at, pruned_at) "
-                      "SELECT key, generation, org_id, state, session_id, session_url, status, "
-                      "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
-                      "created_at, finished_at, ?2 FROM jobs WHERE "} +
-              kTerminal,
-          [&](Statement& s) {
-            s.bind(1, core::to_epoch_ms(cutoff));
-            s.bind(2, core::to_epoch_ms(now));
-          });
-      if (!archived) return archived.error();
-      auto deleted = db.execute(std::string{"DELETE FROM jobs WHERE "} + kTerminal,
+      return archive_and_delete(db, DEVIN_ORCH_ENDED_BEFORE, now,
                                 [&](Statement& s) { s.bind(1, core::to_epoch_ms(cutoff)); });
+    });
+  });
+}
+
+StoreResult<std::int64_t> SqliteStore::prune_ended(core::TimePoint cutoff, core::TimePoint now,
+                                                   std::size_t limit) {
+  return answer([&]() -> result<std::int64_t> {
+    if (limit == 0) return std::int64_t{0};
+    Connection& db = *impl_;
+    // The same `limit` rows for both statements: nothing else writes inside this transaction.
+    return in_write_transaction(db, [&]() -> result<std::int64_t> {
+      return archive_and_delete(
+          db,
+          "id IN (SELECT id FROM jobs WHERE " DEVIN_ORCH_ENDED_BEFORE
+          " ORDER BY coalesce(finished_at, updated_at) LIMIT ?3)",
+          now, [&](Statement& s) {
+            s.bind(1, core::to_epoch_ms(cutoff));
+            s.bind(3, static_cast<std::int64_t>(limit));
+          });
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<DeleteResult> SqliteStore::delete_job(std::string_view key, core::TimePoint now) {
+  return answer([&]() -> result<DeleteResult> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<DeleteResult> {
+      auto found = find_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return DeleteResult::not_found;
+      const std::int64_t id = (*found)->first;
+      const auto state = core::parse_job_state((*found)->second);
+      if (!state || !core::is_terminal(*state)) return DeleteResult::not_ended;
+      auto deleted = archive_and_delete(db, "id = ?1", now, [&](Statement& s) { s.bind(1, id); });
       if (!deleted) return deleted.error();
-      return static_cast<std::int64_t>(db.changes());
+      return DeleteResult::deleted;
     });
   });
 }

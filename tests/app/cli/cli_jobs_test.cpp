@@ -175,7 +175,7 @@ TEST_F(CliJobs, EveryCommandHasHelpAndIsListed) {
   }
   EXPECT_THAT(names, ElementsAre("run", "status", "check-config", "healthcheck", "version",
                                  "enqueue", "ls", "show", "cancel", "retry", "pause", "resume",
-                                 "prune"));
+                                 "prune", "delete"));
   EXPECT_EQ(find_command("stats"), nullptr);
   // `status --help` names the states; so every state there is.
   for (const auto state : core::all_job_states()) {
@@ -208,6 +208,8 @@ TEST_F(CliJobs, BadUsageExitsTwoWithTheReasonAndAHint) {
   EXPECT_EQ(cli("resume", {"--org", ""}).code, 2);
   EXPECT_EQ(cli("prune").code, 2);
   EXPECT_EQ(cli("prune", {"--older-than", "soon"}).code, 2);
+  EXPECT_EQ(cli("delete").code, 2) << "at least one key";
+  EXPECT_EQ(cli("delete", {"--archive", "k"}).code, 2);
   EXPECT_EQ(cli("ls", {"--json=yes"}).code, 2) << "a switch takes no value";
   EXPECT_EQ(cli("ls", {"--org", "a", "--org", "b"}).code, 2) << "not repeatable";
   EXPECT_EQ(cli("ls", {"--limit"}).code, 2) << "missing value";
@@ -402,12 +404,23 @@ TEST_F(CliJobs, EnqueueFromFlagsAddsOnceAndReportsADifferentDefinition) {
   EXPECT_EQ(again.code, 0);
   EXPECT_EQ(again.out, "exists fix-1 (unchanged)\n");
 
-  const auto changed = cli("enqueue", {"--key", "fix-1", "--prompt", "Something else", "--json"});
+  // Issue 24: the report names what differs, so the operator sees the edit that was refused.
+  auto retitled = flags;
+  retitled[5] = "Flaky again";  // the --title
+  const auto changed = cli("enqueue", [&] {
+    auto args = retitled;
+    args.emplace_back("--json");
+    return args;
+  }());
   EXPECT_EQ(changed.code, 4);
-  EXPECT_EQ(changed.out, R"([{"key":"fix-1","result":"changed"}])" "\n");
+  EXPECT_EQ(changed.out, R"([{"key":"fix-1","result":"changed","differs":["title"]}])" "\n");
   EXPECT_EQ(job("fix-1").definition, expected) << "a different definition is not applied";
+  EXPECT_EQ(cli("enqueue", retitled).out,
+            "exists fix-1 with a different definition (not applied): title differs\n");
   EXPECT_EQ(cli("enqueue", {"--key", "fix-1", "--prompt", "Something else"}).out,
-            "exists fix-1 with a different definition (not applied)\n");
+            "exists fix-1 with a different definition (not applied): org_id, priority, prompt, "
+            "title, tags, create_as_user_id, playbook_id, repos, max_acu_limit, devin_mode, "
+            "not_before, deadline, max_attempts differ\n");
 }
 
 TEST_F(CliJobs, EnqueueFromFlagsRejectsBadValuesBeforeOpeningTheDatabase) {
@@ -550,7 +563,8 @@ TEST_F(CliJobs, EnqueueFromJsonLinesOnStdin) {
   EXPECT_EQ(text.code, 4);
   EXPECT_EQ(text.out,
             "exists s1 (unchanged)\n"
-            "exists s2 with a different definition (not applied)\n"
+            "exists s2 with a different definition (not applied): prompt, not_before, "
+            "max_attempts, on_waiting_for_user, messages, complete_on differ\n"
             "added s3\n");
   EXPECT_EQ(text.err, "");
 }
@@ -1034,6 +1048,95 @@ TEST_F(CliJobs, FinishedAndInvalidJobsCannotBeRetried) {
   EXPECT_EQ(cli("retry", {"done"}).code, 4);
   ASSERT_TRUE(db().add_invalid("broken", "test", "missing prompt", now_));
   EXPECT_EQ(cli("retry", {"broken"}).code, 4);
+}
+
+// Issue 24: a job the daemon's loader recorded `invalid` (a typo in a job file) is mended by
+// its corrected definition through each of enqueue's inputs, and then runs like any other.
+TEST_F(CliJobs, EnqueueMendsAnInvalidJobFromEveryInput) {
+  for (const char* key : {"by-flags", "by-file", "by-stdin"}) {
+    ASSERT_TRUE(db().add_invalid(key, "file:jobs.yaml",
+                                 "jobs.yaml:2:3: jobs[0].promt: unknown field 'promt'",
+                                 now_ - 1h));
+  }
+  const auto flags = cli("enqueue", {"--key", "by-flags", "--prompt", "Fixed", "--tag", "ci"});
+  EXPECT_EQ(flags.code, 0) << flags.err;
+  EXPECT_EQ(flags.out, "mended by-flags (was invalid; queued again)\n");
+
+  const auto file = dir_.file("jobs.yaml");
+  write_file(file, "- key: by-file\n  prompt: Fixed\n");
+  const auto from_file = cli("enqueue", {"--file", file});
+  EXPECT_EQ(from_file.code, 0) << from_file.err;
+  EXPECT_EQ(from_file.out, "mended by-file (was invalid; queued again)\n");
+
+  const auto from_stdin =
+      cli("enqueue", {"--stdin", "--json"}, R"({"key": "by-stdin", "prompt": "Fixed"})" "\n");
+  EXPECT_EQ(from_stdin.code, 0) << from_stdin.err;
+  EXPECT_EQ(from_stdin.out, R"([{"key":"by-stdin","result":"mended"}])" "\n");
+
+  for (const char* key : {"by-flags", "by-file", "by-stdin"}) {
+    const auto record = job(key);
+    EXPECT_EQ(record.state, core::JobState::queued) << key;
+    EXPECT_EQ(record.definition.spec.prompt, "Fixed") << key;
+    EXPECT_EQ(record.last_error, std::nullopt) << key;
+  }
+  EXPECT_EQ(job("by-flags").definition.spec.tags, std::vector<std::string>{"ci"});
+  const auto shown = cli("show", {"by-flags"});
+  EXPECT_THAT(shown.out, HasSubstr("mended  state=queued  definition replaced by cli: prompt, "
+                                   "tags differ"));
+  // Mended once: it is an ordinary queued job now, and keeps its definition.
+  EXPECT_EQ(cli("enqueue", {"--key", "by-flags", "--prompt", "Other"}).code, 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// delete
+
+TEST_F(CliJobs, DeleteRemovesEndedJobsAndRefusesLiveOnes) {
+  add_mixed_jobs();  // alpha and delta queued, beta running, gamma failed
+  ASSERT_TRUE(db().add_invalid("broken", "test", "missing prompt", now_));
+  const auto gamma = job("gamma").id;
+
+  const auto deleted = cli("delete", {"gamma", "broken"});
+  EXPECT_EQ(deleted.code, 0) << deleted.err;
+  EXPECT_EQ(deleted.out, "deleted gamma (was failed)\ndeleted broken (was invalid)\n");
+  EXPECT_EQ(deleted.err, "");
+  EXPECT_EQ(cli("show", {"gamma"}).code, 3);
+  EXPECT_TRUE(db().history(gamma).value().empty()) << "its history goes with it";
+
+  const auto running = cli("delete", {"beta"});
+  EXPECT_EQ(running.code, 4);
+  EXPECT_EQ(running.out, "");
+  EXPECT_EQ(running.err,
+            "devin-orch delete: beta: has not ended (state running); cancel it first: "
+            "devin-orch cancel beta\n");
+  EXPECT_EQ(cli("delete", {"alpha"}).code, 4) << "queued";
+  const auto unknown = cli("delete", {"nope"});
+  EXPECT_EQ(unknown.code, 3);
+  EXPECT_EQ(unknown.err, "devin-orch delete: no job has the key 'nope'\n");
+  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta", "delta"));
+
+  // Several keys: each is decided alone; 4 wins over 3.
+  ASSERT_EQ(cli("cancel", {"delta"}).code, 0);
+  const auto mixed = cli("delete", {"nope", "delta", "alpha", "--json"});
+  EXPECT_EQ(mixed.code, 4);
+  EXPECT_EQ(mixed.out,
+            R"([{"key":"nope","result":"not_found","state":null},)"
+            R"({"key":"delta","result":"deleted","state":"cancelled"},)"
+            R"({"key":"alpha","result":"not_ended","state":"queued"}])" "\n");
+  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta"));
+}
+
+// A deleted key is free again, so a job file that still lists it brings it back: say so.
+TEST_F(CliJobs, DeletingAJobFromAJobFileSaysTheDaemonAddsItAgain) {
+  ASSERT_TRUE(db().add_job({.key = "nightly", .spec = {.prompt = "p"}}, "file:/etc/jobs.yaml",
+                           now_ - 1h));
+  ASSERT_EQ(cli("cancel", {"nightly"}).code, 0);
+  const auto deleted = cli("delete", {"nightly"});
+  EXPECT_EQ(deleted.code, 0);
+  EXPECT_EQ(deleted.out, "deleted nightly (was cancelled)\n");
+  EXPECT_EQ(deleted.err,
+            "devin-orch delete: note: nightly came from /etc/jobs.yaml; the daemon adds it "
+            "again as a new job at its next start or reload unless it is removed from that "
+            "file\n");
 }
 
 // ---------------------------------------------------------------------------------------------

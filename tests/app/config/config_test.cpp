@@ -1,6 +1,7 @@
 // Config loading against real files in a temp dir: defaults, every key, environment overrides,
 // located diagnostics (all of them, 1-based), hostile input, rendering, and API key resolution.
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/store/types.hpp"
 
 #include "support/process.hpp"
 
@@ -61,6 +62,7 @@ class ConfigTest : public ::testing::Test {
   ScopedEnv base_url_{"DEVIN_ORCH_BASE_URL", nullptr};
   ScopedEnv org_id_{"DEVIN_ORCH_ORG_ID", nullptr};
   ScopedEnv database_{"DEVIN_ORCH_DATABASE", nullptr};
+  ScopedEnv database_url_{"DEVIN_ORCH_DATABASE_URL", nullptr};
   ScopedEnv credentials_{"CREDENTIALS_DIRECTORY", nullptr};
   ScopedEnv api_key_{"DEVIN_API_KEY", nullptr};
   TempDir dir_;
@@ -124,6 +126,48 @@ TEST_F(ConfigTest, DefaultsWhenSectionsAbsent) {
   EXPECT_EQ(c.lease.ttl, 15s);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.source_path, path);
+}
+
+// retention.ended_after: off unless set; days are the natural unit; check-config (which loads
+// and renders) says what is wrong and where.
+TEST_F(ConfigTest, RetentionIsOffByDefaultAndTakesDays) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->retention.ended_after, std::nullopt);
+  EXPECT_THAT(render_config(*result.config), HasSubstr("retention:\n  ended_after: ~\n"));
+
+  result = load("api:\n  org_id: o\nretention:\n  ended_after: 30d\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->retention.ended_after, 30 * 24h);
+  const std::string text = render_config(*result.config);
+  EXPECT_THAT(text, HasSubstr("retention:\n  ended_after: 720h\n"));
+  // What check-config prints loads back to the same setting.
+  const auto again = load_config(write(text, "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->retention.ended_after, 30 * 24h);
+
+  result = load("api:\n  org_id: o\nretention:\n  ended_after: 1d12h\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->retention.ended_after, 36h);
+  result = load("api:\n  org_id: o\nretention:\n  ended_after: ~\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->retention.ended_after, std::nullopt);
+
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"0s", "must be greater than 0s (~ turns retention off)"},
+           {"0d", "must be greater than 0s (~ turns retention off)"},
+           {"soon", "expected a duration like 30d, 12h or 1d12h, or ~ for never, got 'soon'"},
+           {"30", "expected a duration like 30d, 12h or 1d12h, or ~ for never, got '30'"},
+           {"[1d]", "expected a duration like 30d, 12h or 1d12h, or ~ for never, got a list"}}) {
+    result = load("api:\n  org_id: o\nretention:\n  ended_after: " + bad + "\n");
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].field, "retention.ended_after") << bad;
+    EXPECT_EQ(result.errors[0].line, 4) << bad;
+    EXPECT_EQ(result.errors[0].reason, reason) << bad;
+  }
+  result = load("api:\n  org_id: o\nretention:\n  keep: 30d\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].field, "retention.keep");
 }
 
 TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
@@ -508,6 +552,40 @@ TEST_F(ConfigTest, BaseUrlMustBeHttpsUnlessLoopback) {
   EXPECT_EQ(reason_for("http://[::1]:9000"), "ok");
   EXPECT_EQ(reason_for("http://LocalHost:1"), "ok");
   EXPECT_EQ(reason_for("https://api.devin.ai"), "ok");
+}
+
+// A password in the configuration would end up in backups, `config` output and process
+// listings: it comes from a password file instead.
+TEST_F(ConfigTest, APostgresUrlIsTakenWithoutAPasswordAndChoosesTheBackend) {
+  const auto reason_for = [&](const std::string& url) -> std::string {
+    const ConfigLoad result = load("api:\n  org_id: o\ndatabase:\n  url: '" + url + "'\n");
+    return result.errors.empty() ? "ok" : result.errors[0].reason;
+  };
+  const std::string password_file = "put the password in a password file "
+                                    "(database.password_file, or libpq's PGPASSFILE / ~/.pgpass)";
+  EXPECT_EQ(reason_for("postgresql://orch:hunter2@db:5432/orch"),
+            "must not contain a password; " + password_file);
+  EXPECT_EQ(reason_for("postgresql://orch@db/orch?sslmode=require&password=hunter2"),
+            "must not contain a password parameter; " + password_file);
+  EXPECT_TRUE(reason_for("mysql://db/orch").starts_with("must be a PostgreSQL URL")) ;
+  EXPECT_EQ(reason_for("postgresql://orch@db:5432/orch?sslmode=verify-full"), "ok");
+  EXPECT_EQ(reason_for("postgres://orch@db/orch"), "ok");
+
+  const ConfigLoad loaded = load(
+      "api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n"
+      "  password_file: secrets/pgpass\n  connect_timeout: 3s\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  const auto options = store_options(loaded.config->database);
+  EXPECT_EQ(options.url, "postgresql://orch@db/orch");
+  EXPECT_EQ(options.password_file, dir_.file("secrets/pgpass"));  // relative to the config
+  EXPECT_EQ(options.connect_timeout, 3s);
+  EXPECT_EQ(database_name(loaded.config->database), "postgresql://orch@db/orch");
+
+  ScopedEnv url("DEVIN_ORCH_DATABASE_URL", "postgresql://orch:hunter2@db/orch");
+  const ConfigLoad from_env = load("api:\n  org_id: o\n");
+  ASSERT_EQ(from_env.errors.size(), 1U);
+  EXPECT_EQ(from_env.errors[0].field, "database.url");
+  EXPECT_EQ(rendered(from_env.errors)[0].find("hunter2"), std::string::npos);
 }
 
 TEST_F(ConfigTest, OrgIdMustBeSafeInAUrlPath) {

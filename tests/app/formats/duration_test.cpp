@@ -75,5 +75,20 @@ TEST(Duration, FormatThenParseRoundTrips) {
   }
 }
 
+// Ages and retention are counted in days; without days the grammar is parse_duration's, large
+// second counts included.
+TEST(Age, TakesWholeDaysInFrontOfADuration) {
+  EXPECT_EQ(parse_age("30d"), core::Duration{30 * 86'400'000LL});
+  EXPECT_EQ(parse_age("1d12h"), 36h);
+  EXPECT_EQ(parse_age("0d"), 0ms);
+  EXPECT_EQ(parse_age("90s"), 90s);
+  EXPECT_EQ(parse_age("100000s"), 100000s);
+  EXPECT_EQ(parse_age("36600d"), core::Duration{36'600 * 86'400'000LL});
+  for (const char* bad : {"", "d", "1.5d", "-1d", "36601d", "99999999999999999999d", "1d1d",
+                          "1dx", "2h1d", "10"}) {
+    EXPECT_FALSE(parse_age(bad).has_value()) << "'" << bad << "'";
+  }
+}
+
 }  // namespace
 }  // namespace devin_orch::app

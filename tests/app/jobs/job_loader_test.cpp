@@ -1,12 +1,18 @@
-// Job files into a real store: chunked transactions, reloads, changed definitions and files
-// that are unusable as a whole.
+// Job files into a real store: chunked transactions, reloads, changed definitions (and what
+// their report names), invalid jobs mended by a corrected file, and files that are unusable as a
+// whole.
 #include "devin_orch/app/jobs/job_loader.hpp"
 #include "devin_orch/store/store.hpp"
 
 #include "support/process.hpp"
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 
 namespace devin_orch::app {
@@ -66,6 +72,95 @@ TEST_F(JobLoaderTest, AChangedDefinitionIsReportedAndTheStoredOneKept) {
   const auto job = store_->find("job-1");
   ASSERT_TRUE(job.has_value() && job->has_value());
   EXPECT_EQ((*job)->definition.spec.prompt, "p");
+}
+
+// The loader's log lines while it lives, for the tests of what a reload reports.
+class CapturedLog {
+ public:
+  CapturedLog() {
+    auto logger = std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_));
+    logger->set_pattern("[%l] %v");
+    spdlog::set_default_logger(std::move(logger));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+
+  std::vector<std::string> lines(std::string_view level) const {
+    std::vector<std::string> out;
+    std::istringstream in{text_.str()};
+    const std::string prefix = "[" + std::string{level} + "] ";
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with(prefix)) out.push_back(line.substr(prefix.size()));
+    }
+    return out;
+  }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_ = spdlog::default_logger();
+};
+
+// Issue 24: a reload used to log one identical line per changed job, at every reload, without
+// saying what changed. Now one line per set of differing fields, naming them and the keys.
+TEST_F(JobLoaderTest, AChangedDefinitionIsReportedWithTheFieldsThatDiffer) {
+  const auto file = dir_.file("jobs.yaml");
+  testing::write_file(file, jobs_yaml(8) + "- key: tagged\n  prompt: p\n");
+  ASSERT_EQ(load_job_files_into(*store_, {file}, core::wall_now()).inserted, 9);
+  testing::write_file(file, jobs_yaml(7, "other") + "- key: job-7\n  prompt: p\n" +
+                                "- key: tagged\n  prompt: p\n  tags: [ci]\n  priority: 2\n");
+  const CapturedLog log;
+  const auto report = load_job_files_into(*store_, {file}, core::wall_now());
+  EXPECT_EQ(report.changed, 8);
+  EXPECT_EQ(report.unchanged, 1);
+  EXPECT_THAT(
+      log.lines("warning"),
+      ::testing::ElementsAre(
+          file + ": 7 jobs differ from their stored definitions in prompt; the stored ones are "
+                 "kept (a key is a job's identity: use a new key for a new job): 'job-0', "
+                 "'job-1', 'job-2', 'job-3', 'job-4' and 2 more",
+          file + ": job 'tagged' differs from its stored definition in priority, tags; the "
+                 "stored one is kept (a key is a job's identity: use a new key for a new job)"));
+}
+
+// Issue 24: a typo made a job `invalid` for good; the corrected file now mends it on reload,
+// and only it: the other jobs of the file are untouched.
+TEST_F(JobLoaderTest, AReloadOfTheCorrectedFileMendsAnInvalidJob) {
+  const auto file = dir_.file("jobs.yaml");
+  testing::write_file(file,
+                      "- key: good\n  prompt: p\n"
+                      "- key: typo\n  promt: fix the docs\n  tags: [docs]\n");
+  const auto first = load_job_files_into(*store_, {file}, core::wall_now());
+  EXPECT_EQ(first.invalid, 1);
+  ASSERT_EQ(store_->find("typo").value()->state, core::JobState::invalid);
+
+  testing::write_file(file,
+                      "- key: good\n  prompt: p\n"
+                      "- key: typo\n  prompt: fix the docs\n  tags: [docs]\n");
+  const CapturedLog log;
+  const auto reload = load_job_files_into(*store_, {file}, core::wall_now());
+  EXPECT_EQ(reload.mended, 1);
+  EXPECT_EQ(reload.unchanged, 1);
+  EXPECT_EQ(reload.changed, 0);
+  EXPECT_EQ(reload.invalid, 0);
+  const auto typo = store_->find("typo").value();
+  ASSERT_TRUE(typo.has_value());
+  EXPECT_EQ(typo->state, core::JobState::queued);
+  EXPECT_EQ(typo->definition.spec.prompt, "fix the docs");
+  EXPECT_EQ(typo->definition.spec.tags, std::vector<std::string>{"docs"});
+  const auto history = store_->history(typo->id).value();
+  ASSERT_EQ(history.size(), 2U);
+  EXPECT_EQ(history[1].event, "mended");
+  EXPECT_EQ(history[1].message, "definition replaced by file:" + file + ": prompt, tags differ");
+  EXPECT_THAT(log.lines("info"),
+              ::testing::Contains(file + ": job 'typo' was invalid; this definition replaces it "
+                                         "and it is queued again"));
+  EXPECT_THAT(log.lines("warning"), ::testing::IsEmpty());
+
+  const auto again = load_job_files_into(*store_, {file}, core::wall_now());
+  EXPECT_EQ(again.mended, 0);
+  EXPECT_EQ(again.unchanged, 2);
 }
 
 TEST_F(JobLoaderTest, AFileUnusableAsAWholeStoresNothingAndTheNextFileStillLoads) {

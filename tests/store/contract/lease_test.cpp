@@ -21,6 +21,7 @@ class LeaseContract : public StoreContract {
  protected:
   void SetUp() override {
     StoreContract::SetUp();
+    if (HasFatalFailure()) return;  // no database: the failure says why
     a_ = connect();
     b_ = connect();
     ASSERT_TRUE(a_ && b_);
@@ -118,6 +119,7 @@ TEST_P(LeaseContract, AStaleOwnersWritesAreRefusedAndWriteNothing) {
   EXPECT_EQ(a_->finish(id, JobState::dead, "stale", at(17'500)).error(), errc::lease_lost);
   EXPECT_EQ(a_->pause_org("org", "stale", "daemon", at(17'500)).error(), errc::lease_lost);
   EXPECT_EQ(a_->note_error(id, "stale", at(17'500)).error(), errc::lease_lost);
+  EXPECT_EQ(a_->prune_ended(at(17'500), at(17'500), 100).error(), errc::lease_lost);
 
   const auto job = b_->find("job-1").value();
   EXPECT_EQ(job->state, JobState::creating);
@@ -154,6 +156,10 @@ TEST_P(LeaseContract, ProducersWriteWithoutTheLease) {
   definition.spec.prompt = "p";
   EXPECT_TRUE(a_->add_job(definition, "file:jobs.yaml", at(17'100)));
   EXPECT_TRUE(a_->add_invalid("broken", "file:jobs.yaml", "bad", at(17'100)));
+  // Mending an invalid job is a producer's write too.
+  core::JobDefinition corrected{.key = "broken"};
+  corrected.spec.prompt = "p";
+  EXPECT_EQ(a_->add_job(corrected, "file:jobs.yaml", at(17'200)).value(), AddResult::mended);
 }
 
 // A claim moves a job only from queued, and only from the attempts its claimer read: two

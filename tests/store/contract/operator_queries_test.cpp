@@ -1,5 +1,5 @@
-// Contract: the operator's queries (list_jobs, job_source, list_pauses, count_prunable): each
-// filter alone and combined, the orders promised, and the errors.
+// Contract: the operator's queries (list_jobs, job_source, list_pauses, count_prunable) and
+// delete_job: each filter alone and combined, the orders promised, and the errors.
 #include "contract.hpp"
 
 #include <gmock/gmock.h>
@@ -209,6 +209,34 @@ TEST_P(OperatorQueries, CountPrunableCountsWhatPruneRemoves) {
   EXPECT_EQ(store_->prune(at(6000), at(8000)).value(), 2);
   EXPECT_EQ(store_->count_prunable(at(6000)).value(), 0);
   EXPECT_EQ(store_->count_prunable(at(9000)).value(), 1) << "alpha is next";
+}
+
+// `devin-orch delete`: one ended job and its history go; a job in progress is refused.
+TEST_P(OperatorQueries, DeleteRemovesOneEndedJobAndItsHistory) {
+  add_mixed();  // gamma failed at 5000; alpha, beta, delta queued
+  end("delta", JobState::finished, 6000);
+  ASSERT_TRUE(store_->add_invalid("typo", "file:jobs.yaml", "unknown field 'promt'", at(7000)));
+  const std::int64_t gamma = id_of("gamma");
+  ASSERT_FALSE(store_->history(gamma).value().empty());
+
+  EXPECT_EQ(store_->delete_job("gamma", at(8000)).value(), DeleteResult::deleted);
+  EXPECT_FALSE(store_->find("gamma").value().has_value());
+  EXPECT_THAT(store_->history(gamma).value(), IsEmpty());
+  EXPECT_EQ(store_->delete_job("gamma", at(8000)).value(), DeleteResult::not_found);
+  EXPECT_EQ(store_->delete_job("typo", at(8000)).value(), DeleteResult::deleted);
+  EXPECT_EQ(store_->delete_job("nobody", at(8000)).value(), DeleteResult::not_found);
+
+  EXPECT_EQ(store_->delete_job("alpha", at(8000)).value(), DeleteResult::not_ended);
+  ASSERT_TRUE(commit_intent(*store_, id_of("beta"), 1, "orch-beta-g0", 8000, at(8000)));
+  EXPECT_EQ(store_->delete_job("beta", at(8000)).value(), DeleteResult::not_ended) << "creating";
+  ASSERT_TRUE(commit_session(*store_, id_of("beta"), session("s-beta", "running"), false,
+                             at(8000)));
+  EXPECT_EQ(store_->delete_job("beta", at(8000)).value(), DeleteResult::not_ended) << "running";
+  EXPECT_THAT(keys({}), ElementsAre("alpha", "beta", "delta"));
+
+  // The key is free again.
+  add("gamma", 9000);
+  EXPECT_EQ(store_->find("gamma").value()->state, JobState::queued);
 }
 
 }  // namespace

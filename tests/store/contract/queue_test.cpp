@@ -130,6 +130,122 @@ TEST_P(QueueContract, AddInvalidRecordsTheReasonOnce) {
   EXPECT_EQ(record("bad").last_error, "field 'tags': expected an array of strings");
 }
 
+// --- mending an invalid job (issue 24) -----------------------------------------------------
+
+// A typo leaves a job `invalid`; its corrected definition, from whichever producer, replaces it
+// and the job runs. The history keeps both the reason and what the correction changed.
+TEST_P(QueueContract, ACorrectedDefinitionMendsAnInvalidJob) {
+  ASSERT_EQ(store_
+                ->add_invalid("typo", "file:jobs.yaml",
+                              "jobs.yaml:4:3: jobs[1].promt: unknown field 'promt'", at(10))
+                .value(),
+            AddResult::inserted);
+  core::JobDefinition corrected = job("typo", 2);
+  corrected.spec.tags = {"docs"};
+  corrected.controls.max_attempts = 3;
+  EXPECT_EQ(store_->add_job(corrected, "cli", at(20)).value(), AddResult::mended);
+
+  const core::JobRecord stored = record("typo");
+  EXPECT_EQ(stored.state, JobState::queued);
+  EXPECT_EQ(stored.definition, corrected);
+  EXPECT_EQ(stored.last_error, std::nullopt);
+  EXPECT_EQ(stored.created_at_ms, 10) << "the same job, not a new one";
+  EXPECT_EQ(stored.updated_at_ms, 20);
+  EXPECT_EQ(stored.generation, 0);
+  EXPECT_EQ(stored.attempts, 0);
+  EXPECT_EQ(store_->outcome(stored.id).value().finished_at_ms, std::nullopt);
+  EXPECT_EQ(store_->job_source(stored.id).value(), "cli");
+  const auto entries = store_->history(stored.id).value();
+  ASSERT_EQ(entries.size(), 2U);
+  EXPECT_EQ(entries[0].event, "invalid");
+  EXPECT_EQ(entries[1].event, "mended");
+  EXPECT_EQ(entries[1].state, "queued");
+  EXPECT_EQ(entries[1].at_ms, 20);
+  EXPECT_EQ(entries[1].message,
+            "definition replaced by cli: priority, prompt, tags, max_attempts differ");
+  EXPECT_THAT(keys(store_->claimable(at(30), 10).value()), ElementsAre("typo"));
+
+  // Mended once: from now on the job keeps its definition like any other.
+  EXPECT_EQ(store_->add_job(corrected, "cli", at(40)).value(), AddResult::unchanged);
+  core::JobDefinition again = corrected;
+  again.spec.prompt = "something else";
+  EXPECT_EQ(store_->add_job(again, "cli", at(50)).value(), AddResult::changed);
+  EXPECT_EQ(store_->add_invalid("typo", "file:jobs.yaml", "broken again", at(60)).value(),
+            AddResult::unchanged);
+  EXPECT_EQ(record("typo").definition, corrected);
+  EXPECT_EQ(record("typo").state, JobState::queued);
+  EXPECT_THAT(events(*store_, stored.id), ElementsAre("invalid", "mended"));
+}
+
+// Every other state keeps its definition: a key is a job's identity, and a job that ran (or
+// could be running) must never have its definition swapped under it.
+TEST_P(QueueContract, OnlyAnInvalidJobIsMended) {
+  ASSERT_TRUE(store_->add_job(job("queued"), "test", at(1)));
+  running_job("running");
+  ASSERT_TRUE(store_->add_job(job("dead"), "test", at(1)));
+  ASSERT_TRUE(store_->finish(record("dead").id, JobState::dead, "rejected", at(4)));
+  ASSERT_TRUE(store_->add_job(job("cancelled"), "test", at(1)));
+  ASSERT_EQ(store_->request_cancel("cancelled", false, at(4)).value(), CancelResult::cancelled);
+  const std::int64_t finished = running_job("finished");
+  const StatusUpdate ended{.job_id = finished,
+                           .session = session("s-finished", "exit"),
+                           .new_state = JobState::finished};
+  ASSERT_TRUE(store_->record_statuses(std::span{&ended, 1}, at(5)));
+
+  for (const char* key : {"queued", "running", "dead", "cancelled", "finished"}) {
+    const core::JobRecord before = record(key);
+    core::JobDefinition changed = job(key);
+    changed.spec.prompt = "a different task";
+    EXPECT_EQ(store_->add_job(changed, "test", at(10)).value(), AddResult::changed) << key;
+    const core::JobRecord after = record(key);
+    EXPECT_EQ(after.definition, before.definition) << key;
+    EXPECT_EQ(after.state, before.state) << key;
+    EXPECT_THAT(events(*store_, after.id), ::testing::Not(::testing::Contains("mended"))) << key;
+  }
+}
+
+// A job file is stored in one transaction: a mend shares it with the file's new jobs.
+TEST_P(QueueContract, AJobFilesBatchMendsAndInsertsTogether) {
+  ASSERT_TRUE(store_->add_invalid("typo", "file:jobs.yaml", "bad", at(1)));
+  ASSERT_TRUE(store_->add_job(job("kept"), "file:jobs.yaml", at(1)));
+  const std::vector<core::JobDefinition> file{job("kept"), job("typo"), job("new")};
+  EXPECT_EQ(store_->add_jobs(file, "file:jobs.yaml", at(2)).value(),
+            (std::vector<AddResult>{AddResult::unchanged, AddResult::mended,
+                                    AddResult::inserted}));
+  EXPECT_EQ(record("typo").state, JobState::queued);
+  const auto entries = store_->history(record("typo").id).value();
+  ASSERT_EQ(entries.size(), 2U);
+  EXPECT_EQ(entries[1].message, "definition replaced by file:jobs.yaml: prompt differs");
+}
+
+// Retention's batches: at most `limit` jobs each, the earliest ends first, ended jobs only,
+// until none ended before the cutoff is left.
+TEST_P(QueueContract, PruneEndedRemovesAtMostALimitEarliestEndsFirst) {
+  for (int i = 1; i <= 5; ++i) {
+    const std::string key = "ended-" + std::to_string(i);
+    ASSERT_TRUE(store_->add_job(job(key), "test", at(0)));
+    // Ended out of key order, so the order of removal is the order of the ends.
+    ASSERT_TRUE(store_->finish(record(key).id, JobState::dead, "r", at(1'000 * (6 - i))));
+  }
+  ASSERT_TRUE(store_->add_job(job("late"), "test", at(0)));
+  ASSERT_TRUE(store_->finish(record("late").id, JobState::failed, "r", at(9'000)));
+  ASSERT_TRUE(store_->add_job(job("waiting"), "test", at(0)));
+  running_job("busy");
+
+  EXPECT_EQ(store_->prune_ended(at(6'000), at(10'000), 0).value(), 0);
+  EXPECT_EQ(store_->prune_ended(at(6'000), at(10'000), 2).value(), 2);
+  EXPECT_THAT(keys(store_->all_jobs().value()),
+              ElementsAre("ended-1", "ended-2", "ended-3", "late", "waiting", "busy"))
+      << "ended-5 (at 1000) and ended-4 (at 2000) went first";
+  EXPECT_EQ(store_->prune_ended(at(6'000), at(10'000), 2).value(), 2);
+  EXPECT_EQ(store_->prune_ended(at(6'000), at(10'000), 2).value(), 1);
+  EXPECT_EQ(store_->prune_ended(at(6'000), at(10'000), 2).value(), 0);
+  EXPECT_THAT(keys(store_->all_jobs().value()), ElementsAre("late", "waiting", "busy"));
+  EXPECT_EQ(store_->prune_ended(at(100'000), at(100'000), 100).value(), 1)
+      << "only late: a queued or running job is never pruned";
+  EXPECT_THAT(keys(store_->all_jobs().value()), ElementsAre("waiting", "busy"));
+}
+
 // --- round trips --------------------------------------------------------------------------
 
 TEST_P(QueueContract, FullLifecycleIsRecordedInOrder) {

@@ -214,7 +214,7 @@ TEST_F(SqliteStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 6);
+  EXPECT_EQ(latest_schema_version(), 7);
 
   // Per-connection settings: only the store's own connection can report them.
   const auto settings = store_->connection_settings();
@@ -259,7 +259,7 @@ TEST_F(SqliteStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 6);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 7);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 7);
 }
 
@@ -332,16 +332,32 @@ TEST_F(SqliteStoreTest, CancellationLookupUsesItsIndex) {
   EXPECT_NE(plan.find("USING INDEX jobs_cancel_requested"), std::string::npos) << plan;
 }
 
+// Retention's batches (prune_ended) and the CLI's prune read the ended jobs through their index,
+// so a batch reads the rows it removes rather than the whole table.
+TEST_F(SqliteStoreTest, EndedJobLookupUsesItsIndex) {
+  RawConnection raw{db_path_};
+  for (const std::string query :
+       {"SELECT id FROM jobs WHERE NOT (state = 'queued' OR state = 'creating' OR "
+        "state = 'running') AND coalesce(finished_at, updated_at) < 5 "
+        "ORDER BY coalesce(finished_at, updated_at) LIMIT 100",
+        "SELECT count(*) FROM jobs WHERE NOT (state = 'queued' OR state = 'creating' OR "
+        "state = 'running') AND coalesce(finished_at, updated_at) < 5"}) {
+    const std::string plan = raw.query_plan(query);
+    EXPECT_NE(plan.find("USING INDEX jobs_ended"), std::string::npos) << plan;
+    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  }
+}
+
 TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   store_.reset();
   {
     RawConnection raw{db_path_};
-    ASSERT_EQ(raw.run("PRAGMA user_version = 7"), SQLITE_OK);
+    ASSERT_EQ(raw.run("PRAGMA user_version = 8"), SQLITE_OK);
   }
   auto reopened = SqliteStore::open({.path = db_path_.string()});
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error(), errc::database_error);
-  EXPECT_EQ(reopened.error().detail, "database schema version 7 is newer than this devin-orch supports (" +
+  EXPECT_EQ(reopened.error().detail, "database schema version 8 is newer than this devin-orch supports (" +
                        std::to_string(latest_schema_version()) + ")");
 }
 
@@ -514,6 +530,72 @@ TEST_F(SqliteStoreTest, ProducerRowsAreClaimedAndBadOnesInvalidated) {
 
   EXPECT_EQ(store_->count_by_state().value().at(JobState::invalid), 2);
   EXPECT_EQ(keys(store_->claimable(at(11), 5).value()), std::vector<std::string>{"ext-good"});
+}
+
+// Issue 24 through the documented producer path (docs/queue.md): the script that inserted a bad
+// row is fixed and run again, with the same INSERT ... ON CONFLICT (key) DO NOTHING. That mends
+// the invalid job (schema v7's trigger) and the daemon then runs it.
+TEST_F(SqliteStoreTest, AProducersCorrectedRowMendsItsInvalidJob) {
+  RawConnection producer{db_path_};
+  const std::string insert =
+      "INSERT INTO jobs (key, spec, priority, source) VALUES (?1, ?2, ?3, 'enqueue.py') "
+      "ON CONFLICT (key) DO NOTHING";
+  ASSERT_EQ(producer.run(insert, {"ext", R"({"prompt":"p","tags":"ci"})", "1"}), SQLITE_OK);
+  ASSERT_TRUE(store_->claimable(at(10), 5));
+  ASSERT_EQ(record("ext").state, JobState::invalid);
+  // The same broken row again changes nothing: a producer retrying its script does not make
+  // the job flip between invalid and queued.
+  ASSERT_EQ(producer.run(insert, {"ext", R"({"prompt":"p","tags":"ci"})", "1"}), SQLITE_OK);
+  EXPECT_EQ(record("ext").state, JobState::invalid);
+
+  ASSERT_EQ(producer.run(insert, {"ext", R"({"prompt":"p","tags":["ci"]})", "2"}), SQLITE_OK)
+      << producer.error();
+  const core::JobRecord mended = record("ext");
+  EXPECT_EQ(mended.state, JobState::queued);
+  EXPECT_EQ(mended.definition.spec.tags, std::vector<std::string>{"ci"});
+  EXPECT_EQ(mended.definition.priority, 2);
+  EXPECT_EQ(mended.last_error, std::nullopt);
+  EXPECT_EQ(store_->outcome(mended.id).value().finished_at_ms, std::nullopt);
+  const auto entries = store_->history(mended.id).value();
+  ASSERT_EQ(entries.size(), 2U);
+  EXPECT_EQ(entries[0].event, "invalid");
+  EXPECT_EQ(entries[1].event, "mended");
+  EXPECT_EQ(entries[1].state, "queued");
+  EXPECT_EQ(entries[1].message, "definition replaced by enqueue.py: priority, spec differ");
+  EXPECT_EQ(producer.integer("SELECT count(*) FROM jobs"), 1);
+  EXPECT_EQ(keys(store_->claimable(at(20), 5).value()), std::vector<std::string>{"ext"});
+
+  // Only an invalid job: now queued, another row under its key is dropped as before.
+  ASSERT_EQ(producer.run(insert, {"ext", R"({"prompt":"other"})", "2"}), SQLITE_OK);
+  EXPECT_EQ(record("ext").definition.spec.prompt, "p");
+  EXPECT_THAT(events(*store_, mended.id), ElementsAre("invalid", "mended"));
+}
+
+// A plain INSERT of an existing key fails, and the mend fails with it: nothing changes.
+TEST_F(SqliteStoreTest, AFailedProducerInsertMendsNothing) {
+  ASSERT_TRUE(store_->add_invalid("typo", "file:jobs.yaml", "unknown field 'promt'", at(1)));
+  RawConnection producer{db_path_};
+  EXPECT_EQ(producer.run("INSERT INTO jobs (key, spec) VALUES ('typo', '{\"prompt\":\"p\"}')"),
+            SQLITE_CONSTRAINT_UNIQUE);
+  EXPECT_EQ(record("typo").state, JobState::invalid);
+  EXPECT_THAT(events(*store_, id_of("typo")), ElementsAre("invalid"));
+}
+
+// `delete` and retention keep what prune keeps: the outcome, in the archive.
+TEST_F(SqliteStoreTest, DeleteAndRetentionArchiveTheOutcome) {
+  running_job("deleted");
+  running_job("retired");
+  for (const char* key : {"deleted", "retired"}) {
+    ASSERT_TRUE(store_->finish(id_of(key), JobState::failed, "boom", at(5)));
+  }
+  ASSERT_EQ(store_->delete_job("deleted", at(6)).value(), DeleteResult::deleted);
+  ASSERT_EQ(store_->prune_ended(at(6), at(7), 100).value(), 1);
+  RawConnection raw{db_path_};
+  EXPECT_EQ(raw.text("SELECT group_concat(key || ':' || state || ':' || session_id || ':' || "
+                     "pruned_at, ' ') FROM (SELECT * FROM outcomes ORDER BY id)"),
+            "deleted:failed:s-deleted:6 retired:failed:s-retired:7");
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM jobs"), 0);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM job_events"), 0);
 }
 
 TEST_F(SqliteStoreTest, StrictTablesRefuseWrongTypesFromProducers) {

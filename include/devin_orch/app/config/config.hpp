@@ -67,12 +67,20 @@ struct CreateConfig {
 
 struct DatabaseConfig {
   std::string path = "/var/lib/devin-orch/devin-orch.db";
-  core::Duration busy_timeout = 5s;
+  // PostgreSQL instead of the SQLite file: postgresql://user@host:port/db?sslmode=verify-full.
+  // Never with a password (refused): that comes from password_file or libpq's PGPASSFILE.
+  std::string url;
+  std::string password_file;       // a libpq password file (host:port:db:user:password), 0600
+  core::Duration connect_timeout = 5s;  // PostgreSQL: one attempt to reach the server
+  core::Duration busy_timeout = 5s;     // a write waits this long for another writer's lock
   std::int64_t cache_kib = 256;  // SQLite page cache, KiB (SQLite's own default is 2 MiB)
 };
 
 // How the daemon and the CLI open the store for this configuration.
 store::StoreOptions store_options(const DatabaseConfig& database);
+// The database for messages and logs: the PostgreSQL URL (which never has a password) or the
+// SQLite file's path.
+const std::string& database_name(const DatabaseConfig& database);
 
 struct JobsConfig {
   std::vector<std::string> files;  // YAML job files; relative paths resolve against the config
@@ -96,6 +104,14 @@ struct LeaseConfig {
   core::Duration ttl = 15s;  // lapse after the holder's last renewal (renewed every third of it)
 };
 
+// What the daemon keeps of jobs that ended. Off by default: ended jobs stay until an operator
+// prunes or deletes them.
+struct RetentionConfig {
+  // Ended jobs whose end is older than this are pruned (outcomes archived, job and history
+  // deleted), a small batch at a time; nullopt: never.
+  std::optional<core::Duration> ended_after;
+};
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -116,6 +132,7 @@ struct Config {
   JobsConfig jobs;
   ShutdownConfig shutdown;
   LeaseConfig lease;
+  RetentionConfig retention;
   MetricsConfig metrics;
   LogConfig log;
   std::string source_path;  // the file it was loaded from

@@ -1,6 +1,7 @@
 // Moves job definitions from YAML files into the store, reporting every problem with its
-// location. Loading the same file again adds nothing; a changed definition is reported, never
-// applied (a job's key is its identity forever).
+// location. Loading the same file again adds nothing; a changed definition is reported with the
+// fields that differ, never applied (a job's key is its identity forever), except that a
+// corrected definition mends a job that is `invalid` (JobIntake::add_job).
 #pragma once
 
 #include "devin_orch/core/time.hpp"
@@ -15,6 +16,7 @@ struct LoadReport {
   int inserted = 0;
   int unchanged = 0;
   int changed = 0;       // existing key, different definition: kept as stored
+  int mended = 0;        // an `invalid` job's definition replaced: queued again
   int invalid = 0;       // jobs skipped (recorded as `invalid` when they had a key)
   int fatal_errors = 0;  // files that could not be read or parsed at all
 };

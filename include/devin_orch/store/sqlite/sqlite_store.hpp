@@ -110,6 +110,9 @@ class SqliteStore final : public Store {
                              std::string_view reason, core::TimePoint now) override;
   StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override;
   StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) override;
+  StoreResult<std::int64_t> prune_ended(core::TimePoint cutoff, core::TimePoint now,
+                                        std::size_t limit) override;
+  StoreResult<DeleteResult> delete_job(std::string_view key, core::TimePoint now) override;
   StoreResult<std::vector<JobSummary>> list_jobs(const JobFilter& filter) override;
   StoreResult<std::string> job_source(std::int64_t job_id) override;
   StoreResult<std::vector<OrgPause>> list_pauses() override;

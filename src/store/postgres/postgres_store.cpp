@@ -1,0 +1,1378 @@
+// PostgresStore: opening (URL checks, migrations), transactions and the fence, and every query
+// and transition, in the same terms as the SQLite store (docs/architecture.md, "The store's
+// interfaces"); the SQL differs only where PostgreSQL's dialect does.
+#include "postgres_store.hpp"
+
+#include "../job_row.hpp"
+#include "pq.hpp"
+#include "schema.hpp"
+
+#include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/store/spec_codec.hpp"
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+namespace devin_orch::store {
+
+using pg::Params;
+using pg::Row;
+using pg::Rows;
+
+struct PostgresStore::Impl {
+  explicit Impl(const pg::ConnectTarget& target) : db{target}, listener{target} {}
+
+  pg::Connection db;
+  // Only LISTENs: its socket turns readable for a notification and nothing else, so a loop can
+  // wait on it. Opened by the first change_mark() (the CLI never needs it).
+  pg::Connection listener;
+  std::int64_t mark = 0;
+  WriteHooks hooks;
+  std::optional<Fence> fence;
+  std::function<void()> fence_refused;
+};
+
+namespace {
+
+using Impl = PostgresStore::Impl;
+
+#define DEVIN_ORCH_IN_PROGRESS "state IN ('queued', 'creating', 'running')"
+#define DEVIN_ORCH_ENDED "state NOT IN ('queued', 'creating', 'running')"
+
+std::optional<std::string> state_name(core::JobState state) {
+  return std::string(core::to_string(state));
+}
+
+// A text[] literal for a parameter: every element quoted, quotes and backslashes escaped.
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (const char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// Runs one public call's body against the connection (reconnecting first if it broke) and hands
+// its outcome back in the store's error style, with the server's words for a failure.
+template <class T>
+struct Lifted {
+  using type = StoreResult<T>;
+  static type lift(result<T>&& outcome) {
+    if constexpr (std::is_void_v<T>) {
+      return {};
+    } else {
+      return std::move(*outcome);
+    }
+  }
+};
+template <>
+struct Lifted<std::vector<result<void>>> {
+  using type = StoreResult<std::vector<StoreResult<void>>>;
+  static type lift(result<std::vector<result<void>>>&& outcome) {
+    std::vector<StoreResult<void>> each;
+    each.reserve(outcome->size());
+    for (const auto& one : *outcome) each.push_back(one ? StoreResult<void>{} : one.error());
+    return each;
+  }
+};
+
+template <class Body>
+auto answer(Impl& impl, Body&& body) {
+  using T = typename std::invoke_result_t<Body>::value_type;
+  using Out = typename Lifted<T>::type;
+  impl.db.forget_error();
+  if (auto connected = impl.db.ensure(); !connected) {
+    return Out{Error{connected.error(), impl.db.take_error()}};
+  }
+  auto outcome = std::forward<Body>(body)();
+  if (!outcome) return Out{Error{outcome.error(), impl.db.take_error()}};
+  return Lifted<T>::lift(std::move(outcome));
+}
+
+// The write hooks around one write transaction.
+class WriteHooksScope {
+ public:
+  explicit WriteHooksScope(const WriteHooks& hooks) : hooks_{hooks} {
+    if (hooks_.before) hooks_.before();
+  }
+  ~WriteHooksScope() {
+    if (hooks_.after) hooks_.after();
+  }
+  WriteHooksScope(const WriteHooksScope&) = delete;
+  WriteHooksScope& operator=(const WriteHooksScope&) = delete;
+
+ private:
+  const WriteHooks& hooks_;
+};
+
+// Rolls back unless committed (or the connection is gone, which ends the transaction).
+class Transaction {
+ public:
+  explicit Transaction(pg::Connection& db) noexcept : db_{db} {}
+  ~Transaction() {
+    if (open_ && db_.in_transaction()) (void)db_.simple("ROLLBACK");
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  result<void> begin(bool synced) {
+    // One round trip: a write a restart repairs need not wait for the WAL's flush.
+    auto done = db_.simple(synced ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off");
+    if (!done) return done.error();
+    open_ = true;
+    return {};
+  }
+  result<void> commit() {
+    auto done = db_.simple("COMMIT");
+    open_ = false;
+    if (!done) return done.error();
+    return {};
+  }
+
+ private:
+  pg::Connection& db_;
+  bool open_ = false;
+};
+
+// How a write must survive a crash of the server: synced commits are flushed to the server's WAL
+// before they return (synchronous_commit as the server has it); recoverable ones are not waited
+// for, because a restart repairs their loss (a session id by the tag lookup, a status by the
+// next poll). The same split as the SQLite store's.
+enum class Durability { synced, recoverable };
+enum class Fencing { fenced, unfenced };
+
+// Inside a write transaction: the fence still matches the lease row, and a share lock on that
+// row keeps a successor from taking the lease until this transaction ends.
+result<void> check_fence(Impl& impl) {
+  if (!impl.fence) return {};
+  const Fence& fence = *impl.fence;
+  auto rows = impl.db.exec("SELECT owner, epoch FROM leases WHERE name = $1 FOR SHARE",
+                           Params{}.add(fence.name));
+  if (!rows) return rows.error();
+  if (rows->empty() || (*rows)[0].text_at(0) != fence.owner ||
+      (*rows)[0].int64_at(1) != fence.epoch) {
+    if (impl.fence_refused) impl.fence_refused();
+    return errc::lease_lost;
+  }
+  return {};
+}
+
+template <class Body>
+auto in_write_transaction(Impl& impl, Body&& body, Durability durability = Durability::synced,
+                          Fencing fencing = Fencing::fenced) -> decltype(body()) {
+  const WriteHooksScope hooks{impl.hooks};
+  Transaction transaction{impl.db};
+  if (auto begun = transaction.begin(durability == Durability::synced); !begun) {
+    return begun.error();
+  }
+  if (fencing == Fencing::fenced) {
+    if (auto current = check_fence(impl); !current) return current.error();
+  }
+  auto outcome = body();
+  if (!outcome) return outcome;
+  if (auto committed = transaction.commit(); !committed) return committed.error();
+  return outcome;
+}
+
+result<void> insert_event(pg::Connection& db, std::int64_t job_id, core::TimePoint at,
+                          std::string_view event, std::optional<std::string> state,
+                          std::optional<std::string> status,
+                          std::optional<std::string> status_detail,
+                          std::optional<std::string> message) {
+  auto done = db.exec(
+      "INSERT INTO job_events (job_id, at, event, state, status, status_detail, message) "
+      "VALUES ($1::bigint, $2::bigint, $3, $4, $5, $6, $7)",
+      Params{}
+          .add(job_id)
+          .add(core::to_epoch_ms(at))
+          .add(event)
+          .add(state)
+          .add(status)
+          .add(status_detail)
+          .add(message));
+  if (!done) return done.error();
+  return {};
+}
+
+// Why a guarded UPDATE touched no row: the job is missing, or in a state that forbids it.
+result<void> transition_refused(pg::Connection& db, std::int64_t job_id) {
+  auto rows = db.exec("SELECT 1 FROM jobs WHERE id = $1::bigint", Params{}.add(job_id));
+  if (!rows) return rows.error();
+  return rows->empty() ? errc::not_found : errc::conflict;
+}
+
+result<void> validate_key(std::string_view key) {
+  if (core::validate_key(key)) return errc::invalid_argument;
+  return {};
+}
+
+result<std::vector<core::JobRecord>> select_jobs(pg::Connection& db, std::string_view sql,
+                                                 const Params& params = {}) {
+  auto rows = db.exec(sql, params);
+  if (!rows) return rows.error();
+  std::vector<core::JobRecord> jobs;
+  jobs.reserve(static_cast<std::size_t>(rows->size()));
+  for (int i = 0; i < rows->size(); ++i) jobs.push_back(read_job((*rows)[i]).record);
+  return jobs;
+}
+
+result<AddResult> add_job_in_transaction(pg::Connection& db, const core::JobDefinition& definition,
+                                         std::string_view source, core::TimePoint now,
+                                         const std::optional<std::string>& parent_key) {
+  if (auto valid = validate_key(definition.key); !valid) return valid.error();
+  const std::string spec = encode_spec(definition.spec);
+  const auto& controls = definition.controls;
+  const std::string encoded_controls = encode_controls(controls);
+  // ON CONFLICT: a producer inserting the same key at this instant waits for us, or we for it.
+  auto inserted = db.exec(
+      "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
+      "not_before, deadline, max_attempts, controls, parent_key) "
+      "VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $6::bigint, $7::bigint, $8::bigint, "
+      "$9::bigint, $10, $11) ON CONFLICT (key) DO NOTHING RETURNING id",
+      Params{}
+          .add(definition.key)
+          .add(definition.org_id)
+          .add(definition.priority)
+          .add(spec)
+          .add(source)
+          .add(core::to_epoch_ms(now))
+          .add(controls.not_before_ms)
+          .add(controls.deadline_ms)
+          .add(controls.max_attempts)
+          .add(text_or_null(encoded_controls))
+          .add(parent_key));
+  if (!inserted) return inserted.error();
+  if (!inserted->empty()) {
+    const std::int64_t id = (*inserted)[0].int64_at(0);
+    if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
+                                   std::nullopt, std::nullopt, std::string(source));
+        !logged) {
+      return logged.error();
+    }
+    return AddResult::inserted;
+  }
+  auto existing = db.exec(
+      "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
+      "coalesce(controls, '') FROM jobs WHERE key = $1",
+      Params{}.add(definition.key));
+  if (!existing) return existing.error();
+  if (existing->empty()) return errc::conflict;  // deleted between the two statements
+  const Row row = (*existing)[0];
+  const bool same = row.optional_text_at(0) == definition.org_id &&
+                    row.int64_at(1) == definition.priority &&
+                    canonical_spec(row.text_at(2)) == spec &&
+                    row.optional_int64_at(3) == controls.not_before_ms &&
+                    row.optional_int64_at(4) == controls.deadline_ms &&
+                    row.optional_int64_at(5) == controls.max_attempts &&
+                    row.text_at(6) == encoded_controls;
+  return same ? AddResult::unchanged : AddResult::changed;
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) noexcept : impl_{std::move(impl)} {}
+
+PostgresStore::~PostgresStore() = default;
+
+StoreResult<std::unique_ptr<PostgresStore>> PostgresStore::open(const StoreOptions& options) {
+  if (const auto problem = pg::url_problem(options.url)) {
+    return Error{errc::invalid_argument, "database URL " + *problem};
+  }
+  auto impl = std::make_unique<Impl>(pg::ConnectTarget{.url = options.url,
+                                                       .password_file = options.password_file,
+                                                       .connect_timeout = options.connect_timeout,
+                                                       .lock_timeout = options.busy_timeout});
+  impl->listener.set_on_connect({std::string{"LISTEN "} + pg::kQueueChannel});
+  if (auto connected = impl->db.ensure(); !connected) {
+    return Error{connected.error(), impl->db.take_error()};
+  }
+  if (auto migrated = pg::migrate(impl->db); !migrated) {
+    return Error{migrated.error(), impl->db.take_error()};
+  }
+  return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
+}
+
+// ---- producers ---------------------------------------------------------------------------
+
+StoreResult<AddResult> PostgresStore::add_job(const core::JobDefinition& definition,
+                                              std::string_view source, core::TimePoint now,
+                                              const std::optional<std::string>& parent_key) {
+  return answer(*impl_, [&]() -> result<AddResult> {
+    return in_write_transaction(
+        *impl_,
+        [&]() { return add_job_in_transaction(impl_->db, definition, source, now, parent_key); },
+        Durability::synced, Fencing::unfenced);
+  });
+}
+
+StoreResult<std::vector<AddResult>> PostgresStore::add_jobs(
+    std::span<const core::JobDefinition> definitions, std::string_view source,
+    core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::vector<AddResult>> {
+    return in_write_transaction(*impl_, [&]() -> result<std::vector<AddResult>> {
+      std::vector<AddResult> results;
+      results.reserve(definitions.size());
+      for (const auto& definition : definitions) {
+        auto added = add_job_in_transaction(impl_->db, definition, source, now, std::nullopt);
+        if (!added) return added.error();
+        results.push_back(*added);
+      }
+      return results;
+    }, Durability::synced, Fencing::unfenced);
+  });
+}
+
+StoreResult<AddResult> PostgresStore::add_invalid(std::string_view key, std::string_view source,
+                                                  std::string_view reason, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<AddResult> {
+    if (auto valid = validate_key(key); !valid) return valid.error();
+    return in_write_transaction(*impl_, [&]() -> result<AddResult> {
+      auto& db = impl_->db;
+      auto inserted = db.exec(
+          "INSERT INTO jobs (key, spec, source, state, last_error, created_at, updated_at, "
+          "finished_at) VALUES ($1, '{}', $2, 'invalid', $3, $4::bigint, $4::bigint, $4::bigint) "
+          "ON CONFLICT (key) DO NOTHING RETURNING id",
+          Params{}.add(key).add(source).add(reason).add(core::to_epoch_ms(now)));
+      if (!inserted) return inserted.error();
+      if (inserted->empty()) return AddResult::unchanged;
+      if (auto logged = insert_event(db, (*inserted)[0].int64_at(0), now, "invalid",
+                                     state_name(core::JobState::invalid), std::nullopt,
+                                     std::nullopt, std::string(reason));
+          !logged) {
+        return logged.error();
+      }
+      return AddResult::inserted;
+    }, Durability::synced, Fencing::unfenced);
+  });
+}
+
+// ---- reading the queue -------------------------------------------------------------------
+
+StoreResult<std::vector<core::JobRecord>> PostgresStore::claimable(core::TimePoint now,
+                                                                   std::size_t limit,
+                                                                   const ClaimFilter& filter) {
+  return answer(*impl_, [&]() -> result<std::vector<core::JobRecord>> {
+    auto& db = impl_->db;
+    std::vector<core::JobRecord> ready;
+    if (limit == 0) return ready;
+    // Paused organisations and users are skipped in the query, so their backlog never fills
+    // the window; the statement has those clauses only while something is paused.
+    const bool any_paused = !filter.paused_orgs.empty();
+    const bool any_user_paused = !filter.paused_users.empty();
+    std::string sql =
+        "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = 'queued' "
+        "AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= $1::bigint) ";
+    // Both clauses share the numbering: with only users paused, the org list is empty.
+    if (any_paused || any_user_paused) sql += "AND coalesce(org_id, $3::text) <> ALL($4::text[]) ";
+    if (any_user_paused) {
+      sql += "AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::text[]) AS p(org, usr) "
+             "WHERE p.org = coalesce(jobs.org_id, $3::text) "
+             "AND p.usr = devin_orch_spec_field(jobs.spec, 'create_as_user_id')) ";
+    }
+    sql += "ORDER BY priority DESC, id LIMIT $2::bigint";
+    Params params;
+    params.add(core::to_epoch_ms(now)).add(static_cast<std::int64_t>(limit));
+    if (any_paused || any_user_paused) {
+      params.add(filter.default_org).add(array_literal(filter.paused_orgs));
+    }
+    if (any_user_paused) {
+      std::vector<std::string> orgs;
+      std::vector<std::string> users;
+      for (const auto& [org, user] : filter.paused_users) {
+        orgs.push_back(org);
+        users.push_back(user);
+      }
+      params.add(array_literal(orgs)).add(array_literal(users));
+    }
+    // Rows whose spec does not decode are moved to `invalid` and the window read again, so they
+    // never crowd good ones out of a batch.
+    for (;;) {
+      ready.clear();
+      auto rows = db.exec(sql, params);
+      if (!rows) return rows.error();
+      std::vector<std::pair<std::int64_t, std::string>> broken;  // id, reason
+      for (int i = 0; i < rows->size(); ++i) {
+        DecodedJob job = read_job((*rows)[i]);
+        if (job.spec_error) {
+          broken.emplace_back(job.record.id, "invalid spec: " + *job.spec_error);
+        } else {
+          ready.push_back(std::move(job.record));
+        }
+      }
+      if (broken.empty()) return ready;
+      auto moved = in_write_transaction(*impl_, [&]() -> result<void> {
+        for (const auto& entry : broken) {
+          auto updated = db.exec(
+              "UPDATE jobs SET state = 'invalid', last_error = $2, finished_at = $3::bigint, "
+              "updated_at = $3::bigint WHERE id = $1::bigint AND state = 'queued'",
+              Params{}.add(entry.first).add(entry.second).add(core::to_epoch_ms(now)));
+          if (!updated) return updated.error();
+          if (updated->affected() == 0) continue;  // someone else moved it meanwhile
+          if (auto logged = insert_event(db, entry.first, now, "invalid",
+                                         state_name(core::JobState::invalid), std::nullopt,
+                                         std::nullopt, entry.second);
+              !logged) {
+            return logged.error();
+          }
+        }
+        return {};
+      });
+      if (!moved) return moved.error();
+      if (rows->size() < static_cast<int>(limit)) return ready;
+    }
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> PostgresStore::in_state(core::JobState state) {
+  return answer(*impl_, [&]() {
+    return select_jobs(impl_->db,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = $1 ORDER BY id",
+                       Params{}.add(core::to_string(state)));
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> PostgresStore::all_jobs() {
+  return answer(*impl_, [&]() {
+    return select_jobs(impl_->db, "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs ORDER BY id");
+  });
+}
+
+StoreResult<std::optional<core::JobRecord>> PostgresStore::find(std::string_view key) {
+  return answer(*impl_, [&]() -> result<std::optional<core::JobRecord>> {
+    auto jobs = select_jobs(impl_->db,
+                            "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE key = $1",
+                            Params{}.add(key));
+    if (!jobs) return jobs.error();
+    if (jobs->empty()) return std::optional<core::JobRecord>{};
+    return std::optional<core::JobRecord>{std::move(jobs->front())};
+  });
+}
+
+StoreResult<Outcome> PostgresStore::outcome(std::int64_t job_id) {
+  return answer(*impl_, [&]() -> result<Outcome> {
+    auto& db = impl_->db;
+    auto rows = db.exec(
+        "SELECT pull_requests, acus_consumed, structured_output, started_at, finished_at, "
+        "child_session_ids, children_acus FROM jobs WHERE id = $1::bigint",
+        Params{}.add(job_id));
+    if (!rows) return rows.error();
+    if (rows->empty()) return errc::not_found;
+    const Row row = (*rows)[0];
+    Outcome out;
+    if (auto text = row.optional_text_at(0)) {
+      auto pull_requests = parse_pull_requests(*text);
+      if (!pull_requests) {
+        return db.fail(errc::database_error,
+                       "job " + std::to_string(job_id) + ": stored pull_requests is not valid");
+      }
+      out.pull_requests = std::move(*pull_requests);
+    }
+    out.acus_consumed = row.optional_double_at(1).value_or(0.0);
+    out.structured_output = row.optional_text_at(2);
+    out.started_at_ms = row.optional_int64_at(3);
+    out.finished_at_ms = row.optional_int64_at(4);
+    if (auto text = row.optional_text_at(5)) {
+      auto children = parse_ids(*text);
+      if (!children) {
+        return db.fail(errc::database_error,
+                       "job " + std::to_string(job_id) + ": stored child_session_ids is not valid");
+      }
+      out.child_session_ids = std::move(*children);
+    }
+    out.children_acus = row.optional_double_at(6).value_or(0.0);
+    return out;
+  });
+}
+
+StoreResult<std::vector<HistoryEntry>> PostgresStore::history(std::int64_t job_id) {
+  return answer(*impl_, [&]() -> result<std::vector<HistoryEntry>> {
+    // By id, not `at`: insertion order is the order things happened even if the clock stepped.
+    auto rows = impl_->db.exec(
+        "SELECT at, event, state, status, status_detail, message FROM job_events "
+        "WHERE job_id = $1::bigint ORDER BY id",
+        Params{}.add(job_id));
+    if (!rows) return rows.error();
+    std::vector<HistoryEntry> entries;
+    for (int i = 0; i < rows->size(); ++i) {
+      const Row row = (*rows)[i];
+      entries.push_back(HistoryEntry{.at_ms = row.int64_at(0),
+                                     .event = row.text_at(1),
+                                     .state = row.optional_text_at(2),
+                                     .status = row.optional_text_at(3),
+                                     .status_detail = row.optional_text_at(4),
+                                     .message = row.optional_text_at(5)});
+    }
+    return entries;
+  });
+}
+
+StoreResult<std::map<core::JobState, std::int64_t>> PostgresStore::count_by_state() {
+  return answer(*impl_, [&]() -> result<std::map<core::JobState, std::int64_t>> {
+    std::map<core::JobState, std::int64_t> counts;
+    for (int value = 0;; ++value) {
+      const auto state = static_cast<core::JobState>(value);
+      if (core::to_string(state) == "unknown") break;
+      counts[state] = 0;
+    }
+    auto rows = impl_->db.exec("SELECT state, count(*) FROM jobs GROUP BY state");
+    if (!rows) return rows.error();
+    for (int i = 0; i < rows->size(); ++i) {
+      if (auto state = core::parse_job_state((*rows)[i].text_at(0))) {
+        counts[*state] = (*rows)[i].int64_at(1);
+      }
+    }
+    return counts;
+  });
+}
+
+StoreResult<std::optional<std::int64_t>> PostgresStore::oldest_queued_at_ms() {
+  return answer(*impl_, [&]() -> result<std::optional<std::int64_t>> {
+    auto rows = impl_->db.exec("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
+    if (!rows) return rows.error();
+    return (*rows)[0].optional_int64_at(0);
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> PostgresStore::past_deadline(core::TimePoint now) {
+  return answer(*impl_, [&]() {
+    return select_jobs(impl_->db,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs "
+                       "WHERE deadline IS NOT NULL AND deadline <= $1::bigint "
+                       "AND " DEVIN_ORCH_IN_PROGRESS " ORDER BY deadline, id",
+                       Params{}.add(core::to_epoch_ms(now)));
+  });
+}
+
+StoreResult<std::vector<core::JobRecord>> PostgresStore::cancel_requests() {
+  return answer(*impl_, [&]() {
+    return select_jobs(impl_->db,
+                       "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs "
+                       "WHERE cancel_requested <> 0 AND " DEVIN_ORCH_IN_PROGRESS " ORDER BY id");
+  });
+}
+
+// ---- transitions -------------------------------------------------------------------------
+
+StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_intents(
+    std::span<const IntentWrite> intents, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::vector<result<void>>> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<std::vector<result<void>>> {
+      std::vector<result<void>> outcomes;
+      outcomes.reserve(intents.size());
+      for (const IntentWrite& intent : intents) {
+        // SKIP LOCKED: a job another daemon is claiming at this instant is refused at once
+        // rather than waited for; its attempts would not match after that claim anyway.
+        auto updated = db.exec(
+            "UPDATE jobs SET state = 'creating', attempts = $2::bigint, sends = $7::bigint, "
+            "creation_tag = $3, intent_at = COALESCE(intent_at, $4::bigint), "
+            "updated_at = $5::bigint WHERE id = (SELECT id FROM jobs WHERE id = $1::bigint "
+            "AND attempts + sends = $2::bigint + $7::bigint - 1 AND "
+            "(($6::boolean AND state = 'queued') OR (NOT $6::boolean AND state = 'creating')) "
+            "FOR UPDATE SKIP LOCKED)",
+            Params{}
+                .add(intent.job_id)
+                .add(intent.attempt)
+                .add(intent.tag)
+                .add(intent.intent_at_ms)
+                .add(core::to_epoch_ms(now))
+                .add(intent.claim)
+                .add(intent.cut_short));
+        if (!updated) return updated.error();
+        if (updated->affected() == 0) {
+          outcomes.push_back(transition_refused(db, intent.job_id));
+          continue;
+        }
+        if (auto logged = insert_event(db, intent.job_id, now, "intent",
+                                       state_name(core::JobState::creating), std::nullopt,
+                                       std::nullopt,
+                                       "attempt " + std::to_string(intent.attempt) +
+                                           (intent.cut_short > 0
+                                                ? " (" + std::to_string(intent.cut_short) +
+                                                      " cut short by restarts)"
+                                                : std::string{}));
+            !logged) {
+          return logged.error();
+        }
+        outcomes.emplace_back();
+      }
+      return outcomes;
+    });
+  });
+}
+
+StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_sessions(
+    std::span<const SessionWrite> sessions, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::vector<result<void>>> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<std::vector<result<void>>> {
+      std::vector<result<void>> outcomes;
+      outcomes.reserve(sessions.size());
+      for (const SessionWrite& write : sessions) {
+        const core::Session& session = write.session;
+        auto updated = db.exec(
+            "UPDATE jobs SET state = 'running', session_id = $2, session_url = $3, status = $4, "
+            "status_detail = $5, pull_requests = $6, acus_consumed = $7::double precision, "
+            "structured_output = $8, started_at = $9::bigint, updated_at = $9::bigint, "
+            "duplicate_watch_until = $10::bigint, child_session_ids = $11 "
+            "WHERE id = $1::bigint AND state = 'creating'",
+            Params{}
+                .add(write.job_id)
+                .add(session.session_id)
+                .add(session.url)
+                .add(session.status)
+                .add(session.status_detail)
+                .add(serialise_pull_requests(session.pull_requests))
+                .add(session.acus_consumed)
+                .add(session.structured_output)
+                .add(core::to_epoch_ms(now))
+                .add(write.duplicate_watch_until_ms)
+                .add(serialise_ids(session.child_session_ids)));
+        if (!updated) return updated.error();
+        if (updated->affected() == 0) {
+          outcomes.push_back(transition_refused(db, write.job_id));
+          continue;
+        }
+        if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
+                                       state_name(core::JobState::running), session.status,
+                                       session.status_detail, session.session_id);
+            !logged) {
+          return logged.error();
+        }
+        outcomes.emplace_back();
+      }
+      return outcomes;
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> PostgresStore::requeue(std::int64_t job_id, std::int64_t attempts,
+                                         std::string_view reason, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = db.exec(
+          "UPDATE jobs SET state = 'queued', attempts = $2::bigint, last_error = $3, "
+          "updated_at = $4::bigint WHERE id = $1::bigint AND state IN ('queued', 'creating')",
+          Params{}.add(job_id).add(attempts).add(text_or_null(reason)).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0) return transition_refused(db, job_id);
+      return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
+                          std::nullopt, std::nullopt, text_or_null(reason));
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> PostgresStore::finish(std::int64_t job_id, core::JobState state,
+                                        std::string_view reason, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    if (!core::is_terminal(state)) return errc::invalid_argument;
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = db.exec(
+          "UPDATE jobs SET state = $2, last_error = $3, finished_at = $4::bigint, "
+          "updated_at = $4::bigint WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS,
+          Params{}
+              .add(job_id)
+              .add(core::to_string(state))
+              .add(text_or_null(reason))
+              .add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0) return transition_refused(db, job_id);
+      return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
+                          std::nullopt, text_or_null(reason));
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> updates,
+                                                 core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    for (const auto& update : updates) {
+      if (update.new_state && !core::is_terminal(*update.new_state)) return errc::invalid_argument;
+    }
+    if (updates.empty()) return {};
+    auto& db = impl_->db;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      for (const auto& update : updates) {
+        const core::Session& session = update.session;
+        const std::optional<std::string> new_state =
+            update.new_state ? state_name(*update.new_state) : std::nullopt;
+        const std::optional<std::string> reason =
+            update.reason ? text_or_null(*update.reason) : std::nullopt;
+        // The status event first, from the row as it still is, only when the status or its
+        // detail changes and only for a job still in progress.
+        auto logged = db.exec(
+            "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
+            "SELECT id, $2::bigint, 'status', COALESCE($3::text, state), $4::text, $5::text "
+            "FROM jobs WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS " "
+            "AND (status IS DISTINCT FROM $4::text OR status_detail IS DISTINCT FROM $5::text)",
+            Params{}
+                .add(update.job_id)
+                .add(now_ms)
+                .add(new_state)
+                .add(session.status)
+                .add(session.status_detail));
+        if (!logged) return logged.error();
+        Params params;
+        params.add(update.job_id)
+            .add(session.status)
+            .add(session.status_detail)
+            .add(serialise_pull_requests(session.pull_requests))
+            .add(session.acus_consumed)
+            .add(session.structured_output)
+            .add(now_ms)
+            .add(serialise_ids(session.child_session_ids));
+        auto updated =
+            new_state
+                ? db.exec(
+                      "UPDATE jobs SET status = $2, status_detail = $3, pull_requests = $4, "
+                      "acus_consumed = $5::double precision, "
+                      "structured_output = COALESCE($6, structured_output), "
+                      "updated_at = $7::bigint, child_session_ids = COALESCE($8, child_session_ids), "
+                      "state = $9, finished_at = $7::bigint, last_error = $10 "
+                      "WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS,
+                      params.add(new_state).add(reason))
+                : db.exec(
+                      "UPDATE jobs SET status = $2, status_detail = $3, pull_requests = $4, "
+                      "acus_consumed = $5::double precision, "
+                      "structured_output = COALESCE($6, structured_output), "
+                      "updated_at = $7::bigint, child_session_ids = COALESCE($8, child_session_ids) "
+                      "WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS,
+                      params);
+        if (!updated) return updated.error();
+        if (updated->affected() == 0) continue;  // missing, or already ended
+        if (update.new_state) {
+          if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
+                                        session.status, session.status_detail, reason);
+              !ended) {
+            return ended.error();
+          }
+        }
+      }
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> PostgresStore::record_duplicates(std::int64_t job_id,
+                                                   std::string_view current_session_id,
+                                                   const core::Session& kept,
+                                                   std::span<const std::string> terminated,
+                                                   core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      if (kept.session_id != current_session_id) {
+        auto switched = db.exec(
+            "UPDATE jobs SET session_id = $3, session_url = $4, status = $5, status_detail = $6, "
+            "pull_requests = $7, acus_consumed = $8::double precision, "
+            "structured_output = COALESCE($9, structured_output), updated_at = $10::bigint "
+            "WHERE id = $1::bigint AND session_id = $2 AND state = 'running'",
+            Params{}
+                .add(job_id)
+                .add(current_session_id)
+                .add(kept.session_id)
+                .add(kept.url)
+                .add(kept.status)
+                .add(kept.status_detail)
+                .add(serialise_pull_requests(kept.pull_requests))
+                .add(kept.acus_consumed)
+                .add(kept.structured_output)
+                .add(core::to_epoch_ms(now)));
+        if (!switched) return switched.error();
+        if (switched->affected() == 0) return transition_refused(db, job_id);
+      }
+      for (const auto& session_id : terminated) {
+        if (auto logged = insert_event(db, job_id, now, "duplicate", std::nullopt, std::nullopt,
+                                       std::nullopt,
+                                       "session " + session_id +
+                                           " carried this job's tag too; terminated, keeping " +
+                                           kept.session_id);
+            !logged) {
+          return logged.error();
+        }
+      }
+      return {};
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::end_duplicate_watch(std::int64_t job_id, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = impl_->db.exec(
+          "UPDATE jobs SET duplicate_watch_until = NULL, updated_at = $2::bigint "
+          "WHERE id = $1::bigint",
+          Params{}.add(job_id).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      return {};
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::record_children(std::span<const ChildrenUpdate> updates,
+                                                 core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    if (updates.empty()) return {};
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      for (const auto& update : updates) {
+        // Any state: a parent that ended leaves children whose last figures come after it.
+        auto updated = impl_->db.exec(
+            "UPDATE jobs SET child_session_ids = COALESCE($2, child_session_ids), "
+            "children_acus = $3::double precision, updated_at = $4::bigint WHERE id = $1::bigint",
+            Params{}
+                .add(update.job_id)
+                .add(serialise_ids(update.child_session_ids))
+                .add(update.children_acus)
+                .add(core::to_epoch_ms(now)));
+        if (!updated) return updated.error();
+      }
+      return {};
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::note_error(std::int64_t job_id, std::string_view error,
+                                            core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = impl_->db.exec(
+          "UPDATE jobs SET last_error = $2, updated_at = $3::bigint WHERE id = $1::bigint",
+          Params{}.add(job_id).add(text_or_null(error)).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0) return errc::not_found;
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> PostgresStore::set_waiting_since(std::int64_t job_id,
+                                                   std::optional<std::int64_t> at_ms,
+                                                   core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = impl_->db.exec(
+          "UPDATE jobs SET waiting_since = $2::bigint, updated_at = $3::bigint "
+          "WHERE id = $1::bigint",
+          Params{}.add(job_id).add(at_ms).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0) return errc::not_found;
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<void> PostgresStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
+                                                std::string_view message, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = db.exec(
+          "UPDATE jobs SET messages_sent = $2::bigint, updated_at = $3::bigint "
+          "WHERE id = $1::bigint",
+          Params{}.add(job_id).add(messages_sent).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0) return errc::not_found;
+      return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
+                          std::string(message));
+    });
+  });
+}
+
+// ---- the operator's controls -------------------------------------------------------------
+
+namespace {
+
+// A job's row id and state by key, locked until the transaction ends.
+result<std::optional<std::pair<std::int64_t, std::string>>> lock_id_and_state(
+    pg::Connection& db, std::string_view key) {
+  auto rows = db.exec("SELECT id, state FROM jobs WHERE key = $1 FOR UPDATE", Params{}.add(key));
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<std::pair<std::int64_t, std::string>>{};
+  return std::optional{std::pair{(*rows)[0].int64_at(0), (*rows)[0].text_at(1)}};
+}
+
+}  // namespace
+
+StoreResult<CancelResult> PostgresStore::request_cancel(std::string_view key, bool archive,
+                                                        core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<CancelResult> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<CancelResult> {
+      auto found = lock_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return CancelResult::not_found;
+      const auto [id, state] = **found;
+      const auto at = core::to_epoch_ms(now);
+      if (state == "queued") {
+        auto updated = db.exec(
+            "UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by an operator', "
+            "finished_at = $2::bigint, updated_at = $2::bigint WHERE id = $1::bigint",
+            Params{}.add(id).add(at));
+        if (!updated) return updated.error();
+        if (auto logged = insert_event(db, id, now, "cancelled", std::string{"cancelled"},
+                                       std::nullopt, std::nullopt,
+                                       std::string{"cancelled by an operator before it started"});
+            !logged) {
+          return logged.error();
+        }
+        return CancelResult::cancelled;
+      }
+      if (state != "creating" && state != "running") return CancelResult::already_ended;
+      auto updated = db.exec(
+          "UPDATE jobs SET cancel_requested = $2::integer, updated_at = $3::bigint "
+          "WHERE id = $1::bigint",
+          Params{}.add(id).add(std::int64_t{archive ? 2 : 1}).add(at));
+      if (!updated) return updated.error();
+      if (auto logged = insert_event(db, id, now, "cancel_requested", std::nullopt, std::nullopt,
+                                     std::nullopt,
+                                     std::string{archive ? "terminate and archive" : "terminate"});
+          !logged) {
+        return logged.error();
+      }
+      return CancelResult::requested;
+    });
+  });
+}
+
+StoreResult<RetryResult> PostgresStore::retry(std::string_view key, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<RetryResult> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<RetryResult> {
+      auto found = lock_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return RetryResult::not_found;
+      const auto [id, state] = **found;
+      static constexpr std::array<std::string_view, 6> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
+        return RetryResult::not_terminal;
+      }
+      auto updated = db.exec(
+          "UPDATE jobs SET state = 'queued', generation = generation + 1, attempts = 0, "
+          "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
+          "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
+          "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
+          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, "
+          "updated_at = $2::bigint, child_session_ids = NULL, children_acus = NULL "
+          "WHERE id = $1::bigint",
+          Params{}.add(id).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (auto logged = insert_event(db, id, now, "retry", std::string{"queued"}, std::nullopt,
+                                     std::nullopt, "retried by an operator after " + state);
+          !logged) {
+        return logged.error();
+      }
+      return RetryResult::requeued;
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::pause_org(std::string_view org_id, std::string_view reason,
+                                           std::string_view source, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto done = impl_->db.exec(
+          "INSERT INTO org_pauses (org_id, reason, paused_at, source) "
+          "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (org_id) DO NOTHING",
+          Params{}.add(org_id).add(reason).add(core::to_epoch_ms(now)).add(source));
+      if (!done) return done.error();
+      return {};
+    });
+  });
+}
+
+StoreResult<std::int64_t> PostgresStore::resume_org(std::string_view org_id) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      auto deleted =
+          impl_->db.exec("DELETE FROM org_pauses WHERE org_id = $1", Params{}.add(org_id));
+      if (!deleted) return deleted.error();
+      return deleted->affected();
+    });
+  });
+}
+
+StoreResult<std::map<std::string, std::string>> PostgresStore::paused_orgs() {
+  return answer(*impl_, [&]() -> result<std::map<std::string, std::string>> {
+    auto rows = impl_->db.exec("SELECT org_id, reason FROM org_pauses ORDER BY org_id");
+    if (!rows) return rows.error();
+    std::map<std::string, std::string> paused;
+    for (int i = 0; i < rows->size(); ++i) paused[(*rows)[i].text_at(0)] = (*rows)[i].text_at(1);
+    return paused;
+  });
+}
+
+StoreResult<std::int64_t> PostgresStore::lift_daemon_pause(std::string_view org_id,
+                                                           std::string_view reason) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      auto deleted = impl_->db.exec(
+          "DELETE FROM org_pauses WHERE org_id = $1 AND reason = $2 AND source = 'daemon'",
+          Params{}.add(org_id).add(reason));
+      if (!deleted) return deleted.error();
+      return deleted->affected();
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::pause_user(std::string_view org_id, std::string_view user_id,
+                                            std::string_view reason, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto done = impl_->db.exec(
+          "INSERT INTO user_pauses (org_id, user_id, reason, paused_at) "
+          "VALUES ($1, $2, $3, $4::bigint) ON CONFLICT (org_id, user_id) DO NOTHING",
+          Params{}.add(org_id).add(user_id).add(reason).add(core::to_epoch_ms(now)));
+      if (!done) return done.error();
+      return {};
+    });
+  });
+}
+
+StoreResult<std::vector<UserPause>> PostgresStore::paused_users() {
+  return answer(*impl_, [&]() -> result<std::vector<UserPause>> {
+    auto rows = impl_->db.exec(
+        "SELECT org_id, user_id, reason, paused_at FROM user_pauses ORDER BY org_id, user_id");
+    if (!rows) return rows.error();
+    std::vector<UserPause> pauses;
+    for (int i = 0; i < rows->size(); ++i) {
+      const Row row = (*rows)[i];
+      pauses.push_back(UserPause{.org_id = row.text_at(0),
+                                 .user_id = row.text_at(1),
+                                 .reason = row.text_at(2),
+                                 .paused_at_ms = row.int64_at(3)});
+    }
+    return pauses;
+  });
+}
+
+StoreResult<std::int64_t> PostgresStore::resume_user(std::string_view org_id,
+                                                     std::string_view user_id) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      auto deleted = impl_->db.exec("DELETE FROM user_pauses WHERE org_id = $1 AND user_id = $2",
+                                    Params{}.add(org_id).add(user_id));
+      if (!deleted) return deleted.error();
+      return deleted->affected();
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::hold_org(std::string_view org_id, core::TimePoint until,
+                                          std::string_view reason, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto done = impl_->db.exec(
+          "INSERT INTO org_holds (org_id, until_ms, reason, held_at) "
+          "VALUES ($1, $2::bigint, $3, $4::bigint) ON CONFLICT (org_id) DO UPDATE SET "
+          "until_ms = excluded.until_ms, reason = excluded.reason, held_at = excluded.held_at "
+          "WHERE excluded.until_ms > org_holds.until_ms",
+          Params{}
+              .add(org_id)
+              .add(core::to_epoch_ms(until))
+              .add(reason)
+              .add(core::to_epoch_ms(now)));
+      if (!done) return done.error();
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<std::vector<OrgHold>> PostgresStore::org_holds(core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::vector<OrgHold>> {
+    auto rows = impl_->db.exec(
+        "SELECT org_id, until_ms, reason, held_at FROM org_holds WHERE until_ms > $1::bigint "
+        "ORDER BY org_id",
+        Params{}.add(core::to_epoch_ms(now)));
+    if (!rows) return rows.error();
+    std::vector<OrgHold> holds;
+    for (int i = 0; i < rows->size(); ++i) {
+      const Row row = (*rows)[i];
+      holds.push_back(OrgHold{.org_id = row.text_at(0),
+                              .until_ms = row.int64_at(1),
+                              .reason = row.text_at(2),
+                              .held_at_ms = row.int64_at(3)});
+    }
+    return holds;
+  });
+}
+
+#define DEVIN_ORCH_PRUNABLE DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < $1::bigint"
+
+StoreResult<std::int64_t> PostgresStore::prune(core::TimePoint cutoff, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      auto archived = db.exec(
+          "INSERT INTO outcomes (key, generation, org_id, state, session_id, session_url, "
+          "status, status_detail, acus_consumed, pull_requests, structured_output, last_error, "
+          "created_at, finished_at, pruned_at) "
+          "SELECT key, generation, org_id, state, session_id, session_url, status, "
+          "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
+          "created_at, finished_at, $2::bigint FROM jobs WHERE " DEVIN_ORCH_PRUNABLE,
+          Params{}.add(core::to_epoch_ms(cutoff)).add(core::to_epoch_ms(now)));
+      if (!archived) return archived.error();
+      auto deleted = db.exec("DELETE FROM jobs WHERE " DEVIN_ORCH_PRUNABLE,
+                             Params{}.add(core::to_epoch_ms(cutoff)));
+      if (!deleted) return deleted.error();
+      return deleted->affected();
+    });
+  });
+}
+
+StoreResult<std::int64_t> PostgresStore::count_prunable(core::TimePoint cutoff) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    auto rows = impl_->db.exec("SELECT count(*) FROM jobs WHERE " DEVIN_ORCH_PRUNABLE,
+                               Params{}.add(core::to_epoch_ms(cutoff)));
+    if (!rows) return rows.error();
+    return (*rows)[0].int64_at(0);
+  });
+}
+
+// ---- the operator's listings -------------------------------------------------------------
+
+StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& filter) {
+  return answer(*impl_, [&]() -> result<std::vector<JobSummary>> {
+    std::optional<std::string> states;
+    if (!filter.states.empty()) {
+      std::vector<std::string> names;
+      for (const auto state : filter.states) names.emplace_back(core::to_string(state));
+      states = array_literal(names);
+    }
+    // The tag test reads the spec as every other reader does (decode_spec), so the limit is
+    // applied here rather than in SQL when a tag narrows the listing.
+    auto rows = impl_->db.exec(
+        "SELECT id, key, state, coalesce(org_id, $3::text), session_id, session_url, status, "
+        "status_detail, last_error, attempts, created_at, finished_at, spec FROM jobs "
+        "WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) "
+        "AND ($2::text IS NULL OR coalesce(org_id, $3::text) = $2::text) "
+        "AND ($4::bigint IS NULL OR created_at < $4::bigint) "
+        "AND ($5::bigint IS NULL OR created_at > $5::bigint) "
+        "ORDER BY id LIMIT $6::bigint",
+        Params{}
+            .add(states)
+            .add(filter.org_id)
+            .add(filter.default_org)
+            .add(filter.created_before_ms)
+            .add(filter.created_after_ms)
+            .add(filter.limit && !filter.tag ? std::optional<std::int64_t>{static_cast<std::int64_t>(*filter.limit)}
+                                             : std::nullopt));
+    if (!rows) return rows.error();
+    std::vector<JobSummary> jobs;
+    for (int i = 0; i < rows->size(); ++i) {
+      if (filter.limit && jobs.size() >= *filter.limit) break;
+      const Row row = (*rows)[i];
+      if (filter.tag) {
+        const auto spec = decode_spec(row.text_at(12));
+        if (!spec || std::find(spec->tags.begin(), spec->tags.end(), *filter.tag) ==
+                         spec->tags.end()) {
+          continue;
+        }
+      }
+      jobs.push_back(JobSummary{
+          .id = row.int64_at(0),
+          .key = row.text_at(1),
+          .state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid),
+          .org_id = row.text_at(3),
+          .session_id = row.optional_text_at(4),
+          .session_url = row.optional_text_at(5),
+          .status = row.optional_text_at(6),
+          .status_detail = row.optional_text_at(7),
+          .last_error = row.optional_text_at(8),
+          .attempts = row.int64_at(9),
+          .created_at_ms = row.int64_at(10),
+          .finished_at_ms = row.optional_int64_at(11),
+      });
+    }
+    return jobs;
+  });
+}
+
+StoreResult<std::string> PostgresStore::job_source(std::int64_t job_id) {
+  return answer(*impl_, [&]() -> result<std::string> {
+    auto rows = impl_->db.exec("SELECT source FROM jobs WHERE id = $1::bigint",
+                               Params{}.add(job_id));
+    if (!rows) return rows.error();
+    if (rows->empty()) return errc::not_found;
+    return (*rows)[0].text_at(0);
+  });
+}
+
+StoreResult<std::vector<OrgPause>> PostgresStore::list_pauses() {
+  return answer(*impl_, [&]() -> result<std::vector<OrgPause>> {
+    auto rows = impl_->db.exec(
+        "SELECT org_id, reason, source, paused_at FROM org_pauses ORDER BY org_id");
+    if (!rows) return rows.error();
+    std::vector<OrgPause> pauses;
+    for (int i = 0; i < rows->size(); ++i) {
+      const Row row = (*rows)[i];
+      pauses.push_back(OrgPause{.org_id = row.text_at(0),
+                                .reason = row.text_at(1),
+                                .source = row.text_at(2),
+                                .paused_at_ms = row.int64_at(3)});
+    }
+    return pauses;
+  });
+}
+
+// ---- ownership leases --------------------------------------------------------------------
+
+namespace {
+
+// A row with epoch 0 is a placeholder acquire_lease inserted to have a row to lock: nobody's.
+result<std::optional<core::LeaseHolder>> select_lease(pg::Connection& db, std::string_view name,
+                                                      bool for_update) {
+  auto rows = db.exec(for_update ? "SELECT owner, epoch, expires_at FROM leases "
+                                   "WHERE name = $1 AND epoch > 0 FOR UPDATE"
+                                 : "SELECT owner, epoch, expires_at FROM leases "
+                                   "WHERE name = $1 AND epoch > 0",
+                      Params{}.add(name));
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<core::LeaseHolder>{};
+  const Row row = (*rows)[0];
+  return std::optional<core::LeaseHolder>{core::LeaseHolder{
+      .owner = row.text_at(0), .epoch = row.int64_at(1), .expires_at_ms = row.int64_at(2)}};
+}
+
+}  // namespace
+
+StoreResult<LeaseAnswer> PostgresStore::acquire_lease(std::string_view name,
+                                                      std::string_view owner, core::Duration ttl,
+                                                      core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<LeaseAnswer> {
+    auto& db = impl_->db;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    const std::int64_t expires_ms = now_ms + ttl.count();
+    return in_write_transaction(*impl_, [&]() -> result<LeaseAnswer> {
+      // A row to lock first, so that two first askers cannot both insert one; the lock is held
+      // until commit, and every fenced write of the holder takes a share lock on the same row.
+      auto placeholder = db.exec(
+          "INSERT INTO leases (name, owner, epoch, expires_at, acquired_at, renewed_at) "
+          "VALUES ($1, '', 0, 0, 0, 0) ON CONFLICT (name) DO NOTHING",
+          Params{}.add(name));
+      if (!placeholder) return placeholder.error();
+      auto locked = db.exec("SELECT 1 FROM leases WHERE name = $1 FOR UPDATE", Params{}.add(name));
+      if (!locked) return locked.error();
+      auto current = select_lease(db, name, false);
+      if (!current) return current.error();
+      if (*current && (*current)->owner != owner && (*current)->expires_at_ms > now_ms) {
+        return LeaseAnswer{.granted = false, .holder = **current};
+      }
+      const bool mine = *current && (*current)->owner == owner;
+      const std::int64_t epoch = !*current ? 1 : mine ? (*current)->epoch : (*current)->epoch + 1;
+      auto written = db.exec(
+          "UPDATE leases SET owner = $2, epoch = $3::bigint, expires_at = $4::bigint, "
+          "renewed_at = $5::bigint, "
+          "acquired_at = CASE WHEN epoch = $3::bigint THEN acquired_at ELSE $5::bigint END "
+          "WHERE name = $1",
+          Params{}.add(name).add(owner).add(epoch).add(expires_ms).add(now_ms));
+      if (!written) return written.error();
+      return LeaseAnswer{
+          .granted = true,
+          .holder = {.owner = std::string(owner), .epoch = epoch, .expires_at_ms = expires_ms}};
+    }, Durability::synced, Fencing::unfenced);
+  });
+}
+
+StoreResult<LeaseAnswer> PostgresStore::renew_lease(std::string_view name, std::string_view owner,
+                                                    std::int64_t epoch, core::Duration ttl,
+                                                    core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<LeaseAnswer> {
+    auto& db = impl_->db;
+    const std::int64_t now_ms = core::to_epoch_ms(now);
+    const std::int64_t expires_ms = now_ms + ttl.count();
+    // Not waited for: a renewal lost with a server crash only makes the lease lapse sooner.
+    return in_write_transaction(*impl_, [&]() -> result<LeaseAnswer> {
+      auto written = db.exec(
+          "UPDATE leases SET expires_at = $4::bigint, renewed_at = $5::bigint "
+          "WHERE name = $1 AND owner = $2 AND epoch = $3::bigint",
+          Params{}.add(name).add(owner).add(epoch).add(expires_ms).add(now_ms));
+      if (!written) return written.error();
+      if (written->affected() == 1) {
+        return LeaseAnswer{
+            .granted = true,
+            .holder = {.owner = std::string(owner), .epoch = epoch, .expires_at_ms = expires_ms}};
+      }
+      auto current = select_lease(db, name, false);
+      if (!current) return current.error();
+      return LeaseAnswer{.granted = false, .holder = current->value_or(core::LeaseHolder{})};
+    }, Durability::recoverable, Fencing::unfenced);
+  });
+}
+
+StoreResult<void> PostgresStore::release_lease(std::string_view name, std::string_view owner,
+                                               std::int64_t epoch, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto done = impl_->db.exec(
+          "UPDATE leases SET expires_at = $4::bigint "
+          "WHERE name = $1 AND owner = $2 AND epoch = $3::bigint",
+          Params{}.add(name).add(owner).add(epoch).add(core::to_epoch_ms(now)));
+      if (!done) return done.error();
+      return {};
+    }, Durability::recoverable, Fencing::unfenced);
+  });
+}
+
+StoreResult<std::optional<core::LeaseHolder>> PostgresStore::read_lease(std::string_view name) {
+  return answer(*impl_, [&]() { return select_lease(impl_->db, name, false); });
+}
+
+void PostgresStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
+  impl_->fence = std::move(fence);
+  impl_->fence_refused = std::move(on_refused);
+}
+
+// ---- the change feed ---------------------------------------------------------------------
+
+// One round trip on the listening connection: the server sends, before it answers, every
+// notification committed before the query arrived, so a commit another connection finished
+// before this call is counted by it. Notifications from this store's own connection are not.
+StoreResult<std::int64_t> PostgresStore::change_mark() {
+  auto& listener = impl_->listener;
+  listener.forget_error();
+  const auto failed = [&](const boost::system::error_code& code) -> StoreResult<std::int64_t> {
+    Error error{code, listener.take_error()};
+    listener.drop();  // a broken socket must not keep waking the loop
+    return error;
+  };
+  if (auto connected = listener.ensure(); !connected) return failed(connected.error());
+  // Whatever the old connection would have received meanwhile is lost: count it as a change.
+  if (listener.take_reconnected()) ++impl_->mark;
+  if (auto done = listener.simple(""); !done) return failed(done.error());
+  const int own_pid = impl_->db.backend_pid();
+  while (PGnotify* notice = PQnotifies(listener.get())) {
+    if (notice->be_pid != own_pid) ++impl_->mark;
+    PQfreemem(notice);
+  }
+  return impl_->mark;
+}
+
+StoreResult<bool> PostgresStore::commit_in_flight_elsewhere() {
+  // Notifications are sent after the commit: nothing is ever half-visible to report.
+  return false;
+}
+
+void PostgresStore::set_write_hooks(WriteHooks hooks) { impl_->hooks = std::move(hooks); }
+
+int PostgresStore::notification_descriptor() {
+  return impl_->listener.connected() ? PQsocket(impl_->listener.get()) : -1;
+}
+
+#undef DEVIN_ORCH_JOB_COLUMNS
+#undef DEVIN_ORCH_PRUNABLE
+
+}  // namespace devin_orch::store
