@@ -91,14 +91,15 @@ Exit codes: 0 ok, 1 database failure, 2 bad usage.
 )";
 
 constexpr std::string_view kDeleteHelp =
-    R"(Usage: devin-orch delete --config FILE KEY [KEY...] [--json]
+    R"(Usage: devin-orch delete [--config FILE] KEY [KEY...] [--json]
 
 Removes ended jobs (finished, failed, suspended, dead, lost, invalid, cancelled, timed_out) and
 their history from the queue, each in its own transaction. Each one's outcome is first copied to
 the `outcomes` table, as `prune` does. A job still queued, creating or running is refused: cancel
 it first. A deleted key is free again: if a job file still lists it, the daemon adds it again as
 a new job at its next start or reload.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --json      print an array of {"key", "result": "deleted" | "not_ended" | "not_found", "state"}
 
 Exit codes: 0 every job deleted, 1 database failure, 2 bad usage, 3 a key is unknown, 4 a job

@@ -892,7 +892,9 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
 
   apply_environment(config, reader);
   validate(config, reader);
-  if (checks.database_location && !reader.already_explained("database.path")) {
+  // PostgreSQL (database.url) has no file to create; its server answers when it is opened.
+  if (checks.database_location && config.database.url.empty() &&
+      !reader.already_explained("database.path")) {
     if (const auto problem = database_location_problem(config.database.path)) {
       reader.error_from("database.path", *problem);
     }

@@ -145,7 +145,8 @@ struct ConfigLoad {
 
 // Checks beyond the file's own content, for `check-config`.
 struct ConfigChecks {
-  // database.path can be opened, or created with its missing directories, by this process:
+  // database.path (SQLite; not with database.url) can be opened, or created with its missing
+  // directories, by this process:
   // probed by creating (and removing) a file where the database would go, so a missing parent
   // that cannot be made or a read-only directory is reported with the setting's location.
   // The commands that open the database learn it anyway, in the database's words.
