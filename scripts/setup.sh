@@ -11,6 +11,11 @@ packages=(
   systemd dpkg-dev file procps lintian
   clang libclang-rt-14-dev
   libpq-dev postgresql-15
+  # promtool (`promtool check metrics` judges /metrics in tests/integration). The package also
+  # ships the Prometheus server: where policy-rc.d forbids starting services (containers, CI) it
+  # is only installed; on a workstation booted with systemd its postinst enables and starts
+  # prometheus.service (port 9090): `systemctl disable --now prometheus` if unwanted.
+  prometheus
 )
 
 missing=()

@@ -11,37 +11,75 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <utility>
 #include <unistd.h>
 
 namespace devin_orch::app {
 namespace {
 
-// %* in the pattern: the message as a JSON string body (quotes, backslashes, controls escaped).
+// The fields of the line being logged, lent by LogFieldsInScope (null: none).
+thread_local const LogFields* current_fields = nullptr;
+
+// `text` as the body of a JSON string: quotes, backslashes and controls escaped.
+void append_json_escaped(std::string_view text, spdlog::memory_buf_t& dest) {
+  for (const char c : text) {
+    switch (c) {
+      case '"': dest.append(std::string_view{"\\\""}); break;
+      case '\\': dest.append(std::string_view{"\\\\"}); break;
+      case '\n': dest.append(std::string_view{"\\n"}); break;
+      case '\r': dest.append(std::string_view{"\\r"}); break;
+      case '\t': dest.append(std::string_view{"\\t"}); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+          dest.append(std::string_view{buffer});
+        } else {
+          dest.push_back(c);
+        }
+    }
+  }
+}
+
+// %* in the pattern: the message as a JSON string body.
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    for (const char c : msg.payload) {
-      switch (c) {
-        case '"': dest.append(std::string_view{"\\\""}); break;
-        case '\\': dest.append(std::string_view{"\\\\"}); break;
-        case '\n': dest.append(std::string_view{"\\n"}); break;
-        case '\r': dest.append(std::string_view{"\\r"}); break;
-        case '\t': dest.append(std::string_view{"\\t"}); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buffer[8];
-            std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-            dest.append(std::string_view{buffer});
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    append_json_escaped(std::string_view{msg.payload.data(), msg.payload.size()}, dest);
   }
 
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+// %& in the pattern: `"name":"value",` for each field of the line that is set.
+class JsonFields final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    if (current_fields == nullptr) return;
+    const LogFields& fields = *current_fields;
+    for (const auto& [name, value] : {std::pair{"event", fields.event},
+                                      std::pair{"key", fields.key},
+                                      std::pair{"session_id", fields.session_id},
+                                      std::pair{"org_id", fields.org_id},
+                                      std::pair{"user_id", fields.user_id},
+                                      std::pair{"state", fields.state},
+                                      std::pair{"status", fields.status}}) {
+      if (value.empty()) continue;
+      dest.push_back('"');
+      dest.append(std::string_view{name});
+      dest.append(std::string_view{"\":\""});
+      append_json_escaped(value, dest);
+      dest.append(std::string_view{"\","});
+    }
+  }
+
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonFields>();
   }
 };
 
@@ -104,6 +142,14 @@ std::shared_ptr<StderrSink> current_stderr_sink() {
 
 }  // namespace
 
+namespace detail {
+LogFieldsInScope::LogFieldsInScope(const LogFields& fields) noexcept
+    : previous_{current_fields} {
+  current_fields = &fields;
+}
+LogFieldsInScope::~LogFieldsInScope() { current_fields = previous_; }
+}  // namespace detail
+
 DeferredLogWrites::DeferredLogWrites(PostLogWrite post) {
   if (const auto sink = current_stderr_sink()) sink->defer_to(std::move(post));
 }
@@ -118,13 +164,15 @@ std::optional<std::string> setup_logging(const LogConfig& log) {
     return "unknown log level '" + log.level + "' (trace, debug, info, warn, error)";
   }
   const bool journald = std::getenv("JOURNAL_STREAM") != nullptr;
-  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  // UTC, written with its zone (RFC 3339 "Z"): the same instant reads the same on every host,
+  // and log lines line up with the CLI's times, which are UTC too.
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (log.format == "json") {
-    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
-        journald ? R"({"level":"%l","msg":"%*"})"
-                 : R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+    formatter->add_flag<JsonEscapedMessage>('*').add_flag<JsonFields>('&').set_pattern(
+        journald ? R"({"level":"%l",%&"msg":"%*"})"
+                 : R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%&"msg":"%*"})");
   } else if (log.format == "text") {
-    formatter->set_pattern(journald ? "[%l] %v" : "%Y-%m-%d %H:%M:%S.%e [%l] %v");
+    formatter->set_pattern(journald ? "[%l] %v" : "%Y-%m-%dT%H:%M:%S.%eZ [%l] %v");
   } else {
     return "unknown log format '" + log.format + "' (text or json)";
   }

@@ -65,6 +65,11 @@ void RateGate::refill(TimePoint now) const {
   last_refill_ = now;
 }
 
+double RateGate::tokens(TimePoint now) const {
+  refill(now);
+  return tokens_;
+}
+
 TimePoint RateGate::ready_at(RequestKind kind, TimePoint now) const {
   refill(now);
   TimePoint ready = std::max(now, paused_until_);

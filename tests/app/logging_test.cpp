@@ -1,13 +1,19 @@
 // The stderr sink: lines written at once by default, batched per loop turn under a
-// DeferredLogWrites, with warnings, a full buffer and the guard's end writing immediately.
+// DeferredLogWrites, with warnings, a full buffer and the guard's end writing immediately; the
+// formats: times in UTC with their zone, and log_event's fields as JSON members of their own.
 #include "devin_orch/app/logging.hpp"
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -134,6 +140,110 @@ TEST_F(LoggingTest, EndingTheDeferralWritesWhatIsBuffered) {
   spdlog::info("after");
   EXPECT_NE(captured.text().find("[info] after\n"), std::string::npos);
   EXPECT_EQ(captured.text().find("pending"), captured.text().rfind("pending"));
+}
+
+// Sets the process's time zone for the test's lifetime (a POSIX TZ string needs no tzdata).
+class LocalZone {
+ public:
+  explicit LocalZone(const char* tz) {
+    if (const char* old = std::getenv("TZ")) saved_ = old;
+    ::setenv("TZ", tz, 1);
+    ::tzset();
+  }
+  ~LocalZone() {
+    if (saved_) {
+      ::setenv("TZ", saved_->c_str(), 1);
+    } else {
+      ::unsetenv("TZ");
+    }
+    ::tzset();
+  }
+  LocalZone(const LocalZone&) = delete;
+  LocalZone& operator=(const LocalZone&) = delete;
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+// "YYYY-MM-DDTHH:MM" of now in UTC, and of one minute later (a test may straddle a minute).
+std::vector<std::string> utc_minutes_now() {
+  std::vector<std::string> out;
+  const auto now = std::chrono::system_clock::now();
+  for (const auto at : {now, now + std::chrono::minutes{1}}) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    char buffer[32];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M", &utc);
+    out.emplace_back(buffer);
+  }
+  return out;
+}
+
+TEST_F(LoggingTest, TextTimesAreUtcAndSaySo) {
+  const LocalZone india{"IST-5:30"};  // a local time 5.5 hours from UTC
+  ASSERT_FALSE(setup_logging(LogConfig{.level = "info", .format = "text"}).has_value());
+  const auto minutes = utc_minutes_now();
+  const CapturedStderr captured;
+  spdlog::info("when");
+  const auto text = captured.text();
+  // 2026-11-24T09:30:00.123Z [info] when
+  ASSERT_GE(text.size(), 24U) << text;
+  EXPECT_EQ(text.substr(23), "Z [info] when\n") << text;
+  EXPECT_TRUE(text.starts_with(minutes[0]) || text.starts_with(minutes[1]))
+      << "expected UTC (" << minutes[0] << "), got " << text;
+}
+
+TEST_F(LoggingTest, JsonTimesAreUtcAndSaySo) {
+  const LocalZone india{"IST-5:30"};
+  ASSERT_FALSE(setup_logging(LogConfig{.level = "info", .format = "json"}).has_value());
+  const auto minutes = utc_minutes_now();
+  const CapturedStderr captured;
+  spdlog::info("when");
+  const auto line = boost::json::parse(captured.text()).as_object();
+  const std::string ts{line.at("ts").as_string()};
+  EXPECT_TRUE(ts.ends_with("Z")) << ts;
+  EXPECT_TRUE(ts.starts_with(minutes[0]) || ts.starts_with(minutes[1])) << ts;
+}
+
+TEST_F(LoggingTest, JsonLinesCarryTheEventsFieldsAsMembers) {
+  ASSERT_FALSE(setup_logging(LogConfig{.level = "info", .format = "json"}).has_value());
+  const CapturedStderr captured;
+  const std::string key = "fix \"quoted\"\\key";
+  log_event(spdlog::level::warn,
+            {.event = "job_ended", .key = key, .session_id = "devin-1", .org_id = "org-a",
+             .state = "failed", .status = "error"},
+            "job '{}': {}", key, "failed");
+  spdlog::info("plain");
+  std::istringstream lines{captured.text()};
+  std::string first;
+  std::string second;
+  ASSERT_TRUE(std::getline(lines, first));
+  ASSERT_TRUE(std::getline(lines, second));
+  const auto event = boost::json::parse(first).as_object();
+  EXPECT_EQ(event.at("level").as_string(), "warning");
+  EXPECT_EQ(event.at("event").as_string(), "job_ended");
+  EXPECT_EQ(event.at("key").as_string(), key) << "escaped and read back whole";
+  EXPECT_EQ(event.at("session_id").as_string(), "devin-1");
+  EXPECT_EQ(event.at("org_id").as_string(), "org-a");
+  EXPECT_EQ(event.at("state").as_string(), "failed");
+  EXPECT_EQ(event.at("status").as_string(), "error");
+  EXPECT_FALSE(event.contains("user_id")) << "a field not set is left out";
+  EXPECT_EQ(event.at("msg").as_string(), "job '" + key + "': failed");
+  const auto plain = boost::json::parse(second).as_object();
+  EXPECT_EQ(plain.size(), 3U) << second << ": no fields linger from the line before";
+  EXPECT_EQ(plain.at("msg").as_string(), "plain");
+}
+
+TEST_F(LoggingTest, TextLinesShowTheMessageAloneAndSkippedLevelsFormatNothing) {
+  const CapturedStderr captured;
+  log_event(spdlog::level::info, {.event = "session_created", .key = "k", .session_id = "s"},
+            "job '{}': created session {}", "k", "s");
+  log_event(spdlog::level::debug, {.event = "session_status", .key = "k"}, "not shown");
+  const auto text = captured.text();
+  EXPECT_NE(text.find("[info] job 'k': created session s\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("session_created"), std::string::npos) << text;
+  EXPECT_EQ(text.find("not shown"), std::string::npos) << text;
 }
 
 }  // namespace

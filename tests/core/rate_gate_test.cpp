@@ -68,6 +68,28 @@ TEST(RateGate, BurstIsTheBucketCapacity) {
   EXPECT_EQ(sent, 5);
 }
 
+TEST(RateGate, TokensShowTheBucketAsRequestsTakeItAndTimeRefillsIt) {
+  RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 5, .decrease_factor = 0.5},
+                kT0};
+  EXPECT_DOUBLE_EQ(gate.tokens(kT0), 5.0);
+  ASSERT_TRUE(gate.try_acquire(RequestKind::other, kT0));
+  ASSERT_TRUE(gate.try_acquire(RequestKind::other, kT0));
+  EXPECT_DOUBLE_EQ(gate.tokens(kT0), 3.0);
+  EXPECT_DOUBLE_EQ(gate.tokens(kT0 + milliseconds{500}), 3.5);
+  EXPECT_DOUBLE_EQ(gate.tokens(kT0 + minutes{1}), 5.0) << "never above the burst";
+  // Reading the bucket takes nothing from it.
+  EXPECT_DOUBLE_EQ(gate.tokens(kT0 + minutes{1}), 5.0);
+
+  // A 429 empties it; it stays empty through the pause but for its last token (30/min now).
+  Random random{3};
+  const TimePoint limited = kT0 + minutes{1};
+  gate.on_rate_limited(limited, seconds{30}, false, random);
+  EXPECT_DOUBLE_EQ(gate.tokens(limited), 0.0);
+  EXPECT_DOUBLE_EQ(gate.tokens(limited + seconds{20}), 0.0);
+  EXPECT_DOUBLE_EQ(gate.tokens(limited + seconds{29}), 0.5);
+  EXPECT_DOUBLE_EQ(gate.tokens(limited + seconds{30}), 1.0);
+}
+
 TEST(RateGate, ClockSteppingBackGrantsNothing) {
   RateGate gate{RateGatePolicy{.requests_per_minute = 60, .burst = 1}, kT0};
   EXPECT_TRUE(gate.try_acquire(RequestKind::other, kT0 + seconds{10}));

@@ -78,6 +78,13 @@ std::unique_ptr<Process> DaemonFixture::spawn_daemon(const std::string& log_name
   return std::make_unique<Process>(options);
 }
 
+std::unique_ptr<Process> DaemonFixture::spawn_service(const std::string& log_name) {
+  auto options = daemon_options({"run", "--config", dir_.file("config.yaml")});
+  options.stdout_path = dir_.file(log_name + ".out");
+  options.stderr_path = dir_.file(log_name);
+  return std::make_unique<Process>(options);
+}
+
 boost::json::array DaemonFixture::status_json() {
   const auto result =
       run_command(daemon_options({"status", "--config", dir_.file("config.yaml"), "--json"}));

@@ -46,6 +46,8 @@ class DaemonFixture : public ::testing::Test {
   ProcessOptions daemon_options(std::vector<std::string> args) const;
   RunResult run_until_idle(std::chrono::seconds timeout = std::chrono::seconds{120});
   std::unique_ptr<Process> spawn_daemon(const std::string& log_name = "daemon.log");
+  // As a service (no --until-idle): it runs until signalled, whatever the queue holds.
+  std::unique_ptr<Process> spawn_service(const std::string& log_name = "daemon.log");
   boost::json::array status_json();
   std::map<std::string, boost::json::object> jobs_by_key();
 

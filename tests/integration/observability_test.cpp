@@ -1,12 +1,20 @@
 // What operators see: /metrics in valid Prometheus text, /healthz and /readyz, the healthcheck
 // subcommand, JSON and journald log formats, and the API key absent from every output.
 #include "daemon_fixture.hpp"
+#include "scraped_metrics.hpp"
 
 #include "server/exposition_validator.hpp"
 #include "support/http.hpp"
 
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -62,6 +70,185 @@ TEST_F(Observability, MetricsHealthAndReadinessWhileRunning) {
   const auto gone = run_command(daemon_options(
       {"healthcheck", "--config", dir_.file("config.yaml"), "--port", std::to_string(port)}));
   EXPECT_EQ(gone.exit_code, 1) << gone.out;
+}
+
+// increase() over a series that appears at its first event misses that event: every counter
+// whose label values are known is there at 0 before anything happened.
+TEST_F(Observability, CountersAndTheBuildAreExportedBeforeAnyEvent) {
+  start_sim({"--time-factor", "0.005"});
+  write_config(DaemonSettings{}, {});
+  auto daemon = spawn_service();
+  const int port = wait_for_metrics_port(dir_.file("daemon.log"));
+  ASSERT_NE(port, 0) << read_file(dir_.file("daemon.log"));
+  const auto text = http_call(port, "GET", "/metrics").body;
+  const auto scrape = parse_scrape(text);
+  const std::vector<std::pair<std::string, SampleLabels>> zeros{
+      {"devin_orch_rate_limited_total", {{"kind", "rate"}}},
+      {"devin_orch_rate_limited_total", {{"kind", "concurrency_cap"}}},
+      {"devin_orch_create_lookups_total", {{"result", "found"}}},
+      {"devin_orch_create_lookups_total", {{"result", "absent"}}},
+      {"devin_orch_create_lookups_total", {{"result", "failed"}}},
+      {"devin_orch_server_waits_total", {{"status", "503"}}},
+      {"devin_orch_server_waits_total", {{"status", "other"}}},
+      {"devin_orch_store_errors_total", {{"kind", "disk_full"}}},
+      {"devin_orch_sessions_total", {{"origin", "adopted"}}},
+      {"devin_orch_jobs_ended_total", {{"state", "dead"}}},
+      {"devin_orch_duplicate_sessions_total", {{"result", "terminated"}}},
+      {"devin_orch_status_polls_total", {{"kind", "incremental"}}},
+      {"devin_orch_api_requests_total", {{"operation", "create"}, {"outcome", "rate_limited"}}},
+      {"devin_orch_acus_consumed_total", {{"org_id", "org-demo"}}},
+      {"devin_orch_unknown_suspensions_total", {}},
+      {"devin_orch_queue_wait_seconds_count", {}},
+      {"devin_orch_api_request_duration_seconds_count", {{"operation", "create"}}},
+  };
+  for (const auto& [name, labels] : zeros) {
+    EXPECT_EQ(scrape.value(name, labels), 0.0) << name << " " << ::testing::PrintToString(labels)
+                                               << "\n" << text;
+  }
+
+  const auto version = run_command(daemon_options({"version"}));
+  ASSERT_EQ(version.exit_code, 0);
+  const auto info = std::find_if(scrape.samples.begin(), scrape.samples.end(),
+                                 [](const auto& s) { return s.name == "devin_orch_build_info"; });
+  ASSERT_NE(info, scrape.samples.end()) << text;
+  EXPECT_EQ(info->value, 1.0);
+  std::map<std::string, std::string> labels{info->labels.begin(), info->labels.end()};
+  EXPECT_EQ("devin-orch " + labels["version"] + "\n", version.out);
+  EXPECT_TRUE(std::regex_match(labels["git_commit"], std::regex{"[0-9a-f]{40}(-dirty)?|unknown"}))
+      << labels["git_commit"];
+  EXPECT_TRUE(
+      std::regex_match(labels["compiler"], std::regex{"(gcc|clang) [0-9]+\\.[0-9]+\\.[0-9]+"}))
+      << labels["compiler"];
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait_for(std::chrono::seconds{15}), 0);
+}
+
+// The documented alert (oldest queued job older than an hour) means work is stuck: a job
+// scheduled for later, or one held by a pause, must not fire it; a job that could start but
+// waits for a slot must.
+TEST_F(Observability, TheQueueAgeCountsOnlyJobsThatCouldStartNow) {
+  start_sim({"--time-factor", "0.005"});
+  DaemonSettings settings;
+  settings.max_active_sessions = 1;
+  write_config(settings, {});
+  // Creates the database; the pause is the operator's.
+  const auto paused = run_command(daemon_options(
+      {"pause", "--org", "org-paused", "--config", dir_.file("config.yaml")}));
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("state/orch.db").c_str(), &db), SQLITE_OK);
+  const auto run_sql = [db](const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    const std::string message = error ? error : "";
+    sqlite3_free(error);
+    return rc == SQLITE_OK ? std::string{} : message;
+  };
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto two_hours_ago = std::to_string(now_ms - 7'200'000);
+  // Jobs submitted two hours ago that cannot start now: scheduled for tomorrow, of a paused
+  // organisation, created as a paused user.
+  ASSERT_EQ(run_sql("INSERT INTO jobs (key, spec, created_at, not_before) VALUES ('tomorrow', "
+                    "'{\"prompt\": \"later [sim:exit]\"}', " + two_hours_ago + ", " +
+                    std::to_string(now_ms + 86'400'000) + ")"), "");
+  ASSERT_EQ(run_sql("INSERT INTO jobs (key, org_id, spec, created_at) VALUES ('org-paused-job', "
+                    "'org-paused', '{\"prompt\": \"p [sim:exit]\"}', " + two_hours_ago + ")"), "");
+  ASSERT_EQ(run_sql("INSERT INTO jobs (key, spec, created_at) VALUES ('as-alice', "
+                    "'{\"prompt\": \"p [sim:exit]\", \"create_as_user_id\": \"alice\"}', " +
+                    two_hours_ago + ")"), "");
+  ASSERT_EQ(run_sql("INSERT INTO user_pauses (org_id, user_id, reason, paused_at) VALUES "
+                    "('org-demo', 'alice', 'user_usage_limit_exceeded', " + two_hours_ago + ")"),
+            "");
+  // And one that runs, taking the only slot.
+  ASSERT_EQ(
+      run_sql("INSERT INTO jobs (key, spec) VALUES ('holder', '{\"prompt\": \"h [sim:hold]\"}')"),
+      "");
+
+  auto daemon = spawn_service();
+  const int port = wait_for_metrics_port(dir_.file("daemon.log"));
+  ASSERT_NE(port, 0) << read_file(dir_.file("daemon.log"));
+  const auto scrape_when = [&](const std::string& name, double wanted) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+    Scrape scrape;
+    while (std::chrono::steady_clock::now() < deadline) {
+      scrape = parse_scrape(http_call(port, "GET", "/metrics").body);
+      if (scrape.value(name) == wanted) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return scrape;
+  };
+  auto scrape = scrape_when("devin_orch_active_sessions", 1);
+  ASSERT_EQ(scrape.value("devin_orch_active_sessions"), 1.0) << read_file(dir_.file("daemon.log"));
+  EXPECT_EQ(scrape.value("devin_orch_jobs", {{"state", "queued"}}), 3.0);
+  EXPECT_EQ(scrape.value("devin_orch_oldest_queued_job_age_seconds"), 0.0);
+  EXPECT_EQ(scrape.value("devin_orch_paused_organizations"), 1.0);
+  EXPECT_EQ(scrape.value("devin_orch_paused_users"), 1.0);
+
+  // A job that could start but waits for the slot: this is the queue not draining.
+  const auto an_hour_ago = std::to_string(now_ms - 3'600'000);
+  ASSERT_EQ(run_sql("INSERT INTO jobs (key, spec, created_at) VALUES ('waiting', "
+                    "'{\"prompt\": \"w [sim:exit]\"}', " + an_hour_ago + ")"),
+            "");
+  sqlite3_close(db);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  std::optional<double> age;
+  while (std::chrono::steady_clock::now() < deadline) {
+    age = parse_scrape(http_call(port, "GET", "/metrics").body)
+              .value("devin_orch_oldest_queued_job_age_seconds");
+    if (age > 0.0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  ASSERT_TRUE(age.has_value());
+  EXPECT_GE(*age, 3600.0);
+  EXPECT_LT(*age, 3600.0 + 120.0);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait_for(std::chrono::seconds{15}), 0);
+}
+
+// The ACU counter adds up what the jobs recorded: each session's own figure and its children's,
+// each ACU once, by organisation.
+TEST_F(Observability, TheAcuCounterAddsUpWhatTheJobsRecorded) {
+  start_sim({"--time-factor", "0.005", "--child-sessions", "2"});
+  write_config(DaemonSettings{});
+  write_jobs("- key: family\n  prompt: \"with helpers [sim:exit]\"\n"
+             "  child_playbook_id: playbook-helpers\n" +
+             generate_jobs(3, {"[sim:exit]", "[sim:error]"}));
+  const std::vector<std::string> keys{"family", "job-0", "job-1", "job-2"};
+  auto daemon = spawn_service();
+  const int port = wait_for_metrics_port(dir_.file("daemon.log"));
+  ASSERT_NE(port, 0) << read_file(dir_.file("daemon.log"));
+
+  // The children's last figures come after their parent's end: until the counter and the
+  // records agree, or the deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  double recorded = -1;
+  std::optional<double> counted;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto scrape = parse_scrape(http_call(port, "GET", "/metrics").body);
+    counted = scrape.value("devin_orch_acus_consumed_total", {{"org_id", "org-demo"}});
+    if (scrape.value("devin_orch_jobs", {{"state", "queued"}}) == 0.0 &&
+        scrape.value("devin_orch_jobs", {{"state", "creating"}}) == 0.0 &&
+        scrape.value("devin_orch_jobs", {{"state", "running"}}) == 0.0) {
+      recorded = 0;
+      for (const auto& key : keys) {
+        const auto show = run_command(
+            daemon_options({"show", key, "--json", "--config", dir_.file("config.yaml")}));
+        ASSERT_EQ(show.exit_code, 0) << show.err;
+        const auto shown = boost::json::parse(show.out);
+        recorded += shown.at("outcome").at("acus_consumed").to_number<double>();
+      }
+      if (counted && std::abs(*counted - recorded) < 1e-9) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  ASSERT_TRUE(counted.has_value());
+  EXPECT_GT(recorded, 0.0);
+  EXPECT_NEAR(*counted, recorded, 1e-9);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait_for(std::chrono::seconds{15}), 0);
 }
 
 TEST_F(Observability, TheApiKeyNeverAppearsInLogsDatabaseOrMetrics) {

@@ -125,6 +125,9 @@ class RateGate {
   TimePoint paused_until() const noexcept { return paused_until_; }
   bool creates_held(TimePoint now) const noexcept { return hold_until_ && now < *hold_until_; }
   double rate_per_minute() const noexcept { return rate_per_minute_; }
+  // The tokens in the bucket at `now` (0..burst): how many requests could go at once. Empty
+  // through a pause, until the last token's worth of it (one request goes as it ends).
+  double tokens(TimePoint now) const;
   int consecutive_rate_limits() const noexcept { return consecutive_429_; }
 
   // The level L the rate recovers towards: the best current guess of the server's limit.

@@ -46,8 +46,12 @@ class QueueStore : public virtual JobIntake {
   // find(key) is JobIntake's.
   // Every JobState is a key, zero counts included.
   virtual StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() = 0;
-  // created_at (epoch ms) of the oldest queued job, if any: the queue's age for monitoring.
-  virtual StoreResult<std::optional<std::int64_t>> oldest_queued_at_ms() = 0;
+  // Since when (epoch ms) the longest-waiting job claimable(now, _, filter) would return could
+  // have started: the later of its created_at and its not_before; nullopt when there is none.
+  // The queue's age for monitoring: work that is stuck, not work scheduled for later, being
+  // cancelled, or held back by a pause (those have their own signals).
+  virtual StoreResult<std::optional<std::int64_t>> oldest_startable_since_ms(
+      core::TimePoint now, const ClaimFilter& filter) = 0;
   // Non-terminal jobs whose deadline has passed, the earliest deadline first.
   virtual StoreResult<std::vector<core::JobRecord>> past_deadline(core::TimePoint now) = 0;
   // Non-terminal jobs an operator asked to cancel.

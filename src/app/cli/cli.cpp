@@ -12,10 +12,10 @@ namespace devin_orch::app {
 namespace {
 
 // The main help's order; the groups' summaries come from here too.
-constexpr std::array<const CommandInfo*, 14> kCommands{
+constexpr std::array<const CommandInfo*, 15> kCommands{
     &run_info,   &status_info, &check_config_info, &healthcheck_info, &version_info,
-    &enqueue_info, &ls_info,   &show_info,         &cancel_info,      &retry_info,
-    &pause_info, &resume_info, &prune_info,        &delete_info,
+    &enqueue_info, &ls_info,   &show_info,         &wait_info,        &cancel_info,
+    &retry_info, &pause_info,  &resume_info,       &prune_info,       &delete_info,
 };
 
 std::string main_help() {
@@ -41,7 +41,9 @@ std::string main_help() {
       std::string{kDefaultConfigPath} +
       ".\n"
       "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input/config,\n"
-      "3 no job has that key, 4 not allowed in the job's current state.\n";
+      "3 no job has that key, 4 not allowed in the job's current state,\n"
+      "5 a job ended in a state counted as failure (wait, run --fail-on),\n"
+      "6 wait --timeout passed first.\n";
   return help;
 }
 

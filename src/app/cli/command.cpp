@@ -68,13 +68,22 @@ std::optional<ExitCode> Command::load(Config& config, const ConfigChecks& checks
 
 std::optional<ExitCode> Command::open(Opened& opened) const {
   if (const auto stop = load(opened.config)) return stop;
-  auto store = store::open_store(store_options(opened.config.database));
-  if (!store) {
-    const store::Error& error = store.error();
-    return fail(ExitCode::failure, "cannot open database " + database_name(opened.config.database) + ": " +
-                                       (error.detail.empty() ? error.code.message() : error.detail));
+  std::unique_ptr<store::Store> store;
+  if (const auto stop = open_database(opened.config, store)) return stop;
+  opened.store = std::move(store);
+  return std::nullopt;
+}
+
+std::optional<ExitCode> Command::open_database(const Config& config,
+                                               std::unique_ptr<store::Store>& store) const {
+  auto opened = store::open_store(store_options(config.database));
+  if (!opened) {
+    const store::Error& error = opened.error();
+    return fail(ExitCode::failure,
+                "cannot open database " + database_name(config.database) + ": " +
+                    (error.detail.empty() ? error.code.message() : error.detail));
   }
-  opened.store = std::move(*store);
+  store = std::move(*opened);
   return std::nullopt;
 }
 

@@ -17,6 +17,10 @@
 #include <string>
 #include <string_view>
 
+namespace devin_orch::store {
+class Store;
+}
+
 namespace devin_orch::app {
 
 inline constexpr OptionSpec kConfigOption{"--config", true, false, "-c"};
@@ -56,6 +60,10 @@ class Command {
   std::optional<ExitCode> load(Config& config, const ConfigChecks& checks = {}) const;
   // Loads the config and opens (creating if needed) its database.
   std::optional<ExitCode> open(Opened& opened) const;
+  // Opens (creating if needed) the database of a loaded config as the whole store, for a
+  // command that also reads its change feed (`wait`).
+  std::optional<ExitCode> open_database(const Config& config,
+                                        std::unique_ptr<store::Store>& store) const;
 
  private:
   const CommandInfo& info_;
@@ -70,6 +78,7 @@ extern const CommandInfo enqueue_info;                     // enqueue.cpp
 extern const CommandInfo ls_info, show_info;               // inspect.cpp
 extern const CommandInfo cancel_info, retry_info, pause_info, resume_info, prune_info,
     delete_info;                                           // control.cpp
+extern const CommandInfo wait_info;                        // wait.cpp
 
 // ---- parsing values ----
 // A whole decimal integer, nothing else.

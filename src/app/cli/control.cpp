@@ -436,7 +436,7 @@ ExitCode cmd_delete(Command& command) {
                                 {"result", result},
                                 {"state", state.empty() ? json::value{} : json::value(state)}});
   }
-  if (command.json()) io.out << json::serialize(rows) << '\n';
+  if (command.json()) command.print_json(rows);
   if (any_not_ended) return ExitCode::not_allowed;
   if (any_unknown) return ExitCode::unknown_job;
   return ExitCode::ok;

@@ -2,12 +2,15 @@
 // `version`.
 #include "command.hpp"
 #include "devin_orch/app/cli/online_check.hpp"
+#include "job_outcomes.hpp"
 
+#include "devin_orch/app/build_info.hpp"
 #include "devin_orch/app/cli/healthcheck.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/daemon/daemon.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/store/store.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -16,21 +19,23 @@
 
 #include <array>
 
-#ifndef DEVIN_ORCH_VERSION
-#define DEVIN_ORCH_VERSION "0.1.0"
-#endif
-
 namespace devin_orch::app {
 namespace {
 
-constexpr std::string_view kRunHelp = R"(Usage: devin-orch run [--config FILE] [--until-idle] [--log-level LEVEL] [--log-format text|json]
+constexpr std::string_view kRunHelp = R"(Usage: devin-orch run [--config FILE] [--until-idle [--fail-on STATES] [--progress-every DURATION]] [--log-level LEVEL] [--log-format text|json]
 
 Loads the job files named in the config into the database queue, re-attaches jobs left in
 flight by a previous run, then creates and polls sessions until SIGTERM/SIGINT.
 
   -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
                       /etc/devin-orch/devin-orch.yaml
-  --until-idle        exit 0 once no job is queued or in flight
+  --until-idle        exit once no job is queued or in flight; while it waits, log why (jobs
+                      scheduled for later, pauses, waits the server announced) whenever that
+                      changes, and a progress line (jobs by state) every --progress-every
+  --fail-on STATES    with --until-idle: exit 5 when a job that ended during this run ended in
+                      one of STATES, comma-separated (e.g. failed,dead)
+  --progress-every D  with --until-idle: the period of the progress line (default 10s; 0s:
+                      none)
   --log-level LEVEL   trace, debug, info, warn, error (overrides log.level)
   --log-format FMT    text or json (overrides log.format)
 
@@ -39,7 +44,7 @@ DEVIN_API_KEY, in that order.
 
 Exit codes: 0 stopped cleanly (or idle with --until-idle), 1 runtime failure (also when
 --until-idle cannot finish because queued jobs' organisations are paused), 2 bad usage,
-invalid config or no API key.
+invalid config or no API key, 5 idle, but a job of this run ended in a --fail-on state.
 )";
 
 constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status [--config FILE] [--json] [--port PORT]
@@ -97,11 +102,40 @@ Prints the version (also `devin-orch --version`).
 Exit codes: 0 ok.
 )";
 
-constexpr std::array<OptionSpec, 4> kRunOptions{
-    {kConfigOption, {"--until-idle"}, {"--log-level", true}, {"--log-format", true}}};
+constexpr std::array<OptionSpec, 6> kRunOptions{{kConfigOption,
+                                                {"--until-idle"},
+                                                {"--fail-on", true},
+                                                {"--progress-every", true},
+                                                {"--log-level", true},
+                                                {"--log-format", true}}};
 constexpr std::array<OptionSpec, 3> kStatusOptions{{kConfigOption, kJsonOption, {"--port", true}}};
 constexpr std::array<OptionSpec, 2> kCheckConfigOptions{{kConfigOption, {"--online"}}};
 constexpr std::array<OptionSpec, 2> kHealthcheckOptions{{kConfigOption, {"--port", true}}};
+
+// --fail-on: the jobs that ended during this run (at or after `started`) in one of `states`
+// make it exit 5, each one logged.
+ExitCode check_run_outcomes(Command& command, const Config& config,
+                            const std::vector<core::JobState>& states, core::TimePoint started) {
+  std::unique_ptr<store::Store> store;
+  if (const auto stop = command.open_database(config, store)) return *stop;
+  const auto failed = jobs_ended_since(store->operators(), states, core::to_epoch_ms(started),
+                                       config.api.org_id);
+  if (!failed) return command.database_error(failed.error());
+  for (const auto& job : *failed) {
+    const std::string state{core::to_string(job.state)};
+    log_event(spdlog::level::err,
+              {.event = "job_counted_as_failure", .key = job.key,
+               .session_id = job.session_id.value_or(""), .org_id = job.org_id, .state = state,
+               .status = job.status.value_or("")},
+              "job '{}' ended {}{}", job.key, state,
+              job.last_error ? ": " + *job.last_error : std::string{});
+  }
+  if (failed->empty()) return ExitCode::ok;
+  log_event(spdlog::level::err, {.event = "run_failed"},
+            "{} job(s) of this run ended in a --fail-on state ({}); exiting {}", failed->size(),
+            describe_states(states), to_int(ExitCode::jobs_failed));
+  return ExitCode::jobs_failed;
+}
 
 ExitCode cmd_run(Command& command) {
   const auto& args = command.args();
@@ -109,6 +143,22 @@ ExitCode cmd_run(Command& command) {
   const auto log_format = args.value("--log-format");
   if (log_format && *log_format != "text" && *log_format != "json") {
     return command.usage("--log-format must be text or json");
+  }
+  const bool until_idle = args.has("--until-idle");
+  std::vector<core::JobState> fail_on;
+  if (const auto text = args.value("--fail-on")) {
+    if (!until_idle) return command.usage("--fail-on needs --until-idle");
+    std::string error;
+    auto parsed = parse_fail_on(*text, error);
+    if (!parsed) return command.usage("--fail-on: " + error);
+    fail_on = std::move(*parsed);
+  }
+  DaemonOptions options{.until_idle = until_idle};
+  if (const auto text = args.value("--progress-every")) {
+    if (!until_idle) return command.usage("--progress-every needs --until-idle");
+    const auto period = parse_age(*text);
+    if (!period) return command.usage("--progress-every needs a duration like 10s or 1m");
+    options.progress_every = *period;
   }
   Config config;
   if (const auto stop = command.load(config)) return *stop;
@@ -121,10 +171,11 @@ ExitCode cmd_run(Command& command) {
     spdlog::error("no API key: {}", key_error);
     return ExitCode::usage;
   }
-  spdlog::info("devin-orch {} starting: org {}, api {}, database {}", DEVIN_ORCH_VERSION,
+  spdlog::info("devin-orch {} starting: org {}, api {}, database {}", build_info().version,
                config.api.org_id, config.api.base_url, database_name(config.database));
-  const int code =
-      run_daemon(config, *api_key, DaemonOptions{.until_idle = args.has("--until-idle")});
+  const auto started = core::wall_now();
+  const int code = run_daemon(config, *api_key, options);
+  if (code == 0 && !fail_on.empty()) return check_run_outcomes(command, config, fail_on, started);
   return static_cast<ExitCode>(code);
 }
 
@@ -263,7 +314,7 @@ ExitCode cmd_healthcheck(Command& command) {
 
 ExitCode cmd_version(Command& command) {
   if (const auto stop = command.no_arguments()) return *stop;
-  command.out() << "devin-orch " << DEVIN_ORCH_VERSION << '\n';
+  command.out() << "devin-orch " << build_info().version << '\n';
   return ExitCode::ok;
 }
 

@@ -1,15 +1,14 @@
 // `devin-orch ls` and `devin-orch show`: what the queue holds, as a table or JSON. They only
 // read, through the store's operator queries.
 #include "command.hpp"
+#include "job_outcomes.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
-#include "devin_orch/app/cli/waiting_reason.hpp"
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/core/job_state_list.hpp"
-#include "devin_orch/core/lease.hpp"
 #include "devin_orch/core/session_family.hpp"
 
 #include <boost/json.hpp>
@@ -140,41 +139,6 @@ std::optional<ExitCode> ls_filter(const Command& command, store::JobFilter& filt
   return std::nullopt;
 }
 
-// What explains the queued jobs of a listing: read only when it has some.
-store::StoreResult<QueueConditions> queue_conditions(store::OperatorStore& store,
-                                                     const Config& config, core::TimePoint now) {
-  QueueConditions conditions{.now_ms = core::to_epoch_ms(now),
-                             .max_active_sessions = config.create.max_active_sessions,
-                             .max_concurrent_creates = config.create.max_concurrent_creates};
-  auto orgs = store.paused_orgs();
-  if (!orgs) return orgs.error();
-  conditions.paused_orgs.insert(orgs->begin(), orgs->end());
-  auto users = store.paused_users();
-  if (!users) return users.error();
-  conditions.paused_users = std::move(*users);
-  auto holds = store.org_holds(now);
-  if (!holds) return holds.error();
-  conditions.holds = std::move(*holds);
-  const auto busy = store.list_jobs({.states = {core::JobState::creating, core::JobState::running},
-                                     .default_org = config.api.org_id});
-  if (!busy) return busy.error();
-  for (const auto& job : *busy) {
-    ++conditions.sessions[job.org_id];
-    if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
-  }
-  const auto lease = store.read_lease(core::kQueueLeaseName);
-  if (!lease) return lease.error();
-  conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
-  return conditions;
-}
-
-// How long the job's session has run: until it ended, or until now. None before it started.
-std::optional<std::int64_t> run_duration_ms(const store::JobSummary& job, std::int64_t now_ms) {
-  if (!job.started_at_ms) return std::nullopt;
-  const std::int64_t end = job.finished_at_ms.value_or(now_ms);
-  return std::max<std::int64_t>(end - *job.started_at_ms, 0);
-}
-
 ExitCode cmd_ls(Command& command) {
   const CommandIo& io = command.io();
   if (const auto stop = command.no_arguments()) return *stop;
@@ -186,80 +150,16 @@ ExitCode cmd_ls(Command& command) {
   filter.default_org = opened.config.api.org_id;  // jobs naming no organisation run as this
   const auto jobs = opened.store->list_jobs(filter);
   if (!jobs) return command.database_error(jobs.error());
-  QueueConditions conditions;
-  const auto is_queued = [](const store::JobSummary& job) {
-    return job.state == core::JobState::queued;
-  };
-  if (std::any_of(jobs->begin(), jobs->end(), is_queued)) {
-    auto read = queue_conditions(*opened.store, opened.config, io.now);
-    if (!read) return command.database_error(read.error());
-    conditions = std::move(*read);
-  }
-  const auto rule = opened.config.jobs.parent_acus_include_children
-                        ? core::ParentAcus::include_children
-                        : core::ParentAcus::separate;
-  const std::int64_t now_ms = core::to_epoch_ms(io.now);
-
-  struct Row {
-    const store::JobSummary& job;
-    std::optional<std::int64_t> duration_ms;
-    std::optional<double> acus;
-    std::optional<WaitingReason> reason;
-  };
-  std::vector<Row> rows;
-  for (const auto& job : *jobs) {
-    Row row{.job = job, .duration_ms = run_duration_ms(job, now_ms)};
-    if (job.acus_consumed || job.children_acus > 0) {
-      row.acus = core::job_acus(job.acus_consumed.value_or(0.0), job.children_acus, rule).total;
-    }
-    if (is_queued(job)) row.reason = waiting_reason(job, conditions);
-    rows.push_back(std::move(row));
-  }
-
+  const auto context = row_context(*opened.store, opened.config, io.now, *jobs);
+  if (!context) return command.database_error(context.error());
   if (command.json()) {
-    json::array out;
-    for (const auto& [job, duration_ms, acus, reason] : rows) {
-      json::value duration = nullptr;
-      if (duration_ms) duration = static_cast<double>(*duration_ms) / 1000.0;
-      json::value acus_value = nullptr;
-      if (acus) acus_value = *acus;
-      json::value reason_until = nullptr;
-      if (reason && reason->until_ms) reason_until = format_timestamp_ms(*reason->until_ms);
-      out.push_back(json::object{
-          {"key", job.key},
-          {"state", std::string{core::to_string(job.state)}},
-          {"org_id", job.org_id},
-          {"session_id", nullable(job.session_id)},
-          {"status", nullable(job.status)},
-          {"status_detail", nullable(job.status_detail)},
-          {"url", nullable(job.session_url)},
-          {"attempts", job.attempts},
-          {"error", nullable(job.last_error)},
-          {"created_at", format_timestamp_ms(job.created_at_ms)},
-          {"updated_at", format_timestamp_ms(job.updated_at_ms)},
-          {"started_at", timestamp_or_null(job.started_at_ms)},
-          {"finished_at", timestamp_or_null(job.finished_at_ms)},
-          {"duration_s", std::move(duration)},
-          {"acus_consumed", std::move(acus_value)},
-          {"reason", reason ? json::value(reason->text) : json::value(nullptr)},
-          {"reason_code", reason ? json::value(to_string(reason->code)) : json::value(nullptr)},
-          {"reason_until", std::move(reason_until)},
-      });
-    }
-    command.print_json(out);
+    json::array rows;
+    for (const auto& job : *jobs) rows.push_back(job_row_object(job, *context));
+    command.print_json(rows);
     return ExitCode::ok;
   }
-  std::vector<std::vector<std::string>> table{{"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE",
-                                               "DURATION", "ACUS", "REASON", "ERROR"}};
-  for (const auto& [job, duration_ms, acus, reason] : rows) {
-    table.push_back({job.key, std::string{core::to_string(job.state)}, job.org_id,
-                     dash(job.session_id), dash(job.status),
-                     format_age(now_ms - job.created_at_ms),
-                     duration_ms ? format_age(*duration_ms) : "-",
-                     acus ? format_number(*acus) : "-",
-                     reason ? shorten(reason->text, kMaxReasonColumn) : "-",
-                     shorten(dash(job.last_error), kMaxErrorColumn)});
-  }
+  std::vector<std::vector<std::string>> table{job_row_header()};
+  for (const auto& job : *jobs) table.push_back(job_row(job, *context));
   print_table(io.out, table);
   return ExitCode::ok;
 }

@@ -5,6 +5,7 @@
 #include "tag_lookup.hpp"
 
 #include "devin_orch/app/daemon/session_secrets.hpp"
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/session_family.hpp"
 
 #include <spdlog/spdlog.h>
@@ -115,15 +116,19 @@ awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
                         return services_.store.requeue(id, attempt, reason, now);
                       });
         if (action.pause_org) gates_.pause(org, action.reason);
-        spdlog::warn("job '{}': back to queued: {}", key, action.reason);
+        log_event(spdlog::level::warn,
+                  {.event = "job_requeued", .key = key, .org_id = org.org_id, .state = "queued"},
+                  "job '{}': back to queued: {}", key, action.reason);
         running = false;
         break;
       }
       case Kind::give_up: {
         writer_.finish_job(flow.job, core::JobState::dead, action.reason);
-        services_.count_job_end(core::JobState::dead);
+        services_.metrics.job_ended(core::JobState::dead);
         if (action.pause_org) gates_.pause(org, action.reason);
-        spdlog::error("job '{}': dead: {}", key, action.reason);
+        log_event(spdlog::level::err,
+                  {.event = "job_ended", .key = key, .org_id = org.org_id, .state = "dead"},
+                  "job '{}': dead: {}", key, action.reason);
         running = false;
         break;
       }
@@ -159,7 +164,8 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
   if (!committed && committed.error() == errc::sync_failed) {
     // The intent may be committed yet never reach the disk, and no later fsync can be
     // trusted: send nothing more. The restart reconciles by tag before any create.
-    spdlog::critical("job '{}': {}; stopping", key, committed.error().detail);
+    log_event(spdlog::level::critical, {.event = "fsync_failed", .key = key},
+              "job '{}': {}; stopping", key, committed.error().detail);
     callbacks_.fatal("an fsync of the database failed");
     co_return false;
   }
@@ -169,7 +175,8 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
   }
   writer_.succeeded();
   flow.claim = false;
-  spdlog::debug("job '{}': intent committed (attempt {})", key, attempt);
+  log_event(spdlog::level::debug, {.event = "intent_committed", .key = key, .state = "creating"},
+            "job '{}': intent committed (attempt {})", key, attempt);
   flow.action = flow.machine.resume(core::IntentCommitted{core::wall_now()});
   co_return true;
 }
@@ -185,8 +192,10 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
     // Nothing was sent for this attempt, so no session can exist: safe to end here.
     gates_.release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
     writer_.finish_job(flow.job, core::JobState::dead, secret_error);
-    services_.count_job_end(core::JobState::dead);
-    spdlog::error("job '{}': dead: {}", key, secret_error);
+    services_.metrics.job_ended(core::JobState::dead);
+    log_event(spdlog::level::err,
+              {.event = "job_ended", .key = key, .org_id = org.org_id, .state = "dead"},
+              "job '{}': dead: {}", key, secret_error);
     co_return false;
   }
   const auto started = SteadyClock::now();
@@ -194,16 +203,20 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
       org.org_id, flow.job.definition.spec, flow.tag, services_.config.api.create_timeout,
       std::move(*secrets));
   gates_.release(org, answer.outcome);
-  gates_.observe_call("create", answer.outcome, started);
+  gates_.observe_call(ApiOperation::create, answer.outcome, started);
   std::optional<std::string> session_id;
   if (answer.value) {
     session_id = answer.value->session_id;
     flow.session = std::move(answer.value);
     flow.adopted = false;
-    spdlog::info("job '{}': created session {}", key, *session_id);
+    log_event(spdlog::level::info,
+              {.event = "session_created", .key = key, .session_id = *session_id,
+               .org_id = org.org_id, .status = flow.session->status},
+              "job '{}': created session {}", key, *session_id);
   } else {
-    spdlog::warn("job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
-                 core::to_string(answer.outcome.cls), answer.outcome.detail);
+    log_event(spdlog::level::warn, {.event = "create_failed", .key = key, .org_id = org.org_id},
+              "job '{}': create attempt {} failed ({}): {}", key, flow.action.attempt,
+              core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (!answer.outcome.ok()) {
       writer_.write("the last error of job '" + key + "'",
                     [this, id = flow.job.id, detail = answer.outcome.detail,
@@ -225,18 +238,22 @@ awaitable<bool> Creator::lookup_step(Org& org, Flow& flow) {
   std::vector<std::string> ids;
   for (const auto& match : found->matches) ids.push_back(match.session_id);
   if (found->matches.size() > 1) {
-    spdlog::error("job '{}': {} sessions carry tag {}; adopting the oldest ({})", key,
-                  ids.size(), flow.tag, ids.front());
+    log_event(spdlog::level::err,
+              {.event = "duplicate_sessions", .key = key, .session_id = ids.front(),
+               .org_id = org.org_id},
+              "job '{}': {} sessions carry tag {}; adopting the oldest ({})", key, ids.size(),
+              flow.tag, ids.front());
   }
-  services_.count("devin_orch_create_lookups_total",
-                  "Lookups by creation tag after an ambiguous failure or a restart, by result.",
-                  {{"result", !found->matches.empty() ? "found"
-                              : found->outcome.ok()   ? "absent"
-                                                      : "failed"}});
+  services_.metrics.create_lookup(!found->matches.empty() ? LookupResult::found
+                                  : found->outcome.ok()   ? LookupResult::absent
+                                                          : LookupResult::failed);
   if (!found->matches.empty()) {
     flow.session = found->matches.front();
     flow.adopted = true;
-    spdlog::info("job '{}': lookup found session {}; adopting it", key, ids.front());
+    log_event(spdlog::level::info,
+              {.event = "session_adopted", .key = key, .session_id = ids.front(),
+               .org_id = org.org_id, .status = flow.session->status},
+              "job '{}': lookup found session {}; adopting it", key, ids.front());
   }
   const bool absent = found->matches.empty() && found->outcome.ok();
   flow.action =
@@ -291,13 +308,9 @@ awaitable<bool> Creator::commit_session_step(Org& org, Flow& flow) {
   flow.job.session_id = session->session_id;
   flow.job.creation_tag = flow.tag;
   flow.job.duplicate_watch_until_ms = watch_until;
-  services_.count("devin_orch_sessions_total", "Sessions the daemon started tracking, by origin.",
-                  {{"origin", flow.adopted ? "adopted" : "created"}});
-  services_.metrics
-      .histogram("devin_orch_queue_wait_seconds",
-                 "From a job's submission to its session being recorded.",
-                 server::default_duration_buckets())
-      .observe(std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
+  services_.metrics.session_tracked(flow.adopted);
+  services_.metrics.queue_wait(
+      std::max<double>(0, (core::to_epoch_ms(now) - flow.job.created_at_ms) / 1000.0));
   callbacks_.recorded(org, flow.job, *session, now);
   flow.action = flow.machine.resume(core::SessionCommitted{now});
   co_return true;
@@ -311,9 +324,9 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
   int failures = 0;
   bool complete = false;
   while (!complete && !services_.runtime.stopping()) {
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "list_organizations", [&] {
-      return services_.client.list_organizations(200, after);
-    });
+    auto gated = co_await gates_.call(
+        org, core::RequestKind::other, ApiOperation::list_organizations,
+        [&] { return services_.client.list_organizations(200, after); });
     if (!gated) break;
     auto& answer = *gated;
     if (!answer.value) {
@@ -323,7 +336,7 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
           answer.outcome.cls == core::CallClass::rejected) {
         writer_.finish_job(job, core::JobState::dead,
                            "fan-out: cannot list organisations: " + answer.outcome.detail);
-        services_.count_job_end(core::JobState::dead);
+        services_.metrics.job_ended(core::JobState::dead);
         break;
       }
       co_await services_.runtime.sleep_for(
@@ -354,7 +367,7 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
       added += *result == store::AddResult::inserted ? 1 : 0;
     }
     writer_.finish_job(job, core::JobState::finished, "");
-    services_.count_job_end(core::JobState::finished);
+    services_.metrics.job_ended(core::JobState::finished);
     spdlog::info("job '{}': fanned out to {} organisation(s) ({} new child jobs)",
                  job.definition.key, org_ids.size(), added);
   }

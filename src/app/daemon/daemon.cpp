@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <set>
 
 namespace devin_orch::app {
 namespace detail {
@@ -100,6 +101,7 @@ class Daemon {
   SystemdNotifier notifier_;
   core::Random random_;
   Runtime runtime_;
+  DaemonMetrics metrics_;
   Services services_;
   StoreWriter writer_;
   QueueLease lease_;  // whether this process may work the queue
@@ -127,7 +129,8 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
       notifier_{SystemdNotifier::from_environment()},
       random_{std::random_device{}()},
       runtime_{io},
-      services_{runtime_, config, store, client_, metrics, random_},
+      metrics_{metrics, config.api.org_id},
+      services_{runtime_, config, store, client_, metrics_, random_},
       writer_{services_},
       lease_{io, store, lease_policy(config.lease),
              QueueLease::Callbacks{
@@ -150,7 +153,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                        [this](Org& org, const core::JobRecord& job, const api::Session& session,
                               TimePoint now) {
                          poller_.track(org, job, session.status, session.status_detail, now,
-                                       /*poll_soon=*/false,
+                                       /*reattached=*/false,
                                        std::max(session.created_at, session.updated_at));
                        },
                    .flow_ended = [this] { dispatcher_.slot_freed(); },
@@ -163,7 +166,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                                     .poller = poller_,
                                     .lease = lease_,
                                     .changes = changes},
-                  options.until_idle,
+                  options.until_idle, options.progress_every,
                   [this](const std::string& why, int code) { request_stop(why, code); }},
       retention_{services_, writer_, lease_},
       signals_{io, SIGINT, SIGTERM, SIGHUP},
@@ -206,16 +209,17 @@ awaitable<void> Daemon::check_key_then_dispatch() {
 // (network down, 5xx) decides nothing: the pauses stay, the first 401 pauses as before.
 awaitable<void> Daemon::check_key() {
   Org& org = gates_.named(config_.api.org_id);
-  auto answer = co_await gates_.call(org, core::RequestKind::other, "self",
+  auto answer = co_await gates_.call(org, core::RequestKind::other, ApiOperation::self,
                                      [this] { return client_.self(); });
   if (!answer) co_return;  // stopping
   if (answer->value) {
     const auto pauses = gates_.stored_pauses();  // a copy: lifting edits the original
     for (const auto& [id, reason] : pauses) {
       if (id == "*" || !is_key_pause(reason)) continue;
-      spdlog::info("org {}: the API key works again (GET /v3/self answered for {}); lifting "
-                   "the pause \"{}\"",
-                   id, answer->value->principal_type, reason);
+      log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id},
+                "org {}: the API key works again (GET /v3/self answered for {}); lifting the "
+                "pause \"{}\"",
+                id, answer->value->principal_type, reason);
       gates_.lift_pause(gates_.named(id), reason);
     }
     dispatcher_.look_again();
@@ -229,8 +233,9 @@ awaitable<void> Daemon::check_key() {
   }
   key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
                              describe_api_key_source(config_.api), answer->outcome.detail);
-  spdlog::error("{}; no session can be created until it is replaced and the daemon restarted",
-                *key_problem_);
+  log_event(spdlog::level::err, {.event = "api_key_rejected"},
+            "{}; no session can be created until it is replaced and the daemon restarted",
+            *key_problem_);
   for (const auto& [id, known] : gates_.all()) {
     gates_.pause(*known, "API key rejected (401): " + answer->outcome.detail);
   }
@@ -249,7 +254,8 @@ void Daemon::stand_by(const core::LeaseHolder&) {
     if (const auto it = counts->find(state); it != counts->end()) in_progress += it->second;
   }
   if (in_progress == 0) {
-    spdlog::info("idle: no job queued or in flight (worked by another daemon)");
+    log_event(spdlog::level::info, {.event = "idle"},
+              "idle: no job queued or in flight (worked by another daemon)");
     request_stop("idle");
   }
 }
@@ -258,7 +264,8 @@ void Daemon::stand_by(const core::LeaseHolder&) {
 // written any more (the store refuses every fenced write), and requests must stop at once: exit,
 // and let the supervisor start this process again as a standby.
 void Daemon::abandon(const std::string& why) {
-  spdlog::critical("giving up the queue: {}; exiting so that nothing more is sent", why);
+  log_event(spdlog::level::critical, {.event = "lease_lost"},
+            "giving up the queue: {}; exiting so that nothing more is sent", why);
   exit_code_ = 1;
   runtime_.stop();
   io_.stop();
@@ -277,28 +284,36 @@ server::Readiness Daemon::readiness() const {
 void Daemon::refresh_gauges() {
   auto& metrics = services_.metrics;
   if (const auto counts = store_.count_by_state(); counts) {
-    for (const auto& [state, count] : *counts) {
-      metrics.gauge("devin_orch_jobs", "Jobs by state.",
-                    {{"state", std::string{core::to_string(state)}}})
-          .set(static_cast<double>(count));
-    }
+    for (const auto& [state, count] : *counts) metrics.jobs(state, static_cast<double>(count));
   }
+  const auto now = core::wall_now();
+  // Only jobs the daemon could start now: a job scheduled for later is not late, and a paused
+  // one waits for an operator (devin_orch_paused_organizations and _users say so). Under a
+  // pause of every organisation no job could start.
   double oldest_age = 0;
-  if (const auto oldest = store_.oldest_queued_at_ms(); oldest && oldest->has_value()) {
-    oldest_age = std::max<double>(0, (core::to_epoch_ms(core::wall_now()) - **oldest) / 1000.0);
+  if (const auto oldest = store_.oldest_startable_since_ms(now, gates_.claim_filter());
+      oldest && oldest->has_value() && !gates_.global_pause()) {
+    oldest_age = std::max<double>(0, (core::to_epoch_ms(now) - **oldest) / 1000.0);
   }
-  metrics.gauge("devin_orch_oldest_queued_job_age_seconds",
-                "Age of the oldest job still queued (0 when none).")
-      .set(oldest_age);
-  int paused = 0;
-  for (const auto& [id, org] : gates_.all()) paused += org->paused_reason ? 1 : 0;
-  metrics.gauge("devin_orch_paused_organizations", "Organisations whose dispatch is paused.")
-      .set(paused);
-  metrics.gauge("devin_orch_active_sessions", "Sessions being polled.").set(poller_.size());
-  metrics.gauge("devin_orch_creations_in_flight", "Jobs between intent and session.")
-      .set(creator_.size());
-  metrics.gauge("devin_orch_requests_in_flight", "API requests awaiting an answer.")
-      .set(gates_.requests_in_flight());
+  metrics.oldest_startable_job_age(oldest_age);
+  // Paused in the store (by an operator or by this daemon) or only in memory (not saved yet);
+  // under a pause of every organisation, every one the daemon knows.
+  std::set<std::string> paused;
+  for (const auto& [id, reason] : gates_.stored_pauses()) {
+    if (id != "*") paused.insert(id);
+  }
+  for (const auto& [id, org] : gates_.all()) {
+    if (gates_.paused(*org)) paused.insert(id);
+    const auto& gate = org->admission.gate();
+    metrics.rate_gate(id, {.configured_per_second = config_.rate.requests_per_minute / 60.0,
+                           .per_second = gate.rate_per_minute() / 60.0,
+                           .tokens = gate.tokens(now)});
+  }
+  metrics.paused_organizations(static_cast<double>(paused.size()));
+  metrics.paused_users(static_cast<double>(gates_.paused_users()));
+  metrics.active_sessions(static_cast<double>(poller_.size()));
+  metrics.creations_in_flight(static_cast<double>(creator_.size()));
+  metrics.requests_in_flight(gates_.requests_in_flight());
 }
 
 std::string Daemon::status_line() {
@@ -348,8 +363,10 @@ bool Daemon::recover() {
   }
   for (auto& job : *running) {
     if (!job.session_id) {
-      spdlog::error("job '{}' is running without a session id; marking it lost",
-                    job.definition.key);
+      log_event(spdlog::level::err,
+                {.event = "job_ended", .key = job.definition.key, .state = "lost"},
+                "job '{}' is running without a session id; marking it lost",
+                job.definition.key);
       writer_.write("job '" + job.definition.key + "' as lost", [this, id = job.id, now] {
         return store_.finish(id, core::JobState::lost, "running without a session id", now);
       });
@@ -399,8 +416,9 @@ void Daemon::request_stop(const std::string& why, int exit_code) {
   if (exit_code != 0) exit_code_ = exit_code;
   if (runtime_.stopping()) return;
   notifier_.notify("STOPPING=1");
-  spdlog::info("stopping ({}): no new work; draining for at most {} ms", why,
-               config_.shutdown.drain_timeout.count());
+  log_event(spdlog::level::info, {.event = "stopping"},
+            "stopping ({}): no new work; draining for at most {} ms", why,
+            config_.shutdown.drain_timeout.count());
   creator_.flush_now();  // not after its linger: a second signal may not leave that long
   runtime_.stop();
   drain_deadline_.expires_after(config_.shutdown.drain_timeout);

@@ -2,6 +2,8 @@
 // deadlines and cancellations carried out.
 #include "dispatcher.hpp"
 
+#include "devin_orch/app/logging.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,12 +12,15 @@
 namespace devin_orch::app::detail {
 
 Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
+                       core::Duration progress_every,
                        std::function<void(const std::string&, int)> stop)
     : services_{services},
       parts_{parts},
       until_idle_{until_idle},
       stop_{std::move(stop)},
-      wakeup_{services.runtime} {}
+      wakeup_{services.runtime} {
+  if (until_idle) reporter_.emplace(services, parts.gates, progress_every);
+}
 
 void Dispatcher::slot_freed() {
   dispatch_requested_ = true;
@@ -70,6 +75,7 @@ awaitable<void> Dispatcher::run() {
     }
     changed_elsewhere = false;
     if (until_idle_ && idle_or_stuck()) break;
+    if (tick && reporter_) reporter_->look();
     if (!co_await wakeup_.wait_for(until_next_look(last_tick))) break;
   }
   if (store_watch_) {
@@ -183,7 +189,8 @@ void Dispatcher::dispatch_ready_jobs(bool any_org) {
   if (limit == 0) return;
   auto jobs = services_.store.claimable(now, limit, parts_.gates.claim_filter());
   if (!jobs) {
-    spdlog::error("cannot read queued jobs: {}", jobs.error().message());
+    log_event(spdlog::level::err, {.event = "store_error"}, "cannot read queued jobs: {}",
+              jobs.error().message());
     return;
   }
   const auto& create = services_.config.create;
@@ -221,7 +228,7 @@ bool Dispatcher::idle_or_stuck() {
   const auto queued = count(core::JobState::queued);
   if (count(core::JobState::creating) + count(core::JobState::running) > 0) return false;
   if (queued == 0) {
-    spdlog::info("idle: no job queued or in flight");
+    log_event(spdlog::level::info, {.event = "idle"}, "idle: no job queued or in flight");
     stop_("idle", 0);
     return true;
   }
@@ -234,18 +241,11 @@ bool Dispatcher::idle_or_stuck() {
   const bool ready_jobs_exist = any && !any->empty();
   if (ready_jobs_exist && (parts_.gates.global_pause() || (allowed && allowed->empty()))) {
     std::string paused;
-    const auto& pauses = parts_.gates.stored_pauses();
-    for (const auto& [org, reason] : pauses) {
-      paused += (paused.empty() ? "" : "; ") +
-                (org == "*" ? std::string{"every organisation"} : org) + " (" + reason + ")";
+    for (const auto& pause : describe_pauses(parts_.gates)) {
+      paused += (paused.empty() ? "" : "; ") + pause;
     }
-    for (const auto& org : filter.paused_orgs) {
-      if (!pauses.contains(org)) paused += (paused.empty() ? "" : "; ") + org;
-    }
-    for (const auto& [org, user] : filter.paused_users) {
-      paused += (paused.empty() ? "" : "; ") + org + " jobs created as " + user;
-    }
-    spdlog::error("{} job(s) cannot start: paused: {}", queued, paused);
+    log_event(spdlog::level::err, {.event = "until_idle_stuck"},
+              "{} job(s) cannot start: paused: {}", queued, paused);
     stop_("idle with paused organisations", 1);
     return true;
   }
@@ -284,8 +284,12 @@ void Dispatcher::end_by_termination(core::JobRecord job, core::JobState state, s
                              state == core::JobState::timed_out
                                  ? "deadline passed before the job started"
                                  : "cancelled by an operator before it started");
-    services_.count_job_end(state);
-    spdlog::info("job '{}': {} before it started", job.definition.key, core::to_string(state));
+    services_.metrics.job_ended(state);
+    log_event(spdlog::level::info,
+              {.event = "job_ended", .key = job.definition.key,
+               .org_id = job.definition.org_id.value_or(services_.config.api.org_id),
+               .state = core::to_string(state)},
+              "job '{}': {} before it started", job.definition.key, core::to_string(state));
     return;
   }
   if (job.state != core::JobState::running || !job.session_id) return;
@@ -306,9 +310,9 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
   auto children = parts_.poller.children_of(session_id);
   if (children.empty()) children = job.child_session_ids;
   for (const auto& child : children) {
-    auto gated = co_await parts_.gates.call(org, core::RequestKind::other, "terminate_child", [&] {
-      return services_.client.terminate_session(org.org_id, child, archive);
-    });
+    auto gated = co_await parts_.gates.call(
+        org, core::RequestKind::other, ApiOperation::terminate_child,
+        [&] { return services_.client.terminate_session(org.org_id, child, archive); });
     if (!gated) {  // shutting down
       terminating_.erase(job.id);
       co_return;
@@ -329,9 +333,9 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
     }
     spdlog::debug("job '{}': child session {} terminated", job.definition.key, child);
   }
-  if (auto gated = co_await parts_.gates.call(org, core::RequestKind::other, "terminate", [&] {
-        return services_.client.terminate_session(org.org_id, session_id, archive);
-      })) {
+  if (auto gated = co_await parts_.gates.call(
+          org, core::RequestKind::other, ApiOperation::terminate,
+          [&] { return services_.client.terminate_session(org.org_id, session_id, archive); })) {
     auto& answer = *gated;
     const auto now = core::wall_now();
     if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {
@@ -344,9 +348,12 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
       } else {
         parts_.writer.finish_job(job, state, reason);
       }
-      services_.count_job_end(state);
-      spdlog::info("job '{}': {}: session {} terminated", job.definition.key,
-                   core::to_string(state), session_id);
+      services_.metrics.job_ended(state);
+      log_event(spdlog::level::info,
+                {.event = "job_ended", .key = job.definition.key, .session_id = session_id,
+                 .org_id = org.org_id, .state = core::to_string(state)},
+                "job '{}': {}: session {} terminated", job.definition.key,
+                core::to_string(state), session_id);
       parts_.poller.untrack(org, session_id);
     } else {
       spdlog::warn("job '{}': terminating session {} failed ({}); will retry", job.definition.key,

@@ -10,6 +10,7 @@
 #include "poller.hpp"
 #include "queue_lease.hpp"
 #include "store_writer.hpp"
+#include "until_idle_reporter.hpp"
 
 #include "devin_orch/app/daemon/store_watch.hpp"
 #include "devin_orch/core/recheck_schedule.hpp"
@@ -34,9 +35,10 @@ class Dispatcher {
     const QueueLease& lease;
     store::ChangeFeed& changes;
   };
-  // `until_idle`: a batch run, which ends once nothing is queued or in flight;
-  // `stop(why, exit_code)` ends it (idle, or stuck behind a pause).
-  Dispatcher(Services& services, Parts parts, bool until_idle,
+  // `until_idle`: a batch run, which ends once nothing is queued or in flight, and logs why it
+  // waits and, every `progress_every`, its progress; `stop(why, exit_code)` ends it (idle, or
+  // stuck behind a pause).
+  Dispatcher(Services& services, Parts parts, bool until_idle, core::Duration progress_every,
              std::function<void(const std::string&, int)> stop);
 
   // The dispatch loop; ends when the runtime stops.
@@ -67,6 +69,7 @@ class Dispatcher {
   Services& services_;
   Parts parts_;
   bool until_idle_;
+  std::optional<UntilIdleReporter> reporter_;  // with until_idle_
   std::function<void(const std::string&, int)> stop_;
   Wakeup wakeup_;
   std::unique_ptr<StoreWatch> store_watch_;  // SQLite's files; null: see notifications_

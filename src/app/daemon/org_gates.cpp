@@ -2,6 +2,8 @@
 // records each call's metrics, and keeps pauses in step with org_pauses.
 #include "org_gates.hpp"
 
+#include "devin_orch/app/logging.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -46,6 +48,7 @@ Org& OrgGates::named(const std::string& org_id) {
     it = orgs_.emplace(org_id, std::make_unique<Org>(org_id, services_.config, services_.random,
                                                      services_.runtime))
              .first;
+    services_.metrics.add_organization(org_id);
     if (const auto pause = pauses_.find(org_id); pause != pauses_.end()) {
       it->second->paused_reason = pause->second;
     }
@@ -109,19 +112,18 @@ void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
   save_hold(org, outcome);
   if (outcome.cls != core::CallClass::rate_limited) {
     if (const auto wait = outcome.requested_wait()) {
-      services_.count("devin_orch_server_waits_total",
-                      "Answers other than 429 that asked for a wait (Retry-After), by status.",
-                      {{"status", std::to_string(outcome.http_status)}});
-      spdlog::warn("org {}: HTTP {} asks to wait {} ms ({}); holding requests", org.org_id,
-                   outcome.http_status, wait->count(), outcome.detail);
+      services_.metrics.server_wait(outcome.http_status);
+      log_event(spdlog::level::warn, {.event = "server_wait", .org_id = org.org_id},
+                "org {}: HTTP {} asks to wait {} ms ({}); holding requests", org.org_id,
+                outcome.http_status, wait->count(), outcome.detail);
     }
     return;
   }
-  services_.count("devin_orch_rate_limited_total", "429 answers, by kind.",
-                  {{"kind", outcome.concurrency_cap ? "concurrency_cap" : "rate"}});
-  spdlog::warn("org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
-               outcome.retry_after ? fmt::format(" for {} ms", outcome.retry_after->count())
-                                   : std::string{" with backoff"});
+  services_.metrics.rate_limited(outcome.concurrency_cap);
+  log_event(spdlog::level::warn, {.event = "rate_limited", .org_id = org.org_id},
+            "org {}: 429 ({}); pausing requests{}", org.org_id, outcome.detail,
+            outcome.retry_after ? fmt::format(" for {} ms", outcome.retry_after->count())
+                                : std::string{" with backoff"});
 }
 
 // A pause of every request that the server asked for (a Retry-After on any answer, or a 429's
@@ -145,22 +147,13 @@ void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome) {
                 });
 }
 
-void OrgGates::observe_call(std::string_view operation, const core::CallOutcome& outcome,
+void OrgGates::observe_call(ApiOperation operation, const core::CallOutcome& outcome,
                             SteadyClock::time_point started) {
-  const std::string op{operation};
-  spdlog::trace("api {}: {} (HTTP {}, {:.1f} ms){}{}", op, core::to_string(outcome.cls),
-                outcome.http_status,
-                std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count(),
+  const std::chrono::duration<double> took = SteadyClock::now() - started;
+  spdlog::trace("api {}: {} (HTTP {}, {:.1f} ms){}{}", to_string(operation),
+                core::to_string(outcome.cls), outcome.http_status, took.count() * 1000.0,
                 outcome.detail.empty() ? "" : ": ", outcome.detail);
-  services_.metrics
-      .counter("devin_orch_api_requests_total", "Devin API requests by operation and outcome.",
-               {{"operation", op}, {"outcome", std::string{core::to_string(outcome.cls)}}})
-      .inc();
-  services_.metrics
-      .histogram("devin_orch_api_request_duration_seconds",
-                 "Devin API request latency, including connection set-up.",
-                 server::default_latency_buckets(), {{"operation", op}})
-      .observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
+  services_.metrics.api_call(operation, outcome.cls, took.count());
 }
 
 void OrgGates::session_ended(Org& org) {
@@ -192,8 +185,9 @@ void OrgGates::pause(Org& org, const std::string& reason) {
   if (org.paused_reason) return;
   org.paused_reason = reason;
   save_pause(org);
-  spdlog::error("org {}: new sessions paused: {} (lift with `devin-orch resume --org {}`)",
-                org.org_id, reason, org.org_id);
+  log_event(spdlog::level::err, {.event = "org_paused", .org_id = org.org_id},
+            "org {}: new sessions paused: {} (lift with `devin-orch resume --org {}`)",
+            org.org_id, reason, org.org_id);
 }
 
 // A pause the database did not take stays in memory (pause_unsaved) and is saved again on the
@@ -230,9 +224,11 @@ void OrgGates::pause_user(Org& org, const std::string& user_id, const std::strin
   const auto now = core::wall_now();
   store::UserPause pause{.org_id = org.org_id, .user_id = user_id, .reason = reason,
                          .paused_at_ms = core::to_epoch_ms(now)};
-  spdlog::error("org {}: new sessions created as user {} paused: {} (lift with `devin-orch "
-                "resume --org {} --user {}`)",
-                org.org_id, user_id, reason, org.org_id, user_id);
+  log_event(spdlog::level::err,
+            {.event = "user_paused", .org_id = org.org_id, .user_id = user_id},
+            "org {}: new sessions created as user {} paused: {} (lift with `devin-orch resume "
+            "--org {} --user {}`)",
+            org.org_id, user_id, reason, org.org_id, user_id);
   const auto saved = services_.store.pause_user(org.org_id, user_id, reason, now);
   if (!saved) {
     writer_.failed("the pause of user " + user_id + " in org " + org.org_id, saved.error());
@@ -272,7 +268,8 @@ void OrgGates::sync_pauses() {
     if (row == rows->end() && org->pause_unsaved) {
       save_pause(*org);
     } else if (row == rows->end() && org->paused_reason) {
-      spdlog::info("org {}: resumed", id);
+      log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id}, "org {}: resumed",
+                id);
       org->paused_reason.reset();
     } else if (row != rows->end()) {
       org->paused_reason = row->second;

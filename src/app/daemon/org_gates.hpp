@@ -61,14 +61,14 @@ class OrgGates {
   awaitable<bool> pass_gate(Org& org, core::RequestKind kind);
   // The request that passed the gate ended: frees its slot, lets the gate learn from the answer.
   void release(Org& org, const core::CallOutcome& outcome);
-  void observe_call(std::string_view operation, const core::CallOutcome& outcome,
+  void observe_call(ApiOperation operation, const core::CallOutcome& outcome,
                     SteadyClock::time_point started);
 
   // Every request to the API but the create (which reads its secrets between the gate and the
   // send): waits at the org's gate, sends, frees the slot, lets the gate learn from the answer
   // and records the metrics. nullopt when the daemon stops at the gate and nothing was sent.
   template <class Send>
-  auto call(Org& org, core::RequestKind kind, std::string_view operation, Send send)
+  auto call(Org& org, core::RequestKind kind, ApiOperation operation, Send send)
       -> awaitable<std::optional<typename std::invoke_result_t<Send&>::value_type>> {
     if (!co_await pass_gate(org, kind)) co_return std::nullopt;
     const auto started = SteadyClock::now();
@@ -105,6 +105,10 @@ class OrgGates {
   // The org's daemon-set pause ended because its cause did (a key that works again): lifted
   // in the store only if it still has this reason.
   void lift_pause(Org& org, const std::string& reason);
+  // The user pauses in force, saved or not yet.
+  std::size_t paused_users() const noexcept {
+    return user_pauses_.size() + unsaved_user_pauses_.size();
+  }
   // Paused organisations, persisted or only known here: left out of the claim query.
   store::QueueStore::ClaimFilter claim_filter() const;
 

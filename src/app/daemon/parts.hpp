@@ -3,13 +3,14 @@
 // Private to the app module.
 #pragma once
 
+#include "daemon_metrics.hpp"
+
 #include "devin_orch/api/devin_client.hpp"
 #include "devin_orch/app/config/config.hpp"
 #include "devin_orch/app/daemon/runtime.hpp"
 #include "devin_orch/core/job.hpp"
 #include "devin_orch/core/random.hpp"
 #include "devin_orch/core/time.hpp"
-#include "devin_orch/server/metrics.hpp"
 #include "devin_orch/store/queue_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -46,16 +47,8 @@ struct Services {
   const Config& config;
   store::QueueStore& store;
   api::DevinClient& client;
-  server::MetricsRegistry& metrics;
+  DaemonMetrics& metrics;
   core::Random& random;
-
-  void count(std::string_view name, std::string_view help, server::Labels labels = {}) const {
-    metrics.counter(name, help, std::move(labels)).inc();
-  }
-  void count_job_end(core::JobState state) const {
-    count("devin_orch_jobs_ended_total", "Jobs that reached a terminal state, by state.",
-          {{"state", std::string{core::to_string(state)}}});
-  }
 };
 
 }  // namespace devin_orch::app::detail

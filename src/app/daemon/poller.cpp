@@ -5,6 +5,7 @@
 
 #include "tag_lookup.hpp"
 
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/duplicates.hpp"
 #include "devin_orch/core/poll_answer.hpp"
 #include "devin_orch/core/poll_timing.hpp"
@@ -17,26 +18,23 @@
 #include <vector>
 
 namespace devin_orch::app::detail {
-namespace {
-
-constexpr std::string_view kUnknownSuspensions = "devin_orch_unknown_suspensions_total";
-constexpr std::string_view kUnknownSuspensionsHelp =
-    "Sessions suspended with a status_detail the daemon does not know (maybe a new billing or "
-    "quota stop).";
-
-}  // namespace
 
 Poller::Poller(Services& services, StoreWriter& writer, OrgGates& gates,
                std::function<void()> session_ended)
-    : services_{services}, writer_{writer}, gates_{gates}, session_ended_{std::move(session_ended)} {
-  // Exported at 0 from the start, so an alert on its increase fires on the first one.
-  services_.metrics.counter(kUnknownSuspensions, kUnknownSuspensionsHelp);
-}
+    : services_{services},
+      writer_{writer},
+      gates_{gates},
+      session_ended_{std::move(session_ended)} {}
 
 void Poller::start(Org& org) { services_.runtime.spawn(poll_loop(org)); }
 
+core::ParentAcus Poller::acu_reporting() const {
+  return services_.config.jobs.parent_acus_include_children ? core::ParentAcus::include_children
+                                                            : core::ParentAcus::separate;
+}
+
 void Poller::track(Org& org, const core::JobRecord& job, const std::string& status,
-                   const std::optional<std::string>& detail, TimePoint now, bool poll_soon,
+                   const std::optional<std::string>& detail, TimePoint now, bool reattached,
                    std::int64_t server_time) {
   org.sync.saw_server_time(server_time);
   const auto [it, inserted] = tracked_.insert_or_assign(
@@ -57,18 +55,26 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
                      // As the creation lookup: the generation's first intent, less ten minutes
                      // of clock skew; every session of the job was created after it.
                      .lookup_from = job.intent_at_ms ? *job.intent_at_ms / 1000 - 600 : 0});
-  if (inserted) ++org.active_sessions;
+  if (inserted) {
+    ++org.active_sessions;
+    acus_.insert_or_assign(job.id, core::AcuTally{acu_reporting(), reattached});
+  }
   org.planner.track(*job.session_id, now,
-                    poll_soon ? std::optional<TimePoint>{now} : std::nullopt);
+                    reattached ? std::optional<TimePoint>{now} : std::nullopt);
   org.poll_wakeup.notify();
 }
 
 void Poller::untrack(Org& org, const std::string& session_id) {
-  if (tracked_.erase(session_id) == 0) return;
+  const auto it = tracked_.find(session_id);
+  if (it == tracked_.end()) return;
+  const std::int64_t job_id = it->second.job_id;
+  tracked_.erase(it);
   // Ended, lost or terminated: its children may still be running; their figures once more.
   if (const auto family = families_.find(session_id); family != families_.end()) {
     family->second.parent_ended = true;
     services_.runtime.spawn(poll_children(org, {session_id}));
+  } else {
+    acus_.erase(job_id);
   }
   org.planner.untrack(session_id);
   --org.active_sessions;
@@ -128,7 +134,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
   // Decided once the gate opens, not before: the wait there can be long.
   bool full = true;
   std::int64_t known_at_send = 0;
-  auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_batch", [&] {
+  auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::poll_batch, [&] {
     const auto updated_after = batch_updated_after(org, ids, core::wall_now());
     full = !updated_after;
     // The server's clock had reached this when it answered (see IncrementalPoll::polled).
@@ -143,8 +149,9 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
   const auto now = core::wall_now();
   if (!answer.outcome.ok()) {
     const auto plan = org.poll_failures.failed(answer.outcome, full, services_.random);
-    spdlog::warn("org {}: status poll of {} session(s) failed ({}): {}", org.org_id,
-                 ids.size(), core::to_string(answer.outcome.cls), answer.outcome.detail);
+    log_event(spdlog::level::warn, {.event = "poll_failed", .org_id = org.org_id},
+              "org {}: status poll of {} session(s) failed ({}): {}", org.org_id, ids.size(),
+              core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (plan.pause_org) gates_.pause(org, "API key rejected (401): " + answer.outcome.detail);
     if (plan.stop_incremental && org.sync.turn_off()) {
       spdlog::warn("org {}: the API rejected updated_after with session_ids; every status poll "
@@ -158,10 +165,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
     co_return;
   }
   org.poll_failures.succeeded();
-  services_.count("devin_orch_status_polls_total",
-                  "Status polls of session batches: full, or incremental (only sessions updated "
-                  "since).",
-                  {{"kind", full ? "full" : "incremental"}});
+  services_.metrics.status_poll(full);
   auto& items = answer.value->items;
   // Whose children to poll after this answer: every parent asked about, whether or not an
   // incremental answer left it out (a child's ACUs change without its parent changing).
@@ -216,7 +220,7 @@ void Poller::note_dating(Org& org, TrackedSession& tracked, const api::Session& 
 }
 
 awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
-  auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_single", [&] {
+  auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::poll_single, [&] {
     return services_.client.get_session(org.org_id, session_id);
   });
   if (!gated) co_return;
@@ -236,12 +240,15 @@ awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
     }
   } else if (answer.outcome.cls == core::CallClass::not_found) {
     const auto reason = "session " + session_id + " not found (404): " + answer.outcome.detail;
-    spdlog::error("job '{}': lost: {}", it->second.job_key, reason);
+    log_event(spdlog::level::err,
+              {.event = "job_ended", .key = it->second.job_key, .session_id = session_id,
+               .org_id = org.org_id, .state = "lost"},
+              "job '{}': lost: {}", it->second.job_key, reason);
     writer_.write("job '" + it->second.job_key + "' as lost",
                   [this, id = it->second.job_id, reason, now] {
                     return services_.store.finish(id, core::JobState::lost, reason, now);
                   });
-    services_.count_job_end(core::JobState::lost);
+    services_.metrics.job_ended(core::JobState::lost);
     untrack(org, session_id);
   } else {
     org.planner.retry_later(session_id, org.poll_failures.retry_delay(services_.random), now);
@@ -255,6 +262,9 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
   if (it == tracked_.end()) return;
   TrackedSession& tracked = it->second;
   if (!session.child_session_ids.empty()) note_children(tracked, session);
+  if (const auto tally = acus_.find(tracked.job_id); tally != acus_.end()) {
+    services_.metrics.acus_consumed(org.org_id, tally->second.own(session.acus_consumed));
+  }
   const bool changed = status_changed(tracked.status, tracked.status_detail, session);
   auto decision = tracked.policy.observe({.status = session.status,
                                           .status_detail = session.status_detail,
@@ -275,15 +285,23 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
     // Debug: each job gets one info line when its session is created and one when it ends;
     // the changes in between are in its history (devin-orch show KEY) without flooding the
     // journal at thousands of sessions.
-    spdlog::debug("job '{}': session {} is {}{}", tracked.job_key, session.session_id,
-                  session.status,
-                  session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
+    log_event(spdlog::level::debug,
+              {.event = "session_status", .key = tracked.job_key,
+               .session_id = session.session_id, .org_id = org.org_id,
+               .status = session.status},
+              "job '{}': session {} is {}{}", tracked.job_key, session.session_id,
+              session.status,
+              session.status_detail ? " (" + *session.status_detail + ")" : std::string{});
   }
   tracked.status = session.status;
   tracked.status_detail = session.status_detail;
   if (verdict.terminal) {
-    spdlog::info("job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
-                 verdict.reason.empty() ? session.status : verdict.reason);
+    log_event(spdlog::level::info,
+              {.event = "job_ended", .key = tracked.job_key, .session_id = session.session_id,
+               .org_id = org.org_id, .state = core::to_string(verdict.state),
+               .status = session.status},
+              "job '{}': {} ({})", tracked.job_key, core::to_string(verdict.state),
+              verdict.reason.empty() ? session.status : verdict.reason);
     if (verdict.billing) gates_.pause(org, "billing: " + verdict.reason);
     if (verdict.pause == core::PauseScope::user) {
       // The user the session ran as is out of quota, not the org: only that user's jobs wait.
@@ -298,14 +316,11 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
       spdlog::warn("job '{}': session {} suspended with a status_detail the daemon does not "
                    "know ({}); the job ends suspended, nothing is paused",
                    tracked.job_key, session.session_id, session.status_detail.value_or(""));
-      services_.count(kUnknownSuspensions, kUnknownSuspensionsHelp);
+      services_.metrics.unknown_suspension();
     }
-    services_.count_job_end(verdict.state);
-    services_.metrics
-        .histogram("devin_orch_session_duration_seconds",
-                   "From a session being recorded to its job ending.",
-                   server::default_duration_buckets())
-        .observe(std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
+    services_.metrics.job_ended(verdict.state);
+    services_.metrics.session_duration(
+        std::max<double>(0, (core::to_epoch_ms(now) - tracked.started_at_ms) / 1000.0));
     // A normal finish is not an error; any other ending records why.
     std::optional<std::string> reason;
     if (verdict.state != core::JobState::finished) reason = verdict.reason;
@@ -359,8 +374,11 @@ awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
   const auto kept = std::ranges::find(found->matches, verdict->keep, &api::Session::session_id);
   std::string others;
   for (const auto& id : verdict->terminate) others += (others.empty() ? "" : ", ") + id;
-  spdlog::warn("job '{}': {} sessions carry its tag {}; keeping {} and terminating {}",
-               check.job_key, verdict->terminate.size() + 1, check.tag, verdict->keep, others);
+  log_event(spdlog::level::warn,
+            {.event = "duplicate_sessions", .key = check.job_key, .session_id = verdict->keep,
+             .org_id = org.org_id},
+            "job '{}': {} sessions carry its tag {}; keeping {} and terminating {}",
+            check.job_key, verdict->terminate.size() + 1, check.tag, verdict->keep, others);
   const auto now = core::wall_now();
   if (verdict->keep != check.session_id && !check.job_ended && tracked_.contains(check.session_id)) {
     switch_session(org, check.session_id, *kept, now);
@@ -371,15 +389,12 @@ awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
                                                           kept_session, terminated, now);
                 });
   for (const auto& duplicate : verdict->terminate) {
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "terminate", [&] {
+    auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::terminate, [&] {
       return services_.client.terminate_session(org.org_id, duplicate, /*archive=*/true);
     });
     if (!gated) co_return;
     const bool ended = gated->outcome.ok() || gated->outcome.cls == core::CallClass::not_found;
-    services_.count("devin_orch_duplicate_sessions_total",
-                    "Sessions found carrying a job's tag beside the one it keeps, by whether "
-                    "terminating them succeeded.",
-                    {{"result", ended ? "terminated" : "failed"}});
+    services_.metrics.duplicate_session(ended);
     if (!ended) {
       spdlog::warn("job '{}': terminating duplicate session {} failed ({}); tried again after "
                    "the next poll", check.job_key, duplicate, gated->outcome.detail);
@@ -452,7 +467,8 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
     std::vector<std::string> chunk(ids.begin() + static_cast<std::ptrdiff_t>(start),
                                    ids.begin() + static_cast<std::ptrdiff_t>(
                                                      std::min(ids.size(), start + kPerRequest)));
-    auto gated = co_await gates_.call(org, core::RequestKind::other, "poll_children", [&] {
+    auto gated = co_await gates_.call(org, core::RequestKind::other,
+                                      ApiOperation::poll_children, [&] {
       return services_.client.list_sessions(
           org.org_id, api::ListSessionsQuery{.session_ids = chunk,
                                              .first = static_cast<int>(chunk.size())});
@@ -481,6 +497,9 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
     figures.reserve(family.acus.size());
     for (const auto& [child, acus] : family.acus) figures.push_back(acus);
     const double sum = core::children_acus(figures);
+    if (const auto tally = acus_.find(family.job_id); tally != acus_.end()) {
+      services_.metrics.acus_consumed(org.org_id, tally->second.children(sum));
+    }
     if (family.recorded != sum || !family.ids_recorded) {
       updates.push_back(store::ChildrenUpdate{
           .job_id = family.job_id, .child_session_ids = family.child_ids, .children_acus = sum});
@@ -493,6 +512,7 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
                      "children's ACUs last seen ({})",
                      parent, sum);
       }
+      acus_.erase(family.job_id);  // the job's last figures are in
       families_.erase(found);
     }
   }
@@ -522,16 +542,22 @@ awaitable<void> Poller::send_message(Org& org, std::string session_id, std::stri
   }
   std::optional<api::ApiResult<api::Session>> sent;
   if (recorded) {
-    sent = co_await gates_.call(org, core::RequestKind::other, "message", [&] {
+    sent = co_await gates_.call(org, core::RequestKind::other, ApiOperation::message, [&] {
       return services_.client.send_message(org.org_id, session_id, text);
     });
   }
   if (sent) {
     if (sent->outcome.ok()) {
-      spdlog::info("job '{}': sent message {} to session {}", key, count, session_id);
+      log_event(spdlog::level::info,
+                {.event = "message_sent", .key = key, .session_id = session_id,
+                 .org_id = org.org_id},
+                "job '{}': sent message {} to session {}", key, count, session_id);
     } else {
-      spdlog::warn("job '{}': message {} to session {} failed ({}); not resent", key, count,
-                   session_id, sent->outcome.detail);
+      log_event(spdlog::level::warn,
+                {.event = "message_failed", .key = key, .session_id = session_id,
+                 .org_id = org.org_id},
+                "job '{}': message {} to session {} failed ({}); not resent", key, count,
+                session_id, sent->outcome.detail);
     }
   }
   if (const auto again = tracked_.find(session_id); again != tracked_.end()) {

@@ -7,6 +7,7 @@
 #include "parts.hpp"
 #include "store_writer.hpp"
 
+#include "devin_orch/core/acu_tally.hpp"
 #include "devin_orch/core/incremental_poll.hpp"
 #include "devin_orch/core/session_policy.hpp"
 
@@ -28,11 +29,12 @@ class Poller {
   // Starts the org's poll loop (once, when the org is first seen).
   void start(Org& org);
 
-  // Polls the job's session from now on. `poll_soon`: first poll at once (a re-attached session
-  // may have moved on while the daemon was down); `server_time`: the newest server timestamp of
-  // the answer the session came in (see IncrementalPoll).
+  // Polls the job's session from now on. `reattached`: a session an earlier process tracked,
+  // polled at once (it may have moved on while the daemon was down), whose ACUs so far that
+  // process counted (see core::AcuTally); `server_time`: the newest server timestamp of the
+  // answer the session came in (see IncrementalPoll).
   void track(Org& org, const core::JobRecord& job, const std::string& status,
-             const std::optional<std::string>& detail, TimePoint now, bool poll_soon = true,
+             const std::optional<std::string>& detail, TimePoint now, bool reattached = true,
              std::int64_t server_time = -1);
   void untrack(Org& org, const std::string& session_id);
   bool tracking(const std::string& session_id) const { return tracked_.contains(session_id); }
@@ -73,6 +75,7 @@ class Poller {
     bool job_ended = false;
   };
 
+  core::ParentAcus acu_reporting() const;
   awaitable<void> poll_loop(Org& org);
   std::optional<std::int64_t> batch_updated_after(Org& org, const std::vector<std::string>& ids,
                                                   TimePoint now) const;
@@ -107,6 +110,9 @@ class Poller {
   std::function<void()> session_ended_;
   std::unordered_map<std::string, TrackedSession> tracked_;
   std::unordered_map<std::string, Family> families_;  // by the parent's session id
+  // By job id, while its session or its children are polled: what devin_orch_acus_consumed_total
+  // has counted of the job.
+  std::unordered_map<std::int64_t, core::AcuTally> acus_;
 };
 
 }  // namespace devin_orch::app::detail

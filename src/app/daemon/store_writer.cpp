@@ -1,6 +1,7 @@
 // The daemon's store writes that must not be dropped, and the report of every failed one.
 #include "store_writer.hpp"
 
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/error.hpp"
 
 #include <spdlog/spdlog.h>
@@ -62,56 +63,40 @@ void StoreWriter::finish_job(const core::JobRecord& job, core::JobState state, s
         });
 }
 
-namespace {
-
-std::string failure_kind(const boost::system::error_code& error) {
-  if (error.category() != orch_category()) return "other";
-  switch (static_cast<errc>(error.value())) {
-    case errc::storage_full: return "disk_full";
-    case errc::storage_io: return "io_error";
-    case errc::storage_busy: return "busy";
-    case errc::storage_corrupt: return "corrupt";
-    case errc::lease_lost: return "lease_lost";
-    case errc::sync_failed: return "fsync_failed";
-    case errc::conflict:
-    case errc::not_found: return "refused";
-    default: return "other";
-  }
-}
-
-}  // namespace
-
 void StoreWriter::failed(std::string_view what, const store::Error& failure) {
   const boost::system::error_code& error = failure.code;
   const bool storage = storage_may_recover(error) || error == errc::storage_corrupt;
-  services_.count("devin_orch_store_errors_total", "Failed database calls of the daemon, by cause.",
-                  {{"kind", failure_kind(error)}});
+  services_.metrics.store_error(error);
   const auto now = SteadyClock::now();
   if (!storage) {
-    spdlog::error("cannot record {}: {}{}", what, error.message(),
-                  failure.detail.empty() ? "" : " (" + failure.detail + ")");
+    log_event(spdlog::level::err, {.event = "store_error"}, "cannot record {}: {}{}", what,
+              error.message(), failure.detail.empty() ? "" : " (" + failure.detail + ")");
     return;
   }
   // One line when the trouble starts or changes, then one a minute: a full disk would
   // otherwise log every retry of every write.
   if (!trouble_ || trouble_->error != error) {
-    spdlog::error("cannot record {}: {}; retrying until it goes through, and sending no create "
-                  "meanwhile", what, error.message());
+    log_event(spdlog::level::err, {.event = "store_error"},
+              "cannot record {}: {}; retrying until it goes through, and sending no create "
+              "meanwhile",
+              what, error.message());
     trouble_ = StorageTrouble{.error = error, .since = now, .last_logged = now};
   } else if (now - trouble_->last_logged >= std::chrono::minutes{1}) {
-    spdlog::error("still cannot write to the database ({}) after {} s; {} write(s) waiting",
-                  error.message(),
-                  std::chrono::duration_cast<std::chrono::seconds>(now - trouble_->since).count(),
-                  pending_.size());
+    log_event(spdlog::level::err, {.event = "store_error"},
+              "still cannot write to the database ({}) after {} s; {} write(s) waiting",
+              error.message(),
+              std::chrono::duration_cast<std::chrono::seconds>(now - trouble_->since).count(),
+              pending_.size());
     trouble_->last_logged = now;
   }
 }
 
 void StoreWriter::succeeded() {
   if (!trouble_) return;
-  spdlog::info("the database takes writes again after {:.1f} s ({})",
-               std::chrono::duration<double>(SteadyClock::now() - trouble_->since).count(),
-               trouble_->error.message());
+  log_event(spdlog::level::info, {.event = "store_recovered"},
+            "the database takes writes again after {:.1f} s ({})",
+            std::chrono::duration<double>(SteadyClock::now() - trouble_->since).count(),
+            trouble_->error.message());
   trouble_.reset();
 }
 

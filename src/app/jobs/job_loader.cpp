@@ -3,6 +3,7 @@
 #include "devin_orch/app/jobs/job_loader.hpp"
 
 #include "devin_orch/app/jobs/job_file.hpp"
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/job_diff.hpp"
 
 #include <spdlog/spdlog.h>
@@ -104,9 +105,11 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
             break;
           case store::AddResult::mended:
             ++counts.mended;
-            spdlog::info("{}: job '{}' was invalid; this definition replaces it and it is "
-                         "queued again",
-                         file, chunk[i].key);
+            log_event(spdlog::level::info,
+                      {.event = "job_mended", .key = chunk[i].key, .state = "queued"},
+                      "{}: job '{}' was invalid; this definition replaces it and it is queued "
+                      "again",
+                      file, chunk[i].key);
             break;
         }
       }
@@ -124,7 +127,10 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
             [&](InvalidJob&& invalid) {
               ++counts.jobs;
               ++counts.invalid;
-              spdlog::error("invalid job skipped: {}", invalid.diagnostic.to_string());
+              log_event(spdlog::level::err,
+                        {.event = "job_invalid", .key = invalid.key.value_or(""),
+                         .state = "invalid"},
+                        "invalid job skipped: {}", invalid.diagnostic.to_string());
               if (invalid.key) {
                 (void)store.add_invalid(*invalid.key, source, invalid.diagnostic.to_string(),
                                         now);
@@ -132,7 +138,7 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
             },
     };
     if (const auto fatal = read_job_file(file, sink)) {
-      spdlog::error("{}", fatal->to_string());
+      log_event(spdlog::level::err, {.event = "job_file_unusable"}, "{}", fatal->to_string());
       ++report.fatal_errors;
       continue;
     }
@@ -145,8 +151,9 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
       ++report.fatal_errors;
       continue;
     }
-    spdlog::info("{}: {} job(s), {} new, {} mended, {} invalid", file, counts.jobs,
-                 counts.inserted, counts.mended, counts.invalid);
+    log_event(spdlog::level::info, {.event = "job_file_loaded"},
+              "{}: {} job(s), {} new, {} mended, {} invalid", file, counts.jobs, counts.inserted,
+              counts.mended, counts.invalid);
   }
   return report;
 }

@@ -9,6 +9,7 @@
 
 #include "devin_orch/core/job_state_list.hpp"
 #include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/store/mend.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 
 #include <algorithm>
@@ -61,6 +62,40 @@ std::string array_literal(const std::vector<std::string>& items) {
   }
   out += '}';
   return out;
+}
+
+// What keeps a queued job from starting now, as one WHERE clause shared by the claim and the
+// queue's age: a not_before still ahead, an operator's cancel, a paused organisation or user.
+// $1 is now; the filter's parameters are numbered from `next` on, in the order
+// add_startable_params adds them. The pause clauses are there only while something is paused.
+std::string startable_conditions(const ClaimFilter& filter, int next) {
+  const auto param = [next](int offset) { return "$" + std::to_string(next + offset); };
+  std::string sql =
+      "state = 'queued' AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= "
+      "$1::bigint)";
+  // Both clauses share the numbering: with only users paused, the org list is empty.
+  if (!filter.paused_orgs.empty() || !filter.paused_users.empty()) {
+    sql += " AND coalesce(org_id, " + param(0) + "::text) <> ALL(" + param(1) + "::text[])";
+  }
+  if (!filter.paused_users.empty()) {
+    sql += " AND NOT EXISTS (SELECT 1 FROM unnest(" + param(2) + "::text[], " + param(3) +
+           "::text[]) AS p(org, usr) WHERE p.org = coalesce(jobs.org_id, " + param(0) +
+           "::text) AND p.usr = devin_orch_spec_field(jobs.spec, 'create_as_user_id'))";
+  }
+  return sql;
+}
+
+void add_startable_params(Params& params, const ClaimFilter& filter) {
+  if (filter.paused_orgs.empty() && filter.paused_users.empty()) return;
+  params.add(filter.default_org).add(array_literal(filter.paused_orgs));
+  if (filter.paused_users.empty()) return;
+  std::vector<std::string> orgs;
+  std::vector<std::string> users;
+  for (const auto& [org, user] : filter.paused_users) {
+    orgs.push_back(org);
+    users.push_back(user);
+  }
+  params.add(array_literal(orgs)).add(array_literal(users));
 }
 
 // Runs one public call's body against the connection (reconnecting first if it broke) and hands
@@ -227,6 +262,74 @@ result<std::vector<core::JobRecord>> select_jobs(pg::Connection& db, std::string
   return jobs;
 }
 
+// A corrected definition replaces the one of an `invalid` job, which is queued again, and its
+// history says what changed. Nothing of a run is on the row to clear: a job becomes invalid
+// before it ever reaches `creating`.
+result<void> mend_invalid_job(pg::Connection& db, std::int64_t id,
+                              const core::JobDefinition& definition, const std::string& spec,
+                              const std::string& encoded_controls, std::string_view source,
+                              core::TimePoint now, const std::string& message) {
+  const auto& controls = definition.controls;
+  auto updated = db.exec(
+      "UPDATE jobs SET org_id = $2, priority = $3::bigint, spec = $4, source = $5, "
+      "not_before = $6::bigint, deadline = $7::bigint, max_attempts = $8::bigint, "
+      "controls = $9, state = 'queued', last_error = NULL, finished_at = NULL, "
+      "updated_at = $10::bigint WHERE id = $1::bigint",
+      Params{}
+          .add(id)
+          .add(definition.org_id)
+          .add(definition.priority)
+          .add(spec)
+          .add(source)
+          .add(controls.not_before_ms)
+          .add(controls.deadline_ms)
+          .add(controls.max_attempts)
+          .add(text_or_null(encoded_controls))
+          .add(core::to_epoch_ms(now)));
+  if (!updated) return updated.error();
+  return insert_event(db, id, now, "mended", state_name(core::JobState::queued), std::nullopt,
+                      std::nullopt, message);
+}
+
+// The job under the key, locked, compared with `definition`: unchanged, changed, or mended when
+// it was invalid. nullopt when there is no such job.
+result<std::optional<AddResult>> add_to_existing(pg::Connection& db,
+                                                 const core::JobDefinition& definition,
+                                                 const std::string& spec,
+                                                 const std::string& encoded_controls,
+                                                 std::string_view source, core::TimePoint now) {
+  auto existing = db.exec(
+      "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
+      "coalesce(controls, ''), id, state FROM jobs WHERE key = $1 FOR UPDATE",
+      Params{}.add(definition.key));
+  if (!existing) return existing.error();
+  if (existing->empty()) return std::optional<AddResult>{};
+  const Row row = (*existing)[0];
+  const StoredDefinition stored{.org_id = row.optional_text_at(0),
+                                .priority = row.int64_at(1),
+                                .spec = row.text_at(2),
+                                .not_before_ms = row.optional_int64_at(3),
+                                .deadline_ms = row.optional_int64_at(4),
+                                .max_attempts = row.optional_int64_at(5),
+                                .controls = row.text_at(6)};
+  const auto& controls = definition.controls;
+  const bool same = stored.org_id == definition.org_id &&
+                    stored.priority == definition.priority &&
+                    canonical_spec(stored.spec) == spec &&
+                    stored.not_before_ms == controls.not_before_ms &&
+                    stored.deadline_ms == controls.deadline_ms &&
+                    stored.max_attempts == controls.max_attempts &&
+                    stored.controls == encoded_controls;
+  if (same) return std::optional{AddResult::unchanged};
+  if (row.text_at(8) != "invalid") return std::optional{AddResult::changed};
+  if (auto mended = mend_invalid_job(db, row.int64_at(7), definition, spec, encoded_controls,
+                                     source, now, mend_message(source, stored, definition));
+      !mended) {
+    return mended.error();
+  }
+  return std::optional{AddResult::mended};
+}
+
 result<AddResult> add_job_in_transaction(pg::Connection& db, const core::JobDefinition& definition,
                                          std::string_view source, core::TimePoint now,
                                          const std::optional<std::string>& parent_key) {
@@ -234,49 +337,43 @@ result<AddResult> add_job_in_transaction(pg::Connection& db, const core::JobDefi
   const std::string spec = encode_spec(definition.spec);
   const auto& controls = definition.controls;
   const std::string encoded_controls = encode_controls(controls);
-  // ON CONFLICT: a producer inserting the same key at this instant waits for us, or we for it.
-  auto inserted = db.exec(
-      "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
-      "not_before, deadline, max_attempts, controls, parent_key) "
-      "VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $6::bigint, $7::bigint, $8::bigint, "
-      "$9::bigint, $10, $11) ON CONFLICT (key) DO NOTHING RETURNING id",
-      Params{}
-          .add(definition.key)
-          .add(definition.org_id)
-          .add(definition.priority)
-          .add(spec)
-          .add(source)
-          .add(core::to_epoch_ms(now))
-          .add(controls.not_before_ms)
-          .add(controls.deadline_ms)
-          .add(controls.max_attempts)
-          .add(text_or_null(encoded_controls))
-          .add(parent_key));
-  if (!inserted) return inserted.error();
-  if (!inserted->empty()) {
-    const std::int64_t id = (*inserted)[0].int64_at(0);
-    if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
-                                   std::nullopt, std::nullopt, std::string(source));
-        !logged) {
-      return logged.error();
+  // The existing job first, so that an invalid one is mended here, with a message naming the
+  // spec's members, rather than by the producers' trigger (schema v2). Then the INSERT, whose
+  // ON CONFLICT covers a producer inserting the same key at this instant: it waits for us, or
+  // we for it, and a conflict sends us back to compare with that producer's row.
+  for (int round = 0; round < 2; ++round) {
+    auto existing = add_to_existing(db, definition, spec, encoded_controls, source, now);
+    if (!existing) return existing.error();
+    if (*existing) return **existing;
+    auto inserted = db.exec(
+        "INSERT INTO jobs (key, org_id, priority, spec, source, created_at, updated_at, "
+        "not_before, deadline, max_attempts, controls, parent_key) "
+        "VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $6::bigint, $7::bigint, $8::bigint, "
+        "$9::bigint, $10, $11) ON CONFLICT (key) DO NOTHING RETURNING id",
+        Params{}
+            .add(definition.key)
+            .add(definition.org_id)
+            .add(definition.priority)
+            .add(spec)
+            .add(source)
+            .add(core::to_epoch_ms(now))
+            .add(controls.not_before_ms)
+            .add(controls.deadline_ms)
+            .add(controls.max_attempts)
+            .add(text_or_null(encoded_controls))
+            .add(parent_key));
+    if (!inserted) return inserted.error();
+    if (!inserted->empty()) {
+      const std::int64_t id = (*inserted)[0].int64_at(0);
+      if (auto logged = insert_event(db, id, now, "queued", state_name(core::JobState::queued),
+                                     std::nullopt, std::nullopt, std::string(source));
+          !logged) {
+        return logged.error();
+      }
+      return AddResult::inserted;
     }
-    return AddResult::inserted;
   }
-  auto existing = db.exec(
-      "SELECT org_id, priority, spec, not_before, deadline, max_attempts, "
-      "coalesce(controls, '') FROM jobs WHERE key = $1",
-      Params{}.add(definition.key));
-  if (!existing) return existing.error();
-  if (existing->empty()) return errc::conflict;  // deleted between the two statements
-  const Row row = (*existing)[0];
-  const bool same = row.optional_text_at(0) == definition.org_id &&
-                    row.int64_at(1) == definition.priority &&
-                    canonical_spec(row.text_at(2)) == spec &&
-                    row.optional_int64_at(3) == controls.not_before_ms &&
-                    row.optional_int64_at(4) == controls.deadline_ms &&
-                    row.optional_int64_at(5) == controls.max_attempts &&
-                    row.text_at(6) == encoded_controls;
-  return same ? AddResult::unchanged : AddResult::changed;
+  return errc::conflict;  // inserted and deleted again by others between our statements
 }
 
 }  // namespace
@@ -367,34 +464,13 @@ StoreResult<std::vector<core::JobRecord>> PostgresStore::claimable(core::TimePoi
     std::vector<core::JobRecord> ready;
     if (limit == 0) return ready;
     // Paused organisations and users are skipped in the query, so their backlog never fills
-    // the window; the statement has those clauses only while something is paused.
-    const bool any_paused = !filter.paused_orgs.empty();
-    const bool any_user_paused = !filter.paused_users.empty();
-    std::string sql =
-        "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = 'queued' "
-        "AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= $1::bigint) ";
-    // Both clauses share the numbering: with only users paused, the org list is empty.
-    if (any_paused || any_user_paused) sql += "AND coalesce(org_id, $3::text) <> ALL($4::text[]) ";
-    if (any_user_paused) {
-      sql += "AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::text[]) AS p(org, usr) "
-             "WHERE p.org = coalesce(jobs.org_id, $3::text) "
-             "AND p.usr = devin_orch_spec_field(jobs.spec, 'create_as_user_id')) ";
-    }
-    sql += "ORDER BY priority DESC, id LIMIT $2::bigint";
+    // the window.
+    const std::string sql = "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE " +
+                            startable_conditions(filter, 3) +
+                            " ORDER BY priority DESC, id LIMIT $2::bigint";
     Params params;
     params.add(core::to_epoch_ms(now)).add(static_cast<std::int64_t>(limit));
-    if (any_paused || any_user_paused) {
-      params.add(filter.default_org).add(array_literal(filter.paused_orgs));
-    }
-    if (any_user_paused) {
-      std::vector<std::string> orgs;
-      std::vector<std::string> users;
-      for (const auto& [org, user] : filter.paused_users) {
-        orgs.push_back(org);
-        users.push_back(user);
-      }
-      params.add(array_literal(orgs)).add(array_literal(users));
-    }
+    add_startable_params(params, filter);
     // Rows whose spec does not decode are moved to `invalid` and the window read again, so they
     // never crowd good ones out of a batch.
     for (;;) {
@@ -536,9 +612,16 @@ StoreResult<std::map<core::JobState, std::int64_t>> PostgresStore::count_by_stat
   });
 }
 
-StoreResult<std::optional<std::int64_t>> PostgresStore::oldest_queued_at_ms() {
+StoreResult<std::optional<std::int64_t>> PostgresStore::oldest_startable_since_ms(
+    core::TimePoint now, const ClaimFilter& filter) {
   return answer(*impl_, [&]() -> result<std::optional<std::int64_t>> {
-    auto rows = impl_->db.exec("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
+    Params params;
+    params.add(core::to_epoch_ms(now));
+    add_startable_params(params, filter);
+    auto rows = impl_->db.exec(
+        "SELECT min(greatest(created_at, coalesce(not_before, 0))) FROM jobs WHERE " +
+            startable_conditions(filter, 2),
+        params);
     if (!rows) return rows.error();
     return (*rows)[0].optional_int64_at(0);
   });
@@ -1113,23 +1196,77 @@ StoreResult<std::vector<OrgHold>> PostgresStore::org_holds(core::TimePoint now) 
 
 #define DEVIN_ORCH_PRUNABLE DEVIN_ORCH_ENDED " AND coalesce(finished_at, updated_at) < $1::bigint"
 
-StoreResult<std::int64_t> PostgresStore::prune(core::TimePoint cutoff, core::TimePoint now) {
-  return answer(*impl_, [&]() -> result<std::int64_t> {
-    auto& db = impl_->db;
-    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
-      auto archived = db.exec(
+namespace {
+
+// Deletes the jobs `selection` names (a WHERE clause over `params`) and archives their outcomes
+// in the same statement, `now_param` (e.g. "$2") the time they were removed: a job that ends or
+// is retried meanwhile is either both archived and deleted or neither. Their history goes with
+// them (ON DELETE CASCADE). Returns how many jobs were removed.
+result<std::int64_t> archive_and_delete(pg::Connection& db, const std::string& selection,
+                                        const char* now_param, const Params& params) {
+  auto archived = db.exec(
+      "WITH gone AS (DELETE FROM jobs WHERE " + selection +
+          " RETURNING id, key, generation, org_id, state, session_id, session_url, status, "
+          "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
+          "created_at, finished_at) "
           "INSERT INTO outcomes (key, generation, org_id, state, session_id, session_url, "
           "status, status_detail, acus_consumed, pull_requests, structured_output, last_error, "
           "created_at, finished_at, pruned_at) "
           "SELECT key, generation, org_id, state, session_id, session_url, status, "
           "status_detail, acus_consumed, pull_requests, structured_output, last_error, "
-          "created_at, finished_at, $2::bigint FROM jobs WHERE " DEVIN_ORCH_PRUNABLE,
-          Params{}.add(core::to_epoch_ms(cutoff)).add(core::to_epoch_ms(now)));
-      if (!archived) return archived.error();
-      auto deleted = db.exec("DELETE FROM jobs WHERE " DEVIN_ORCH_PRUNABLE,
-                             Params{}.add(core::to_epoch_ms(cutoff)));
+          "created_at, finished_at, " +
+          std::string{now_param} + "::bigint FROM gone ORDER BY id",
+      params);
+  if (!archived) return archived.error();
+  return archived->affected();
+}
+
+}  // namespace
+
+StoreResult<std::int64_t> PostgresStore::prune(core::TimePoint cutoff, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      return archive_and_delete(impl_->db, DEVIN_ORCH_PRUNABLE, "$2",
+                                Params{}.add(core::to_epoch_ms(cutoff)).add(core::to_epoch_ms(now)));
+    });
+  });
+}
+
+StoreResult<std::int64_t> PostgresStore::prune_ended(core::TimePoint cutoff, core::TimePoint now,
+                                                     std::size_t limit) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    if (limit == 0) return std::int64_t{0};
+    // The batch is locked as it is chosen (rows another transaction holds are left for the
+    // next batch), and the outer condition is checked again on each row's latest version.
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      return archive_and_delete(
+          impl_->db,
+          "id IN (SELECT id FROM jobs WHERE " DEVIN_ORCH_PRUNABLE
+          " ORDER BY coalesce(finished_at, updated_at) LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
+          " AND " DEVIN_ORCH_PRUNABLE,
+          "$2",
+          Params{}
+              .add(core::to_epoch_ms(cutoff))
+              .add(core::to_epoch_ms(now))
+              .add(static_cast<std::int64_t>(limit)));
+    }, Durability::recoverable);
+  });
+}
+
+StoreResult<DeleteResult> PostgresStore::delete_job(std::string_view key, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<DeleteResult> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<DeleteResult> {
+      auto found = lock_id_and_state(db, key);
+      if (!found) return found.error();
+      if (!*found) return DeleteResult::not_found;
+      const auto [id, state_text] = **found;
+      const auto state = core::parse_job_state(state_text);
+      if (!state || !core::is_terminal(*state)) return DeleteResult::not_ended;
+      auto deleted = archive_and_delete(db, "id = $1::bigint", "$2",
+                                        Params{}.add(id).add(core::to_epoch_ms(now)));
       if (!deleted) return deleted.error();
-      return deleted->affected();
+      return DeleteResult::deleted;
     });
   });
 }

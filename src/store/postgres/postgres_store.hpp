@@ -37,7 +37,8 @@ class PostgresStore final : public Store {
   StoreResult<Outcome> outcome(std::int64_t job_id) override;
   StoreResult<std::vector<HistoryEntry>> history(std::int64_t job_id) override;
   StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() override;
-  StoreResult<std::optional<std::int64_t>> oldest_queued_at_ms() override;
+  StoreResult<std::optional<std::int64_t>> oldest_startable_since_ms(
+      core::TimePoint now, const ClaimFilter& filter) override;
   StoreResult<std::vector<StoreResult<void>>> commit_intents(std::span<const IntentWrite> intents,
                                                              core::TimePoint now) override;
   StoreResult<std::vector<StoreResult<void>>> commit_sessions(
@@ -81,6 +82,9 @@ class PostgresStore final : public Store {
                              std::string_view reason, core::TimePoint now) override;
   StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override;
   StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) override;
+  StoreResult<std::int64_t> prune_ended(core::TimePoint cutoff, core::TimePoint now,
+                                        std::size_t limit) override;
+  StoreResult<DeleteResult> delete_job(std::string_view key, core::TimePoint now) override;
   StoreResult<std::vector<JobSummary>> list_jobs(const JobFilter& filter) override;
   StoreResult<std::string> job_source(std::int64_t job_id) override;
   StoreResult<std::vector<OrgPause>> list_pauses() override;

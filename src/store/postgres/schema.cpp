@@ -154,8 +154,58 @@ CREATE TRIGGER user_pauses_changed AFTER INSERT OR UPDATE OR DELETE ON user_paus
   FOR EACH STATEMENT EXECUTE FUNCTION devin_orch_notify();
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// v2: input that never loses a job (SQLite's v7).
+// - jobs_ended: retention prunes ended jobs in small batches, earliest end first; the
+//   expression and the condition are those of its query (prune_ended), so each batch reads
+//   only the rows it removes, whatever the size of the table.
+// - jobs_mend_invalid: a producer's INSERT of a key whose job is `invalid`, with a different
+//   definition (docs/queue.md: ON CONFLICT (key) DO NOTHING), mends that job as add_job does:
+//   the definition is replaced, the job queued again (which notifies the daemons), and the
+//   history says which columns changed. A BEFORE trigger runs ahead of the conflict check, so
+//   the row it mended is then the conflict and the producer's own row is dropped; a plain
+//   INSERT that fails on the key undoes the trigger's work with it. Only a queued row mends:
+//   the store's add_invalid inserts under an existing key and must leave that job alone. The
+//   daemon validates the new spec as for any row.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE INDEX jobs_ended ON jobs ((coalesce(finished_at, updated_at)))
+  WHERE state NOT IN ('queued', 'creating', 'running');
+
+CREATE FUNCTION devin_orch_mend_invalid() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  mended_id bigint;
+  fields text;
+BEGIN
+  SELECT id, substr(
+      CASE WHEN org_id IS DISTINCT FROM NEW.org_id THEN ', org_id' ELSE '' END ||
+      CASE WHEN priority IS DISTINCT FROM NEW.priority THEN ', priority' ELSE '' END ||
+      CASE WHEN spec IS DISTINCT FROM NEW.spec THEN ', spec' ELSE '' END ||
+      CASE WHEN not_before IS DISTINCT FROM NEW.not_before THEN ', not_before' ELSE '' END ||
+      CASE WHEN deadline IS DISTINCT FROM NEW.deadline THEN ', deadline' ELSE '' END ||
+      CASE WHEN max_attempts IS DISTINCT FROM NEW.max_attempts THEN ', max_attempts' ELSE '' END ||
+      CASE WHEN controls IS DISTINCT FROM NEW.controls THEN ', controls' ELSE '' END, 3)
+    INTO mended_id, fields
+    FROM jobs WHERE key = NEW.key AND state = 'invalid' FOR UPDATE;
+  IF mended_id IS NULL OR fields = '' THEN
+    RETURN NEW;
+  END IF;
+  UPDATE jobs SET spec = NEW.spec, org_id = NEW.org_id, priority = NEW.priority,
+    source = NEW.source, not_before = NEW.not_before, deadline = NEW.deadline,
+    max_attempts = NEW.max_attempts, controls = NEW.controls, state = 'queued',
+    last_error = NULL, finished_at = NULL, updated_at = devin_orch_now_ms()
+  WHERE id = mended_id;
+  INSERT INTO job_events (job_id, at, event, state, message)
+    VALUES (mended_id, devin_orch_now_ms(), 'mended', 'queued',
+            'definition replaced by ' || NEW.source || ': ' || fields ||
+            CASE WHEN position(',' IN fields) > 0 THEN ' differ' ELSE ' differs' END);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER jobs_mend_invalid BEFORE INSERT ON jobs FOR EACH ROW
+  WHEN (NEW.state = 'queued') EXECUTE FUNCTION devin_orch_mend_invalid();
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, kSchemaV1},
+    {2, kSchemaV2},
 }};
 
 // Any constant of our own: the key of the advisory lock the migration holds.

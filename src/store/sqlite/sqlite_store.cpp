@@ -646,6 +646,49 @@ StoreResult<AddResult> SqliteStore::add_invalid(std::string_view key, std::strin
   });
 }
 
+namespace {
+
+// What keeps a queued job from starting now, as one WHERE clause shared by the claim and the
+// queue's age: a not_before still ahead, an operator's cancel, a paused organisation or user.
+// ?1 is now; bind_startable binds the rest.
+// Without paused organisations (the usual case) the clause has no subquery: its list would be
+// built in a temporary table on every run, once a second and per freed slot. A paused user's
+// jobs are skipped likewise, only while some user is paused; json_extract on the spec runs only
+// for the rows the index already yields in claim order.
+std::string startable_conditions(const ClaimFilter& filter) {
+  std::string sql =
+      "state = 'queued' AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= ?1)";
+  if (!filter.paused_orgs.empty()) {
+    sql += " AND coalesce(org_id, ?2) NOT IN (SELECT value FROM json_each(?3))";
+  }
+  if (!filter.paused_users.empty()) {
+    sql += " AND NOT EXISTS (SELECT 1 FROM json_each(?4) AS p "
+           "WHERE json_extract(p.value, '$[0]') = coalesce(jobs.org_id, ?2) "
+           "AND json_extract(p.value, '$[1]') = json_extract(jobs.spec, '$.create_as_user_id'))";
+  }
+  return sql;
+}
+
+void bind_startable(Statement& statement, core::TimePoint now, const ClaimFilter& filter) {
+  statement.bind(1, core::to_epoch_ms(now));
+  if (filter.paused_orgs.empty() && filter.paused_users.empty()) return;
+  statement.bind(2, filter.default_org);
+  if (!filter.paused_orgs.empty()) {
+    json::array paused;
+    for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
+    statement.bind(3, json::serialize(paused));
+  }
+  if (!filter.paused_users.empty()) {
+    json::array paused;
+    for (const auto& [org, user] : filter.paused_users) {
+      paused.emplace_back(json::array{json::string{org}, json::string{user}});
+    }
+    statement.bind(4, json::serialize(paused));
+  }
+}
+
+}  // namespace
+
 StoreResult<std::vector<core::JobRecord>> SqliteStore::claimable(core::TimePoint now, std::size_t limit,
                                                          const ClaimFilter& filter) {
   return answer([&]() -> result<std::vector<core::JobRecord>> {
@@ -656,42 +699,11 @@ StoreResult<std::vector<core::JobRecord>> SqliteStore::claimable(core::TimePoint
     {
       // Streams rows in claim order (served by the jobs_claim index) until `limit` usable ones
       // are found, so broken rows never crowd good ones out of a batch.
-      // Without paused organisations (the usual case) the statement has no subquery: its list
-      // would be built in a temporary table on every run, once a second and per freed slot.
-      // A paused user's jobs are skipped likewise, only while some user is paused; json_extract
-      // on the spec runs only for the rows the index already yields in claim order.
-      const bool any_paused = !filter.paused_orgs.empty();
-      const bool any_user_paused = !filter.paused_users.empty();
-      std::string sql =
-          "SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE state = 'queued' "
-          "AND cancel_requested = 0 AND (not_before IS NULL OR not_before <= ?1) ";
-      if (any_paused) {
-        sql += "AND coalesce(org_id, ?2) NOT IN (SELECT value FROM json_each(?3)) ";
-      }
-      if (any_user_paused) {
-        sql += "AND NOT EXISTS (SELECT 1 FROM json_each(?4) AS p "
-               "WHERE json_extract(p.value, '$[0]') = coalesce(jobs.org_id, ?2) "
-               "AND json_extract(p.value, '$[1]') = json_extract(jobs.spec, "
-               "'$.create_as_user_id')) ";
-      }
-      sql += "ORDER BY priority DESC, id";
-      auto statement = db.prepared(sql);
+      auto statement = db.prepared("SELECT " DEVIN_ORCH_JOB_COLUMNS " FROM jobs WHERE " +
+                                   startable_conditions(filter) + " ORDER BY priority DESC, id");
       if (!statement) return statement.error();
       StatementUse use{**statement};
-      use->bind(1, core::to_epoch_ms(now));
-      if (any_paused || any_user_paused) use->bind(2, filter.default_org);
-      if (any_paused) {
-        json::array paused;
-        for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
-        use->bind(3, json::serialize(paused));
-      }
-      if (any_user_paused) {
-        json::array paused;
-        for (const auto& [org, user] : filter.paused_users) {
-          paused.emplace_back(json::array{json::string{org}, json::string{user}});
-        }
-        use->bind(4, json::serialize(paused));
-      }
+      bind_startable(*use, now, filter);
       while (ready.size() < limit) {
         auto row = db.step(*use);
         if (!row) return row.error();
@@ -845,12 +857,15 @@ StoreResult<std::map<core::JobState, std::int64_t>> SqliteStore::count_by_state(
   });
 }
 
-StoreResult<std::optional<std::int64_t>> SqliteStore::oldest_queued_at_ms() {
+StoreResult<std::optional<std::int64_t>> SqliteStore::oldest_startable_since_ms(
+    core::TimePoint now, const ClaimFilter& filter) {
   return answer([&]() -> result<std::optional<std::int64_t>> {
     Connection& db = *impl_;
-    auto statement = db.prepared("SELECT min(created_at) FROM jobs WHERE state = 'queued'");
+    auto statement = db.prepared("SELECT min(max(created_at, coalesce(not_before, 0))) FROM jobs "
+                                 "WHERE " + startable_conditions(filter));
     if (!statement) return statement.error();
     StatementUse use{**statement};
+    bind_startable(*use, now, filter);
     auto row = db.step(*use);
     if (!row) return row.error();
     if (!*row || use->is_null_at(0)) return std::optional<std::int64_t>{};

@@ -174,8 +174,8 @@ TEST_F(CliJobs, EveryCommandHasHelpAndIsListed) {
     }
   }
   EXPECT_THAT(names, ElementsAre("run", "status", "check-config", "healthcheck", "version",
-                                 "enqueue", "ls", "show", "cancel", "retry", "pause", "resume",
-                                 "prune", "delete"));
+                                 "enqueue", "ls", "show", "wait", "cancel", "retry", "pause",
+                                 "resume", "prune", "delete"));
   EXPECT_EQ(find_command("stats"), nullptr);
   // `status --help` names the states; so every state there is.
   for (const auto state : core::all_job_states()) {

@@ -52,6 +52,42 @@ TEST_P(JobControlsContract, NotBeforeKeepsAJobOutOfTheClaimUntilItsTime) {
   EXPECT_EQ(store_->claimable(at(1'000), 10).value().size(), 1U);
 }
 
+// The queue's age (the gauge an alert watches) counts what is stuck: jobs that could start now.
+// A job scheduled for later is not late until its not_before; paused jobs wait for an operator.
+TEST_P(JobControlsContract, TheQueueAgeCountsOnlyJobsThatCouldStartNow) {
+  const auto ms = [](std::int64_t offset) { return core::to_epoch_ms(at(offset)); };
+  const ClaimFilter none{.default_org = "org-a"};
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(0), none).value(), std::nullopt);
+
+  core::JobDefinition scheduled{.key = "scheduled", .spec = {.prompt = "p"}};
+  scheduled.controls.not_before_ms = ms(50'000);
+  ASSERT_TRUE(store_->add_job(scheduled, "t", at(0)));
+  core::JobDefinition as_alice{.key = "as-alice",
+                               .spec = {.prompt = "p", .create_as_user_id = "alice"}};
+  ASSERT_TRUE(store_->add_job(as_alice, "t", at(1'000)));
+  ASSERT_TRUE(store_->add_job({.key = "elsewhere", .org_id = "org-b", .spec = {.prompt = "p"}},
+                              "t", at(2'000)));
+  ASSERT_TRUE(store_->add_job({.key = "plain", .spec = {.prompt = "p"}}, "t", at(3'000)));
+
+  // The scheduled job was submitted first but is not due: the oldest due one counts.
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(10'000), none).value(), ms(1'000));
+  const ClaimFilter alice_paused{.default_org = "org-a", .paused_users = {{"org-a", "alice"}}};
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(10'000), alice_paused).value(), ms(2'000));
+  const ClaimFilter both_paused{.paused_orgs = {"org-b"},
+                                .default_org = "org-a",
+                                .paused_users = {{"org-a", "alice"}}};
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(10'000), both_paused).value(), ms(3'000));
+
+  // Once only the scheduled job could start, it has waited since its not_before, not since
+  // its submission.
+  ASSERT_TRUE(store_->finish(get("plain").id, JobState::cancelled, "t", at(20'000)));
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(40'000), both_paused).value(), std::nullopt);
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(60'000), both_paused).value(), ms(50'000));
+  // A job that is no longer queued does not count.
+  ASSERT_TRUE(commit_intent(*store_, get("as-alice").id, 1, "orch-a-g0", ms(61'000), at(61'000)));
+  EXPECT_EQ(store_->oldest_startable_since_ms(at(62'000), none).value(), ms(2'000));
+}
+
 TEST_P(JobControlsContract, CancelRetryPauseAndPrune) {
   ASSERT_TRUE(store_->add_job({.key = "waiting", .spec = {.prompt = "p"}}, "t", at(0)));
   ASSERT_TRUE(store_->add_job({.key = "live", .spec = {.prompt = "p"}}, "t", at(0)));

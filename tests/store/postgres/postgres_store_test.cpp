@@ -67,7 +67,7 @@ TEST_F(PostgresStoreTest, ProcessesStartingTogetherMigrateAFreshDatabaseOnce) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(opened, std::vector<int>(opened.size(), 1));
-  EXPECT_EQ(database_.sql("SELECT count(*), max(version) FROM devin_orch_schema"), "1|1\n");
+  EXPECT_EQ(database_.sql("SELECT count(*), max(version) FROM devin_orch_schema"), "2|2\n");
 }
 
 TEST_F(PostgresStoreTest, ADatabaseNewerThanThisBuildIsRefused) {
@@ -132,6 +132,110 @@ TEST_F(PostgresStoreTest, APausedUserFilterSurvivesASpecThatIsNotJson) {
   ASSERT_TRUE(ready) << ready.error().message();
   ASSERT_EQ(ready->size(), 1U);
   EXPECT_EQ(ready->front().definition.key, "bob");
+}
+
+// Issue 24 through the documented producer path (docs/queue.md): the script that inserted a bad
+// row is fixed and run again, with the same INSERT ... ON CONFLICT (key) DO NOTHING. That mends
+// the invalid job (schema v2's trigger), wakes the daemon, and the daemon then runs it.
+TEST_F(PostgresStoreTest, AProducersCorrectedRowMendsItsInvalidJob) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const auto insert = [&](const std::string& spec, int priority) {
+    database_.sql("INSERT INTO jobs (key, spec, priority, source) VALUES ('ext', '" + spec +
+                  "', " + std::to_string(priority) + ", 'enqueue.py') ON CONFLICT (key) DO NOTHING");
+  };
+  insert(R"({"prompt":"p","tags":"ci"})", 1);
+  ASSERT_TRUE(store->claimable(at(10), 5));
+  const core::JobRecord invalid = store->find("ext").value().value();
+  ASSERT_EQ(invalid.state, core::JobState::invalid);
+  // The same broken row again changes nothing: a producer retrying its script does not make
+  // the job flip between invalid and queued.
+  insert(R"({"prompt":"p","tags":"ci"})", 1);
+  EXPECT_EQ(store->find("ext").value()->state, core::JobState::invalid);
+
+  ASSERT_TRUE(store->change_mark());
+  const int fd = store->notification_descriptor();
+  insert(R"({"prompt":"p","tags":["ci"]})", 2);
+  pollfd woken{.fd = fd, .events = POLLIN, .revents = 0};
+  EXPECT_EQ(::poll(&woken, 1, 5'000), 1) << "the mended job woke nobody";
+  const core::JobRecord mended = store->find("ext").value().value();
+  EXPECT_EQ(mended.id, invalid.id);
+  EXPECT_EQ(mended.state, core::JobState::queued);
+  EXPECT_EQ(mended.definition.spec.tags, std::vector<std::string>{"ci"});
+  EXPECT_EQ(mended.definition.priority, 2);
+  EXPECT_EQ(mended.last_error, std::nullopt);
+  EXPECT_EQ(store->outcome(mended.id).value().finished_at_ms, std::nullopt);
+  const auto entries = store->history(mended.id).value();
+  ASSERT_EQ(entries.size(), 2U);
+  EXPECT_EQ(entries[0].event, "invalid");
+  EXPECT_EQ(entries[1].event, "mended");
+  EXPECT_EQ(entries[1].state, "queued");
+  EXPECT_EQ(entries[1].message, "definition replaced by enqueue.py: priority, spec differ");
+  EXPECT_EQ(database_.sql("SELECT count(*) FROM jobs"), "1\n");
+  const auto ready = store->claimable(core::wall_now(), 5).value();
+  ASSERT_EQ(ready.size(), 1U);
+  EXPECT_EQ(ready.front().definition.key, "ext");
+
+  // Only an invalid job: now queued, another row under its key is dropped as before.
+  insert(R"({"prompt":"other"})", 2);
+  EXPECT_EQ(store->find("ext").value()->definition.spec.prompt, "p");
+  EXPECT_EQ(store->history(mended.id).value().size(), 2U);
+}
+
+// A plain INSERT of an existing key fails, and the mend fails with it: nothing changes.
+TEST_F(PostgresStoreTest, AFailedProducerInsertMendsNothing) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->add_invalid("typo", "file:jobs.yaml", "unknown field 'promt'", at(1)));
+  EXPECT_THROW(database_.sql(R"(INSERT INTO jobs (key, spec) VALUES ('typo', '{"prompt":"p"}'))"),
+               std::runtime_error);
+  const core::JobRecord typo = store->find("typo").value().value();
+  EXPECT_EQ(typo.state, core::JobState::invalid);
+  EXPECT_EQ(store->history(typo.id).value().size(), 1U);
+}
+
+// add_invalid inserts under the key too: it must not mend a producer's invalid job with its
+// empty definition (the trigger mends only queued rows).
+TEST_F(PostgresStoreTest, AnotherInvalidDefinitionLeavesAnInvalidJobAlone) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  database_.sql("INSERT INTO jobs (key, spec) VALUES ('bad', 'not json')");
+  ASSERT_TRUE(store->claimable(at(10), 5));
+  ASSERT_EQ(store->find("bad").value()->state, core::JobState::invalid);
+  EXPECT_EQ(store->add_invalid("bad", "file:jobs.yaml", "unknown field", at(20)).value(),
+            AddResult::unchanged);
+  EXPECT_EQ(database_.sql("SELECT state, spec FROM jobs WHERE key = 'bad'"), "invalid|not json\n");
+  EXPECT_EQ(store->history(store->find("bad").value()->id).value().size(), 1U);
+}
+
+// `delete` and retention keep what prune keeps: the outcome, in the archive.
+TEST_F(PostgresStoreTest, DeleteAndRetentionArchiveTheOutcome) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (const char* key : {"deleted", "retired"}) ASSERT_TRUE(store->add_job(job(key), "t", at(1)));
+  database_.sql("UPDATE jobs SET state = 'failed', session_id = 's-' || key, finished_at = 5");
+  ASSERT_EQ(store->delete_job("deleted", at(6)).value(), DeleteResult::deleted);
+  ASSERT_EQ(store->prune_ended(at(6), at(7), 100).value(), 1);
+  EXPECT_EQ(database_.sql("SELECT string_agg(key || ':' || state || ':' || session_id || ':' || "
+                          "pruned_at, ' ' ORDER BY id) FROM outcomes"),
+            "deleted:failed:s-deleted:6 retired:failed:s-retired:7\n");
+  EXPECT_EQ(database_.sql("SELECT count(*) FROM jobs"), "0\n");
+  EXPECT_EQ(database_.sql("SELECT count(*) FROM job_events"), "0\n");
+}
+
+// Retention's batches (prune_ended) and the CLI's prune can read the ended jobs through their
+// index, so a batch need not read the whole table.
+TEST_F(PostgresStoreTest, EndedJobLookupCanUseItsIndex) {
+  ASSERT_TRUE(open());
+  for (const std::string query :
+       {"SELECT id FROM jobs WHERE state NOT IN ('queued', 'creating', 'running') AND "
+        "coalesce(finished_at, updated_at) < 5 ORDER BY coalesce(finished_at, updated_at) "
+        "LIMIT 100",
+        "SELECT count(*) FROM jobs WHERE state NOT IN ('queued', 'creating', 'running') AND "
+        "coalesce(finished_at, updated_at) < 5"}) {
+    const std::string plan = database_.sql("SET enable_seqscan = off; EXPLAIN " + query);
+    EXPECT_NE(plan.find("jobs_ended"), std::string::npos) << plan;
+  }
 }
 
 TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDroppedItsConnections) {

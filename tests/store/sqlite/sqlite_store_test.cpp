@@ -742,30 +742,6 @@ TEST_F(SqliteStoreTest, DeletingAJobCascadesToItsHistory) {
 namespace devin_orch::store {
 namespace {
 
-TEST(SqliteStoreMonitoring, OldestQueuedJobAgeFollowsTheQueue) {
-  TempDir dir;
-  auto store = SqliteStore::open(StoreOptions{.path = (dir.path() / "q.db").string()});
-  ASSERT_TRUE(store);
-  EXPECT_FALSE((*store)->oldest_queued_at_ms().value().has_value());
-  core::JobDefinition first{.key = "first", .spec = {.prompt = "p"}};
-  core::JobDefinition second{.key = "second", .spec = {.prompt = "p"}};
-  ASSERT_TRUE((*store)->add_job(first, "test", core::from_epoch_ms(1'000)));
-  ASSERT_TRUE((*store)->add_job(second, "test", core::from_epoch_ms(2'000)));
-  const auto oldest = (*store)->oldest_queued_at_ms();
-  ASSERT_TRUE(oldest && oldest->has_value());
-  const auto job = (*store)->find("first").value();
-  ASSERT_TRUE(job);
-  EXPECT_EQ(**oldest, job->created_at_ms);
-  ASSERT_TRUE((*store)->finish(job->id, core::JobState::cancelled, "test", core::from_epoch_ms(3'000)));
-  EXPECT_EQ(*(*store)->oldest_queued_at_ms().value(), (*store)->find("second").value()->created_at_ms);
-}
-
-}  // namespace
-}  // namespace devin_orch::store
-
-namespace devin_orch::store {
-namespace {
-
 class JobControlsStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -10,6 +10,8 @@ enum class ExitCode : int {
   usage = 2,        // bad usage or invalid input/config
   unknown_job = 3,  // no job has that key
   not_allowed = 4,  // not allowed in the job's current state
+  jobs_failed = 5,  // a job ended in a state counted as failure (`wait`, `run --fail-on`)
+  timed_out = 6,    // `wait --timeout` passed before every job ended
 };
 
 constexpr int to_int(ExitCode code) noexcept { return static_cast<int>(code); }

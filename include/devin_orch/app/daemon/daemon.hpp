@@ -4,6 +4,7 @@
 #pragma once
 
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/core/time.hpp"
 
 #include <string>
 
@@ -11,6 +12,8 @@ namespace devin_orch::app {
 
 struct DaemonOptions {
   bool until_idle = false;  // exit 0 once no job is queued or in flight
+  // With until_idle: the period of the progress line (jobs by state); zero: none.
+  core::Duration progress_every = std::chrono::seconds{10};
 };
 
 // Exit codes: 0 stopped cleanly (signal or idle); 1 runtime failure (database unusable, or

@@ -61,7 +61,8 @@ class SqliteStore final : public Store {
   StoreResult<Outcome> outcome(std::int64_t job_id) override;
   StoreResult<std::vector<HistoryEntry>> history(std::int64_t job_id) override;
   StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() override;
-  StoreResult<std::optional<std::int64_t>> oldest_queued_at_ms() override;
+  StoreResult<std::optional<std::int64_t>> oldest_startable_since_ms(
+      core::TimePoint now, const ClaimFilter& filter) override;
   StoreResult<std::vector<StoreResult<void>>> commit_intents(std::span<const IntentWrite> intents,
                                                              core::TimePoint now) override;
   StoreResult<std::vector<StoreResult<void>>> commit_sessions(
