@@ -1112,7 +1112,7 @@ TEST_F(CliJobs, DeleteRemovesEndedJobsAndRefusesLiveOnes) {
   const auto unknown = cli("delete", {"nope"});
   EXPECT_EQ(unknown.code, 3);
   EXPECT_EQ(unknown.err, "devin-orch delete: no job has the key 'nope'\n");
-  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta", "delta"));
+  EXPECT_THAT(ls_keys({"--sort", "key"}), ElementsAre("alpha", "beta", "delta"));
 
   // Several keys: each is decided alone; 4 wins over 3.
   ASSERT_EQ(cli("cancel", {"delta"}).code, 0);
@@ -1122,7 +1122,7 @@ TEST_F(CliJobs, DeleteRemovesEndedJobsAndRefusesLiveOnes) {
             R"([{"key":"nope","result":"not_found","state":null},)"
             R"({"key":"delta","result":"deleted","state":"cancelled"},)"
             R"({"key":"alpha","result":"not_ended","state":"queued"}])" "\n");
-  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta"));
+  EXPECT_THAT(ls_keys({"--sort", "key"}), ElementsAre("alpha", "beta"));
 }
 
 // A deleted key is free again, so a job file that still lists it brings it back: say so.
