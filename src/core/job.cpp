@@ -1,5 +1,6 @@
-// JobState names and the creation tag derivation.
+// JobState names (and their list, job_state_list.hpp) and the creation tag derivation.
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/job_state_list.hpp"
 
 #include "devin_orch/core/sha256.hpp"
 
@@ -23,7 +24,15 @@ constexpr std::array<std::pair<JobState, std::string_view>, 11> kStateNames{{
     {JobState::timed_out, "timed_out"},
 }};
 
+constexpr auto kAllStates = [] {
+  std::array<JobState, kStateNames.size()> states{};
+  for (std::size_t i = 0; i < states.size(); ++i) states[i] = kStateNames[i].first;
+  return states;
+}();
+
 }  // namespace
+
+std::span<const JobState> all_job_states() noexcept { return kAllStates; }
 
 std::string_view to_string(JobState state) noexcept {
   for (const auto& [value, name] : kStateNames) {

@@ -1,9 +1,12 @@
 // Tests for the shared job vocabulary: state names, terminal states, the creation tag, errc.
 #include "devin_orch/core/error.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/job_state_list.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 
 namespace devin_orch::core {
@@ -23,6 +26,14 @@ TEST(JobState, NamesRoundTripAndAreDistinct) {
   EXPECT_EQ(names.size(), std::size(kAllStates));
   EXPECT_EQ(parse_job_state("Queued"), std::nullopt);
   EXPECT_EQ(parse_job_state(""), std::nullopt);
+}
+
+TEST(JobState, TheListHasEveryStateInDeclarationOrder) {
+  const auto all = all_job_states();
+  EXPECT_TRUE(std::equal(all.begin(), all.end(), std::begin(kAllStates), std::end(kAllStates)));
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(all[i]), i) << "listings sort by this order";
+  }
 }
 
 TEST(JobState, OnlyQueuedCreatingAndRunningAreLive) {

@@ -103,7 +103,8 @@ TEST_F(CiRuns, WaitExitsFiveWhenAJobEndedBadlyAndPrintsTheLsColumns) {
   std::istringstream lines{waited.out};
   std::string header;
   std::getline(lines, header);
-  EXPECT_TRUE(std::regex_match(header, std::regex{"KEY +STATE +ORG +SESSION +STATUS +AGE +ERROR"}))
+  EXPECT_TRUE(std::regex_match(
+      header, std::regex{"KEY +STATE +ORG +SESSION +STATUS +AGE +DURATION +ACUS +REASON +ERROR"}))
       << header;
   EXPECT_TRUE(std::regex_search(waited.out, std::regex{"\ngood +finished +org-demo +devin-"}))
       << waited.out;
@@ -131,6 +132,7 @@ TEST_F(CiRuns, WaitExitsSixWhenTheTimeoutPassesFirst) {
   ASSERT_EQ(rows.size(), 1U);
   EXPECT_EQ(rows[0].at("state").as_string(), "queued") << "printed as it stands";
   EXPECT_TRUE(rows[0].at("finished_at").is_null());
+  EXPECT_EQ(rows[0].at("reason_code").as_string(), "no_daemon") << "why it waits, as ls says";
   EXPECT_NE(waited.err.find("timed out after 1500ms; not ended: never-run (queued)"),
             std::string::npos)
       << waited.err;

@@ -180,19 +180,23 @@ TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
   std::istringstream lines{table.out};
   std::string header;
   std::getline(lines, header);
-  EXPECT_THAT(header, MatchesRegex(
-                          "KEY +STATE +ORG +SESSION +STATUS +AGE +ERROR"));
+  EXPECT_THAT(header, MatchesRegex("KEY +STATE +ORG +SESSION +STATUS +AGE +DURATION +ACUS +REASON "
+                                   "+ERROR"));
   std::vector<std::string> rows;
   for (std::string line; std::getline(lines, line);) rows.push_back(line);
   ASSERT_EQ(rows.size(), 5U);
-  EXPECT_THAT(rows[0], MatchesRegex("from-flags +finished +org-demo +devin-[0-9a-f]+ +exit +[0-9]+s +-"));
-  EXPECT_THAT(rows[2], MatchesRegex("ghost-org +dead +org-ghost +- +- +[0-9]+s +.*404.*"));
-  EXPECT_THAT(rows[4], MatchesRegex("to-cancel +cancelled +org-demo +- +- +[0-9]+s +cancelled by an operator"));
-  EXPECT_THAT(ls_keys({"--state", "finished"}), ElementsAre("from-flags", "from-stdin"));
-  EXPECT_THAT(ls_keys({"--state", "dead", "--state", "failed"}), ElementsAre("from-file", "ghost-org"));
+  // Newest first: to-cancel and from-stdin were enqueued last, from-flags first.
+  EXPECT_THAT(rows[0], MatchesRegex("to-cancel +cancelled +org-demo +- +- +[0-9]+s +- +- +- "
+                                    "+cancelled by an operator"));
+  EXPECT_THAT(rows[2], MatchesRegex("ghost-org +dead +org-ghost +- +- +[0-9]+s +- +- +- +.*404.*"));
+  EXPECT_THAT(rows[4], MatchesRegex("from-flags +finished +org-demo +devin-[0-9a-f]+ +exit +[0-9]+s "
+                                    "+[0-9]+s +[0-9.]+ +- +-"));
+  EXPECT_THAT(ls_keys({"--state", "finished"}), ElementsAre("from-stdin", "from-flags"));
+  EXPECT_THAT(ls_keys({"--state", "dead", "--state", "failed"}), ElementsAre("ghost-org", "from-file"));
   EXPECT_THAT(ls_keys({"--org", "org-ghost"}), ElementsAre("ghost-org"));
   EXPECT_THAT(ls_keys({"--tag", "batch"}), ElementsAre("from-stdin"));
-  EXPECT_THAT(ls_keys({"--newer-than", "1h", "--limit", "2"}), ElementsAre("from-flags", "from-file"));
+  EXPECT_THAT(ls_keys({"--newer-than", "1h", "--limit", "2"}), ElementsAre("to-cancel", "from-stdin"));
+  EXPECT_THAT(ls_keys({"--sort", "key", "--limit", "2"}), ElementsAre("from-file", "from-flags"));
   EXPECT_THAT(ls_keys({"--older-than", "1h"}), ElementsAre());
   const auto listed = cli_json("ls", {"--state", "finished"});
   const auto& first = listed.at(0).as_object();
@@ -245,7 +249,7 @@ TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
   EXPECT_EQ(retried.out, "ghost-org: queued again as generation 1 (history kept)\n");
   EXPECT_EQ(cli("retry", {"from-file", "--json"}).out,
             R"({"key":"from-file","result":"requeued","generation":1})" "\n");
-  EXPECT_THAT(ls_keys({"--state", "queued"}), ElementsAre("from-file", "ghost-org"));
+  EXPECT_THAT(ls_keys({"--state", "queued"}), ElementsAre("ghost-org", "from-file"));
 
   const auto rerun = run_until_idle();
   EXPECT_EQ(rerun.exit_code, 0) << rerun.err;
@@ -286,7 +290,19 @@ TEST_F(Cli, EnqueueFromFlagsFileAndStdinThenInspectCancelRetryAndPrune) {
   EXPECT_EQ(count_rows("SELECT count(*) FROM outcomes WHERE key = 'from-flags' AND "
                        "state = 'finished' AND session_id = '" + session_id + "'"),
             1);
-  EXPECT_EQ(cli("ls").out, "KEY  STATE  ORG  SESSION  STATUS  AGE  ERROR\n");
+  EXPECT_EQ(cli("ls").out, "KEY  STATE  ORG  SESSION  STATUS  AGE  DURATION  ACUS  REASON  ERROR\n");
+}
+
+// Issue 24: the daemon said "no API key: no API key: ..." when it found none.
+TEST_F(Cli, RunWithoutAnApiKeySaysSoOnce) {
+  auto options = daemon_options({"run", "--config", dir_.file("config.yaml")});
+  options.env.clear();
+  options.unset_env.push_back("DEVIN_API_KEY");  // CREDENTIALS_DIRECTORY is unset already
+  const auto run = run_command(options);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("no API key: provide the systemd credential devin-api-key, set "
+                                 "api.api_key_file, or set DEVIN_API_KEY"));
+  EXPECT_EQ(run.err.find("no API key: no API key"), std::string::npos) << run.err;
 }
 
 TEST_F(Cli, TheMainHelpListsTheJobCommandsAndTheirExitCodes) {
@@ -302,7 +318,13 @@ TEST_F(Cli, TheMainHelpListsTheJobCommandsAndTheirExitCodes) {
   EXPECT_THAT(help.out, HasSubstr("3 no job has that key, 4 not allowed in the job's current state"));
   const auto bad = run_command(daemon_options({"ls", "--no-such-option"}));
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.err, StartsWith("devin-orch ls: unknown option '--no-such-option'"));
+  EXPECT_EQ(bad.err, "devin-orch ls: unknown option '--no-such-option'\n"
+                     "see 'devin-orch ls --help'\n");
+  // Issue 24: no command at all printed the whole help (30 lines) to stderr.
+  const auto none = run_command(daemon_options({}));
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.err, "devin-orch: no command given\nsee 'devin-orch --help'\n");
+  EXPECT_EQ(none.out, "");
 }
 
 }  // namespace

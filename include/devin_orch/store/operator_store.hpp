@@ -32,7 +32,7 @@ class OperatorStore : public virtual JobIntake {
   // ---- reading (find(key) is JobIntake's) ----
   // In id order.
   virtual StoreResult<std::vector<core::JobRecord>> all_jobs() = 0;
-  // Jobs matching `filter`, in the order they were added (id order).
+  // Jobs matching `filter`, in its order.
   virtual StoreResult<std::vector<JobSummary>> list_jobs(const JobFilter& filter) = 0;
   virtual StoreResult<Outcome> outcome(std::int64_t job_id) = 0;  // not_found: unknown id
   // Oldest first; empty for an unknown job.
@@ -58,6 +58,9 @@ class OperatorStore : public virtual JobIntake {
   virtual StoreResult<std::int64_t> resume_org(std::string_view org_id) = 0;  // lifted: 0 or 1
   virtual StoreResult<std::map<std::string, std::string>> paused_orgs() = 0;  // org -> reason
   virtual StoreResult<std::vector<OrgPause>> list_pauses() = 0;               // by org_id
+  // Waits the server announced for an organisation still in force at `now`, by org (the
+  // daemon's QueueStore::hold_org), for a listing that says why a queued job waits.
+  virtual StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) = 0;
   // User pauses the daemon set (user_usage_limit_exceeded); lifted: 0 or 1.
   virtual StoreResult<std::vector<UserPause>> paused_users() = 0;  // by org, then user
   virtual StoreResult<std::int64_t> resume_user(std::string_view org_id,

@@ -25,6 +25,7 @@ class Store : public QueueStore, public OperatorStore, public ChangeFeed {
                               std::string_view source, core::TimePoint now) override = 0;
   StoreResult<std::map<std::string, std::string>> paused_orgs() override = 0;
   StoreResult<std::vector<UserPause>> paused_users() override = 0;
+  StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override = 0;
 
   JobIntake& intake() noexcept { return *this; }
   QueueStore& queue() noexcept { return *this; }

@@ -105,7 +105,12 @@ struct Outcome {
 
 // ---- what the operator's listings read ----
 
-// Which jobs an operator's listing selects; every field set narrows it.
+// The order of an operator's listing: by id (the order the jobs were added), created_at,
+// updated_at, key (byte order), or state (the order of core::JobState: queued, creating,
+// running, then the ended states). Ties go by id. `descending` reverses the whole order.
+enum class JobOrder { added, created, updated, key, state };
+
+// Which jobs an operator's listing selects, every field set narrowing it, and in what order.
 struct JobFilter {
   std::vector<core::JobState> states;  // any of these; empty: every state
   // The job's effective organisation: its own org_id, or `default_org` when it names none.
@@ -114,7 +119,9 @@ struct JobFilter {
   std::optional<std::string> tag;                 // the decoded spec has this tag
   std::optional<std::int64_t> created_before_ms;  // created_at < this
   std::optional<std::int64_t> created_after_ms;   // created_at > this
-  std::optional<std::size_t> limit;               // the first N matching jobs
+  std::optional<std::size_t> limit;               // the first N matching jobs, in `order`
+  JobOrder order = JobOrder::added;
+  bool descending = false;
 };
 
 // One job as a listing shows it: what a table row or a script needs, not the whole record.
@@ -130,7 +137,14 @@ struct JobSummary {
   std::optional<std::string> last_error;
   std::int64_t attempts = 0;
   std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> started_at_ms;  // its session was recorded
   std::optional<std::int64_t> finished_at_ms;
+  std::optional<std::int64_t> not_before_ms;  // the job's control, why a queued job may wait
+  std::optional<std::string> create_as_user_id;  // from the spec (a user's pause holds it)
+  // The session's figures as Outcome has them (null: no session reported any).
+  std::optional<double> acus_consumed;
+  double children_acus = 0.0;
 };
 
 // One organisation pause as stored ("*" pauses all).

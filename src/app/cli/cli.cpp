@@ -36,8 +36,10 @@ std::string main_help() {
   list(CommandInfo::Group::daemon, "Commands:");
   list(CommandInfo::Group::jobs, "Job commands (see docs/cli.md):");
   help +=
-      "\nRun `devin-orch <command> --help` for a command's options; every command takes\n"
-      "-c/--config FILE (but version).\n"
+      "\nRun `devin-orch <command> --help` for a command's options. Every command but version\n"
+      "reads the configuration named by -c/--config FILE, else by $DEVIN_ORCH_CONFIG, else\n" +
+      std::string{kDefaultConfigPath} +
+      ".\n"
       "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input/config,\n"
       "3 no job has that key, 4 not allowed in the job's current state,\n"
       "5 a job ended in a state counted as failure (wait, run --fail-on),\n"
@@ -80,7 +82,8 @@ ExitCode run_command(std::string_view name, const std::vector<std::string>& argv
 
 int run_cli(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << main_help();
+    // Bad usage like any other: the reason and a pointer, not the whole help.
+    std::cerr << "devin-orch: no command given\nsee 'devin-orch --help'\n";
     return to_int(ExitCode::usage);
   }
   const std::string_view command = argv[1];

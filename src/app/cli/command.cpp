@@ -3,6 +3,7 @@
 #include "command.hpp"
 
 #include "devin_orch/app/formats/duration.hpp"
+#include "devin_orch/app/formats/json_text.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/store/store.hpp"
 
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 
 namespace devin_orch::app {
 
@@ -30,17 +32,34 @@ ExitCode Command::database_error(const store::Error& error) const {
               "database error: " + (error.detail.empty() ? error.code.message() : error.detail));
 }
 
+void Command::print_json(const boost::json::value& value) const {
+  io_.out << json_text(value) << '\n';
+}
+
 std::optional<ExitCode> Command::no_arguments() const {
   if (args_.positional.empty()) return std::nullopt;
   return usage("unexpected argument '" + args_.positional.front() + "'");
 }
 
-std::optional<ExitCode> Command::load(Config& config) const {
-  const auto path = args_.value("--config");
-  if (!path) return usage("--config FILE is required");
-  auto loaded = load_config(*path);
+std::optional<ExitCode> Command::load(Config& config, const ConfigChecks& checks) const {
+  // --config, then $DEVIN_ORCH_CONFIG, then the default; a failure says which one was tried.
+  std::string path;
+  std::string tried;
+  if (const auto given = args_.value("--config")) {
+    path = *given;
+  } else if (const char* variable = std::getenv("DEVIN_ORCH_CONFIG");
+             variable != nullptr && *variable != '\0') {
+    path = variable;
+    tried = "tried " + path + " from DEVIN_ORCH_CONFIG: no --config FILE was given";
+  } else {
+    path = std::string{io_.default_config};
+    tried = "tried the default configuration " + path +
+            ": no --config FILE was given and DEVIN_ORCH_CONFIG is not set";
+  }
+  auto loaded = load_config(path, checks);
   if (!loaded.config) {
     for (const auto& error : loaded.errors) io_.err << error.to_string() << '\n';
+    if (!tried.empty()) fail(ExitCode::usage, tried);
     return ExitCode::usage;
   }
   config = std::move(*loaded.config);

@@ -49,11 +49,15 @@ class Command {
   ExitCode fail(ExitCode code, std::string_view message) const;
   // A failed store call, in the database's own words when it gave some.
   ExitCode database_error(const store::Error& error) const;
+  // A command's --json answer: one line on stdout, numbers as ordinary decimals (json_text).
+  void print_json(const boost::json::value& value) const;
   // Bad usage unless there is no positional argument.
   std::optional<ExitCode> no_arguments() const;
 
-  // Loads --config, printing every problem with its location; returns an exit code on failure.
-  std::optional<ExitCode> load(Config& config) const;
+  // Loads the configuration (--config FILE, else $DEVIN_ORCH_CONFIG, else
+  // CommandIo::default_config), printing every problem with its location, and which file was
+  // read when --config did not name it; returns an exit code on failure.
+  std::optional<ExitCode> load(Config& config, const ConfigChecks& checks = {}) const;
   // Loads the config and opens (creating if needed) its database.
   std::optional<ExitCode> open(Opened& opened) const;
   // Opens (creating if needed) the database of a loaded config as the whole store, for a
@@ -93,7 +97,8 @@ std::string format_age(std::int64_t milliseconds);
 std::string format_number(double value);  // %g
 std::string join(const std::vector<std::string>& values, std::string_view separator);
 
-// The widest an error column gets in a table.
+// The widest an error column, and `ls`'s reason column, get in a table.
 inline constexpr std::size_t kMaxErrorColumn = 60;
+inline constexpr std::size_t kMaxReasonColumn = 60;
 
 }  // namespace devin_orch::app

@@ -16,12 +16,13 @@ namespace {
 constexpr std::string_view kDefaultPauseReason = "paused by an operator";
 
 constexpr std::string_view kCancelHelp =
-    R"(Usage: devin-orch cancel --config FILE KEY [--archive] [--json]
+    R"(Usage: devin-orch cancel [--config FILE] KEY [--archive] [--json]
 
 Cancels a job. A queued job ends `cancelled` at once and never starts. For a job being created
 or running, the cancellation is recorded and the running daemon terminates the session
 (and archives it with --archive), then ends the job `cancelled`.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --archive   also archive the session when terminating it
   --json      print {"key", "result"}: result "cancelled" or "requested"
 
@@ -29,11 +30,12 @@ Exit codes: 0 ok, 1 database failure, 2 bad usage, 3 no job has that key, 4 the 
 already ended.
 )";
 
-constexpr std::string_view kRetryHelp = R"(Usage: devin-orch retry --config FILE KEY [--json]
+constexpr std::string_view kRetryHelp = R"(Usage: devin-orch retry [--config FILE] KEY [--json]
 
 Queues a failed, suspended, dead, lost, cancelled or timed_out job again as a new generation:
 a new creation tag, attempts and session cleared, history kept.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --json   print {"key", "result": "requeued", "generation"}
 
 Exit codes: 0 ok, 1 database failure, 2 bad usage, 3 no job has that key, 4 the job's state
@@ -41,12 +43,13 @@ cannot be retried (queued, creating, running, finished, invalid).
 )";
 
 constexpr std::string_view kPauseHelp =
-    R"(Usage: devin-orch pause --config FILE [--org ORG | --all] [--reason TEXT] [--json]
-       devin-orch pause --config FILE --list [--json]
+    R"(Usage: devin-orch pause [--config FILE] [--org ORG | --all] [--reason TEXT] [--json]
+       devin-orch pause [--config FILE] --list [--json]
 
 Stops the daemon from starting jobs of an organisation (running sessions are still polled).
 Pauses are stored in the database and survive restarts; `devin-orch resume` lifts them.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --org ORG      the organisation (default: api.org_id)
   --all          every organisation (stored as org "*")
   --reason TEXT  why (default "paused by an operator")
@@ -57,14 +60,15 @@ Exit codes: 0 ok (also when already paused), 1 database failure, 2 bad usage.
 )";
 
 constexpr std::string_view kResumeHelp =
-    R"(Usage: devin-orch resume --config FILE [--org ORG | --all] [--json]
-       devin-orch resume --config FILE [--org ORG] --user USER [--json]
+    R"(Usage: devin-orch resume [--config FILE] [--org ORG | --all] [--json]
+       devin-orch resume [--config FILE] [--org ORG] --user USER [--json]
 
 Lifts a pause. --all lifts the pause made by `pause --all` (org "*"); pauses of single
 organisations stay until resumed by name. With --user, lifts the pause of the jobs created as
 USER (create_as_user_id) that the daemon set when a session of that user was suspended with
 user_usage_limit_exceeded; `pause --list` shows them.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --org ORG   the organisation (default: api.org_id)
   --all       the all-organisations pause
   --user USER the pause of one user's jobs in the organisation
@@ -74,11 +78,12 @@ Exit codes: 0 ok (also when it was not paused), 1 database failure, 2 bad usage.
 )";
 
 constexpr std::string_view kPruneHelp =
-    R"(Usage: devin-orch prune --config FILE --older-than DURATION [--dry-run] [--json]
+    R"(Usage: devin-orch prune [--config FILE] --older-than DURATION [--dry-run] [--json]
 
 Removes ended jobs (and their history) that finished more than DURATION ago (e.g. 30d, 12h)
 from the queue. Their outcomes are kept in the `outcomes` table. Their keys become free again.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --dry-run   count what would be removed, remove nothing
   --json      print {"pruned", "dry_run", "cutoff"}
 
@@ -86,14 +91,15 @@ Exit codes: 0 ok, 1 database failure, 2 bad usage.
 )";
 
 constexpr std::string_view kDeleteHelp =
-    R"(Usage: devin-orch delete --config FILE KEY [KEY...] [--json]
+    R"(Usage: devin-orch delete [--config FILE] KEY [KEY...] [--json]
 
 Removes ended jobs (finished, failed, suspended, dead, lost, invalid, cancelled, timed_out) and
 their history from the queue, each in its own transaction. Each one's outcome is first copied to
 the `outcomes` table, as `prune` does. A job still queued, creating or running is refused: cancel
 it first. A deleted key is free again: if a job file still lists it, the daemon adds it again as
 a new job at its next start or reload.
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --json      print an array of {"key", "result": "deleted" | "not_ended" | "not_found", "state"}
 
 Exit codes: 0 every job deleted, 1 database failure, 2 bad usage, 3 a key is unknown, 4 a job
@@ -140,7 +146,7 @@ ExitCode cmd_cancel(Command& command) {
       break;
   }
   if (command.json()) {
-    io.out << json::serialize(json::object{{"key", key}, {"result", result}}) << '\n';
+    command.print_json(json::object{{"key", key}, {"result", result}});
   } else {
     io.out << text << '\n';
   }
@@ -171,9 +177,8 @@ ExitCode cmd_retry(Command& command) {
   if (!found) return command.database_error(found.error());
   const std::int64_t generation = *found ? (**found).generation : 0;
   if (command.json()) {
-    io.out << json::serialize(json::object{
-                  {"key", key}, {"result", "requeued"}, {"generation", generation}})
-           << '\n';
+    command.print_json(
+        json::object{{"key", key}, {"result", "requeued"}, {"generation", generation}});
   } else {
     io.out << key << ": queued again as generation " << generation << " (history kept)\n";
   }
@@ -231,7 +236,7 @@ ExitCode list_pauses(const Command& command, store::OperatorStore& store) {
                                   {"paused_at", format_timestamp_ms(pause.paused_at_ms)},
                                   {"source", "daemon"}});
     }
-    out << json::serialize(rows) << '\n';
+    command.print_json(rows);
     return ExitCode::ok;
   }
   if (pauses->empty() && users->empty()) {
@@ -287,11 +292,9 @@ ExitCode cmd_pause(Command& command) {
   }
   const bool already = existing != before->end();
   if (command.json()) {
-    io.out << json::serialize(json::object{
-                  {"org_id", *org},
-                  {"result", already ? "already_paused" : "paused"},
-                  {"reason", already ? existing->second : reason}})
-           << '\n';
+    command.print_json(json::object{{"org_id", *org},
+                                    {"result", already ? "already_paused" : "paused"},
+                                    {"reason", already ? existing->second : reason}});
   } else if (already) {
     io.out << org_label(*org) << " was already paused: " << existing->second << '\n';
   } else {
@@ -318,10 +321,9 @@ ExitCode cmd_resume(Command& command) {
     if (!lifted) return command.database_error(lifted.error());
     const std::string label = "user " + *user + " in " + org_label(*org);
     if (command.json()) {
-      io.out << json::serialize(json::object{{"org_id", *org},
-                                             {"user_id", *user},
-                                             {"result", *lifted > 0 ? "resumed" : "not_paused"}})
-             << '\n';
+      command.print_json(json::object{{"org_id", *org},
+                                      {"user_id", *user},
+                                      {"result", *lifted > 0 ? "resumed" : "not_paused"}});
     } else if (*lifted > 0) {
       io.out << "resumed " << label << '\n';
     } else {
@@ -332,9 +334,8 @@ ExitCode cmd_resume(Command& command) {
   const auto lifted = opened.store->resume_org(*org);
   if (!lifted) return command.database_error(lifted.error());
   if (command.json()) {
-    io.out << json::serialize(json::object{{"org_id", *org},
-                                           {"result", *lifted > 0 ? "resumed" : "not_paused"}})
-           << '\n';
+    command.print_json(
+        json::object{{"org_id", *org}, {"result", *lifted > 0 ? "resumed" : "not_paused"}});
   } else if (*lifted > 0) {
     io.out << "resumed " << org_label(*org) << '\n';
   } else {
@@ -370,9 +371,8 @@ ExitCode cmd_prune(Command& command) {
   }
   const auto cutoff_text = format_timestamp_ms(core::to_epoch_ms(cutoff));
   if (command.json()) {
-    io.out << json::serialize(json::object{
-                  {"pruned", count}, {"dry_run", dry_run}, {"cutoff", cutoff_text}})
-           << '\n';
+    command.print_json(
+        json::object{{"pruned", count}, {"dry_run", dry_run}, {"cutoff", cutoff_text}});
   } else if (dry_run) {
     io.out << "would prune " << count << " job(s) that ended before " << cutoff_text
            << " (dry run: nothing removed)\n";
@@ -436,7 +436,7 @@ ExitCode cmd_delete(Command& command) {
                                 {"result", result},
                                 {"state", state.empty() ? json::value{} : json::value(state)}});
   }
-  if (command.json()) io.out << json::serialize(rows) << '\n';
+  if (command.json()) command.print_json(rows);
   if (any_not_ended) return ExitCode::not_allowed;
   if (any_unknown) return ExitCode::unknown_job;
   return ExitCode::ok;

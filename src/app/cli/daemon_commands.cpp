@@ -14,7 +14,6 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -23,12 +22,13 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::string_view kRunHelp = R"(Usage: devin-orch run --config FILE [--until-idle [--fail-on STATES] [--progress-every DURATION]] [--log-level LEVEL] [--log-format text|json]
+constexpr std::string_view kRunHelp = R"(Usage: devin-orch run [--config FILE] [--until-idle [--fail-on STATES] [--progress-every DURATION]] [--log-level LEVEL] [--log-format text|json]
 
 Loads the job files named in the config into the database queue, re-attaches jobs left in
 flight by a previous run, then creates and polls sessions until SIGTERM/SIGINT.
 
-  -c, --config FILE   configuration file (YAML), required
+  -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                      /etc/devin-orch/devin-orch.yaml
   --until-idle        exit once no job is queued or in flight; while it waits, log why (jobs
                       scheduled for later, pauses, waits the server announced) whenever that
                       changes, and a progress line (jobs by state) every --progress-every
@@ -47,14 +47,17 @@ Exit codes: 0 stopped cleanly (or idle with --until-idle), 1 runtime failure (al
 invalid config or no API key, 5 idle, but a job of this run ended in a --fail-on state.
 )";
 
-constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status --config FILE [--json] [--port PORT]
+constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status [--config FILE] [--json] [--port PORT]
 
 Prints which daemon works the queue (the holder of its lease) and, when metrics are enabled,
 what the daemon listening at metrics.address:metrics.port (or --port) says of itself (its
 /readyz: ready, or why not, e.g. a database it cannot write to); then every job: key, state,
 session_id, status, status_detail, url, attempts, error.
-  -c, --config FILE   configuration file (YAML), required
+  -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                      /etc/devin-orch/devin-orch.yaml
   --json              one JSON array of the jobs, objects with exactly those field names
+                      and org_id (the job's organisation, api.org_id when it names none,
+                      as in `ls --json`)
   --port PORT         ask this port instead of metrics.port
 
 States: queued, creating, running (in flight); finished, failed, suspended, dead, lost,
@@ -63,11 +66,13 @@ invalid, cancelled, timed_out (terminal). See docs/architecture.md.
 Exit codes: 0 ok, 1 database failure, 2 bad usage or invalid config.
 )";
 
-constexpr std::string_view kCheckConfigHelp = R"(Usage: devin-orch check-config --config FILE [--online]
+constexpr std::string_view kCheckConfigHelp = R"(Usage: devin-orch check-config [--config FILE] [--online]
 
-Validates the configuration (every problem with file:line:column) and the API key source,
-then prints the effective configuration with secrets masked.
-  -c, --config FILE   configuration file (YAML), required
+Validates the configuration (every problem with file:line:column), that database.path can be
+opened or created by this user, and the API key source, then prints the effective
+configuration with secrets masked.
+  -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                      /etc/devin-orch/devin-orch.yaml
   --online            also ask the API (GET /v3/self, one request): does the key work, does it
                       belong to api.org_id (and every org_id of the job files), and what the
                       job files need that cannot be checked without creating a session
@@ -78,12 +83,13 @@ found a problem (key refused, another organisation, API unreachable), 2 bad usag
 invalid config or no API key.
 )";
 
-constexpr std::string_view kHealthcheckHelp = R"(Usage: devin-orch healthcheck --config FILE [--port PORT]
+constexpr std::string_view kHealthcheckHelp = R"(Usage: devin-orch healthcheck [--config FILE] [--port PORT]
 
 Asks the running daemon's /healthz at metrics.address:metrics.port (or --port) and exits 0
 when it answers 200, 1 otherwise (2: metrics disabled or bad usage). The daemon answers from
 its event loop, so a stuck loop is unhealthy.
-  -c, --config FILE   configuration file (YAML), required
+  -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                      /etc/devin-orch/devin-orch.yaml
   --port PORT         ask this port instead of metrics.port
 
 Exit codes: 0 healthy, 1 unhealthy, 2 metrics disabled, bad usage or invalid config.
@@ -232,10 +238,11 @@ ExitCode cmd_status(Command& command) {
           {"url", nullable(job.session_url)},
           {"attempts", job.attempts},
           {"error", nullable(job.last_error)},
-          {"org_id", nullable(job.definition.org_id)},
+          // Effective, as `ls --json` has it: a job naming none runs as api.org_id.
+          {"org_id", job.definition.org_id.value_or(opened.config.api.org_id)},
       });
     }
-    out << boost::json::serialize(rows) << '\n';
+    command.print_json(rows);
     return ExitCode::ok;
   }
   if (const auto lease = store.read_lease(core::kQueueLeaseName); lease) {
@@ -259,11 +266,13 @@ ExitCode cmd_status(Command& command) {
 ExitCode cmd_check_config(Command& command) {
   if (const auto stop = command.no_arguments()) return *stop;
   Config config;
-  if (const auto stop = command.load(config)) return *stop;
+  if (const auto stop = command.load(config, ConfigChecks{.database_location = true})) {
+    return *stop;
+  }
   std::string key_error;
   const auto key = resolve_api_key(config.api, &key_error);
   command.out() << render_config(config);
-  if (!key) return command.fail(ExitCode::usage, "API key: " + key_error);
+  if (!key) return command.fail(ExitCode::usage, "no API key: " + key_error);
   command.out() << "# API key: found (" << key->size() << " characters, masked)\n";
   if (!command.args().has("--online")) return ExitCode::ok;
 

@@ -21,16 +21,17 @@ namespace {
 constexpr std::size_t kMaxStdinLine = 1U << 20U;
 
 constexpr std::string_view kEnqueueHelp =
-    R"(Usage: devin-orch enqueue --config FILE --key KEY --prompt TEXT [job options] [--json]
-       devin-orch enqueue --config FILE --file JOBS.yaml [--json]
-       devin-orch enqueue --config FILE --stdin [--json]
+    R"(Usage: devin-orch enqueue [--config FILE] --key KEY --prompt TEXT [job options] [--json]
+       devin-orch enqueue [--config FILE] --file JOBS.yaml [--json]
+       devin-orch enqueue [--config FILE] --stdin [--json]
 
 Adds jobs to the queue (source "cli"); a running daemon notices them within milliseconds
 (jobs.queue_watch; jobs.queue_check_interval without it). A key is a job's identity forever: adding it again with the same
 definition changes nothing; with a different definition it is reported and not applied, except
 for a job that is `invalid`: the corrected definition replaces it and it is queued again.
 
-  -c, --config FILE     configuration file (YAML), required
+  -c, --config FILE     configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                        /etc/devin-orch/devin-orch.yaml
   --key KEY             the job's key (1-512 characters), with --prompt
   --prompt TEXT         the task (at most 64 KiB)
   --title TEXT          session title
@@ -283,7 +284,7 @@ ExitCode cmd_enqueue(Command& command) {
       rows.push_back(json::object{
           {"key", nullable(entry.key)}, {"result", entry.result}, {"error", nullable(entry.error)}});
     }
-    io.out << json::serialize(rows) << '\n';
+    command.print_json(rows);
     return code;
   }
   for (const auto& entry : entries) {

@@ -5,8 +5,10 @@
 
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
+#include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/core/job_state_list.hpp"
 #include "devin_orch/core/session_family.hpp"
 
 #include <boost/json.hpp>
@@ -19,65 +21,114 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kLsHelp =
-    R"(Usage: devin-orch ls --config FILE [filters] [--json]
+    R"(Usage: devin-orch ls [--config FILE] [filters] [--sort FIELD] [--reverse] [--limit N] [--json]
 
-Lists jobs in the order they were added, oldest first.
+Lists jobs, newest first; a queued job says why it has not started.
 
-  -c, --config FILE     configuration file (YAML), required
+  -c, --config FILE     configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                        /etc/devin-orch/devin-orch.yaml
   --state STATE         only jobs in STATE (repeatable: any of them)
   --org ORG             only jobs of organisation ORG (jobs naming none use api.org_id)
   --tag TAG             only jobs whose spec has the tag TAG
   --older-than DURATION only jobs created more than DURATION ago (e.g. 90s, 2h, 7d)
   --newer-than DURATION only jobs created less than DURATION ago
-  --limit N             at most the first N matching jobs
+  --sort FIELD          created (default: newest first), updated (last changed first),
+                        key (A to Z) or state (queued, creating, running, then the ended
+                        states; oldest first within a state)
+  --reverse             the opposite order
+  --limit N             only the first N jobs of that order (by default the N newest)
   --json                a JSON array of objects: key, state, org_id, session_id, status,
-                        status_detail, url, attempts, error, created_at, finished_at
+                        status_detail, url, attempts, error, created_at, updated_at,
+                        started_at, finished_at, duration_s, acus_consumed, reason,
+                        reason_code, reason_until
 
-Text columns: KEY STATE ORG SESSION STATUS AGE ERROR ("-" when empty; AGE since created).
+Text columns: KEY STATE ORG SESSION STATUS AGE DURATION ACUS REASON ERROR ("-" when empty).
+AGE is the time since the job was added, DURATION its session's run (until now while it
+runs), ACUS its ACUs (with its child sessions', see `show`). REASON says why a queued job
+waits: organisation or user paused, scheduled until T, held by the server until T, no free
+slot (create.max_active_sessions, create.max_concurrent_creates), no daemon, or ready.
 Exit codes: 0 ok, 1 database failure, 2 bad usage.
 )";
 
-constexpr std::string_view kShowHelp = R"(Usage: devin-orch show --config FILE KEY [--json]
+constexpr std::string_view kShowHelp = R"(Usage: devin-orch show [--config FILE] KEY [--json]
 
 Prints one job: its definition (spec and controls), its outcome (session, status, ACUs, pull
 requests, structured output, attempts, generation, timestamps) and its history, oldest first.
-  -c, --config FILE   configuration file (YAML), required
+  -c, --config FILE   configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                      /etc/devin-orch/devin-orch.yaml
   --json   one object {"definition", "outcome", "history"}; "definition" has the format of
            an `enqueue --stdin` line
 
 Exit codes: 0 ok, 1 database failure, 2 bad usage, 3 no job has that key.
 )";
 
-constexpr std::array<OptionSpec, 8> kLsFlags{{
+constexpr std::array<OptionSpec, 10> kLsFlags{{
     {"--state", true, true},
     {"--org", true},
     {"--tag", true},
     {"--older-than", true},
     {"--newer-than", true},
+    {"--sort", true},
+    {"--reverse"},
     {"--limit", true},
     kJsonOption,
     kConfigOption,
 }};
 
-ExitCode cmd_ls(Command& command) {
+// --sort FIELD: each field's natural direction (--reverse turns it around).
+struct SortField {
+  std::string_view name;
+  store::JobOrder order;
+  bool descending;
+};
+constexpr std::array<SortField, 4> kSortFields{{
+    {"created", store::JobOrder::created, true},
+    {"updated", store::JobOrder::updated, true},
+    {"key", store::JobOrder::key, false},
+    {"state", store::JobOrder::state, false},
+}};
+
+// "unknown state 'queud' (did you mean 'queued'?); the states are queued, creating, ..."
+std::string unknown_state(const std::string& text) {
+  std::vector<std::string_view> names;
+  for (const auto state : core::all_job_states()) names.push_back(core::to_string(state));
+  std::string message = "unknown state '" + text + "'";
+  if (const auto hint = closest_match(text, names)) {
+    message += " (did you mean '" + std::string{*hint} + "'?)";
+  }
+  std::vector<std::string> all(names.begin(), names.end());
+  return message + "; the states are " + join(all, ", ");
+}
+
+// The options of `ls` that decide what is read, checked before the database is opened.
+std::optional<ExitCode> ls_filter(const Command& command, store::JobFilter& filter) {
   const ParsedArgs& args = command.args();
-  const CommandIo& io = command.io();
-  if (const auto stop = command.no_arguments()) return *stop;
-  store::JobFilter filter;
   for (const auto& text : args.all("--state")) {
     const auto state = core::parse_job_state(text);
-    if (!state) return command.usage("unknown state '" + text + "'");
+    if (!state) return command.usage(unknown_state(text));
     filter.states.push_back(*state);
   }
   for (const auto* name : {"--older-than", "--newer-than"}) {
     if (const auto text = args.value(name)) {
       const auto age = parse_age(*text);
       if (!age) return command.usage(std::string{name} + " needs a duration like 90s, 2h or 7d");
-      const auto cutoff = core::to_epoch_ms(io.now - *age);
+      const auto cutoff = core::to_epoch_ms(command.io().now - *age);
       (std::string_view{name} == "--older-than" ? filter.created_before_ms
                                                 : filter.created_after_ms) = cutoff;
     }
   }
+  filter.order = store::JobOrder::created;
+  filter.descending = true;
+  if (const auto text = args.value("--sort")) {
+    const auto field = std::find_if(kSortFields.begin(), kSortFields.end(),
+                                    [&](const SortField& f) { return f.name == *text; });
+    if (field == kSortFields.end()) {
+      return command.usage("--sort must be created, updated, key or state, got '" + *text + "'");
+    }
+    filter.order = field->order;
+    filter.descending = field->descending;
+  }
+  if (args.has("--reverse")) filter.descending = !filter.descending;
   if (const auto text = args.value("--limit")) {
     const auto n = parse_int(*text);
     if (!n || *n < 0) return command.usage("--limit needs a non-negative integer");
@@ -85,21 +136,30 @@ ExitCode cmd_ls(Command& command) {
   }
   filter.org_id = args.value("--org");
   filter.tag = args.value("--tag");
+  return std::nullopt;
+}
+
+ExitCode cmd_ls(Command& command) {
+  const CommandIo& io = command.io();
+  if (const auto stop = command.no_arguments()) return *stop;
+  store::JobFilter filter;
+  if (const auto stop = ls_filter(command, filter)) return *stop;
 
   Opened opened;
   if (const auto stop = command.open(opened)) return *stop;
   filter.default_org = opened.config.api.org_id;  // jobs naming no organisation run as this
   const auto jobs = opened.store->list_jobs(filter);
   if (!jobs) return command.database_error(jobs.error());
-
+  const auto context = row_context(*opened.store, opened.config, io.now, *jobs);
+  if (!context) return command.database_error(context.error());
   if (command.json()) {
     json::array rows;
-    for (const auto& job : *jobs) rows.push_back(job_row_object(job));
-    io.out << json::serialize(rows) << '\n';
+    for (const auto& job : *jobs) rows.push_back(job_row_object(job, *context));
+    command.print_json(rows);
     return ExitCode::ok;
   }
   std::vector<std::vector<std::string>> table{job_row_header()};
-  for (const auto& job : *jobs) table.push_back(job_row(job, io.now));
+  for (const auto& job : *jobs) table.push_back(job_row(job, *context));
   print_table(io.out, table);
   return ExitCode::ok;
 }
@@ -257,10 +317,9 @@ ExitCode cmd_show(Command& command) {
           {"message", nullable(entry.message)},
       });
     }
-    io.out << json::serialize(json::object{{"definition", definition_object(job.definition)},
-                                           {"outcome", std::move(result)},
-                                           {"history", std::move(events)}})
-           << '\n';
+    command.print_json(json::object{{"definition", definition_object(job.definition)},
+                                    {"outcome", std::move(result)},
+                                    {"history", std::move(events)}});
     return ExitCode::ok;
   }
 

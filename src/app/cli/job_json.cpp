@@ -5,6 +5,7 @@
 #include "command.hpp"
 
 #include "devin_orch/app/formats/duration.hpp"
+#include "devin_orch/app/formats/json_text.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/spec_codec.hpp"
@@ -140,7 +141,7 @@ std::optional<core::JobDefinition> parse_job_json(std::string_view text, std::st
 }
 
 std::string job_definition_json(const core::JobDefinition& definition) {
-  return json::serialize(definition_object(definition));
+  return json_text(definition_object(definition));
 }
 
 }  // namespace devin_orch::app

@@ -1,9 +1,11 @@
-// The rows `ls` and `wait` print, and the states counted as failure (job_outcomes.hpp).
+// The rows `ls` and `wait` print (with why a queued job waits), and the states counted as
+// failure (job_outcomes.hpp).
 #include "job_outcomes.hpp"
 
 #include "command.hpp"
 
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/core/lease.hpp"
 
 #include <boost/json/string.hpp>
 
@@ -11,22 +13,97 @@
 
 namespace devin_orch::app {
 
-std::vector<std::string> job_row_header() {
-  return {"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE", "ERROR"};
+namespace {
+
+// How long the job's session has run: until it ended, or until now. None before it started.
+std::optional<std::int64_t> run_duration_ms(const store::JobSummary& job, std::int64_t now_ms) {
+  if (!job.started_at_ms) return std::nullopt;
+  const std::int64_t end = job.finished_at_ms.value_or(now_ms);
+  return std::max<std::int64_t>(end - *job.started_at_ms, 0);
 }
 
-std::vector<std::string> job_row(const store::JobSummary& job, core::TimePoint now) {
+// The job's ACUs as `show` counts them; none before a session reported any.
+std::optional<double> job_total_acus(const store::JobSummary& job, core::ParentAcus rule) {
+  if (!job.acus_consumed && job.children_acus <= 0) return std::nullopt;
+  return core::job_acus(job.acus_consumed.value_or(0.0), job.children_acus, rule).total;
+}
+
+std::optional<WaitingReason> reason_for(const store::JobSummary& job, const RowContext& context) {
+  if (job.state != core::JobState::queued) return std::nullopt;
+  return waiting_reason(job, context.conditions);
+}
+
+}  // namespace
+
+store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Config& config,
+                                           core::TimePoint now,
+                                           std::span<const store::JobSummary> jobs) {
+  RowContext context{.now = now,
+                     .acus_rule = config.jobs.parent_acus_include_children
+                                      ? core::ParentAcus::include_children
+                                      : core::ParentAcus::separate};
+  const bool any_queued = std::ranges::any_of(
+      jobs, [](const store::JobSummary& job) { return job.state == core::JobState::queued; });
+  if (!any_queued) return context;
+  QueueConditions& conditions = context.conditions;
+  conditions.now_ms = core::to_epoch_ms(now);
+  conditions.max_active_sessions = config.create.max_active_sessions;
+  conditions.max_concurrent_creates = config.create.max_concurrent_creates;
+  auto orgs = store.paused_orgs();
+  if (!orgs) return orgs.error();
+  conditions.paused_orgs.insert(orgs->begin(), orgs->end());
+  auto users = store.paused_users();
+  if (!users) return users.error();
+  conditions.paused_users = std::move(*users);
+  auto holds = store.org_holds(now);
+  if (!holds) return holds.error();
+  conditions.holds = std::move(*holds);
+  const auto busy = store.list_jobs({.states = {core::JobState::creating, core::JobState::running},
+                                     .default_org = config.api.org_id});
+  if (!busy) return busy.error();
+  for (const auto& job : *busy) {
+    ++conditions.sessions[job.org_id];
+    if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
+  }
+  const auto lease = store.read_lease(core::kQueueLeaseName);
+  if (!lease) return lease.error();
+  conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
+  return context;
+}
+
+std::vector<std::string> job_row_header() {
+  return {"KEY", "STATE", "ORG", "SESSION", "STATUS", "AGE", "DURATION", "ACUS", "REASON", "ERROR"};
+}
+
+std::vector<std::string> job_row(const store::JobSummary& job, const RowContext& context) {
+  const std::int64_t now_ms = core::to_epoch_ms(context.now);
+  const auto duration_ms = run_duration_ms(job, now_ms);
+  const auto acus = job_total_acus(job, context.acus_rule);
+  const auto reason = reason_for(job, context);
   return {job.key,
           std::string{core::to_string(job.state)},
           job.org_id,
           dash(job.session_id),
           dash(job.status),
-          format_age(core::to_epoch_ms(now) - job.created_at_ms),
+          format_age(now_ms - job.created_at_ms),
+          duration_ms ? format_age(*duration_ms) : "-",
+          acus ? format_number(*acus) : "-",
+          reason ? shorten(reason->text, kMaxReasonColumn) : "-",
           shorten(dash(job.last_error), kMaxErrorColumn)};
 }
 
-boost::json::object job_row_object(const store::JobSummary& job) {
-  return boost::json::object{
+boost::json::object job_row_object(const store::JobSummary& job, const RowContext& context) {
+  namespace json = boost::json;
+  const auto duration_ms = run_duration_ms(job, core::to_epoch_ms(context.now));
+  const auto acus = job_total_acus(job, context.acus_rule);
+  const auto reason = reason_for(job, context);
+  json::value duration = nullptr;
+  if (duration_ms) duration = static_cast<double>(*duration_ms) / 1000.0;
+  json::value acus_value = nullptr;
+  if (acus) acus_value = *acus;
+  json::value reason_until = nullptr;
+  if (reason && reason->until_ms) reason_until = format_timestamp_ms(*reason->until_ms);
+  return json::object{
       {"key", job.key},
       {"state", std::string{core::to_string(job.state)}},
       {"org_id", job.org_id},
@@ -37,24 +114,41 @@ boost::json::object job_row_object(const store::JobSummary& job) {
       {"attempts", job.attempts},
       {"error", nullable(job.last_error)},
       {"created_at", format_timestamp_ms(job.created_at_ms)},
+      {"updated_at", format_timestamp_ms(job.updated_at_ms)},
+      {"started_at", timestamp_or_null(job.started_at_ms)},
       {"finished_at", timestamp_or_null(job.finished_at_ms)},
+      {"duration_s", std::move(duration)},
+      {"acus_consumed", std::move(acus_value)},
+      {"reason", reason ? json::value(reason->text) : json::value(nullptr)},
+      {"reason_code", reason ? json::value(to_string(reason->code)) : json::value(nullptr)},
+      {"reason_until", std::move(reason_until)},
   };
 }
 
 store::JobSummary summarize(const core::JobRecord& job, const std::string& default_org,
-                            std::optional<std::int64_t> finished_at_ms) {
-  return store::JobSummary{.id = job.id,
-                           .key = job.definition.key,
-                           .state = job.state,
-                           .org_id = job.definition.org_id.value_or(default_org),
-                           .session_id = job.session_id,
-                           .session_url = job.session_url,
-                           .status = job.status,
-                           .status_detail = job.status_detail,
-                           .last_error = job.last_error,
-                           .attempts = job.attempts,
-                           .created_at_ms = job.created_at_ms,
-                           .finished_at_ms = finished_at_ms};
+                            const store::Outcome* outcome) {
+  store::JobSummary summary{.id = job.id,
+                            .key = job.definition.key,
+                            .state = job.state,
+                            .org_id = job.definition.org_id.value_or(default_org),
+                            .session_id = job.session_id,
+                            .session_url = job.session_url,
+                            .status = job.status,
+                            .status_detail = job.status_detail,
+                            .last_error = job.last_error,
+                            .attempts = job.attempts,
+                            .created_at_ms = job.created_at_ms,
+                            .updated_at_ms = job.updated_at_ms,
+                            .started_at_ms = job.started_at_ms,
+                            .not_before_ms = job.definition.controls.not_before_ms,
+                            .create_as_user_id = job.definition.spec.create_as_user_id};
+  if (outcome != nullptr) {
+    summary.finished_at_ms = outcome->finished_at_ms;
+    // The store keeps no figure before a session reported one; Outcome reads that as 0.
+    if (job.session_id) summary.acus_consumed = outcome->acus_consumed;
+    summary.children_acus = outcome->children_acus;
+  }
+  return summary;
 }
 
 std::optional<std::vector<core::JobState>> parse_fail_on(std::string_view text,

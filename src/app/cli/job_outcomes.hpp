@@ -3,7 +3,10 @@
 // `run --until-idle --fail-on`). Internal to the CLI; defined in job_outcomes.cpp.
 #pragma once
 
+#include "devin_orch/app/cli/waiting_reason.hpp"
+#include "devin_orch/app/config/config.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/session_family.hpp"
 #include "devin_orch/core/time.hpp"
 #include "devin_orch/store/operator_store.hpp"
 #include "devin_orch/store/types.hpp"
@@ -19,16 +22,31 @@
 
 namespace devin_orch::app {
 
-// The columns: KEY STATE ORG SESSION STATUS AGE ERROR (AGE since the job was added, at `now`).
-std::vector<std::string> job_row_header();
-std::vector<std::string> job_row(const store::JobSummary& job, core::TimePoint now);
-// key, state, org_id, session_id, status, status_detail, url, attempts, error, created_at,
-// finished_at: every field always present.
-boost::json::object job_row_object(const store::JobSummary& job);
+// What a listing's rows need beyond each job: when they are shown, how a job's ACUs count its
+// child sessions (jobs.parent_acus_include_children), and what explains the queued ones.
+struct RowContext {
+  core::TimePoint now;
+  core::ParentAcus acus_rule = core::ParentAcus::separate;
+  QueueConditions conditions;  // read only when a row is queued
+};
+// The context for showing `jobs` at `now`; reads the pauses, holds, busy slots and the lease
+// only when one of them is queued.
+store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Config& config,
+                                           core::TimePoint now,
+                                           std::span<const store::JobSummary> jobs);
 
-// A record as a listing shows it. `default_org`: the organisation of a job that names none.
+// The columns: KEY STATE ORG SESSION STATUS AGE DURATION ACUS REASON ERROR (docs/cli.md, ls).
+std::vector<std::string> job_row_header();
+std::vector<std::string> job_row(const store::JobSummary& job, const RowContext& context);
+// key, state, org_id, session_id, status, status_detail, url, attempts, error, created_at,
+// updated_at, started_at, finished_at, duration_s, acus_consumed, reason, reason_code,
+// reason_until: every field always present.
+boost::json::object job_row_object(const store::JobSummary& job, const RowContext& context);
+
+// A record as a listing shows it, with its outcome's figures when given. `default_org`: the
+// organisation of a job that names none.
 store::JobSummary summarize(const core::JobRecord& job, const std::string& default_org,
-                            std::optional<std::int64_t> finished_at_ms);
+                            const store::Outcome* outcome);
 
 // "failed,dead": ended states, comma-separated. nullopt, with the reason in `error`, for an
 // unknown state, a state that is not an ended one, or an empty list.

@@ -9,7 +9,6 @@
 #include "devin_orch/store/store.hpp"
 
 #include <boost/json/array.hpp>
-#include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <array>
@@ -20,21 +19,22 @@ namespace devin_orch::app {
 namespace {
 
 constexpr std::string_view kWaitHelp =
-    R"(Usage: devin-orch wait --config FILE KEY... [--timeout DURATION] [--fail-on STATES] [--json]
+    R"(Usage: devin-orch wait [--config FILE] KEY... [--timeout DURATION] [--fail-on STATES] [--json]
 
 Waits until every named job has ended (finished, failed, suspended, dead, lost, invalid,
 cancelled or timed_out), then prints them as `ls` does, in the order of the keys. It only
 reads the database: the daemon that works the queue may run in another process, or start
 later. Each job that ends while it waits is named on stderr.
 
-  -c, --config FILE     configuration file (YAML), required
+  -c, --config FILE     configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                        /etc/devin-orch/devin-orch.yaml
   --timeout DURATION    give up after DURATION (e.g. 90s, 30m, 2h; 0s looks once); default:
                         wait as long as it takes
   --fail-on STATES      the ended states that count as failure, comma-separated; default:
                         every ended state but finished
   --json                a JSON array of objects, the fields of `ls --json`
 
-Text columns: KEY STATE ORG SESSION STATUS AGE ERROR.
+Text columns: KEY STATE ORG SESSION STATUS AGE DURATION ACUS REASON ERROR (as `ls`).
 Exit codes: 0 every job ended and none in a --fail-on state, 1 database failure, 2 bad usage,
 3 no job has one of the keys, 5 a job ended in a --fail-on state (also when the timeout
 passed), 6 the timeout passed before every job ended.
@@ -84,18 +84,17 @@ std::optional<ExitCode> look(Command& command, store::OperatorStore& store,
       continue;
     }
     const core::JobRecord& job = **found;
-    std::optional<std::int64_t> finished_at;
+    // Its ACUs and end time, for the row `ls` would print.
+    const auto outcome = store.outcome(job.id);
+    if (!outcome) return command.database_error(outcome.error());
     if (core::is_terminal(job.state)) {
-      const auto outcome = store.outcome(job.id);
-      if (!outcome) return command.database_error(outcome.error());
-      finished_at = outcome->finished_at_ms;
       entry.ended = true;
       if (!first) {
         command.io().err << "devin-orch wait: " << entry.key << " ended "
                          << core::to_string(job.state) << '\n';
       }
     }
-    entry.job = summarize(job, default_org, finished_at);
+    entry.job = summarize(job, default_org, &*outcome);
   }
   return stop;
 }
@@ -170,13 +169,17 @@ ExitCode cmd_wait(Command& command) {
     sleep_until_change(store->changes(), mark, deadline);
   }
 
+  std::vector<store::JobSummary> jobs;
+  for (const auto& entry : waited) jobs.push_back(entry.job);
+  const auto context = row_context(store->operators(), config, core::wall_now(), jobs);
+  if (!context) return command.database_error(context.error());
   if (command.json()) {
     boost::json::array rows;
-    for (const auto& entry : waited) rows.push_back(job_row_object(entry.job));
-    command.out() << boost::json::serialize(rows) << '\n';
+    for (const auto& job : jobs) rows.push_back(job_row_object(job, *context));
+    command.print_json(rows);
   } else {
     std::vector<std::vector<std::string>> table{job_row_header()};
-    for (const auto& entry : waited) table.push_back(job_row(entry.job, core::wall_now()));
+    for (const auto& job : jobs) table.push_back(job_row(job, *context));
     print_table(command.out(), table);
   }
 

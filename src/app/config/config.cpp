@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include <fcntl.h>
@@ -110,6 +111,24 @@ class Reader {
   bool has_error(std::string_view field) const {
     return std::any_of(errors_.begin(), errors_.end(),
                        [&](const Diagnostic& d) { return d.field == field; });
+  }
+
+  // A misspelt key or section already reported with "did you mean X": X was meant to be set.
+  void misspelt(std::string meant) { misspelt_.insert(std::move(meant)); }
+
+  // Whether a check of `field`'s effective value would only follow from an error already
+  // reported: its own value was refused (so the default stands in), or a misspelling meant it
+  // or its section. `api:\n  org_idd: x` is one mistake, not also "api.org_id is required".
+  bool already_explained(std::string_view field) const {
+    if (has_error(field)) return true;
+    // A value from the environment is the variable's, whatever the file meant.
+    if (const auto origin = origins_.find(field);
+        origin != origins_.end() && origin->second.file.starts_with('$')) {
+      return false;
+    }
+    if (misspelt_.contains(field)) return true;
+    const auto dot = field.find('.');
+    return dot != std::string_view::npos && misspelt_.contains(field.substr(0, dot));
   }
 
   void remember(const Entry& entry) {
@@ -268,6 +287,7 @@ class Reader {
   std::string file_;
   fs::path base_dir_;
   std::vector<Diagnostic> errors_;
+  std::set<std::string, std::less<>> misspelt_;  // "api.org_id", or a section: "api"
   std::map<std::string, Origin, std::less<>> origins_;
 };
 
@@ -477,6 +497,7 @@ void for_each_key(Reader& reader, const YamlValue& map, const std::string& prefi
                                           : "unknown key '" + name + "' in " + where;
       if (const auto hint = closest_match(name, names)) {
         reason += " (did you mean '" + std::string(*hint) + "'?)";
+        reader.misspelt(prefix.empty() ? std::string(*hint) : prefix + "." + std::string(*hint));
       } else if (prefix == "api" && (name == "api_key" || name == "key" || name == "token")) {
         reason += "; the API key is never read from the config: set api.api_key_file";
       }
@@ -568,25 +589,31 @@ void apply_environment(Config& config, Reader& reader) {
   }
 }
 
+// Checks of effective values, after the whole file and the environment: each is skipped when an
+// error already reported explains it (Reader::already_explained), so one mistake is one error.
 void validate(Config& config, Reader& reader) {
-  if (reader.has_error("api.org_id")) {
-    // Already reported where it was written; "is required" would only add noise.
+  if (reader.already_explained("api.org_id")) {
   } else if (config.api.org_id.empty()) {
     reader.error_from("api.org_id", "is required: set api.org_id or DEVIN_ORCH_ORG_ID");
   } else if (!is_url_safe_id(config.api.org_id)) {
     reader.error_from("api.org_id", "may contain only letters, digits, '-', '_', '.' and '~'");
   }
-  if (reader.has_error("api.base_url")) {
+  if (reader.already_explained("api.base_url")) {
   } else if (const auto problem = check_base_url(config.api.base_url)) {
     reader.error_from("api.base_url", *problem);
   } else {
     while (config.api.base_url.ends_with('/')) config.api.base_url.pop_back();
   }
-  if (config.poll.max_delay < config.poll.initial_delay) {
+  const auto explained = [&](std::string_view a, std::string_view b) {
+    return reader.already_explained(a) || reader.already_explained(b);
+  };
+  if (config.poll.max_delay < config.poll.initial_delay &&
+      !explained("poll.max_delay", "poll.initial_delay")) {
     reader.error_from("poll.max_delay", "must be at least poll.initial_delay (" +
                                             format_duration(config.poll.initial_delay) + ")");
   }
-  if (config.create.retry_max < config.create.retry_initial) {
+  if (config.create.retry_max < config.create.retry_initial &&
+      !explained("create.retry_max", "create.retry_initial")) {
     reader.error_from("create.retry_max", "must be at least create.retry_initial (" +
                                               format_duration(config.create.retry_initial) + ")");
   }
@@ -598,6 +625,53 @@ void validate(Config& config, Reader& reader) {
   } else if (config.database.path.empty()) {
     reader.error_from("database.path", "must not be empty");
   }
+}
+
+// Why this process could not open or create a database at `path`, or nullopt. An existing file
+// is opened for reading and writing; otherwise a file is created and removed again in the
+// nearest directory that exists, which is where the store would create the missing ones (and
+// SQLite its -wal and -shm files). Trying beats access(2): it also sees read-only mounts and
+// filesystems that refuse new entries, for root too.
+std::optional<std::string> database_location_problem(const std::string& path) {
+  const fs::path database = path;
+  struct stat info {};
+  if (::stat(database.c_str(), &info) == 0) {
+    if (!S_ISREG(info.st_mode)) return "'" + path + "' exists and is not a regular file";
+    const int fd = ::open(database.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return "cannot open '" + path + "' for writing: " + std::strerror(errno);
+    ::close(fd);
+  } else if (errno != ENOENT && errno != ENOTDIR) {
+    return "cannot inspect '" + path + "': " + std::strerror(errno);
+  }
+  fs::path dir = database.parent_path();
+  for (;;) {
+    if (dir.empty()) dir = ".";
+    if (::stat(dir.c_str(), &info) == 0) break;
+    if (errno != ENOENT && errno != ENOTDIR) {
+      return "cannot inspect '" + dir.string() + "': " + std::strerror(errno);
+    }
+    const fs::path parent = dir.parent_path();
+    if (parent.empty() || parent == dir) return "no directory of '" + path + "' exists";
+    dir = parent;
+  }
+  if (!S_ISDIR(info.st_mode)) {
+    return "cannot be created: '" + dir.string() + "' is not a directory";
+  }
+  std::string probe = (dir / ".devin-orch-check-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) {
+    const std::string reason = std::strerror(errno);
+    const fs::path own = database.parent_path().empty() ? fs::path(".") : database.parent_path();
+    if (dir == own) {
+      return "its directory '" + dir.string() + "' is not writable (" + reason +
+             "); SQLite keeps -wal and -shm files beside the database";
+    }
+    return "cannot be created: cannot create directories in '" + dir.string() + "' (" + reason +
+           ")";
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return std::nullopt;
 }
 
 // Closes the descriptor on every path out of resolve_api_key.
@@ -758,7 +832,7 @@ class ConfigWriter {
 
 }  // namespace
 
-ConfigLoad load_config(const std::string& path) {
+ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   ConfigLoad load;
   Diagnostic read_error;
   const auto text = read_input_file(path, kMaxConfigBytes, &read_error);
@@ -818,6 +892,13 @@ ConfigLoad load_config(const std::string& path) {
 
   apply_environment(config, reader);
   validate(config, reader);
+  // PostgreSQL (database.url) has no file to create; its server answers when it is opened.
+  if (checks.database_location && config.database.url.empty() &&
+      !reader.already_explained("database.path")) {
+    if (const auto problem = database_location_problem(config.database.path)) {
+      reader.error_from("database.path", *problem);
+    }
+  }
 
   load.errors = std::move(reader.errors());
   if (load.errors.empty()) load.config = std::move(config);
@@ -939,9 +1020,9 @@ std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* er
       return check_key(std::getenv("DEVIN_API_KEY"), "DEVIN_API_KEY", &message);
     case KeySource::Kind::none: break;
   }
+  // Callers say "no API key: " before the reason, as they do for a key file they cannot read.
   message =
-      "no API key: provide the systemd credential devin-api-key, set api.api_key_file, or set "
-      "DEVIN_API_KEY";
+      "provide the systemd credential devin-api-key, set api.api_key_file, or set DEVIN_API_KEY";
   return std::nullopt;
 }
 

@@ -7,6 +7,7 @@
 #include "pq.hpp"
 #include "schema.hpp"
 
+#include "devin_orch/core/job_state_list.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/mend.hpp"
 #include "devin_orch/store/spec_codec.hpp"
@@ -1281,8 +1282,39 @@ StoreResult<std::int64_t> PostgresStore::count_prunable(core::TimePoint cutoff) 
 
 // ---- the operator's listings -------------------------------------------------------------
 
+namespace {
+
+// list_jobs's ORDER BY for a JobFilter: one text per order, ties by id in the same direction.
+// Keys compare as bytes (COLLATE "C"), as SQLite's do, whatever the database's collation.
+std::string list_jobs_order(JobOrder order, bool descending) {
+  const std::string direction = descending ? " DESC" : " ASC";
+  std::string sql = "ORDER BY ";
+  switch (order) {
+    case JobOrder::added: break;
+    case JobOrder::created: sql += "created_at" + direction + ", "; break;
+    case JobOrder::updated: sql += "updated_at" + direction + ", "; break;
+    case JobOrder::key: sql += "key COLLATE \"C\"" + direction + ", "; break;
+    case JobOrder::state: {
+      // By core::JobState's order, not by name.
+      sql += "CASE state";
+      int rank = 0;
+      for (const auto state : core::all_job_states()) {
+        sql += " WHEN '" + std::string{core::to_string(state)} + "' THEN " +
+               std::to_string(rank++);
+      }
+      sql += " END" + direction + ", ";
+      break;
+    }
+  }
+  return sql + "id" + direction;
+}
+
+}  // namespace
+
 StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& filter) {
   return answer(*impl_, [&]() -> result<std::vector<JobSummary>> {
+    std::vector<JobSummary> jobs;
+    if (filter.limit == std::size_t{0}) return jobs;
     std::optional<std::string> states;
     if (!filter.states.empty()) {
       std::vector<std::string> names;
@@ -1293,12 +1325,13 @@ StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& f
     // applied here rather than in SQL when a tag narrows the listing.
     auto rows = impl_->db.exec(
         "SELECT id, key, state, coalesce(org_id, $3::text), session_id, session_url, status, "
-        "status_detail, last_error, attempts, created_at, finished_at, spec FROM jobs "
+        "status_detail, last_error, attempts, created_at, finished_at, spec, updated_at, "
+        "started_at, not_before, acus_consumed, children_acus FROM jobs "
         "WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) "
         "AND ($2::text IS NULL OR coalesce(org_id, $3::text) = $2::text) "
         "AND ($4::bigint IS NULL OR created_at < $4::bigint) "
-        "AND ($5::bigint IS NULL OR created_at > $5::bigint) "
-        "ORDER BY id LIMIT $6::bigint",
+        "AND ($5::bigint IS NULL OR created_at > $5::bigint) " +
+            list_jobs_order(filter.order, filter.descending) + " LIMIT $6::bigint",
         Params{}
             .add(states)
             .add(filter.org_id)
@@ -1308,21 +1341,24 @@ StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& f
             .add(filter.limit && !filter.tag ? std::optional<std::int64_t>{static_cast<std::int64_t>(*filter.limit)}
                                              : std::nullopt));
     if (!rows) return rows.error();
-    std::vector<JobSummary> jobs;
     for (int i = 0; i < rows->size(); ++i) {
       if (filter.limit && jobs.size() >= *filter.limit) break;
       const Row row = (*rows)[i];
-      if (filter.tag) {
-        const auto spec = decode_spec(row.text_at(12));
-        if (!spec || std::find(spec->tags.begin(), spec->tags.end(), *filter.tag) ==
-                         spec->tags.end()) {
-          continue;
-        }
+      const auto state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid);
+      // The spec is decoded only where it is needed: the tag filter, and a queued job's user
+      // (whose pause would hold it).
+      std::optional<core::JobSpec> spec;
+      if (filter.tag || state == core::JobState::queued) {
+        if (auto decoded = decode_spec(row.text_at(12))) spec = std::move(*decoded);
+      }
+      if (filter.tag && !(spec && std::find(spec->tags.begin(), spec->tags.end(), *filter.tag) !=
+                                      spec->tags.end())) {
+        continue;
       }
       jobs.push_back(JobSummary{
           .id = row.int64_at(0),
           .key = row.text_at(1),
-          .state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid),
+          .state = state,
           .org_id = row.text_at(3),
           .session_id = row.optional_text_at(4),
           .session_url = row.optional_text_at(5),
@@ -1331,7 +1367,13 @@ StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& f
           .last_error = row.optional_text_at(8),
           .attempts = row.int64_at(9),
           .created_at_ms = row.int64_at(10),
+          .updated_at_ms = row.int64_at(13),
+          .started_at_ms = row.optional_int64_at(14),
           .finished_at_ms = row.optional_int64_at(11),
+          .not_before_ms = row.optional_int64_at(15),
+          .create_as_user_id = spec ? spec->create_as_user_id : std::nullopt,
+          .acus_consumed = row.optional_double_at(16),
+          .children_acus = row.optional_double_at(17).value_or(0.0),
       });
     }
     return jobs;

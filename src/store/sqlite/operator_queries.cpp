@@ -2,6 +2,7 @@
 // SQL statement the operator's commands need beyond the daemon's own, so none runs outside the store.
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 
+#include "devin_orch/core/job_state_list.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 #include "devin_orch/store/sqlite/statement.hpp"
 
@@ -12,16 +13,41 @@
 namespace devin_orch::store {
 namespace {
 
-// One fixed text whatever the filter: an unset filter binds NULL and drops out, so the statement
-// is prepared once, and a state list travels as one JSON array instead of a variable IN list.
+// One text per order whatever the filter: an unset filter binds NULL and drops out, so each
+// statement is prepared once, and a state list travels as one JSON array instead of a variable
+// IN list.
 constexpr std::string_view kListJobs =
     "SELECT id, key, state, coalesce(org_id, ?3), session_id, session_url, status, "
-    "status_detail, last_error, attempts, created_at, finished_at, spec FROM jobs "
+    "status_detail, last_error, attempts, created_at, finished_at, spec, updated_at, started_at, "
+    "not_before, acus_consumed, children_acus FROM jobs "
     "WHERE (?1 IS NULL OR state IN (SELECT value FROM json_each(?1))) "
     "AND (?2 IS NULL OR coalesce(org_id, ?3) = ?2) "
     "AND (?4 IS NULL OR created_at < ?4) "
-    "AND (?5 IS NULL OR created_at > ?5) "
-    "ORDER BY id";
+    "AND (?5 IS NULL OR created_at > ?5) ";
+
+// JobOrder::state sorts by core::JobState's order, not by name.
+std::string state_rank() {
+  std::string sql = "CASE state";
+  int rank = 0;
+  for (const auto state : core::all_job_states()) {
+    sql += " WHEN '" + std::string{core::to_string(state)} + "' THEN " + std::to_string(rank++);
+  }
+  return sql + " END";
+}
+
+std::string list_jobs_sql(JobOrder order, bool descending) {
+  const std::string direction = descending ? " DESC" : " ASC";
+  std::string sql{kListJobs};
+  sql += "ORDER BY ";
+  switch (order) {
+    case JobOrder::added: break;
+    case JobOrder::created: sql += "created_at" + direction + ", "; break;
+    case JobOrder::updated: sql += "updated_at" + direction + ", "; break;
+    case JobOrder::key: sql += "key" + direction + ", "; break;
+    case JobOrder::state: sql += state_rank() + direction + ", "; break;
+  }
+  return sql + "id" + direction;
+}
 
 // prune()'s selection (sqlite_store.cpp): ended jobs that finished before ?1.
 constexpr std::string_view kCountPrunable =
@@ -36,20 +62,14 @@ std::optional<std::string> states_json(const std::vector<core::JobState>& states
   return boost::json::serialize(names);
 }
 
-// The tag test reads the spec as every other reader does: a spec that does not decode has no
-// tags (JSON functions in SQL would see tags in a spec the rest of the program rejects).
-bool has_tag(const std::string& stored_spec, const std::string& tag) {
-  const auto spec = decode_spec(stored_spec);
-  return spec && std::find(spec->tags.begin(), spec->tags.end(), tag) != spec->tags.end();
-}
-
 }  // namespace
 
 StoreResult<std::vector<JobSummary>> SqliteStore::list_jobs(const JobFilter& filter) {
   return answer([&]() -> result<std::vector<JobSummary>> {
     std::vector<JobSummary> jobs;
+    if (filter.limit == std::size_t{0}) return jobs;
     auto done = read_rows(
-        kListJobs,
+        list_jobs_sql(filter.order, filter.descending),
         [&](Statement& s) {
           s.bind(1, states_json(filter.states));
           s.bind(2, filter.org_id);
@@ -58,13 +78,22 @@ StoreResult<std::vector<JobSummary>> SqliteStore::list_jobs(const JobFilter& fil
           s.bind(5, filter.created_after_ms);
         },
         [&](const Statement& row) {
-          if (filter.limit && jobs.size() >= *filter.limit) return false;
-          if (filter.tag && !has_tag(row.text_at(12), *filter.tag)) return true;
+          // The CHECK constraint admits only known names.
+          const auto state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid);
+          // The spec is decoded only where it is needed: the tag filter, and a queued job's
+          // user (whose pause would hold it).
+          std::optional<core::JobSpec> spec;
+          if (filter.tag || state == core::JobState::queued) {
+            if (auto decoded = decode_spec(row.text_at(12))) spec = std::move(*decoded);
+          }
+          if (filter.tag && !(spec && std::find(spec->tags.begin(), spec->tags.end(),
+                                                *filter.tag) != spec->tags.end())) {
+            return true;
+          }
           jobs.push_back(JobSummary{
               .id = row.int64_at(0),
               .key = row.text_at(1),
-              // The CHECK constraint admits only known names.
-              .state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid),
+              .state = state,
               .org_id = row.text_at(3),
               .session_id = row.optional_text_at(4),
               .session_url = row.optional_text_at(5),
@@ -73,7 +102,13 @@ StoreResult<std::vector<JobSummary>> SqliteStore::list_jobs(const JobFilter& fil
               .last_error = row.optional_text_at(8),
               .attempts = row.int64_at(9),
               .created_at_ms = row.int64_at(10),
+              .updated_at_ms = row.int64_at(13),
+              .started_at_ms = row.optional_int64_at(14),
               .finished_at_ms = row.optional_int64_at(11),
+              .not_before_ms = row.optional_int64_at(15),
+              .create_as_user_id = spec ? spec->create_as_user_id : std::nullopt,
+              .acus_consumed = row.optional_double_at(16),
+              .children_acus = row.optional_double_at(17).value_or(0.0),
           });
           return !filter.limit || jobs.size() < *filter.limit;
         });

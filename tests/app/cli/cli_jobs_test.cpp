@@ -3,7 +3,9 @@
 #include "devin_orch/app/cli/cli.hpp"
 #include "devin_orch/app/cli/job_json.hpp"
 
+#include "devin_orch/app/formats/json_text.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/core/job_state_list.hpp"
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 #include "support/process.hpp"
 
@@ -14,6 +16,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,6 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using testing::TempDir;
 using testing::write_file;
@@ -41,7 +45,8 @@ struct Output {
 class CliJobs : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"DEVIN_ORCH_DATABASE", "DEVIN_ORCH_ORG_ID", "DEVIN_ORCH_BASE_URL"}) {
+    for (const char* name : {"DEVIN_ORCH_DATABASE", "DEVIN_ORCH_ORG_ID", "DEVIN_ORCH_BASE_URL",
+                             "DEVIN_ORCH_CONFIG", "DEVIN_API_KEY", "CREDENTIALS_DIRECTORY"}) {
       ::unsetenv(name);
     }
     write_file(config_, "api:\n  org_id: org-demo\ndatabase:\n  path: " + database_ + "\n");
@@ -54,7 +59,8 @@ class CliJobs : public ::testing::Test {
     std::ostringstream out;
     std::ostringstream err;
     Output result;
-    result.code = to_int(run_command(command, args, CommandIo{in, out, err, now_}));
+    result.code =
+        to_int(run_command(command, args, CommandIo{in, out, err, now_, default_config_}));
     result.out = out.str();
     result.err = err.str();
     return result;
@@ -141,6 +147,8 @@ class CliJobs : public ::testing::Test {
   TempDir dir_;
   std::string config_ = dir_.file("config.yaml");
   std::string database_ = dir_.file("state/orch.db");
+  // Never the machine's own /etc/devin-orch/devin-orch.yaml.
+  std::string default_config_ = dir_.file("etc/devin-orch.yaml");
   core::TimePoint now_ = core::from_epoch_ms(kNowMs);
   std::unique_ptr<store::SqliteStore> store_;
 };
@@ -160,19 +168,28 @@ TEST_F(CliJobs, EveryCommandHasHelpAndIsListed) {
     const bool takes_config = info->name != "version";
     EXPECT_EQ(result.out.find("-c, --config FILE") != std::string::npos, takes_config)
         << info->name << ": the short form is documented where it is accepted";
+    if (takes_config) {
+      EXPECT_THAT(result.out, HasSubstr("default: $DEVIN_ORCH_CONFIG, then\n"));
+      EXPECT_THAT(result.out, HasSubstr(std::string{kDefaultConfigPath} + "\n")) << info->name;
+    }
   }
   EXPECT_THAT(names, ElementsAre("run", "status", "check-config", "healthcheck", "version",
                                  "enqueue", "ls", "show", "wait", "cancel", "retry", "pause",
                                  "resume", "prune", "delete"));
   EXPECT_EQ(find_command("stats"), nullptr);
+  // `status --help` names the states; so every state there is.
+  for (const auto state : core::all_job_states()) {
+    EXPECT_THAT(std::string{find_command("status")->help}, HasSubstr(core::to_string(state)));
+  }
 }
 
 // Bad usage prints the reason and a one-line pointer to the command's help, not the help itself.
 TEST_F(CliJobs, BadUsageExitsTwoWithTheReasonAndAHint) {
   const auto no_config = run({"ls"});
   EXPECT_EQ(no_config.code, 2);
-  EXPECT_EQ(no_config.err,
-            "devin-orch ls: --config FILE is required\nsee 'devin-orch ls --help'\n");
+  EXPECT_EQ(no_config.err, default_config_ + ": cannot open: No such file or directory\n"
+                           "devin-orch ls: tried the default configuration " + default_config_ +
+                           ": no --config FILE was given and DEVIN_ORCH_CONFIG is not set\n");
 
   EXPECT_EQ(cli("ls", {"--bogus"}).err,
             "devin-orch ls: unknown option '--bogus'\nsee 'devin-orch ls --help'\n");
@@ -237,6 +254,111 @@ TEST_F(CliJobs, OptionsAcceptEqualsSignsAndDoubleDashEndsThem) {
   const auto result = run({"show", "--config=" + config_, "--json", "--", "-dash-key"});
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_EQ(json::parse(result.out).at("definition").at("key").as_string(), "-dash-key");
+}
+
+// Issue 24: --config, else $DEVIN_ORCH_CONFIG, else the default path; a failure names the file
+// tried and why that one.
+TEST_F(CliJobs, TheConfigComesFromTheOptionTheEnvironmentOrTheDefaultPath) {
+  add("alpha", 1h);
+  const auto ls = [&](std::vector<std::string> args, std::string_view default_config) {
+    args.insert(args.begin(), "--json");
+    std::istringstream in;
+    std::ostringstream out;
+    std::ostringstream err;
+    Output result;
+    result.code = to_int(run_command("ls", args, CommandIo{in, out, err, now_, default_config}));
+    result.out = out.str();
+    result.err = err.str();
+    return result;
+  };
+  const std::string missing = dir_.file("nowhere/devin-orch.yaml");
+
+  auto result = ls({}, config_);
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("\"key\":\"alpha\"")) << "the default path is read";
+
+  result = ls({}, missing);
+  EXPECT_EQ(result.code, 2);
+  EXPECT_THAT(result.err, StartsWith(missing + ": "));
+  EXPECT_THAT(result.err, HasSubstr("devin-orch ls: tried the default configuration " + missing +
+                                    ": no --config FILE was given and DEVIN_ORCH_CONFIG is not "
+                                    "set\n"));
+
+  ::setenv("DEVIN_ORCH_CONFIG", config_.c_str(), 1);
+  result = ls({}, missing);
+  EXPECT_EQ(result.code, 0) << "the variable comes before the default: " << result.err;
+
+  ::setenv("DEVIN_ORCH_CONFIG", missing.c_str(), 1);
+  result = ls({}, config_);
+  EXPECT_EQ(result.code, 2);
+  EXPECT_THAT(result.err, HasSubstr("devin-orch ls: tried " + missing +
+                                    " from DEVIN_ORCH_CONFIG: no --config FILE was given\n"));
+  result = ls({"-c", config_}, missing);
+  EXPECT_EQ(result.code, 0) << "--config comes first: " << result.err;
+  result = ls({"--config", missing}, config_);
+  EXPECT_EQ(result.code, 2);
+  EXPECT_THAT(result.err, StartsWith(missing + ": "));
+  EXPECT_THAT(result.err, Not(HasSubstr("tried"))) << "the file named is the one read";
+  ::unsetenv("DEVIN_ORCH_CONFIG");
+  ::setenv("DEVIN_ORCH_CONFIG", "", 1);
+  EXPECT_EQ(ls({}, config_).code, 0) << "an empty variable is unset";
+  ::unsetenv("DEVIN_ORCH_CONFIG");
+}
+
+// Issue 24: every --json printed a double the way Boost.JSON does ("acus_consumed":2.5E0).
+TEST_F(CliJobs, JsonNumbersAreOrdinaryDecimals) {
+  add_mixed_jobs();  // gamma's session reported 2.5 ACUs
+  const auto shown = cli("show", {"gamma", "--json"});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr(R"("acus_consumed":2.5,"session_acus":2.5,"children_acus":0,)"));
+  EXPECT_EQ(shown.out.find("E0"), std::string::npos) << shown.out;
+  const auto listed = cli("ls", {"--json"});
+  EXPECT_EQ(listed.out.find("E0"), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find("E2"), std::string::npos) << listed.out;
+}
+
+// Issue 24: `status --json` had "org_id": null for a job naming no organisation, where
+// `ls --json` has the organisation it runs as.
+TEST_F(CliJobs, StatusAndLsAgreeOnAJobsOrganisation) {
+  add_mixed_jobs();  // beta names org-b; the others none (org-demo)
+  const auto org_by_key = [&](const std::string& command) {
+    std::map<std::string, std::string> orgs;
+    const auto rows = json::parse(cli(command, {"--json"}).out);
+    for (const auto& row : rows.as_array()) {
+      orgs[std::string{row.at("key").as_string()}] = row.at("org_id").as_string();
+    }
+    return orgs;
+  };
+  const auto from_status = org_by_key("status");
+  const auto from_ls = org_by_key("ls");
+  EXPECT_EQ(from_status, from_ls);
+  EXPECT_EQ(from_status.at("alpha"), "org-demo");
+  EXPECT_EQ(from_status.at("beta"), "org-b");
+}
+
+// Issue 24: "no API key: no API key: ..." (the reason repeated the caller's prefix).
+TEST_F(CliJobs, CheckConfigWithoutAKeySaysSoOnce) {
+  const auto result = cli("check-config");
+  EXPECT_EQ(result.code, 2);
+  EXPECT_EQ(result.err,
+            "devin-orch check-config: no API key: provide the systemd credential devin-api-key, "
+            "set api.api_key_file, or set DEVIN_API_KEY\n");
+}
+
+// Issue 24: check-config accepted a database.path nothing could create.
+TEST_F(CliJobs, CheckConfigRefusesADatabasePathThatCannotBeCreated) {
+  ::setenv("DEVIN_API_KEY", "cog_test", 1);
+  const auto fine = cli("check-config");
+  EXPECT_EQ(fine.code, 0) << fine.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("state"))) << "checking creates nothing";
+
+  write_file(dir_.file("state"), "a file where the directory should be");
+  const auto result = cli("check-config");
+  ::unsetenv("DEVIN_API_KEY");
+  EXPECT_EQ(result.code, 2);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, config_ + ":4:9: database.path: cannot be created: '" + dir_.file("state") +
+                            "' is not a directory\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,40 +608,79 @@ TEST_F(CliJobs, TheJsonDefinitionRoundTripsThroughTheStdinFormat) {
 // ---------------------------------------------------------------------------------------------
 // ls
 
-TEST_F(CliJobs, LsPrintsATableInTheOrderJobsWereAdded) {
+// Newest first; DURATION is the session's run (until now while it runs), ACUS its figure, and
+// a queued job says why it waits (here: nothing works the queue).
+TEST_F(CliJobs, LsPrintsATableNewestFirst) {
   add_mixed_jobs();
   const auto result = cli("ls");
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_EQ(result.out,
-            "KEY    STATE    ORG       SESSION  STATUS   AGE  ERROR\n"
-            "alpha  queued   org-demo  -        -        3h   -\n"
-            "beta   running  org-b     devin-b  running  2h   -\n"
-            "gamma  failed   org-demo  devin-g  error    30m  session error\n"
-            "delta  queued   org-demo  -        -        45s  -\n");
+            "KEY    STATE    ORG       SESSION  STATUS   AGE  DURATION  ACUS  REASON                     ERROR\n"
+            "delta  queued   org-demo  -        -        45s  -         -     no daemon works the queue  -\n"
+            "gamma  failed   org-demo  devin-g  error    30m  10m       2.5   -                          session error\n"
+            "beta   running  org-b     devin-b  running  2h   1h        0     -                          -\n"
+            "alpha  queued   org-demo  -        -        3h   -         -     no daemon works the queue  -\n");
 }
 
 TEST_F(CliJobs, LsOfAnEmptyQueuePrintsTheHeaderOrAnEmptyArray) {
-  EXPECT_EQ(cli("ls").out, "KEY  STATE  ORG  SESSION  STATUS  AGE  ERROR\n");
+  EXPECT_EQ(cli("ls").out, "KEY  STATE  ORG  SESSION  STATUS  AGE  DURATION  ACUS  REASON  ERROR\n");
   EXPECT_EQ(cli("ls", {"--json"}).out, "[]\n");
 }
 
 TEST_F(CliJobs, LsFilters) {
   add_mixed_jobs();
-  EXPECT_THAT(ls_keys({"--state", "queued"}), ElementsAre("alpha", "delta"));
+  EXPECT_THAT(ls_keys({"--state", "queued"}), ElementsAre("delta", "alpha"));
   EXPECT_THAT(ls_keys({"--state", "queued", "--state", "failed"}),
-              ElementsAre("alpha", "gamma", "delta"));
+              ElementsAre("delta", "gamma", "alpha"));
   EXPECT_THAT(ls_keys({"--state", "cancelled"}), ElementsAre());
   EXPECT_THAT(ls_keys({"--org", "org-b"}), ElementsAre("beta"));
-  EXPECT_THAT(ls_keys({"--org", "org-demo"}), ElementsAre("alpha", "gamma", "delta"))
+  EXPECT_THAT(ls_keys({"--org", "org-demo"}), ElementsAre("delta", "gamma", "alpha"))
       << "a job naming no organisation belongs to api.org_id";
-  EXPECT_THAT(ls_keys({"--tag", "ci"}), ElementsAre("alpha", "gamma"));
-  EXPECT_THAT(ls_keys({"--older-than", "1h"}), ElementsAre("alpha", "beta"));
-  EXPECT_THAT(ls_keys({"--newer-than", "1h"}), ElementsAre("gamma", "delta"));
+  EXPECT_THAT(ls_keys({"--tag", "ci"}), ElementsAre("gamma", "alpha"));
+  EXPECT_THAT(ls_keys({"--older-than", "1h"}), ElementsAre("beta", "alpha"));
+  EXPECT_THAT(ls_keys({"--newer-than", "1h"}), ElementsAre("delta", "gamma"));
   EXPECT_THAT(ls_keys({"--older-than", "1m", "--newer-than", "1h30m"}), ElementsAre("gamma"));
   EXPECT_THAT(ls_keys({"--older-than", "1d"}), ElementsAre());
-  EXPECT_THAT(ls_keys({"--limit", "2"}), ElementsAre("alpha", "beta"));
-  EXPECT_THAT(ls_keys({"--tag", "ci", "--limit", "1"}), ElementsAre("alpha"));
+  EXPECT_THAT(ls_keys({"--tag", "ci", "--limit", "1"}), ElementsAre("gamma"));
   EXPECT_THAT(ls_keys({"--limit", "0"}), ElementsAre());
+}
+
+// Issue 24: `--limit` kept the oldest jobs, and nothing but the order of adding was possible.
+TEST_F(CliJobs, LsSortsAndTheLimitKeepsTheFirstOfThatOrder) {
+  add_mixed_jobs();  // added alpha, beta, gamma, delta; beta and gamma changed since
+  EXPECT_THAT(ls_keys({"--limit", "2"}), ElementsAre("delta", "gamma")) << "the newest two";
+  EXPECT_THAT(ls_keys({"--sort", "created"}), ElementsAre("delta", "gamma", "beta", "alpha"));
+  EXPECT_THAT(ls_keys({"--reverse"}), ElementsAre("alpha", "beta", "gamma", "delta"));
+  EXPECT_THAT(ls_keys({"--reverse", "--limit", "2"}), ElementsAre("alpha", "beta"));
+  EXPECT_THAT(ls_keys({"--sort", "key"}), ElementsAre("alpha", "beta", "delta", "gamma"));
+  EXPECT_THAT(ls_keys({"--sort", "key", "--reverse"}),
+              ElementsAre("gamma", "delta", "beta", "alpha"));
+  // Lifecycle order, oldest first within a state (the order the queue is worked in).
+  EXPECT_THAT(ls_keys({"--sort", "state"}), ElementsAre("alpha", "delta", "beta", "gamma"));
+  // gamma ended 10 minutes ago, delta was added 45 s ago, beta started an hour ago.
+  EXPECT_THAT(ls_keys({"--sort", "updated"}), ElementsAre("delta", "gamma", "beta", "alpha"));
+  EXPECT_THAT(ls_keys({"--sort", "updated", "--limit", "3", "--state", "running",
+                       "--state", "failed"}),
+              ElementsAre("gamma", "beta"));
+
+  const auto bad = cli("ls", {"--sort", "age"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_EQ(bad.err, "devin-orch ls: --sort must be created, updated, key or state, got 'age'\n"
+                     "see 'devin-orch ls --help'\n");
+}
+
+// Issue 24: `ls --state queud` must say which states exist.
+TEST_F(CliJobs, LsRefusesAnUnknownStateAndNamesTheValidOnes) {
+  const auto result = cli("ls", {"--state", "queud"});
+  EXPECT_EQ(result.code, 2);
+  EXPECT_EQ(result.err,
+            "devin-orch ls: unknown state 'queud' (did you mean 'queued'?); the states are "
+            "queued, creating, running, finished, failed, suspended, dead, lost, invalid, "
+            "cancelled, timed_out\n"
+            "see 'devin-orch ls --help'\n");
+  EXPECT_THAT(cli("ls", {"--state", "sleeping"}).err,
+              StartsWith("devin-orch ls: unknown state 'sleeping'; the states are queued, "));
+  EXPECT_FALSE(std::filesystem::exists(database_));
 }
 
 TEST_F(CliJobs, LsJsonHasEveryDocumentedField) {
@@ -528,16 +689,87 @@ TEST_F(CliJobs, LsJsonHasEveryDocumentedField) {
   ASSERT_EQ(result.code, 0) << result.err;
   const auto rows = json::parse(result.out).as_array();
   ASSERT_EQ(rows.size(), 3U);
-  EXPECT_EQ(json::serialize(rows[1]),
+  EXPECT_EQ(json_text(rows[1]),
             R"({"key":"gamma","state":"failed","org_id":"org-demo","session_id":"devin-g",)"
             R"("status":"error","status_detail":null,)"
             R"("url":"https://app.devin.ai/sessions/devin-g","attempts":1,)"
             R"("error":"session error","created_at":"2025-12-31T23:30:00Z",)"
-            R"("finished_at":"2025-12-31T23:50:00Z"})");
-  EXPECT_EQ(json::serialize(rows[0]),
+            R"("updated_at":"2025-12-31T23:50:00Z","started_at":"2025-12-31T23:40:00Z",)"
+            R"("finished_at":"2025-12-31T23:50:00Z","duration_s":600,"acus_consumed":2.5,)"
+            R"("reason":null,"reason_code":null,"reason_until":null})");
+  EXPECT_EQ(json_text(rows[2]),
             R"({"key":"alpha","state":"queued","org_id":"org-demo","session_id":null,)"
             R"("status":null,"status_detail":null,"url":null,"attempts":0,"error":null,)"
-            R"("created_at":"2025-12-31T21:00:00Z","finished_at":null})");
+            R"("created_at":"2025-12-31T21:00:00Z","updated_at":"2025-12-31T21:00:00Z",)"
+            R"("started_at":null,"finished_at":null,"duration_s":null,"acus_consumed":null,)"
+            R"("reason":"no daemon works the queue","reason_code":"no_daemon",)"
+            R"("reason_until":null})");
+  // As printed: numbers as decimals (issue 24), here and in every command's --json.
+  EXPECT_THAT(result.out, HasSubstr(R"("duration_s":600,"acus_consumed":2.5,)"));
+}
+
+// Why a queued job has not started, one condition at a time, the first that applies winning.
+TEST_F(CliJobs, LsSaysWhyAQueuedJobWaits) {
+  write_file(config_, "api:\n  org_id: org-demo\ndatabase:\n  path: " + database_ +
+                          "\ncreate:\n  max_active_sessions: 2\n  max_concurrent_creates: 1\n");
+  const auto reason = [&](const std::string& key) {
+    const auto rows = json::parse(cli("ls", {"--json"}).out).as_array();
+    for (const auto& row : rows) {
+      if (row.at("key").as_string() == key) {
+        return std::string{row.at("reason_code").as_string()} + ": " +
+               std::string{row.at("reason").as_string()};
+      }
+    }
+    return std::string{"no row"};
+  };
+  add("waiting", 1h);
+  EXPECT_EQ(reason("waiting"), "no_daemon: no daemon works the queue");
+  ASSERT_TRUE(db().acquire_lease(core::kQueueLeaseName, "host:42", 15s, now_));
+  EXPECT_EQ(reason("waiting"), "ready: ready: starts at the daemon's next dispatch");
+
+  // One create in flight fills create.max_concurrent_creates: 1.
+  add("creating", 2h);
+  ASSERT_TRUE(db().commit_intent(job("creating").id, 1, core::creation_tag("creating", 0),
+                                 kNowMs - 1000, now_ - 1s));
+  EXPECT_EQ(reason("waiting"), "max_concurrent_creates: waiting for a create slot: 1 creates in "
+                               "flight (create.max_concurrent_creates 1)");
+  // A running one besides fills create.max_active_sessions: 2.
+  add("running", 3h);
+  start("running", "devin-r", now_ - 1h);
+  EXPECT_EQ(reason("waiting"), "max_active_sessions: waiting for a free slot: 2 sessions "
+                               "creating or running (create.max_active_sessions 2)");
+  // Another organisation's sessions do not count.
+  add("elsewhere", 1h, {}, "org-b");
+  EXPECT_EQ(reason("elsewhere"), "ready: ready: starts at the daemon's next dispatch");
+
+  ASSERT_TRUE(db().hold_org("org-demo", now_ + 90s, "HTTP 429: Retry-After 90", now_));
+  EXPECT_EQ(reason("waiting"), "org_held: organisation held by the server until "
+                               "2026-01-01T00:01:30Z: HTTP 429: Retry-After 90");
+  EXPECT_EQ(json::parse(cli("ls", {"--json", "--state", "queued"}).out).at(1).at("reason_until"),
+            "2026-01-01T00:01:30Z");
+
+  add(core::JobDefinition{.key = "later",
+                          .spec = {.prompt = "p"},
+                          .controls = {.not_before_ms = kNowMs + 3'600'000}},
+      1min);
+  EXPECT_EQ(reason("later"), "scheduled: scheduled until 2026-01-01T01:00:00Z");
+
+  add(core::JobDefinition{.key = "as-bob", .spec = {.prompt = "p", .create_as_user_id = "bob"}},
+      1min);
+  ASSERT_TRUE(db().pause_user("org-demo", "bob", "user_usage_limit_exceeded", now_));
+  EXPECT_EQ(reason("as-bob"), "user_paused: user bob paused: user_usage_limit_exceeded");
+  EXPECT_EQ(reason("later"), "scheduled: scheduled until 2026-01-01T01:00:00Z")
+      << "another user's pause does not hold it";
+
+  ASSERT_EQ(cli("pause", {"--reason", "maintenance"}).code, 0);
+  EXPECT_EQ(reason("waiting"), "org_paused: organisation paused: maintenance");
+  EXPECT_EQ(reason("elsewhere"), "ready: ready: starts at the daemon's next dispatch");
+  ASSERT_EQ(cli("pause", {"--all", "--reason", "incident"}).code, 0);
+  EXPECT_EQ(reason("elsewhere"), "all_paused: all organisations paused: incident");
+
+  // Only queued jobs have a reason.
+  const auto text = cli("ls", {"--state", "running"});
+  EXPECT_THAT(text.out, HasSubstr("  1h        0     -       -\n"));
 }
 
 TEST_F(CliJobs, LsShortensLongErrorsInTextOnly) {
@@ -545,7 +777,7 @@ TEST_F(CliJobs, LsShortensLongErrorsInTextOnly) {
   start("long", "devin-l", now_ - 24h);
   const std::string reason(100, 'e');
   end_with("long", "error", core::JobState::failed, reason, now_ - 24h);
-  EXPECT_THAT(cli("ls").out, HasSubstr("2d   " + std::string(57, 'e') + "...\n"));
+  EXPECT_THAT(cli("ls").out, HasSubstr("  " + std::string(57, 'e') + "...\n"));
   EXPECT_EQ(json::parse(cli("ls", {"--json"}).out).at(0).at("error").as_string(), reason);
 }
 
@@ -701,9 +933,9 @@ TEST_F(CliJobs, ShowListsChildSessionsAndCountsTheirAcus) {
   const auto shown = cli("show", {"family", "--json"});
   ASSERT_EQ(shown.code, 0) << shown.err;
   const auto outcome = json::parse(shown.out).at("outcome").as_object();
-  EXPECT_EQ(outcome.at("acus_consumed").as_double(), 6.5);
-  EXPECT_EQ(outcome.at("session_acus").as_double(), 2.5);
-  EXPECT_EQ(outcome.at("children_acus").as_double(), 4.0);
+  EXPECT_EQ(outcome.at("acus_consumed").to_number<double>(), 6.5);
+  EXPECT_EQ(outcome.at("session_acus").to_number<double>(), 2.5);
+  EXPECT_EQ(outcome.at("children_acus").to_number<double>(), 4.0);
   EXPECT_EQ(json::serialize(outcome.at("child_session_ids")), R"(["devin-c1","devin-c2"])");
 
   // An API whose parent figure already holds the children's: never their sum.
@@ -711,7 +943,7 @@ TEST_F(CliJobs, ShowListsChildSessionsAndCountsTheirAcus) {
                           "\njobs:\n  parent_acus_include_children: true\n");
   const auto included = cli("show", {"family", "--json"});
   ASSERT_EQ(included.code, 0) << included.err;
-  EXPECT_EQ(json::parse(included.out).at("outcome").at("acus_consumed").as_double(), 4.0);
+  EXPECT_EQ(json::parse(included.out).at("outcome").at("acus_consumed").to_number<double>(), 4.0);
 
   // Without children nothing changes: no children line, an empty array.
   add("single", 1h);
@@ -880,7 +1112,7 @@ TEST_F(CliJobs, DeleteRemovesEndedJobsAndRefusesLiveOnes) {
   const auto unknown = cli("delete", {"nope"});
   EXPECT_EQ(unknown.code, 3);
   EXPECT_EQ(unknown.err, "devin-orch delete: no job has the key 'nope'\n");
-  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta", "delta"));
+  EXPECT_THAT(ls_keys({"--sort", "key"}), ElementsAre("alpha", "beta", "delta"));
 
   // Several keys: each is decided alone; 4 wins over 3.
   ASSERT_EQ(cli("cancel", {"delta"}).code, 0);
@@ -890,7 +1122,7 @@ TEST_F(CliJobs, DeleteRemovesEndedJobsAndRefusesLiveOnes) {
             R"([{"key":"nope","result":"not_found","state":null},)"
             R"({"key":"delta","result":"deleted","state":"cancelled"},)"
             R"({"key":"alpha","result":"not_ended","state":"queued"}])" "\n");
-  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta"));
+  EXPECT_THAT(ls_keys({"--sort", "key"}), ElementsAre("alpha", "beta"));
 }
 
 // A deleted key is free again, so a job file that still lists it brings it back: say so.
@@ -974,7 +1206,7 @@ TEST_F(CliJobs, PruneRemovesOldEndedJobsAndKeepsTheirOutcomes) {
   EXPECT_EQ(pruned.out, "pruned 1 job(s) that ended before 2025-12-31T00:00:00Z (outcomes kept)\n");
   EXPECT_FALSE(db().find("old").value());
   EXPECT_EQ(cli("show", {"old"}).code, 3);
-  EXPECT_THAT(ls_keys({}), ElementsAre("alpha", "beta", "gamma", "delta", "stale"));
+  EXPECT_THAT(ls_keys({"--reverse"}), ElementsAre("stale", "alpha", "beta", "gamma", "delta"));
 
   const auto second = cli("prune", {"--older-than", "1d12h", "--json"});
   EXPECT_EQ(second.out, R"({"pruned":0,"dry_run":false,"cutoff":"2025-12-30T12:00:00Z"})" "\n");

@@ -336,6 +336,96 @@ TEST_F(ConfigTest, UnknownKeysWithoutCloseMatchAndUnknownSections) {
   EXPECT_EQ(result.errors[2].reason, "unknown section 'zzz'");
 }
 
+// Issue 24: a misspelt key was reported, then the setting it meant was reported too, as if
+// it were missing or wrong ("api.org_id: is required"). One mistake is one error now.
+TEST_F(ConfigTest, AMisspeltKeyIsOneErrorNotAlsoTheSettingItMeant) {
+  std::string path = write("api:\n  org_idd: org-demo\n");
+  EXPECT_EQ(rendered(load_config(path).errors),
+            std::vector<std::string>{path + ":2:3: api.org_idd: unknown key 'org_idd' in section "
+                                            "'api' (did you mean 'org_id'?)"});
+
+  path = write("apii:\n  org_id: org-demo\n");
+  EXPECT_EQ(rendered(load_config(path).errors),
+            std::vector<std::string>{path + ":1:1: apii: unknown section 'apii' (did you mean "
+                                            "'api'?)"});
+
+  // Not "poll.max_delay: must be at least poll.initial_delay": that compared the default.
+  path = write("api:\n  org_id: o\npoll:\n  initial_delay: 2m\n  max_dely: 5m\n");
+  EXPECT_EQ(rendered(load_config(path).errors),
+            std::vector<std::string>{path + ":5:3: poll.max_dely: unknown key 'max_dely' in "
+                                            "section 'poll' (did you mean 'max_delay'?)"});
+  path = write("api:\n  org_id: o\ncreate:\n  retry_inital: 1s\n  retry_max: 100ms\n");
+  EXPECT_EQ(load_config(path).errors.size(), 1U);
+  // A value refused where it was written is not compared again.
+  path = write("api:\n  org_id: o\npoll:\n  initial_delay: 2m\n  max_delay: 1 minute\n");
+  EXPECT_EQ(load_config(path).errors.size(), 1U);
+}
+
+TEST_F(ConfigTest, ACheckStillRunsWhenNoMisspellingExplainsIt) {
+  // Nothing close to org_id: the key is unknown and org_id is missing, two facts.
+  std::string path = write("api:\n  organisation: org-demo\n");
+  auto errors = rendered(load_config(path).errors);
+  ASSERT_EQ(errors.size(), 2U);
+  EXPECT_THAT(errors[1], HasSubstr("api.org_id: is required"));
+  {
+    // The environment's value is checked whatever the file misspelt.
+    ScopedEnv org("DEVIN_ORCH_ORG_ID", "org/with/slashes");
+    path = write("api:\n  org_idd: x\n");
+    errors = rendered(load_config(path).errors);
+    ASSERT_EQ(errors.size(), 2U);
+    EXPECT_EQ(errors[1], "$DEVIN_ORCH_ORG_ID: api.org_id: may contain only letters, digits, '-', "
+                         "'_', '.' and '~'");
+  }
+  // Two real mistakes in one comparison are both reported.
+  path = write("api:\n  org_id: o\npoll:\n  initial_delay: 2m\n  max_delay: 1m\n");
+  errors = rendered(load_config(path).errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_THAT(errors[0], HasSubstr(":5:14: poll.max_delay: must be at least poll.initial_delay"));
+}
+
+TEST_F(ConfigTest, CheckConfigRefusesADatabaseItCannotCreate) {
+  const auto load_with_check = [&](const std::string& database) {
+    return load_config(write("api:\n  org_id: o\ndatabase:\n  path: " + database + "\n"),
+                       ConfigChecks{.database_location = true});
+  };
+  // A missing directory that can be made is fine, and the check makes nothing.
+  const std::string fine = dir_.file("state/deeper/orch.db");
+  auto result = load_with_check(fine);
+  EXPECT_TRUE(result.config.has_value()) << rendered(result.errors).front();
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("state")));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path()), {}), 1)
+      << "only the config: the probe file is gone";
+  // An existing database is opened, not changed.
+  write_file(dir_.file("existing.db"), "");
+  EXPECT_TRUE(load_with_check(dir_.file("existing.db")).config.has_value());
+
+  // A parent that is a file.
+  write_file(dir_.file("plain-file"), "x");
+  result = load_with_check(dir_.file("plain-file/state/orch.db"));
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0].to_string(),
+            dir_.file("devin-orch.yaml") + ":4:9: database.path: cannot be created: '" +
+                dir_.file("plain-file") + "' is not a directory");
+  // A directory nobody may create entries in (sysfs refuses even root).
+  result = load_with_check("/sys/devin-orch-test/orch.db");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_THAT(result.errors[0].to_string(),
+              HasSubstr(":4:9: database.path: cannot be created: cannot create directories in "
+                        "'/sys' ("));
+  // The database itself is a directory.
+  result = load_with_check(dir_.path());
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_THAT(result.errors[0].reason, HasSubstr("exists and is not a regular file"));
+  // Without the check (every command but check-config) the store reports it when it opens.
+  EXPECT_TRUE(load_config(write("api:\n  org_id: o\ndatabase:\n  path: /sys/x/orch.db\n"))
+                  .config.has_value());
+  // The environment's path is the one checked, and named.
+  ScopedEnv database("DEVIN_ORCH_DATABASE", "/sys/devin-orch-test/orch.db");
+  result = load_with_check(fine);
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_THAT(result.errors[0].to_string(), HasSubstr("$DEVIN_ORCH_DATABASE: database.path: "));
+}
+
 TEST_F(ConfigTest, InlineApiKeyIsRefusedWithoutEchoingIt) {
   const ConfigLoad result = load("api:\n  org_id: o\n  api_key: sk-very-secret\n");
   ASSERT_EQ(result.errors.size(), 1U);

@@ -99,6 +99,78 @@ TEST_P(OperatorQueries, FiltersCombineAndTheLimitCountsMatchesOnly) {
   EXPECT_THAT(keys({.tag = "flaky", .created_before_ms = 3000}), IsEmpty());
 }
 
+// `ls --sort`: each order, ties by id, `descending` reversing all of it, the limit taking the
+// first N of the order.
+TEST_P(OperatorQueries, ListsInTheOrderAsked) {
+  add("b-first", 2000);
+  add("a-second", 1000);  // created earlier, added later
+  add("c-third", 2000);
+  end("a-second", JobState::failed, 5000);
+  ASSERT_TRUE(commit_intent(queue(), id_of("c-third"), 1, "tag-c", 3000, at(3000)));
+  EXPECT_THAT(keys({.order = JobOrder::added}), ElementsAre("b-first", "a-second", "c-third"));
+  EXPECT_THAT(keys({.order = JobOrder::added, .descending = true}),
+              ElementsAre("c-third", "a-second", "b-first"));
+  EXPECT_THAT(keys({.order = JobOrder::created}), ElementsAre("a-second", "b-first", "c-third"));
+  EXPECT_THAT(keys({.order = JobOrder::created, .descending = true}),
+              ElementsAre("c-third", "b-first", "a-second"))
+      << "b-first and c-third were created together: the later added goes first";
+  EXPECT_THAT(keys({.order = JobOrder::updated, .descending = true}),
+              ElementsAre("a-second", "c-third", "b-first"));
+  EXPECT_THAT(keys({.order = JobOrder::key}), ElementsAre("a-second", "b-first", "c-third"));
+  // By lifecycle: queued, creating, ..., failed.
+  EXPECT_THAT(keys({.order = JobOrder::state}), ElementsAre("b-first", "c-third", "a-second"));
+  EXPECT_THAT(keys({.order = JobOrder::state, .descending = true}),
+              ElementsAre("a-second", "c-third", "b-first"));
+  EXPECT_THAT(keys({.limit = 2, .order = JobOrder::created, .descending = true}),
+              ElementsAre("c-third", "b-first"));
+  EXPECT_THAT(keys({.tag = "none", .limit = 1, .order = JobOrder::key}), IsEmpty());
+}
+
+// What `ls` shows beyond the row's identity: times, the session's ACUs, and what may hold a
+// queued job (its not_before, its user).
+TEST_P(OperatorQueries, ASummaryCarriesTimesAcusAndWhatHoldsAQueuedJob) {
+  core::JobDefinition later{.key = "later",
+                            .spec = {.prompt = "p", .create_as_user_id = "bob"},
+                            .controls = {.not_before_ms = 9000}};
+  ASSERT_EQ(store_->add_job(later, "test", at(1000)).value(), AddResult::inserted);
+  const std::int64_t id = running_job("ran");
+  core::Session done = session("s-ran", "exit");
+  done.acus_consumed = 0.4;
+  const StatusUpdate update{.job_id = id, .session = done, .new_state = JobState::finished};
+  ASSERT_TRUE(queue().record_statuses(std::span{&update, 1}, at(7000)));
+  const ChildrenUpdate children{.job_id = id, .child_session_ids = {"s-c"}, .children_acus = 1.5};
+  ASSERT_TRUE(queue().record_children(std::span{&children, 1}, at(8000)));
+
+  const auto jobs = store_->list_jobs({.order = JobOrder::key});
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->size(), 2U);
+  const JobSummary& queued = (*jobs)[0];
+  EXPECT_EQ(queued.key, "later");
+  EXPECT_EQ(queued.not_before_ms, 9000);
+  EXPECT_EQ(queued.create_as_user_id, "bob");
+  EXPECT_EQ(queued.started_at_ms, std::nullopt);
+  EXPECT_EQ(queued.acus_consumed, std::nullopt) << "no session, no figure";
+  EXPECT_EQ(queued.updated_at_ms, 1000);
+  const JobSummary& ran = (*jobs)[1];
+  EXPECT_EQ(ran.started_at_ms, 3);
+  EXPECT_EQ(ran.finished_at_ms, 7000);
+  EXPECT_EQ(ran.updated_at_ms, 8000);
+  EXPECT_EQ(ran.acus_consumed, 0.4);
+  EXPECT_EQ(ran.children_acus, 1.5);
+}
+
+// The server's waits, as the operator sees them: only those still in force.
+TEST_P(OperatorQueries, OrgHoldsInForceAreReadable) {
+  ASSERT_TRUE(queue().hold_org("org-a", at(5000), "HTTP 429", at(1000)));
+  ASSERT_TRUE(queue().hold_org("org-b", at(2000), "HTTP 503", at(1000)));
+  const auto holds = operators().org_holds(at(3000));
+  ASSERT_TRUE(holds);
+  ASSERT_EQ(holds->size(), 1U);
+  EXPECT_EQ((*holds)[0].org_id, "org-a");
+  EXPECT_EQ((*holds)[0].until_ms, 5000);
+  EXPECT_EQ((*holds)[0].reason, "HTTP 429");
+}
+
 TEST_P(OperatorQueries, JobSourceSaysWhereAJobCameFrom) {
   add("by-hand", 1000, {}, std::nullopt, "cli");
   add("from-file", 1000, {}, std::nullopt, "file:jobs.yaml");

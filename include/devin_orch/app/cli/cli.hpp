@@ -15,6 +15,9 @@
 
 namespace devin_orch::app {
 
+// The configuration a command reads when neither --config nor $DEVIN_ORCH_CONFIG names one.
+inline constexpr std::string_view kDefaultConfigPath = "/etc/devin-orch/devin-orch.yaml";
+
 // Where a command reads and writes, and the wall time it acts at (injected so ages, cutoffs
 // and recorded timestamps are testable).
 struct CommandIo {
@@ -22,6 +25,7 @@ struct CommandIo {
   std::ostream& out;
   std::ostream& err;
   core::TimePoint now;
+  std::string_view default_config = kDefaultConfigPath;  // injected by tests
 };
 
 class Command;  // a command's context while it runs (src/app/cli/command.hpp)

@@ -143,16 +143,28 @@ struct ConfigLoad {
   std::vector<Diagnostic> errors;     // every problem found, each located
 };
 
+// Checks beyond the file's own content, for `check-config`.
+struct ConfigChecks {
+  // database.path (SQLite; not with database.url) can be opened, or created with its missing
+  // directories, by this process:
+  // probed by creating (and removing) a file where the database would go, so a missing parent
+  // that cannot be made or a read-only directory is reported with the setting's location.
+  // The commands that open the database learn it anyway, in the database's words.
+  bool database_location = false;
+};
+
 // Reads the YAML file, applies environment overrides (DEVIN_ORCH_BASE_URL, DEVIN_ORCH_ORG_ID,
-// DEVIN_ORCH_DATABASE), validates. Unknown keys are errors (typos must not pass silently).
-ConfigLoad load_config(const std::string& path);
+// DEVIN_ORCH_DATABASE), validates. Unknown keys are errors (typos must not pass silently); one
+// mistake is reported once (a misspelt key is not also "required").
+ConfigLoad load_config(const std::string& path, const ConfigChecks& checks = {});
 
 // Renders the effective configuration as YAML, secrets masked.
 std::string render_config(const Config& config);
 
 // Resolves the API key: $CREDENTIALS_DIRECTORY/devin-api-key, api.api_key_file, DEVIN_API_KEY,
 // in that order. A key file readable by group or others is refused. Trailing whitespace is
-// trimmed. On failure returns nullopt and sets `error`.
+// trimmed. On failure returns nullopt and sets `error` to the reason (without a "no API key"
+// prefix, which is the caller's).
 std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* error);
 
 // Where resolve_api_key takes the key from, in words for a message ("DEVIN_API_KEY", ...).

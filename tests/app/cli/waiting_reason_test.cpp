@@ -1,0 +1,102 @@
+// waiting_reason: which condition explains a queued job when several hold, and which do not
+// count (a lapsed hold, a past not_before, another organisation's or user's pause).
+#include "devin_orch/app/cli/waiting_reason.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+namespace devin_orch::app {
+namespace {
+
+using Code = WaitingReason::Code;
+
+constexpr std::int64_t kNow = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
+
+store::JobSummary queued_job() {
+  return store::JobSummary{.key = "k",
+                           .state = core::JobState::queued,
+                           .org_id = "org-a",
+                           .not_before_ms = kNow + 60'000,
+                           .create_as_user_id = "bob"};
+}
+
+// Everything that can hold org-a's job back, at once.
+QueueConditions everything() {
+  return QueueConditions{
+      .now_ms = kNow,
+      .paused_orgs = {{"*", "incident"}, {"org-a", "maintenance"}},
+      .paused_users = {{.org_id = "org-a", .user_id = "bob", .reason = "quota"}},
+      .holds = {{.org_id = "org-a", .until_ms = kNow + 5'000, .reason = "HTTP 503"}},
+      .sessions = {{"org-a", 2}},
+      .creating = {{"org-a", 1}},
+      .max_active_sessions = 2,
+      .max_concurrent_creates = 1,
+      .daemon_working = false,
+  };
+}
+
+TEST(WaitingReason, TheFirstConditionThatHoldsIsTheAnswer) {
+  auto conditions = everything();
+  auto job = queued_job();
+  // Remove the winner each time: the next one in the documented order answers.
+  const std::vector<std::pair<Code, std::function<void()>>> steps{
+      {Code::all_paused, [&] { conditions.paused_orgs.erase("*"); }},
+      {Code::org_paused, [&] { conditions.paused_orgs.clear(); }},
+      {Code::user_paused, [&] { conditions.paused_users.clear(); }},
+      {Code::scheduled, [&] { job.not_before_ms.reset(); }},
+      {Code::org_held, [&] { conditions.holds.clear(); }},
+      {Code::max_active_sessions, [&] { conditions.sessions["org-a"] = 1; }},
+      {Code::max_concurrent_creates, [&] { conditions.creating.clear(); }},
+      {Code::no_daemon, [&] { conditions.daemon_working = true; }},
+  };
+  for (const auto& [expected, remove] : steps) {
+    EXPECT_EQ(waiting_reason(job, conditions).code, expected) << to_string(expected);
+    remove();
+  }
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+}
+
+TEST(WaitingReason, TimesAreGivenAndOnlyFutureOnesCount) {
+  QueueConditions conditions{.now_ms = kNow, .max_active_sessions = 5,
+                             .max_concurrent_creates = 2, .daemon_working = true};
+  auto job = queued_job();
+  auto reason = waiting_reason(job, conditions);
+  EXPECT_EQ(reason.code, Code::scheduled);
+  EXPECT_EQ(reason.until_ms, kNow + 60'000);
+  EXPECT_EQ(reason.text, "scheduled until 2026-01-01T00:01:00Z");
+
+  job.not_before_ms = kNow;  // due now
+  conditions.holds = {{.org_id = "org-a", .until_ms = kNow + 1'500, .reason = ""}};
+  reason = waiting_reason(job, conditions);
+  EXPECT_EQ(reason.code, Code::org_held);
+  EXPECT_EQ(reason.until_ms, kNow + 1'500);
+  EXPECT_EQ(reason.text, "organisation held by the server until 2026-01-01T00:00:01.500Z");
+
+  conditions.holds.front().until_ms = kNow;  // lapsed
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+}
+
+TEST(WaitingReason, OnlyTheJobsOwnOrganisationAndUserCount) {
+  QueueConditions conditions{
+      .now_ms = kNow,
+      .paused_orgs = {{"org-b", "other"}},
+      .paused_users = {{.org_id = "org-b", .user_id = "bob", .reason = "quota"},
+                       {.org_id = "org-a", .user_id = "alice", .reason = "quota"}},
+      .holds = {{.org_id = "org-b", .until_ms = kNow + 5'000}},
+      .sessions = {{"org-b", 9}},
+      .creating = {{"org-b", 9}},
+      .max_active_sessions = 5,
+      .max_concurrent_creates = 2,
+      .daemon_working = true};
+  auto job = queued_job();
+  job.not_before_ms.reset();
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+  job.create_as_user_id.reset();
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+}
+
+}  // namespace
+}  // namespace devin_orch::app
