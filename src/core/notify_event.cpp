@@ -22,6 +22,10 @@ std::optional<EventType> end_event(JobState state) noexcept {
   return std::nullopt;
 }
 
+bool waits_for_user(std::string_view status, const std::optional<std::string>& detail) noexcept {
+  return status == "running" && detail && *detail == "waiting_for_user";
+}
+
 std::string new_event_id(Random& random) {
   char text[4 + 32 + 1];
   std::snprintf(text, sizeof text, "evt_%016llx%016llx",

@@ -7,12 +7,17 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace devin_orch::core {
 
 // The event a job reaching `state` announces; nullopt for a state that announces none
 // (in-progress states, and `invalid`: such a job never ran).
 std::optional<EventType> end_event(JobState state) noexcept;
+
+// Whether a session with this status waits for its user (the API's running +
+// waiting_for_user): what job.waiting_for_user announces and on_waiting_for_user acts on.
+bool waits_for_user(std::string_view status, const std::optional<std::string>& detail) noexcept;
 
 // "evt_" and 32 lowercase hex digits (128 random bits): unique across databases and processes,
 // so receivers de-duplicate on it.

@@ -55,6 +55,7 @@ std::optional<ExitCode> Command::open(Opened& opened) const {
     return fail(ExitCode::failure, "cannot open database " + opened.config.database.path + ": " +
                                        (error.detail.empty() ? error.code.message() : error.detail));
   }
+  opened.outbox = &(*store)->outbox();
   opened.store = std::move(*store);
   return std::nullopt;
 }

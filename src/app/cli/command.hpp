@@ -6,6 +6,7 @@
 #include "devin_orch/app/cli/cli.hpp"
 #include "devin_orch/app/config/config.hpp"
 #include "devin_orch/store/operator_store.hpp"
+#include "devin_orch/store/outbox_store.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -25,6 +26,7 @@ inline constexpr OptionSpec kJsonOption{"--json"};
 struct Opened {
   Config config;
   std::unique_ptr<store::OperatorStore> store;
+  store::OutboxStore* outbox = nullptr;  // the same database's notification outbox
 };
 
 class Command {
@@ -65,6 +67,7 @@ extern const CommandInfo enqueue_info;                     // enqueue.cpp
 extern const CommandInfo ls_info, show_info;               // inspect.cpp
 extern const CommandInfo cancel_info, retry_info, pause_info, resume_info,
     prune_info;                                            // control.cpp
+extern const CommandInfo events_info;                      // events.cpp
 
 // ---- parsing values ----
 // A whole decimal integer, nothing else.

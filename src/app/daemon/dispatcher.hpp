@@ -4,6 +4,7 @@
 #pragma once
 
 #include "creator.hpp"
+#include "notifier.hpp"
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
@@ -32,6 +33,7 @@ class Dispatcher {
     Poller& poller;
     const QueueLease& lease;
     store::ChangeFeed& changes;
+    Notifier& notifier;
   };
   // `until_idle`: a batch run, which ends once nothing is queued or in flight;
   // `stop(why, exit_code)` ends it (idle, or stuck behind a pause).

@@ -1276,6 +1276,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
               s.bind(5, session.status_detail);
             });
         if (!logged) return logged.error();
+        const bool status_changed = db.changes() != 0;
         const auto bind_session = [&](Statement& s) {
           s.bind(1, update.job_id);
           s.bind(2, session.status);
@@ -1310,6 +1311,16 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
                       bind_session);
         if (!updated) return updated.error();
         if (db.changes() == 0) continue;  // missing, or already ended
+        // The session starts waiting for its user: announced once per wait, with the status
+        // change that shows it.
+        if (!update.new_state && status_changed &&
+            core::waits_for_user(session.status, session.status_detail)) {
+          if (auto queued = append_job_notification(db, update.job_id,
+                                                    core::EventType::job_waiting_for_user, now);
+              !queued) {
+            return queued.error();
+          }
+        }
         if (update.new_state) {
           if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
                                         session.status, session.status_detail, reason);
@@ -1375,22 +1386,6 @@ StoreResult<void> SqliteStore::set_waiting_since(std::int64_t job_id, std::optio
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
     return in_write_transaction(db, [&]() -> result<void> {
-      // The session starts waiting: announced once, when it is first seen so (not while it
-      // stays waiting, nor when the mark is cleared).
-      if (at_ms) {
-        auto announced = db.execute(
-            "UPDATE jobs SET waiting_since = ?2, updated_at = ?3 "
-            "WHERE id = ?1 AND waiting_since IS NULL AND state = 'running'",
-            [&](Statement& s) {
-              s.bind(1, job_id);
-              s.bind(2, at_ms);
-              s.bind(3, core::to_epoch_ms(now));
-            });
-        if (!announced) return announced.error();
-        if (db.changes() != 0) {
-          return append_job_notification(db, job_id, core::EventType::job_waiting_for_user, now);
-        }
-      }
       auto updated = db.execute("UPDATE jobs SET waiting_since = ?2, updated_at = ?3 WHERE id = ?1",
                                 [&](Statement& s) {
                                   s.bind(1, job_id);

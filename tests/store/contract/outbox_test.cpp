@@ -108,9 +108,14 @@ TEST_P(OutboxContract, EveryEndAnnouncesOnceAndARefusedChangeNothing) {
 
 TEST_P(OutboxContract, WaitingDuplicatesAndPausesAreAnnouncedOnce) {
   const std::int64_t id = running_job("w");
-  ASSERT_TRUE(queue().set_waiting_since(id, 100, at(8)));
-  ASSERT_TRUE(queue().set_waiting_since(id, 100, at(9)));  // still waiting: said already
-  ASSERT_TRUE(queue().set_waiting_since(id, std::nullopt, at(10)));
+  const auto seen = [&](std::optional<std::string> detail, std::int64_t ms) {
+    const StatusUpdate update{.job_id = id, .session = session("s-w", "running", detail)};
+    ASSERT_TRUE(queue().record_statuses(std::span{&update, 1}, at(ms)));
+  };
+  seen("waiting_for_user", 8);
+  seen("waiting_for_user", 9);  // still waiting: said already
+  ASSERT_TRUE(queue().set_waiting_since(id, 100, at(9)));  // a control's mark announces nothing
+  seen("working", 10);
   const std::vector<std::string> terminated{"s-other"};
   ASSERT_TRUE(queue().record_duplicates(id, "s-w", session("s-w", "running"), terminated, at(11)));
   ASSERT_TRUE(queue().pause_org("org-1", "billing", "daemon", at(12)));
@@ -122,6 +127,8 @@ TEST_P(OutboxContract, WaitingDuplicatesAndPausesAreAnnouncedOnce) {
   EXPECT_THAT(types(), ::testing::ElementsAre("job.waiting_for_user", "job.duplicate_terminated",
                                               "org.paused", "org.resumed", "org.paused",
                                               "org.resumed"));
+  seen("waiting_for_user", 15);  // a new wait: announced again
+  EXPECT_EQ(types().back(), "job.waiting_for_user");
   const auto events = unrouted();
   const auto duplicate = json::parse(events[1].body).at("job").at("duplicate");
   EXPECT_EQ(duplicate.at("terminated_session_ids").as_array().at(0).as_string(), "s-other");
