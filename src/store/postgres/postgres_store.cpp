@@ -1554,4 +1554,51 @@ int PostgresStore::notification_descriptor() {
 #undef DEVIN_ORCH_JOB_COLUMNS
 #undef DEVIN_ORCH_PRUNABLE
 
+// ---- OutboxStore: not ported yet (issue 26) ----
+// No transition appends an event on PostgreSQL, so the outbox is empty for the daemon's reads;
+// whatever would act on it says why it cannot.
+
+namespace {
+Error outbox_unsupported() {
+  return Error{errc::database_error,
+               "the notification outbox is not supported on PostgreSQL yet (issue 26)"};
+}
+}  // namespace
+
+StoreResult<std::vector<OutboxEvent>> PostgresStore::unrouted_events(std::size_t /*limit*/) {
+  return std::vector<OutboxEvent>{};
+}
+
+StoreResult<void> PostgresStore::route_event(std::int64_t /*seq*/,
+                                             std::span<const DeliveryRoute> /*routes*/,
+                                             core::TimePoint /*now*/) {
+  return outbox_unsupported();
+}
+
+StoreResult<std::vector<Delivery>> PostgresStore::pending_deliveries(
+    std::size_t /*per_sink_limit*/) {
+  return std::vector<Delivery>{};
+}
+
+StoreResult<void> PostgresStore::record_attempt(const DeliveryAttempt& /*attempt*/,
+                                                core::TimePoint /*now*/) {
+  return outbox_unsupported();
+}
+
+StoreResult<OutboxCounts> PostgresStore::outbox_counts() { return OutboxCounts{}; }
+
+StoreResult<std::vector<Delivery>> PostgresStore::list_deliveries(
+    const DeliveryFilter& /*filter*/) {
+  return outbox_unsupported();
+}
+
+StoreResult<std::int64_t> PostgresStore::retry_deliveries(std::optional<std::string> /*event_id*/,
+                                                          core::TimePoint /*now*/) {
+  return outbox_unsupported();
+}
+
+StoreResult<std::int64_t> PostgresStore::prune_events(core::TimePoint /*cutoff*/) {
+  return std::int64_t{0};
+}
+
 }  // namespace devin_orch::store
