@@ -16,9 +16,9 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view kEventsHelp =
-    R"(Usage: devin-orch events ls --config FILE [--dead | --pending | --delivered] [--job KEY]
+    R"(Usage: devin-orch events ls [--config FILE] [--dead | --pending | --delivered] [--job KEY]
                           [--event ID] [--limit N] [--json]
-       devin-orch events retry --config FILE (EVENT_ID | --all-dead) [--json]
+       devin-orch events retry [--config FILE] (EVENT_ID | --all-dead) [--json]
 
 Notifications (docs/notifications.md): each event goes to every receiver that wants it, one
 delivery each, retried with backoff until notify.max_age, then dead-lettered.
@@ -27,7 +27,8 @@ delivery each, retried with backoff until notify.max_age, then dead-lettered.
   retry EVENT_ID    send the event's dead-lettered deliveries again (the daemon does it at
                     once; the maximum age counts from now)
   retry --all-dead  the same for every dead-lettered delivery
-  -c, --config FILE  configuration file (YAML), required
+  -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
+                     /etc/devin-orch/devin-orch.yaml
   --dead, --pending, --delivered   only deliveries in that state (may be combined)
   --job KEY      only the events of this job
   --event ID     only this event
