@@ -62,7 +62,7 @@ constexpr Family kNotificationSeconds{
 // Gauges.
 constexpr Family kNotificationsDead{
     "devin_orch_notifications_dead",
-    "Notification deliveries dead-lettered (see `devin-orch events ls --dead`)."};
+    "Notification deliveries dead-lettered and not retried since."};
 constexpr Family kNotificationsPending{
     "devin_orch_notifications_pending",
     "Notification deliveries waiting, and events not routed yet."};
