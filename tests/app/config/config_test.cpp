@@ -844,6 +844,19 @@ namespace {
 
 class NotifyConfigTest : public ConfigTest {};
 
+// The PostgreSQL store has no outbox yet: its receivers would hear nothing, so they are refused.
+TEST_F(NotifyConfigTest, ReceiversAreRefusedWithAPostgresDatabase) {
+  const ConfigLoad refused = load(
+      "api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n"
+      "notify:\n  webhooks:\n    - url: https://ci.example.com/hook\n");
+  ASSERT_EQ(refused.errors.size(), 1U);
+  EXPECT_EQ(refused.errors[0].field, "notify.webhooks");
+  EXPECT_NE(rendered(refused.errors)[0].find("not supported on PostgreSQL yet"), std::string::npos)
+      << rendered(refused.errors)[0];
+  const ConfigLoad plain = load("api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n");
+  EXPECT_TRUE(plain.errors.empty()) << rendered(plain.errors)[0];
+}
+
 TEST_F(NotifyConfigTest, WebhooksAndSlackAreReadWithTheirFilters) {
   const std::string path = write(
       "api:\n  org_id: o\n"
