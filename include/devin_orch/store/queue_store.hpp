@@ -154,14 +154,23 @@ class QueueStore : public virtual JobIntake {
   virtual StoreResult<void> release_lease(std::string_view name, std::string_view owner,
                                           std::int64_t epoch, core::TimePoint now) = 0;
   virtual StoreResult<std::optional<core::LeaseHolder>> read_lease(std::string_view name) = 0;
+  // Every lease row whose name starts with `prefix` ("org:", "daemon:"), by name, expired
+  // ones included (expires_at_ms tells).
+  virtual StoreResult<std::vector<NamedLease>> list_leases(std::string_view prefix) = 0;
+  // The organisations with queued, creating or running jobs (default_org for a job naming
+  // none), by name: those that need a daemon.
+  virtual StoreResult<std::vector<std::string>> orgs_with_work(std::string_view default_org) = 0;
   // From now on every write of this store except the lease calls and the producers' inserts
   // (add_job, add_jobs, add_invalid) first checks, inside its transaction, that the lease row
   // still has the fence's owner and epoch, and fails with errc::lease_lost otherwise, writing
   // nothing. The check and the write must share one lock (one transaction holding the write
   // lock, or a row lock on the lease), so a process that lost the lease cannot write after its
-  // successor took it. `on_refused` is called inside the refused call (it must not use the
-  // store) each time a write is refused for the fence.
-  virtual void set_fence(std::optional<Fence> fence, std::function<void()> on_refused = {}) = 0;
+  // successor took it. With Fence::orgs, the write is checked against the lease of each
+  // organisation whose jobs (or which itself) it writes, under the same lock. `on_refused` is
+  // called inside the refused call (it must not use the store) each time a write is refused
+  // for the fence, with the name of the lease that refused it.
+  using FenceRefused = std::function<void(const std::string& lease_name)>;
+  virtual void set_fence(std::optional<Fence> fence, FenceRefused on_refused = {}) = 0;
 };
 
 }  // namespace devin_orch::store

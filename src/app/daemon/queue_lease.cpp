@@ -76,7 +76,7 @@ void QueueLease::step(const core::LeaseInput& input) {
           store::QueueStore::Fence{
               .name = std::string(kQueueLease), .owner = owner_, .epoch = action.epoch},
           // Inside the refused store call: look at the lease once that call is over.
-          [this] {
+          [this](const std::string&) {
             boost::asio::post(timer_.get_executor(), [this] {
               if (stopped_) return;
               timer_.cancel();
