@@ -16,6 +16,8 @@ std::ostream& operator<<(std::ostream& out, const SpreadPlan& plan) {
   list(plan.take);
   out << ", hand_over=";
   list(plan.hand_over);
+  out << ", drain=";
+  list(plan.drain);
   return out << ", fair_share=" << plan.fair_share
              << ", next_look=" << plan.next_look.time_since_epoch().count() << "ms}";
 }
@@ -68,19 +70,23 @@ SpreadPlan OrgSpread::resume(const SpreadLook& look) {
     }
   }
 
-  // Beyond the share, or with no work left: handed over, the last by name first (a stable
-  // choice, so two looks do not hand over different orgs), never one that is busy. Nothing is
-  // handed over while this daemon still takes orgs: the share it computes is then not settled.
+  // Beyond the share, or with no work left: handed over, idle ones first, then the last by
+  // name (a stable choice, so two looks do not pick different orgs); a busy one is drained
+  // until it can go. Nothing is handed over while this daemon still takes orgs: the share it
+  // computes is then not settled.
   if (!plan.take.empty()) return plan;
   std::vector<std::string> candidates;
   for (auto it = look.held.rbegin(); it != look.held.rend(); ++it) {
     if (!look.busy.contains(*it)) candidates.push_back(*it);
   }
+  for (auto it = look.held.rbegin(); it != look.held.rend(); ++it) {
+    if (look.busy.contains(*it)) candidates.push_back(*it);
+  }
   std::size_t keep = held;
   for (const auto& org : candidates) {
     const bool idle_org = std::find(look.orgs.begin(), look.orgs.end(), org) == look.orgs.end();
     if (keep > plan.fair_share || idle_org) {
-      plan.hand_over.push_back(org);
+      (look.busy.contains(org) ? plan.drain : plan.hand_over).push_back(org);
       --keep;
     }
   }

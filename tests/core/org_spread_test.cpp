@@ -67,17 +67,28 @@ TEST(OrgSpread, WhenADaemonJoinsTheHolderHandsOverWhatIsBeyondItsShare) {
   EXPECT_TRUE(plan.take.empty());
 }
 
-TEST(OrgSpread, ABusyOrgIsNotHandedOverAnotherIs) {
+TEST(OrgSpread, AnIdleOrgIsHandedOverFirstABusyOneIsDrained) {
   OrgSpread spread{"a", kPolicy};
-  const auto plan = spread.resume(SpreadLook{
+  const SpreadLook look{
       .now = at(0), .store_now_ms = 1'000, .live_daemons = {"a", "b", "c"},
       .orgs = {"o1", "o2", "o3"},
       .leases = {{"o1", held_by("a", 1, 9'000)}, {"o2", held_by("a", 1, 9'000)},
                  {"o3", held_by("a", 1, 9'000)}},
-      .held = {"o1", "o2", "o3"}, .busy = {"o3", "o2"}});
+      .held = {"o1", "o2", "o3"}, .busy = {"o3", "o2"}};
+  auto plan = spread.resume(look);
   EXPECT_EQ(plan.fair_share, 1u);
-  // o3 and o2 have creates in flight: only o1 can go now; the others at a later look.
+  // o3 and o2 have creates in flight: o1 goes now; of the busy two, o3 (last by name) drains
+  // and o2 stays.
   EXPECT_EQ(plan.hand_over, (Orgs{"o1"}));
+  EXPECT_EQ(plan.drain, (Orgs{"o3"}));
+  // o1 gone, o3 drained (idle now): o3 goes.
+  SpreadLook later = look;
+  later.now = at(1'000);
+  later.held = {"o2", "o3"};
+  later.busy = {"o2"};
+  plan = spread.resume(later);
+  EXPECT_EQ(plan.hand_over, (Orgs{"o3"}));
+  EXPECT_TRUE(plan.drain.empty());
 }
 
 TEST(OrgSpread, AnOrgWithNoWorkLeftIsHandedOver) {

@@ -5,8 +5,9 @@
 // Each organisation has its own lease ("org:<org_id>", one LeaseMachine per held org drives its
 // renewal); each daemon renews a registry row ("daemon:<owner>") so the others can count it. A
 // daemon takes free or lapsed organisation leases up to ceil(organisations / live daemons), and
-// hands over what it holds beyond that (except organisations it cannot let go right now), so a
-// daemon that joins gets work and one that dies leaves its organisations free within the lapse.
+// hands over what it holds beyond that, so a daemon that joins gets work and one that dies
+// leaves its organisations free within the lapse. An organisation it cannot let go right now
+// (a create in flight) is drained instead: no new work starts for it until it can go.
 // An organisation left free for `orphan_grace` is taken even beyond the share: a count of live
 // daemons that lags (one just died, one cannot reach the database) must never leave work undone.
 #pragma once
@@ -59,6 +60,7 @@ struct SpreadLook {
 struct SpreadPlan {
   std::vector<std::string> take;       // ask for these leases now
   std::vector<std::string> hand_over;  // stop working these and release their leases
+  std::vector<std::string> drain;      // to hand over once idle: start no new work for them
   std::size_t fair_share = 0;          // ceil(organisations / live daemons)
   MonotonicTime next_look{};
 
