@@ -10,6 +10,7 @@
 #include "devin_orch/app/daemon/daemon.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/core/org_spread.hpp"
 #include "devin_orch/store/store.hpp"
 
 #include <boost/json/array.hpp>
@@ -180,17 +181,27 @@ ExitCode cmd_run(Command& command) {
 }
 
 // Who works the queue, from its lease row: a daemon started beside it stands by until then.
-std::string describe_queue_owner(const std::optional<core::LeaseHolder>& holder,
-                                 core::TimePoint now) {
-  if (!holder) return "queue: no daemon has worked it yet";
-  const double left_s =
-      static_cast<double>(holder->expires_at_ms - core::to_epoch_ms(now)) / 1000.0;
-  if (left_s > 0) {
-    return fmt::format("queue: worked by {} (epoch {}; its lease lapses in {:.1f} s unless "
-                       "renewed)", holder->owner, holder->epoch, left_s);
+// One line per organisation lease: who works it, or since when nobody does.
+std::string describe_org_owners(const std::vector<store::NamedLease>& leases,
+                                const std::vector<store::NamedLease>& daemons,
+                                core::TimePoint now) {
+  const std::int64_t now_ms = core::to_epoch_ms(now);
+  std::size_t live = 0;
+  for (const auto& daemon : daemons) live += daemon.holder.expires_at_ms > now_ms ? 1 : 0;
+  if (leases.empty()) return "queue: no daemon has worked it yet";
+  std::string out = fmt::format("queue: {} live daemon(s)", live);
+  for (const auto& lease : leases) {
+    const std::string org = lease.name.substr(core::kOrgLeasePrefix.size());
+    const double left_s = static_cast<double>(lease.holder.expires_at_ms - now_ms) / 1000.0;
+    if (left_s > 0 && lease.holder.epoch > 0) {
+      out += fmt::format("\norg {}: worked by {} (epoch {}; its lease lapses in {:.1f} s unless "
+                         "renewed)", org, lease.holder.owner, lease.holder.epoch, left_s);
+    } else {
+      out += fmt::format("\norg {}: no daemon works it (the last, {}, let its lease lapse "
+                         "{:.1f} s ago)", org, lease.holder.owner, std::max(0.0, -left_s));
+    }
   }
-  return fmt::format("queue: no daemon works it (the last, {}, let its lease lapse {:.1f} s ago)",
-                     holder->owner, -left_s);
+  return out;
 }
 
 // --port, checked; nullopt when absent.
@@ -245,9 +256,9 @@ ExitCode cmd_status(Command& command) {
     command.print_json(rows);
     return ExitCode::ok;
   }
-  if (const auto lease = store.read_lease(core::kQueueLeaseName); lease) {
-    out << describe_queue_owner(*lease, command.io().now) << '\n';
-  }
+  const auto leases = store.list_leases(core::kOrgLeasePrefix);
+  const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);
+  if (leases && daemons) out << describe_org_owners(*leases, *daemons, command.io().now) << '\n';
   if (opened.config.metrics.enabled) {
     if (const auto daemon = describe_daemon(opened.config, port)) out << *daemon << '\n';
   }

@@ -5,7 +5,7 @@
 #include "command.hpp"
 
 #include "devin_orch/app/formats/timestamp.hpp"
-#include "devin_orch/core/lease.hpp"
+#include "devin_orch/core/org_spread.hpp"
 
 #include <boost/json/string.hpp>
 
@@ -65,9 +65,12 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
     ++conditions.sessions[job.org_id];
     if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
   }
-  const auto lease = store.read_lease(core::kQueueLeaseName);
-  if (!lease) return lease.error();
-  conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
+  // Some daemon is alive (its registry row not lapsed): it works the queue, or takes it.
+  const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);
+  if (!daemons) return daemons.error();
+  conditions.daemon_working = std::any_of(
+      daemons->begin(), daemons->end(),
+      [&conditions](const auto& row) { return row.holder.expires_at_ms > conditions.now_ms; });
   return context;
 }
 

@@ -78,6 +78,8 @@ constexpr Family kPausedOrgs{"devin_orch_paused_organizations",
 constexpr Family kPausedUsers{"devin_orch_paused_users",
                               "Users whose jobs' creation is paused (a usage limit)."};
 constexpr Family kActiveSessions{"devin_orch_active_sessions", "Sessions being polled."};
+constexpr Family kOrgsHeld{"devin_orch_organizations_held",
+                           "Organisations whose lease this daemon holds (it works their jobs)."};
 constexpr Family kCreationsInFlight{"devin_orch_creations_in_flight",
                                     "Jobs between intent and session."};
 constexpr Family kRequestsInFlight{"devin_orch_requests_in_flight",
@@ -318,6 +320,8 @@ void DaemonMetrics::paused_users(double count) { gauge(registry_, kPausedUsers).
 void DaemonMetrics::active_sessions(double count) {
   gauge(registry_, kActiveSessions).set(count);
 }
+
+void DaemonMetrics::organizations_held(double count) { gauge(registry_, kOrgsHeld).set(count); }
 
 void DaemonMetrics::creations_in_flight(double count) {
   gauge(registry_, kCreationsInFlight).set(count);

@@ -70,6 +70,7 @@ class DaemonMetrics {
   void paused_users(double count);
   void active_sessions(double count);
   void creations_in_flight(double count);
+  void organizations_held(double count);
   void requests_in_flight(double count);
   void notifications_dead(double count);
   // Deliveries waiting, and events not routed yet.

@@ -184,7 +184,7 @@ std::size_t Dispatcher::claim_limit(bool any_org) const {
 // need that (those rows were read when they appeared, or are read on the next tick).
 void Dispatcher::dispatch_ready_jobs(bool any_org) {
   const auto now = core::wall_now();
-  if (parts_.gates.global_pause() || !parts_.lease.may_act()) return;
+  if (parts_.gates.global_pause() || !parts_.lease.may_act_any()) return;
   const std::size_t limit = claim_limit(any_org);
   if (limit == 0) return;
   auto jobs = services_.store.claimable(now, limit, parts_.gates.claim_filter());
@@ -237,7 +237,8 @@ bool Dispatcher::idle_or_stuck() {
   // Queued jobs remain but nothing runs: stuck if a pause is all that keeps ready jobs back
   // (otherwise they wait for a scheduled start, which is not stuck).
   const auto now = core::wall_now();
-  const auto filter = parts_.gates.claim_filter();
+  auto filter = parts_.gates.claim_filter();
+  filter.only_orgs.reset();  // another daemon's orgs are not stuck
   const auto allowed = services_.store.claimable(now, 1, filter);
   const auto any = services_.store.claimable(now, 1);
   const bool ready_jobs_exist = any && !any->empty();
@@ -281,6 +282,8 @@ void Dispatcher::handle_cancellations() {
 // of the session. A job still being created is left for the next tick (once it runs).
 void Dispatcher::end_by_termination(core::JobRecord job, core::JobState state, std::string reason,
                                     bool archive) {
+  // Another daemon holds the job's organisation: it ends the job.
+  if (!parts_.lease.may_act(job.definition.org_id.value_or(services_.config.api.org_id))) return;
   if (job.state == core::JobState::queued && !parts_.creator.in_flight(job.id)) {
     parts_.writer.finish_job(job, state,
                              state == core::JobState::timed_out

@@ -9,7 +9,7 @@
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
-#include "queue_lease.hpp"
+#include "org_leases.hpp"
 #include "store_writer.hpp"
 #include "until_idle_reporter.hpp"
 
@@ -33,7 +33,7 @@ class Dispatcher {
     OrgGates& gates;
     Creator& creator;
     Poller& poller;
-    const QueueLease& lease;
+    const OrgLeases& lease;
     store::ChangeFeed& changes;
     Notifier& notifier;
   };

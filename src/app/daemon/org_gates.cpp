@@ -42,7 +42,7 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
   planner.set_incremental(sync.enabled());
 }
 
-OrgGates::OrgGates(Services& services, StoreWriter& writer, const QueueLease& lease)
+OrgGates::OrgGates(Services& services, StoreWriter& writer, const OrgLeases& lease)
     : services_{services}, writer_{writer}, lease_{lease} {}
 
 Org& OrgGates::named(const std::string& org_id) {
@@ -72,7 +72,7 @@ Org& OrgGates::named(const std::string& org_id) {
 
 awaitable<bool> OrgGates::pass_gate(Org& org, core::RequestKind kind) {
   if (services_.runtime.stopping()) co_return false;
-  const auto arrival = org.admission.arrive(kind, core::wall_now(), lease_.may_act());
+  const auto arrival = org.admission.arrive(kind, core::wall_now(), lease_.may_act(org.org_id));
   wake_parked(org);
   if (arrival.admission.step == core::AdmissionStep::go) co_return true;
   core::Admission admission = arrival.admission;
@@ -86,7 +86,7 @@ awaitable<bool> OrgGates::pass_gate(Org& org, core::RequestKind kind) {
       parked.expires_at(net::steady_timer::time_point::max());  // until woken
     }
     if (!co_await services_.runtime.wait(parked)) break;
-    admission = org.admission.next(arrival.ticket, core::wall_now(), lease_.may_act());
+    admission = org.admission.next(arrival.ticket, core::wall_now(), lease_.may_act(org.org_id));
     if (admission.step == core::AdmissionStep::go) {
       admitted = true;
       break;
@@ -291,6 +291,7 @@ store::QueueStore::ClaimFilter OrgGates::claim_filter() const {
   for (const auto* pauses : {&user_pauses_, &unsaved_user_pauses_}) {
     for (const auto& pause : *pauses) filter.paused_users.emplace_back(pause.org_id, pause.user_id);
   }
+  filter.only_orgs = lease_.claimable();  // another daemon works the others
   return filter;
 }
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "parts.hpp"
-#include "queue_lease.hpp"
+#include "org_leases.hpp"
 #include "store_writer.hpp"
 
 #include "devin_orch/core/call_outcome.hpp"
@@ -45,7 +45,7 @@ struct Org {
 
 class OrgGates {
  public:
-  OrgGates(Services& services, StoreWriter& writer, const QueueLease& lease);
+  OrgGates(Services& services, StoreWriter& writer, const OrgLeases& lease);
 
   // Called once for each organisation when it is first seen (its poller starts there).
   void on_new_org(std::function<void(Org&)> started) { on_new_org_ = std::move(started); }
@@ -119,7 +119,7 @@ class OrgGates {
 
   Services& services_;
   StoreWriter& writer_;
-  const QueueLease& lease_;
+  const OrgLeases& lease_;
   std::map<std::string, std::unique_ptr<Org>> orgs_;
   std::optional<std::string> global_pause_;    // org_pauses row "*"
   std::map<std::string, std::string> pauses_;  // org_pauses as last read

@@ -40,6 +40,7 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
   const auto [it, inserted] = tracked_.insert_or_assign(
       *job.session_id,
       TrackedSession{.job_id = job.id,
+                     .org_id = org.org_id,
                      // A re-attached session keeps its start: durations span restarts.
                      .started_at_ms = job.started_at_ms.value_or(core::to_epoch_ms(now)),
                      .job_key = job.definition.key,
@@ -80,6 +81,23 @@ void Poller::untrack(Org& org, const std::string& session_id) {
   --org.active_sessions;
   gates_.session_ended(org);
   session_ended_();
+}
+
+void Poller::drop_org(Org& org) {
+  std::size_t dropped = 0;
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    if (it->second.org_id != org.org_id) {
+      ++it;
+      continue;
+    }
+    org.planner.untrack(it->first);
+    --org.active_sessions;
+    acus_.erase(it->second.job_id);
+    families_.erase(it->first);
+    it = tracked_.erase(it);
+    ++dropped;
+  }
+  if (dropped > 0) session_ended_();
 }
 
 awaitable<void> Poller::poll_loop(Org& org) {

@@ -37,6 +37,9 @@ class Poller {
              const std::optional<std::string>& detail, TimePoint now, bool reattached = true,
              std::int64_t server_time = -1);
   void untrack(Org& org, const std::string& session_id);
+  // Stops polling every session of the org without recording anything: its lease goes to
+  // another daemon, which re-attaches them from the store.
+  void drop_org(Org& org);
   bool tracking(const std::string& session_id) const { return tracked_.contains(session_id); }
   // The child sessions a poll has shown the session to have (empty: none known yet).
   std::vector<std::string> children_of(const std::string& session_id) const;
@@ -50,6 +53,7 @@ class Poller {
  private:
   struct TrackedSession {
     std::int64_t job_id = 0;
+    std::string org_id;
     std::int64_t started_at_ms = 0;  // session committed; for the session-duration histogram
     std::string job_key;
     std::optional<std::string> create_as_user_id;  // whose quota a user-level suspension names

@@ -6,6 +6,7 @@
 #include "devin_orch/app/formats/json_text.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/core/job_state_list.hpp"
+#include "devin_orch/core/org_spread.hpp"
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 #include "support/process.hpp"
 
@@ -724,7 +725,8 @@ TEST_F(CliJobs, LsSaysWhyAQueuedJobWaits) {
   };
   add("waiting", 1h);
   EXPECT_EQ(reason("waiting"), "no_daemon: no daemon works the queue");
-  ASSERT_TRUE(db().acquire_lease(core::kQueueLeaseName, "host:42", 15s, now_));
+  // A daemon is alive: its registry row has not lapsed.
+  ASSERT_TRUE(db().acquire_lease(core::daemon_registry_name("host:42"), "host:42", 15s, now_));
   EXPECT_EQ(reason("waiting"), "ready: ready: starts at the daemon's next dispatch");
 
   // One create in flight fills create.max_concurrent_creates: 1.
