@@ -97,7 +97,8 @@ TEST_F(PostgresReplicas, ThreeDaemonsKillsAndAServerCrashLoseNothingAndPayOnce) 
 
   start_sim({"--time-factor", "0.004", "--seed", "41", "--fault-drop-after-create", "0.1",
              "--fault-500", "0.03", "--fault-503", "0.03", "--fault-slow", "0.05",
-             "--slow-ms", "300"});
+             "--slow-ms", "300", "--org", "org-demo", "--org", "org-b", "--org", "org-c",
+             "--org", "org-d"});
   DaemonSettings settings;
   settings.database_url = url;
   settings.max_concurrent_creates = 16;
