@@ -14,6 +14,8 @@ std::ostream& operator<<(std::ostream& out, const SpreadPlan& plan) {
   };
   out << "plan{take=";
   list(plan.take);
+  out << ", probe=";
+  list(plan.probe);
   out << ", hand_over=";
   list(plan.hand_over);
   out << ", drain=";
@@ -61,6 +63,11 @@ SpreadPlan OrgSpread::resume(const SpreadLook& look) {
     const std::size_t room = plan.fair_share - held;
     plan.take.assign(free.begin(), free.begin() + static_cast<std::ptrdiff_t>(
                                                       std::min(room, free.size())));
+  }
+  // Still below the share with nothing free: held by others, maybe by a dead daemon.
+  for (const auto& org : orgs) {
+    if (held + plan.take.size() + plan.probe.size() >= plan.fair_share) break;
+    if (!look.held.contains(org) && !is_free(look, org)) plan.probe.push_back(org);
   }
   // Orphans: free too long for whoever the registry says should take them.
   for (const auto& org : free) {

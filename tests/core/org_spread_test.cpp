@@ -38,13 +38,22 @@ TEST(OrgSpread, ASecondDaemonTakesOnlyItsShareOfTheFreeOrgs) {
   EXPECT_EQ(plan.take, (Orgs{"o3", "o4"}));
 }
 
-TEST(OrgSpread, AnUnexpiredLeaseOfAnotherDaemonIsNeverAskedFor) {
+TEST(OrgSpread, AnUnexpiredLeaseOfAnotherDaemonIsOnlyProbedAndOnlyBelowTheShare) {
   OrgSpread spread{"b", kPolicy};
-  const auto plan = spread.resume(SpreadLook{.now = at(0), .store_now_ms = 1'000,
-                                             .live_daemons = {"a", "b"}, .orgs = {"o1"},
-                                             .leases = {{"o1", held_by("a", 4, 1'001)}}});
+  auto plan = spread.resume(SpreadLook{.now = at(0), .store_now_ms = 1'000,
+                                       .live_daemons = {"a", "b"}, .orgs = {"o1"},
+                                       .leases = {{"o1", held_by("a", 4, 1'001)}}});
   EXPECT_TRUE(plan.take.empty());
+  EXPECT_EQ(plan.probe, (Orgs{"o1"}));  // the store grants it only if a provably died
   EXPECT_TRUE(plan.hand_over.empty());
+  // At its share (one of two orgs), b asks for nothing of a's.
+  plan = spread.resume(SpreadLook{.now = at(1'000), .store_now_ms = 2'000,
+                                  .live_daemons = {"a", "b"}, .orgs = {"o1", "o2"},
+                                  .leases = {{"o1", held_by("a", 4, 9'000)},
+                                             {"o2", held_by("b", 1, 9'000)}},
+                                  .held = {"o2"}});
+  EXPECT_TRUE(plan.take.empty());
+  EXPECT_TRUE(plan.probe.empty());
 }
 
 TEST(OrgSpread, WhenADaemonJoinsTheHolderHandsOverWhatIsBeyondItsShare) {

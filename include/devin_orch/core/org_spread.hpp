@@ -10,6 +10,9 @@
 // (a create in flight) is drained instead: no new work starts for it until it can go.
 // An organisation left free for `orphan_grace` is taken even beyond the share: a count of live
 // daemons that lags (one just died, one cannot reach the database) must never leave work undone.
+// A daemon below its share also asks for organisations others hold (`probe`): the store grants
+// one only if its holder provably died (SQLite on one machine), so a kill is noticed at once
+// there instead of after the lapse; elsewhere the answer is a refusal.
 #pragma once
 
 #include "devin_orch/core/lease.hpp"
@@ -59,6 +62,7 @@ struct SpreadLook {
 
 struct SpreadPlan {
   std::vector<std::string> take;       // ask for these leases now
+  std::vector<std::string> probe;      // ask for these too; granted only if the holder died
   std::vector<std::string> hand_over;  // stop working these and release their leases
   std::vector<std::string> drain;      // to hand over once idle: start no new work for them
   std::size_t fair_share = 0;          // ceil(organisations / live daemons)

@@ -215,9 +215,11 @@ void OrgLeases::look(std::int64_t now_ms) {
     }
   }
   draining_ = {plan.drain.begin(), plan.drain.end()};
-  for (const auto& org : plan.take) {
-    if (stopped_) return;
-    take(org);
+  for (const auto* list : {&plan.take, &plan.probe}) {
+    for (const auto& org : *list) {
+      if (stopped_) return;
+      take(org);
+    }
   }
   for (const auto& org : plan.hand_over) {
     if (stopped_) return;
