@@ -190,10 +190,6 @@ void Daemon::start() {
   listen_for_signals();
   notifier_.notify("READY=1\nSTATUS=" + status_line());
   runtime_.spawn(heartbeat());
-  // Before any Org exists, so recovered organisations start paused if they are, and send
-  // nothing inside a wait announced before the stop.
-  gates_.sync_pauses();
-  gates_.load_holds();
   lease_.start();
 }
 
@@ -202,6 +198,11 @@ void Daemon::start() {
 // jobs too. The first org taken starts the dispatcher, notifications and retention.
 void Daemon::take_over(const std::string& org_id) {
   if (runtime_.stopping()) return;
+  // Read at each take-over, as the previous holder left them: the org's Org (created by the
+  // recovery below if new) starts paused if it is, and sends nothing inside a wait announced
+  // before the previous holder stopped.
+  gates_.sync_pauses();
+  gates_.load_holds();
   if (!recover(org_id)) {
     request_stop("cannot read the queue", 1);
     return;
