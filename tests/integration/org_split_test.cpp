@@ -128,13 +128,12 @@ TEST_F(OrgSplit, TwoDaemonsShareTheOrgsAndTheSurvivorTakesAllWithoutPayingTwice)
   ASSERT_EQ(shared.size(), orgs.size()) << all_logs();
   ASSERT_EQ(distinct(shared).size(), 2u) << "one daemon holds every org\n" << all_logs();
 
-  // `status` says who works which organisation.
+  // `status` says how many daemons live and who works the default organisation (the others
+  // may change hands meanwhile, as organisations run out of work).
   const auto status = run_command(daemon_options({"status", "--config", dir_.file("config.yaml")}));
   EXPECT_EQ(status.exit_code, 0) << status.err;
-  for (const auto& [org, owner] : shared) {
-    EXPECT_NE(status.out.find("org " + org + ": worked by " + owner), std::string::npos)
-        << status.out;
-  }
+  EXPECT_NE(status.out.find("queue: 2 live daemon(s)"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("org org-demo: worked by "), std::string::npos) << status.out;
 
   // SIGKILL the daemon that holds the default org, mid-run.
   std::this_thread::sleep_for(std::chrono::milliseconds{800});
