@@ -67,7 +67,7 @@ TEST_F(PostgresStoreTest, ProcessesStartingTogetherMigrateAFreshDatabaseOnce) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(opened, std::vector<int>(opened.size(), 1));
-  EXPECT_EQ(database_.sql("SELECT count(*), max(version) FROM devin_orch_schema"), "2|2\n");
+  EXPECT_EQ(database_.sql("SELECT count(*), max(version) FROM devin_orch_schema"), "3|3\n");
 }
 
 TEST_F(PostgresStoreTest, ADatabaseNewerThanThisBuildIsRefused) {
