@@ -691,14 +691,6 @@ void validate(Config& config, Reader& reader) {
   } else if (config.database.path.empty()) {
     reader.error_from("database.path", "must not be empty");
   }
-  // Until the PostgreSQL store has the outbox (issue 26), receivers there would never hear
-  // anything: refused here rather than silent.
-  if (!config.database.url.empty() &&
-      !(config.notify.webhooks.empty() && config.notify.slack.empty())) {
-    reader.error_from(config.notify.webhooks.empty() ? "notify.slack" : "notify.webhooks",
-                      "notifications need database.path (SQLite): the notification outbox is "
-                      "not supported on PostgreSQL yet");
-  }
   if (config.notify.retry_max < config.notify.retry_initial) {
     reader.error_from("notify.retry_max", "must be at least notify.retry_initial (" +
                                               format_duration(config.notify.retry_initial) + ")");

@@ -844,17 +844,17 @@ namespace {
 
 class NotifyConfigTest : public ConfigTest {};
 
-// The PostgreSQL store has no outbox yet: its receivers would hear nothing, so they are refused.
-TEST_F(NotifyConfigTest, ReceiversAreRefusedWithAPostgresDatabase) {
-  const ConfigLoad refused = load(
+// Both stores have the outbox: receivers are taken with a PostgreSQL database as with SQLite.
+TEST_F(NotifyConfigTest, ReceiversAreTakenWithAPostgresDatabase) {
+  const ConfigLoad loaded = load(
       "api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n"
-      "notify:\n  webhooks:\n    - url: https://ci.example.com/hook\n");
-  ASSERT_EQ(refused.errors.size(), 1U);
-  EXPECT_EQ(refused.errors[0].field, "notify.webhooks");
-  EXPECT_NE(rendered(refused.errors)[0].find("not supported on PostgreSQL yet"), std::string::npos)
-      << rendered(refused.errors)[0];
-  const ConfigLoad plain = load("api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n");
-  EXPECT_TRUE(plain.errors.empty()) << rendered(plain.errors)[0];
+      "notify:\n  webhooks:\n    - url: https://ci.example.com/hook\n"
+      "  slack:\n    - url: https://hooks.slack.com/services/T/B/X\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  ASSERT_TRUE(loaded.config);
+  EXPECT_EQ(loaded.config->database.url, "postgresql://orch@db/orch");
+  EXPECT_EQ(loaded.config->notify.webhooks.size(), 1U);
+  EXPECT_EQ(loaded.config->notify.slack.size(), 1U);
 }
 
 TEST_F(NotifyConfigTest, WebhooksAndSlackAreReadWithTheirFilters) {
