@@ -19,7 +19,7 @@ Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
       until_idle_{until_idle},
       stop_{std::move(stop)},
       wakeup_{services.runtime} {
-  if (until_idle) reporter_.emplace(services, parts.gates, progress_every);
+  if (until_idle) reporter_.emplace(services, parts.gates, parts.notifier, progress_every);
 }
 
 void Dispatcher::slot_freed() {

@@ -338,6 +338,12 @@ void Notifier::refresh_gauges() {
   services_.metrics.notifications_pending(static_cast<double>(counts->pending + counts->unrouted));
 }
 
+std::optional<std::int64_t> Notifier::undelivered() {
+  const auto counts = outbox_.outbox_counts();
+  if (!counts) return std::nullopt;
+  return counts->unrouted + counts->pending;
+}
+
 bool Notifier::settled() {
   if (plan_.in_flight() > 0) return false;
   const auto counts = outbox_.outbox_counts();
