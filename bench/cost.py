@@ -114,6 +114,9 @@ def main():
     p.add_argument("--interval", type=float, default=10,
                    help="baseline poll interval and the daemon's poll.initial_delay, seconds")
     p.add_argument("--no-baseline", action="store_true", help="daemon runs only (no ratios)")
+    p.add_argument("--baseline-status-requests", type=int,
+                   help="with --no-baseline: the baseline's status requests from an earlier run, "
+                        "for the status-request ratio and the lag target")
     p.add_argument("--repeat", type=int, default=5,
                    help="daemon runs per cadence; the median run is reported (default 5)")
     p.add_argument("--smoke", action="store_true")
@@ -125,8 +128,11 @@ def main():
     b.raise_fd_limit()
 
     iv = args.interval
-    cadences = [(f"devin-orch (poll {iv:g}s x1.5 up to {6 * iv:g}s, defaults)",
-                 {"initial_delay": f"{iv:g}s", "max_delay": f"{6 * iv:g}s", "multiplier": 1.5})]
+    # The defaults: the cadence grows to max_delay for full polls but only to
+    # incremental_max_delay (10 s) while polls are incremental, which they are here.
+    cadences = [(f"devin-orch (poll {iv:g}s x1.5 up to {6 * iv:g}s, {iv:g}s while incremental, defaults)",
+                 {"initial_delay": f"{iv:g}s", "max_delay": f"{6 * iv:g}s", "multiplier": 1.5,
+                  "incremental_max_delay": f"{iv:g}s"})]
     if args.fixed_cadence:
         cadences.append((f"devin-orch (poll fixed {iv:g}s, like the baseline)",
                          {"initial_delay": f"{iv:g}s", "max_delay": f"{iv:g}s", "multiplier": 1}))
@@ -160,6 +166,18 @@ def main():
                      f"{r['requests']} / {r['status_requests']} / {r['creates']}", "", ""))
         rows.append((f"{r['name']}: wall s / ended / lag mean, p99 s",
                      f"{r['wall_s']:.0f} / {r['ended']} / {r['lag_mean_s']:.1f}, {r['lag_p99_s']:.1f}", "", ""))
+    # Prompt detection (issue 26): ends seen within 12 s at p99 while status requests stay at
+    # least 100x fewer than the baseline's.
+    base_status = base["status_requests"] if base else args.baseline_status_requests
+    for r in (runs if not base else runs[:-1]):
+        if "defaults" not in r["name"]:
+            continue
+        rows.append(("end-detection lag p99 (defaults)", f"{r['lag_p99_s']:.1f} s", "<= 12 s",
+                     b.check(r["lag_p99_s"], "<=", 12)))
+        if base_status:
+            st_x = base_status / max(1, r["status_requests"])
+            rows.append(("status requests, baseline / devin-orch (defaults)", f"{st_x:.1f}x",
+                         ">= 100x", b.check(st_x, ">=", 100)))
     for r in (runs[:-1] if base else []):
         cpu_x = base["cpu_s"] / max(r["cpu_s"], 1e-9)
         mem_x = base["peak_rss_mib"] / r["peak_rss_mib"]

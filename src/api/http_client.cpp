@@ -423,8 +423,11 @@ struct HttpClient::Impl {
     Request message{verb_of(request.method), origin.path_prefix + request.target, 11};
     message.set(http::field::host, origin.host_header);
     message.set(http::field::user_agent, options.user_agent);
-    message.set(http::field::authorization, "Bearer " + options.bearer_token);
+    if (!options.bearer_token.empty()) {
+      message.set(http::field::authorization, "Bearer " + options.bearer_token);
+    }
     message.set(http::field::accept, "application/json");
+    for (const auto& [name, value] : request.headers) message.set(name, value);
     if (!request.body.empty()) {
       message.set(http::field::content_type, "application/json");
       message.body() = request.body;

@@ -180,7 +180,28 @@ std::optional<FieldError> validate(const JobControls& controls) {
       return found;
     }
   }
+  for (std::size_t i = 0; i < controls.notify.size(); ++i) {
+    if (auto found = validate(controls.notify[i], "notify[" + std::to_string(i) + "]")) {
+      return found;
+    }
+  }
   return std::nullopt;
+}
+
+std::optional<FieldError> validate(const NotifyTarget& target, const std::string& field) {
+  if (auto why = notify_url_problem(target.url)) return problem(field + ".url", *why);
+  if (target.secret_file) {
+    if (target.format == NotifyTarget::Format::slack) {
+      return problem(field + ".secret_file", "a Slack incoming webhook is not signed");
+    }
+    if (auto found = check_name(field + ".secret_file", *target.secret_file, kOptionalEmpty)) {
+      return found;
+    }
+    if (!target.secret_file->starts_with('/')) {
+      return problem(field + ".secret_file", "must be an absolute path");
+    }
+  }
+  return check_names(field + ".tags", target.tags);
 }
 
 std::optional<FieldError> validate(const JobDefinition& definition) {

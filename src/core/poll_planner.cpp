@@ -99,7 +99,16 @@ void PollPlanner::track(const std::string& session_id, TimePoint now,
                         std::optional<TimePoint> first_due) {
   Node& node = *entries_.try_emplace(session_id).first;
   node.second.step = 0;
-  schedule(node, first_due.value_or(now + cadence_delay(policy_.cadence, 0, random_)));
+  schedule(node, first_due.value_or(now + delay(0)));
+}
+
+Duration PollPlanner::delay(int step) {
+  if (!incremental_ || policy_.incremental_max.count() <= 0) {
+    return cadence_delay(policy_.cadence, step, random_);
+  }
+  CadencePolicy capped = policy_.cadence;
+  capped.max = std::min(capped.max, policy_.incremental_max);
+  return cadence_delay(capped, step, random_);
 }
 
 void PollPlanner::untrack(const std::string& session_id) {
@@ -119,7 +128,7 @@ void PollPlanner::observed(const std::string& session_id, bool changed, TimePoin
   if (it == entries_.end()) return;
   Entry& entry = it->second;
   entry.step = changed ? 0 : std::min(entry.step + 1, kMaxStep);
-  schedule(*it, now + cadence_delay(policy_.cadence, entry.step, random_));
+  schedule(*it, now + delay(entry.step));
 }
 
 void PollPlanner::retry_later(const std::string& session_id, Duration delay, TimePoint now) {

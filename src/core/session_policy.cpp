@@ -1,6 +1,8 @@
 // Follow-up messages, the waiting-for-user policy and per-job completion, decided per poll.
 #include "devin_orch/core/session_policy.hpp"
 
+#include "devin_orch/core/notify_event.hpp"
+
 namespace devin_orch::core {
 
 SessionPolicy::SessionPolicy(JobControls controls, CompletionPolicy default_completion,
@@ -35,7 +37,7 @@ SessionDecision SessionPolicy::decide(const SessionObservation& seen) {
       seen.status_detail ? std::optional<std::string_view>{*seen.status_detail} : std::nullopt,
       controls().complete_on.value_or(default_completion_));
 
-  const bool waiting_for_user = seen.status == "running" && detail == "waiting_for_user";
+  const bool waiting_for_user = waits_for_user(seen.status, seen.status_detail);
   // Idle: the agent stopped and waits; a message makes it work again (a session suspended for
   // inactivity resumes on a message).
   const bool idle = (seen.status == "running" &&

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 namespace devin_orch::store {
 namespace json = boost::json;
@@ -258,6 +259,90 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
   return spec;
 }
 
+namespace {
+
+json::array notify_targets_json(const std::vector<core::NotifyTarget>& targets) {
+  json::array out;
+  for (const auto& target : targets) {
+    json::object item{{"url", target.url}};
+    if (target.format == core::NotifyTarget::Format::slack) item["format"] = "slack";
+    if (target.secret_file) item["secret_file"] = *target.secret_file;
+    if (!target.events.empty()) {
+      json::array events;
+      for (const auto type : target.events) events.emplace_back(core::to_string(type));
+      item["events"] = std::move(events);
+    }
+    if (!target.tags.empty()) item["tags"] = string_array(target.tags);
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+// The JSON types and names only; the values are core::validate's.
+std::optional<std::vector<core::NotifyTarget>> notify_targets_from_json(const json::value& value,
+                                                                        std::string* reason) {
+  const auto fail = [&](std::string why) -> std::optional<std::vector<core::NotifyTarget>> {
+    *reason = "field 'notify': " + std::move(why);
+    return std::nullopt;
+  };
+  constexpr const char* kShape =
+      "expected an array of {\"url\", \"secret_file\", \"events\", \"tags\"}";
+  if (!value.is_array()) return fail(kShape);
+  std::vector<core::NotifyTarget> targets;
+  for (const auto& item : value.as_array()) {
+    if (!item.is_object()) return fail(kShape);
+    core::NotifyTarget target;
+    bool has_url = false;
+    for (const auto& [name, field] : item.as_object()) {
+      if (name == "url" && field.is_string()) {
+        target.url = std::string{field.as_string()};
+        has_url = true;
+      } else if (name == "secret_file" && field.is_string()) {
+        target.secret_file = std::string{field.as_string()};
+      } else if (name == "format" && field.is_string() &&
+                 (field.as_string() == "slack" || field.as_string() == "webhook")) {
+        target.format = field.as_string() == "slack" ? core::NotifyTarget::Format::slack
+                                                      : core::NotifyTarget::Format::webhook;
+      } else if ((name == "events" || name == "tags") && field.is_array()) {
+        for (const auto& entry : field.as_array()) {
+          if (!entry.is_string()) return fail("'" + std::string{name} + "' must hold strings");
+          if (name == "tags") {
+            target.tags.emplace_back(entry.as_string());
+          } else if (const auto type = core::parse_event_type(entry.as_string())) {
+            target.events.push_back(*type);
+          } else {
+            return fail("unknown event '" + std::string{entry.as_string()} + "'");
+          }
+        }
+      } else {
+        return fail(std::string{kShape} + ", got field '" + std::string{name} + "'");
+      }
+    }
+    if (!has_url) return fail("each target needs a \"url\"");
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+}  // namespace
+
+std::string encode_notify_targets(const std::vector<core::NotifyTarget>& targets) {
+  return targets.empty() ? std::string{} : json::serialize(notify_targets_json(targets));
+}
+
+result<std::vector<core::NotifyTarget>> decode_notify_targets(std::string_view text,
+                                                              std::string* reason) {
+  if (text.empty()) return std::vector<core::NotifyTarget>{};
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(text, ec, {}, parse_options());
+  std::string why = ec ? "not valid JSON (" + ec.message() + ")" : std::string{};
+  if (!ec) {
+    if (auto targets = notify_targets_from_json(parsed, &why)) return std::move(*targets);
+  }
+  if (reason != nullptr) *reason = std::move(why);
+  return errc::invalid_argument;
+}
+
 std::string encode_controls(const core::JobControls& controls) {
   json::object out;
   using Action = core::WaitingPolicy::Action;
@@ -278,6 +363,7 @@ std::string encode_controls(const core::JobControls& controls) {
         *controls.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop";
   }
   if (controls.fan_out_enterprise) out["fan_out"] = "enterprise";
+  if (!controls.notify.empty()) out["notify"] = notify_targets_json(controls.notify);
   return out.empty() ? std::string{} : json::serialize(out);
 }
 
@@ -334,6 +420,11 @@ result<void> decode_controls(std::string_view text, core::JobControls& controls,
         return fail("field 'fan_out': expected \"enterprise\"");
       }
       decoded.fan_out_enterprise = true;
+    } else if (key == "notify") {
+      std::string why;
+      auto targets = notify_targets_from_json(value, &why);
+      if (!targets) return fail(std::move(why));
+      decoded.notify = std::move(*targets);
     } else {
       return fail("unknown field '" + std::string{key} + "'");
     }

@@ -153,6 +153,23 @@ TEST(HttpClient, SendsTheExpectedHeadersAndNoAcceptEncoding) {
   EXPECT_EQ(post.header("accept-encoding"), std::nullopt);
 }
 
+// A webhook's client: no token, so no Authorization header at all (the Devin key never goes
+// to a receiver), and the request's own header fields (its signature).
+TEST(HttpClient, WithoutATokenSendsNoAuthorizationAndSendsTheRequestsHeaders) {
+  net::io_context io;
+  LoopbackServer server{io, LoopbackServer::Responder{json_ok}};
+  std::string why;
+  auto client = HttpClient::create(io.get_executor(), {.base_url = server.url()}, &why);
+  ASSERT_TRUE(client) << why;
+  HttpRequest request{.method = Method::post, .target = "/hook", .body = "{}"};
+  request.headers = {{"Devin-Orch-Signature", "t=1,v1=ab"}, {"Devin-Orch-Event-Id", "evt_1"}};
+  run(io, send_all(**client, {request}));
+  ASSERT_EQ(server.requests.size(), 1U);
+  EXPECT_EQ(server.requests[0].header("authorization"), std::nullopt);
+  EXPECT_EQ(server.requests[0].header("devin-orch-signature"), "t=1,v1=ab");
+  EXPECT_EQ(server.requests[0].header("devin-orch-event-id"), "evt_1");
+}
+
 TEST(HttpClient, BaseUrlPathIsAPrefixOfEveryTarget) {
   net::io_context io;
   LoopbackServer server{io, LoopbackServer::Responder{json_ok}};

@@ -37,6 +37,32 @@ TEST(PollPlanner, FirstPollIsOneCadenceStepAfterTracking) {
   EXPECT_THAT(planner.take_due(kT0 + seconds{9}), ElementsAre("a"));  // within the window
 }
 
+// Incremental polls cost one request per batch whatever its size: their cadence stops growing
+// at incremental_max, so an end is seen within about that long. Full polls keep the long cap.
+TEST(PollPlanner, IncrementalPollsCapTheCadenceSooner) {
+  Random random{1};
+  PollPlannerPolicy policy = exact_policy();
+  policy.incremental_max = seconds{15};
+  PollPlanner planner{policy, random};
+  planner.set_incremental(true);
+  planner.track("a", kT0);
+  EXPECT_EQ(planner.next_due(), kT0 + seconds{10});
+  TimePoint now = kT0 + seconds{10};
+  ASSERT_THAT(planner.take_due(now), ElementsAre("a"));
+  planner.observed("a", false, now);
+  EXPECT_EQ(planner.next_due(), now + seconds{15});  // 20 s capped at 15
+  now += seconds{15};
+  ASSERT_THAT(planner.take_due(now), ElementsAre("a"));
+  planner.observed("a", false, now);
+  EXPECT_EQ(planner.next_due(), now + seconds{15});
+  // The organisation fell back to full polls: the usual cadence and cap again.
+  planner.set_incremental(false);
+  now += seconds{15};
+  ASSERT_THAT(planner.take_due(now), ElementsAre("a"));
+  planner.observed("a", false, now);
+  EXPECT_EQ(planner.next_due(), now + seconds{60});
+}
+
 TEST(PollPlanner, FirstDueOverridesTheCadence) {
   Random random{2};
   PollPlanner planner{exact_policy(), random};

@@ -13,12 +13,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace devin_orch::api {
 
 struct HttpClientOptions {
   std::string base_url;                  // e.g. https://api.devin.ai or http://127.0.0.1:8080
-  std::string bearer_token;              // sent as `Authorization: Bearer ...`; never logged
+  std::string bearer_token;              // sent as `Authorization: Bearer ...` (none if empty); never logged
   std::optional<std::string> ca_file;    // extra CA bundle; system store used otherwise
   core::Duration connect_timeout{10'000};  // resolve + TCP connect + TLS handshake
   core::Duration request_timeout{30'000};  // write + read of one request (overall deadline)
@@ -36,6 +38,8 @@ struct HttpRequest {
   std::string target;                  // path and query
   std::string body;                    // JSON when non-empty
   core::Duration timeout{0};           // 0: options.request_timeout
+  // Extra header fields (a webhook's signature, say); names and values the caller made safe.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct HttpResponse {

@@ -2,6 +2,8 @@
 // the store keeps. Plain value types shared by every module.
 #pragma once
 
+#include "devin_orch/core/notify_target.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -73,6 +75,8 @@ struct JobControls {
   std::vector<std::string> messages;          // follow-ups, one each time the session goes idle
   std::optional<CompletionPolicy> complete_on;  // default from the config
   bool fan_out_enterprise = false;  // one child job per organisation of the enterprise
+  // Where this job's own notifications go (a producer's callback), beside the configured ones.
+  std::vector<NotifyTarget> notify;
 
   bool operator==(const JobControls&) const = default;
 };

@@ -44,6 +44,8 @@ std::optional<FieldError> validate(const JobDefinition& definition);
 std::optional<FieldError> validate_key(std::string_view key);
 std::optional<FieldError> validate(const JobSpec& spec);
 std::optional<FieldError> validate(const JobControls& controls);
+// One notification target; `field` names it in the error ("notify[0]", "notify.webhooks[1]").
+std::optional<FieldError> validate(const NotifyTarget& target, const std::string& field);
 
 // Unicode code points in `text`, or nullopt if it is not valid UTF-8 (overlong forms,
 // surrogates and values past U+10FFFF included).

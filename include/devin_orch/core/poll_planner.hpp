@@ -18,6 +18,10 @@ namespace devin_orch::core {
 
 struct PollPlannerPolicy {
   CadencePolicy cadence{};
+  // While polls are incremental (set_incremental), the cadence grows only up to this (0: no
+  // other cap than cadence.max). An incremental poll costs one request per batch whatever the
+  // number of sessions in it, so a short cap sees ends sooner for few more requests.
+  Duration incremental_max{0};
   std::size_t max_batch = 200;     // the list endpoint's `first` ceiling
   Duration batch_window{1'000};    // sessions due this soon join a batch taken now
 };
@@ -43,6 +47,10 @@ class PollPlanner {
   // A taken session could not be polled (failed request): due again after `delay`, cadence
   // step unchanged.
   void retry_later(const std::string& session_id, Duration delay, TimePoint now);
+
+  // Whether the organisation's polls ask only for what changed (updated_after): the cadence's
+  // cap is then PollPlannerPolicy::incremental_max. Applies from each session's next schedule.
+  void set_incremental(bool incremental) noexcept { incremental_ = incremental; }
 
   // Earliest due time among sessions not currently taken.
   std::optional<TimePoint> next_due() const;
@@ -77,7 +85,10 @@ class PollPlanner {
   void sift_up(std::size_t slot);
   void sift_down(std::size_t slot);
 
+  Duration delay(int step);
+
   PollPlannerPolicy policy_;
+  bool incremental_ = false;
   Random& random_;
   std::vector<Due> due_;
   std::uint64_t next_seq_ = 0;

@@ -7,6 +7,7 @@
 #include "devin_orch/core/job_validation.hpp"
 
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace devin_orch::store {
@@ -34,5 +35,12 @@ std::string encode_controls(const core::JobControls& controls);
 // needs the column fields too.
 result<void> decode_controls(std::string_view json, core::JobControls& controls,
                              std::string* reason = nullptr);
+
+// A list of notification targets as JSON (the controls' "notify", the outbox's per-job
+// targets): [{"url", "format" ("slack"; absent: webhook), "secret_file", "events", "tags"}].
+// An empty list encodes to an empty string.
+std::string encode_notify_targets(const std::vector<core::NotifyTarget>& targets);
+result<std::vector<core::NotifyTarget>> decode_notify_targets(std::string_view json,
+                                                              std::string* reason = nullptr);
 
 }  // namespace devin_orch::store

@@ -1,4 +1,4 @@
-// The store as a whole: one object that serves all three audiences, and the factory that opens
+// The store as a whole: one object that serves every audience (the outbox too), and the factory that opens
 // it. Callers keep only the interface they need (QueueStore& and ChangeFeed& in the daemon,
 // OperatorStore& in the CLI, JobIntake& in the job loaders), so no backend type reaches them.
 #pragma once
@@ -7,6 +7,7 @@
 #include "devin_orch/store/error.hpp"
 #include "devin_orch/store/job_intake.hpp"
 #include "devin_orch/store/operator_store.hpp"
+#include "devin_orch/store/outbox_store.hpp"
 #include "devin_orch/store/queue_store.hpp"
 #include "devin_orch/store/types.hpp"
 
@@ -14,7 +15,7 @@
 
 namespace devin_orch::store {
 
-class Store : public QueueStore, public OperatorStore, public ChangeFeed {
+class Store : public QueueStore, public OperatorStore, public ChangeFeed, public OutboxStore {
  public:
   // The calls both audiences have, declared once more so that calling one on a Store is not
   // ambiguous. Their contracts are QueueStore's and OperatorStore's.
@@ -31,6 +32,7 @@ class Store : public QueueStore, public OperatorStore, public ChangeFeed {
   QueueStore& queue() noexcept { return *this; }
   OperatorStore& operators() noexcept { return *this; }
   ChangeFeed& changes() noexcept { return *this; }
+  OutboxStore& outbox() noexcept { return *this; }
 };
 
 // Opens (creating if needed) and migrates the database `options` names. Errors: invalid_argument

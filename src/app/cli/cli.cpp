@@ -12,10 +12,11 @@ namespace devin_orch::app {
 namespace {
 
 // The main help's order; the groups' summaries come from here too.
-constexpr std::array<const CommandInfo*, 15> kCommands{
+constexpr std::array<const CommandInfo*, 16> kCommands{
     &run_info,   &status_info, &check_config_info, &healthcheck_info, &version_info,
     &enqueue_info, &ls_info,   &show_info,         &wait_info,        &cancel_info,
     &retry_info, &pause_info,  &resume_info,       &prune_info,       &delete_info,
+    &events_info,
 };
 
 std::string main_help() {

@@ -70,6 +70,7 @@ std::optional<ExitCode> Command::open(Opened& opened) const {
   if (const auto stop = load(opened.config)) return stop;
   std::unique_ptr<store::Store> store;
   if (const auto stop = open_database(opened.config, store)) return stop;
+  opened.outbox = &store->outbox();
   opened.store = std::move(store);
   return std::nullopt;
 }

@@ -7,6 +7,7 @@
 #include "devin_orch/app/config/config.hpp"
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/store/operator_store.hpp"
+#include "devin_orch/store/outbox_store.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -30,6 +31,7 @@ inline constexpr OptionSpec kJsonOption{"--json"};
 struct Opened {
   Config config;
   std::unique_ptr<store::OperatorStore> store;
+  store::OutboxStore* outbox = nullptr;  // the same database's notification outbox
 };
 
 class Command {
@@ -79,6 +81,7 @@ extern const CommandInfo ls_info, show_info;               // inspect.cpp
 extern const CommandInfo cancel_info, retry_info, pause_info, resume_info, prune_info,
     delete_info;                                           // control.cpp
 extern const CommandInfo wait_info;                        // wait.cpp
+extern const CommandInfo events_info;                      // events.cpp
 
 // ---- parsing values ----
 // A whole decimal integer, nothing else.

@@ -368,6 +368,9 @@ ExitCode cmd_prune(Command& command) {
     const auto pruned = opened.store->prune(cutoff, io.now);
     if (!pruned) return command.database_error(pruned.error());
     count = *pruned;
+    // Notifications of the same age that have nothing left to deliver go too.
+    const auto events = opened.outbox->prune_events(cutoff);
+    if (!events) return command.database_error(events.error());
   }
   const auto cutoff_text = format_timestamp_ms(core::to_epoch_ms(cutoff));
   if (command.json()) {

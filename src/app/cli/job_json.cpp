@@ -20,8 +20,8 @@ namespace json = boost::json;
 namespace {
 
 // The control fields the store keeps as JSON (decode_controls' format).
-constexpr std::array<std::string_view, 4> kControlFields{"on_waiting_for_user", "messages",
-                                                         "complete_on", "fan_out"};
+constexpr std::array<std::string_view, 5> kControlFields{"on_waiting_for_user", "messages",
+                                                         "complete_on", "fan_out", "notify"};
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/yaml_value.hpp"
+#include "devin_orch/app/jobs/notify_yaml.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/types.hpp"
 
 #include <boost/url/parse.hpp>
@@ -25,6 +27,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <variant>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -138,6 +141,37 @@ class Reader {
                                    .line = mark.line >= 0 ? mark.line + 1 : 0,
                                    .column = mark.line >= 0 ? mark.column + 1 : 0};
   }
+  void error_at_mark(const YamlMark& mark, std::string field, std::string reason) {
+    errors_.push_back(located(file_, mark, std::move(reason), std::move(field)));
+  }
+  void remember_node(const std::string& field, const YamlValue& at) {
+    origins_[field] = Origin{.file = file_,
+                             .line = at.mark.line >= 0 ? at.mark.line + 1 : 0,
+                             .column = at.mark.line >= 0 ? at.mark.column + 1 : 0};
+  }
+
+  // A list of notification targets (notify.webhooks, notify.slack): the shape here, the values
+  // by core's rules (one definition with a job's `notify:`).
+  void notify_targets(const Entry& entry, std::vector<core::NotifyTarget>& out,
+                      core::NotifyTarget::Format format) {
+    auto read = read_notify_targets(
+        entry.value, entry.field, format,
+        [this](const std::string& field, const YamlValue& node) { remember_node(field, node); },
+        [this](const std::string& path) { return resolve(path); });
+    if (auto* problem = std::get_if<NotifyYamlError>(&read)) {
+      error_at_mark(problem->mark, problem->field, problem->reason);
+      return;
+    }
+    auto targets = std::move(std::get<std::vector<core::NotifyTarget>>(read));
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (auto found = core::validate(targets[i], entry.field + "[" + std::to_string(i) + "]")) {
+        error_from(found->field, found->reason);
+        return;
+      }
+    }
+    out = std::move(targets);
+  }
+
   void remember_env(const std::string& field, const char* variable) {
     origins_[field] = Origin{.file = std::string("$") + variable};
   }
@@ -349,6 +383,10 @@ std::vector<Section> sections(Config& c) {
             [&c](Reader& r, const Entry& e) { r.integer(e, c.poll.batch_size, 1, 200); }},
            {"full_every",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.poll.full_every, true); }},
+           {"incremental_max_delay",
+            [&c](Reader& r, const Entry& e) {
+              r.duration(e, c.poll.incremental_max_delay, false);
+            }},
        }},
       {"create",
        {
@@ -460,6 +498,34 @@ std::vector<Section> sections(Config& c) {
            {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
            {"address", [&c](Reader& r, const Entry& e) { r.string(e, c.metrics.address); }},
            {"port", [&c](Reader& r, const Entry& e) { r.integer(e, c.metrics.port, 0, 65535); }},
+       }},
+      {"notify",
+       {
+           {"webhooks",
+            [&c](Reader& r, const Entry& e) {
+              r.notify_targets(e, c.notify.webhooks, core::NotifyTarget::Format::webhook);
+            }},
+           {"slack",
+            [&c](Reader& r, const Entry& e) {
+              r.notify_targets(e, c.notify.slack, core::NotifyTarget::Format::slack);
+            }},
+           {"connect_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.connect_timeout, false); }},
+           {"request_timeout",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.request_timeout, false); }},
+           {"retry_initial",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.retry_initial, false); }},
+           {"retry_max",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.retry_max, false); }},
+           {"max_age", [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.max_age, false); }},
+           {"max_in_flight",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.notify.max_in_flight, 1, 10'000); }},
+           {"max_in_flight_per_receiver",
+            [&c](Reader& r, const Entry& e) {
+              r.integer(e, c.notify.max_in_flight_per_receiver, 1, 1'000);
+            }},
+           {"check_interval",
+            [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.check_interval, false); }},
        }},
       {"log",
        {
@@ -624,6 +690,10 @@ void validate(Config& config, Reader& reader) {
     }
   } else if (config.database.path.empty()) {
     reader.error_from("database.path", "must not be empty");
+  }
+  if (config.notify.retry_max < config.notify.retry_initial) {
+    reader.error_from("notify.retry_max", "must be at least notify.retry_initial (" +
+                                              format_duration(config.notify.retry_initial) + ")");
   }
 }
 
@@ -857,7 +927,7 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   if (!root.is_null() && !root.is_map()) {
     reader.error_at(root, "",
                     "expected a map of sections (api, rate, poll, create, database, jobs, "
-                    "shutdown, lease, retention, metrics, log), got " + describe_yaml(root));
+                    "shutdown, lease, retention, metrics, notify, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -933,6 +1003,7 @@ std::string render_config(const Config& config) {
   out.plain("jitter", format_number(config.poll.jitter));
   out.plain("batch_size", std::to_string(config.poll.batch_size));
   out.duration("full_every", config.poll.full_every);
+  out.duration("incremental_max_delay", config.poll.incremental_max_delay);
 
   out.section("create");
   out.plain("max_attempts", std::to_string(config.create.max_attempts));
@@ -980,6 +1051,23 @@ std::string render_config(const Config& config) {
   out.string("address", config.metrics.address);
   out.plain("port", std::to_string(config.metrics.port));
 
+  out.section("notify");
+  const auto targets = [&out](std::string_view key, const std::vector<core::NotifyTarget>& list) {
+    std::vector<std::string> urls;
+    for (const auto& target : list) urls.push_back(target.url);
+    out.strings(key, urls);  // the URLs only: the filters and secret files are as configured
+  };
+  targets("webhooks", config.notify.webhooks);
+  targets("slack", config.notify.slack);
+  out.duration("connect_timeout", config.notify.connect_timeout);
+  out.duration("request_timeout", config.notify.request_timeout);
+  out.duration("retry_initial", config.notify.retry_initial);
+  out.duration("retry_max", config.notify.retry_max);
+  out.duration("max_age", config.notify.max_age);
+  out.plain("max_in_flight", std::to_string(config.notify.max_in_flight));
+  out.plain("max_in_flight_per_receiver", std::to_string(config.notify.max_in_flight_per_receiver));
+  out.duration("check_interval", config.notify.check_interval);
+
   out.section("log");
   out.string("level", config.log.level);
   out.string("format", config.log.format);
@@ -1023,6 +1111,17 @@ std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* er
   // Callers say "no API key: " before the reason, as they do for a key file they cannot read.
   message =
       "provide the systemd credential devin-api-key, set api.api_key_file, or set DEVIN_API_KEY";
+  return std::nullopt;
+}
+
+std::optional<std::string> resolve_webhook_secret(const core::NotifyTarget& target,
+                                                  std::string* error) {
+  if (target.secret_file) return read_key_file(*target.secret_file, error);
+  if (const char* directory = non_empty_env("CREDENTIALS_DIRECTORY")) {
+    return read_key_file(std::string(directory) + "/devin-orch-webhook-secret", error);
+  }
+  *error = "no signing secret: set secret_file, or pass the credential devin-orch-webhook-secret "
+           "(systemd LoadCredential=)";
   return std::nullopt;
 }
 

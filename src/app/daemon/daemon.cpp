@@ -5,6 +5,7 @@
 
 #include "creator.hpp"
 #include "dispatcher.hpp"
+#include "notifier.hpp"
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
@@ -62,8 +63,9 @@ bool is_key_pause(std::string_view reason) {
 class Daemon {
  public:
   Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
-         store::ChangeFeed& changes, std::unique_ptr<api::HttpClient> http,
-         const DaemonOptions& options, server::MetricsRegistry& metrics);
+         store::ChangeFeed& changes, store::OutboxStore& outbox,
+         std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+         server::MetricsRegistry& metrics);
 
   // Signals, the systemd heartbeat and the queue's lease: from here the daemon either works
   // the queue or stands by until it may.
@@ -108,6 +110,7 @@ class Daemon {
   OrgGates gates_;
   Poller poller_;
   Creator creator_;
+  Notifier notifications_;
   Dispatcher dispatcher_;
   Retention retention_;
   net::signal_set signals_;
@@ -118,8 +121,9 @@ class Daemon {
 };
 
 Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
-               store::ChangeFeed& changes, std::unique_ptr<api::HttpClient> http,
-               const DaemonOptions& options, server::MetricsRegistry& metrics)
+               store::ChangeFeed& changes, store::OutboxStore& outbox,
+               std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+               server::MetricsRegistry& metrics)
     : io_{io},
       config_{config},
       store_{store},
@@ -159,13 +163,15 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                    .flow_ended = [this] { dispatcher_.slot_freed(); },
                    .fatal = [this](const std::string& why) { request_stop(why, 1); },
                }},
+      notifications_{services_, writer_, outbox, [this] { return lease_.may_act(); }},
       dispatcher_{services_,
                   Dispatcher::Parts{.writer = writer_,
                                     .gates = gates_,
                                     .creator = creator_,
                                     .poller = poller_,
                                     .lease = lease_,
-                                    .changes = changes},
+                                    .changes = changes,
+                                    .notifier = notifications_},
                   options.until_idle, options.progress_every,
                   [this](const std::string& why, int code) { request_stop(why, code); }},
       retention_{services_, writer_, lease_},
@@ -191,6 +197,7 @@ void Daemon::take_over() {
   }
   ready_ = true;
   gates_.lease_resumed();
+  runtime_.spawn(notifications_.run());  // what earlier owners left undelivered goes first
   runtime_.spawn(check_key_then_dispatch());
   if (retention_.enabled()) runtime_.spawn(retention_.run());
 }
@@ -464,8 +471,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   server::MetricsRegistry metrics;
   // Constructed before the job files are read: from here a SIGTERM is handled (at the first
   // turn of the loop), however long reading them takes.
-  detail::Daemon daemon{io, config, (*store)->queue(), (*store)->changes(), std::move(*http),
-                       options, metrics};
+  detail::Daemon daemon{io,      config,           (*store)->queue(), (*store)->changes(),
+                       (*store)->outbox(), std::move(*http), options, metrics};
   const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now());
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;

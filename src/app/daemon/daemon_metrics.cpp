@@ -53,7 +53,19 @@ constexpr Family kQueueWait{"devin_orch_queue_wait_seconds",
                             "From a job's submission to its session being recorded."};
 constexpr Family kSessionDuration{"devin_orch_session_duration_seconds",
                                   "From a session being recorded to its job ending."};
+constexpr Family kNotifications{
+    "devin_orch_notifications_total",
+    "Notification delivery attempts, by outcome (delivered, failed: retried, dead)."};
+constexpr Family kNotificationSeconds{
+    "devin_orch_notification_request_seconds",
+    "Time of each notification delivery attempt (answered or not)."};
 // Gauges.
+constexpr Family kNotificationsDead{
+    "devin_orch_notifications_dead",
+    "Notification deliveries dead-lettered and not retried since."};
+constexpr Family kNotificationsPending{
+    "devin_orch_notifications_pending",
+    "Notification deliveries waiting, and events not routed yet."};
 constexpr Family kBuildInfo{"devin_orch_build_info",
                             "The build: version, git commit and compiler; always 1."};
 constexpr Family kJobs{"devin_orch_jobs", "Jobs by state."};
@@ -203,13 +215,16 @@ DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::strin
   each(kDuplicateSessions, "result", std::array{"terminated", "failed"});
   histogram(registry_, kQueueWait, server::default_duration_buckets());
   histogram(registry_, kSessionDuration, server::default_duration_buckets());
+  each(kNotifications, "outcome", std::array{"delivered", "failed", "dead"});
+  histogram(registry_, kNotificationSeconds, server::default_latency_buckets());
   for (int value = 0;; ++value) {
     const auto state = static_cast<core::JobState>(value);
     if (core::to_string(state) == "unknown") break;
     jobs(state, 0);
   }
   for (const auto* family : {&kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
-                             &kCreationsInFlight, &kRequestsInFlight}) {
+                             &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
+                             &kNotificationsPending}) {
     gauge(registry_, *family);
   }
   add_organization(default_org);
@@ -275,6 +290,17 @@ void DaemonMetrics::session_duration(double seconds) {
   histogram(registry_, kSessionDuration, server::default_duration_buckets()).observe(seconds);
 }
 
+void DaemonMetrics::notification_attempt(NotificationOutcome outcome) {
+  const char* name = outcome == NotificationOutcome::delivered ? "delivered"
+                     : outcome == NotificationOutcome::dead    ? "dead"
+                                                               : "failed";
+  counter(registry_, kNotifications, one("outcome", name)).inc();
+}
+
+void DaemonMetrics::notification_request(double seconds) {
+  histogram(registry_, kNotificationSeconds, server::default_latency_buckets()).observe(seconds);
+}
+
 void DaemonMetrics::jobs(core::JobState state, double count) {
   gauge(registry_, kJobs, one("state", core::to_string(state))).set(count);
 }
@@ -299,6 +325,14 @@ void DaemonMetrics::creations_in_flight(double count) {
 
 void DaemonMetrics::requests_in_flight(double count) {
   gauge(registry_, kRequestsInFlight).set(count);
+}
+
+void DaemonMetrics::notifications_dead(double count) {
+  gauge(registry_, kNotificationsDead).set(count);
+}
+
+void DaemonMetrics::notifications_pending(double count) {
+  gauge(registry_, kNotificationsPending).set(count);
 }
 
 void DaemonMetrics::rate_gate(const std::string& org_id, const GateLevels& levels) {

@@ -59,6 +59,9 @@ class DaemonMetrics {
   void acus_consumed(const std::string& org_id, double acus);
   void queue_wait(double seconds);
   void session_duration(double seconds);
+  enum class NotificationOutcome { delivered, failed, dead };  // failed: retried later
+  void notification_attempt(NotificationOutcome outcome);
+  void notification_request(double seconds);  // one webhook request, answered or not
 
   // ---- gauges, set when /metrics is scraped ----
   void jobs(core::JobState state, double count);
@@ -68,6 +71,9 @@ class DaemonMetrics {
   void active_sessions(double count);
   void creations_in_flight(double count);
   void requests_in_flight(double count);
+  void notifications_dead(double count);
+  // Deliveries waiting, and events not routed yet.
+  void notifications_pending(double count);
   struct GateLevels {
     double configured_per_second = 0;  // the configured ceiling
     double per_second = 0;             // the refill rate the gate has settled on

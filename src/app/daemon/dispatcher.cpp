@@ -19,7 +19,7 @@ Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
       until_idle_{until_idle},
       stop_{std::move(stop)},
       wakeup_{services.runtime} {
-  if (until_idle) reporter_.emplace(services, parts.gates, progress_every);
+  if (until_idle) reporter_.emplace(services, parts.gates, parts.notifier, progress_every);
 }
 
 void Dispatcher::slot_freed() {
@@ -216,6 +216,8 @@ bool Dispatcher::idle_or_stuck() {
       parts_.gates.requests_in_flight() > 0 || parts_.writer.waiting() > 0) {
     return false;
   }
+  // Notifications too: every event delivered or dead-lettered.
+  if (!parts_.notifier.settled()) return false;
   for (const auto& [id, org] : parts_.gates.all()) {
     if (org->planner.size() > 0) return false;
   }

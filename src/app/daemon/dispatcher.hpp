@@ -5,6 +5,7 @@
 
 #include "creator.hpp"
 #include "notification_watch.hpp"
+#include "notifier.hpp"
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
@@ -34,6 +35,7 @@ class Dispatcher {
     Poller& poller;
     const QueueLease& lease;
     store::ChangeFeed& changes;
+    Notifier& notifier;
   };
   // `until_idle`: a batch run, which ends once nothing is queued or in flight, and logs why it
   // waits and, every `progress_every`, its progress; `stop(why, exit_code)` ends it (idle, or

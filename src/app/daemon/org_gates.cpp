@@ -22,6 +22,7 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
                               .max = config.poll.max_delay,
                               .multiplier = config.poll.multiplier,
                               .jitter = config.poll.jitter},
+                  .incremental_max = config.poll.incremental_max_delay,
                   .max_batch = static_cast<std::size_t>(config.poll.batch_size),
                   // Wide enough to gather sessions the jitter spread apart (polling one a
                   // little early costs nothing), capped so none is polled much too early.
@@ -37,7 +38,9 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
                                         .max = config.create.retry_max,
                                         .multiplier = 2.0},
                     config.poll.initial_delay / 2},
-      poll_wakeup{runtime} {}
+      poll_wakeup{runtime} {
+  planner.set_incremental(sync.enabled());
+}
 
 OrgGates::OrgGates(Services& services, StoreWriter& writer, const QueueLease& lease)
     : services_{services}, writer_{writer}, lease_{lease} {}

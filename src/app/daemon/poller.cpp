@@ -154,6 +154,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
               core::to_string(answer.outcome.cls), answer.outcome.detail);
     if (plan.pause_org) gates_.pause(org, "API key rejected (401): " + answer.outcome.detail);
     if (plan.stop_incremental && org.sync.turn_off()) {
+      org.planner.set_incremental(false);
       spdlog::warn("org {}: the API rejected updated_after with session_ids; every status poll "
                    "asks for all its sessions from now on",
                    org.org_id);
@@ -211,6 +212,7 @@ void Poller::note_dating(Org& org, TrackedSession& tracked, const api::Session& 
   if (status_changed(tracked.status, tracked.status_detail, session) &&
       !core::IncrementalPoll::change_is_dated(tracked.sync, session.updated_at) &&
       org.sync.turn_off()) {
+    org.planner.set_incremental(false);
     spdlog::warn("org {}: session {} changed status but its updated_at ({}) predates what "
                  "was known of it ({}); the API's updated_at cannot be trusted for "
                  "incremental polls, so every status poll asks for all its sessions from "

@@ -4,6 +4,8 @@
 // and the finished job is checked with core's rules before it is accepted.
 #include "devin_orch/app/jobs/job_file.hpp"
 
+#include "devin_orch/app/jobs/notify_yaml.hpp"
+
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/formats/yaml_events.hpp"
@@ -22,7 +24,7 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 24> kFields{
+constexpr std::array<std::string_view, 25> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "child_playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
@@ -30,6 +32,7 @@ constexpr std::array<std::string_view, 24> kFields{
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
+    "notify",
 };
 
 
@@ -381,6 +384,17 @@ class JobReader {
             fail(value, field, "fan_out must be enterprise, got " + describe_yaml(value));
           }
         }
+      } else if (name == "notify") {
+        if (absent) continue;
+        auto read = read_notify_targets(
+            value, field, core::NotifyTarget::Format::webhook,
+            [this](const std::string& at, const YamlValue& node) { note(at, node); },
+            [](const std::string& path) { return path; });
+        if (auto* problem = std::get_if<NotifyYamlError>(&read)) {
+          fail(problem->mark, problem->field, std::move(problem->reason));
+          continue;
+        }
+        out.controls.notify = std::move(std::get<std::vector<core::NotifyTarget>>(read));
       } else if (name == "session_secrets") {
         if (absent) continue;
         if (!value.is_sequence()) {

@@ -105,6 +105,19 @@ class PostgresStore final : public Store {
   void set_write_hooks(WriteHooks hooks) override;
   int notification_descriptor() override;
 
+  // OutboxStore: the events the transitions append (schema v3), routed and delivered by the
+  // queue's owner (route_event and record_attempt are fenced).
+  StoreResult<std::vector<OutboxEvent>> unrouted_events(std::size_t limit) override;
+  StoreResult<void> route_event(std::int64_t seq, std::span<const DeliveryRoute> routes,
+                                core::TimePoint now) override;
+  StoreResult<std::vector<Delivery>> pending_deliveries(std::size_t per_sink_limit) override;
+  StoreResult<void> record_attempt(const DeliveryAttempt& attempt, core::TimePoint now) override;
+  StoreResult<OutboxCounts> outbox_counts() override;
+  StoreResult<std::vector<Delivery>> list_deliveries(const DeliveryFilter& filter) override;
+  StoreResult<std::int64_t> retry_deliveries(std::optional<std::string> event_id,
+                                             core::TimePoint now) override;
+  StoreResult<std::int64_t> prune_events(core::TimePoint cutoff) override;
+
   struct Impl;
 
  private:

@@ -201,7 +201,46 @@ BEGIN
 END;
 )sql";
 
-constexpr std::array<Migration, 7> kMigrations{{
+// v8: the notification outbox (docs/notifications.md). An event row is written in the
+// transaction of the change it announces; `seq` (AUTOINCREMENT: never reused, even after
+// pruning) is its commit order. The daemon routes each event once (routed_at) to the receivers
+// that want it, one notify_deliveries row each, and records every attempt there. job_id has no
+// foreign key: an event outlives its job's pruning.
+constexpr const char* kSchemaV8 = R"sql(
+CREATE TABLE notify_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  job_id INTEGER,
+  job_key TEXT,
+  org_id TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]',
+  targets TEXT,
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  routed_at INTEGER
+) STRICT;
+CREATE INDEX notify_events_unrouted ON notify_events (seq) WHERE routed_at IS NULL;
+CREATE INDEX notify_events_job ON notify_events (job_key, seq);
+CREATE TABLE notify_deliveries (
+  seq INTEGER NOT NULL REFERENCES notify_events (seq) ON DELETE CASCADE,
+  sink TEXT NOT NULL,
+  target TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending'
+    CHECK (state = 'pending' OR state = 'delivered' OR state = 'dead'),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  age_from INTEGER NOT NULL,
+  last_error TEXT,
+  delivered_at INTEGER,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (seq, sink)
+) STRICT;
+CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE state = 'pending';
+CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
+)sql";
+
+constexpr std::array<Migration, 8> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
@@ -209,6 +248,7 @@ constexpr std::array<Migration, 7> kMigrations{{
     {5, kSchemaV5},
     {6, kSchemaV6},
     {7, kSchemaV7},
+    {8, kSchemaV8},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

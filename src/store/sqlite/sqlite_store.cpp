@@ -4,7 +4,11 @@
 
 #include "epoch_locks.hpp"
 #include "../job_row.hpp"
+#include "../outbox_rows.hpp"
 #include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/core/notify_event.hpp"
+#include "devin_orch/core/random.hpp"
+#include "devin_orch/store/notify_codec.hpp"
 #include "devin_orch/store/sqlite/schema.hpp"
 #include "devin_orch/store/mend.hpp"
 #include "devin_orch/store/spec_codec.hpp"
@@ -22,6 +26,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <random>
 #include <thread>
 #include <algorithm>
 #include <array>
@@ -129,6 +134,8 @@ class Connection {
   std::function<void()> fence_refused;
   std::unique_ptr<EpochLocks> epoch_locks;  // beside the database file; see acquire_lease
   int shm_probe = -1;  // read-only descriptor of the -shm file, for commit_in_flight_elsewhere()
+  // Event ids (core::new_event_id): seeded from the kernel, so two processes never share ids.
+  core::Random random{(std::uint64_t{std::random_device{}()} << 32U) ^ std::random_device{}()};
 };
 
 // Runs the write hooks around one write transaction: constructed before it begins, destroyed
@@ -200,6 +207,49 @@ result<void> insert_event(Connection& connection, std::int64_t job_id, core::Tim
         s.bind(6, status_detail);
         s.bind(7, message);
       });
+}
+
+// Inserts an outbox row, in the caller's transaction.
+result<void> insert_notification(Connection& db, const EventRow& row) {
+  return db.execute(
+      "INSERT INTO notify_events (id, type, job_id, job_key, org_id, tags, targets, body, "
+      "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+      [&](Statement& s) {
+        s.bind(1, row.id);
+        s.bind(2, row.type);
+        s.bind(3, row.job_id);
+        s.bind(4, row.job_key);
+        s.bind(5, row.org_id);
+        s.bind(6, row.tags);
+        s.bind(7, row.targets);
+        s.bind(8, row.body);
+        s.bind(9, row.created_at_ms);
+      });
+}
+
+// The outbox row of a job event, in the caller's transaction (the one that makes the change
+// the event announces), built from the job's row as that transaction left it.
+result<void> append_job_notification(Connection& db, std::int64_t job_id, core::EventType type,
+                                     core::TimePoint now, const JobEventNote& note = {}) {
+  std::optional<JobFacts> facts;
+  {
+    auto statement =
+        db.prepared("SELECT " DEVIN_ORCH_JOB_EVENT_COLUMNS " FROM jobs WHERE id = ?1");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, job_id);
+    auto row = db.step(*use);
+    if (!row) return row.error();
+    if (!*row) return {};
+    facts = read_job_facts(*use);
+  }
+  return insert_notification(db, job_event_row(db.random, type, now, *facts, note));
+}
+
+result<void> append_org_notification(Connection& db, std::string_view org_id, core::EventType type,
+                                     core::TimePoint now, std::optional<std::string_view> reason,
+                                     std::optional<std::string_view> source) {
+  return insert_notification(db, org_event_row(db.random, type, now, org_id, reason, source));
 }
 
 std::optional<std::string> state_name(core::JobState state) {
@@ -1024,8 +1074,15 @@ StoreResult<void> SqliteStore::finish(std::int64_t job_id, core::JobState state,
           });
       if (!updated) return updated.error();
       if (db.changes() == 0) return transition_refused(db, job_id);
-      return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
-                          std::nullopt, text_or_null(reason));
+      if (auto logged = insert_event(db, job_id, now, core::to_string(state), state_name(state),
+                                     std::nullopt, std::nullopt, text_or_null(reason));
+          !logged) {
+        return logged.error();
+      }
+      if (const auto type = core::end_event(state)) {
+        return append_job_notification(db, job_id, *type, now);
+      }
+      return {};
     });
   });
 }
@@ -1069,6 +1126,16 @@ StoreResult<void> SqliteStore::record_duplicates(std::int64_t job_id,
             !logged) {
           return logged.error();
         }
+      }
+      if (!terminated.empty()) {
+        JobEventNote note;
+        note.kept_session_id = kept.session_id;
+        note.terminated_session_ids.assign(terminated.begin(), terminated.end());
+        note.detail = std::to_string(terminated.size()) +
+                      " other session(s) carried this job's tag; terminated, keeping " +
+                      kept.session_id;
+        return append_job_notification(db, job_id, core::EventType::job_duplicate_terminated, now,
+                                       note);
       }
       return {};
     });
@@ -1123,6 +1190,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
               s.bind(5, session.status_detail);
             });
         if (!logged) return logged.error();
+        const bool status_changed = db.changes() != 0;
         const auto bind_session = [&](Statement& s) {
           s.bind(1, update.job_id);
           s.bind(2, session.status);
@@ -1157,11 +1225,26 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
                       bind_session);
         if (!updated) return updated.error();
         if (db.changes() == 0) continue;  // missing, or already ended
+        // The session starts waiting for its user: announced once per wait, with the status
+        // change that shows it.
+        if (!update.new_state && status_changed &&
+            core::waits_for_user(session.status, session.status_detail)) {
+          if (auto queued = append_job_notification(db, update.job_id,
+                                                    core::EventType::job_waiting_for_user, now);
+              !queued) {
+            return queued.error();
+          }
+        }
         if (update.new_state) {
           if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
                                         session.status, session.status_detail, reason);
               !ended) {
             return ended.error();
+          }
+          if (const auto type = core::end_event(*update.new_state)) {
+            if (auto queued = append_job_notification(db, update.job_id, *type, now); !queued) {
+              return queued.error();
+            }
           }
         }
       }
@@ -1314,6 +1397,10 @@ StoreResult<CancelResult> SqliteStore::request_cancel(std::string_view key, bool
             !logged) {
           return logged.error();
         }
+        if (auto queued = append_job_notification(db, id, core::EventType::job_cancelled, now);
+            !queued) {
+          return queued.error();
+        }
         return CancelResult::cancelled;
       }
       if (state != "creating" && state != "running") return CancelResult::already_ended;
@@ -1376,7 +1463,7 @@ StoreResult<void> SqliteStore::pause_org(std::string_view org_id, std::string_vi
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
     return in_write_transaction(db, [&]() -> result<void> {
-      return db.execute(
+      auto inserted = db.execute(
           "INSERT INTO org_pauses (org_id, reason, paused_at, source) VALUES (?1, ?2, ?3, ?4) "
           "ON CONFLICT (org_id) DO NOTHING",
           [&](Statement& s) {
@@ -1385,6 +1472,9 @@ StoreResult<void> SqliteStore::pause_org(std::string_view org_id, std::string_vi
             s.bind(3, core::to_epoch_ms(now));
             s.bind(4, source);
           });
+      if (!inserted) return inserted.error();
+      if (db.changes() == 0) return {};  // paused already: announced then
+      return append_org_notification(db, org_id, core::EventType::org_paused, now, reason, source);
     });
   });
 }
@@ -1396,7 +1486,16 @@ StoreResult<std::int64_t> SqliteStore::resume_org(std::string_view org_id) {
       auto deleted = db.execute("DELETE FROM org_pauses WHERE org_id = ?1",
                                 [&](Statement& s) { s.bind(1, org_id); });
       if (!deleted) return deleted.error();
-      return static_cast<std::int64_t>(db.changes());
+      const auto lifted = static_cast<std::int64_t>(db.changes());
+      if (lifted != 0) {
+        // The interface passes no time here; the event's time is this host's clock.
+        if (auto queued = append_org_notification(db, org_id, core::EventType::org_resumed,
+                                                  core::wall_now(), std::nullopt, "operator");
+            !queued) {
+          return queued.error();
+        }
+      }
+      return lifted;
     });
   });
 }
@@ -1430,7 +1529,15 @@ StoreResult<std::int64_t> SqliteStore::lift_daemon_pause(std::string_view org_id
             s.bind(2, reason);
           });
       if (!deleted) return deleted.error();
-      return static_cast<std::int64_t>(db.changes());
+      const auto lifted = static_cast<std::int64_t>(db.changes());
+      if (lifted != 0) {
+        if (auto queued = append_org_notification(db, org_id, core::EventType::org_resumed,
+                                                  core::wall_now(), reason, "daemon");
+            !queued) {
+          return queued.error();
+        }
+      }
+      return lifted;
     });
   });
 }
@@ -1777,5 +1884,19 @@ StoreResult<bool> SqliteStore::commit_in_flight_elsewhere() {
 void SqliteStore::set_write_hooks(WriteHooks hooks) { impl_->hooks = std::move(hooks); }
 
 #undef DEVIN_ORCH_JOB_COLUMNS
+
+result<void> SqliteStore::write_outbox(const std::function<result<void>()>& body, bool fenced) {
+  // Recoverable: a delivery recorded and then lost to a power cut is delivered again, which
+  // at-least-once allows; an event's routing lost is routed again the same way.
+  return in_write_transaction(*impl_, body, Durability::recoverable,
+                              fenced ? Fencing::fenced : Fencing::unfenced);
+}
+
+result<std::int64_t> SqliteStore::execute_counting(std::string_view sql,
+                                                   const std::function<void(Statement&)>& bind) {
+  Connection& db = *impl_;
+  if (auto done = db.execute(sql, bind); !done) return done.error();
+  return static_cast<std::int64_t>(db.changes());
+}
 
 }  // namespace devin_orch::store

@@ -175,7 +175,7 @@ TEST_F(CliJobs, EveryCommandHasHelpAndIsListed) {
   }
   EXPECT_THAT(names, ElementsAre("run", "status", "check-config", "healthcheck", "version",
                                  "enqueue", "ls", "show", "wait", "cancel", "retry", "pause",
-                                 "resume", "prune", "delete"));
+                                 "resume", "prune", "delete", "events"));
   EXPECT_EQ(find_command("stats"), nullptr);
   // `status --help` names the states; so every state there is.
   for (const auto state : core::all_job_states()) {
@@ -1215,4 +1215,41 @@ TEST_F(CliJobs, PruneRemovesOldEndedJobsAndKeepsTheirOutcomes) {
 }
 
 }  // namespace
+// `events ls` and `events retry`: deliveries as the outbox holds them, and dead letters sent
+// again with their maximum age counted from the retry.
+TEST_F(CliJobs, EventsListDeliveriesAndRetryDeadLetters) {
+  add_mixed_jobs();  // gamma failed: one job.failed event
+  EXPECT_EQ(cli("events", {"ls"}).out, "no deliveries\n");
+  const auto events = db().unrouted_events(10).value();
+  ASSERT_EQ(events.size(), 1U);
+  const std::vector<store::DeliveryRoute> routes{
+      {.sink = "webhook https://ci.example.com/hook", .target = {.url = "https://ci.example.com/hook"}}};
+  ASSERT_TRUE(db().route_event(events[0].seq, routes, now_ - 9min));
+  ASSERT_TRUE(db().record_attempt({.seq = events[0].seq, .sink = routes[0].sink,
+                                   .state = store::DeliveryState::dead, .attempts = 3,
+                                   .error = "HTTP 500"},
+                                  now_ - 8min));
+  const auto listed = cli("events", {"ls", "--dead"});
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("job.failed  gamma  https://ci.example.com/hook  dead   "));
+  EXPECT_THAT(listed.out, HasSubstr("HTTP 500"));
+  const auto as_json = json::parse(cli("events", {"ls", "--json", "--job", "gamma"}).out).as_array();
+  ASSERT_EQ(as_json.size(), 1U);
+  EXPECT_EQ(as_json[0].at("event_id").as_string(), events[0].id);
+  EXPECT_EQ(as_json[0].at("state").as_string(), "dead");
+  EXPECT_EQ(as_json[0].at("attempts").as_int64(), 3);
+  EXPECT_TRUE(json::parse(cli("events", {"ls", "--json", "--pending"}).out).as_array().empty());
+
+  const auto retried = cli("events", {"retry", events[0].id});
+  EXPECT_EQ(retried.code, 0) << retried.err;
+  EXPECT_EQ(retried.out, "queued 1 dead-lettered delivery again\n");
+  const auto pending = db().pending_deliveries(10).value();
+  ASSERT_EQ(pending.size(), 1U);
+  EXPECT_EQ(pending[0].age_from_ms, core::to_epoch_ms(now_));
+  EXPECT_EQ(cli("events", {"retry", events[0].id}).code, 3);  // nothing dead any more
+  EXPECT_EQ(cli("events", {"retry", "--all-dead", "--json"}).out, "{\"retried\":0}\n");
+  EXPECT_EQ(cli("events", {"retry"}).code, 2);
+  EXPECT_EQ(cli("events", {"list"}).code, 2);
+}
+
 }  // namespace devin_orch::app

@@ -838,3 +838,103 @@ TEST_F(ConfigTest, MissingKeyEverywhereExplainsTheOptions) {
 
 }  // namespace
 }  // namespace devin_orch::app
+
+namespace devin_orch::app {
+namespace {
+
+class NotifyConfigTest : public ConfigTest {};
+
+// Both stores have the outbox: receivers are taken with a PostgreSQL database as with SQLite.
+TEST_F(NotifyConfigTest, ReceiversAreTakenWithAPostgresDatabase) {
+  const ConfigLoad loaded = load(
+      "api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n"
+      "notify:\n  webhooks:\n    - url: https://ci.example.com/hook\n"
+      "  slack:\n    - url: https://hooks.slack.com/services/T/B/X\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  ASSERT_TRUE(loaded.config);
+  EXPECT_EQ(loaded.config->database.url, "postgresql://orch@db/orch");
+  EXPECT_EQ(loaded.config->notify.webhooks.size(), 1U);
+  EXPECT_EQ(loaded.config->notify.slack.size(), 1U);
+}
+
+TEST_F(NotifyConfigTest, WebhooksAndSlackAreReadWithTheirFilters) {
+  const std::string path = write(
+      "api:\n  org_id: o\n"
+      "notify:\n"
+      "  webhooks:\n"
+      "    - url: https://ci.example.com/hook\n"
+      "      secret_file: secrets/hook.secret\n"
+      "      events: [job.finished, job.failed]\n"
+      "      tags: [ci]\n"
+      "    - url: http://127.0.0.1:8080/local\n"
+      "  slack:\n"
+      "    - url: https://hooks.slack.com/services/T/B/X\n"
+      "      events: [org.paused]\n"
+      "  max_age: 1h\n"
+      "  max_in_flight_per_receiver: 2\n");
+  const ConfigLoad result = load_config(path);
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  const NotifyConfig& notify = result.config->notify;
+  ASSERT_EQ(notify.webhooks.size(), 2U);
+  EXPECT_EQ(notify.webhooks[0].url, "https://ci.example.com/hook");
+  // A relative secret_file is relative to the config file, like every path in it.
+  const std::string dir = path.substr(0, path.rfind('/'));
+  EXPECT_EQ(notify.webhooks[0].secret_file, dir + "/secrets/hook.secret");
+  EXPECT_EQ(notify.webhooks[0].events,
+            (std::vector<core::EventType>{core::EventType::job_finished,
+                                          core::EventType::job_failed}));
+  EXPECT_EQ(notify.webhooks[0].tags, std::vector<std::string>{"ci"});
+  EXPECT_FALSE(notify.webhooks[1].secret_file);
+  ASSERT_EQ(notify.slack.size(), 1U);
+  EXPECT_EQ(notify.slack[0].format, core::NotifyTarget::Format::slack);
+  EXPECT_EQ(notify.max_age, std::chrono::hours{1});
+  EXPECT_EQ(notify.max_in_flight_per_receiver, 2);
+}
+
+TEST_F(NotifyConfigTest, BadReceiversAreLocated) {
+  const auto error_for = [&](const std::string& notify) -> std::string {
+    const std::string path = write("api:\n  org_id: o\nnotify:\n" + notify);
+    const ConfigLoad result = load_config(path);
+    if (result.errors.empty()) return "ok";
+    const std::string text = result.errors[0].to_string();
+    return text.substr(path.size());
+  };
+  EXPECT_EQ(error_for("  webhooks:\n    - url: http://hooks.example.com/x\n"),
+            ":5:12: notify.webhooks[0].url: plain http:// is only allowed for loopback hosts "
+            "(127.0.0.0/8, ::1, localhost)");
+  EXPECT_EQ(error_for("  webhooks:\n    - url: https://a.example/x\n      events: [job.done]\n"),
+            ":6:16: notify.webhooks[0].events[0]: unknown event 'job.done'; the events are "
+            "job.finished, job.failed, job.suspended, job.dead, job.lost, job.timed_out, "
+            "job.cancelled, job.waiting_for_user, job.duplicate_terminated, org.paused, "
+            "org.resumed");
+  EXPECT_EQ(error_for("  webhooks:\n    - events: [job.failed]\n"),
+            ":5:7: notify.webhooks[0].url: missing required field 'url'");
+  EXPECT_EQ(error_for("  slack:\n    - url: https://hooks.slack.com/x\n      secret_file: /s\n"),
+            ":6:7: notify.slack[0].secret_file: unknown field 'secret_file'; expected a list "
+            "of {url, events, tags}");
+  EXPECT_EQ(error_for("  webhooks: https://a.example/x\n"),
+            ":4:13: notify.webhooks: expected a list of {url, secret_file, events, tags}, got "
+            "'https://a.example/x'");
+  EXPECT_EQ(error_for("  retry_initial: 10s\n  retry_max: 1s\n"),
+            ":5:14: notify.retry_max: must be at least notify.retry_initial (10s)");
+}
+
+TEST_F(NotifyConfigTest, WebhookSecretComesFromItsFileOrTheCredential) {
+  const std::string secret = write("whsec_abc\n", "hook.secret");
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  std::string error;
+  core::NotifyTarget target{.url = "https://a.example/x", .secret_file = secret};
+  EXPECT_EQ(resolve_webhook_secret(target, &error), "whsec_abc");
+  ASSERT_EQ(::chmod(secret.c_str(), 0644), 0);
+  EXPECT_FALSE(resolve_webhook_secret(target, &error));
+  EXPECT_NE(error.find("readable by group or others"), std::string::npos) << error;
+
+  const std::string credential = write("whsec_cred", "devin-orch-webhook-secret");
+  ASSERT_EQ(::chmod(credential.c_str(), 0600), 0);
+  const std::string directory_path = credential.substr(0, credential.rfind('/'));
+  ScopedEnv directory("CREDENTIALS_DIRECTORY", directory_path.c_str());
+  EXPECT_EQ(resolve_webhook_secret({.url = "https://a.example/x"}, &error), "whsec_cred");
+}
+
+}  // namespace
+}  // namespace devin_orch::app

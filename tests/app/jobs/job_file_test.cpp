@@ -602,3 +602,38 @@ TEST(JobFile, ReplayedEventsAndASecondParseGiveTheSameLoad) {
 
 }  // namespace
 }  // namespace devin_orch::app
+
+namespace devin_orch::app {
+namespace {
+
+TEST(JobFileNotify, AJobNamesItsOwnReceivers) {
+  const JobFileLoad load = one_job(
+      "  prompt: p\n"
+      "  notify:\n"
+      "    - url: https://ci.example.com/builds/7\n"
+      "      secret_file: /etc/devin-orch/ci.secret\n"
+      "      events: [job.finished, job.failed]\n");
+  ASSERT_EQ(load.jobs.size(), 1U) << (load.invalid.empty() ? "" : invalid_lines(load)[0]);
+  const auto& notify = load.jobs[0].controls.notify;
+  ASSERT_EQ(notify.size(), 1U);
+  EXPECT_EQ(notify[0].url, "https://ci.example.com/builds/7");
+  EXPECT_EQ(notify[0].secret_file, "/etc/devin-orch/ci.secret");
+  EXPECT_EQ(notify[0].events.size(), 2U);
+}
+
+TEST(JobFileNotify, BadReceiversAreLocatedByCoresRules) {
+  EXPECT_EQ(only_problem(one_job("  prompt: p\n  notify:\n    - url: http://example.com/x\n")),
+            "jobs.yaml:4:12: jobs[0].notify[0].url: plain http:// is only allowed for loopback "
+            "hosts (127.0.0.0/8, ::1, localhost)");
+  EXPECT_EQ(only_problem(one_job("  prompt: p\n  notify:\n    - url: https://a.example/x\n"
+                                 "      secret_file: relative.secret\n")),
+            "jobs.yaml:5:20: jobs[0].notify[0].secret_file: must be an absolute path");
+  EXPECT_THAT(only_problem(one_job("  prompt: p\n  notify:\n    - url: https://a.example/x\n"
+                                   "      events: [job.nope]\n")),
+              HasSubstr("jobs[0].notify[0].events[0]: unknown event 'job.nope'"));
+  EXPECT_THAT(only_problem(one_job("  prompt: p\n  notify: https://a.example/x\n")),
+              HasSubstr("jobs[0].notify: expected a list of {url, secret_file, events, tags}"));
+}
+
+}  // namespace
+}  // namespace devin_orch::app

@@ -214,7 +214,7 @@ TEST_F(SqliteStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 7);
+  EXPECT_EQ(latest_schema_version(), 8);
 
   // Per-connection settings: only the store's own connection can report them.
   const auto settings = store_->connection_settings();
@@ -259,8 +259,9 @@ TEST_F(SqliteStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 7);
-  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 7);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 8);
+  // v8's notify_events and notify_deliveries, and sqlite_sequence for the former's AUTOINCREMENT.
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 10);
 }
 
 // Which writes are fsynced: a create intent must be on disk before the create is sent; a
@@ -348,16 +349,49 @@ TEST_F(SqliteStoreTest, EndedJobLookupUsesItsIndex) {
   }
 }
 
+// The outbox row and the change it announces are one transaction: if the event cannot be
+// written, the job does not end either (and the next poll tries both again).
+TEST_F(SqliteStoreTest, AJobEndsOnlyTogetherWithItsEvent) {
+  ASSERT_TRUE(store_->add_job(job("atomic"), "test", at(1)));
+  const std::int64_t id = record("atomic").id;
+  ASSERT_TRUE(store_->commit_intent(id, 1, core::creation_tag("atomic", 0), 2, at(2)));
+  ASSERT_TRUE(store_->commit_session(
+      id, core::Session{.session_id = "s-1", .url = "u", .status = "running"}, false, at(3)));
+  {
+    RawConnection raw{db_path_};
+    ASSERT_EQ(raw.run("CREATE TRIGGER refuse BEFORE INSERT ON notify_events "
+                      "BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"),
+              SQLITE_OK)
+        << raw.error();
+  }
+  const StatusUpdate ended{.job_id = id,
+                           .session = {.session_id = "s-1", .url = "u", .status = "exit"},
+                           .new_state = core::JobState::finished};
+  EXPECT_FALSE(store_->record_statuses(std::span{&ended, 1}, at(4)));
+  EXPECT_EQ(record("atomic").state, core::JobState::running);
+  EXPECT_FALSE(store_->finish(id, core::JobState::dead, "gave up", at(5)));
+  EXPECT_EQ(record("atomic").state, core::JobState::running);
+  {
+    RawConnection raw{db_path_};
+    ASSERT_EQ(raw.run("DROP TRIGGER refuse"), SQLITE_OK);
+  }
+  ASSERT_TRUE(store_->record_statuses(std::span{&ended, 1}, at(6)));
+  EXPECT_EQ(record("atomic").state, core::JobState::finished);
+  const auto events = store_->unrouted_events(10).value();
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(events[0].type, core::EventType::job_finished);
+}
+
 TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   store_.reset();
   {
     RawConnection raw{db_path_};
-    ASSERT_EQ(raw.run("PRAGMA user_version = 8"), SQLITE_OK);
+    ASSERT_EQ(raw.run("PRAGMA user_version = 9"), SQLITE_OK);
   }
   auto reopened = SqliteStore::open({.path = db_path_.string()});
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error(), errc::database_error);
-  EXPECT_EQ(reopened.error().detail, "database schema version 8 is newer than this devin-orch supports (" +
+  EXPECT_EQ(reopened.error().detail, "database schema version 9 is newer than this devin-orch supports (" +
                        std::to_string(latest_schema_version()) + ")");
 }
 

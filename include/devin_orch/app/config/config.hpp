@@ -3,6 +3,7 @@
 #pragma once
 
 #include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/core/time.hpp"
 
@@ -51,6 +52,10 @@ struct PollConfig {
   // Polls between two full ones ask only for sessions updated since (`updated_after`); each
   // session is polled in full at least this often. 0s: every poll is a full one.
   core::Duration full_every = 5min;
+  // While polls are incremental, a session's cadence grows only up to this: such a poll costs
+  // one request per batch whatever its size, so ends are seen within about this long for few
+  // more requests (bench/cost.py). max_delay still caps full polls.
+  core::Duration incremental_max_delay = 10s;
 };
 
 struct CreateConfig {
@@ -118,6 +123,21 @@ struct MetricsConfig {
   int port = 9464;                    // 0: any free port (logged at start-up)
 };
 
+// Notifications (docs/notifications.md): the receivers every event may go to, besides a job's
+// own `notify:`, and how the outbox delivers.
+struct NotifyConfig {
+  std::vector<core::NotifyTarget> webhooks;  // signed JSON POSTs
+  std::vector<core::NotifyTarget> slack;     // Slack incoming webhooks
+  core::Duration connect_timeout = 5s;       // per attempt
+  core::Duration request_timeout = 10s;      // per attempt, the whole exchange
+  core::Duration retry_initial = 1s;         // backoff ceiling after the first failure
+  core::Duration retry_max = 5min;           // no retry waits longer
+  core::Duration max_age = 24h;              // then the delivery is dead-lettered
+  int max_in_flight = 32;                    // deliveries at once, every receiver together
+  int max_in_flight_per_receiver = 4;        // deliveries at once to one receiver
+  core::Duration check_interval = 200ms;     // how often the outbox is read for new events
+};
+
 struct LogConfig {
   std::string level = "info";    // trace, debug, info, warn, error
   std::string format = "text";   // text | json
@@ -134,6 +154,7 @@ struct Config {
   LeaseConfig lease;
   RetentionConfig retention;
   MetricsConfig metrics;
+  NotifyConfig notify;
   LogConfig log;
   std::string source_path;  // the file it was loaded from
 };
@@ -169,6 +190,12 @@ std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* er
 
 // Where resolve_api_key takes the key from, in words for a message ("DEVIN_API_KEY", ...).
 std::string describe_api_key_source(const ApiConfig& api);
+
+// The signing secret of a webhook: its secret_file, else $CREDENTIALS_DIRECTORY/
+// devin-orch-webhook-secret (systemd's LoadCredential=). A file readable by group or others is
+// refused. On failure returns nullopt and sets `error`.
+std::optional<std::string> resolve_webhook_secret(const core::NotifyTarget& target,
+                                                  std::string* error);
 
 // The API client's options for this configuration and key; `max_idle_connections` is how many
 // kept-alive connections the caller can use at once.

@@ -141,7 +141,24 @@ class SqliteStore final : public Store {
   // SQLite only: the connection's PRAGMA settings, for the tests that pin them.
   StoreResult<ConnectionSettings> connection_settings();
 
+  // OutboxStore (sqlite/outbox_queries.cpp).
+  StoreResult<std::vector<OutboxEvent>> unrouted_events(std::size_t limit) override;
+  StoreResult<void> route_event(std::int64_t seq, std::span<const DeliveryRoute> routes,
+                                core::TimePoint now) override;
+  StoreResult<std::vector<Delivery>> pending_deliveries(std::size_t per_sink_limit) override;
+  StoreResult<void> record_attempt(const DeliveryAttempt& attempt, core::TimePoint now) override;
+  StoreResult<OutboxCounts> outbox_counts() override;
+  StoreResult<std::vector<Delivery>> list_deliveries(const DeliveryFilter& filter) override;
+  StoreResult<std::int64_t> retry_deliveries(std::optional<std::string> event_id,
+                                             core::TimePoint now) override;
+  StoreResult<std::int64_t> prune_events(core::TimePoint cutoff) override;
+
  private:
+  // One write transaction of the outbox's (recoverable durability; `fenced`: checked against
+  // the lease) and one statement in it, answering how many rows it changed.
+  result<void> write_outbox(const std::function<result<void>()>& body, bool fenced);
+  result<std::int64_t> execute_counting(std::string_view sql,
+                                        const std::function<void(Statement&)>& bind);
   // Runs one read query (cached like every statement here): `bind` binds its parameters, `row`
   // sees each row and returns false to stop early. For the operator queries, which live in
   // their own source file.
