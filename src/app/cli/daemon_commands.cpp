@@ -2,7 +2,7 @@
 // `version`.
 #include "command.hpp"
 #include "devin_orch/app/cli/online_check.hpp"
-#include "job_outcomes.hpp"
+#include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/build_info.hpp"
 #include "devin_orch/app/cli/healthcheck.hpp"
