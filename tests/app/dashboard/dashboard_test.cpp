@@ -4,6 +4,7 @@
 #include "devin_orch/app/dashboard/dashboard.hpp"
 
 #include "devin_orch/app/cli/job_views.hpp"
+#include "devin_orch/app/dashboard/request_parts.hpp"
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 #include "support/process.hpp"
 
@@ -224,8 +225,8 @@ TEST_F(DashboardTest, PagesShowJobTextOnlyAsText) {
                                    .tags = {std::string{kHostile}}}},
       "test", now_ - 1h));
   auto dashboard = make();
-  for (const std::string target :
-       {"/", "/jobs", "/jobs?q=evil", "/jobs/" + percent_encode("evil\"><b>key")}) {
+  for (const std::string& target : std::vector<std::string>{
+           "/", "/jobs", "/jobs?q=evil", "/jobs/" + percent_encode("evil\"><b>key")}) {
     const auto page = call(dashboard, "GET", target);
     ASSERT_EQ(page.status, 200) << target;
     EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
