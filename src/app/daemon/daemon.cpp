@@ -507,6 +507,7 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     spdlog::info("metrics listening on http://{}:{}/metrics", config.metrics.address,
                  status_server->port());
   }
+  std::unique_ptr<store::Store> web_store;
   std::unique_ptr<dashboard::Dashboard> web;
   std::unique_ptr<server::HttpListener> web_listener;
   if (config.dashboard.enabled) {
@@ -516,8 +517,17 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
       spdlog::error("dashboard: {}", token_error);
       return 2;
     }
+    // Its own connection, as the CLI's commands have: an operator beside the daemon, whose
+    // reads see every commit and never share the daemon's statements or transactions.
+    auto opened = store::open_store(store_options(config.database));
+    if (!opened) {
+      spdlog::error("dashboard: cannot open database {}: {}", database_name(config.database),
+                    opened.error().message());
+      return 1;
+    }
+    web_store = std::move(*opened);
     web = std::make_unique<dashboard::Dashboard>(
-        (*store)->operators(), &(*store)->outbox(), config,
+        web_store->operators(), &web_store->outbox(), config,
         dashboard::WebAuth{std::move(token), dashboard_secret()}, [] { return core::wall_now(); });
     auto started = server::HttpListener::start(
         io.get_executor(),
