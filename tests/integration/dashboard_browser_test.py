@@ -104,15 +104,19 @@ class Chromium:
     def __init__(self, binary, profile):
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # The child must find them as fds 3 and 4.
+        # The child must find them as fds 3 and 4 (Chromium's pipe convention). Moved out of the
+        # way first, in case either already is 3 or 4; pass_fds keeps 3 and 4 open past the exec.
         def arrange():
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+            reading, writing = os.dup(to_browser_r), os.dup(from_browser_w)
+            os.dup2(reading, 3)
+            os.dup2(writing, 4)
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
         self.process = subprocess.Popen(
             [binary, "--headless", "--disable-gpu", "--no-sandbox", "--remote-debugging-pipe",
              "--user-data-dir=" + profile, "--no-first-run", "--window-size=1200,900",
              "about:blank"],
-            pass_fds=(to_browser_r, from_browser_w), preexec_fn=arrange,
+            pass_fds=(3, 4), preexec_fn=arrange,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
         os.close(from_browser_w)
