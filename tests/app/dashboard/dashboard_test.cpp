@@ -322,6 +322,52 @@ TEST_F(DashboardTest, FormsNeedTheSessionCookieAndTheCsrfToken) {
   EXPECT_FALSE(*store_->find("job-1"));
 }
 
+// An outbox that cannot list (the PostgreSQL store's today): only its section says so.
+class NoOutbox final : public store::OutboxStore {
+ public:
+  template <class T>
+  static store::StoreResult<T> unsupported() {
+    return store::Error{errc::database_error, "no outbox here"};
+  }
+  store::StoreResult<std::vector<store::OutboxEvent>> unrouted_events(std::size_t) override {
+    return unsupported<std::vector<store::OutboxEvent>>();
+  }
+  store::StoreResult<void> route_event(std::int64_t, std::span<const store::DeliveryRoute>,
+                                       core::TimePoint) override {
+    return unsupported<void>();
+  }
+  store::StoreResult<std::vector<store::Delivery>> pending_deliveries(std::size_t) override {
+    return unsupported<std::vector<store::Delivery>>();
+  }
+  store::StoreResult<void> record_attempt(const store::DeliveryAttempt&, core::TimePoint) override {
+    return unsupported<void>();
+  }
+  store::StoreResult<store::OutboxCounts> outbox_counts() override {
+    return unsupported<store::OutboxCounts>();
+  }
+  store::StoreResult<std::vector<store::Delivery>> list_deliveries(const store::DeliveryFilter&) override {
+    return unsupported<std::vector<store::Delivery>>();
+  }
+  store::StoreResult<std::int64_t> retry_deliveries(std::optional<std::string>, core::TimePoint) override {
+    return unsupported<std::int64_t>();
+  }
+  store::StoreResult<std::int64_t> prune_events(core::TimePoint) override {
+    return unsupported<std::int64_t>();
+  }
+};
+
+TEST_F(DashboardTest, AJobPageShowsWhetherItsEventsCanBeRead) {
+  add("job-1");
+  auto dashboard = make();
+  EXPECT_THAT(call(dashboard, "GET", "/jobs/job-1").body, HasSubstr("No notification for this job"));
+  NoOutbox outbox;
+  Dashboard without{*store_, &outbox, config_, WebAuth{std::nullopt, "secret"}, [this] { return now_; }};
+  const auto page = call(without, "GET", "/jobs/job-1");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("id=\"events-unavailable\">Not available: "));
+  EXPECT_THAT(page.body, HasSubstr("Task job-1"));
+}
+
 TEST_F(DashboardTest, ReadOnlyWithoutAToken) {
   add("job-1");
   auto dashboard = make(std::nullopt);
