@@ -235,7 +235,8 @@ def run(orch, sim, chromium, output, work, processes):
         {"key": "ships-fix", "prompt": "ship it [sim:exit]", "title": "Ship the fix",
          "tags": ["backend"]},
         {"key": "breaks-build", "prompt": "break it [sim:error]", "tags": ["backend"]},
-        {"key": "out-of-credits", "prompt": "costly [sim:suspend=out_of_credits]"},
+        # Its suspension pauses org-demo: created last, so every other job has started by then.
+        {"key": "out-of-credits", "prompt": "costly [sim:suspend=out_of_credits]", "priority": -10},
         {"key": "long-runner", "prompt": "keep going [sim:hold]", "tags": ["ops"]},
         {"key": "scheduled-later", "prompt": "later [sim:exit]", "not_before": "2099-01-01T00:00:00Z"},
         {"key": "wrong-org", "prompt": "nobody home [sim:exit]", "org_id": "org-other"},
