@@ -1,6 +1,6 @@
 // The rows `ls` and `wait` print (with why a queued job waits), and the states counted as
 // failure (job_outcomes.hpp).
-#include "job_outcomes.hpp"
+#include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "command.hpp"
 

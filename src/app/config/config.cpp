@@ -29,6 +29,7 @@
 #include <string_view>
 #include <variant>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -499,6 +500,28 @@ std::vector<Section> sections(Config& c) {
            {"address", [&c](Reader& r, const Entry& e) { r.string(e, c.metrics.address); }},
            {"port", [&c](Reader& r, const Entry& e) { r.integer(e, c.metrics.port, 0, 65535); }},
        }},
+      {"dashboard",
+       {
+           {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.dashboard.enabled); }},
+           {"address",
+            [&c](Reader& r, const Entry& e) {
+              if (!r.scalar(e, "an IP address")) return;
+              // Checked here, with its line, rather than when the daemon fails to bind.
+              unsigned char scratch[16];
+              const std::string& text = e.value.scalar;
+              if (inet_pton(AF_INET, text.c_str(), scratch) != 1 &&
+                  inet_pton(AF_INET6, text.c_str(), scratch) != 1) {
+                r.error_on(e, "expected an IP address such as 127.0.0.1 or ::1 (not a host "
+                              "name), got " + describe_yaml(e.value));
+                return;
+              }
+              c.dashboard.address = text;
+            }},
+           {"port",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.dashboard.port, 0, 65535); }},
+           {"token_file",
+            [&c](Reader& r, const Entry& e) { r.optional_path(e, c.dashboard.token_file); }},
+       }},
       {"notify",
        {
            {"webhooks",
@@ -927,7 +950,7 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   if (!root.is_null() && !root.is_map()) {
     reader.error_at(root, "",
                     "expected a map of sections (api, rate, poll, create, database, jobs, "
-                    "shutdown, lease, retention, metrics, notify, log), got " + describe_yaml(root));
+                    "shutdown, lease, retention, metrics, dashboard, notify, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -1051,6 +1074,12 @@ std::string render_config(const Config& config) {
   out.string("address", config.metrics.address);
   out.plain("port", std::to_string(config.metrics.port));
 
+  out.section("dashboard");
+  out.plain("enabled", config.dashboard.enabled ? "true" : "false");
+  out.string("address", config.dashboard.address);
+  out.plain("port", std::to_string(config.dashboard.port));
+  out.optional("token_file", config.dashboard.token_file);
+
   out.section("notify");
   const auto targets = [&out](std::string_view key, const std::vector<core::NotifyTarget>& list) {
     std::vector<std::string> urls;
@@ -1123,6 +1152,15 @@ std::optional<std::string> resolve_webhook_secret(const core::NotifyTarget& targ
   *error = "no signing secret: set secret_file, or pass the credential devin-orch-webhook-secret "
            "(systemd LoadCredential=)";
   return std::nullopt;
+}
+
+std::optional<std::string> resolve_dashboard_token(const DashboardConfig& dashboard,
+                                                   std::string* error) {
+  if (!dashboard.token_file) return std::nullopt;
+  std::string scratch;
+  auto token = read_key_file(*dashboard.token_file, error != nullptr ? error : &scratch);
+  if (!token && error != nullptr) *error = "dashboard.token_file: " + *error;
+  return token;
 }
 
 std::string describe_api_key_source(const ApiConfig& api) {

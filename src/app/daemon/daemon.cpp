@@ -16,9 +16,11 @@
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/daemon/runtime.hpp"
 #include "devin_orch/app/daemon/systemd_notify.hpp"
+#include "devin_orch/app/dashboard/dashboard.hpp"
 #include "devin_orch/app/jobs/job_loader.hpp"
 #include "devin_orch/app/logging.hpp"
 #include "devin_orch/server/metrics.hpp"
+#include "devin_orch/server/http_listener.hpp"
 #include "devin_orch/server/status_server.hpp"
 #include "devin_orch/store/store.hpp"
 
@@ -448,6 +450,19 @@ awaitable<void> Daemon::end_when_drained() {
 
 }  // namespace detail
 
+namespace {
+
+// The key of the dashboard's session cookies and CSRF tokens: fresh at every start, so both
+// lapse with the process.
+std::string dashboard_secret() {
+  std::random_device random;
+  std::string secret;
+  for (int i = 0; i < 32; ++i) secret += static_cast<char>(random() & 0xFFU);
+  return secret;
+}
+
+}  // namespace
+
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
   auto store = store::open_store(store_options(config.database));
   if (!store) {
@@ -492,8 +507,48 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     spdlog::info("metrics listening on http://{}:{}/metrics", config.metrics.address,
                  status_server->port());
   }
+  std::unique_ptr<store::Store> web_store;
+  std::unique_ptr<dashboard::Dashboard> web;
+  std::unique_ptr<server::HttpListener> web_listener;
+  if (config.dashboard.enabled) {
+    std::string token_error;
+    auto token = resolve_dashboard_token(config.dashboard, &token_error);
+    if (!token && !token_error.empty()) {
+      spdlog::error("dashboard: {}", token_error);
+      return 2;
+    }
+    // Its own connection, as the CLI's commands have: an operator beside the daemon, whose
+    // reads see every commit and never share the daemon's statements or transactions.
+    auto opened = store::open_store(store_options(config.database));
+    if (!opened) {
+      spdlog::error("dashboard: cannot open database {}: {}", database_name(config.database),
+                    opened.error().message());
+      return 1;
+    }
+    web_store = std::move(*opened);
+    web = std::make_unique<dashboard::Dashboard>(
+        web_store->operators(), &web_store->outbox(), config,
+        dashboard::WebAuth{std::move(token), dashboard_secret()}, [] { return core::wall_now(); });
+    auto started = server::HttpListener::start(
+        io.get_executor(),
+        server::HttpListenerOptions{.name = "dashboard",
+                                    .address = config.dashboard.address,
+                                    .port = static_cast<std::uint16_t>(config.dashboard.port),
+                                    .max_body_bytes = dashboard::kMaxJobBodyBytes},
+        [&web](const server::HttpRequest& request) { return web->handle(request); },
+        &dashboard::Dashboard::rejected, &error);
+    if (!started) {
+      spdlog::error("dashboard listener: {}", error.empty() ? started.error().message() : error);
+      return 1;
+    }
+    web_listener = std::move(*started);
+    spdlog::info("dashboard listening on http://{}:{}/ ({})", config.dashboard.address,
+                 web_listener->port(),
+                 web->auth().writes_enabled() ? "writes need the token" : "read-only: no token_file");
+  }
   daemon.start();
   io.run();
+  if (web_listener) web_listener->stop();
   if (status_server) status_server->stop();
   daemon.release_lease();
   return daemon.exit_code();

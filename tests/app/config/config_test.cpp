@@ -938,3 +938,56 @@ TEST_F(NotifyConfigTest, WebhookSecretComesFromItsFileOrTheCredential) {
 
 }  // namespace
 }  // namespace devin_orch::app
+
+namespace devin_orch::app {
+namespace {
+
+class DashboardConfigTest : public ConfigTest {};
+
+TEST_F(DashboardConfigTest, IsOffByDefaultOnLoopback) {
+  const ConfigLoad result = load("api:\n  org_id: org-1\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_FALSE(result.config->dashboard.enabled);
+  EXPECT_EQ(result.config->dashboard.address, "127.0.0.1");
+  EXPECT_EQ(result.config->dashboard.port, 9465);
+  EXPECT_EQ(result.config->dashboard.token_file, std::nullopt);
+}
+
+TEST_F(DashboardConfigTest, ReadsEveryKeyAndResolvesTheTokenFile) {
+  const ConfigLoad result = load(
+      "api:\n  org_id: org-1\ndashboard:\n  enabled: true\n  address: \"::1\"\n  port: 0\n"
+      "  token_file: dashboard-token\n");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  const auto& dashboard = result.config->dashboard;
+  EXPECT_TRUE(dashboard.enabled);
+  EXPECT_EQ(dashboard.address, "::1");
+  EXPECT_EQ(dashboard.port, 0);
+  EXPECT_EQ(dashboard.token_file, dir_.file("dashboard-token"));  // relative to the config
+  EXPECT_THAT(render_config(*result.config), ::testing::HasSubstr("dashboard:\n  enabled: true"));
+}
+
+TEST_F(DashboardConfigTest, BadValuesAreLocated) {
+  const ConfigLoad result = load(
+      "api:\n  org_id: org-1\ndashboard:\n  address: localhost\n  port: 70000\n  tokenfile: x\n");
+  const auto errors = rendered(result.errors);
+  ASSERT_EQ(errors.size(), 3U);
+  EXPECT_THAT(errors[0], ::testing::HasSubstr(":4:12: dashboard.address: expected an IP address"));
+  EXPECT_THAT(errors[1], ::testing::HasSubstr(":5:9: dashboard.port"));
+  EXPECT_THAT(errors[2], ::testing::HasSubstr("did you mean 'token_file'"));
+}
+
+TEST_F(DashboardConfigTest, TheTokenFileFollowsTheKeyFileRules) {
+  DashboardConfig dashboard;
+  std::string error;
+  EXPECT_EQ(resolve_dashboard_token(dashboard, &error), std::nullopt);
+  EXPECT_EQ(error, "");  // none configured: read-only, not an error
+  dashboard.token_file = key_file("s3cret\n", 0600, "token");
+  EXPECT_EQ(resolve_dashboard_token(dashboard, &error), "s3cret");
+  dashboard.token_file = key_file("s3cret\n", 0644, "open-token");
+  EXPECT_EQ(resolve_dashboard_token(dashboard, &error), std::nullopt);
+  EXPECT_THAT(error, ::testing::HasSubstr("dashboard.token_file: key file"));
+  EXPECT_THAT(error, ::testing::HasSubstr("chmod 600"));
+}
+
+}  // namespace
+}  // namespace devin_orch::app

@@ -123,6 +123,15 @@ struct MetricsConfig {
   int port = 9464;                    // 0: any free port (logged at start-up)
 };
 
+// The web dashboard and HTTP JSON API (docs/dashboard.md). Off by default: it is an operator's
+// door into the queue. Without a token file it is read-only (the API refuses every write).
+struct DashboardConfig {
+  bool enabled = false;
+  std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
+  int port = 9465;                    // 0: any free port (logged at start-up)
+  std::optional<std::string> token_file;  // the bearer token writes need; mode 0600
+};
+
 // Notifications (docs/notifications.md): the receivers every event may go to, besides a job's
 // own `notify:`, and how the outbox delivers.
 struct NotifyConfig {
@@ -154,6 +163,7 @@ struct Config {
   LeaseConfig lease;
   RetentionConfig retention;
   MetricsConfig metrics;
+  DashboardConfig dashboard;
   NotifyConfig notify;
   LogConfig log;
   std::string source_path;  // the file it was loaded from
@@ -196,6 +206,12 @@ std::string describe_api_key_source(const ApiConfig& api);
 // refused. On failure returns nullopt and sets `error`.
 std::optional<std::string> resolve_webhook_secret(const core::NotifyTarget& target,
                                                   std::string* error);
+
+// The dashboard's bearer token from dashboard.token_file (the same rules as api.api_key_file:
+// a file readable by group or others is refused; trailing whitespace trimmed; empty refused).
+// nullopt without a token_file (error left empty) or on failure (error set).
+std::optional<std::string> resolve_dashboard_token(const DashboardConfig& dashboard,
+                                                   std::string* error);
 
 // The API client's options for this configuration and key; `max_idle_connections` is how many
 // kept-alive connections the caller can use at once.
