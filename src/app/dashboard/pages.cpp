@@ -426,7 +426,7 @@ server::HttpResponse page_job(Context& context, const std::string& key) {
     const auto deliveries = context.outbox->list_deliveries(filter);
     main += "<section id=\"events\"><h2>Events delivered</h2>";
     if (!deliveries) {
-      // A store without the outbox (PostgreSQL today) still shows the rest of the job.
+      // The outbox unreadable (the database gone for a moment) costs the page its events only.
       main += "<p id=\"events-unavailable\">Not available: " + e(deliveries.error().message()) +
               "</p>";
     } else if (deliveries->empty()) {
