@@ -141,7 +141,8 @@ store::JobSummary summarize(const core::JobRecord& job, const std::string& defau
                             .updated_at_ms = job.updated_at_ms,
                             .started_at_ms = job.started_at_ms,
                             .not_before_ms = job.definition.controls.not_before_ms,
-                            .create_as_user_id = job.definition.spec.create_as_user_id};
+                            .create_as_user_id = job.definition.spec.create_as_user_id,
+                            .max_acu_limit = job.definition.spec.max_acu_limit};
   if (outcome != nullptr) {
     summary.finished_at_ms = outcome->finished_at_ms;
     // The store keeps no figure before a session reported one; Outcome reads that as 0.
