@@ -65,6 +65,12 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
     ++conditions.sessions[job.org_id];
     if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
   }
+  conditions.budget = spending_budget(config.spending);
+  if (const auto since = core::ledger_since(conditions.budget, now)) {
+    const auto charged = store.spending_since(*since);
+    if (!charged) return charged.error();
+    conditions.spending = spending_charges(*charged, config.api.org_id, context.acus_rule);
+  }
   const auto lease = store.read_lease(core::kQueueLeaseName);
   if (!lease) return lease.error();
   conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
