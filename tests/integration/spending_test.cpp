@@ -3,7 +3,7 @@
 // restart; the next day they go. The day rolls by moving the jobs' charge (their create
 // intents) back one day in the database while the daemon is stopped: the daemon reads its
 // figures from there and from the real clock alone.
-#include "daemon_fixture.hpp"
+#include "spending_fixture.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -13,7 +13,6 @@
 namespace devin_orch::testing {
 namespace {
 
-using Spending = DaemonFixture;
 using namespace std::chrono_literals;
 
 void sqlite(const std::string& database, const std::string& sql) {
@@ -42,14 +41,16 @@ std::string next_utc_midnight() {
   return buffer;
 }
 
-TEST_F(Spending, TenAcusADayStartThreeJobsOfThreeAndTheRestGoTheNextDay) {
+}  // namespace
+
+void SpendingFixture::budget_scenario(DaemonSettings settings,
+                                      const std::function<void(const std::string&)>& run_sql) {
   // The real day must not roll during the test: start well clear of midnight.
   const auto now = std::chrono::system_clock::now();
   const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
   if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
 
   start_sim({"--time-factor", "0.005"});
-  DaemonSettings settings;
   settings.extra = "spending:\n  acus_per_day: 10\n";
   write_config(settings);
   std::string jobs;
@@ -93,8 +94,7 @@ TEST_F(Spending, TenAcusADayStartThreeJobsOfThreeAndTheRestGoTheNextDay) {
   ASSERT_TRUE(daemon->wait_for(20s).has_value());
 
   // The next day: what was charged is yesterday's.
-  sqlite(dir_.file("state/orch.db"),
-         "UPDATE jobs SET intent_at = intent_at - 86400000 WHERE intent_at IS NOT NULL");
+  run_sql("UPDATE jobs SET intent_at = intent_at - 86400000 WHERE intent_at IS NOT NULL");
   daemon = spawn_service("daemon-3.log");
   EXPECT_EQ(wait_for_sessions(*sim_, 5), 5U) << read_file(dir_.file("daemon-3.log"));
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -104,6 +104,16 @@ TEST_F(Spending, TenAcusADayStartThreeJobsOfThreeAndTheRestGoTheNextDay) {
   EXPECT_TRUE(listing().empty());
   daemon->signal(SIGTERM);
   ASSERT_TRUE(daemon->wait_for(20s).has_value());
+}
+
+namespace {
+
+using Spending = SpendingFixture;
+
+TEST_F(Spending, TenAcusADayStartThreeJobsOfThreeAndTheRestGoTheNextDay) {
+  budget_scenario(DaemonSettings{}, [&](const std::string& sql) {
+    sqlite(dir_.file("state/orch.db"), sql);
+  });
 }
 
 }  // namespace
