@@ -65,6 +65,12 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
     ++conditions.sessions[job.org_id];
     if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
   }
+  conditions.budget = spending_budget(config.spending);
+  if (const auto since = core::ledger_since(conditions.budget, now)) {
+    const auto charged = store.spending_since(*since);
+    if (!charged) return charged.error();
+    conditions.spending = spending_charges(*charged, config.api.org_id, context.acus_rule);
+  }
   const auto lease = store.read_lease(core::kQueueLeaseName);
   if (!lease) return lease.error();
   conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
@@ -141,7 +147,8 @@ store::JobSummary summarize(const core::JobRecord& job, const std::string& defau
                             .updated_at_ms = job.updated_at_ms,
                             .started_at_ms = job.started_at_ms,
                             .not_before_ms = job.definition.controls.not_before_ms,
-                            .create_as_user_id = job.definition.spec.create_as_user_id};
+                            .create_as_user_id = job.definition.spec.create_as_user_id,
+                            .max_acu_limit = job.definition.spec.max_acu_limit};
   if (outcome != nullptr) {
     summary.finished_at_ms = outcome->finished_at_ms;
     // The store keeps no figure before a session reported one; Outcome reads that as 0.

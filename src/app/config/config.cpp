@@ -266,6 +266,18 @@ class Reader {
     out = *parsed;
   }
 
+  // A budget in ACUs, greater than 0; ~ for none.
+  void optional_budget(const Entry& entry, std::optional<double>& out) {
+    if (entry.value.is_null()) {
+      out.reset();
+      return;
+    }
+    double value = 0.0;
+    const std::size_t errors = errors_.size();
+    number(entry, value, 0, true);
+    if (errors_.size() == errors) out = value;
+  }
+
   std::optional<std::string> path_value(const Entry& entry, const YamlValue& node,
                                         const std::string& field) {
     if (!node.is_scalar() || node.scalar.empty()) {
@@ -493,6 +505,19 @@ std::vector<Section> sections(Config& c) {
                 c.retention.ended_after = *parsed;
               }
             }},
+       }},
+      {"spending",
+       {
+           {"acus_per_day",
+            [&c](Reader& r, const Entry& e) { r.optional_budget(e, c.spending.acus_per_day); }},
+           {"acus_per_month",
+            [&c](Reader& r, const Entry& e) { r.optional_budget(e, c.spending.acus_per_month); }},
+           {"reserve_without_limit",
+            [&c](Reader& r, const Entry& e) {
+              r.number(e, c.spending.reserve_without_limit, 0, true);
+            }},
+           {"terminate_over_budget",
+            [&c](Reader& r, const Entry& e) { r.boolean(e, c.spending.terminate_over_budget); }},
        }},
       {"metrics",
        {
@@ -950,7 +975,7 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   if (!root.is_null() && !root.is_map()) {
     reader.error_at(root, "",
                     "expected a map of sections (api, rate, poll, create, database, jobs, "
-                    "shutdown, lease, retention, metrics, dashboard, notify, log), got " + describe_yaml(root));
+                    "shutdown, lease, retention, spending, metrics, dashboard, notify, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -1068,6 +1093,14 @@ std::string render_config(const Config& config) {
   } else {
     out.plain("ended_after", "~");
   }
+
+  out.section("spending");
+  out.plain("acus_per_day",
+            config.spending.acus_per_day ? format_number(*config.spending.acus_per_day) : "~");
+  out.plain("acus_per_month",
+            config.spending.acus_per_month ? format_number(*config.spending.acus_per_month) : "~");
+  out.plain("reserve_without_limit", format_number(config.spending.reserve_without_limit));
+  out.plain("terminate_over_budget", config.spending.terminate_over_budget ? "true" : "false");
 
   out.section("metrics");
   out.plain("enabled", config.metrics.enabled ? "true" : "false");

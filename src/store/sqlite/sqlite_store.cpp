@@ -1636,6 +1636,34 @@ StoreResult<std::vector<OrgHold>> SqliteStore::org_holds(core::TimePoint now) {
   });
 }
 
+// A scan of jobs (intent_at has no index): the daemon reads it at most once a second, and only
+// with a budget configured. The limit comes from the decoded spec: json_extract would fail the
+// whole query on one malformed row.
+StoreResult<std::vector<SpendingRow>> SqliteStore::spending_since(core::TimePoint since) {
+  return answer([&]() -> result<std::vector<SpendingRow>> {
+    std::vector<SpendingRow> rows;
+    auto done = read_rows(
+        "SELECT id, org_id, state, intent_at, acus_consumed, children_acus, spec FROM jobs "
+        "WHERE intent_at >= ?1 ORDER BY id",
+        [&](Statement& s) { s.bind(1, core::to_epoch_ms(since)); },
+        [&](const Statement& row) {
+          const auto state = core::parse_job_state(row.text_at(2));
+          if (!state) return true;
+          auto spec = decode_spec(row.text_at(6));
+          rows.push_back(SpendingRow{.job_id = row.int64_at(0),
+                                     .org_id = row.optional_text_at(1),
+                                     .state = *state,
+                                     .intent_at_ms = row.int64_at(3),
+                                     .acus_consumed = row.optional_double_at(4),
+                                     .children_acus = row.optional_double_at(5).value_or(0.0),
+                                     .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt});
+          return true;
+        });
+    if (!done) return done.error();
+    return rows;
+  });
+}
+
 namespace {
 
 // What prune, prune_ended and delete_job keep of a job they remove: one row of the outcomes

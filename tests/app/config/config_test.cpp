@@ -170,6 +170,43 @@ TEST_F(ConfigTest, RetentionIsOffByDefaultAndTakesDays) {
   EXPECT_EQ(result.errors[0].field, "retention.keep");
 }
 
+// spending: no budget unless set; budgets are positive ACU figures; check-config's rendering
+// loads back to the same settings.
+TEST_F(ConfigTest, SpendingBudgetsAreOffByDefaultAndRoundTrip) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->spending.acus_per_day, std::nullopt);
+  EXPECT_EQ(result.config->spending.acus_per_month, std::nullopt);
+  EXPECT_DOUBLE_EQ(result.config->spending.reserve_without_limit, 10.0);
+  EXPECT_FALSE(result.config->spending.terminate_over_budget);
+  EXPECT_THAT(render_config(*result.config),
+              HasSubstr("spending:\n  acus_per_day: ~\n  acus_per_month: ~\n"));
+
+  result = load("api:\n  org_id: o\nspending:\n  acus_per_day: 10\n  acus_per_month: 250.5\n"
+                "  reserve_without_limit: 4\n  terminate_over_budget: true\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->spending.acus_per_day, 10.0);
+  EXPECT_EQ(result.config->spending.acus_per_month, 250.5);
+  EXPECT_DOUBLE_EQ(result.config->spending.reserve_without_limit, 4.0);
+  EXPECT_TRUE(result.config->spending.terminate_over_budget);
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->spending.acus_per_day, 10.0);
+  EXPECT_EQ(again.config->spending.acus_per_month, 250.5);
+  EXPECT_TRUE(again.config->spending.terminate_over_budget);
+
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"0", "must be greater than 0, got 0"},
+           {"-3", "must be greater than 0, got -3"},
+           {"lots", "expected a number, got 'lots'"}}) {
+    result = load("api:\n  org_id: o\nspending:\n  acus_per_day: " + bad + "\n");
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].field, "spending.acus_per_day") << bad;
+    EXPECT_EQ(result.errors[0].line, 4) << bad;
+    EXPECT_EQ(result.errors[0].reason, reason) << bad;
+  }
+}
+
 TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
   auto result = load("api:\n  org_id: o\nlease:\n  ttl: 4s\n");
   ASSERT_TRUE(result.config);

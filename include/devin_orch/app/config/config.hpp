@@ -117,6 +117,18 @@ struct RetentionConfig {
   std::optional<core::Duration> ended_after;
 };
 
+// The spending guard (docs/spending.md): ACU budgets, the same for each organisation, per UTC
+// day and calendar month. A create waits while the ACUs its organisation committed in the
+// window plus the job's max_acu_limit would pass a budget.
+struct SpendingConfig {
+  std::optional<double> acus_per_day;    // nullopt: no daily budget
+  std::optional<double> acus_per_month;  // nullopt: no monthly budget
+  double reserve_without_limit = 10.0;   // what a job naming no max_acu_limit is taken to reserve
+  // Live sessions charged to a window whose consumed ACUs passed its budget are terminated
+  // (their jobs end `suspended`).
+  bool terminate_over_budget = false;
+};
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -162,6 +174,7 @@ struct Config {
   ShutdownConfig shutdown;
   LeaseConfig lease;
   RetentionConfig retention;
+  SpendingConfig spending;
   MetricsConfig metrics;
   DashboardConfig dashboard;
   NotifyConfig notify;
