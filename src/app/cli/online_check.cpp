@@ -129,7 +129,7 @@ OnlineReport check_online(const Config& config, const std::string& api_key,
                                                 (error.empty() ? http.error().message() : error)});
     return report;
   }
-  api::DevinClient client{**http};
+  api::DevinClient client{**http, config.api.version};
   auto answer = net::co_spawn(io, client.self(), net::use_future);
   io.run();
   return judge_online(answer.get(), config, jobs);
