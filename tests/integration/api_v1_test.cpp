@@ -127,22 +127,40 @@ TEST_F(ApiV1, AQueuedJobWithAV3OnlyFieldEndsInvalidBeforeAnythingIsSent) {
 // answers after creating sessions, resets connections and answers 5xx. Idempotent creates and
 // the tag lookup through the v1 list must leave every job with exactly one session.
 TEST_F(ApiV1, RandomKillsWithDroppedCreatesNeverDuplicateOnV1) {
-  constexpr int kJobs = 120;
-  constexpr int kKills = 5;
+  constexpr int kJobs = 200;
+  constexpr int kKills = 6;
   api_version_ = "v1";
   start_sim({"--time-factor", "0.004", "--seed", "29", "--fault-drop-after-create", "0.15",
              "--fault-reset", "0.05", "--fault-500", "0.02", "--fault-503", "0.02",
-             "--fault-slow", "0.1", "--slow-ms", "400"});
+             "--fault-slow", "0.3", "--slow-ms", "1500"});
+  // Many slow answers keep creates in flight long enough for kills to land among them.
   DaemonSettings settings;
   settings.max_concurrent_creates = 24;
+  settings.create_timeout = "3s";
   write_config(settings);
-  write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:error]", "[sim:finished]", "[sim:waiting]",
-                                   "[sim:suspend=inactivity]"}));
+  // The generated jobs without create_as_user_id, which v1 has not.
+  std::string jobs = generate_jobs(kJobs, {"[sim:exit]", "[sim:error]", "[sim:finished]",
+                                           "[sim:waiting]", "[sim:suspend=inactivity]"});
+  for (auto at = jobs.find("  create_as_user_id:"); at != std::string::npos;
+       at = jobs.find("  create_as_user_id:", at)) {
+    jobs.erase(at, jobs.find('\n', at) - at + 1);
+  }
+  write_jobs(jobs);
   std::mt19937 random{20261206};
-  std::uniform_int_distribution<int> delay_ms{150, 900};
+  std::uniform_int_distribution<int> delay_ms{300, 1500};
+  const auto any_creating = [&] {
+    for (const auto& [key, job] : jobs_by_key()) {
+      if (job.at("state").as_string() == "creating") return true;
+    }
+    return false;
+  };
   for (int kill = 0; kill < kKills; ++kill) {
     auto daemon = spawn_daemon("daemon-" + std::to_string(kill) + ".log");
     std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms(random)});
+    // The first kills wait for a create in flight, so that restarts surely reconcile some.
+    for (int wait = 0; kill < 2 && wait < 50 && !any_creating(); ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
     daemon->signal(SIGKILL);
     ASSERT_TRUE(daemon->wait_for(std::chrono::seconds{10}).has_value());
   }
@@ -156,6 +174,17 @@ TEST_F(ApiV1, RandomKillsWithDroppedCreatesNeverDuplicateOnV1) {
   for (const auto& [key, job] : jobs_by_key()) {
     EXPECT_NE(job.at("state").as_string(), "dead") << key << ": " << boost::json::serialize(job);
   }
+  // The run exercised what it claims to: sessions adopted by the tag lookup through the v1
+  // list after their create answer was lost, and restarts that found jobs mid-create.
+  std::string logs = final_run.err;
+  for (int kill = 0; kill < kKills; ++kill) {
+    logs += read_file(dir_.file("daemon-" + std::to_string(kill) + ".log"));
+  }
+  EXPECT_NE(logs.find("adopting it"), std::string::npos);
+  EXPECT_NE(logs.find("was being created when the daemon stopped"), std::string::npos);
+  const auto& requests = stats.at("requests").as_object();
+  EXPECT_TRUE(requests.contains("GET /v1/sessions")) << boost::json::serialize(requests);
+  EXPECT_FALSE(requests.contains("GET /v3/organizations/{org_id}/sessions"));
 }
 
 }  // namespace
