@@ -282,7 +282,7 @@ ExitCode cmd_check_config(Command& command) {
   // check goes on with the others.
   std::vector<core::JobDefinition> jobs;
   for (const auto& file : config.jobs.files) {
-    JobFileLoad load = load_job_file(file);
+    JobFileLoad load = load_job_file(file, {.api_version = config.api.version});
     if (load.fatal) {
       command.out() << "# online: note: " << load.fatal->to_string() << " (not considered)\n";
     }

@@ -358,6 +358,13 @@ std::vector<Section> sections(Config& c) {
        {
            {"base_url", [&c](Reader& r, const Entry& e) { r.string(e, c.api.base_url); }},
            {"org_id", [&c](Reader& r, const Entry& e) { r.string(e, c.api.org_id); }},
+           {"version",
+            [&c](Reader& r, const Entry& e) {
+              static constexpr std::array<std::string_view, 2> kVersions{"v1", "v3"};
+              std::string chosen;
+              r.choice(e, chosen, kVersions);
+              if (const auto version = core::parse_api_version(chosen)) c.api.version = *version;
+            }},
            {"api_key_file",
             [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.api_key_file); }},
            {"ca_file", [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.ca_file); }},
@@ -691,6 +698,14 @@ void apply_environment(Config& config, Reader& reader) {
   if (const char* value = non_empty_env("DEVIN_ORCH_ORG_ID")) {
     config.api.org_id = value;
     reader.remember_env("api.org_id", "DEVIN_ORCH_ORG_ID");
+  }
+  if (const char* value = non_empty_env("DEVIN_ORCH_API_VERSION")) {
+    reader.remember_env("api.version", "DEVIN_ORCH_API_VERSION");
+    if (const auto version = core::parse_api_version(value)) {
+      config.api.version = *version;
+    } else {
+      reader.error_from("api.version", "must be v1 or v3, got '" + std::string{value} + "'");
+    }
   }
   if (const char* value = non_empty_env("DEVIN_ORCH_DATABASE")) {
     // Relative to the working directory, like any path given on a command line.
@@ -1031,6 +1046,7 @@ std::string render_config(const Config& config) {
   out.section("api");
   out.string("base_url", config.api.base_url);
   out.string("org_id", config.api.org_id);
+  out.plain("version", std::string{core::to_string(config.api.version)});
   out.optional("api_key_file", config.api.api_key_file);
   out.optional("ca_file", config.api.ca_file);
   out.duration("connect_timeout", config.api.connect_timeout);

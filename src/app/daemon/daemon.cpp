@@ -130,7 +130,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
       config_{config},
       store_{store},
       http_{std::move(http)},
-      client_{*http_},
+      client_{*http_, config_.api.version},
       options_{options},
       notifier_{SystemdNotifier::from_environment()},
       random_{std::random_device{}()},
@@ -412,7 +412,8 @@ void Daemon::listen_for_signals() {
 void Daemon::reload_job_files() {
   spdlog::info("SIGHUP: reloading job files");
   notifier_.notify("RELOADING=1");
-  const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now());
+  const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now(),
+                                          config_.api.version);
   if (report.fatal_errors > 0) {
     spdlog::error("reload: {} job file(s) could not be read; nothing else changed",
                   report.fatal_errors);
@@ -488,7 +489,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   // turn of the loop), however long reading them takes.
   detail::Daemon daemon{io,      config,           (*store)->queue(), (*store)->changes(),
                        (*store)->outbox(), std::move(*http), options, metrics};
-  const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now());
+  const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now(),
+                                          config.api.version);
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {

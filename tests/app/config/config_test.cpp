@@ -61,6 +61,7 @@ class ConfigTest : public ::testing::Test {
   // The runner's own environment must not leak into what the tests expect.
   ScopedEnv base_url_{"DEVIN_ORCH_BASE_URL", nullptr};
   ScopedEnv org_id_{"DEVIN_ORCH_ORG_ID", nullptr};
+  ScopedEnv api_version_{"DEVIN_ORCH_API_VERSION", nullptr};
   ScopedEnv database_{"DEVIN_ORCH_DATABASE", nullptr};
   ScopedEnv database_url_{"DEVIN_ORCH_DATABASE_URL", nullptr};
   ScopedEnv credentials_{"CREDENTIALS_DIRECTORY", nullptr};
@@ -328,6 +329,31 @@ TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
   EXPECT_EQ(result.config->api.base_url, "http://127.0.0.1:18080");
   EXPECT_EQ(result.config->api.org_id, "org-from-env");
   EXPECT_EQ(result.config->database.path, "/tmp/env.db");
+}
+
+TEST_F(ConfigTest, ApiVersionIsV3UnlessTheFileOrTheEnvironmentSaysV1) {
+  auto loaded = load("api:\n  org_id: org-1\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  EXPECT_EQ(loaded.config->api.version, core::ApiVersion::v3);
+  loaded = load("api:\n  org_id: org-1\n  version: v1\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  EXPECT_EQ(loaded.config->api.version, core::ApiVersion::v1);
+  const std::string path = write("api:\n  org_id: org-1\n  version: v2\n");
+  loaded = load_config(path);
+  ASSERT_EQ(loaded.errors.size(), 1U);
+  EXPECT_EQ(rendered(loaded.errors)[0],
+            path + ":3:12: api.version: must be one of v1, v3, got 'v2'");
+  {
+    ScopedEnv version("DEVIN_ORCH_API_VERSION", "v1");
+    loaded = load("api:\n  org_id: org-1\n  version: v3\n");
+    ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+    EXPECT_EQ(loaded.config->api.version, core::ApiVersion::v1);
+  }
+  ScopedEnv version("DEVIN_ORCH_API_VERSION", "1");
+  loaded = load("api:\n  org_id: org-1\n");
+  ASSERT_EQ(loaded.errors.size(), 1U);
+  EXPECT_EQ(rendered(loaded.errors)[0],
+            "$DEVIN_ORCH_API_VERSION: api.version: must be v1 or v3, got '1'");
 }
 
 TEST_F(ConfigTest, EnvironmentSuppliesTheRequiredOrgId) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/core/time.hpp"
@@ -28,6 +29,9 @@ using namespace std::chrono_literals;
 struct ApiConfig {
   std::string base_url = "https://api.devin.ai";
   std::string org_id;                          // required
+  // v1: the legacy API with apk_ keys (docs/api-v1.md); one for every organisation, since the
+  // configuration has one key and no per-organisation settings.
+  core::ApiVersion version = core::ApiVersion::v3;
   std::optional<std::string> api_key_file;     // else $CREDENTIALS_DIRECTORY or DEVIN_API_KEY
   std::optional<std::string> ca_file;          // extra CA bundle for TLS
   core::Duration connect_timeout = 10s;
