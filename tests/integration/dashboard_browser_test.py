@@ -309,6 +309,8 @@ jobs:
           "the overview shows jobs by state per organisation")
     check("scheduled-later" in text, "the overview names the oldest waiting job")
     check("ACUs today" in text and "Pauses" in text, "the overview shows ACUs and pauses")
+    check(len(overview.by_id("rate-gates")) == 1 and "req/min" in text,
+          "the overview shows the daemon's rate gates")
     check(any(a.get("href") == "/jobs?state=failed&org=org-demo" for a in overview.having("a")),
           "the overview links each count to the filtered list")
 

@@ -79,6 +79,8 @@ class Daemon {
   // After the loop has ended: lets the lease lapse at once if this process holds it.
   void release_lease() { lease_.stop_and_release(); }
   void refresh_gauges();
+  // Each organisation's rate gate, for the dashboard's overview.
+  std::vector<dashboard::RateUse> rate_use() const;
 
  private:
   void take_over();
@@ -313,16 +315,32 @@ void Daemon::refresh_gauges() {
   }
   for (const auto& [id, org] : gates_.all()) {
     if (gates_.paused(*org)) paused.insert(id);
-    const auto& gate = org->admission.gate();
-    metrics.rate_gate(id, {.configured_per_second = config_.rate.requests_per_minute / 60.0,
-                           .per_second = gate.rate_per_minute() / 60.0,
-                           .tokens = gate.tokens(now)});
+  }
+  for (const auto& gate : rate_use()) {
+    metrics.rate_gate(gate.org_id, {.configured_per_second = gate.ceiling_per_minute / 60.0,
+                                    .per_second = gate.allowed_per_minute / 60.0,
+                                    .tokens = gate.tokens});
   }
   metrics.paused_organizations(static_cast<double>(paused.size()));
   metrics.paused_users(static_cast<double>(gates_.paused_users()));
   metrics.active_sessions(static_cast<double>(poller_.size()));
   metrics.creations_in_flight(static_cast<double>(creator_.size()));
   metrics.requests_in_flight(gates_.requests_in_flight());
+}
+
+std::vector<dashboard::RateUse> Daemon::rate_use() const {
+  const auto now = core::wall_now();
+  std::vector<dashboard::RateUse> gates;
+  for (const auto& [id, org] : gates_.all()) {
+    const auto& gate = org->admission.gate();
+    gates.push_back({.org_id = id,
+                     .ceiling_per_minute = config_.rate.requests_per_minute,
+                     .allowed_per_minute = gate.rate_per_minute(),
+                     .tokens = gate.tokens(now),
+                     .burst = config_.rate.burst,
+                     .requests_in_flight = org->admission.in_flight()});
+  }
+  return gates;
 }
 
 std::string Daemon::status_line() {
@@ -531,6 +549,7 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     web = std::make_unique<dashboard::Dashboard>(
         web_store->operators(), &web_store->outbox(), config,
         dashboard::WebAuth{std::move(token), dashboard_secret()}, [] { return core::wall_now(); });
+    web->set_rate_use([&daemon] { return daemon.rate_use(); });
     auto started = server::HttpListener::start(
         io.get_executor(),
         server::HttpListenerOptions{.name = "dashboard",

@@ -149,6 +149,7 @@ server::HttpResponse Dashboard::handle(const server::HttpRequest& request) {
   auto query = parse_params(question == std::string_view::npos ? std::string_view{}
                                                                : target.substr(question + 1));
   Context context{store_, outbox_, config_, auth_, now_(), request, {}, false};
+  if (rate_use_) context.rate_use = &rate_use_;
   server::HttpResponse response;
   if (!path || !query) {
     response = json_error(400, "malformed request target (bad percent-encoding)");

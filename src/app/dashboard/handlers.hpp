@@ -4,6 +4,7 @@
 #pragma once
 
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/app/dashboard/dashboard.hpp"
 #include "devin_orch/app/dashboard/request_parts.hpp"
 #include "devin_orch/app/dashboard/web_auth.hpp"
 #include "devin_orch/core/session_family.hpp"
@@ -14,8 +15,10 @@
 
 #include <boost/json/value.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace devin_orch::app::dashboard {
 
@@ -29,6 +32,8 @@ struct Context {
   Params query;
   // The browser's session cookie (or a bearer header) matches the token: forms may act.
   bool signed_in = false;
+  // The daemon's rate gates (Dashboard::set_rate_use); null or empty: not known here.
+  const std::function<std::vector<RateUse>()>* rate_use = nullptr;
 
   core::ParentAcus acus_rule() const {
     return config.jobs.parent_acus_include_children ? core::ParentAcus::include_children

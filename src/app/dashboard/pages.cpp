@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -112,6 +113,34 @@ server::HttpResponse page_problem(Context& context, int status, std::string_view
                                           e(message) + "</p>"));
 }
 
+namespace {
+
+// How much of each organisation's request budget is in use: the gate's ceiling, the rate it
+// allows now (lower after 429s) and the tokens left of its burst.
+std::string rate_section(const Context& context) {
+  if (context.rate_use == nullptr) return {};
+  const auto gates = (*context.rate_use)();
+  std::string html = "<section id=\"rate\"><h2>Rate budget</h2>";
+  if (gates.empty()) {
+    return html + "<p>No request sent yet: no organisation's gate is open.</p></section>";
+  }
+  html += "<div class=\"scroll\"><table id=\"rate-gates\"><thead><tr><th>organisation</th>"
+          "<th>ceiling (req/min)</th><th>allowed now (req/min)</th><th>tokens left</th>"
+          "<th>in flight</th></tr></thead><tbody>";
+  for (const auto& gate : gates) {
+    const bool slowed = gate.allowed_per_minute + 1e-9 < gate.ceiling_per_minute;
+    html += "<tr><td>" + e(gate.org_id) + "</td><td class=\"n\">" +
+            number(gate.ceiling_per_minute) + "</td><td class=\"n" +
+            std::string{slowed ? " slowed" : ""} + "\">" + number(gate.allowed_per_minute) +
+            (slowed ? " (slowed by 429s)" : "") + "</td><td class=\"n\">" +
+            number(std::floor(gate.tokens)) + " of " + number(gate.burst) +
+            "</td><td class=\"n\">" + std::to_string(gate.requests_in_flight) + "</td></tr>";
+  }
+  return html + "</tbody></table></div></section>";
+}
+
+}  // namespace
+
 server::HttpResponse page_overview(Context& context) {
   auto& store = context.store;
   const std::string& default_org = context.config.api.org_id;
@@ -179,6 +208,7 @@ server::HttpResponse page_overview(Context& context) {
   }
   main += "</div><div class=\"card\" id=\"acus\"><h2>ACUs today</h2><p class=\"big\">" +
           number(acus_today) + "</p><p>of jobs updated since 00:00 UTC</p></div></section>";
+  main += rate_section(context);
 
   const auto pauses = store.list_pauses();
   if (!pauses) return store_failure(context, pauses.error());

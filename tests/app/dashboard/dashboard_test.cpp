@@ -267,6 +267,26 @@ TEST_F(DashboardTest, PagesOverviewListAndJob) {
   EXPECT_EQ(call(dashboard, "GET", "/jobs/nope").status, 404);
 }
 
+TEST_F(DashboardTest, TheOverviewShowsEachOrganisationsRateBudget) {
+  auto dashboard = make();
+  EXPECT_THAT(call(dashboard, "GET", "/").body, Not(HasSubstr("id=\"rate\"")));  // not known
+
+  std::vector<RateUse> gates;
+  dashboard.set_rate_use([&gates] { return gates; });
+  EXPECT_THAT(call(dashboard, "GET", "/").body, HasSubstr("no organisation's gate is open"));
+
+  gates = {{.org_id = "org-demo", .ceiling_per_minute = 60, .allowed_per_minute = 60,
+            .tokens = 3.7, .burst = 5, .requests_in_flight = 2},
+           {.org_id = std::string{kHostile}, .ceiling_per_minute = 60, .allowed_per_minute = 30,
+            .tokens = 0.2, .burst = 5, .requests_in_flight = 0}};
+  const auto body = call(dashboard, "GET", "/").body;
+  EXPECT_THAT(body, HasSubstr("<tr><td>org-demo</td><td class=\"n\">60</td><td class=\"n\">60"
+                              "</td><td class=\"n\">3 of 5</td><td class=\"n\">2</td></tr>"));
+  EXPECT_THAT(body, HasSubstr("30 (slowed by 429s)"));
+  EXPECT_THAT(body, HasSubstr("0 of 5"));
+  EXPECT_THAT(body, Not(HasSubstr("<script>alert(1)")));  // an org id is text too
+}
+
 TEST_F(DashboardTest, ListPagesThroughManyJobs) {
   for (int i = 0; i < 120; ++i) {
     add("job-" + std::to_string(1000 + i), {}, std::nullopt, std::chrono::minutes{200 - i});

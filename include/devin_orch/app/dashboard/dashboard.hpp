@@ -12,7 +12,9 @@
 
 #include <cstddef>
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace devin_orch::app::dashboard {
 
@@ -22,6 +24,16 @@ inline constexpr std::size_t kMaxJobBodyBytes = 1U << 20U;
 inline constexpr std::size_t kPageSize = 50;
 // How often the pages refresh themselves.
 inline constexpr int kRefreshSeconds = 5;
+
+// One organisation's rate gate as the daemon holds it (in memory only: the store has no copy).
+struct RateUse {
+  std::string org_id;
+  double ceiling_per_minute = 0;  // rate.requests_per_minute
+  double allowed_per_minute = 0;  // after the gate slowed down for 429s
+  double tokens = 0;              // requests that may go out back to back now
+  double burst = 0;               // rate.burst: the most tokens the gate holds
+  int requests_in_flight = 0;
+};
 
 class Dashboard {
  public:
@@ -35,6 +47,10 @@ class Dashboard {
   static server::HttpResponse rejected(int status, std::string_view reason);
 
   const WebAuth& auth() const noexcept { return auth_; }
+  // The daemon's rate gates, for the overview; without it the overview has no rate section.
+  void set_rate_use(std::function<std::vector<RateUse>()> rate_use) {
+    rate_use_ = std::move(rate_use);
+  }
 
  private:
   store::OperatorStore& store_;
@@ -42,6 +58,7 @@ class Dashboard {
   const Config& config_;
   WebAuth auth_;
   std::function<core::TimePoint()> now_;
+  std::function<std::vector<RateUse>()> rate_use_;
 };
 
 }  // namespace devin_orch::app::dashboard
