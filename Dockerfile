@@ -20,7 +20,11 @@ COPY packaging/changelog ./packaging/changelog
 COPY config ./config
 COPY include ./include
 COPY src ./src
+# The build context has no .git, so the commit comes from the builder
+# (docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .); build_info says "unknown" without.
+ARG GIT_COMMIT=""
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDEVIN_ORCH_TESTS=OFF \
+      "-DDEVIN_ORCH_GIT_COMMIT=${GIT_COMMIT}" \
  && cmake --build /build --target devin-orch \
  && strip /build/devin-orch
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Scenarios 6 and 7, the PostgreSQL store (database.url) on a throwaway local cluster
+# Scenarios 6 to 8, the PostgreSQL store (database.url) on a throwaway local cluster
 # (scripts/pg-cluster.sh: loopback, fsync off).
 #   failover: two daemons on one database, the lease holder killed with SIGKILL while its
 #     sessions run; time from the kill to the first API request the simulator receives from the
@@ -37,6 +37,10 @@ class Cluster:
                              capture_output=True, text=True)
         self.url = out.stdout.strip().splitlines()[-1]
         self.count = 0
+        # Statement counts for the scale scenario: the library loads only at server start.
+        self.psql(self.url, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        subprocess.run([CLUSTER_SCRIPT, "kill", self.dir], check=True, capture_output=True)
+        subprocess.run([CLUSTER_SCRIPT, "restart", self.dir], check=True, capture_output=True)
 
     def database(self, name):
         self.count += 1
@@ -191,9 +195,105 @@ def pickup(args, cluster):
                   "idle_cpu_pct": idle_pct}
 
 
+# ---- scale --------------------------------------------------------------------------------
+
+class DatabaseLoad:
+    """Statements and transactions the database ran for one database, minus our own probes."""
+
+    def __init__(self, url):
+        self.url = url
+        Cluster.psql(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        self.probes = 0
+
+    def sample(self):
+        out = Cluster.psql(self.url, """
+            SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+                     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                       AND query NOT LIKE '%pg_stat_%'),
+                   (SELECT xact_commit + xact_rollback FROM pg_stat_database
+                     WHERE datname = current_database())""")
+        self.probes += 1
+        statements, transactions = (int(v) for v in out.strip().split("|"))
+        # Each probe is one transaction of its own (psql autocommit), counted by pg_stat_database.
+        return statements, transactions - self.probes
+
+    def top(self, limit=8):
+        return Cluster.psql(self.url, f"""
+            SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) FROM pg_stat_statements
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND query NOT LIKE '%pg_stat_%' ORDER BY calls DESC LIMIT {limit}""").strip()
+
+
+def scale(args, cluster):
+    wd = b.Workdir("pg-scale")
+    url = cluster.database("scale")
+    sim = b.Sim(wd.path, "--seed", "1")
+    n, cadence = args.sessions, args.cadence
+    daemon = b.Daemon(wd.path, sim, {
+        "api": {"max_in_flight": 64},
+        "rate": {"requests_per_minute": 60000, "burst": 500},
+        "poll": {"initial_delay": f"{cadence}s", "max_delay": f"{cadence}s", "multiplier": 1,
+                 "jitter": 0.2},
+        "create": {"max_active_sessions": n + 100, "max_concurrent_creates": 64},
+    }, database_url=url)
+    try:
+        daemon.wait_ready()
+        wait_for_schema(url)
+        load = DatabaseLoad(url)
+        t_insert = time.monotonic()
+        for start in range(0, n, 1000):
+            Cluster.psql(url, "INSERT INTO jobs (key, spec) VALUES " + ",".join(
+                f"('scale-{i}', '{{\"prompt\": \"Hold {i} [sim:hold]\"}}')"
+                for i in range(start, min(n, start + 1000))))
+        b.log(f"pg-scale: {n} jobs queued; waiting for all sessions")
+
+        def all_running():
+            daemon.hwm_mib()
+            return int(Cluster.psql(url, "SELECT count(*) FROM jobs WHERE state = 'running'")) >= n
+        b.wait_for(all_running, 60 + n / 20, interval=0.5, what=f"{n} running jobs")
+        ramp = time.monotonic() - t_insert
+        b.log(f"pg-scale: {n} sessions running after {ramp:.1f} s; settling")
+        time.sleep(max(cadence * 1.5, 3))
+        statements0, transactions0 = load.sample()
+        c0, t0 = daemon.cpu(), time.monotonic()
+        end = t0 + args.window
+        while time.monotonic() < end:
+            daemon.hwm_mib()
+            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        cpu, elapsed = daemon.cpu() - c0, time.monotonic() - t0
+        statements1, transactions1 = load.sample()
+        top = load.top()
+        rss_now = daemon.rss_mib()
+        daemon.stop()
+        peak = daemon.child.peak_rss_kib() / 1024
+    finally:
+        daemon.stop()
+        sim.stop()
+        wd.cleanup()
+    cycles = elapsed / cadence
+    cpu_pct = 100 * cpu / elapsed
+    per_cycle_statements = (statements1 - statements0) / cycles
+    per_cycle_transactions = (transactions1 - transactions0) / cycles
+    rows = [
+        (f"{n:,} live sessions: daemon CPU, % of one core", f"{cpu_pct:.2f}", "<= 2",
+         b.check(cpu_pct, "<=", 2)),
+        (f"{n:,} live sessions: daemon peak RSS (MiB)", f"{peak:.1f}", "<= 48",
+         b.check(peak, "<=", 48)),
+        (f"  statements per poll cycle ({cadence:g} s)", f"{per_cycle_statements:.1f}", "", ""),
+        (f"  transactions per poll cycle", f"{per_cycle_transactions:.1f}", "", ""),
+        (f"  ramp to {n:,} running", f"{ramp:.1f} s", "", ""),
+    ]
+    b.log("pg-scale: most frequent statements over the run:\n" + top)
+    return rows, {"n": n, "cadence_s": cadence, "window_s": elapsed, "cpu_s": cpu,
+                  "cpu_pct": cpu_pct, "peak_rss_mib": peak, "rss_steady_mib": rss_now,
+                  "statements_per_cycle": per_cycle_statements,
+                  "transactions_per_cycle": per_cycle_transactions, "ramp_s": ramp,
+                  "top_statements": top}
+
+
 def main():
-    p = argparse.ArgumentParser(description="Scenarios 6-7: PostgreSQL failover and pickup")
-    p.add_argument("--scenarios", default="failover,pickup")
+    p = argparse.ArgumentParser(description="Scenarios 6-8: PostgreSQL failover, pickup and scale")
+    p.add_argument("--scenarios", default="failover,pickup,scale")
     p.add_argument("--ttls", type=lambda s: [int(x) for x in s.split(",")], default=[15, 3],
                    help="lease.ttl values in seconds")
     p.add_argument("--runs", type=int, default=3, help="failovers per ttl")
@@ -202,11 +302,15 @@ def main():
     p.add_argument("--mean-ms", type=float, default=75)
     p.add_argument("--idle-window", type=float, default=10)
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--sessions", type=int, default=10000, help="scale: live sessions")
+    p.add_argument("--cadence", type=float, default=10, help="scale: poll cadence, seconds")
+    p.add_argument("--window", type=float, default=120, help="scale: steady window, seconds")
     p.add_argument("--json", help="write the result here (bench/run-all)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = p.parse_args()
     if args.smoke:
         args.ttls, args.runs, args.jobs, args.pickup_jobs, args.idle_window = [3], 1, 3, 30, 1
+        args.sessions, args.cadence, args.window = 50, 2, 4
     b.raise_fd_limit()
     scenarios = args.scenarios.split(",")
     cluster = Cluster()
@@ -218,6 +322,9 @@ def main():
             notes += n
         if "pickup" in scenarios:
             r, data["pickup"] = pickup(args, cluster)
+            rows += r
+        if "scale" in scenarios:
+            r, data["scale"] = scale(args, cluster)
             rows += r
     finally:
         cluster.stop()
@@ -232,8 +339,12 @@ def main():
         f"exponential gaps with mean {args.mean_ms:.0f} ms; latency = job_events.at('intent') - "
         "jobs.created_at (the server's clock at the insert; 1 ms resolution); idle CPU over "
         f"{args.idle_window:.0f} s with nothing queued",
+        f"scale: {args.sessions:,} sessions held running ([sim:hold]), poll cadence "
+        f"{args.cadence:g} s with jitter 0.2, {args.window:.0f} s steady window after all run; "
+        "statements from pg_stat_statements (top-level, BEGIN/COMMIT included, our probes "
+        "excluded), transactions from pg_stat_database",
     ]
-    b.emit({"title": "Scenarios 6-7: PostgreSQL failover and pickup", "rows": rows,
+    b.emit({"title": "Scenarios 6-8: PostgreSQL failover, pickup and scale", "rows": rows,
             "notes": notes, "data": {k: v for k, v in data.items()}}, args)
 
 

@@ -117,7 +117,13 @@ version=$(sed -nE 's/^project\(devin-orch VERSION ([0-9.]+).*/\1/p' "$repo/CMake
 phase "building $image (version ${version:-unknown})"
 version_tag=()
 if [ -n "$version" ]; then version_tag=(--tag "${image%:*}:$version"); fi
+# The context has no .git: the commit goes in as a build argument for the binary's build_info.
+commit=$(git -C "$repo" rev-parse --verify HEAD 2>/dev/null || true)
+if [ -n "$commit" ] && [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
+  commit="$commit-dirty"
+fi
 buildah bud --isolation chroot --format docker --pull=never "${layers[@]}" \
+  --build-arg "GIT_COMMIT=$commit" \
   --tag "$image" "${version_tag[@]}" --file "$repo/Dockerfile" "$repo"
 phase_done
 

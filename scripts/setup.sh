@@ -16,6 +16,9 @@ packages=(
   # is only installed; on a workstation booted with systemd its postinst enables and starts
   # prometheus.service (port 9090): `systemctl disable --now prometheus` if unwanted.
   prometheus
+  # Headless Chromium drives the dashboard's pages in tests (tests/integration/
+  # dashboard_browser_test.py: the DOM it renders, an XSS check, the forms, screenshots).
+  chromium
 )
 
 missing=()

@@ -68,7 +68,8 @@ class JsonFields final : public spdlog::custom_flag_formatter {
                                       std::pair{"org_id", fields.org_id},
                                       std::pair{"user_id", fields.user_id},
                                       std::pair{"state", fields.state},
-                                      std::pair{"status", fields.status}}) {
+                                      std::pair{"status", fields.status},
+                                      std::pair{"event_id", fields.event_id}}) {
       if (value.empty()) continue;
       dest.push_back('"');
       dest.append(std::string_view{name});

@@ -204,11 +204,39 @@ std::optional<FieldError> validate(const NotifyTarget& target, const std::string
   return check_names(field + ".tags", target.tags);
 }
 
-std::optional<FieldError> validate(const JobDefinition& definition) {
+// Reference §2.1 against §8: what a v3 create (or the daemon's v3-only controls) can say and
+// v1 cannot. v1 ignores unknown create fields, so such a job would run without them.
+std::optional<FieldError> v1_problem(const JobDefinition& definition) {
+  constexpr std::string_view kNoSuchField =
+      "is not available with api.version v1 (the v1 create request has no such field and would "
+      "silently ignore it); remove it, or use api.version v3";
+  const JobSpec& spec = definition.spec;
+  const auto refuse = [&](std::string field) { return problem(std::move(field), std::string{kNoSuchField}); };
+  if (definition.org_id) {
+    return problem("org_id",
+                   "is not available with api.version v1: a v1 key acts on its own organisation "
+                   "(api.org_id) only; remove it, or use api.version v3");
+  }
+  if (spec.create_as_user_id) return refuse("create_as_user_id");
+  if (spec.child_playbook_id) return refuse("child_playbook_id");
+  if (!spec.repos.empty()) return refuse("repos");
+  if (spec.devin_mode) return refuse("devin_mode");
+  if (spec.resumable) return refuse("resumable");
+  if (definition.controls.fan_out_enterprise) {
+    return problem("fan_out",
+                   "is not available with api.version v1: v1 has no enterprise organisation "
+                   "list; use api.version v3");
+  }
+  return std::nullopt;
+}
+
+std::optional<FieldError> validate(const JobDefinition& definition, ApiVersion api_version) {
   if (auto found = validate_key(definition.key)) return found;
   if (auto found = check_optional_name("org_id", definition.org_id)) return found;
   if (auto found = validate(definition.spec)) return found;
-  return validate(definition.controls);
+  if (auto found = validate(definition.controls)) return found;
+  if (api_version == ApiVersion::v1) return v1_problem(definition);
+  return std::nullopt;
 }
 
 }  // namespace devin_orch::core

@@ -11,7 +11,8 @@ bool same_reasons(const UntilIdleReasons& a, const UntilIdleReasons& b) {
     return x.org_id == y.org_id && x.creates_only == y.creates_only;
   };
   return a.scheduled == b.scheduled && a.paused == b.paused &&
-         std::ranges::equal(a.server_waits, b.server_waits, same_org);
+         std::ranges::equal(a.server_waits, b.server_waits, same_org) &&
+         (a.notifications_pending > 0) == (b.notifications_pending > 0);
 }
 
 }  // namespace

@@ -48,7 +48,9 @@ World:
   --time-factor F               lifecycle durations are multiplied by F, F > 0 (default 1.0)
   --org ID                      an organisation that exists; repeatable (default org-demo)
   --enterprise-orgs N           extra orgs org-e0001.. for the enterprise endpoint (default 0)
-  --api-key KEY                 accept only `Bearer KEY` (default: any `Bearer cog_...`)
+  --api-key KEY                 v3 routes accept only `Bearer KEY` (default: any `Bearer cog_...`)
+  --v1-api-key KEY              v1 routes accept only `Bearer KEY` (default: any `Bearer apk_...`);
+                                v1 never takes cog_ keys and v3 never takes apk_ keys
   --hold-running                sessions never leave running/working (default off)
   --total-mode MODE             list `total`: always|never|random (default random)
   --updated-after-mode MODE     list `updated_after`: inclusive|exclusive|ignored|
@@ -179,6 +181,7 @@ ParsedFlags parse_flags(const std::vector<std::string>& args) {
          return std::nullopt;
        }},
       {"--api-key", text(world.api_key)},
+      {"--v1-api-key", text(world.v1_api_key)},
       {"--rate-limit-rpm", non_negative(world.rate_limit_rpm)},
       {"--rate-limit-burst",
        [&](const std::string& v) -> std::optional<std::string> {

@@ -1,8 +1,10 @@
-// The simulated Devin v3 API: routing, validation, sessions, paging, rate limits, faults and the
-// /_sim/ admin surface, all as pure functions of (request, time) over in-memory state.
+// The simulated Devin API (v3, and the legacy v1 routes over the same sessions): routing,
+// validation, sessions, paging, rate limits, faults and the /_sim/ admin surface, all as pure
+// functions of (request, time) over in-memory state.
 #include "devin_orch/sim/world.hpp"
 
 #include "devin_orch/sim/random.hpp"
+#include "devin_orch/sim/v1_status.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -12,6 +14,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
@@ -366,18 +370,54 @@ std::vector<std::string> to_strings(const json::array* items) {
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-enum class RouteKind { none, self, enterprise_orgs, sessions, session, messages, archive, tags };
+enum class RouteKind {
+  none, self, enterprise_orgs, sessions, session, messages, archive, tags,
+  v1_sessions, v1_session, v1_message,  // the legacy v1 API (reference §8)
+};
 
 struct Route {
   RouteKind kind = RouteKind::none;
   std::string template_path;          // "/v3/organizations/{org_id}/sessions"
   std::vector<std::string> methods;   // allowed
-  std::string org;
+  std::string org;                    // v1: none in the path; the key's (see api())
   std::string session_id;
+  bool v1 = false;                    // takes apk_ keys, not cog_ ones (reference §1)
 };
+
+// v1 spells the single session both `/v1/session/{id}` (documented) and `/v1/sessions/{id}`
+// (what some clients use, and the documented DELETE path).
+Route match_v1_route(const std::vector<std::string>& segs) {
+  Route route;
+  route.v1 = true;
+  if (segs.size() == 2 && segs[1] == "sessions") {
+    route.kind = RouteKind::v1_sessions;
+    route.template_path = "/v1/sessions";
+    route.methods = {"GET", "POST"};
+    return route;
+  }
+  if (segs.size() < 3 || segs[2].empty() || (segs[1] != "session" && segs[1] != "sessions")) {
+    return {};
+  }
+  route.session_id = segs[2];
+  const std::string base = "/v1/" + segs[1] + "/{session_id}";
+  if (segs.size() == 3) {
+    route.kind = RouteKind::v1_session;
+    route.template_path = base;
+    route.methods = segs[1] == "sessions" ? std::vector<std::string>{"GET", "DELETE"}
+                                          : std::vector<std::string>{"GET"};
+  } else if (segs.size() == 4 && segs[1] == "session" && segs[3] == "message") {
+    route.kind = RouteKind::v1_message;
+    route.template_path = base + "/message";
+    route.methods = {"POST"};
+  } else {
+    return {};
+  }
+  return route;
+}
 
 Route match_route(const std::vector<std::string>& segs) {
   Route route;
+  if (!segs.empty() && segs[0] == "v1") return match_v1_route(segs);
   if (segs.size() < 2 || (segs[0] != "v3" && segs[0] != "v3beta1")) return route;
   const std::string prefix = "/" + segs[0];
   if (segs.size() == 2 && segs[1] == "self") {
@@ -499,6 +539,7 @@ struct Session {
   std::optional<std::string> title;
   std::vector<std::string> tags;
   std::optional<std::string> playbook_id;
+  std::optional<std::string> snapshot_id;  // v1 creates only
   std::optional<std::string> user_id;
   std::optional<bool> resumable;           // as given on create; null/absent: resumable
   std::optional<std::string> parent_id;    // set on spawned children
@@ -717,6 +758,15 @@ struct World::State {
 
   Reply api(const Request& request, const Query& query, const Route& route, TimeMs now);
   Reply create(const Route& route, const Request& request, TimeMs now);
+  std::optional<Reply> over_concurrency_cap(const std::string& org, TimeMs now);
+  Session& start_session(Session s, TimeMs now);
+  // The legacy v1 API over the same sessions (reference §8).
+  Reply v1_api(const Route& route, const Request& request, const Query& query, TimeMs now);
+  Reply v1_create(const std::string& org, const Request& request, TimeMs now);
+  const Session* v1_idempotent_match(const std::string& org, std::string_view prompt,
+                                     const std::vector<std::string>& tags, TimeMs now) const;
+  Reply v1_list(const std::string& org, const Query& query, TimeMs now);
+  json::object render_v1(const Session& s, TimeMs now, bool detail) const;
   Reply list(const Route& route, const Query& query, TimeMs now);
   Reply post_message(Session& s, const Request& request, TimeMs now);
   Reply list_messages(const Session& s, const Query& query);
@@ -756,9 +806,15 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
   if (request.authorization.empty()) return detail_reply(401, "Not authenticated");
   const bool has_scheme = request.authorization.starts_with(bearer);
   const std::string key{has_scheme ? request.authorization.substr(bearer.size()) : ""};
-  const bool valid = has_scheme && (config.api_key.empty()
-                                        ? key.starts_with("cog_") && key.size() > 4
-                                        : key == config.api_key);
+  // Reference §1: apk_ keys (apk_user_ ones included) work on v1 only, cog_ keys on v3 only.
+  constexpr std::string_view v1_prefix = "apk_";
+  const bool valid =
+      has_scheme &&
+      (route.v1 ? key.starts_with(v1_prefix) && key.size() > v1_prefix.size() &&
+                      (config.v1_api_key.empty() || key == config.v1_api_key)
+                : !key.starts_with(v1_prefix) &&
+                      (config.api_key.empty() ? key.starts_with("cog_") && key.size() > 4
+                                              : key == config.api_key));
   if (!valid) return detail_reply(401, "Invalid API key");
 
   auto [it, inserted] = keys.try_emplace(
@@ -828,6 +884,7 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
   }
 
   Reply reply = [&]() -> Reply {
+    if (route.v1) return v1_api(route, request, query, now);
     switch (route.kind) {
       case RouteKind::self: return self();
       case RouteKind::enterprise_orgs: return enterprise_orgs(query);
@@ -851,8 +908,9 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
     }
   }();
 
-  if (route.kind == RouteKind::sessions && request.method == "POST" && reply.status == 200 &&
-      roll[4] < f.drop_after_create) {
+  const bool is_create = (route.kind == RouteKind::sessions ||
+                          route.kind == RouteKind::v1_sessions) && request.method == "POST";
+  if (is_create && reply.status == 200 && roll[4] < f.drop_after_create) {
     ++stats.faults.drop_after_create;
     reply.delivery = Delivery::drop;
     return reply;
@@ -906,23 +964,10 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
     return detail_reply(400, "Invalid platform '" + std::string{*platform} +
                                  "'. Valid platforms: default, inherit, linux, windows");
   }
-  if (config.max_concurrent_sessions > 0) {
-    const auto active = active_in(&route.org, now);
-    if (active >= static_cast<std::size_t>(config.max_concurrent_sessions)) {
-      ++stats.concurrency_limited_total;
-      return detail_reply(429, "You have " + std::to_string(active) +
-                                   " sessions running, the most your plan allows at once.");
-    }
-  }
+  if (auto refusal = over_concurrency_cap(route.org, now)) return std::move(*refusal);
 
-  // Creation times never go backwards, so creation order, (created_at, seq) order and the
-  // paging key all agree even if the wall clock steps back.
-  last_created = std::max(last_created, now);
   Session s;
-  s.seq = next_seq++;
-  s.id = new_session_id();
   s.org = route.org;
-  s.created = last_created;
   s.prompt = std::string{*prompt};
   if (title) s.title = std::string{*title};
   s.tags = to_strings(tags);
@@ -930,6 +975,28 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
   if (as_user) s.user_id = std::string{*as_user};
   if (const auto* r = fields.present("resumable")) s.resumable = r->get_bool();
   s.has_schema = schema != nullptr;
+  auto& stored = start_session(std::move(s), now);
+  if (child_playbook) spawn_children(stored, std::string{*child_playbook});
+  return json_reply(200, render(stored, now, false));
+}
+
+std::optional<Reply> World::State::over_concurrency_cap(const std::string& org, TimeMs now) {
+  if (config.max_concurrent_sessions <= 0) return std::nullopt;
+  const auto active = active_in(&org, now);
+  if (active < static_cast<std::size_t>(config.max_concurrent_sessions)) return std::nullopt;
+  ++stats.concurrency_limited_total;
+  return detail_reply(429, "You have " + std::to_string(active) +
+                               " sessions running, the most your plan allows at once.");
+}
+
+// Gives `s` (org, prompt and the request's fields set) its id, creation time and lifecycle.
+Session& World::State::start_session(Session s, TimeMs now) {
+  // Creation times never go backwards, so creation order, (created_at, seq) order and the
+  // paging key all agree even if the wall clock steps back.
+  last_created = std::max(last_created, now);
+  s.seq = next_seq++;
+  s.id = new_session_id();
+  s.created = last_created;
   s.path = choose_path(config.seed, s.prompt);
   if (s.user_id && user_quota_exhausted(*s.user_id, now)) {
     s.path = Path{.ending = Ending::suspend, .suspend_detail = "user_usage_limit_exceeded",
@@ -941,9 +1008,7 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
               .creating = creating,
               .hold = config.hold_running || s.path.ending == Ending::hold};
   ++stats.sessions_created;
-  auto& stored = add_session(std::move(s));
-  if (child_playbook) spawn_children(stored, std::string{*child_playbook});
-  return json_reply(200, render(stored, now, false));
+  return add_session(std::move(s));
 }
 
 bool World::State::user_quota_exhausted(const std::string& user, TimeMs now) const {
@@ -1227,6 +1292,223 @@ Reply World::State::tags(Session& s, std::string_view method, const Request& req
   json::array out;
   for (const auto& tag : s.tags) out.emplace_back(tag);
   return json_reply(200, json::object{{"tags", std::move(out)}});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The legacy v1 API (reference §8): no org in the path (an apk_ key belongs to one org: the
+// first configured), ISO-8601 timestamps, offset paging, `status_enum`, and idempotent creates.
+
+namespace {
+
+constexpr std::int64_t kV1DefaultLimit = 100;
+constexpr std::int64_t kV1MaxLimit = 1000;  // the reference gives none; a bound of our own
+
+// Python's datetime.isoformat() of an aware UTC time, as FastAPI writes one.
+std::string iso8601(TimeMs ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[96];  // room for any int the compiler cannot bound
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000) * 1000);
+  return text;
+}
+
+bool same_tag_set(std::vector<std::string> a, std::vector<std::string> b) {
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  std::sort(b.begin(), b.end());
+  b.erase(std::unique(b.begin(), b.end()), b.end());
+  return a == b;
+}
+
+}  // namespace
+
+Reply World::State::v1_api(const Route& route, const Request& request, const Query& query,
+                           TimeMs now) {
+  if (org_list.empty()) return detail_reply(404, "Organization not found");
+  const std::string& org = org_list.front();
+  if (route.kind == RouteKind::v1_sessions) {
+    return request.method == "POST" ? v1_create(org, request, now) : v1_list(org, query, now);
+  }
+  Session* s = find(route.session_id);
+  if (!s || s->org != org) return detail_reply(404, "Session not found");
+  if (route.kind == RouteKind::v1_message) {
+    auto reply = post_message(*s, request, now);
+    // v1 answers a delivered message with a null body (a {detail} only in special states).
+    if (reply.status == 200) reply.body = "null";
+    return reply;
+  }
+  if (request.method == "GET") return json_reply(200, render_v1(*s, now, true));
+  const auto p = phase(*s, now);
+  if (p.status != "exit" && p.status != "error") pin(*s, "exit", std::nullopt, now);
+  return json_reply(200, json::object{{"detail", "Session terminated"}});
+}
+
+// The reference leaves the idempotency key undocumented ("same request returns existing
+// session"). The simulator's key: the same org, the same prompt and the same set of tags, on a
+// session that has not ended (not exit or error) and is not a spawned child. A session that
+// has ended is never answered again: a new one is created.
+const Session* World::State::v1_idempotent_match(const std::string& org, std::string_view prompt,
+                                                 const std::vector<std::string>& tags,
+                                                 TimeMs now) const {
+  auto matches = [&](const Session& s) {
+    if (s.org != org || s.parent_id || s.prompt != prompt || !same_tag_set(s.tags, tags)) {
+      return false;
+    }
+    const auto status = phase(s, now).status;
+    return status != "exit" && status != "error";
+  };
+  if (!tags.empty()) {
+    const auto it = by_tag.find(tags.front());
+    if (it == by_tag.end()) return nullptr;
+    for (auto seq = it->second.rbegin(); seq != it->second.rend(); ++seq) {
+      const auto& s = sessions.at(*seq);
+      if (matches(s)) return &s;
+    }
+    return nullptr;
+  }
+  for (auto it = sessions.rbegin(); it != sessions.rend(); ++it) {
+    if (matches(it->second)) return &it->second;
+  }
+  return nullptr;
+}
+
+Reply World::State::v1_create(const std::string& org, const Request& request, TimeMs now) {
+  json::value storage;
+  auto check = parse_body_object(request.body, storage);
+  if (!check.object) return validation_reply(check.errors);
+  FieldChecker fields{*check.object, check.errors};
+  const auto* prompt = fields.required_string("prompt");
+  fields.boolean("idempotent");
+  const auto* snapshot = fields.string("snapshot_id");
+  fields.boolean("unlisted");
+  const auto* playbook = fields.string("playbook_id");
+  fields.string_list("knowledge_ids");
+  fields.string_list("secret_ids");
+  fields.secrets("session_secrets");
+  fields.integer("max_acu_limit");
+  const auto* schema = fields.object("structured_output_schema");
+  const auto* tags = fields.string_list("tags");
+  const auto* title = fields.string("title");
+  fields.one_of("planning_mode_agency", {"auto_confirm", "sync_confirm"},
+                "Input should be 'auto_confirm' or 'sync_confirm'");
+  if (const auto* limit = fields.present("max_acu_limit");
+      limit && as_number(*limit) && *as_number(*limit) <= 0) {
+    check.errors.push_back(
+        {{"body", "max_acu_limit"}, "Input should be greater than 0", "greater_than"});
+  }
+  if (!check.errors.empty()) return validation_reply(check.errors);
+  // v3-only fields (create_as_user_id, devin_mode, repos, ...) are not in v1's model: FastAPI
+  // ignores unknown fields, and so does this.
+
+  const auto* idempotent_value = fields.present("idempotent");
+  const bool idempotent = idempotent_value && idempotent_value->get_bool();
+  auto answer = [&](const Session& s, bool is_new) {
+    json::object body{{"session_id", s.id}, {"url", "https://app.devin.ai/sessions/" + s.id}};
+    if (idempotent) body["is_new_session"] = is_new;  // present only when asked for
+    return json_reply(200, body);
+  };
+  const auto tag_list = to_strings(tags);
+  if (idempotent) {
+    if (const auto* existing = v1_idempotent_match(org, std::string_view{*prompt}, tag_list, now)) {
+      return answer(*existing, false);
+    }
+  }
+  if (auto refusal = over_concurrency_cap(org, now)) return std::move(*refusal);
+
+  Session s;
+  s.org = org;
+  s.prompt = std::string{*prompt};
+  if (title) s.title = std::string{*title};
+  s.tags = tag_list;
+  if (playbook) s.playbook_id = std::string{*playbook};
+  if (snapshot) s.snapshot_id = std::string{*snapshot};
+  s.has_schema = schema != nullptr;
+  return answer(start_session(std::move(s), now), true);
+}
+
+Reply World::State::v1_list(const std::string& org, const Query& query, TimeMs now) {
+  std::vector<FieldError> errors;
+  const auto limit = int_param(query, "limit", errors).value_or(kV1DefaultLimit);
+  const auto offset = int_param(query, "offset", errors).value_or(0);
+  if (limit < 1 || limit > kV1MaxLimit) {
+    errors.push_back({{"query", "limit"}, "Input should be between 1 and 1000", "value_error"});
+  }
+  if (offset < 0) {
+    errors.push_back({{"query", "offset"}, "Input should be greater than or equal to 0",
+                      "greater_than_equal"});
+  }
+  if (!errors.empty()) return validation_reply(errors);
+  const auto tag_filter = query.all("tags");
+  // Sessions created through the API with a service key have no requesting user.
+  const bool by_user = query.has("user_email");
+
+  json::array out;
+  std::int64_t skipped = 0;
+  for (auto it = sessions.rbegin(); it != sessions.rend(); ++it) {  // newest first
+    const Session& s = it->second;
+    if (s.org != org || by_user) continue;
+    if (config.list_lag_ms > 0 && now < s.created + config.list_lag_ms) continue;
+    const bool tagged = std::all_of(tag_filter.begin(), tag_filter.end(), [&](const auto& tag) {
+      return std::find(s.tags.begin(), s.tags.end(), tag) != s.tags.end();
+    });
+    if (!tagged) continue;
+    if (skipped < offset) {
+      ++skipped;
+      continue;
+    }
+    if (static_cast<std::int64_t>(out.size()) >= limit) break;
+    out.push_back(render_v1(s, now, false));
+  }
+  return json_reply(200, json::object{{"sessions", std::move(out)}});
+}
+
+// `detail`: GET /v1/session/{id} (with messages); otherwise a list summary.
+json::object World::State::render_v1(const Session& s, TimeMs now, bool detail) const {
+  const auto p = phase(s, now);
+  const bool finished = s.finished_before || p.reached_finished;
+  const auto status = v1_status(p.status, p.detail);
+  json::array tags;
+  for (const auto& tag : s.tags) tags.emplace_back(tag);
+  auto opt = [](const std::optional<std::string>& v) -> json::value {
+    return v ? json::value(*v) : json::value(nullptr);
+  };
+  json::value pull_request = nullptr;
+  if (finished) {
+    pull_request = json::object{
+        {"url", "https://github.com/example/repo/pull/" + std::to_string(s.seq)}};
+  }
+  json::value structured_output = nullptr;
+  if (finished && s.has_schema) {
+    structured_output = json::object{{"summary", "Simulated result of " + s.id}};
+  }
+  json::object out{
+      {"session_id", s.id},
+      {"status", status.text},
+      {"status_enum", status.status_enum},
+      {"title", opt(s.title)},
+      {"created_at", iso8601(s.created)},
+      {"updated_at", iso8601(std::max(p.since, s.created))},
+      {"snapshot_id", opt(s.snapshot_id)},
+      {"playbook_id", opt(s.playbook_id)},
+      {"tags", std::move(tags)},
+      {"pull_request", std::move(pull_request)},
+      {"structured_output", std::move(structured_output)},
+  };
+  if (detail) {
+    json::array messages;
+    for (const auto& m : s.messages) {
+      messages.push_back(json::object{{"type", m.source == "user" ? "user_message" : "devin_message"},
+                                      {"message", m.text},
+                                      {"timestamp", iso8601(m.created)}});
+    }
+    out["messages"] = std::move(messages);
+  } else {
+    out["requesting_user_email"] = nullptr;
+  }
+  return out;
 }
 
 Reply World::State::enterprise_orgs(const Query& query) {

@@ -229,10 +229,24 @@ TEST_F(LoggingTest, JsonLinesCarryTheEventsFieldsAsMembers) {
   EXPECT_EQ(event.at("state").as_string(), "failed");
   EXPECT_EQ(event.at("status").as_string(), "error");
   EXPECT_FALSE(event.contains("user_id")) << "a field not set is left out";
+  EXPECT_FALSE(event.contains("event_id"));
   EXPECT_EQ(event.at("msg").as_string(), "job '" + key + "': failed");
   const auto plain = boost::json::parse(second).as_object();
   EXPECT_EQ(plain.size(), 3U) << second << ": no fields linger from the line before";
   EXPECT_EQ(plain.at("msg").as_string(), "plain");
+}
+
+TEST_F(LoggingTest, ANotificationsLineCarriesItsEventId) {
+  ASSERT_FALSE(setup_logging(LogConfig{.level = "info", .format = "json"}).has_value());
+  const CapturedStderr captured;
+  log_event(spdlog::level::err,
+            {.event = "notification_dead", .key = "k", .org_id = "org-a", .event_id = "evt_1"},
+            "notification {} dead-lettered", "evt_1");
+  const auto line = boost::json::parse(captured.text()).as_object();
+  EXPECT_EQ(line.at("event").as_string(), "notification_dead");
+  EXPECT_EQ(line.at("event_id").as_string(), "evt_1");
+  EXPECT_EQ(line.at("key").as_string(), "k");
+  EXPECT_EQ(line.at("org_id").as_string(), "org-a");
 }
 
 TEST_F(LoggingTest, TextLinesShowTheMessageAloneAndSkippedLevelsFormatNothing) {

@@ -181,6 +181,45 @@ TEST(JobValidation, ThePartsAgreeWithTheWhole) {
   EXPECT_EQ(validate(JobControls{}), std::nullopt);
 }
 
+TEST(JobValidation, V1RefusesEachV3OnlyFieldAndTakesEveryV1One) {
+  const std::vector<std::pair<std::string, std::function<void(JobDefinition&)>>> v3_only{
+      {"org_id", [](JobDefinition& j) { j.org_id = "org-2"; }},
+      {"create_as_user_id", [](JobDefinition& j) { j.spec.create_as_user_id = "user-1"; }},
+      {"child_playbook_id", [](JobDefinition& j) { j.spec.child_playbook_id = "playbook-2"; }},
+      {"repos", [](JobDefinition& j) { j.spec.repos = {"o/r"}; }},
+      {"devin_mode", [](JobDefinition& j) { j.spec.devin_mode = "fast"; }},
+      {"resumable", [](JobDefinition& j) { j.spec.resumable = false; }},
+      {"fan_out", [](JobDefinition& j) { j.controls.fan_out_enterprise = true; }},
+  };
+  for (const auto& [field, change] : v3_only) {
+    JobDefinition job = valid_job();
+    change(job);
+    EXPECT_EQ(validate(job), std::nullopt) << field << " is fine on v3 (the default)";
+    EXPECT_EQ(validate(job, ApiVersion::v3), std::nullopt) << field;
+    const auto problem = validate(job, ApiVersion::v1);
+    ASSERT_TRUE(problem) << field;
+    EXPECT_EQ(problem->field, field);
+    EXPECT_NE(problem->reason.find("api.version v1"), std::string::npos) << problem->reason;
+  }
+  // Everything v1's create takes (reference §8), and the daemon's own controls.
+  JobDefinition v1_job = valid_job();
+  v1_job.spec.title = "T";
+  v1_job.spec.tags = {"a"};
+  v1_job.spec.playbook_id = "playbook-1";
+  v1_job.spec.knowledge_ids = std::vector<std::string>{};
+  v1_job.spec.secret_ids = std::vector<std::string>{"s"};
+  v1_job.spec.max_acu_limit = 3;
+  v1_job.spec.structured_output_schema = R"({"type":"object"})";
+  v1_job.spec.session_secrets = {SessionSecretRef{.key = "K", .name = "ENV"}};
+  v1_job.controls.messages = {"go on"};
+  v1_job.controls.complete_on = CompletionPolicy::on_finished;
+  EXPECT_EQ(validate(v1_job, ApiVersion::v1), std::nullopt);
+  // The value rules still come first: an empty devin_mode is wrong on any API.
+  v1_job.spec.devin_mode = "";
+  EXPECT_EQ(validate(v1_job, ApiVersion::v1)->reason,
+            "must not be empty; leave the field out instead");
+}
+
 TEST(JobValidation, TextJoinsFieldAndReason) {
   EXPECT_EQ((FieldError{"session_secrets[0].key", "must not be empty"}).text(),
             "session_secrets[0].key: must not be empty");

@@ -62,6 +62,21 @@ TEST(UntilIdleReport, ReasonsThatWentAwayAreSaidAgainWhenTheyReturn) {
   EXPECT_TRUE(report.observe(held("org-a", 20'000), at(10'000)).reasons);
 }
 
+TEST(UntilIdleReport, PendingNotificationsAreSaidWhenTheyBecomeTheReason) {
+  UntilIdleReport report{Duration{0}};
+  EXPECT_TRUE(report.observe({.notifications_pending = 3}, at(0)).reasons);
+  // Deliveries going out one by one are progress, not a new reason.
+  EXPECT_FALSE(report.observe({.notifications_pending = 2}, at(1'000)).reasons);
+  EXPECT_FALSE(report.observe({.notifications_pending = 1}, at(2'000)).reasons);
+  // Beside another reason that appears, the line is said again.
+  UntilIdleReasons both = scheduled(1, "later", 60'000);
+  both.notifications_pending = 1;
+  EXPECT_TRUE(report.observe(both, at(3'000)).reasons);
+  // Gone and back: said again.
+  EXPECT_FALSE(report.observe({}, at(4'000)).reasons);
+  EXPECT_TRUE(report.observe({.notifications_pending = 5}, at(5'000)).reasons);
+}
+
 TEST(UntilIdleReport, ProgressComesOncePerPeriodAfterTheFirstLook) {
   UntilIdleReport report{Duration{5'000}};
   EXPECT_FALSE(report.observe({}, at(0)).progress);

@@ -12,7 +12,19 @@
 namespace devin_orch::testing {
 namespace {
 
-using CrashRecovery = DaemonFixture;
+class CrashRecovery : public DaemonFixture {
+ protected:
+  // Waits up to 30 s for the simulator's request count to pass `seen`: a daemon just spawned
+  // is working only from then on (its start-up takes longer on a loaded machine), so a signal
+  // timed from here lands while requests are in flight, not before the daemon began.
+  void wait_for_requests_beyond(std::int64_t seen) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    while (sim_->stats().at("requests_total").as_int64() <= seen &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+  }
+};
 
 int env_or(const char* name, int fallback) {
   const char* value = std::getenv(name);
@@ -41,9 +53,11 @@ TEST_F(CrashRecovery, RandomKillsNeverDuplicateOrLoseAJob) {
   write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:error]", "[sim:finished]", "[sim:waiting]", "[sim:suspend=inactivity]"}));
 
   std::mt19937 random{static_cast<unsigned>(env_or("CHAOS_SEED", 20261123))};
-  std::uniform_int_distribution<int> delay_ms{150, 900};
+  std::uniform_int_distribution<int> delay_ms{50, 700};
   for (int kill = 0; kill < kKills; ++kill) {
+    const auto requests_before = sim_->stats().at("requests_total").as_int64();
     auto daemon = spawn_daemon("daemon-" + std::to_string(kill) + ".log");
+    wait_for_requests_beyond(requests_before);
     std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms(random)});
     daemon->signal(SIGKILL);
     ASSERT_TRUE(daemon->wait_for(std::chrono::seconds{10}).has_value());
@@ -100,7 +114,8 @@ TEST_F(CrashRecovery, SigtermDrainsWithinTheDeadlineAndRestartFinishesTheWork) {
   write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:finished]"}));
 
   auto daemon = spawn_daemon();
-  std::this_thread::sleep_for(std::chrono::milliseconds{800});
+  wait_for_requests_beyond(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
   const auto signalled = std::chrono::steady_clock::now();
   daemon->signal(SIGTERM);
   const auto status = daemon->wait_for(std::chrono::seconds{10});

@@ -9,7 +9,7 @@
 namespace devin_orch::testing {
 
 void DaemonFixture::start_sim(std::vector<std::string> flags) {
-  flags.insert(flags.end(), {"--api-key", kApiKey});
+  flags.insert(flags.end(), {"--api-key", kApiKey, "--v1-api-key", kV1ApiKey});
   sim_ = std::make_unique<SimHarness>(dir_, std::move(flags));
 }
 
@@ -18,6 +18,7 @@ void DaemonFixture::write_config(const DaemonSettings& s, std::vector<std::strin
   yaml << "api:\n"
        << "  base_url: " << sim_->base_url() << "\n"
        << "  org_id: org-demo\n"
+       << "  version: " << api_version_ << "\n"
        << "  request_timeout: " << s.request_timeout << "\n"
        << "  create_timeout: " << s.create_timeout << "\n"
        << "  connect_timeout: 2s\n"
@@ -60,8 +61,8 @@ ProcessOptions DaemonFixture::daemon_options(std::vector<std::string> args) cons
   ProcessOptions options;
   options.args = {DEVIN_ORCH_BIN};
   options.args.insert(options.args.end(), args.begin(), args.end());
-  options.env = {{"DEVIN_API_KEY", kApiKey}};
-  options.unset_env = {"CREDENTIALS_DIRECTORY", "DEVIN_ORCH_BASE_URL", "DEVIN_ORCH_ORG_ID",
+  options.env = {{"DEVIN_API_KEY", api_version_ == "v1" ? kV1ApiKey : kApiKey}};
+  options.unset_env = {"CREDENTIALS_DIRECTORY", "DEVIN_ORCH_BASE_URL", "DEVIN_ORCH_ORG_ID", "DEVIN_ORCH_API_VERSION",
                        "DEVIN_ORCH_DATABASE", "JOURNAL_STREAM", "NOTIFY_SOCKET"};
   return options;
 }

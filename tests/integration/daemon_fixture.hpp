@@ -17,6 +17,8 @@
 namespace devin_orch::testing {
 
 inline constexpr const char* kApiKey = "cog_integration_test_key_5f2c";
+// The legacy v1 API's key (reference §1): the simulator takes it on /v1/ routes only.
+inline constexpr const char* kV1ApiKey = "apk_integration_test_key_9b41";
 
 struct DaemonSettings {
   std::string poll_initial = "100ms";
@@ -57,6 +59,8 @@ class DaemonFixture : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<SimHarness> sim_;
+  // The API the daemon is configured for (api.version) and whose key it is given.
+  std::string api_version_ = "v3";
 };
 
 // A job file with `count` jobs; prompts cycle through the given simulator markers.

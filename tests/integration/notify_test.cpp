@@ -1,9 +1,7 @@
 // Notifications end to end: the daemon, devin-sim and Python webhook receivers that check every
 // signature with hmac. At-least-once, in order per job, through receiver faults and SIGKILLs;
 // a dead receiver holds up neither the working one nor polling and creation.
-#include "daemon_fixture.hpp"
-
-#include <sys/stat.h>
+#include "notify_fixture.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -20,68 +18,11 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-constexpr const char* kSecret = "whsec_integration_5b1f0c";
-
 double wall_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// One receiver process and what it logged.
-struct Receiver {
-  std::unique_ptr<Process> process;
-  std::string log_path;
-  int port = 0;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/hook"; }
-  std::vector<json::object> entries() const {
-    std::vector<json::object> out;
-    std::istringstream lines{read_file(log_path)};
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty()) out.push_back(json::parse(line).as_object());
-    }
-    return out;
-  }
-};
-
-class Notifications : public DaemonFixture {
- protected:
-  void SetUp() override {
-    write_file(dir_.file("webhook.secret"), std::string{kSecret} + "\n");
-    ::chmod(dir_.file("webhook.secret").c_str(), 0600);
-  }
-
-  Receiver start_receiver(const std::string& name, std::vector<std::string> flags) {
-    Receiver receiver;
-    receiver.log_path = dir_.file(name + ".jsonl");
-    const std::string port_file = dir_.file(name + ".port");
-    ProcessOptions options;
-    options.args = {"/usr/bin/python3", std::string{DEVIN_ORCH_SOURCE_DIR} + "/tests/integration/webhook_receiver.py",
-                    "--port-file", port_file, "--log", receiver.log_path,
-                    "--secret-file", dir_.file("webhook.secret")};
-    options.args.insert(options.args.end(), flags.begin(), flags.end());
-    options.stderr_path = dir_.file(name + ".err");
-    receiver.process = std::make_unique<Process>(options);
-    for (int i = 0; i < 200 && receiver.port == 0; ++i) {
-      std::this_thread::sleep_for(50ms);
-      const std::string text = read_file(port_file);
-      if (!text.empty()) receiver.port = std::stoi(text);
-    }
-    EXPECT_NE(receiver.port, 0) << read_file(dir_.file(name + ".err"));
-    return receiver;
-  }
-
-  static std::string webhook(const Receiver& receiver, const std::string& secret_path) {
-    return "    - url: " + receiver.url() + "\n      secret_file: " + secret_path + "\n";
-  }
-
-  // The outbox as `events ls --json` shows it.
-  json::array deliveries() {
-    const auto result = run_command(
-        daemon_options({"events", "ls", "--config", dir_.file("config.yaml"), "--json"}));
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    return json::parse(result.out).as_array();
-  }
-};
+class Notifications : public NotifyFixture {};
 
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
@@ -109,7 +50,7 @@ TEST_F(Notifications, FaultyReceiverAndKilledDaemonLoseNothingAndKeepEachJobsOrd
   auto receiver = start_receiver("faulty", {"--fail-rate", "0.30", "--timeout-rate", "0.05",
                                             "--hold", "3", "--seed", "26"});
   DaemonSettings settings;
-  settings.extra = "notify:\n  webhooks:\n" + webhook(receiver, dir_.file("webhook.secret")) +
+  settings.extra = "notify:\n  webhooks:\n" + webhook(receiver) +
                    "  request_timeout: 1s\n  retry_initial: 100ms\n  retry_max: 1s\n"
                    "  max_age: 10m\n";
   write_config(settings);
@@ -187,6 +128,32 @@ TEST_F(Notifications, FaultyReceiverAndKilledDaemonLoseNothingAndKeepEachJobsOrd
             << duplicates << "\n";
 }
 
+// Once the jobs are done, a batch run that waits for its notifications says so, and ends when
+// they are dead-lettered.
+TEST_F(Notifications, ABatchRunNamesTheNotificationsItWaitsFor) {
+  start_sim({"--time-factor", "0.004", "--seed", "28"});
+  auto failing = start_receiver("failing", {"--fail-rate", "1.0"});
+  DaemonSettings settings;
+  settings.extra = "notify:\n  webhooks:\n" + webhook(failing) +
+                   "  retry_initial: 200ms\n  retry_max: 500ms\n  max_age: 4s\n";
+  write_config(settings);
+  write_jobs(generate_jobs(3, {"[sim:exit]"}));
+  const auto run = run_until_idle(120s);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::string said = "until idle: waiting for 3 notification(s) not delivered yet";
+  const auto waiting = run.err.find(said);
+  ASSERT_NE(waiting, std::string::npos) << run.err;
+  // Said once: deliveries failing again are not a new reason.
+  EXPECT_EQ(run.err.find("notification(s) not delivered yet", waiting + said.size()),
+            std::string::npos)
+      << run.err;
+  int dead = 0;
+  for (const auto& value : deliveries()) {
+    if (value.as_object().at("state").as_string() == "dead") ++dead;
+  }
+  EXPECT_EQ(dead, 3);
+}
+
 TEST_F(Notifications, ADeadReceiverSlowsNeitherTheWorkingOneNorTheDaemon) {
   constexpr int kJobs = 60;
   start_sim({"--time-factor", "0.004", "--seed", "27"});
@@ -221,9 +188,8 @@ TEST_F(Notifications, ADeadReceiverSlowsNeitherTheWorkingOneNorTheDaemon) {
     }
     return last_end - started;
   };
-  const std::string secret = dir_.file("webhook.secret");
-  const double alone = batch(webhook(good, secret), "alone");
-  const double beside_dead = batch(webhook(good, secret) + webhook(dead, secret), "beside");
+  const double alone = batch(webhook(good), "alone");
+  const double beside_dead = batch(webhook(good) + webhook(dead), "beside");
 
   // The working receiver got every event of the second batch, soon after it was recorded.
   std::vector<double> lags;

@@ -114,7 +114,7 @@ TEST(Flags, HelpListsEveryFlag) {
         "--fault-drop-after-create", "--fault-creating", "--total-mode", "--hold-running",
         "--updated-after-mode", "--tls-cert", "--tls-key", "--log-requests", "--in-flight-grace-ms", "--help",
         "--list-lag-ms", "--child-sessions", "--user-acu-quota", "--fault-429",
-        "--fault-retry-after-ms", "--fault-retry-after-mode"}) {
+        "--fault-retry-after-ms", "--fault-retry-after-mode", "--v1-api-key"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   const auto parsed = parse_flags({"--help"});

@@ -30,6 +30,7 @@ struct LogFields {
   std::string_view user_id;
   std::string_view state;   // the job's state
   std::string_view status;  // the session's status, as Devin reports it
+  std::string_view event_id;  // a notification's event ("evt_..."), as `events ls` shows it
 };
 
 namespace detail {

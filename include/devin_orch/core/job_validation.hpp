@@ -2,6 +2,7 @@
 // point (job files, `enqueue`, rows other tools insert) runs once it has built a JobDefinition.
 #pragma once
 
+#include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/job.hpp"
 
 #include <cstddef>
@@ -38,8 +39,11 @@ struct FieldError {
   bool operator==(const FieldError&) const = default;
 };
 
-// The whole definition: the key, the organisation, the spec, then the controls.
-std::optional<FieldError> validate(const JobDefinition& definition);
+// The whole definition: the key, the organisation, the spec, then the controls, then whether
+// the API the job will be created through has every field it uses (v1 lacks several of v3's:
+// docs/api-v1.md).
+std::optional<FieldError> validate(const JobDefinition& definition,
+                                   ApiVersion api_version = ApiVersion::v3);
 // The parts, for readers that hold only one of them (the stored-spec decoder).
 std::optional<FieldError> validate_key(std::string_view key);
 std::optional<FieldError> validate(const JobSpec& spec);

@@ -1,5 +1,6 @@
 // What a batch run (`run --until-idle`) says while it waits: a line when the reasons it cannot
-// end yet change (jobs scheduled for later, pauses, waits the server announced), and a progress
+// end yet change (jobs scheduled for later, pauses, waits the server announced, notifications
+// not delivered yet), and a progress
 // line at a fixed period. Pure: the daemon hands in what it sees and the time.
 #pragma once
 
@@ -33,9 +34,12 @@ struct UntilIdleReasons {
   // Pauses that keep queued jobs back, each described ("org-a (budget review)"), sorted.
   std::vector<std::string> paused;
   std::vector<ServerWait> server_waits;  // by org_id
+  // Notifications not delivered yet (events to route, deliveries pending), when they are what
+  // the run waits for: no job in flight or ready to start. 0: none, or not the reason.
+  std::int64_t notifications_pending = 0;
 
   bool empty() const noexcept {
-    return !scheduled && paused.empty() && server_waits.empty();
+    return !scheduled && paused.empty() && server_waits.empty() && notifications_pending == 0;
   }
 };
 
@@ -50,8 +54,9 @@ class UntilIdleReport {
   };
 
   // What to log now. Reasons count as changed when a scheduled count, next job or start
-  // time, a pause, or the set of organisations the server holds changes; a hold growing
-  // longer (a 429 storm) is not a change worth a line. Reasons that went away say nothing, but
+  // time, a pause, or the set of organisations the server holds changes, or notifications
+  // become what the run waits for; a hold growing longer (a 429 storm) and the notifications'
+  // count going down (progress says that) are not changes worth a line. Reasons that went away say nothing, but
   // the same ones coming back are said again. The first progress line comes one period after
   // the first look.
   Say observe(const UntilIdleReasons& reasons, TimePoint now);

@@ -50,6 +50,8 @@ struct WorldConfig {
   std::vector<std::string> orgs{"org-demo"};     // organisations that exist
   int enterprise_orgs = 0;                       // extra orgs org-e0001.. (listed and usable)
   std::string api_key;                           // empty: any `Bearer cog_...` is accepted
+  // The legacy v1 routes take only v1 keys (apk_..., apk_user_...), v3 ones only v3 keys.
+  std::string v1_api_key;                        // empty: any `Bearer apk_...` is accepted
   double rate_limit_rpm = 0.0;                   // per API key; 0 = no rate limit
   double rate_limit_burst = 10.0;                // bucket capacity
   RetryAfterMode retry_after_mode = RetryAfterMode::seconds;

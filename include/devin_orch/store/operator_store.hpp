@@ -64,6 +64,9 @@ class OperatorStore : public virtual JobIntake {
   // Waits the server announced for an organisation still in force at `now`, by org (the
   // daemon's QueueStore::hold_org), for a listing that says why a queued job waits.
   virtual StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) = 0;
+  // The jobs the spending guard charges since `since` (QueueStore::spending_since), for a
+  // listing that says a queued job waits for the ACU budget.
+  virtual StoreResult<std::vector<SpendingRow>> spending_since(core::TimePoint since) = 0;
   // User pauses the daemon set (user_usage_limit_exceeded); lifted: 0 or 1.
   virtual StoreResult<std::vector<UserPause>> paused_users() = 0;  // by org, then user
   virtual StoreResult<std::int64_t> resume_user(std::string_view org_id,

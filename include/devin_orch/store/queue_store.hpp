@@ -52,6 +52,9 @@ class QueueStore : public virtual JobIntake {
   // cancelled, or held back by a pause (those have their own signals).
   virtual StoreResult<std::optional<std::int64_t>> oldest_startable_since_ms(
       core::TimePoint now, const ClaimFilter& filter) = 0;
+  // Every job whose first create intent of its generation (intent_at) is at or after `since`,
+  // whatever its state, in id order: what the spending guard charges to its windows.
+  virtual StoreResult<std::vector<SpendingRow>> spending_since(core::TimePoint since) = 0;
   // Non-terminal jobs whose deadline has passed, the earliest deadline first.
   virtual StoreResult<std::vector<core::JobRecord>> past_deadline(core::TimePoint now) = 0;
   // Non-terminal jobs an operator asked to cancel.

@@ -28,6 +28,7 @@ class Store : public QueueStore, public OperatorStore, public ChangeFeed, public
   StoreResult<std::map<std::string, std::string>> paused_orgs() override = 0;
   StoreResult<std::vector<UserPause>> paused_users() override = 0;
   StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override = 0;
+  StoreResult<std::vector<SpendingRow>> spending_since(core::TimePoint since) override = 0;
 
   JobIntake& intake() noexcept { return *this; }
   QueueStore& queue() noexcept { return *this; }

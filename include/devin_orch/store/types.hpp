@@ -143,9 +143,23 @@ struct JobSummary {
   std::optional<std::int64_t> finished_at_ms;
   std::optional<std::int64_t> not_before_ms;  // the job's control, why a queued job may wait
   std::optional<std::string> create_as_user_id;  // from the spec (a user's pause holds it)
+  std::optional<std::int64_t> max_acu_limit;     // from the spec (the spending guard holds it)
   // The session's figures as Outcome has them (null: no session reported any).
   std::optional<double> acus_consumed;
   double children_acus = 0.0;
+};
+
+// A job the spending guard charges (QueueStore::spending_since): when its first create intent
+// of this generation was, whether it may still consume (creating, running), its ACU figures as
+// Outcome has them and the limit its spec sets.
+struct SpendingRow {
+  std::int64_t job_id = 0;
+  std::optional<std::string> org_id;  // as stored: none is the configured default organisation
+  core::JobState state = core::JobState::queued;
+  std::int64_t intent_at_ms = 0;
+  std::optional<double> acus_consumed;
+  double children_acus = 0.0;
+  std::optional<std::int64_t> max_acu_limit;  // none too when the stored spec does not decode
 };
 
 // One organisation pause as stored ("*" pauses all).

@@ -2,7 +2,7 @@
 // `version`.
 #include "command.hpp"
 #include "devin_orch/app/cli/online_check.hpp"
-#include "job_outcomes.hpp"
+#include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/build_info.hpp"
 #include "devin_orch/app/cli/healthcheck.hpp"
@@ -41,11 +41,13 @@ flight by a previous run, then creates and polls sessions until SIGTERM/SIGINT.
   --log-format FMT    text or json (overrides log.format)
 
 The API key comes from $CREDENTIALS_DIRECTORY/devin-api-key, api.api_key_file or
-DEVIN_API_KEY, in that order.
+DEVIN_API_KEY, in that order. With dashboard.enabled the daemon also serves the web dashboard
+and the HTTP API at dashboard.address:dashboard.port (docs/dashboard.md).
 
 Exit codes: 0 stopped cleanly (or idle with --until-idle), 1 runtime failure (also when
---until-idle cannot finish because queued jobs' organisations are paused), 2 bad usage,
-invalid config or no API key, 5 idle, but a job of this run ended in a --fail-on state.
+--until-idle cannot finish because queued jobs' organisations are paused, or a listener cannot
+bind), 2 bad usage, invalid config, no API key or an unusable dashboard.token_file, 5 idle, but
+a job of this run ended in a --fail-on state.
 )";
 
 constexpr std::string_view kStatusHelp = R"(Usage: devin-orch status [--config FILE] [--json] [--port PORT]
@@ -291,7 +293,7 @@ ExitCode cmd_check_config(Command& command) {
   // check goes on with the others.
   std::vector<core::JobDefinition> jobs;
   for (const auto& file : config.jobs.files) {
-    JobFileLoad load = load_job_file(file);
+    JobFileLoad load = load_job_file(file, {.api_version = config.api.version});
     if (load.fatal) {
       command.out() << "# online: note: " << load.fatal->to_string() << " (not considered)\n";
     }

@@ -1,9 +1,10 @@
 // `devin-orch ls` and `devin-orch show`: what the queue holds, as a table or JSON. They only
 // read, through the store's operator queries.
 #include "command.hpp"
-#include "job_outcomes.hpp"
+#include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/cli/job_views.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/app/formats/duration.hpp"
@@ -75,67 +76,21 @@ constexpr std::array<OptionSpec, 10> kLsFlags{{
     kConfigOption,
 }};
 
-// --sort FIELD: each field's natural direction (--reverse turns it around).
-struct SortField {
-  std::string_view name;
-  store::JobOrder order;
-  bool descending;
-};
-constexpr std::array<SortField, 4> kSortFields{{
-    {"created", store::JobOrder::created, true},
-    {"updated", store::JobOrder::updated, true},
-    {"key", store::JobOrder::key, false},
-    {"state", store::JobOrder::state, false},
-}};
-
-// "unknown state 'queud' (did you mean 'queued'?); the states are queued, creating, ..."
-std::string unknown_state(const std::string& text) {
-  std::vector<std::string_view> names;
-  for (const auto state : core::all_job_states()) names.push_back(core::to_string(state));
-  std::string message = "unknown state '" + text + "'";
-  if (const auto hint = closest_match(text, names)) {
-    message += " (did you mean '" + std::string{*hint} + "'?)";
-  }
-  std::vector<std::string> all(names.begin(), names.end());
-  return message + "; the states are " + join(all, ", ");
-}
-
 // The options of `ls` that decide what is read, checked before the database is opened.
 std::optional<ExitCode> ls_filter(const Command& command, store::JobFilter& filter) {
   const ParsedArgs& args = command.args();
-  for (const auto& text : args.all("--state")) {
-    const auto state = core::parse_job_state(text);
-    if (!state) return command.usage(unknown_state(text));
-    filter.states.push_back(*state);
-  }
-  for (const auto* name : {"--older-than", "--newer-than"}) {
-    if (const auto text = args.value(name)) {
-      const auto age = parse_age(*text);
-      if (!age) return command.usage(std::string{name} + " needs a duration like 90s, 2h or 7d");
-      const auto cutoff = core::to_epoch_ms(command.io().now - *age);
-      (std::string_view{name} == "--older-than" ? filter.created_before_ms
-                                                : filter.created_after_ms) = cutoff;
-    }
-  }
-  filter.order = store::JobOrder::created;
-  filter.descending = true;
-  if (const auto text = args.value("--sort")) {
-    const auto field = std::find_if(kSortFields.begin(), kSortFields.end(),
-                                    [&](const SortField& f) { return f.name == *text; });
-    if (field == kSortFields.end()) {
-      return command.usage("--sort must be created, updated, key or state, got '" + *text + "'");
-    }
-    filter.order = field->order;
-    filter.descending = field->descending;
-  }
-  if (args.has("--reverse")) filter.descending = !filter.descending;
-  if (const auto text = args.value("--limit")) {
-    const auto n = parse_int(*text);
-    if (!n || *n < 0) return command.usage("--limit needs a non-negative integer");
-    filter.limit = static_cast<std::size_t>(*n);
-  }
-  filter.org_id = args.value("--org");
-  filter.tag = args.value("--tag");
+  JobFilterWords words;
+  words.states = args.all("--state");
+  words.org = args.value("--org");
+  words.tag = args.value("--tag");
+  words.older_than = args.value("--older-than");
+  words.newer_than = args.value("--newer-than");
+  words.sort = args.value("--sort");
+  words.limit = args.value("--limit");
+  words.reverse = args.has("--reverse");
+  auto parsed = parse_job_filter(words, command.io().now, "--");
+  if (auto* problem = std::get_if<std::string>(&parsed)) return command.usage(*problem);
+  filter = std::move(std::get<store::JobFilter>(parsed));
   return std::nullopt;
 }
 
@@ -260,66 +215,13 @@ ExitCode cmd_show(Command& command) {
   if (!source) return command.database_error(source.error());
   const std::string state{core::to_string(job.state)};
   // The session's own ACUs and its children's, totalled by the configured rule.
-  const core::JobAcus acus = core::job_acus(
-      outcome->acus_consumed, outcome->children_acus,
-      opened.config.jobs.parent_acus_include_children ? core::ParentAcus::include_children
-                                                      : core::ParentAcus::separate);
+  const core::ParentAcus acus_rule = opened.config.jobs.parent_acus_include_children
+                                        ? core::ParentAcus::include_children
+                                        : core::ParentAcus::separate;
+  const core::JobAcus acus = core::job_acus(outcome->acus_consumed, outcome->children_acus, acus_rule);
 
   if (command.json()) {
-    json::array children;
-    for (const auto& id : outcome->child_session_ids) children.emplace_back(id);
-    json::array pull_requests;
-    for (const auto& pr : outcome->pull_requests) {
-      pull_requests.push_back(json::object{{"url", pr.pr_url}, {"state", nullable(pr.pr_state)}});
-    }
-    json::value structured = nullptr;
-    if (outcome->structured_output) {
-      json::error_code ec;
-      structured = json::parse(*outcome->structured_output, ec, {}, json_limits());
-      if (ec) structured = json::string(*outcome->structured_output);
-    }
-    json::value waiting_since = timestamp_or_null(job.waiting_since_ms);
-    json::object result{
-        {"state", state},
-        {"source", *source},
-        {"parent_key", nullable(job.parent_key)},
-        {"generation", job.generation},
-        {"attempts", job.attempts},
-        {"creation_tag", job.creation_tag.empty() ? json::value(nullptr)
-                                                  : json::value(job.creation_tag)},
-        {"session_id", nullable(job.session_id)},
-        {"url", nullable(job.session_url)},
-        {"status", nullable(job.status)},
-        {"status_detail", nullable(job.status_detail)},
-        {"acus_consumed", acus.total},
-        {"session_acus", acus.own},
-        {"children_acus", acus.children},
-        {"child_session_ids", std::move(children)},
-        {"pull_requests", std::move(pull_requests)},
-        {"structured_output", std::move(structured)},
-        {"error", nullable(job.last_error)},
-        {"cancel_requested", job.cancel_requested != 0},
-        {"messages_sent", job.messages_sent},
-        {"waiting_since", std::move(waiting_since)},
-        {"created_at", format_timestamp_ms(job.created_at_ms)},
-        {"updated_at", format_timestamp_ms(job.updated_at_ms)},
-        {"started_at", timestamp_or_null(outcome->started_at_ms)},
-        {"finished_at", timestamp_or_null(outcome->finished_at_ms)},
-    };
-    json::array events;
-    for (const auto& entry : *history) {
-      events.push_back(json::object{
-          {"at", format_timestamp_ms(entry.at_ms)},
-          {"event", entry.event},
-          {"state", nullable(entry.state)},
-          {"status", nullable(entry.status)},
-          {"status_detail", nullable(entry.status_detail)},
-          {"message", nullable(entry.message)},
-      });
-    }
-    command.print_json(json::object{{"definition", definition_object(job.definition)},
-                                    {"outcome", std::move(result)},
-                                    {"history", std::move(events)}});
+    command.print_json(job_detail_object(job, *outcome, *history, *source, acus_rule));
     return ExitCode::ok;
   }
 

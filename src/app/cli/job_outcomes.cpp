@@ -1,6 +1,6 @@
 // The rows `ls` and `wait` print (with why a queued job waits), and the states counted as
 // failure (job_outcomes.hpp).
-#include "job_outcomes.hpp"
+#include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "command.hpp"
 
@@ -64,6 +64,12 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
   for (const auto& job : *busy) {
     ++conditions.sessions[job.org_id];
     if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
+  }
+  conditions.budget = spending_budget(config.spending);
+  if (const auto since = core::ledger_since(conditions.budget, now)) {
+    const auto charged = store.spending_since(*since);
+    if (!charged) return charged.error();
+    conditions.spending = spending_charges(*charged, config.api.org_id, context.acus_rule);
   }
   // Some daemon is alive (its registry row not lapsed): it works the queue, or takes it.
   const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);
@@ -144,7 +150,8 @@ store::JobSummary summarize(const core::JobRecord& job, const std::string& defau
                             .updated_at_ms = job.updated_at_ms,
                             .started_at_ms = job.started_at_ms,
                             .not_before_ms = job.definition.controls.not_before_ms,
-                            .create_as_user_id = job.definition.spec.create_as_user_id};
+                            .create_as_user_id = job.definition.spec.create_as_user_id,
+                            .max_acu_limit = job.definition.spec.max_acu_limit};
   if (outcome != nullptr) {
     summary.finished_at_ms = outcome->finished_at_ms;
     // The store keeps no figure before a session reported one; Outcome reads that as 0.

@@ -57,6 +57,13 @@ OnlineReport judge_online(const api::ApiResult<api::Principal>& self, const Conf
     return report;
   }
   const api::Principal& who = *self.value;
+  if (config.api.version == core::ApiVersion::v1) {
+    // v1 has no /self: the key worked on a list, and it acts on its own organisation only.
+    add(Level::ok, "API key: works (GET /v1/sessions, api.version v1)");
+    add(Level::note, "organisation: a v1 key acts on its own organisation, which v1 does not "
+                     "name; api.org_id (" + config.api.org_id + ") is not checked against it");
+    return report;
+  }
   std::string name = who.principal_type;
   if (who.service_user_name || who.service_user_id) {
     name += fmt::format(" {} ({})", who.service_user_name.value_or("-"),
@@ -129,7 +136,7 @@ OnlineReport check_online(const Config& config, const std::string& api_key,
                                                 (error.empty() ? http.error().message() : error)});
     return report;
   }
-  api::DevinClient client{**http};
+  api::DevinClient client{**http, config.api.version};
   auto answer = net::co_spawn(io, client.self(), net::use_future);
   io.run();
   return judge_online(answer.get(), config, jobs);

@@ -2,7 +2,7 @@
 // exits by their outcomes, for scripts and CI. It only reads the database, so the daemon that
 // works the queue may run in another process, or start later.
 #include "command.hpp"
-#include "job_outcomes.hpp"
+#include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/core/org_spread.hpp"

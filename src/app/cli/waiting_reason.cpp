@@ -2,6 +2,8 @@
 // hard stops (pauses) first, then time, then capacity.
 #include "devin_orch/app/cli/waiting_reason.hpp"
 
+#include "command.hpp"
+
 #include "devin_orch/app/formats/timestamp.hpp"
 
 #include <algorithm>
@@ -16,6 +18,7 @@ std::string_view to_string(WaitingReason::Code code) noexcept {
     case Code::user_paused: return "user_paused";
     case Code::scheduled: return "scheduled";
     case Code::org_held: return "org_held";
+    case Code::acu_budget: return "acu_budget";
     case Code::max_active_sessions: return "max_active_sessions";
     case Code::max_concurrent_creates: return "max_concurrent_creates";
     case Code::no_daemon: return "no_daemon";
@@ -61,6 +64,26 @@ WaitingReason waiting_reason(const store::JobSummary& job, const QueueConditions
     std::string text = "organisation held by the server until " + format_timestamp_ms(hold->until_ms);
     if (!hold->reason.empty()) text += ": " + hold->reason;
     return {Code::org_held, hold->until_ms, std::move(text)};
+  }
+  if (conditions.budget.any()) {
+    std::optional<double> limit;
+    if (job.max_acu_limit) limit = static_cast<double>(*job.max_acu_limit);
+    static const std::vector<core::SpendingCharge> kNone;
+    const auto charges = conditions.spending.find(job.org_id);
+    const auto verdict =
+        core::admit(conditions.budget, charges == conditions.spending.end() ? kNone : charges->second,
+                    limit, core::from_epoch_ms(conditions.now_ms));
+    if (!verdict.allowed) {
+      const bool day = verdict.window == core::SpendingWindow::day;
+      const std::int64_t until = core::to_epoch_ms(verdict.resumes_at);
+      return {Code::acu_budget, until,
+              "waiting for the ACU budget: " + format_number(verdict.committed) + " of " +
+                  format_number(verdict.budget) + " ACUs committed " +
+                  (day ? "today" : "this month") + ", the job reserves " +
+                  format_number(verdict.reservation) + " (spending." +
+                  (day ? "acus_per_day" : "acus_per_month") + ") until " +
+                  format_timestamp_ms(until)};
+    }
   }
   if (const int sessions = count(conditions.sessions, job.org_id);
       sessions >= conditions.max_active_sessions) {

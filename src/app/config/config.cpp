@@ -29,6 +29,7 @@
 #include <string_view>
 #include <variant>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -265,6 +266,18 @@ class Reader {
     out = *parsed;
   }
 
+  // A budget in ACUs, greater than 0; ~ for none.
+  void optional_budget(const Entry& entry, std::optional<double>& out) {
+    if (entry.value.is_null()) {
+      out.reset();
+      return;
+    }
+    double value = 0.0;
+    const std::size_t errors = errors_.size();
+    number(entry, value, 0, true);
+    if (errors_.size() == errors) out = value;
+  }
+
   std::optional<std::string> path_value(const Entry& entry, const YamlValue& node,
                                         const std::string& field) {
     if (!node.is_scalar() || node.scalar.empty()) {
@@ -345,6 +358,13 @@ std::vector<Section> sections(Config& c) {
        {
            {"base_url", [&c](Reader& r, const Entry& e) { r.string(e, c.api.base_url); }},
            {"org_id", [&c](Reader& r, const Entry& e) { r.string(e, c.api.org_id); }},
+           {"version",
+            [&c](Reader& r, const Entry& e) {
+              static constexpr std::array<std::string_view, 2> kVersions{"v1", "v3"};
+              std::string chosen;
+              r.choice(e, chosen, kVersions);
+              if (const auto version = core::parse_api_version(chosen)) c.api.version = *version;
+            }},
            {"api_key_file",
             [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.api_key_file); }},
            {"ca_file", [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.ca_file); }},
@@ -493,11 +513,46 @@ std::vector<Section> sections(Config& c) {
               }
             }},
        }},
+      {"spending",
+       {
+           {"acus_per_day",
+            [&c](Reader& r, const Entry& e) { r.optional_budget(e, c.spending.acus_per_day); }},
+           {"acus_per_month",
+            [&c](Reader& r, const Entry& e) { r.optional_budget(e, c.spending.acus_per_month); }},
+           {"reserve_without_limit",
+            [&c](Reader& r, const Entry& e) {
+              r.number(e, c.spending.reserve_without_limit, 0, true);
+            }},
+           {"terminate_over_budget",
+            [&c](Reader& r, const Entry& e) { r.boolean(e, c.spending.terminate_over_budget); }},
+       }},
       {"metrics",
        {
            {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
            {"address", [&c](Reader& r, const Entry& e) { r.string(e, c.metrics.address); }},
            {"port", [&c](Reader& r, const Entry& e) { r.integer(e, c.metrics.port, 0, 65535); }},
+       }},
+      {"dashboard",
+       {
+           {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.dashboard.enabled); }},
+           {"address",
+            [&c](Reader& r, const Entry& e) {
+              if (!r.scalar(e, "an IP address")) return;
+              // Checked here, with its line, rather than when the daemon fails to bind.
+              unsigned char scratch[16];
+              const std::string& text = e.value.scalar;
+              if (inet_pton(AF_INET, text.c_str(), scratch) != 1 &&
+                  inet_pton(AF_INET6, text.c_str(), scratch) != 1) {
+                r.error_on(e, "expected an IP address such as 127.0.0.1 or ::1 (not a host "
+                              "name), got " + describe_yaml(e.value));
+                return;
+              }
+              c.dashboard.address = text;
+            }},
+           {"port",
+            [&c](Reader& r, const Entry& e) { r.integer(e, c.dashboard.port, 0, 65535); }},
+           {"token_file",
+            [&c](Reader& r, const Entry& e) { r.optional_path(e, c.dashboard.token_file); }},
        }},
       {"notify",
        {
@@ -644,6 +699,14 @@ void apply_environment(Config& config, Reader& reader) {
     config.api.org_id = value;
     reader.remember_env("api.org_id", "DEVIN_ORCH_ORG_ID");
   }
+  if (const char* value = non_empty_env("DEVIN_ORCH_API_VERSION")) {
+    reader.remember_env("api.version", "DEVIN_ORCH_API_VERSION");
+    if (const auto version = core::parse_api_version(value)) {
+      config.api.version = *version;
+    } else {
+      reader.error_from("api.version", "must be v1 or v3, got '" + std::string{value} + "'");
+    }
+  }
   if (const char* value = non_empty_env("DEVIN_ORCH_DATABASE")) {
     // Relative to the working directory, like any path given on a command line.
     config.database.path = value;
@@ -690,14 +753,6 @@ void validate(Config& config, Reader& reader) {
     }
   } else if (config.database.path.empty()) {
     reader.error_from("database.path", "must not be empty");
-  }
-  // Until the PostgreSQL store has the outbox (issue 26), receivers there would never hear
-  // anything: refused here rather than silent.
-  if (!config.database.url.empty() &&
-      !(config.notify.webhooks.empty() && config.notify.slack.empty())) {
-    reader.error_from(config.notify.webhooks.empty() ? "notify.slack" : "notify.webhooks",
-                      "notifications need database.path (SQLite): the notification outbox is "
-                      "not supported on PostgreSQL yet");
   }
   if (config.notify.retry_max < config.notify.retry_initial) {
     reader.error_from("notify.retry_max", "must be at least notify.retry_initial (" +
@@ -935,7 +990,7 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   if (!root.is_null() && !root.is_map()) {
     reader.error_at(root, "",
                     "expected a map of sections (api, rate, poll, create, database, jobs, "
-                    "shutdown, lease, retention, metrics, notify, log), got " + describe_yaml(root));
+                    "shutdown, lease, retention, spending, metrics, dashboard, notify, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -991,6 +1046,7 @@ std::string render_config(const Config& config) {
   out.section("api");
   out.string("base_url", config.api.base_url);
   out.string("org_id", config.api.org_id);
+  out.plain("version", std::string{core::to_string(config.api.version)});
   out.optional("api_key_file", config.api.api_key_file);
   out.optional("ca_file", config.api.ca_file);
   out.duration("connect_timeout", config.api.connect_timeout);
@@ -1054,10 +1110,24 @@ std::string render_config(const Config& config) {
     out.plain("ended_after", "~");
   }
 
+  out.section("spending");
+  out.plain("acus_per_day",
+            config.spending.acus_per_day ? format_number(*config.spending.acus_per_day) : "~");
+  out.plain("acus_per_month",
+            config.spending.acus_per_month ? format_number(*config.spending.acus_per_month) : "~");
+  out.plain("reserve_without_limit", format_number(config.spending.reserve_without_limit));
+  out.plain("terminate_over_budget", config.spending.terminate_over_budget ? "true" : "false");
+
   out.section("metrics");
   out.plain("enabled", config.metrics.enabled ? "true" : "false");
   out.string("address", config.metrics.address);
   out.plain("port", std::to_string(config.metrics.port));
+
+  out.section("dashboard");
+  out.plain("enabled", config.dashboard.enabled ? "true" : "false");
+  out.string("address", config.dashboard.address);
+  out.plain("port", std::to_string(config.dashboard.port));
+  out.optional("token_file", config.dashboard.token_file);
 
   out.section("notify");
   const auto targets = [&out](std::string_view key, const std::vector<core::NotifyTarget>& list) {
@@ -1131,6 +1201,15 @@ std::optional<std::string> resolve_webhook_secret(const core::NotifyTarget& targ
   *error = "no signing secret: set secret_file, or pass the credential devin-orch-webhook-secret "
            "(systemd LoadCredential=)";
   return std::nullopt;
+}
+
+std::optional<std::string> resolve_dashboard_token(const DashboardConfig& dashboard,
+                                                   std::string* error) {
+  if (!dashboard.token_file) return std::nullopt;
+  std::string scratch;
+  auto token = read_key_file(*dashboard.token_file, error != nullptr ? error : &scratch);
+  if (!token && error != nullptr) *error = "dashboard.token_file: " + *error;
+  return token;
 }
 
 std::string describe_api_key_source(const ApiConfig& api) {

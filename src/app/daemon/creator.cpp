@@ -6,6 +6,7 @@
 
 #include "devin_orch/app/daemon/session_secrets.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/session_family.hpp"
 
 #include <spdlog/spdlog.h>
@@ -185,6 +186,18 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
   const std::string& key = flow.job.definition.key;
   if (!co_await gates_.pass_gate(org, core::RequestKind::create)) {
     co_return false;  // stopping; the job stays `creating` and is reconciled later
+  }
+  // Jobs from the queue or an older run were validated for the API of their day: one using a
+  // field this API lacks ends here, before anything is sent (the one rule, core::validate).
+  if (const auto problem = core::validate(flow.job.definition, services_.config.api.version)) {
+    gates_.release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
+    const std::string reason = problem->text();
+    writer_.finish_job(flow.job, core::JobState::invalid, reason);
+    services_.metrics.job_ended(core::JobState::invalid);
+    log_event(spdlog::level::err,
+              {.event = "job_ended", .key = key, .org_id = org.org_id, .state = "invalid"},
+              "job '{}': invalid: {}", key, reason);
+    co_return false;
   }
   std::string secret_error;
   auto secrets = resolve_session_secrets(flow.job.definition.spec.session_secrets, &secret_error);

@@ -17,9 +17,11 @@
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/daemon/runtime.hpp"
 #include "devin_orch/app/daemon/systemd_notify.hpp"
+#include "devin_orch/app/dashboard/dashboard.hpp"
 #include "devin_orch/app/jobs/job_loader.hpp"
 #include "devin_orch/app/logging.hpp"
 #include "devin_orch/server/metrics.hpp"
+#include "devin_orch/server/http_listener.hpp"
 #include "devin_orch/server/status_server.hpp"
 #include "devin_orch/store/store.hpp"
 
@@ -78,6 +80,8 @@ class Daemon {
   // After the loop has ended: lets the leases this process holds lapse at once.
   void release_lease() { lease_.stop_and_release(); }
   void refresh_gauges();
+  // Each organisation's rate gate, for the dashboard's overview.
+  std::vector<dashboard::RateUse> rate_use() const;
 
  private:
   void take_over(const std::string& org_id);
@@ -131,7 +135,7 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
       config_{config},
       store_{store},
       http_{std::move(http)},
-      client_{*http_},
+      client_{*http_, config_.api.version},
       options_{options},
       notifier_{SystemdNotifier::from_environment()},
       random_{std::random_device{}()},
@@ -334,10 +338,11 @@ void Daemon::refresh_gauges() {
   }
   for (const auto& [id, org] : gates_.all()) {
     if (gates_.paused(*org)) paused.insert(id);
-    const auto& gate = org->admission.gate();
-    metrics.rate_gate(id, {.configured_per_second = config_.rate.requests_per_minute / 60.0,
-                           .per_second = gate.rate_per_minute() / 60.0,
-                           .tokens = gate.tokens(now)});
+  }
+  for (const auto& gate : rate_use()) {
+    metrics.rate_gate(gate.org_id, {.configured_per_second = gate.ceiling_per_minute / 60.0,
+                                    .per_second = gate.allowed_per_minute / 60.0,
+                                    .tokens = gate.tokens});
   }
   metrics.paused_organizations(static_cast<double>(paused.size()));
   metrics.paused_users(static_cast<double>(gates_.paused_users()));
@@ -345,6 +350,21 @@ void Daemon::refresh_gauges() {
   metrics.creations_in_flight(static_cast<double>(creator_.size()));
   metrics.organizations_held(static_cast<double>(lease_.held().size()));
   metrics.requests_in_flight(gates_.requests_in_flight());
+}
+
+std::vector<dashboard::RateUse> Daemon::rate_use() const {
+  const auto now = core::wall_now();
+  std::vector<dashboard::RateUse> gates;
+  for (const auto& [id, org] : gates_.all()) {
+    const auto& gate = org->admission.gate();
+    gates.push_back({.org_id = id,
+                     .ceiling_per_minute = config_.rate.requests_per_minute,
+                     .allowed_per_minute = gate.rate_per_minute(),
+                     .tokens = gate.tokens(now),
+                     .burst = config_.rate.burst,
+                     .requests_in_flight = org->admission.in_flight()});
+  }
+  return gates;
 }
 
 std::string Daemon::status_line() {
@@ -441,7 +461,8 @@ void Daemon::listen_for_signals() {
 void Daemon::reload_job_files() {
   spdlog::info("SIGHUP: reloading job files");
   notifier_.notify("RELOADING=1");
-  const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now());
+  const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now(),
+                                          config_.api.version);
   if (report.fatal_errors > 0) {
     spdlog::error("reload: {} job file(s) could not be read; nothing else changed",
                   report.fatal_errors);
@@ -479,6 +500,19 @@ awaitable<void> Daemon::end_when_drained() {
 
 }  // namespace detail
 
+namespace {
+
+// The key of the dashboard's session cookies and CSRF tokens: fresh at every start, so both
+// lapse with the process.
+std::string dashboard_secret() {
+  std::random_device random;
+  std::string secret;
+  for (int i = 0; i < 32; ++i) secret += static_cast<char>(random() & 0xFFU);
+  return secret;
+}
+
+}  // namespace
+
 int run_daemon(const Config& config, const std::string& api_key, const DaemonOptions& options) {
   auto store = store::open_store(store_options(config.database));
   if (!store) {
@@ -504,7 +538,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   // turn of the loop), however long reading them takes.
   detail::Daemon daemon{io,      config,           (*store)->queue(), (*store)->changes(),
                        (*store)->outbox(), std::move(*http), options, metrics};
-  const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now());
+  const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now(),
+                                          config.api.version);
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {
@@ -523,8 +558,49 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
     spdlog::info("metrics listening on http://{}:{}/metrics", config.metrics.address,
                  status_server->port());
   }
+  std::unique_ptr<store::Store> web_store;
+  std::unique_ptr<dashboard::Dashboard> web;
+  std::unique_ptr<server::HttpListener> web_listener;
+  if (config.dashboard.enabled) {
+    std::string token_error;
+    auto token = resolve_dashboard_token(config.dashboard, &token_error);
+    if (!token && !token_error.empty()) {
+      spdlog::error("dashboard: {}", token_error);
+      return 2;
+    }
+    // Its own connection, as the CLI's commands have: an operator beside the daemon, whose
+    // reads see every commit and never share the daemon's statements or transactions.
+    auto opened = store::open_store(store_options(config.database));
+    if (!opened) {
+      spdlog::error("dashboard: cannot open database {}: {}", database_name(config.database),
+                    opened.error().message());
+      return 1;
+    }
+    web_store = std::move(*opened);
+    web = std::make_unique<dashboard::Dashboard>(
+        web_store->operators(), &web_store->outbox(), config,
+        dashboard::WebAuth{std::move(token), dashboard_secret()}, [] { return core::wall_now(); });
+    web->set_rate_use([&daemon] { return daemon.rate_use(); });
+    auto started = server::HttpListener::start(
+        io.get_executor(),
+        server::HttpListenerOptions{.name = "dashboard",
+                                    .address = config.dashboard.address,
+                                    .port = static_cast<std::uint16_t>(config.dashboard.port),
+                                    .max_body_bytes = dashboard::kMaxJobBodyBytes},
+        [&web](const server::HttpRequest& request) { return web->handle(request); },
+        &dashboard::Dashboard::rejected, &error);
+    if (!started) {
+      spdlog::error("dashboard listener: {}", error.empty() ? started.error().message() : error);
+      return 1;
+    }
+    web_listener = std::move(*started);
+    spdlog::info("dashboard listening on http://{}:{}/ ({})", config.dashboard.address,
+                 web_listener->port(),
+                 web->auth().writes_enabled() ? "writes need the token" : "read-only: no token_file");
+  }
   daemon.start();
   io.run();
+  if (web_listener) web_listener->stop();
   if (status_server) status_server->stop();
   daemon.release_lease();
   return daemon.exit_code();

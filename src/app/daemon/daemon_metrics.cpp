@@ -46,6 +46,12 @@ constexpr Family kDuplicateSessions{
 constexpr Family kAcus{"devin_orch_acus_consumed_total",
                        "ACUs consumed by the sessions of the daemon's jobs (children included), "
                        "by organisation."};
+constexpr Family kSpendingHolds{
+    "devin_orch_spending_holds_total",
+    "Times an organisation's creates began to wait for an ACU budget, by window."};
+constexpr Family kSpendingTerminations{
+    "devin_orch_spending_terminations_total",
+    "Live sessions terminated because their window's ACU budget was spent."};
 // Histograms.
 constexpr Family kApiDuration{"devin_orch_api_request_duration_seconds",
                               "Devin API request latency, including connection set-up."};
@@ -73,6 +79,12 @@ constexpr Family kOldestAge{
     "devin_orch_oldest_queued_job_age_seconds",
     "How long the longest-waiting job that could start now has waited (since its submission or "
     "its not_before, whichever is later); 0 when none."};
+constexpr Family kSpendingCommitted{
+    "devin_orch_spending_committed_acus",
+    "ACUs an organisation's jobs hold of its budget in the current UTC day or month: what ended "
+    "jobs consumed, and the larger of max_acu_limit and consumption for live ones."};
+constexpr Family kSpendingHeldOrgs{"devin_orch_spending_held_organizations",
+                                   "Organisations whose next create waits for an ACU budget."};
 constexpr Family kPausedOrgs{"devin_orch_paused_organizations",
                              "Organisations whose dispatch is paused."};
 constexpr Family kPausedUsers{"devin_orch_paused_users",
@@ -224,7 +236,8 @@ DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::strin
     if (core::to_string(state) == "unknown") break;
     jobs(state, 0);
   }
-  for (const auto* family : {&kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
+  counter(registry_, kSpendingTerminations);
+  for (const auto* family : {&kSpendingHeldOrgs, &kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
                              &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
                              &kNotificationsPending}) {
     gauge(registry_, *family);
@@ -234,6 +247,31 @@ DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::strin
 
 void DaemonMetrics::add_organization(const std::string& org_id) {
   counter(registry_, kAcus, one("org_id", org_id));
+  for (const auto window : {core::SpendingWindow::day, core::SpendingWindow::month}) {
+    counter(registry_, kSpendingHolds,
+            {{"org_id", org_id}, {"window", std::string{core::to_string(window)}}});
+    gauge(registry_, kSpendingCommitted,
+          {{"org_id", org_id}, {"window", std::string{core::to_string(window)}}});
+  }
+}
+
+void DaemonMetrics::spending_held(const std::string& org_id, core::SpendingWindow window) {
+  counter(registry_, kSpendingHolds,
+          {{"org_id", org_id}, {"window", std::string{core::to_string(window)}}})
+      .inc();
+}
+
+void DaemonMetrics::spending_termination() { counter(registry_, kSpendingTerminations).inc(); }
+
+void DaemonMetrics::spending_committed(const std::string& org_id, core::SpendingWindow window,
+                                       double acus) {
+  gauge(registry_, kSpendingCommitted,
+        {{"org_id", org_id}, {"window", std::string{core::to_string(window)}}})
+      .set(acus);
+}
+
+void DaemonMetrics::spending_held_organizations(double count) {
+  gauge(registry_, kSpendingHeldOrgs).set(count);
 }
 
 void DaemonMetrics::api_call(ApiOperation operation, core::CallClass outcome, double seconds) {

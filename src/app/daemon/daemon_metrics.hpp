@@ -6,6 +6,7 @@
 
 #include "devin_orch/core/call_outcome.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/server/metrics.hpp"
 
 #include <boost/system/error_code.hpp>
@@ -61,6 +62,10 @@ class DaemonMetrics {
   void session_duration(double seconds);
   enum class NotificationOutcome { delivered, failed, dead };  // failed: retried later
   void notification_attempt(NotificationOutcome outcome);
+  // The spending guard: an organisation's creates began to wait for a budget; a live session
+  // was terminated over one (spending.terminate_over_budget).
+  void spending_held(const std::string& org_id, core::SpendingWindow window);
+  void spending_termination();
   void notification_request(double seconds);  // one webhook request, answered or not
 
   // ---- gauges, set when /metrics is scraped ----
@@ -68,6 +73,9 @@ class DaemonMetrics {
   void oldest_startable_job_age(double seconds);
   void paused_organizations(double count);
   void paused_users(double count);
+  // Set by the spending guard when it reads the store (once a second with budgets).
+  void spending_committed(const std::string& org_id, core::SpendingWindow window, double acus);
+  void spending_held_organizations(double count);
   void active_sessions(double count);
   void creations_in_flight(double count);
   void organizations_held(double count);

@@ -2,7 +2,9 @@
 // deadlines and cancellations carried out.
 #include "dispatcher.hpp"
 
+#include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/app/spending.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,8 +20,9 @@ Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
       parts_{parts},
       until_idle_{until_idle},
       stop_{std::move(stop)},
-      wakeup_{services.runtime} {
-  if (until_idle) reporter_.emplace(services, parts.gates, progress_every);
+      wakeup_{services.runtime},
+      spending_{spending_budget(services.config.spending)} {
+  if (until_idle) reporter_.emplace(services, parts.gates, parts.notifier, progress_every);
 }
 
 void Dispatcher::slot_freed() {
@@ -71,7 +74,11 @@ awaitable<void> Dispatcher::run() {
     if (changed_elsewhere || tick || (refill && *refill <= SteadyClock::now())) {
       dispatch_requested_ = false;
       last_refill_ = SteadyClock::now();
-      dispatch_ready_jobs(/*any_org=*/changed_elsewhere || tick);
+      if (tick && spending_.active()) {
+        const auto now = core::wall_now();
+        if (reload_spending(now)) terminate_over_budget(now);
+      }
+      dispatch_ready_jobs(/*any_org=*/changed_elsewhere || tick, /*recheck_held=*/tick);
     }
     changed_elsewhere = false;
     if (until_idle_ && idle_or_stuck()) break;
@@ -182,18 +189,23 @@ std::size_t Dispatcher::claim_limit(bool any_org) const {
 
 // `any_org`: also read rows of organisations not seen yet. A freed slot of ours does not
 // need that (those rows were read when they appeared, or are read on the next tick).
-void Dispatcher::dispatch_ready_jobs(bool any_org) {
+void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
   const auto now = core::wall_now();
   if (parts_.gates.global_pause() || !parts_.lease.may_act_any()) return;
   const std::size_t limit = claim_limit(any_org);
   if (limit == 0) return;
-  auto jobs = services_.store.claimable(now, limit, parts_.gates.claim_filter());
+  auto filter = parts_.gates.claim_filter();
+  if (!recheck_held) {
+    for (const auto& [org_id, verdict] : spending_held_) filter.paused_orgs.push_back(org_id);
+  }
+  auto jobs = services_.store.claimable(now, limit, filter);
   if (!jobs) {
     log_event(spdlog::level::err, {.event = "store_error"}, "cannot read queued jobs: {}",
               jobs.error().message());
     return;
   }
   const auto& create = services_.config.create;
+  std::map<std::string, core::SpendingVerdict, std::less<>> held;
   for (auto& job : *jobs) {
     if (parts_.creator.in_flight(job.id)) continue;
     Org& org = parts_.gates.for_job(job);
@@ -202,11 +214,109 @@ void Dispatcher::dispatch_ready_jobs(bool any_org) {
       parts_.creator.launch_fan_out(std::move(job));
       continue;
     }
+    // The budget before the slots: a job it holds waits for a new window or a raised budget,
+    // which no free slot changes.
+    std::optional<double> acu_limit;
+    if (job.definition.spec.max_acu_limit) {
+      acu_limit = static_cast<double>(*job.definition.spec.max_acu_limit);
+    }
+    if (spending_.active()) {
+      const auto verdict = spending_.admit(org.org_id, acu_limit, now);
+      if (!verdict.allowed) {
+        held.try_emplace(org.org_id, verdict);
+        continue;
+      }
+    }
     const int busy = org.creating + org.active_sessions;
     if (busy >= create.max_active_sessions || org.creating >= create.max_concurrent_creates) {
       continue;
     }
+    if (spending_.active()) spending_.charge(org.org_id, job.id, acu_limit, now);
     parts_.creator.launch(std::move(job), /*resumed=*/false);
+  }
+  // Only a look at every organisation's jobs knows which are held no longer.
+  note_spending_holds(std::move(held), /*complete=*/recheck_held);
+}
+
+// ---- the spending guard ------------------------------------------------------------------
+
+bool Dispatcher::reload_spending(TimePoint now) {
+  const auto since = core::ledger_since(spending_.budget(), now);
+  if (!since) return false;
+  auto rows = services_.store.spending_since(*since);
+  if (!rows) {
+    log_event(spdlog::level::err, {.event = "store_error"},
+              "cannot read the jobs charged to the ACU budgets: {}", rows.error().message());
+    return false;
+  }
+  const auto rule = services_.config.jobs.parent_acus_include_children
+                        ? core::ParentAcus::include_children
+                        : core::ParentAcus::separate;
+  spending_.reload(spending_charges(*rows, services_.config.api.org_id, rule));
+  const auto& budget = spending_.budget();
+  for (const auto& [id, org] : parts_.gates.all()) {
+    if (budget.per_day) {
+      services_.metrics.spending_committed(id, core::SpendingWindow::day,
+                                           spending_.committed(id, core::SpendingWindow::day, now));
+    }
+    if (budget.per_month) {
+      services_.metrics.spending_committed(
+          id, core::SpendingWindow::month, spending_.committed(id, core::SpendingWindow::month, now));
+    }
+  }
+  return true;
+}
+
+void Dispatcher::note_spending_holds(
+    std::map<std::string, core::SpendingVerdict, std::less<>> held, bool complete) {
+  for (const auto& [org_id, verdict] : held) {
+    if (spending_held_.contains(org_id)) continue;
+    const bool day = verdict.window == core::SpendingWindow::day;
+    log_event(spdlog::level::warn, {.event = "spending_held", .org_id = org_id},
+              "organisation {}: creates wait for the ACU budget: {} of {} ACUs committed {}, the "
+              "next job reserves {} (spending.{}); until {} or a raised budget",
+              org_id, verdict.committed, verdict.budget, day ? "today" : "this month",
+              verdict.reservation, day ? "acus_per_day" : "acus_per_month",
+              format_timestamp_ms(core::to_epoch_ms(verdict.resumes_at)));
+    services_.metrics.spending_held(org_id, verdict.window);
+  }
+  if (!complete) {
+    for (auto& [org_id, verdict] : held) spending_held_.insert_or_assign(org_id, verdict);
+  } else {
+    for (const auto& [org_id, verdict] : spending_held_) {
+      if (held.contains(org_id)) continue;
+      log_event(spdlog::level::info, {.event = "spending_resumed", .org_id = org_id},
+                "organisation {}: creates go on within the ACU budget", org_id);
+    }
+    spending_held_ = std::move(held);
+  }
+  services_.metrics.spending_held_organizations(static_cast<double>(spending_held_.size()));
+}
+
+// spending.terminate_over_budget: the live sessions of a window whose consumption passed its
+// budget end `suspended`, as a session the API suspends for billing does.
+void Dispatcher::terminate_over_budget(TimePoint now) {
+  if (!spending_.budget().terminate_over_budget) return;
+  std::unordered_set<std::int64_t> over;
+  for (const auto& [org_id, charges] : spending_.charges()) {
+    for (const auto id : core::over_budget(spending_.budget(), charges, now)) over.insert(id);
+  }
+  if (over.empty()) return;
+  auto running = services_.store.in_state(core::JobState::running);
+  if (!running) return;
+  for (auto& job : *running) {
+    if (!over.contains(job.id) || terminating_.contains(job.id)) continue;
+    const auto org_id = job.definition.org_id.value_or(services_.config.api.org_id);
+    if (!parts_.lease.may_act(org_id)) continue;  // its org's holder terminates it
+    log_event(spdlog::level::warn,
+              {.event = "spending_terminated", .key = job.definition.key, .org_id = org_id},
+              "job '{}': its organisation's ACU budget is spent: terminating its session",
+              job.definition.key);
+    services_.metrics.spending_termination();
+    end_by_termination(std::move(job), core::JobState::suspended,
+                       "ACU budget spent (spending.terminate_over_budget): the session was "
+                       "terminated",
+                       /*archive=*/false);
   }
 }
 

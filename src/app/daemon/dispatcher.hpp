@@ -15,10 +15,12 @@
 
 #include "devin_orch/app/daemon/store_watch.hpp"
 #include "devin_orch/core/recheck_schedule.hpp"
+#include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/store/change_feed.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,7 +60,17 @@ class Dispatcher {
   core::Duration until_next_look(SteadyClock::time_point last_tick) const;
   std::optional<SteadyClock::time_point> refill_at() const;
   std::size_t claim_limit(bool any_org) const;
-  void dispatch_ready_jobs(bool any_org);
+  // `recheck_held`: also read the jobs of organisations held for their ACU budget (once a
+  // second); otherwise the claim skips them, so that their backlog does not fill the window.
+  void dispatch_ready_jobs(bool any_org, bool recheck_held);
+  // The spending guard's charges read again from the store (once a second); false when the
+  // store could not answer (the previous ones stay).
+  bool reload_spending(TimePoint now);
+  // Logs and counts the organisations whose creates began to wait for a budget; with
+  // `complete` (every organisation's jobs were read), those that stopped waiting too.
+  void note_spending_holds(std::map<std::string, core::SpendingVerdict, std::less<>> held,
+                           bool complete);
+  void terminate_over_budget(TimePoint now);
   bool idle_or_stuck();
 
   void enforce_deadlines();
@@ -84,6 +96,9 @@ class Dispatcher {
   SteadyClock::time_point last_refill_{};  // when dispatch last ran for a finished flow
   bool cancellations_pending_ = false;
   std::unordered_set<std::int64_t> terminating_;  // jobs whose session DELETE is in flight
+  core::SpendingLedger spending_;                  // spending.*: inactive without budgets
+  // Organisations whose next create waits for an ACU budget, as the last full look found.
+  std::map<std::string, core::SpendingVerdict, std::less<>> spending_held_;
 };
 
 }  // namespace devin_orch::app::detail

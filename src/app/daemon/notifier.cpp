@@ -2,6 +2,7 @@
 // the Slack rendering, and each attempt's outcome written back.
 #include "notifier.hpp"
 
+#include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/webhook_signature.hpp"
 
 #include <boost/json.hpp>
@@ -105,8 +106,9 @@ Notifier::Notifier(Services& services, StoreWriter& writer, store::OutboxStore& 
   for (const auto& target : services.config.notify.webhooks) {
     std::string error;
     if (!resolve_webhook_secret(target, &error)) {
-      spdlog::error("notify.webhooks {}: {}; its deliveries fail until this is fixed",
-                    target.url, error);
+      log_event(spdlog::level::err, {.event = "notify_secret_unreadable"},
+                "notify.webhooks {}: {}; its deliveries fail until this is fixed", target.url,
+                error);
     }
   }
 }
@@ -293,11 +295,19 @@ void Notifier::record(const store::Delivery& delivery, store::DeliveryAttempt at
     return;
   }
   writer_.succeeded();
+  const std::string job_key = delivery.job_key.value_or(std::string{});
+  const LogFields fields{.key = job_key, .org_id = delivery.org_id, .event_id = delivery.event_id};
+  const auto with_event = [&fields](std::string_view event) {
+    LogFields named = fields;
+    named.event = event;
+    return named;
+  };
   if (attempt.state == store::DeliveryState::pending) {
-    spdlog::warn("notification {} ({}) to {}: {}; attempt {} failed, next in {} ms",
-                 delivery.event_id, core::to_string(delivery.type), delivery.target.url,
-                 attempt.error.value_or(""), attempt.attempts,
-                 attempt.next_attempt_at_ms - core::to_epoch_ms(now));
+    log_event(spdlog::level::warn, with_event("notification_failed"),
+              "notification {} ({}) to {}: {}; attempt {} failed, next in {} ms",
+              delivery.event_id, core::to_string(delivery.type), delivery.target.url,
+              attempt.error.value_or(""), attempt.attempts,
+              attempt.next_attempt_at_ms - core::to_epoch_ms(now));
     plan_.failed(delivery.seq, delivery.sink, core::from_epoch_ms(attempt.next_attempt_at_ms));
     auto& known = known_.at(key);
     known.attempts = attempt.attempts;
@@ -305,14 +315,16 @@ void Notifier::record(const store::Delivery& delivery, store::DeliveryAttempt at
     return;
   }
   if (attempt.state == store::DeliveryState::dead) {
-    spdlog::error("notification {} ({}) to {} dead-lettered after {} attempt(s): {}; "
-                  "`devin-orch events retry {}` sends it again",
-                  delivery.event_id, core::to_string(delivery.type), delivery.target.url,
-                  attempt.attempts, attempt.error.value_or(""), delivery.event_id);
+    log_event(spdlog::level::err, with_event("notification_dead"),
+              "notification {} ({}) to {} dead-lettered after {} attempt(s): {}; "
+              "`devin-orch events retry {}` sends it again",
+              delivery.event_id, core::to_string(delivery.type), delivery.target.url,
+              attempt.attempts, attempt.error.value_or(""), delivery.event_id);
     plan_.dropped(delivery.seq, delivery.sink);
   } else {
-    spdlog::debug("notification {} ({}) delivered to {}", delivery.event_id,
-                  core::to_string(delivery.type), delivery.target.url);
+    log_event(spdlog::level::debug, with_event("notification_delivered"),
+              "notification {} ({}) delivered to {}", delivery.event_id,
+              core::to_string(delivery.type), delivery.target.url);
     plan_.delivered(delivery.seq, delivery.sink);
   }
   known_.erase(key);
@@ -324,6 +336,12 @@ void Notifier::refresh_gauges() {
   if (!counts) return;
   services_.metrics.notifications_dead(static_cast<double>(counts->dead));
   services_.metrics.notifications_pending(static_cast<double>(counts->pending + counts->unrouted));
+}
+
+std::optional<std::int64_t> Notifier::undelivered() {
+  const auto counts = outbox_.outbox_counts();
+  if (!counts) return std::nullopt;
+  return counts->unrouted + counts->pending;
 }
 
 bool Notifier::settled() {

@@ -34,6 +34,9 @@ class Notifier {
   // Every event is routed and every delivery delivered or dead-lettered, as the store says
   // now, and nothing is in flight: what `run --until-idle` waits for.
   bool settled();
+  // Events not routed yet plus deliveries pending, as the store says now; nullopt when it
+  // cannot say. What a batch run names while it waits for them.
+  std::optional<std::int64_t> undelivered();
 
  private:
   void route_new_events(TimePoint now);

@@ -33,7 +33,10 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
                                    static_cast<double>(config.poll.initial_delay.count()) *
                                    config.poll.jitter)}))},
               random},
-      sync{core::IncrementalPollPolicy{.full_every = config.poll.full_every}},
+      // v1 has no updated_after (nor any list by ids): every poll there reads a whole session.
+      sync{core::IncrementalPollPolicy{.full_every = config.api.version == core::ApiVersion::v1
+                                                         ? core::Duration{0}
+                                                         : config.poll.full_every}},
       poll_failures{core::BackoffPolicy{.initial = config.create.retry_initial,
                                         .max = config.create.retry_max,
                                         .multiplier = 2.0},

@@ -112,7 +112,12 @@ awaitable<void> Poller::poll_loop(Org& org) {
         .max_delay = services_.config.poll.max_delay});
     if (timing.step == core::PollTimingStep::poll_now) {
       auto due = org.planner.take_due(now);
-      if (!due.empty()) services_.runtime.spawn(poll_batch(org, std::move(due)));
+      if (services_.client.version() == core::ApiVersion::v1) {
+        // v1 has no list by session ids: one GET /v1/session/{id} each, each through the gate.
+        for (auto& id : due) services_.runtime.spawn(poll_single(org, std::move(id)));
+      } else if (!due.empty()) {
+        services_.runtime.spawn(poll_batch(org, std::move(due)));
+      }
       continue;
     }
     const auto wait = timing.step == core::PollTimingStep::idle ? core::Duration{std::chrono::hours{1}}

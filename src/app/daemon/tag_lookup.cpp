@@ -33,6 +33,18 @@ awaitable<std::optional<TagLookup>> lookup_by_tag(Services& services, OrgGates& 
     if (!answer.value->has_next_page || !answer.value->end_cursor) {
       std::sort(result.matches.begin(), result.matches.end(),
                 [](const api::Session& a, const api::Session& b) {
+                  return std::tie(a.session_id, a.created_at) <
+                         std::tie(b.session_id, b.created_at);
+                });
+      // Offset paging (v1) shows a session twice when a newer one shifts the pages between two
+      // requests; one session seen twice is not a duplicate.
+      result.matches.erase(std::unique(result.matches.begin(), result.matches.end(),
+                                       [](const api::Session& a, const api::Session& b) {
+                                         return a.session_id == b.session_id;
+                                       }),
+                           result.matches.end());
+      std::sort(result.matches.begin(), result.matches.end(),
+                [](const api::Session& a, const api::Session& b) {
                   return std::tie(a.created_at, a.session_id) <
                          std::tie(b.created_at, b.session_id);
                 });

@@ -31,6 +31,11 @@ std::string describe_reasons(const core::UntilIdleReasons& reasons) {
     for (const auto& pause : reasons.paused) paused += (paused.empty() ? "" : ", ") + pause;
     part("paused: " + paused);
   }
+  if (reasons.notifications_pending > 0) {
+    part(fmt::format("{} notification(s) not delivered yet (each retried until delivered or "
+                     "dead-lettered at notify.max_age; `devin-orch events ls --pending`)",
+                     reasons.notifications_pending));
+  }
   for (const auto& wait : reasons.server_waits) {
     const auto until = format_timestamp_ms(core::to_epoch_ms(wait.until));
     part(wait.creates_only
@@ -75,8 +80,8 @@ std::vector<std::string> describe_pauses(const OrgGates& gates) {
 }
 
 UntilIdleReporter::UntilIdleReporter(Services& services, const OrgGates& gates,
-                                     core::Duration progress_every)
-    : services_{services}, gates_{gates}, report_{progress_every} {}
+                                     Notifier& notifier, core::Duration progress_every)
+    : services_{services}, gates_{gates}, notifier_{notifier}, report_{progress_every} {}
 
 void UntilIdleReporter::look() {
   const auto now = core::wall_now();
@@ -101,6 +106,17 @@ void UntilIdleReporter::look() {
       }
     }
   }
+  // Notifications are the reason only once no job is in flight or ready to start (the queued
+  // ones all wait for a time or a pause): a run that still has jobs to finish waits for those.
+  const auto count = [&](core::JobState state) {
+    const auto found = counts->find(state);
+    return found == counts->end() ? std::int64_t{0} : found->second;
+  };
+  const std::int64_t undelivered = notifier_.undelivered().value_or(0);
+  if (count(core::JobState::creating) + count(core::JobState::running) == 0 &&
+      (queued == 0 || reasons.scheduled || !reasons.paused.empty())) {
+    reasons.notifications_pending = undelivered;
+  }
 
   const auto say = report_.observe(reasons, now);
   if (say.reasons) {
@@ -108,8 +124,10 @@ void UntilIdleReporter::look() {
               describe_reasons(reasons));
   }
   if (say.progress) {
-    log_event(spdlog::level::info, {.event = "progress"}, "progress: {}",
-              describe_counts(*counts));
+    log_event(spdlog::level::info, {.event = "progress"}, "progress: {}{}",
+              describe_counts(*counts),
+              undelivered > 0 ? fmt::format("; {} notification(s) not delivered yet", undelivered)
+                              : std::string{});
   }
 }
 

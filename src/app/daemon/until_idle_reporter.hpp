@@ -1,9 +1,11 @@
 // A batch run's (`run --until-idle`) account of itself while it waits: why it cannot end yet
-// (jobs scheduled for later, pauses, waits the server announced), logged when that changes, and
+// (jobs scheduled for later, pauses, waits the server announced, notifications not delivered
+// yet), logged when that changes, and
 // a progress line of the jobs by state at a fixed period; core::UntilIdleReport decides when.
 // Private to the app module.
 #pragma once
 
+#include "notifier.hpp"
 #include "org_gates.hpp"
 #include "parts.hpp"
 
@@ -21,7 +23,8 @@ std::vector<std::string> describe_pauses(const OrgGates& gates);
 
 class UntilIdleReporter {
  public:
-  UntilIdleReporter(Services& services, const OrgGates& gates, core::Duration progress_every);
+  UntilIdleReporter(Services& services, const OrgGates& gates, Notifier& notifier,
+                    core::Duration progress_every);
 
   // Looks at the queue and the gates (once a second is plenty) and logs what is due.
   void look();
@@ -31,6 +34,7 @@ class UntilIdleReporter {
 
   Services& services_;
   const OrgGates& gates_;
+  Notifier& notifier_;
   core::UntilIdleReport report_;
   // The scheduled starts as last read, and the queued count then: read again only when that
   // count moved or the next start came, as it means reading every queued job.

@@ -97,7 +97,8 @@ struct Problem {
 
 class JobReader {
  public:
-  explicit JobReader(std::string prefix) : prefix_(std::move(prefix)) {}
+  JobReader(std::string prefix, core::ApiVersion api_version)
+      : prefix_(std::move(prefix)), api_version_(api_version) {}
 
   bool failed() const { return problem_.has_value(); }
   const std::optional<Problem>& problem() const { return problem_; }
@@ -447,7 +448,7 @@ class JobReader {
     if (!has_key) fail(job, prefix_ + ".key", "missing required field 'key'");
     if (!has_prompt) fail(job, prefix_ + ".prompt", "missing required field 'prompt'");
     if (failed()) return;
-    if (const auto problem = core::validate(out)) {
+    if (const auto problem = core::validate(out, api_version_)) {
       const std::string field = prefix_ + "." + problem->field;
       fail(mark_of(field, job), field, problem->reason);
     }
@@ -466,6 +467,7 @@ class JobReader {
   }
 
   std::string prefix_;
+  core::ApiVersion api_version_;
   std::optional<Problem> problem_;
   std::map<std::string, YamlMark, std::less<>> marks_;
 };
@@ -554,8 +556,9 @@ class OutlineHandler final : public YamlEventHandler {
 // events, checks it and hands it on, so only one job's tree exists at a time.
 class JobStreamHandler final : public YamlEventHandler {
  public:
-  JobStreamHandler(const std::string& name, int job_depth, const JobSink& sink)
-      : name_(name), job_depth_(job_depth), sink_(sink) {}
+  JobStreamHandler(const std::string& name, int job_depth, const JobSink& sink,
+                   core::ApiVersion api_version)
+      : name_(name), job_depth_(job_depth), sink_(sink), api_version_(api_version) {}
 
   void on_document_start(const YamlMark&) override {}
   void on_document_end() override {}
@@ -611,7 +614,7 @@ class JobStreamHandler final : public YamlEventHandler {
                                describe_yaml(job))});
       return;
     }
-    JobReader reader(prefix);
+    JobReader reader(prefix, api_version_);
     core::JobDefinition definition;
     std::optional<std::string> key;
     YamlMark key_mark = YamlMark{};
@@ -637,6 +640,7 @@ class JobStreamHandler final : public YamlEventHandler {
   const std::string& name_;
   const int job_depth_;
   const JobSink& sink_;
+  core::ApiVersion api_version_;
   YamlValueBuilder builder_;
   bool building_ = false;
   int depth_ = 0;
@@ -697,7 +701,7 @@ std::optional<Diagnostic> read_job_text(const std::string& text, const std::stri
   if (const auto* problem = std::get_if<Diagnostic>(&depth)) return *problem;
   if (std::get<int>(depth) == 0) return std::nullopt;
 
-  JobStreamHandler handler(name, std::get<int>(depth), sink);
+  JobStreamHandler handler(name, std::get<int>(depth), sink, limits.api_version);
   if (tape.complete()) {
     tape.replay(handler);
     return std::nullopt;

@@ -5,17 +5,21 @@
 
 #include "../fence_terms.hpp"
 #include "../job_row.hpp"
+#include "../outbox_rows.hpp"
 #include "pq.hpp"
 #include "schema.hpp"
 
 #include "devin_orch/core/job_state_list.hpp"
 #include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/core/notify_event.hpp"
+#include "devin_orch/core/random.hpp"
 #include "devin_orch/store/mend.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <random>
 #include <set>
 #include <type_traits>
 #include <utility>
@@ -38,6 +42,8 @@ struct PostgresStore::Impl {
   std::optional<Fence> fence;
   QueueStore::FenceRefused fence_refused;
   const FenceScope* fence_scope = nullptr;  // what the write about to begin touches
+  // For the outbox's event ids.
+  core::Random random{(std::uint64_t{std::random_device{}()} << 32U) ^ std::random_device{}()};
 };
 
 namespace {
@@ -299,6 +305,44 @@ result<void> insert_event(pg::Connection& db, std::int64_t job_id, core::TimePoi
           .add(message));
   if (!done) return done.error();
   return {};
+}
+
+// Inserts an outbox row, in the caller's transaction.
+result<void> insert_notification(pg::Connection& db, const EventRow& row) {
+  auto done = db.exec(
+      "INSERT INTO notify_events (id, type, job_id, job_key, org_id, tags, targets, body, "
+      "created_at) VALUES ($1, $2, $3::bigint, $4, $5, $6, $7, $8, $9::bigint)",
+      Params{}
+          .add(row.id)
+          .add(row.type)
+          .add(row.job_id)
+          .add(row.job_key)
+          .add(row.org_id)
+          .add(row.tags)
+          .add(row.targets)
+          .add(row.body)
+          .add(row.created_at_ms));
+  if (!done) return done.error();
+  return {};
+}
+
+// The outbox row of a job event, in the caller's transaction (the one that makes the change
+// the event announces), built from the job's row as that transaction left it.
+result<void> append_job_notification(Impl& impl, std::int64_t job_id, core::EventType type,
+                                     core::TimePoint now, const JobEventNote& note = {}) {
+  auto rows = impl.db.exec("SELECT " DEVIN_ORCH_JOB_EVENT_COLUMNS " FROM jobs WHERE id = $1::bigint",
+                           Params{}.add(job_id));
+  if (!rows) return rows.error();
+  if (rows->empty()) return {};
+  return insert_notification(impl.db,
+                             job_event_row(impl.random, type, now, read_job_facts((*rows)[0]), note));
+}
+
+result<void> append_org_notification(Impl& impl, std::string_view org_id, core::EventType type,
+                                     core::TimePoint now, std::optional<std::string_view> reason,
+                                     std::optional<std::string_view> source) {
+  return insert_notification(impl.db,
+                             org_event_row(impl.random, type, now, org_id, reason, source));
 }
 
 // Why a guarded UPDATE touched no row: the job is missing, or in a state that forbids it.
@@ -841,8 +885,15 @@ StoreResult<void> PostgresStore::finish(std::int64_t job_id, core::JobState stat
               .add(core::to_epoch_ms(now)));
       if (!updated) return updated.error();
       if (updated->affected() == 0) return transition_refused(db, job_id);
-      return insert_event(db, job_id, now, core::to_string(state), state_name(state), std::nullopt,
-                          std::nullopt, text_or_null(reason));
+      if (auto logged = insert_event(db, job_id, now, core::to_string(state), state_name(state),
+                                     std::nullopt, std::nullopt, text_or_null(reason));
+          !logged) {
+        return logged.error();
+      }
+      if (const auto type = core::end_event(state)) {
+        return append_job_notification(*impl_, job_id, *type, now);
+      }
+      return {};
     });
   });
 }
@@ -866,6 +917,7 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
             update.reason ? text_or_null(*update.reason) : std::nullopt;
         // The status event first, from the row as it still is, only when the status or its
         // detail changes and only for a job still in progress.
+        // Whether the status changed is what this INSERT wrote, read before the row changes.
         auto logged = db.exec(
             "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
             "SELECT id, $2::bigint, 'status', COALESCE($3::text, state), $4::text, $5::text "
@@ -878,6 +930,7 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
                 .add(session.status)
                 .add(session.status_detail));
         if (!logged) return logged.error();
+        const bool status_changed = logged->affected() != 0;
         Params params;
         params.add(update.job_id)
             .add(session.status)
@@ -906,11 +959,27 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
                       params);
         if (!updated) return updated.error();
         if (updated->affected() == 0) continue;  // missing, or already ended
+        // The session starts waiting for its user: announced once per wait, with the status
+        // change that shows it.
+        if (!update.new_state && status_changed &&
+            core::waits_for_user(session.status, session.status_detail)) {
+          if (auto queued = append_job_notification(*impl_, update.job_id,
+                                                    core::EventType::job_waiting_for_user, now);
+              !queued) {
+            return queued.error();
+          }
+        }
         if (update.new_state) {
           if (auto ended = insert_event(db, update.job_id, now, *new_state, new_state,
                                         session.status, session.status_detail, reason);
               !ended) {
             return ended.error();
+          }
+          if (const auto type = core::end_event(*update.new_state)) {
+            if (auto queued = append_job_notification(*impl_, update.job_id, *type, now);
+                !queued) {
+              return queued.error();
+            }
           }
         }
       }
@@ -957,6 +1026,16 @@ StoreResult<void> PostgresStore::record_duplicates(std::int64_t job_id,
             !logged) {
           return logged.error();
         }
+      }
+      if (!terminated.empty()) {
+        JobEventNote note;
+        note.kept_session_id = kept.session_id;
+        note.terminated_session_ids.assign(terminated.begin(), terminated.end());
+        note.detail = std::to_string(terminated.size()) +
+                      " other session(s) carried this job's tag; terminated, keeping " +
+                      kept.session_id;
+        return append_job_notification(*impl_, job_id, core::EventType::job_duplicate_terminated,
+                                       now, note);
       }
       return {};
     });
@@ -1087,6 +1166,10 @@ StoreResult<CancelResult> PostgresStore::request_cancel(std::string_view key, bo
             !logged) {
           return logged.error();
         }
+        if (auto queued = append_job_notification(*impl_, id, core::EventType::job_cancelled, now);
+            !queued) {
+          return queued.error();
+        }
         return CancelResult::cancelled;
       }
       if (state != "creating" && state != "running") return CancelResult::already_ended;
@@ -1149,7 +1232,9 @@ StoreResult<void> PostgresStore::pause_org(std::string_view org_id, std::string_
           "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (org_id) DO NOTHING",
           Params{}.add(org_id).add(reason).add(core::to_epoch_ms(now)).add(source));
       if (!done) return done.error();
-      return {};
+      if (done->affected() == 0) return {};  // paused already: announced then
+      return append_org_notification(*impl_, org_id, core::EventType::org_paused, now, reason,
+                                     source);
     });
   });
 }
@@ -1160,7 +1245,16 @@ StoreResult<std::int64_t> PostgresStore::resume_org(std::string_view org_id) {
       auto deleted =
           impl_->db.exec("DELETE FROM org_pauses WHERE org_id = $1", Params{}.add(org_id));
       if (!deleted) return deleted.error();
-      return deleted->affected();
+      const std::int64_t lifted = deleted->affected();
+      if (lifted != 0) {
+        // The interface passes no time here; the event's time is this host's clock.
+        if (auto queued = append_org_notification(*impl_, org_id, core::EventType::org_resumed,
+                                                  core::wall_now(), std::nullopt, "operator");
+            !queued) {
+          return queued.error();
+        }
+      }
+      return lifted;
     });
   });
 }
@@ -1184,7 +1278,15 @@ StoreResult<std::int64_t> PostgresStore::lift_daemon_pause(std::string_view org_
           "DELETE FROM org_pauses WHERE org_id = $1 AND reason = $2 AND source = 'daemon'",
           Params{}.add(org_id).add(reason));
       if (!deleted) return deleted.error();
-      return deleted->affected();
+      const std::int64_t lifted = deleted->affected();
+      if (lifted != 0) {
+        if (auto queued = append_org_notification(*impl_, org_id, core::EventType::org_resumed,
+                                                  core::wall_now(), reason, "daemon");
+            !queued) {
+          return queued.error();
+        }
+      }
+      return lifted;
     });
   });
 }
@@ -1270,6 +1372,33 @@ StoreResult<std::vector<OrgHold>> PostgresStore::org_holds(core::TimePoint now) 
                               .held_at_ms = row.int64_at(3)});
     }
     return holds;
+  });
+}
+
+// A scan of jobs (intent_at has no index): the daemon reads it at most once a second, and only
+// with a budget configured. The limit comes from the decoded spec, as for SQLite.
+StoreResult<std::vector<SpendingRow>> PostgresStore::spending_since(core::TimePoint since) {
+  return answer(*impl_, [&]() -> result<std::vector<SpendingRow>> {
+    auto rows = impl_->db.exec(
+        "SELECT id, org_id, state, intent_at, acus_consumed, children_acus, spec FROM jobs "
+        "WHERE intent_at >= $1::bigint ORDER BY id",
+        Params{}.add(core::to_epoch_ms(since)));
+    if (!rows) return rows.error();
+    std::vector<SpendingRow> charged;
+    for (int i = 0; i < rows->size(); ++i) {
+      const Row row = (*rows)[i];
+      const auto state = core::parse_job_state(row.text_at(2));
+      if (!state) continue;
+      auto spec = decode_spec(row.text_at(6));
+      charged.push_back(SpendingRow{.job_id = row.int64_at(0),
+                                    .org_id = row.optional_text_at(1),
+                                    .state = *state,
+                                    .intent_at_ms = row.int64_at(3),
+                                    .acus_consumed = row.optional_double_at(4),
+                                    .children_acus = row.optional_double_at(5).value_or(0.0),
+                                    .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt});
+    }
+    return charged;
   });
 }
 
@@ -1451,6 +1580,7 @@ StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& f
           .finished_at_ms = row.optional_int64_at(11),
           .not_before_ms = row.optional_int64_at(15),
           .create_as_user_id = spec ? spec->create_as_user_id : std::nullopt,
+          .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt,
           .acus_consumed = row.optional_double_at(16),
           .children_acus = row.optional_double_at(17).value_or(0.0),
       });
@@ -1665,51 +1795,178 @@ int PostgresStore::notification_descriptor() {
 #undef DEVIN_ORCH_JOB_COLUMNS
 #undef DEVIN_ORCH_PRUNABLE
 
-// ---- OutboxStore: not ported yet (issue 26) ----
-// No transition appends an event on PostgreSQL, so the outbox is empty for the daemon's reads;
-// whatever would act on it says why it cannot.
+// ---- the notification outbox ------------------------------------------------------------
+// The event rows are written by the transitions above, in their own transactions; here the
+// queue's owner routes them and records its attempts (fenced), and the operator lists and
+// retries dead letters. The same semantics as the SQLite store's outbox_queries.cpp.
+
+StoreResult<std::vector<OutboxEvent>> PostgresStore::unrouted_events(std::size_t limit) {
+  return answer(*impl_, [&]() -> result<std::vector<OutboxEvent>> {
+    auto rows = impl_->db.exec("SELECT " DEVIN_ORCH_OUTBOX_EVENT_COLUMNS
+                               " FROM notify_events WHERE routed_at IS NULL ORDER BY seq "
+                               "LIMIT $1::bigint",
+                               Params{}.add(static_cast<std::int64_t>(limit)));
+    if (!rows) return rows.error();
+    std::vector<OutboxEvent> events;
+    events.reserve(static_cast<std::size_t>(rows->size()));
+    for (int i = 0; i < rows->size(); ++i) events.push_back(read_outbox_event((*rows)[i]));
+    return events;
+  });
+}
+
+StoreResult<void> PostgresStore::route_event(std::int64_t seq,
+                                             std::span<const DeliveryRoute> routes,
+                                             core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    auto& db = impl_->db;
+    const std::int64_t at = core::to_epoch_ms(now);
+    // Recoverable: an event's routing lost to a server crash is routed again, a delivery
+    // recorded and lost is delivered again, which at-least-once allows.
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto marked = db.exec(
+          "UPDATE notify_events SET routed_at = $2::bigint "
+          "WHERE seq = $1::bigint AND routed_at IS NULL",
+          Params{}.add(seq).add(at));
+      if (!marked) return marked.error();
+      if (marked->affected() == 0) return {};  // routed already (or gone)
+      for (const auto& route : routes) {
+        auto inserted = db.exec(
+            "INSERT INTO notify_deliveries (seq, sink, target, next_attempt_at, age_from, "
+            "updated_at) SELECT $1::bigint, $2, $3, $4::bigint, created_at, $4::bigint "
+            "FROM notify_events WHERE seq = $1::bigint ON CONFLICT (seq, sink) DO NOTHING",
+            Params{}.add(seq).add(route.sink).add(encode_target(route.target)).add(at));
+        if (!inserted) return inserted.error();
+      }
+      return {};
+    }, Durability::recoverable, Fencing::fenced);
+  });
+}
 
 namespace {
-Error outbox_unsupported() {
-  return Error{errc::database_error,
-               "the notification outbox is not supported on PostgreSQL yet (issue 26)"};
+
+result<std::vector<Delivery>> select_deliveries(pg::Connection& db, std::string_view sql,
+                                                const Params& params) {
+  auto rows = db.exec(sql, params);
+  if (!rows) return rows.error();
+  std::vector<Delivery> deliveries;
+  deliveries.reserve(static_cast<std::size_t>(rows->size()));
+  for (int i = 0; i < rows->size(); ++i) deliveries.push_back(read_delivery((*rows)[i]));
+  return deliveries;
 }
+
 }  // namespace
 
-StoreResult<std::vector<OutboxEvent>> PostgresStore::unrouted_events(std::size_t /*limit*/) {
-  return std::vector<OutboxEvent>{};
+StoreResult<std::vector<Delivery>> PostgresStore::pending_deliveries(std::size_t per_sink_limit) {
+  return answer(*impl_, [&]() -> result<std::vector<Delivery>> {
+    // The window numbers each sink's pending deliveries in seq order (the partial index serves
+    // it), so a receiver with a long backlog yields only its first ones. Sinks compare as bytes,
+    // as in SQLite.
+    return select_deliveries(
+        impl_->db,
+        "SELECT " DEVIN_ORCH_DELIVERY_COLUMNS " FROM ("
+        "  SELECT *, row_number() OVER (PARTITION BY sink ORDER BY seq) AS place "
+        "  FROM notify_deliveries WHERE state = 'pending') AS d "
+        "JOIN notify_events AS e ON e.seq = d.seq WHERE d.place <= $1::bigint "
+        "ORDER BY d.seq, d.sink COLLATE \"C\"",
+        Params{}.add(static_cast<std::int64_t>(per_sink_limit)));
+  });
 }
 
-StoreResult<void> PostgresStore::route_event(std::int64_t /*seq*/,
-                                             std::span<const DeliveryRoute> /*routes*/,
-                                             core::TimePoint /*now*/) {
-  return outbox_unsupported();
+StoreResult<void> PostgresStore::record_attempt(const DeliveryAttempt& attempt,
+                                                core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated = impl_->db.exec(
+          "UPDATE notify_deliveries SET state = $3, attempts = $4::bigint, "
+          "next_attempt_at = $5::bigint, last_error = $6, "
+          "delivered_at = CASE WHEN $3 = 'delivered' THEN $7::bigint END, "
+          "updated_at = $7::bigint WHERE seq = $1::bigint AND sink = $2 AND state = 'pending'",
+          Params{}
+              .add(attempt.seq)
+              .add(attempt.sink)
+              .add(to_string(attempt.state))
+              .add(attempt.attempts)
+              .add(attempt.next_attempt_at_ms)
+              .add(attempt.error)
+              .add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      return {};
+    }, Durability::recoverable, Fencing::fenced);
+  });
 }
 
-StoreResult<std::vector<Delivery>> PostgresStore::pending_deliveries(
-    std::size_t /*per_sink_limit*/) {
-  return std::vector<Delivery>{};
+StoreResult<OutboxCounts> PostgresStore::outbox_counts() {
+  return answer(*impl_, [&]() -> result<OutboxCounts> {
+    auto& db = impl_->db;
+    OutboxCounts counts;
+    auto unrouted = db.exec("SELECT count(*) FROM notify_events WHERE routed_at IS NULL");
+    if (!unrouted) return unrouted.error();
+    counts.unrouted = (*unrouted)[0].int64_at(0);
+    auto states = db.exec("SELECT state, count(*) FROM notify_deliveries GROUP BY state");
+    if (!states) return states.error();
+    for (int i = 0; i < states->size(); ++i) {
+      const Row row = (*states)[i];
+      const auto state = parse_delivery_state(row.text_at(0));
+      const std::int64_t n = row.int64_at(1);
+      if (state == DeliveryState::pending) counts.pending = n;
+      if (state == DeliveryState::delivered) counts.delivered = n;
+      if (state == DeliveryState::dead) counts.dead = n;
+    }
+    return counts;
+  });
 }
 
-StoreResult<void> PostgresStore::record_attempt(const DeliveryAttempt& /*attempt*/,
-                                                core::TimePoint /*now*/) {
-  return outbox_unsupported();
+StoreResult<std::vector<Delivery>> PostgresStore::list_deliveries(const DeliveryFilter& filter) {
+  return answer(*impl_, [&]() -> result<std::vector<Delivery>> {
+    std::optional<std::string> states;
+    if (!filter.states.empty()) {
+      std::vector<std::string> names;
+      for (const auto state : filter.states) names.emplace_back(to_string(state));
+      states = array_literal(names);
+    }
+    return select_deliveries(
+        impl_->db,
+        "SELECT " DEVIN_ORCH_DELIVERY_COLUMNS
+        " FROM notify_deliveries AS d JOIN notify_events AS e ON e.seq = d.seq "
+        "WHERE ($1::text[] IS NULL OR d.state = ANY($1::text[])) "
+        "AND ($2::text IS NULL OR e.id = $2::text) AND ($3::text IS NULL OR e.job_key = $3::text) "
+        "ORDER BY d.seq, d.sink COLLATE \"C\" LIMIT $4::bigint",
+        Params{}
+            .add(states)
+            .add(filter.event_id)
+            .add(filter.job_key)
+            .add(filter.limit ? std::optional<std::int64_t>{static_cast<std::int64_t>(*filter.limit)}
+                              : std::nullopt));
+  });
 }
 
-StoreResult<OutboxCounts> PostgresStore::outbox_counts() { return OutboxCounts{}; }
-
-StoreResult<std::vector<Delivery>> PostgresStore::list_deliveries(
-    const DeliveryFilter& /*filter*/) {
-  return outbox_unsupported();
+StoreResult<std::int64_t> PostgresStore::retry_deliveries(std::optional<std::string> event_id,
+                                                          core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      auto updated = impl_->db.exec(
+          "UPDATE notify_deliveries SET state = 'pending', next_attempt_at = $2::bigint, "
+          "age_from = $2::bigint, updated_at = $2::bigint WHERE state = 'dead' AND "
+          "($1::text IS NULL OR seq = (SELECT seq FROM notify_events WHERE id = $1::text))",
+          Params{}.add(event_id).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      return updated->affected();
+    }, Durability::recoverable, Fencing::unfenced);
+  });
 }
 
-StoreResult<std::int64_t> PostgresStore::retry_deliveries(std::optional<std::string> /*event_id*/,
-                                                          core::TimePoint /*now*/) {
-  return outbox_unsupported();
-}
-
-StoreResult<std::int64_t> PostgresStore::prune_events(core::TimePoint /*cutoff*/) {
-  return std::int64_t{0};
+StoreResult<std::int64_t> PostgresStore::prune_events(core::TimePoint cutoff) {
+  return answer(*impl_, [&]() -> result<std::int64_t> {
+    return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
+      auto deleted = impl_->db.exec(
+          "DELETE FROM notify_events WHERE created_at < $1::bigint AND routed_at IS NOT NULL "
+          "AND NOT EXISTS (SELECT 1 FROM notify_deliveries AS d "
+          "WHERE d.seq = notify_events.seq AND d.state = 'pending')",
+          Params{}.add(core::to_epoch_ms(cutoff)));
+      if (!deleted) return deleted.error();
+      return deleted->affected();
+    }, Durability::recoverable, Fencing::unfenced);
+  });
 }
 
 }  // namespace devin_orch::store

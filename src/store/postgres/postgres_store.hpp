@@ -81,6 +81,7 @@ class PostgresStore final : public Store {
   StoreResult<void> hold_org(std::string_view org_id, core::TimePoint until,
                              std::string_view reason, core::TimePoint now) override;
   StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override;
+  StoreResult<std::vector<SpendingRow>> spending_since(core::TimePoint since) override;
   StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) override;
   StoreResult<std::int64_t> prune_ended(core::TimePoint cutoff, core::TimePoint now,
                                         std::size_t limit) override;
@@ -107,9 +108,8 @@ class PostgresStore final : public Store {
   void set_write_hooks(WriteHooks hooks) override;
   int notification_descriptor() override;
 
-  // OutboxStore: not ported to PostgreSQL yet (issue 26). The transitions append no events, so
-  // the daemon's reads see an empty outbox; the operator's calls and the daemon's writes fail
-  // with database_error "the notification outbox is not supported on PostgreSQL yet".
+  // OutboxStore: the events the transitions append (schema v3), routed and delivered by the
+  // queue's owner (route_event and record_attempt are fenced).
   StoreResult<std::vector<OutboxEvent>> unrouted_events(std::size_t limit) override;
   StoreResult<void> route_event(std::int64_t seq, std::span<const DeliveryRoute> routes,
                                 core::TimePoint now) override;

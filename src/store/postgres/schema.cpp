@@ -203,9 +203,51 @@ CREATE TRIGGER jobs_mend_invalid BEFORE INSERT ON jobs FOR EACH ROW
   WHEN (NEW.state = 'queued') EXECUTE FUNCTION devin_orch_mend_invalid();
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// v3: the notification outbox (SQLite's v8). A transition that announces something inserts its
+// notify_events row in its own transaction; the queue's owner routes each event to the
+// receivers that want it, one notify_deliveries row each, and records every attempt there.
+// job_id has no foreign key: an event outlives its job's pruning. seq comes from an identity
+// sequence, so it is never reused but is taken at INSERT, not at commit: the reader picks events
+// by routed_at IS NULL, never by a high-water mark, so one that commits after a later seq is
+// still routed. A job's own events stay in order: each comes with an UPDATE of the job's row,
+// whose lock the next one waits for.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE notify_events (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  type text NOT NULL,
+  job_id bigint,
+  job_key text,
+  org_id text NOT NULL DEFAULT '',
+  tags text NOT NULL DEFAULT '[]',
+  targets text,
+  body text NOT NULL,
+  created_at bigint NOT NULL,
+  routed_at bigint
+);
+CREATE INDEX notify_events_unrouted ON notify_events (seq) WHERE routed_at IS NULL;
+CREATE INDEX notify_events_job ON notify_events (job_key, seq);
+CREATE TABLE notify_deliveries (
+  seq bigint NOT NULL REFERENCES notify_events (seq) ON DELETE CASCADE,
+  sink text NOT NULL,
+  target text NOT NULL,
+  state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts bigint NOT NULL DEFAULT 0,
+  next_attempt_at bigint NOT NULL,
+  age_from bigint NOT NULL,
+  last_error text,
+  delivered_at bigint,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (seq, sink)
+);
+CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE state = 'pending';
+CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 }};
 
 // Any constant of our own: the key of the advisory lock the migration holds.

@@ -3,6 +3,8 @@
 // themselves are written by the transitions in sqlite_store.cpp, in their own transactions.
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 
+#include "../outbox_rows.hpp"
+
 #include "devin_orch/store/notify_codec.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 #include "devin_orch/store/sqlite/statement.hpp"
@@ -11,40 +13,6 @@
 
 namespace devin_orch::store {
 namespace {
-
-std::optional<DeliveryState> parse_delivery_state(std::string_view text) {
-  if (text == "pending") return DeliveryState::pending;
-  if (text == "delivered") return DeliveryState::delivered;
-  if (text == "dead") return DeliveryState::dead;
-  return std::nullopt;
-}
-
-// Column order shared by every query that builds a Delivery (read_delivery).
-#define DEVIN_ORCH_DELIVERY_COLUMNS                                                          \
-  "d.seq, e.id, e.type, e.job_key, d.sink, d.target, e.body, d.state, d.attempts, "          \
-  "e.created_at, d.next_attempt_at, d.age_from, d.last_error, d.delivered_at, e.org_id"
-
-Delivery read_delivery(const Statement& row) {
-  Delivery out;
-  out.seq = row.int64_at(0);
-  out.event_id = row.text_at(1);
-  out.type = core::parse_event_type(row.text_at(2)).value_or(core::EventType::job_finished);
-  out.job_key = row.optional_text_at(3);
-  out.sink = row.text_at(4);
-  // A target this build cannot read is kept with the URL empty: its delivery fails and is
-  // reported, it does not vanish.
-  out.target = decode_target(row.text_at(5)).value_or(core::NotifyTarget{});
-  out.body = row.text_at(6);
-  out.state = parse_delivery_state(row.text_at(7)).value_or(DeliveryState::pending);
-  out.attempts = row.int64_at(8);
-  out.event_created_at_ms = row.int64_at(9);
-  out.next_attempt_at_ms = row.int64_at(10);
-  out.age_from_ms = row.int64_at(11);
-  out.last_error = row.optional_text_at(12);
-  out.delivered_at_ms = row.optional_int64_at(13);
-  out.org_id = row.text_at(14);
-  return out;
-}
 
 std::optional<std::string> states_json(const std::vector<DeliveryState>& states) {
   if (states.empty()) return std::nullopt;
@@ -59,27 +27,11 @@ StoreResult<std::vector<OutboxEvent>> SqliteStore::unrouted_events(std::size_t l
   return answer([&]() -> result<std::vector<OutboxEvent>> {
     std::vector<OutboxEvent> events;
     auto done = read_rows(
-        "SELECT seq, id, type, job_key, org_id, created_at, tags, targets, body "
-        "FROM notify_events WHERE routed_at IS NULL ORDER BY seq LIMIT ?1",
+        "SELECT " DEVIN_ORCH_OUTBOX_EVENT_COLUMNS
+        " FROM notify_events WHERE routed_at IS NULL ORDER BY seq LIMIT ?1",
         [&](Statement& s) { s.bind(1, static_cast<std::int64_t>(limit)); },
         [&](const Statement& row) {
-          OutboxEvent event;
-          event.seq = row.int64_at(0);
-          event.id = row.text_at(1);
-          // An unknown type (a newer writer) is routed to nobody rather than misnamed.
-          const auto type = core::parse_event_type(row.text_at(2));
-          event.type = type.value_or(core::EventType::job_finished);
-          event.job_key = row.optional_text_at(3);
-          event.org_id = row.text_at(4);
-          event.created_at_ms = row.int64_at(5);
-          event.tags = decode_tags(row.text_at(6));
-          if (const auto targets = row.optional_text_at(7)) {
-            // Unreadable targets (a newer writer's) route the event to the configured ones only.
-            if (auto decoded = decode_notify_targets(*targets)) event.job_targets = std::move(*decoded);
-          }
-          event.body = row.text_at(8);
-          if (!type) event.job_targets.clear();
-          events.push_back(std::move(event));
+          events.push_back(read_outbox_event(row));
           return true;
         });
     if (!done) return done.error();

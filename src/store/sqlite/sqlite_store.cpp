@@ -5,6 +5,7 @@
 #include "epoch_locks.hpp"
 #include "../fence_terms.hpp"
 #include "../job_row.hpp"
+#include "../outbox_rows.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/notify_event.hpp"
 #include "devin_orch/core/random.hpp"
@@ -211,69 +212,47 @@ result<void> insert_event(Connection& connection, std::int64_t job_id, core::Tim
       });
 }
 
+// Inserts an outbox row, in the caller's transaction.
+result<void> insert_notification(Connection& db, const EventRow& row) {
+  return db.execute(
+      "INSERT INTO notify_events (id, type, job_id, job_key, org_id, tags, targets, body, "
+      "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+      [&](Statement& s) {
+        s.bind(1, row.id);
+        s.bind(2, row.type);
+        s.bind(3, row.job_id);
+        s.bind(4, row.job_key);
+        s.bind(5, row.org_id);
+        s.bind(6, row.tags);
+        s.bind(7, row.targets);
+        s.bind(8, row.body);
+        s.bind(9, row.created_at_ms);
+      });
+}
+
 // The outbox row of a job event, in the caller's transaction (the one that makes the change
 // the event announces), built from the job's row as that transaction left it.
 result<void> append_job_notification(Connection& db, std::int64_t job_id, core::EventType type,
                                      core::TimePoint now, const JobEventNote& note = {}) {
-  DecodedJob decoded;
-  Outcome outcome;
-  std::string source;
+  std::optional<JobFacts> facts;
   {
-    auto statement = db.prepared(
-        "SELECT " DEVIN_ORCH_JOB_COLUMNS ", source, pull_requests, acus_consumed, "
-        "structured_output, finished_at, children_acus FROM jobs WHERE id = ?1");
+    auto statement =
+        db.prepared("SELECT " DEVIN_ORCH_JOB_EVENT_COLUMNS " FROM jobs WHERE id = ?1");
     if (!statement) return statement.error();
     StatementUse use{**statement};
     use->bind(1, job_id);
     auto row = db.step(*use);
     if (!row) return row.error();
     if (!*row) return {};
-    decoded = read_job(*use);
-    source = use->text_at(29);
-    if (auto text = use->optional_text_at(30)) {
-      outcome.pull_requests = parse_pull_requests(*text).value_or(std::vector<core::PullRequest>{});
-    }
-    outcome.acus_consumed = use->optional_double_at(31).value_or(0.0);
-    outcome.structured_output = use->optional_text_at(32);
-    outcome.started_at_ms = decoded.record.started_at_ms;
-    outcome.finished_at_ms = use->optional_int64_at(33);
-    outcome.children_acus = use->optional_double_at(34).value_or(0.0);
+    facts = read_job_facts(*use);
   }
-  const core::JobRecord& job = decoded.record;
-  const std::string id = core::new_event_id(db.random);
-  const std::int64_t at = core::to_epoch_ms(now);
-  const std::string body = encode_job_event(id, type, at, job, outcome, source, note);
-  return db.execute(
-      "INSERT INTO notify_events (id, type, job_id, job_key, org_id, tags, targets, body, "
-      "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-      [&](Statement& s) {
-        s.bind(1, id);
-        s.bind(2, core::to_string(type));
-        s.bind(3, job_id);
-        s.bind(4, job.definition.key);
-        s.bind(5, job.definition.org_id.value_or(std::string{}));
-        s.bind(6, encode_tags(job.definition.spec.tags));
-        s.bind(7, text_or_null(encode_notify_targets(job.definition.controls.notify)));
-        s.bind(8, body);
-        s.bind(9, at);
-      });
+  return insert_notification(db, job_event_row(db.random, type, now, *facts, note));
 }
 
 result<void> append_org_notification(Connection& db, std::string_view org_id, core::EventType type,
                                      core::TimePoint now, std::optional<std::string_view> reason,
                                      std::optional<std::string_view> source) {
-  const std::string id = core::new_event_id(db.random);
-  const std::int64_t at = core::to_epoch_ms(now);
-  return db.execute(
-      "INSERT INTO notify_events (id, type, org_id, tags, body, created_at) "
-      "VALUES (?1, ?2, ?3, '[]', ?4, ?5)",
-      [&](Statement& s) {
-        s.bind(1, id);
-        s.bind(2, core::to_string(type));
-        s.bind(3, org_id);
-        s.bind(4, encode_org_event(id, type, at, org_id, reason, source));
-        s.bind(5, at);
-      });
+  return insert_notification(db, org_event_row(db.random, type, now, org_id, reason, source));
 }
 
 std::optional<std::string> state_name(core::JobState state) {
@@ -1734,6 +1713,34 @@ StoreResult<std::vector<OrgHold>> SqliteStore::org_holds(core::TimePoint now) {
         });
     if (!done) return done.error();
     return holds;
+  });
+}
+
+// A scan of jobs (intent_at has no index): the daemon reads it at most once a second, and only
+// with a budget configured. The limit comes from the decoded spec: json_extract would fail the
+// whole query on one malformed row.
+StoreResult<std::vector<SpendingRow>> SqliteStore::spending_since(core::TimePoint since) {
+  return answer([&]() -> result<std::vector<SpendingRow>> {
+    std::vector<SpendingRow> rows;
+    auto done = read_rows(
+        "SELECT id, org_id, state, intent_at, acus_consumed, children_acus, spec FROM jobs "
+        "WHERE intent_at >= ?1 ORDER BY id",
+        [&](Statement& s) { s.bind(1, core::to_epoch_ms(since)); },
+        [&](const Statement& row) {
+          const auto state = core::parse_job_state(row.text_at(2));
+          if (!state) return true;
+          auto spec = decode_spec(row.text_at(6));
+          rows.push_back(SpendingRow{.job_id = row.int64_at(0),
+                                     .org_id = row.optional_text_at(1),
+                                     .state = *state,
+                                     .intent_at_ms = row.int64_at(3),
+                                     .acus_consumed = row.optional_double_at(4),
+                                     .children_acus = row.optional_double_at(5).value_or(0.0),
+                                     .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt});
+          return true;
+        });
+    if (!done) return done.error();
+    return rows;
   });
 }
 

@@ -48,6 +48,19 @@ TEST(JudgeOnline, AWorkingKeyOfTheConfiguredOrganisation) {
   EXPECT_THAT(text_of(report), ::testing::Not(HasSubstr("impersonation")));
 }
 
+TEST(JudgeOnline, AV1KeyIsCheckedByAListAndItsOrganisationIsNotClaimed) {
+  api::ApiResult<api::Principal> self;
+  self.outcome = core::CallOutcome{.cls = core::CallClass::ok, .http_status = 200};
+  self.value = api::Principal{.principal_type = "v1_api_key"};
+  Config config = config_for("org-a");
+  config.api.version = core::ApiVersion::v1;
+  const auto report = judge_online(self, config, {job("j1")});
+  EXPECT_TRUE(report.ok()) << text_of(report);
+  EXPECT_EQ(report.lines.at(0).text, "API key: works (GET /v1/sessions, api.version v1)");
+  EXPECT_THAT(report.lines.at(1).text, HasSubstr("v1 key acts on its own organisation"));
+  EXPECT_THAT(text_of(report), ::testing::Not(HasSubstr("/v3/self")));
+}
+
 TEST(JudgeOnline, ARefusedKeyIsAProblemAndNothingElseIsJudged) {
   api::ApiResult<api::Principal> self;
   self.outcome = core::classify_response({.status = 401, .body = R"({"detail":"Invalid API key"})"},

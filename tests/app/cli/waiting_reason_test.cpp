@@ -20,7 +20,18 @@ store::JobSummary queued_job() {
                            .state = core::JobState::queued,
                            .org_id = "org-a",
                            .not_before_ms = kNow + 60'000,
-                           .create_as_user_id = "bob"};
+                           .create_as_user_id = "bob",
+                           .max_acu_limit = 3};
+}
+
+// Three live jobs of org-a reserving 3 ACUs each today.
+SpendingCharges nine_acus_today() {
+  SpendingCharges charges;
+  for (std::int64_t id = 1; id <= 3; ++id) {
+    charges["org-a"].push_back({.job_id = id, .charged_at = core::from_epoch_ms(kNow + 1'000),
+                                .limit = 3.0, .live = true});
+  }
+  return charges;
 }
 
 // Everything that can hold org-a's job back, at once.
@@ -34,6 +45,8 @@ QueueConditions everything() {
       .creating = {{"org-a", 1}},
       .max_active_sessions = 2,
       .max_concurrent_creates = 1,
+      .budget = {.per_day = 10.0},
+      .spending = nine_acus_today(),
       .daemon_working = false,
   };
 }
@@ -48,6 +61,7 @@ TEST(WaitingReason, TheFirstConditionThatHoldsIsTheAnswer) {
       {Code::user_paused, [&] { conditions.paused_users.clear(); }},
       {Code::scheduled, [&] { job.not_before_ms.reset(); }},
       {Code::org_held, [&] { conditions.holds.clear(); }},
+      {Code::acu_budget, [&] { conditions.budget.per_day = 12.0; }},
       {Code::max_active_sessions, [&] { conditions.sessions["org-a"] = 1; }},
       {Code::max_concurrent_creates, [&] { conditions.creating.clear(); }},
       {Code::no_daemon, [&] { conditions.daemon_working = true; }},
@@ -76,6 +90,30 @@ TEST(WaitingReason, TimesAreGivenAndOnlyFutureOnesCount) {
   EXPECT_EQ(reason.text, "organisation held by the server until 2026-01-01T00:00:01.500Z");
 
   conditions.holds.front().until_ms = kNow;  // lapsed
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+}
+
+TEST(WaitingReason, TheBudgetSaysWhatIsCommittedAndWhenTheWindowRollsOver) {
+  QueueConditions conditions{.now_ms = kNow + 5'000, .max_active_sessions = 5,
+                             .max_concurrent_creates = 2, .budget = {.per_day = 10.0},
+                             .spending = nine_acus_today(), .daemon_working = true};
+  auto job = queued_job();
+  job.not_before_ms.reset();
+  auto reason = waiting_reason(job, conditions);
+  EXPECT_EQ(reason.code, Code::acu_budget);
+  EXPECT_EQ(reason.until_ms, kNow + 86'400'000);
+  EXPECT_EQ(reason.text,
+            "waiting for the ACU budget: 9 of 10 ACUs committed today, the job reserves 3 "
+            "(spending.acus_per_day) until 2026-01-02T00:00:00Z");
+  // A job small enough for what is left goes; another organisation's spending does not count.
+  job.max_acu_limit = 1;
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+  job.max_acu_limit = 3;
+  job.org_id = "org-b";
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+  // The next day, the same jobs no longer count.
+  job.org_id = "org-a";
+  conditions.now_ms = kNow + 86'400'000;
   EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
 }
 

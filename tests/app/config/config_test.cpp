@@ -61,6 +61,7 @@ class ConfigTest : public ::testing::Test {
   // The runner's own environment must not leak into what the tests expect.
   ScopedEnv base_url_{"DEVIN_ORCH_BASE_URL", nullptr};
   ScopedEnv org_id_{"DEVIN_ORCH_ORG_ID", nullptr};
+  ScopedEnv api_version_{"DEVIN_ORCH_API_VERSION", nullptr};
   ScopedEnv database_{"DEVIN_ORCH_DATABASE", nullptr};
   ScopedEnv database_url_{"DEVIN_ORCH_DATABASE_URL", nullptr};
   ScopedEnv credentials_{"CREDENTIALS_DIRECTORY", nullptr};
@@ -168,6 +169,43 @@ TEST_F(ConfigTest, RetentionIsOffByDefaultAndTakesDays) {
   result = load("api:\n  org_id: o\nretention:\n  keep: 30d\n");
   ASSERT_EQ(result.errors.size(), 1U);
   EXPECT_EQ(result.errors[0].field, "retention.keep");
+}
+
+// spending: no budget unless set; budgets are positive ACU figures; check-config's rendering
+// loads back to the same settings.
+TEST_F(ConfigTest, SpendingBudgetsAreOffByDefaultAndRoundTrip) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->spending.acus_per_day, std::nullopt);
+  EXPECT_EQ(result.config->spending.acus_per_month, std::nullopt);
+  EXPECT_DOUBLE_EQ(result.config->spending.reserve_without_limit, 10.0);
+  EXPECT_FALSE(result.config->spending.terminate_over_budget);
+  EXPECT_THAT(render_config(*result.config),
+              HasSubstr("spending:\n  acus_per_day: ~\n  acus_per_month: ~\n"));
+
+  result = load("api:\n  org_id: o\nspending:\n  acus_per_day: 10\n  acus_per_month: 250.5\n"
+                "  reserve_without_limit: 4\n  terminate_over_budget: true\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->spending.acus_per_day, 10.0);
+  EXPECT_EQ(result.config->spending.acus_per_month, 250.5);
+  EXPECT_DOUBLE_EQ(result.config->spending.reserve_without_limit, 4.0);
+  EXPECT_TRUE(result.config->spending.terminate_over_budget);
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->spending.acus_per_day, 10.0);
+  EXPECT_EQ(again.config->spending.acus_per_month, 250.5);
+  EXPECT_TRUE(again.config->spending.terminate_over_budget);
+
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"0", "must be greater than 0, got 0"},
+           {"-3", "must be greater than 0, got -3"},
+           {"lots", "expected a number, got 'lots'"}}) {
+    result = load("api:\n  org_id: o\nspending:\n  acus_per_day: " + bad + "\n");
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].field, "spending.acus_per_day") << bad;
+    EXPECT_EQ(result.errors[0].line, 4) << bad;
+    EXPECT_EQ(result.errors[0].reason, reason) << bad;
+  }
 }
 
 TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
@@ -291,6 +329,31 @@ TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
   EXPECT_EQ(result.config->api.base_url, "http://127.0.0.1:18080");
   EXPECT_EQ(result.config->api.org_id, "org-from-env");
   EXPECT_EQ(result.config->database.path, "/tmp/env.db");
+}
+
+TEST_F(ConfigTest, ApiVersionIsV3UnlessTheFileOrTheEnvironmentSaysV1) {
+  auto loaded = load("api:\n  org_id: org-1\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  EXPECT_EQ(loaded.config->api.version, core::ApiVersion::v3);
+  loaded = load("api:\n  org_id: org-1\n  version: v1\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  EXPECT_EQ(loaded.config->api.version, core::ApiVersion::v1);
+  const std::string path = write("api:\n  org_id: org-1\n  version: v2\n");
+  loaded = load_config(path);
+  ASSERT_EQ(loaded.errors.size(), 1U);
+  EXPECT_EQ(rendered(loaded.errors)[0],
+            path + ":3:12: api.version: must be one of v1, v3, got 'v2'");
+  {
+    ScopedEnv version("DEVIN_ORCH_API_VERSION", "v1");
+    loaded = load("api:\n  org_id: org-1\n  version: v3\n");
+    ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+    EXPECT_EQ(loaded.config->api.version, core::ApiVersion::v1);
+  }
+  ScopedEnv version("DEVIN_ORCH_API_VERSION", "1");
+  loaded = load("api:\n  org_id: org-1\n");
+  ASSERT_EQ(loaded.errors.size(), 1U);
+  EXPECT_EQ(rendered(loaded.errors)[0],
+            "$DEVIN_ORCH_API_VERSION: api.version: must be v1 or v3, got '1'");
 }
 
 TEST_F(ConfigTest, EnvironmentSuppliesTheRequiredOrgId) {
@@ -844,17 +907,17 @@ namespace {
 
 class NotifyConfigTest : public ConfigTest {};
 
-// The PostgreSQL store has no outbox yet: its receivers would hear nothing, so they are refused.
-TEST_F(NotifyConfigTest, ReceiversAreRefusedWithAPostgresDatabase) {
-  const ConfigLoad refused = load(
+// Both stores have the outbox: receivers are taken with a PostgreSQL database as with SQLite.
+TEST_F(NotifyConfigTest, ReceiversAreTakenWithAPostgresDatabase) {
+  const ConfigLoad loaded = load(
       "api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n"
-      "notify:\n  webhooks:\n    - url: https://ci.example.com/hook\n");
-  ASSERT_EQ(refused.errors.size(), 1U);
-  EXPECT_EQ(refused.errors[0].field, "notify.webhooks");
-  EXPECT_NE(rendered(refused.errors)[0].find("not supported on PostgreSQL yet"), std::string::npos)
-      << rendered(refused.errors)[0];
-  const ConfigLoad plain = load("api:\n  org_id: o\ndatabase:\n  url: postgresql://orch@db/orch\n");
-  EXPECT_TRUE(plain.errors.empty()) << rendered(plain.errors)[0];
+      "notify:\n  webhooks:\n    - url: https://ci.example.com/hook\n"
+      "  slack:\n    - url: https://hooks.slack.com/services/T/B/X\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  ASSERT_TRUE(loaded.config);
+  EXPECT_EQ(loaded.config->database.url, "postgresql://orch@db/orch");
+  EXPECT_EQ(loaded.config->notify.webhooks.size(), 1U);
+  EXPECT_EQ(loaded.config->notify.slack.size(), 1U);
 }
 
 TEST_F(NotifyConfigTest, WebhooksAndSlackAreReadWithTheirFilters) {
@@ -934,6 +997,59 @@ TEST_F(NotifyConfigTest, WebhookSecretComesFromItsFileOrTheCredential) {
   const std::string directory_path = credential.substr(0, credential.rfind('/'));
   ScopedEnv directory("CREDENTIALS_DIRECTORY", directory_path.c_str());
   EXPECT_EQ(resolve_webhook_secret({.url = "https://a.example/x"}, &error), "whsec_cred");
+}
+
+}  // namespace
+}  // namespace devin_orch::app
+
+namespace devin_orch::app {
+namespace {
+
+class DashboardConfigTest : public ConfigTest {};
+
+TEST_F(DashboardConfigTest, IsOffByDefaultOnLoopback) {
+  const ConfigLoad result = load("api:\n  org_id: org-1\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_FALSE(result.config->dashboard.enabled);
+  EXPECT_EQ(result.config->dashboard.address, "127.0.0.1");
+  EXPECT_EQ(result.config->dashboard.port, 9465);
+  EXPECT_EQ(result.config->dashboard.token_file, std::nullopt);
+}
+
+TEST_F(DashboardConfigTest, ReadsEveryKeyAndResolvesTheTokenFile) {
+  const ConfigLoad result = load(
+      "api:\n  org_id: org-1\ndashboard:\n  enabled: true\n  address: \"::1\"\n  port: 0\n"
+      "  token_file: dashboard-token\n");
+  ASSERT_TRUE(result.errors.empty()) << rendered(result.errors)[0];
+  const auto& dashboard = result.config->dashboard;
+  EXPECT_TRUE(dashboard.enabled);
+  EXPECT_EQ(dashboard.address, "::1");
+  EXPECT_EQ(dashboard.port, 0);
+  EXPECT_EQ(dashboard.token_file, dir_.file("dashboard-token"));  // relative to the config
+  EXPECT_THAT(render_config(*result.config), ::testing::HasSubstr("dashboard:\n  enabled: true"));
+}
+
+TEST_F(DashboardConfigTest, BadValuesAreLocated) {
+  const ConfigLoad result = load(
+      "api:\n  org_id: org-1\ndashboard:\n  address: localhost\n  port: 70000\n  tokenfile: x\n");
+  const auto errors = rendered(result.errors);
+  ASSERT_EQ(errors.size(), 3U);
+  EXPECT_THAT(errors[0], ::testing::HasSubstr(":4:12: dashboard.address: expected an IP address"));
+  EXPECT_THAT(errors[1], ::testing::HasSubstr(":5:9: dashboard.port"));
+  EXPECT_THAT(errors[2], ::testing::HasSubstr("did you mean 'token_file'"));
+}
+
+TEST_F(DashboardConfigTest, TheTokenFileFollowsTheKeyFileRules) {
+  DashboardConfig dashboard;
+  std::string error;
+  EXPECT_EQ(resolve_dashboard_token(dashboard, &error), std::nullopt);
+  EXPECT_EQ(error, "");  // none configured: read-only, not an error
+  dashboard.token_file = key_file("s3cret\n", 0600, "token");
+  EXPECT_EQ(resolve_dashboard_token(dashboard, &error), "s3cret");
+  dashboard.token_file = key_file("s3cret\n", 0644, "open-token");
+  EXPECT_EQ(resolve_dashboard_token(dashboard, &error), std::nullopt);
+  EXPECT_THAT(error, ::testing::HasSubstr("dashboard.token_file: key file"));
+  EXPECT_THAT(error, ::testing::HasSubstr("chmod 600"));
 }
 
 }  // namespace

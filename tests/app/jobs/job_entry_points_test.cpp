@@ -1,8 +1,9 @@
 // The same job through every way in (a YAML job file, `enqueue --file`, `enqueue --stdin`,
-// `enqueue` flags, the stored-spec decoder and a row another tool inserts) meets the same rule
-// and is refused with the same reason, or accepted everywhere.
+// `enqueue` flags, the HTTP API's POST /api/v1/jobs, the stored-spec decoder and a row another
+// tool inserts) meets the same rule and is refused with the same reason, or accepted everywhere.
 #include "devin_orch/app/cli/cli.hpp"
 #include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/dashboard/dashboard.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
@@ -126,6 +127,30 @@ class JobEntryPoints : public ::testing::Test {
     return result;
   }
 
+  // POST /api/v1/jobs with the job as its body, on a database of its own. Returns the status,
+  // the answer and the job as stored, if any.
+  struct Posted {
+    int status = 0;
+    json::value answer;
+    std::optional<core::JobRecord> stored;
+  };
+  Posted post(const std::string& body) {
+    const std::string name = "http" + std::to_string(++runs_);
+    auto opened = store::SqliteStore::open(store::StoreOptions{.path = dir_.file(name + ".db")});
+    if (!opened) throw std::runtime_error("cannot open the test database");
+    Config config;
+    config.api.org_id = "org-demo";
+    dashboard::Dashboard api{**opened, &(*opened)->outbox(), config,
+                             dashboard::WebAuth{"token", "secret"},
+                             [] { return core::from_epoch_ms(kNowMs); }};
+    const auto response = api.handle(server::HttpRequest{
+        "POST", "/api/v1/jobs", {{"authorization", "Bearer token"}}, body});
+    Posted posted{response.status, json::parse(response.body), std::nullopt};
+    const auto jobs = (*opened)->all_jobs();
+    if (jobs && !jobs->empty()) posted.stored = jobs->front();
+    return posted;
+  }
+
   // Inserts the job as a producer would, with SQL on its own connection, then lets the store
   // claim. Returns SQLite's result code for the insert and the row as the store left it.
   struct Stored {
@@ -241,6 +266,8 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
     // The flags, where every field has one.
     const auto flags = flags_of(c.job);
     const Output from_flags = flags ? enqueue(*flags) : Output{};
+    // The HTTP API.
+    const Posted from_http = post(line);
     // The stored spec on its own, and a row another tool inserted.
     std::string spec_reason;
     const auto spec = store::decode_spec(json::serialize(spec_of(c.job)), &spec_reason);
@@ -258,6 +285,10 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
         EXPECT_EQ(from_flags.code, 0) << from_flags.err;
         EXPECT_EQ(from_flags.out, "added " + key + "\n");
       }
+      EXPECT_EQ(from_http.status, 201) << json::serialize(from_http.answer);
+      EXPECT_EQ(from_http.answer, (json::value{{"key", key}, {"result", "added"}}));
+      ASSERT_TRUE(from_http.stored);
+      EXPECT_EQ(from_http.stored->definition, load.jobs[0]);
       EXPECT_TRUE(spec) << spec_reason;
       ASSERT_EQ(stored.insert, SQLITE_OK);
       ASSERT_EQ(stored.claimed.size(), 1U) << stored.row->last_error.value_or("");
@@ -282,6 +313,9 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
     EXPECT_EQ(from_stdin.code, 2);
     EXPECT_EQ(from_stdin.out, "");
     EXPECT_EQ(from_stdin.err, "stdin:1: " + json_text + "\n");
+    EXPECT_EQ(from_http.status, 400);
+    EXPECT_EQ(from_http.answer, (json::value{{"error", json_text}, {"status", 400}}));
+    EXPECT_FALSE(from_http.stored) << "nothing is added";
 
     if (flags) {
       EXPECT_EQ(from_flags.code, 2);

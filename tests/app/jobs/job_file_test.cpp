@@ -504,6 +504,42 @@ TEST(JobFile, ShippedExampleJobsAreValid) {
   }
 }
 
+// The v1 demo file is the v3 one without the fields v1 lacks, and the v3 one is refused on v1
+// exactly for those fields, each with its file, line and field.
+TEST(JobFile, ShippedV1ExampleJobsAreTheV3OnesWithoutV3OnlyFields) {
+  const std::string v3_file = std::string(DEVIN_ORCH_SOURCE_DIR) + "/examples/jobs.yaml";
+  const std::string v1_file = std::string(DEVIN_ORCH_SOURCE_DIR) + "/examples/jobs-v1.yaml";
+  const JobFileLoad v1 = load_job_file(v1_file, {.api_version = core::ApiVersion::v1});
+  ASSERT_FALSE(v1.fatal.has_value()) << v1.fatal->to_string();
+  EXPECT_TRUE(v1.invalid.empty()) << invalid_lines(v1)[0];
+  const JobFileLoad v3 = load_job_file(v3_file);
+  ASSERT_EQ(v1.jobs.size(), v3.jobs.size());
+  for (std::size_t i = 0; i < v3.jobs.size(); ++i) {
+    core::JobDefinition stripped = v3.jobs[i];
+    stripped.spec.repos.clear();
+    stripped.spec.create_as_user_id.reset();
+    stripped.spec.devin_mode.reset();
+    EXPECT_EQ(v1.jobs[i], stripped) << v3.jobs[i].key;
+  }
+
+  const JobFileLoad refused = load_job_file(v3_file, {.api_version = core::ApiVersion::v1});
+  std::vector<std::string> keys;
+  for (const auto& bad : refused.invalid) {
+    ASSERT_TRUE(bad.key);
+    keys.push_back(*bad.key);
+    EXPECT_EQ(bad.diagnostic.file, v3_file);
+    EXPECT_GT(bad.diagnostic.line, 0);
+    EXPECT_NE(bad.diagnostic.reason.find("api.version v1"), std::string::npos)
+        << bad.diagnostic.to_string();
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"docs-typo-fix", "flaky-test-triage",
+                                            "dependency-bump", "api-question"}));
+  ASSERT_EQ(refused.invalid.size(), 4U);
+  EXPECT_EQ(refused.invalid[0].diagnostic.field, "jobs[0].repos");
+  EXPECT_EQ(refused.invalid[1].diagnostic.field, "jobs[1].create_as_user_id");
+  EXPECT_EQ(refused.jobs.size(), 2U);
+}
+
 }  // namespace
 }  // namespace devin_orch::app
 

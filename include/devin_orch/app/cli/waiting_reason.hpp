@@ -1,10 +1,12 @@
 // Why a queued job has not started, in the terms of the daemon's dispatch (dispatcher.cpp and
 // org_gates.cpp decide; this explains): a pause of every organisation, of the job's or of its
 // user, a not_before still ahead, a wait the server announced for the organisation, the
-// organisation's limits (create.max_active_sessions, create.max_concurrent_creates), or no
-// daemon working the queue. Pure: `ls` reads the database and prints the answer.
+// organisation's ACU budget (spending), its limits (create.max_active_sessions,
+// create.max_concurrent_creates), or no daemon working the queue. Pure: `ls` reads the database and prints the answer.
 #pragma once
 
+#include "devin_orch/app/spending.hpp"
+#include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/store/types.hpp"
 
 #include <cstdint>
@@ -27,6 +29,8 @@ struct QueueConditions {
   std::map<std::string, int, std::less<>> creating;        // per org: jobs creating
   int max_active_sessions = 0;
   int max_concurrent_creates = 0;
+  core::SpendingBudget budget;  // spending.*; no budget: never held for it
+  SpendingCharges spending;     // per org: the jobs charged since core::ledger_since
   bool daemon_working = false;  // a daemon holds the queue's lease
 };
 
@@ -38,13 +42,14 @@ struct WaitingReason {
     user_paused,             // the job's create_as_user_id ran out of quota
     scheduled,               // not_before is ahead
     org_held,                // the server asked for a wait (Retry-After on a 429, a 503, ...)
+    acu_budget,              // its max_acu_limit would pass the organisation's ACU budget
     max_active_sessions,     // the organisation has that many sessions creating or running
     max_concurrent_creates,  // the organisation has that many creates in flight
     no_daemon,               // no daemon holds the queue's lease
     ready,                   // nothing holds it back: it starts at the next dispatch
   };
   Code code = Code::ready;
-  std::optional<std::int64_t> until_ms;  // scheduled, org_held
+  std::optional<std::int64_t> until_ms;  // scheduled, org_held, acu_budget (the window's end)
   std::string text;                      // one line, e.g. "scheduled until 2026-01-02T09:00:00Z"
 };
 

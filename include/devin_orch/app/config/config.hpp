@@ -3,6 +3,7 @@
 #pragma once
 
 #include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/core/time.hpp"
@@ -28,6 +29,9 @@ using namespace std::chrono_literals;
 struct ApiConfig {
   std::string base_url = "https://api.devin.ai";
   std::string org_id;                          // required
+  // v1: the legacy API with apk_ keys (docs/api-v1.md); one for every organisation, since the
+  // configuration has one key and no per-organisation settings.
+  core::ApiVersion version = core::ApiVersion::v3;
   std::optional<std::string> api_key_file;     // else $CREDENTIALS_DIRECTORY or DEVIN_API_KEY
   std::optional<std::string> ca_file;          // extra CA bundle for TLS
   core::Duration connect_timeout = 10s;
@@ -117,10 +121,31 @@ struct RetentionConfig {
   std::optional<core::Duration> ended_after;
 };
 
+// The spending guard (docs/spending.md): ACU budgets, the same for each organisation, per UTC
+// day and calendar month. A create waits while the ACUs its organisation committed in the
+// window plus the job's max_acu_limit would pass a budget.
+struct SpendingConfig {
+  std::optional<double> acus_per_day;    // nullopt: no daily budget
+  std::optional<double> acus_per_month;  // nullopt: no monthly budget
+  double reserve_without_limit = 10.0;   // what a job naming no max_acu_limit is taken to reserve
+  // Live sessions charged to a window whose consumed ACUs passed its budget are terminated
+  // (their jobs end `suspended`).
+  bool terminate_over_budget = false;
+};
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
   int port = 9464;                    // 0: any free port (logged at start-up)
+};
+
+// The web dashboard and HTTP JSON API (docs/dashboard.md). Off by default: it is an operator's
+// door into the queue. Without a token file it is read-only (the API refuses every write).
+struct DashboardConfig {
+  bool enabled = false;
+  std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
+  int port = 9465;                    // 0: any free port (logged at start-up)
+  std::optional<std::string> token_file;  // the bearer token writes need; mode 0600
 };
 
 // Notifications (docs/notifications.md): the receivers every event may go to, besides a job's
@@ -153,7 +178,9 @@ struct Config {
   ShutdownConfig shutdown;
   LeaseConfig lease;
   RetentionConfig retention;
+  SpendingConfig spending;
   MetricsConfig metrics;
+  DashboardConfig dashboard;
   NotifyConfig notify;
   LogConfig log;
   std::string source_path;  // the file it was loaded from
@@ -196,6 +223,12 @@ std::string describe_api_key_source(const ApiConfig& api);
 // refused. On failure returns nullopt and sets `error`.
 std::optional<std::string> resolve_webhook_secret(const core::NotifyTarget& target,
                                                   std::string* error);
+
+// The dashboard's bearer token from dashboard.token_file (the same rules as api.api_key_file:
+// a file readable by group or others is refused; trailing whitespace trimmed; empty refused).
+// nullopt without a token_file (error left empty) or on failure (error set).
+std::optional<std::string> resolve_dashboard_token(const DashboardConfig& dashboard,
+                                                   std::string* error);
 
 // The API client's options for this configuration and key; `max_idle_connections` is how many
 // kept-alive connections the caller can use at once.

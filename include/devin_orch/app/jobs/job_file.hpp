@@ -4,6 +4,7 @@
 #pragma once
 
 #include "devin_orch/app/formats/diagnostic.hpp"
+#include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/job.hpp"
 
 #include <cstddef>
@@ -25,6 +26,9 @@ struct JobFileLimits {
   // The screening parse's events are kept, up to this many bytes, and replayed to build the
   // jobs; a larger file (some 8,000 short jobs) is parsed a second time instead. 0: always.
   std::size_t max_replay_bytes = 2U << 20U;
+  // The API the jobs will be created through: a job using a field that API lacks is invalid
+  // (core::validate decides which, docs/api-v1.md lists them).
+  core::ApiVersion api_version = core::ApiVersion::v3;
 };
 
 // One entry per invalid job, describing its first problem. A job repeating an earlier key has

@@ -110,6 +110,7 @@ class SqliteStore final : public Store {
   StoreResult<void> hold_org(std::string_view org_id, core::TimePoint until,
                              std::string_view reason, core::TimePoint now) override;
   StoreResult<std::vector<OrgHold>> org_holds(core::TimePoint now) override;
+  StoreResult<std::vector<SpendingRow>> spending_since(core::TimePoint since) override;
   StoreResult<std::int64_t> prune(core::TimePoint cutoff, core::TimePoint now) override;
   StoreResult<std::int64_t> prune_ended(core::TimePoint cutoff, core::TimePoint now,
                                         std::size_t limit) override;

@@ -1,6 +1,7 @@
 // Jobs as the CLI reports their outcomes: the rows `ls` and `wait` print (the text columns and
 // the JSON objects of docs/cli.md), and the ended states a script counts as failure (`wait`,
-// `run --until-idle --fail-on`). Internal to the CLI; defined in job_outcomes.cpp.
+// `run --until-idle --fail-on`); the dashboard's API lists with the same rows. Defined in
+// job_outcomes.cpp.
 #pragma once
 
 #include "devin_orch/app/cli/waiting_reason.hpp"

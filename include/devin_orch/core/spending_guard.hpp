@@ -1,0 +1,112 @@
+// The spending guard, sans I/O: ACU budgets per organisation per UTC day and month, and whether
+// one more session may be created within them. The daemon feeds it the jobs the store charges
+// to the windows (spending_since) and asks before each create.
+#pragma once
+
+#include "devin_orch/core/time.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace devin_orch::core {
+
+// A job's part of its organisation's spending. A job is charged to the window of its first
+// create intent (of its generation): a create commits up to the job's max_acu_limit there, and
+// what the session consumes later, even past midnight, stays charged to that window.
+struct SpendingCharge {
+  std::int64_t job_id = 0;
+  TimePoint charged_at{};        // the job's first create intent
+  double consumed = 0.0;         // ACUs recorded so far (core::job_acus' total)
+  std::optional<double> limit;   // the job's max_acu_limit; none: the budget's default reserve
+  bool live = false;             // creating or running: may still consume up to its limit
+};
+
+// Budgets of one organisation; an absent one does not limit.
+struct SpendingBudget {
+  std::optional<double> per_day;
+  std::optional<double> per_month;
+  // What a job that names no max_acu_limit is taken to reserve while live.
+  double reserve_without_limit = 10.0;
+  // Live sessions charged to a window whose consumed ACUs (not reservations) passed its budget
+  // are terminated.
+  bool terminate_over_budget = false;
+
+  bool any() const noexcept { return per_day.has_value() || per_month.has_value(); }
+};
+
+enum class SpendingWindow { day, month };
+std::string_view to_string(SpendingWindow window) noexcept;  // "day", "month"
+
+struct WindowBounds {
+  TimePoint start{};
+  TimePoint end{};  // exclusive: the next window's start
+};
+// The UTC day or calendar month holding `now`.
+WindowBounds window_at(SpendingWindow window, TimePoint now) noexcept;
+
+// What a job holds of a window's budget: a live one the larger of its consumption and its
+// reservation (its limit, or `reserve_without_limit`), an ended one what it consumed.
+double held_acus(const SpendingCharge& charge, double reserve_without_limit) noexcept;
+// The ACUs the charges commit in `bounds` (charged_at inside it).
+double committed_acus(const std::vector<SpendingCharge>& charges, WindowBounds bounds,
+                      double reserve_without_limit) noexcept;
+
+struct SpendingVerdict {
+  bool allowed = true;
+  // When held: the window whose budget one more create would pass (the day's first), its
+  // figures, and when it rolls over.
+  SpendingWindow window = SpendingWindow::day;
+  double committed = 0.0;    // ACUs committed in the window already
+  double reservation = 0.0;  // what the new job would add
+  double budget = 0.0;
+  TimePoint resumes_at{};    // the window's end
+};
+
+// Whether a job whose max_acu_limit is `job_limit` may be created at `now`: committed + its
+// reservation must not pass any budget of its organisation.
+SpendingVerdict admit(const SpendingBudget& budget, const std::vector<SpendingCharge>& charges,
+                      std::optional<double> job_limit, TimePoint now) noexcept;
+
+// The jobs to terminate under terminate_over_budget: live ones charged to a window whose
+// consumed ACUs passed its budget. Empty without the option.
+std::vector<std::int64_t> over_budget(const SpendingBudget& budget,
+                                      const std::vector<SpendingCharge>& charges,
+                                      TimePoint now);
+
+// Since when the store must report charges for `budget` at `now`: the month's start with a
+// monthly budget, else the day's; nullopt without budgets.
+std::optional<TimePoint> ledger_since(const SpendingBudget& budget, TimePoint now) noexcept;
+
+// Every organisation's charges, as last read from the store plus the creates started since:
+// each dispatch asks it, and a create it lets go is charged at once so that the next job of the
+// same dispatch sees it.
+class SpendingLedger {
+ public:
+  explicit SpendingLedger(SpendingBudget budget) : budget_{budget} {}
+
+  const SpendingBudget& budget() const noexcept { return budget_; }
+  bool active() const noexcept { return budget_.any(); }
+
+  // The store's charges since ledger_since(now), by organisation; replaces everything known.
+  void reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges);
+  SpendingVerdict admit(std::string_view org, std::optional<double> job_limit,
+                        TimePoint now) const;
+  // A create of job `job_id` starts now: it holds its reservation until the next reload.
+  void charge(std::string_view org, std::int64_t job_id, std::optional<double> job_limit,
+              TimePoint now);
+  // ACUs committed in the window at `now` by the organisation.
+  double committed(std::string_view org, SpendingWindow window, TimePoint now) const;
+  const std::map<std::string, std::vector<SpendingCharge>, std::less<>>& charges() const {
+    return charges_;
+  }
+
+ private:
+  SpendingBudget budget_;
+  std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges_;
+};
+
+}  // namespace devin_orch::core

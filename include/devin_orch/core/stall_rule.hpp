@@ -1,0 +1,61 @@
+// When a running session counts as stalled, sans I/O: its updated_at (and, when the caller
+// reads it, its message count) has not moved for `stall_after`. The poller keeps one StallWatch
+// per session and acts on what it answers; the rule survives restarts because updated_at is the
+// API's, not a memory of ours.
+#pragma once
+
+#include "devin_orch/core/time.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace devin_orch::core {
+
+// What the daemon does about a stalled session, beyond reporting it (event, metric, `ls`).
+enum class StallAction {
+  report,     // nothing more
+  message,    // send `message` once per stall (a session that moves again may stall again)
+  terminate,  // terminate the session; the job ends `stalled`
+};
+std::string_view to_string(StallAction action) noexcept;
+std::optional<StallAction> parse_stall_action(std::string_view text) noexcept;
+
+struct StallPolicy {
+  std::optional<Duration> stall_after;  // none: never stalled
+  StallAction action = StallAction::report;
+  std::string message = "Are you still making progress? Please continue, or say what blocks you.";
+  bool operator==(const StallPolicy&) const = default;
+};
+
+// One poll's view of the session's progress.
+struct ProgressMark {
+  TimePoint updated_at{};                    // the session's updated_at
+  std::optional<std::int64_t> message_count;  // none: not read by this poll
+};
+
+class StallWatch {
+ public:
+  explicit StallWatch(StallPolicy policy) : policy_{std::move(policy)} {}
+
+  enum class Step {
+    progressing,   // moved within stall_after (or no policy)
+    stalled,       // stalled now, for the first time in this stall: report, then act
+    still_stalled  // reported already: nothing new to do
+  };
+  // A poll of a running session at `now`.
+  Step observe(const ProgressMark& mark, TimePoint now);
+  // Since when the session has not moved (the later of its updated_at and the last time the
+  // message count was seen to change); nullopt before the first observation.
+  std::optional<TimePoint> still_since() const noexcept { return since_; }
+  const StallPolicy& policy() const noexcept { return policy_; }
+
+ private:
+  StallPolicy policy_;
+  std::optional<TimePoint> since_;
+  std::optional<std::int64_t> messages_;
+  bool reported_ = false;
+};
+
+}  // namespace devin_orch::core

@@ -1,0 +1,45 @@
+// The stall rule (stall_rule.hpp): progress is a newer updated_at or a changed message count.
+#include "devin_orch/core/stall_rule.hpp"
+
+#include <algorithm>
+
+namespace devin_orch::core {
+
+std::string_view to_string(StallAction action) noexcept {
+  switch (action) {
+    case StallAction::report: return "report";
+    case StallAction::message: return "message";
+    case StallAction::terminate: return "terminate";
+  }
+  return "report";
+}
+
+std::optional<StallAction> parse_stall_action(std::string_view text) noexcept {
+  for (const auto action : {StallAction::report, StallAction::message, StallAction::terminate}) {
+    if (to_string(action) == text) return action;
+  }
+  return std::nullopt;
+}
+
+StallWatch::Step StallWatch::observe(const ProgressMark& mark, TimePoint now) {
+  bool moved = !since_ || mark.updated_at > *since_;
+  TimePoint since = since_ ? std::max(*since_, mark.updated_at) : mark.updated_at;
+  if (mark.message_count) {
+    if (messages_ && *mark.message_count != *messages_) {
+      moved = true;
+      since = std::max(since, now);
+    }
+    messages_ = mark.message_count;
+  }
+  since_ = since;
+  if (moved) reported_ = false;
+  if (!policy_.stall_after || now - since < *policy_.stall_after) {
+    reported_ = false;
+    return Step::progressing;
+  }
+  if (reported_) return Step::still_stalled;
+  reported_ = true;
+  return Step::stalled;
+}
+
+}  // namespace devin_orch::core

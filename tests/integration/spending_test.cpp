@@ -1,0 +1,120 @@
+// The spending guard against devin-sim (docs/spending.md): with 10 ACUs a day and jobs of
+// max_acu_limit 3, three sessions start and the rest wait, with the reason in `ls`, through a
+// restart; the next day they go. The day rolls by moving the jobs' charge (their create
+// intents) back one day in the database while the daemon is stopped: the daemon reads its
+// figures from there and from the real clock alone.
+#include "spending_fixture.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <thread>
+
+namespace devin_orch::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+void sqlite(const std::string& database, const std::string& sql) {
+  const auto result = run_command(
+      ProcessOptions{.args = {"/usr/bin/sqlite3", "-cmd", ".timeout 10000", database, sql}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+}
+
+// Waits until the simulator holds `count` sessions (or 20 s pass); the count it saw.
+std::size_t wait_for_sessions(const SimHarness& sim, std::size_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && sim.sessions().size() < count) {
+    std::this_thread::sleep_for(50ms);
+  }
+  return sim.sessions().size();
+}
+
+std::string next_utc_midnight() {
+  const auto now = std::chrono::system_clock::now();
+  const auto midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1};
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(midnight);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+}  // namespace
+
+void SpendingFixture::budget_scenario(DaemonSettings settings,
+                                      const std::function<void(const std::string&)>& run_sql) {
+  // The real day must not roll during the test: start well clear of midnight.
+  const auto now = std::chrono::system_clock::now();
+  const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
+  if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
+
+  start_sim({"--time-factor", "0.005"});
+  settings.extra = "spending:\n  acus_per_day: 10\n";
+  write_config(settings);
+  std::string jobs;
+  for (int i = 0; i < 5; ++i) {
+    jobs += "- key: costly-" + std::to_string(i) +
+            "\n  prompt: \"work [sim:hold]\"\n  max_acu_limit: 3\n";
+  }
+  write_jobs(jobs);
+
+  auto daemon = spawn_service();
+  EXPECT_EQ(wait_for_sessions(*sim_, 3), 3U);
+  std::this_thread::sleep_for(2s);  // several dispatches: none may start a fourth
+  EXPECT_EQ(sim_->sessions().size(), 3U) << read_file(dir_.file("daemon.log"));
+
+  const auto listing = [&] {
+    const auto ls = run_command(
+        daemon_options({"ls", "--state", "queued", "--json", "--config", dir_.file("config.yaml")}));
+    EXPECT_EQ(ls.exit_code, 0) << ls.err;
+    return boost::json::parse(ls.out).as_array();
+  };
+  auto queued = listing();
+  ASSERT_EQ(queued.size(), 2U);
+  for (const auto& row : queued) {
+    EXPECT_EQ(row.at("reason_code").as_string(), "acu_budget") << boost::json::serialize(row);
+    EXPECT_EQ(row.at("reason_until").as_string(), next_utc_midnight());
+    EXPECT_NE(std::string{row.at("reason").as_string()}.find(
+                  "9 of 10 ACUs committed today, the job reserves 3"),
+              std::string::npos)
+        << row.at("reason").as_string();
+  }
+  const std::string log = read_file(dir_.file("daemon.log"));
+  EXPECT_NE(log.find("creates wait for the ACU budget"), std::string::npos) << log;
+
+  // A restart reads the same figures from the database: still three.
+  daemon->signal(SIGTERM);
+  ASSERT_TRUE(daemon->wait_for(20s).has_value());
+  daemon = spawn_service("daemon-2.log");
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(sim_->sessions().size(), 3U) << read_file(dir_.file("daemon-2.log"));
+  daemon->signal(SIGTERM);
+  ASSERT_TRUE(daemon->wait_for(20s).has_value());
+
+  // The next day: what was charged is yesterday's.
+  run_sql("UPDATE jobs SET intent_at = intent_at - 86400000 WHERE intent_at IS NOT NULL");
+  daemon = spawn_service("daemon-3.log");
+  EXPECT_EQ(wait_for_sessions(*sim_, 5), 5U) << read_file(dir_.file("daemon-3.log"));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && !listing().empty()) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(listing().empty());
+  daemon->signal(SIGTERM);
+  ASSERT_TRUE(daemon->wait_for(20s).has_value());
+}
+
+namespace {
+
+using Spending = SpendingFixture;
+
+TEST_F(Spending, TenAcusADayStartThreeJobsOfThreeAndTheRestGoTheNextDay) {
+  budget_scenario(DaemonSettings{}, [&](const std::string& sql) {
+    sqlite(dir_.file("state/orch.db"), sql);
+  });
+}
+
+}  // namespace
+}  // namespace devin_orch::testing
