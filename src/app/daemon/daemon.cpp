@@ -205,9 +205,7 @@ void Daemon::take_over(const std::string& org_id) {
   // Read at each take-over, as the previous holder left them: the org's Org (created by the
   // recovery below if new) starts paused if it is, and sends nothing inside a wait announced
   // before the previous holder stopped.
-  gates_.sync_pauses();
-  gates_.load_holds();
-  if (!recover(org_id)) {
+  if (!gates_.taking_over(org_id) || !recover(org_id)) {
     request_stop("cannot read the queue", 1);
     return;
   }

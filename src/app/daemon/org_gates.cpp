@@ -58,19 +58,30 @@ Org& OrgGates::named(const std::string& org_id) {
     if (const auto pause = pauses_.find(org_id); pause != pauses_.end()) {
       it->second->paused_reason = pause->second;
     }
-    if (const auto hold = holds_.find(org_id); hold != holds_.end()) {
-      const auto now = core::wall_now();
-      if (hold->second > now) {
-        spdlog::info("org {}: honouring the wait the server announced before the restart: no "
-                     "request for {} ms",
-                     org_id, (hold->second - now).count());
-        it->second->admission.hold(now, hold->second);
-        it->second->hold_saved_until = hold->second;
-      }
-    }
+    apply_hold(*it->second);
     if (on_new_org_) on_new_org_(*it->second);
   }
   return *it->second;
+}
+
+void OrgGates::apply_hold(Org& org) {
+  const auto hold = holds_.find(org.org_id);
+  if (hold == holds_.end()) return;
+  const auto now = core::wall_now();
+  if (hold->second <= now || hold->second <= org.hold_saved_until) return;
+  spdlog::info("org {}: honouring the wait the server announced before this daemon took it: no "
+               "request for {} ms",
+               org.org_id, (hold->second - now).count());
+  org.admission.hold(now, hold->second);
+  org.hold_saved_until = hold->second;
+}
+
+bool OrgGates::taking_over(const std::string& org_id) {
+  if (!sync_pauses() || !load_holds()) return false;  // pauses: of orgs known already too
+  // An org known already (worked here before another daemon held it) takes the stored wait as
+  // a new one does in named(): its gate was made before that wait was announced.
+  if (const auto it = orgs_.find(org_id); it != orgs_.end()) apply_hold(*it->second);
+  return true;
 }
 
 awaitable<bool> OrgGates::pass_gate(Org& org, core::RequestKind kind) {
@@ -113,9 +124,10 @@ void OrgGates::wake_parked(Org& org) {
 }
 
 void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
-  org.admission.finished(outcome, core::wall_now(), services_.random);
+  const auto now = core::wall_now();
+  org.admission.finished(outcome, now, services_.random);
   wake_parked(org);
-  save_hold(org, outcome);
+  save_hold(org, outcome, now);
   if (outcome.cls != core::CallClass::rate_limited) {
     if (const auto wait = outcome.requested_wait()) {
       services_.metrics.server_wait(outcome.http_status);
@@ -137,9 +149,10 @@ void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
 // restarted inside a 30 s Retry-After would otherwise send at once. Shorter ones are not worth
 // a write each; a concurrency-cap hold is not saved either (a session ending lifts it, and
 // the cap answers again if it still holds).
-void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome) {
+void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome, TimePoint now) {
   if (outcome.http_status == 0 || outcome.concurrency_cap) return;
-  const auto now = core::wall_now();
+  // `now` is the gate's own: read again, a millisecond gone by would leave an announced 1 s
+  // wait just under the threshold, unsaved.
   const TimePoint until = org.admission.gate().paused_until();
   if (until - now < core::Duration{1'000} || until <= org.hold_saved_until) return;
   org.hold_saved_until = until;
@@ -209,14 +222,15 @@ void OrgGates::save_pause(Org& org) {
   }
 }
 
-void OrgGates::load_holds() {
+bool OrgGates::load_holds() {
   const auto rows = services_.store.org_holds(core::wall_now());
   if (!rows) {
     writer_.failed("the waits the server announced (org_holds)", rows.error());
-    return;
+    return false;
   }
   holds_.clear();
   for (const auto& hold : *rows) holds_[hold.org_id] = core::from_epoch_ms(hold.until_ms);
+  return true;
 }
 
 void OrgGates::pause_user(Org& org, const std::string& user_id, const std::string& reason) {
@@ -257,7 +271,7 @@ void OrgGates::lift_pause(Org& org, const std::string& reason) {
   pauses_.erase(org.org_id);
 }
 
-void OrgGates::sync_pauses() {
+bool OrgGates::sync_pauses() {
   std::erase_if(unsaved_user_pauses_, [this](const store::UserPause& p) {
     return services_.store.pause_user(p.org_id, p.user_id, p.reason,
                                       core::from_epoch_ms(p.paused_at_ms))
@@ -265,7 +279,7 @@ void OrgGates::sync_pauses() {
   });
   if (auto users = services_.store.paused_users(); users) user_pauses_ = std::move(*users);
   const auto rows = services_.store.paused_orgs();
-  if (!rows) return;
+  if (!rows) return false;
   pauses_ = *rows;
   const auto global = rows->find("*");
   global_pause_ = global == rows->end() ? std::nullopt : std::optional{global->second};
@@ -281,6 +295,7 @@ void OrgGates::sync_pauses() {
       org->paused_reason = row->second;
     }
   }
+  return true;
 }
 
 store::QueueStore::ClaimFilter OrgGates::claim_filter() const {
