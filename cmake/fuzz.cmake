@@ -42,7 +42,8 @@ endforeach()
 # The fuzzers need the parsers, not the daemon: small libraries of just those sources keep the
 # Beast and coroutine units (minutes under clang + ASan) out of this build.
 add_library(fuzz_app_parsers STATIC
-    src/app/jobs/job_file.cpp src/app/jobs/yaml_event_tape.cpp src/app/config/config.cpp
+    src/app/jobs/job_file.cpp src/app/jobs/yaml_event_tape.cpp src/app/jobs/notify_yaml.cpp
+    src/app/config/config.cpp
     src/app/formats/diagnostic.cpp src/app/formats/duration.cpp src/app/formats/timestamp.cpp
     src/app/formats/yaml_events.cpp src/app/formats/yaml_value.cpp)
 target_link_libraries(fuzz_app_parsers PUBLIC orch_core PkgConfig::LIBFYAML Boost::json Boost::url)

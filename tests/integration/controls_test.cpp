@@ -49,8 +49,10 @@ void sqlite(const std::string& database, const std::string& sql) {
 TEST_F(Controls, DeadlinesTerminateRunningSessionsAndStopQueuedJobs) {
   start_sim({"--time-factor", "0.005"});
   write_config(DaemonSettings{});
+  // Far enough ahead that a sanitizer build's start-up on a loaded machine has created the
+  // session before it passes (the test is about terminating a running session).
   write_jobs("- key: overdue-running\n  prompt: \"forever [sim:hold]\"\n  deadline: " +
-             rfc3339_in(std::chrono::seconds{2}) + "\n" +
+             rfc3339_in(std::chrono::seconds{8}) + "\n" +
              "- key: overdue-queued\n  prompt: \"late [sim:exit]\"\n  deadline: " +
              rfc3339_in(-std::chrono::seconds{60}) + "\n");
   const auto run = run_until_idle(std::chrono::seconds{30});

@@ -58,7 +58,7 @@ expect_file -rw-r--r-- /usr/share/doc/devin-orch/examples/jobs.yaml
 expect_file -rw-r--r-- /usr/share/man/man1/devin-orch.1.gz
 if grep -q 'devin-sim' "$work/contents"; then fail "devin-sim is in the package"; else ok "no devin-sim"; fi
 strays=$(awk '$1 !~ /^d/ {print $2}' "$work/contents" |
-  grep -vE '^/(usr/bin/devin-orch|lib/systemd/system/devin-orch\.service|etc/devin-orch/devin-orch\.yaml|usr/share/doc/devin-orch/[^/]+|usr/share/doc/devin-orch/examples/[^/]+\.yaml|usr/share/man/man1/devin-orch\.1\.gz)$' || true)
+  grep -vE '^/(usr/bin/devin-orch|lib/systemd/system/devin-orch\.service|etc/devin-orch/devin-orch\.yaml|usr/share/doc/devin-orch/[^/]+|usr/share/doc/devin-orch/examples/[^/]+\.yaml|usr/share/doc/devin-orch/images/[^/]+\.png|usr/share/man/man1/devin-orch\.1\.gz)$' || true)
 [ -z "$strays" ] && ok "no other files" || fail "unexpected files: $strays"
 
 # Conffiles: an edited config survives upgrades.
