@@ -163,8 +163,9 @@ TEST_F(OrgSplit, TwoDaemonsShareTheOrgsAndTheSurvivorTakesAllWithoutPayingTwice)
   EXPECT_NE(taken.at("org-demo"), victim_owner);
   EXPECT_FALSE(distinct(taken).contains(victim_owner));
   EXPECT_EQ(distinct(taken).size(), 1u);
-  // Within the lapse and one look (on SQLite the dead holder's lock frees it at once).
-  EXPECT_LT(takeover_s, 3.0 + 1.0 + 0.5);
+  // Within the lapse (on SQLite the dead holder's lock frees it at once), with room for a
+  // loaded machine's scheduling: the figure itself is bench/postgres.py's failover scenario.
+  EXPECT_LT(takeover_s, 3.0 + 3.0);
   std::cout << "org split: the survivor took the " << victims_orgs << " org(s) of the killed "
             << "daemon in " << takeover_s << " s (lease ttl " << kTtl.count() << " s)\n";
 
@@ -184,7 +185,9 @@ TEST_F(OrgSplit, TwoDaemonsShareTheOrgsAndTheSurvivorTakesAllWithoutPayingTwice)
     if (daemon->pid() != pid) daemon->signal(SIGTERM);
   }
   for (auto& daemon : daemons) {
-    if (daemon->pid() != pid) EXPECT_TRUE(daemon->wait_for(std::chrono::seconds{15}).has_value());
+    if (daemon->pid() != pid) {
+      EXPECT_TRUE(daemon->wait_for(std::chrono::seconds{15}).has_value());
+    }
   }
 
   const auto sessions = sim_->sessions();
@@ -210,6 +213,75 @@ TEST_F(OrgSplit, TwoDaemonsShareTheOrgsAndTheSurvivorTakesAllWithoutPayingTwice)
   for (const auto& log : logs_) {
     EXPECT_NE(read_file(dir_.file(log)).find("took the lease of org"), std::string::npos) << log;
   }
+}
+
+// A daemon that worked an organisation, handed it over idle and takes it back later keeps the
+// gate it made the first time: a wait the server announced meanwhile (stored in org_holds, as
+// another holder would) must still reach that gate, or the daemon speaks inside the wait.
+TEST_F(OrgSplit, AnOrgTakenBackHonoursTheWaitStoredWhileItWasAway) {
+  constexpr auto kHold = std::chrono::seconds{6};
+  start_sim({"--time-factor", "0.004", "--seed", "3", "--org", "org-demo", "--org", "org-b"});
+  DaemonSettings settings;
+  settings.extra = "lease:\n  ttl: 3s\n";
+  write_config(settings, {});
+  const auto enqueue = [&](const std::string& key) {
+    const auto added = run_command(daemon_options(
+        {"enqueue", "--config", dir_.file("config.yaml"), "--key", key, "--org", "org-b",
+         "--prompt", "Task [sim:exit]"}));
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+  };
+  const auto state_of = [&](const std::string& key) -> std::string {
+    const auto jobs = jobs_by_key();
+    const auto it = jobs.find(key);
+    return it == jobs.end() ? "" : std::string{it->second.at("state").as_string()};
+  };
+  enqueue("first");
+  auto daemon = spawn_service(0);
+  // The first job runs through org-b's gate, then the idle org is handed back.
+  auto deadline = Clock::now() + std::chrono::seconds{60};
+  while (state_of("first") != "finished" && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  ASSERT_EQ(state_of("first"), "finished") << all_logs();
+  const auto released = wait_for_owners(
+      [](const auto& owners) { return !owners.contains("org-b"); }, std::chrono::seconds{30});
+  ASSERT_FALSE(released.contains("org-b")) << all_logs();
+
+  // Another holder was told to wait: the wait is stored, as OrgGates::save_hold writes it.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto until_ms = now_ms + std::chrono::duration_cast<std::chrono::milliseconds>(kHold).count();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("state/orch.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const std::string insert = "INSERT OR REPLACE INTO org_holds (org_id, until_ms, reason, held_at) "
+                             "VALUES ('org-b', " + std::to_string(until_ms) +
+                             ", 'Retry-After told to another daemon', " + std::to_string(now_ms) +
+                             ")";
+  ASSERT_EQ(sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  // New work for org-b: the daemon takes the org back and sends nothing before the wait ends.
+  enqueue("second");
+  const auto hold_ends = std::chrono::system_clock::time_point{std::chrono::milliseconds{until_ms}};
+  while (std::chrono::system_clock::now() < hold_ends - std::chrono::milliseconds{300}) {
+    const auto state = state_of("second");
+    ASSERT_TRUE(state == "queued" || state == "creating")
+        << "a session was created inside the stored wait: " << state << "\n" << all_logs();
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  deadline = Clock::now() + std::chrono::seconds{60};
+  while (state_of("second") != "finished" && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  EXPECT_EQ(state_of("second"), "finished") << all_logs();
+  EXPECT_NE(all_logs().find("honouring the wait the server announced"), std::string::npos)
+      << all_logs();
+  daemon->signal(SIGTERM);
+  EXPECT_TRUE(daemon->wait_for(std::chrono::seconds{15}).has_value());
+  EXPECT_EQ(duplicate_creation_tags(sim_->sessions()), 0);
 }
 
 }  // namespace
