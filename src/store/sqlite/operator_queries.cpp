@@ -108,6 +108,7 @@ StoreResult<std::vector<JobSummary>> SqliteStore::list_jobs(const JobFilter& fil
               .not_before_ms = row.optional_int64_at(15),
               .create_as_user_id = spec ? spec->create_as_user_id : std::nullopt,
           .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt,
+          .concurrency_key = spec ? spec->concurrency_key : std::nullopt,
               .acus_consumed = row.optional_double_at(16),
               .children_acus = row.optional_double_at(17).value_or(0.0),
           });
