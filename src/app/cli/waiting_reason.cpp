@@ -87,10 +87,10 @@ WaitingReason waiting_reason(const store::JobSummary& job, const QueueConditions
     }
   }
   if (const auto group = conditions.concurrency.admit(job.concurrency_key); !group.allowed) {
+    // The group first: `ls` cuts the column at 60 characters.
     return {Code::concurrency_group, std::nullopt,
-            "waiting for its concurrency group: " + core::describe(group) +
-                " active (concurrency: key '" + group.pattern + "', max_active " +
-                std::to_string(group.max_active) + ")"};
+            core::describe(group) + " active, waiting for a place (concurrency: key '" +
+                group.pattern + "')"};
   }
   if (const int sessions = count(conditions.sessions, job.org_id);
       sessions >= conditions.max_active_sessions) {

@@ -95,8 +95,8 @@ TEST(WaitingReason, AFullConcurrencyGroupNamesItsKeyAndCount) {
   EXPECT_EQ(reason.code, Code::concurrency_group);
   EXPECT_EQ(to_string(reason.code), "concurrency_group");
   EXPECT_EQ(reason.text,
-            "waiting for its concurrency group: concurrency:repo:acme/backend 2/2 active "
-            "(concurrency: key 'repo:*', max_active 2)");
+            "concurrency:repo:acme/backend 2/2 active, waiting for a place (concurrency: key "
+            "'repo:*')");
   // Another key of the same pattern has its own count; a job without a key is never held.
   job.concurrency_key = "repo:acme/web";
   EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
