@@ -159,6 +159,8 @@ std::string encode_spec(const core::JobSpec& spec) {
     }
     out["session_secrets"] = std::move(secrets);
   }
+  // Last, so that the text of every spec without one stays what it was.
+  if (spec.concurrency_key) out["concurrency_key"] = *spec.concurrency_key;
   return json::serialize(out);
 }
 
@@ -226,6 +228,8 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
       }
     } else if (key == "devin_mode") {
       ok = decoder.string_field(key, value, spec.devin_mode.emplace());
+    } else if (key == "concurrency_key") {
+      ok = decoder.string_field(key, value, spec.concurrency_key.emplace());
     } else if (key == "resumable") {
       // A JSON bool only: the API refuses "true" as a string, so the queue does too.
       if (value.is_null()) {

@@ -23,6 +23,7 @@ core::JobSpec full_spec() {
       .structured_output_schema = R"({"type":"object","properties":{"ok":{"type":"boolean"}}})",
       .devin_mode = "fast",
       .resumable = false,
+      .concurrency_key = "repo:acme/backend",
   };
 }
 
@@ -54,7 +55,7 @@ TEST(SpecCodec, EncodesFieldsInFixedOrder) {
       R"("playbook_id":"playbook-9","knowledge_ids":["k1","k2"],"secret_ids":[],)"
       R"("repos":["owner/repo"],"max_acu_limit":12,)"
       R"("structured_output_schema":{"type":"object","properties":{"ok":{"type":"boolean"}}},)"
-      R"("devin_mode":"fast","resumable":false})");
+      R"("devin_mode":"fast","resumable":false,"concurrency_key":"repo:acme/backend"})");
 }
 
 TEST(SpecCodec, AbsentOptionalsAreOmitted) {

@@ -46,6 +46,8 @@ struct JobSpec {
   // sessions (which then cannot take follow-up messages once stopped). Absent: API default.
   std::optional<bool> resumable;
   std::vector<SessionSecretRef> session_secrets;
+  // Not sent to the API: the concurrency group the job counts in (core/concurrency_groups.hpp).
+  std::optional<std::string> concurrency_key;
 
   bool operator==(const JobSpec&) const = default;
 };

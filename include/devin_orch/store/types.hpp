@@ -144,6 +144,7 @@ struct JobSummary {
   std::optional<std::int64_t> not_before_ms;  // the job's control, why a queued job may wait
   std::optional<std::string> create_as_user_id;  // from the spec (a user's pause holds it)
   std::optional<std::int64_t> max_acu_limit;     // from the spec (the spending guard holds it)
+  std::optional<std::string> concurrency_key;    // from the spec (a full group holds it)
   // The session's figures as Outcome has them (null: no session reported any).
   std::optional<double> acus_consumed;
   double children_acus = 0.0;

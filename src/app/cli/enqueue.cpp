@@ -46,6 +46,7 @@ for a job that is `invalid`: the corrected definition replaces it and it is queu
   --playbook ID         playbook id
   --child-playbook ID   playbook of the session's child sessions (the session spawns children)
   --max-acu-limit N     ACU limit for the session
+  --concurrency-key KEY the job's concurrency group (config `concurrency:` limits each)
   --devin-mode MODE     e.g. normal, fast, lite, ultra, fusion (passed to the API as given)
   --resumable BOOL      true or false: keep the session's VM after it stops (default: the API's)
   --file FILE           read jobs from a YAML job file (the format of jobs.files)
@@ -71,7 +72,7 @@ struct EnqueueEntry {
   std::vector<std::string_view> differs;  // changed: the fields that differ from the stored job
 };
 
-constexpr std::array<OptionSpec, 20> kEnqueueFlags{{
+constexpr std::array<OptionSpec, 21> kEnqueueFlags{{
     kConfigOption,
     {"--key", true},          {"--prompt", true},         {"--title", true},
     {"--tag", true, true},    {"--repo", true, true},     {"--org", true},
@@ -79,13 +80,13 @@ constexpr std::array<OptionSpec, 20> kEnqueueFlags{{
     {"--max-attempts", true}, {"--create-as-user", true}, {"--playbook", true},
     {"--max-acu-limit", true}, {"--devin-mode", true},    {"--file", true},
     {"--stdin"},              kJsonOption,               {"--resumable", true},
-    {"--child-playbook", true},
+    {"--child-playbook", true}, {"--concurrency-key", true},
 }};
 
 // The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
 // the operator typed.
 std::string_view flag_for(std::string_view field) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kFlags{{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kFlags{{
       {"key", "--key"},
       {"prompt", "--prompt"},
       {"title", "--title"},
@@ -99,6 +100,7 @@ std::string_view flag_for(std::string_view field) {
       {"max_acu_limit", "--max-acu-limit"},
       {"devin_mode", "--devin-mode"},
       {"resumable", "--resumable"},
+      {"concurrency_key", "--concurrency-key"},
   }};
   const std::string_view name = field.substr(0, field.find('['));
   for (const auto& [known, flag] : kFlags) {
@@ -120,6 +122,7 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
   definition.spec.playbook_id = args.value("--playbook");
   definition.spec.child_playbook_id = args.value("--child-playbook");
   definition.spec.devin_mode = args.value("--devin-mode");
+  definition.spec.concurrency_key = args.value("--concurrency-key");
   definition.org_id = args.value("--org");
   const auto integer = [&](const char* name) -> std::optional<std::int64_t> {
     const auto text = args.value(name);

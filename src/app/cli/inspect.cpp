@@ -168,6 +168,7 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
   }
   if (spec.devin_mode) field(out, "devin_mode", *spec.devin_mode);
   if (spec.resumable) field(out, "resumable", *spec.resumable ? "true" : "false");
+  if (spec.concurrency_key) field(out, "concurrency_key", *spec.concurrency_key);
   field(out, "org_id", definition.org_id ? *definition.org_id : config.api.org_id + " (default)");
   field(out, "priority", std::to_string(definition.priority));
   if (controls.not_before_ms) field(out, "not_before", format_timestamp_ms(*controls.not_before_ms));

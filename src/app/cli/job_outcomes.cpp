@@ -61,10 +61,16 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
   const auto busy = store.list_jobs({.states = {core::JobState::creating, core::JobState::running},
                                      .default_org = config.api.org_id});
   if (!busy) return busy.error();
+  conditions.concurrency = core::ConcurrencyGroups{config.concurrency};
+  std::map<std::string, int, std::less<>> group_active;
   for (const auto& job : *busy) {
     ++conditions.sessions[job.org_id];
     if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
+    if (job.concurrency_key && conditions.concurrency.limit_for(*job.concurrency_key)) {
+      ++group_active[*job.concurrency_key];
+    }
   }
+  conditions.concurrency.reload(std::move(group_active));
   conditions.budget = spending_budget(config.spending);
   if (const auto since = core::ledger_since(conditions.budget, now)) {
     const auto charged = store.spending_since(*since);
@@ -151,7 +157,8 @@ store::JobSummary summarize(const core::JobRecord& job, const std::string& defau
                             .started_at_ms = job.started_at_ms,
                             .not_before_ms = job.definition.controls.not_before_ms,
                             .create_as_user_id = job.definition.spec.create_as_user_id,
-                            .max_acu_limit = job.definition.spec.max_acu_limit};
+                            .max_acu_limit = job.definition.spec.max_acu_limit,
+                            .concurrency_key = job.definition.spec.concurrency_key};
   if (outcome != nullptr) {
     summary.finished_at_ms = outcome->finished_at_ms;
     // The store keeps no figure before a session reported one; Outcome reads that as 0.

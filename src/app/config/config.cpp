@@ -45,6 +45,7 @@ constexpr YamlScreenLimits kConfigScreen{.max_depth = 16, .max_nodes = 10'000};
 
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
+constexpr long long kMaxConcurrencyActive = 100'000;
 
 // Where a setting's effective value came from, for errors found after the whole file is read.
 struct Origin {
@@ -171,6 +172,73 @@ class Reader {
       }
     }
     out = std::move(targets);
+  }
+
+  // The top-level `concurrency:` list: [{key: PATTERN, max_active: N}, ...]. Each item is
+  // checked on its own, so that one bad item does not hide the others' mistakes.
+  void concurrency_limits(const Entry& entry, std::vector<core::ConcurrencyLimit>& out) {
+    if (entry.value.is_null()) {
+      out.clear();
+      return;
+    }
+    if (!entry.value.is_sequence()) {
+      error_on(entry, "expected a list of {key: PATTERN, max_active: N}, got " +
+                          describe_yaml(entry.value));
+      return;
+    }
+    std::vector<core::ConcurrencyLimit> limits;
+    std::map<std::string, std::size_t, std::less<>> seen;
+    bool ok = true;
+    for (std::size_t i = 0; i < entry.value.items.size(); ++i) {
+      const YamlValue& item = entry.value.items[i];
+      const std::string field = entry.field + "[" + std::to_string(i) + "]";
+      if (!item.is_map()) {
+        error_at(item, field, "expected a map {key: PATTERN, max_active: N}, got " +
+                                  describe_yaml(item));
+        ok = false;
+        continue;
+      }
+      core::ConcurrencyLimit limit;
+      bool has_key = false;
+      bool has_max = false;
+      for (const auto& [name_node, value] : item.entries) {
+        const std::string name = name_node.is_scalar() ? name_node.scalar : std::string{};
+        const std::string at = field + "." + name;
+        if (name == "key") {
+          has_key = true;
+          if (!value.is_scalar()) {
+            error_at(value.is_null() ? name_node : value, at,
+                     "expected a key or a pattern with *, got " + describe_yaml(value));
+            ok = false;
+          } else if (auto problem = core::concurrency_pattern_problem(value.scalar)) {
+            error_at(value, at, std::move(*problem));
+            ok = false;
+          } else if (const auto [first, fresh] = seen.try_emplace(value.scalar, i); !fresh) {
+            error_at(value, at, "'" + value.scalar + "' is already listed at " + entry.field +
+                                    "[" + std::to_string(first->second) + "]");
+            ok = false;
+          } else {
+            limit.pattern = value.scalar;
+          }
+        } else if (name == "max_active") {
+          has_max = true;
+          const std::size_t before = errors_.size();
+          integer(Entry{.key = name_node, .value = value, .field = at}, limit.max_active, 1,
+                  kMaxConcurrencyActive);
+          ok = ok && errors_.size() == before;
+        } else {
+          error_at(name_node, at, "unknown key '" + name + "' (expected key and max_active)");
+          ok = false;
+        }
+      }
+      if (!has_key || !has_max) {
+        error_at(item, field, std::string("needs ") + (has_key ? "max_active" : "key") +
+                                  (!has_key && !has_max ? " and max_active" : ""));
+        ok = false;
+      }
+      limits.push_back(std::move(limit));
+    }
+    if (ok) out = std::move(limits);
   }
 
   void remember_env(const std::string& field, const char* variable) {
@@ -582,6 +650,8 @@ std::vector<Section> sections(Config& c) {
            {"check_interval",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.check_interval, false); }},
        }},
+      // A list, not a map of settings: load_config reads it (Reader::concurrency_limits).
+      {"concurrency", {}},
       {"log",
        {
            {"level", [&c](Reader& r, const Entry& e) { r.choice(e, c.log.level, kLogLevels); }},
@@ -923,6 +993,27 @@ class ConfigWriter {
       end();
     }
   }
+  // `name: value` at the top level (an empty list, say).
+  void top_level(std::string_view name, std::string_view value) {
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    end();
+  }
+  // `  - key: "string"\n    other: plain` under a section that is a list.
+  void list_item(std::string_view key, std::string_view value, std::string_view other,
+                 std::string_view other_value) {
+    out_ += "  - ";
+    out_ += key;
+    out_ += ": ";
+    quote(out_, value);
+    end();
+    out_ += "    ";
+    out_ += other;
+    out_ += ": ";
+    out_ += other_value;
+    end();
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -990,7 +1081,7 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   if (!root.is_null() && !root.is_map()) {
     reader.error_at(root, "",
                     "expected a map of sections (api, rate, poll, create, database, jobs, "
-                    "shutdown, lease, retention, spending, metrics, dashboard, notify, log), got " + describe_yaml(root));
+                    "shutdown, lease, retention, spending, concurrency, metrics, dashboard, notify, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -1000,6 +1091,11 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
                    const Section* section = nullptr;
                    for (const auto& [known, candidate] : known_sections) {
                      if (known == name) section = candidate;
+                   }
+                   if (name == "concurrency") {
+                     reader.remember(entry);
+                     reader.concurrency_limits(entry, config.concurrency);
+                     return;
                    }
                    if (entry.value.is_null()) return;  // `poll:` alone: all defaults
                    if (!entry.value.is_map()) {
@@ -1145,6 +1241,15 @@ std::string render_config(const Config& config) {
   out.plain("max_in_flight", std::to_string(config.notify.max_in_flight));
   out.plain("max_in_flight_per_receiver", std::to_string(config.notify.max_in_flight_per_receiver));
   out.duration("check_interval", config.notify.check_interval);
+
+  if (config.concurrency.empty()) {
+    out.top_level("concurrency", "[]");
+  } else {
+    out.section("concurrency");
+    for (const auto& limit : config.concurrency) {
+      out.list_item("key", limit.pattern, "max_active", std::to_string(limit.max_active));
+    }
+  }
 
   out.section("log");
   out.string("level", config.log.level);

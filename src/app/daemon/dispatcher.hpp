@@ -14,6 +14,7 @@
 #include "until_idle_reporter.hpp"
 
 #include "devin_orch/app/daemon/store_watch.hpp"
+#include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/recheck_schedule.hpp"
 #include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/store/change_feed.hpp"
@@ -71,6 +72,11 @@ class Dispatcher {
   void note_spending_holds(std::map<std::string, core::SpendingVerdict, std::less<>> held,
                            bool complete);
   void terminate_over_budget(TimePoint now);
+  // The jobs active per concurrency key, from the store (creating or running) plus the creates
+  // of ours not committed yet; false when the store could not answer (then nothing keyed starts).
+  bool reload_concurrency();
+  // Logs the groups that became full and those that have room again.
+  void note_concurrency_holds(std::map<std::string, core::GroupVerdict, std::less<>> held);
   bool idle_or_stuck();
 
   void enforce_deadlines();
@@ -99,6 +105,14 @@ class Dispatcher {
   core::SpendingLedger spending_;                  // spending.*: inactive without budgets
   // Organisations whose next create waits for an ACU budget, as the last full look found.
   std::map<std::string, core::SpendingVerdict, std::less<>> spending_held_;
+  core::ConcurrencyGroups concurrency_;  // the config's `concurrency:`; inactive when empty
+  // Jobs we launched with a limited concurrency key, until the store shows them (or their
+  // create ends): between the launch and the intent's commit the store still says queued.
+  std::map<std::int64_t, std::string> launched_keys_;
+  std::map<std::string, core::GroupVerdict, std::less<>> concurrency_held_;  // key -> verdict
+  // Queued jobs the last dispatch found held by a full group: the next claim reads that many
+  // more rows, so that they do not fill the window and keep other keys' jobs from being read.
+  std::size_t held_by_groups_ = 0;
 };
 
 }  // namespace devin_orch::app::detail

@@ -46,7 +46,7 @@ const std::string& openapi_document() {
           "knowledge_ids": {"type": "array", "items": {"type": "string"}},
           "secret_ids": {"type": "array", "items": {"type": "string"}}, "max_acu_limit": {"type": "integer"},
           "structured_output_schema": {"type": "string"}, "devin_mode": {"type": "string"},
-          "resumable": {"type": "boolean"}, "on_waiting_for_user": {}, "messages": {"type": "array", "items": {"type": "string"}},
+          "resumable": {"type": "boolean"}, "concurrency_key": {"type": "string"}, "on_waiting_for_user": {}, "messages": {"type": "array", "items": {"type": "string"}},
           "complete_on": {"type": "string"}, "fan_out": {}, "notify": {"type": "array", "items": {"type": "object"}}}},
       "Result": {"type": "object", "properties": {"key": {"type": "string"}, "result": {"type": "string"},
         "generation": {"type": "integer"}, "differs": {"type": "array", "items": {"type": "string"}}}}

@@ -24,7 +24,7 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 25> kFields{
+constexpr std::array<std::string_view, 26> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "child_playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
@@ -32,7 +32,7 @@ constexpr std::array<std::string_view, 25> kFields{
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
-    "notify",
+    "notify",       "concurrency_key",
 };
 
 
@@ -318,6 +318,8 @@ class JobReader {
         if (!absent) out.org_id = text(key, value, field);
       } else if (name == "max_acu_limit") {
         if (!absent) out.spec.max_acu_limit = integer(key, value, field);
+      } else if (name == "concurrency_key") {
+        if (!absent) out.spec.concurrency_key = text(key, value, field);
       } else if (name == "priority") {
         if (!absent) out.priority = integer(key, value, field).value_or(0);
       } else if (name == "structured_output_schema") {

@@ -208,6 +208,51 @@ TEST_F(ConfigTest, SpendingBudgetsAreOffByDefaultAndRoundTrip) {
   }
 }
 
+// concurrency: a list of {key, max_active}, in order; none by default; check-config's
+// rendering loads back; each mistake is named with its item, line and reason.
+TEST_F(ConfigTest, ConcurrencyGroupsAreAListOfPatternsWithLimits) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_TRUE(result.config->concurrency.empty());
+  EXPECT_THAT(render_config(*result.config), HasSubstr("concurrency: []\n"));
+
+  result = load("api:\n  org_id: o\nconcurrency:\n  - key: repo:acme/backend\n    max_active: 1\n"
+                "  - key: \"repo:*\"\n    max_active: 3\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  const std::vector<core::ConcurrencyLimit> expected{{"repo:acme/backend", 1}, {"repo:*", 3}};
+  EXPECT_EQ(result.config->concurrency, expected);
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->concurrency, expected);
+
+  struct Bad {
+    std::string yaml;
+    std::string field;
+    int line;
+    std::string reason;
+  };
+  for (const auto& bad : std::vector<Bad>{
+           {"concurrency:\n  key: x\n", "concurrency", 4,
+            "expected a list of {key: PATTERN, max_active: N}, got a map"},
+           {"concurrency:\n  - key: x\n    max_active: 0\n", "concurrency[0].max_active", 5,
+            "must be between 1 and 100000, got 0"},
+           {"concurrency:\n  - key: \"repo x\"\n    max_active: 2\n", "concurrency[0].key", 4,
+            "must hold only letters, digits and - _ . : / @ + = # (and * as a wildcard), got "
+            "byte 32"},
+           {"concurrency:\n  - key: a\n    max_active: 1\n  - key: a\n    max_active: 2\n",
+            "concurrency[1].key", 6, "'a' is already listed at concurrency[0]"},
+           {"concurrency:\n  - key: a\n", "concurrency[0]", 4, "needs max_active"},
+           {"concurrency:\n  - key: a\n    max_active: 1\n    limit: 2\n",
+            "concurrency[0].limit", 6, "unknown key 'limit' (expected key and max_active)"},
+       }) {
+    result = load("api:\n  org_id: o\n" + bad.yaml);
+    ASSERT_EQ(result.errors.size(), 1U) << bad.yaml;
+    EXPECT_EQ(result.errors[0].field, bad.field) << bad.yaml;
+    EXPECT_EQ(result.errors[0].line, bad.line) << bad.yaml;
+    EXPECT_EQ(result.errors[0].reason, bad.reason) << bad.yaml;
+  }
+}
+
 TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
   auto result = load("api:\n  org_id: o\nlease:\n  ttl: 4s\n");
   ASSERT_TRUE(result.config);

@@ -79,8 +79,8 @@ std::optional<std::vector<std::string>> flags_of(const json::object& job) {
     if (name == "key" || name == "prompt" || name == "devin_mode") {
       args.push_back(name == "devin_mode" ? "--devin-mode" : "--" + std::string(name));
       args.emplace_back(value.as_string());
-    } else if (name == "child_playbook_id") {
-      args.push_back("--child-playbook");
+    } else if (name == "child_playbook_id" || name == "concurrency_key") {
+      args.push_back(name == "concurrency_key" ? "--concurrency-key" : "--child-playbook");
       args.emplace_back(value.as_string());
     } else if (name == "resumable") {
       args.push_back("--resumable");
@@ -227,6 +227,15 @@ std::vector<Case> cases() {
       {"max_attempts 1000", with({{"max_attempts", 1000}}), std::nullopt},
       {"max_acu_limit 0", with({{"max_acu_limit", 0}}),
        core::FieldError{"max_acu_limit", "must be a positive integer, got 0"}},
+      {"concurrency_key repo:acme/backend", with({{"concurrency_key", "repo:acme/backend"}}),
+       std::nullopt},
+      {"an empty concurrency_key", with({{"concurrency_key", ""}}),
+       core::FieldError{"concurrency_key", "must not be empty"}},
+      {"a concurrency_key with a space", with({{"concurrency_key", "repo acme"}}),
+       core::FieldError{"concurrency_key",
+                        "must hold only letters, digits and - _ . : / @ + = #, got byte 32"}},
+      {"a 201-character concurrency_key", with({{"concurrency_key", std::string(201, 'k')}}),
+       core::FieldError{"concurrency_key", "is 201 characters; the limit is 200"}},
       {"an empty devin_mode", with({{"devin_mode", ""}}),
        core::FieldError{"devin_mode", "must not be empty; leave the field out instead"}},
       {"devin_mode lite", with({{"devin_mode", "lite"}}), std::nullopt},
@@ -325,6 +334,7 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
           : want.field == "max_attempts" ? "--max-attempts"
           : want.field == "max_acu_limit" ? "--max-acu-limit"
           : want.field == "child_playbook_id" ? "--child-playbook"
+          : want.field == "concurrency_key" ? "--concurrency-key"
                                           : "--" + want.field;
       EXPECT_THAT(from_flags.err, StartsWith("devin-orch enqueue: " + flag + ": " + want.reason +
                                              "\n"));

@@ -48,6 +48,7 @@ TEST(JobFile, ValidFileWithEveryField) {
   secret_ids: []
   repos: [acme/web]
   max_acu_limit: 10
+  concurrency_key: repo:acme/web
   devin_mode: fast
   org_id: org-other
   priority: -3
@@ -72,6 +73,7 @@ TEST(JobFile, ValidFileWithEveryField) {
   EXPECT_EQ(full.spec.secret_ids, std::vector<std::string>{});  // [] = none, not null = all
   EXPECT_EQ(full.spec.repos, (std::vector<std::string>{"acme/web"}));
   EXPECT_EQ(full.spec.max_acu_limit, 10);
+  EXPECT_EQ(full.spec.concurrency_key, "repo:acme/web");
   EXPECT_EQ(full.spec.devin_mode, "fast");
   EXPECT_EQ(full.org_id, "org-other");
   EXPECT_EQ(full.priority, -3);

@@ -4,6 +4,7 @@
 
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/core/api_version.hpp"
+#include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/core/time.hpp"
@@ -179,6 +180,9 @@ struct Config {
   LeaseConfig lease;
   RetentionConfig retention;
   SpendingConfig spending;
+  // Concurrency groups (docs/concurrency.md): the top-level `concurrency:` list, in order; the
+  // first pattern a job's concurrency_key matches limits it. Empty: no job is held for its key.
+  std::vector<core::ConcurrencyLimit> concurrency;
   MetricsConfig metrics;
   DashboardConfig dashboard;
   NotifyConfig notify;
