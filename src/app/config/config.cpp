@@ -355,7 +355,8 @@ class Reader {
             settings.api_key_file = std::move(*resolved);
           }
         } else {
-          std::string reason = "unknown key; an organisation's entry takes version and api_key_file";
+          std::string reason =
+              "unknown key; an organisation's entry takes version and api_key_file";
           if (name == "api_key" || name == "key" || name == "token") {
             reason += "; the API key is never read from the config: set api_key_file";
           }

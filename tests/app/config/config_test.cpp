@@ -1120,9 +1120,10 @@ TEST_F(ConfigTest, OrganizationsMistakesAreLocatedAndNothingOfTheMapIsKept) {
   const std::string no_version =
       write("api:\n  org_id: org-main\n  organizations:\n    org-f:\n      api_key_file: k\n",
             "no-version.yaml");
-  EXPECT_THAT(rendered(load_config(no_version).errors),
-              ::testing::ElementsAre(no_version +
-                                     ":4:5: api.organizations.org-f.version: is required: v1 or v3"));
+  EXPECT_THAT(
+      rendered(load_config(no_version).errors),
+      ::testing::ElementsAre(no_version +
+                             ":4:5: api.organizations.org-f.version: is required: v1 or v3"));
 
   const ConfigLoad list = load("api:\n  org_id: org-main\n  organizations: [org-a]\n");
   ASSERT_EQ(list.errors.size(), 1U);
