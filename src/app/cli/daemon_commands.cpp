@@ -5,6 +5,7 @@
 #include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/build_info.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/cli/healthcheck.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/daemon/daemon.hpp"
@@ -287,13 +288,22 @@ ExitCode cmd_check_config(Command& command) {
   command.out() << render_config(config);
   if (!key) return command.fail(ExitCode::usage, "no API key: " + key_error);
   command.out() << "# API key: found (" << key->size() << " characters, masked)\n";
+  // Each organisation with its own API or key: read now, as the daemon reads it at start.
+  for (const auto& [org_id, org] : config.api.organizations) {
+    std::string org_error;
+    const auto org_key = resolve_org_api_key(config.api, org_id, &org_error);
+    if (!org_key) return command.fail(ExitCode::usage, "no API key: " + org_error);
+    command.out() << "# API key of org " << org_id << " (" << core::to_string(org.version)
+                  << "): found in " << describe_org_api_key_source(config.api, org_id) << " ("
+                  << org_key->size() << " characters, masked)\n";
+  }
   if (!command.args().has("--online")) return ExitCode::ok;
 
   // Only the job files are known before the daemon runs; an unusable one is reported and the
   // check goes on with the others.
   std::vector<core::JobDefinition> jobs;
   for (const auto& file : config.jobs.files) {
-    JobFileLoad load = load_job_file(file, {.api_version = config.api.version});
+    JobFileLoad load = load_job_file(file, {.api_check = job_api_check(config.api)});
     if (load.fatal) {
       command.out() << "# online: note: " << load.fatal->to_string() << " (not considered)\n";
     }

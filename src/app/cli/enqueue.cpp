@@ -3,10 +3,12 @@
 #include "command.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_diff.hpp"
 #include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/store/store.hpp"
 
 #include <boost/json.hpp>
 
@@ -245,11 +247,30 @@ ExitCode cmd_enqueue(Command& command) {
       jobs.push_back(std::move(*definition));
     }
   }
+  // The API of each job's organisation (api.version, api.organizations) decides as well: a
+  // job the daemon would refuse (a v3-only field for a v1 organisation) is refused here.
+  Opened opened;
+  if (const auto stop = command.load(opened.config)) return *stop;
+  std::optional<ExitCode> flags_refused;
+  std::erase_if(jobs, [&](const core::JobDefinition& job) {
+    const auto problem = validate_for_api(opened.config.api, job);
+    if (!problem) return false;
+    if (from_flags) {
+      flags_refused =
+          command.usage(std::string{flag_for(problem->field)} + ": " + problem->reason);
+    } else {
+      invalid.push_back({job.key, "invalid", "job '" + job.key + "': " + problem->text()});
+    }
+    return true;
+  });
+  if (flags_refused) return *flags_refused;
   if (!invalid.empty()) code = ExitCode::usage;
   for (const auto& entry : invalid) io.err << *entry.error << '\n';
 
-  Opened opened;
-  if (const auto stop = command.open(opened)) return *stop;
+  std::unique_ptr<store::Store> store;
+  if (const auto stop = command.open_database(opened.config, store)) return *stop;
+  opened.outbox = &store->outbox();
+  opened.store = std::move(store);
   std::vector<EnqueueEntry> entries;
   for (const auto& job : jobs) {
     const auto added = opened.store->add_job(job, "cli", io.now);

@@ -85,6 +85,8 @@ struct Entry {
   std::string field;  // "poll.initial_delay"
 };
 
+bool is_url_safe_id(std::string_view id);
+
 class Reader {
  public:
   Reader(std::string file, fs::path base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
@@ -369,6 +371,75 @@ class Reader {
     if (auto resolved = path_value(entry, entry.value, entry.field)) out = std::move(*resolved);
   }
 
+  // api.organizations: org id -> {version, api_key_file}. Every entry is checked; nothing is
+  // kept unless all are valid, so a mistake never leaves an organisation on the wrong API.
+  void api_organizations(const Entry& entry,
+                         std::map<std::string, OrgApiConfig, std::less<>>& out) {
+    if (entry.value.is_null()) {
+      out.clear();
+      return;
+    }
+    if (!entry.value.is_map()) {
+      error_on(entry, "expected a map of organisation ids to {version, api_key_file}, got " +
+                          describe_yaml(entry.value));
+      return;
+    }
+    std::map<std::string, OrgApiConfig, std::less<>> organizations;
+    const std::size_t errors = errors_.size();
+    for (const YamlEntry& org : entry.value.entries) {
+      const std::string& id = org.key.scalar;
+      const std::string field = entry.field + "." + id;
+      if (!org.key.is_scalar() || id.empty() || !is_url_safe_id(id)) {
+        error_at(org.key, field,
+                 "an organisation id may contain only letters, digits, '-', '_', '.' and '~'");
+        continue;
+      }
+      if (!org.value.is_map()) {
+        error_at(org.value.is_null() ? org.key : org.value, field,
+                 "expected a map with version (v1 or v3) and optionally api_key_file, got " +
+                     describe_yaml(org.value));
+        continue;
+      }
+      OrgApiConfig settings;
+      bool has_version = false;
+      bool unknown_key = false;  // perhaps a misspelt `version`: one mistake, one error
+      for (const YamlEntry& setting : org.value.entries) {
+        const std::string& name = setting.key.scalar;
+        const Entry inner{setting.key, setting.value, field + "." + name};
+        remember(inner);
+        if (name == "version") {
+          const auto version = setting.value.is_scalar()
+                                   ? core::parse_api_version(setting.value.scalar)
+                                   : std::nullopt;
+          if (!version) {
+            error_on(inner, "must be one of v1, v3, got " + describe_yaml(setting.value));
+            continue;
+          }
+          settings.version = *version;
+          has_version = true;
+        } else if (name == "api_key_file") {
+          if (setting.value.is_null()) continue;  // the global key (as render_config writes it)
+          if (auto resolved = path_value(inner, setting.value, inner.field)) {
+            settings.api_key_file = std::move(*resolved);
+          }
+        } else {
+          std::string reason =
+              "unknown key; an organisation's entry takes version and api_key_file";
+          if (name == "api_key" || name == "key" || name == "token") {
+            reason += "; the API key is never read from the config: set api_key_file";
+          }
+          error_at(setting.key, inner.field, std::move(reason));
+          unknown_key = true;
+        }
+      }
+      if (!has_version && !unknown_key && !has_error(field + ".version")) {
+        error_at(org.key, field + ".version", "is required: v1 or v3");
+      }
+      organizations.emplace(id, std::move(settings));
+    }
+    if (errors_.size() == errors) out = std::move(organizations);
+  }
+
   void path_list(const Entry& entry, std::vector<std::string>& out) {
     if (entry.value.is_null()) {
       out.clear();
@@ -435,6 +506,8 @@ std::vector<Section> sections(Config& c) {
             }},
            {"api_key_file",
             [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.api_key_file); }},
+           {"organizations",
+            [&c](Reader& r, const Entry& e) { r.api_organizations(e, c.api.organizations); }},
            {"ca_file", [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.ca_file); }},
            {"connect_timeout",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.api.connect_timeout, false); }},
@@ -1014,6 +1087,24 @@ class ConfigWriter {
     out_ += other_value;
     end();
   }
+  // api.organizations: one nested map per organisation (ids are URL-safe, so plain).
+  void organizations(const std::map<std::string, OrgApiConfig, std::less<>>& organizations) {
+    if (organizations.empty()) {
+      plain("organizations", "{}");
+      return;
+    }
+    out_ += "  organizations:\n";
+    for (const auto& [id, org] : organizations) {
+      out_ += "    " + id + ":\n      version: " + std::string{core::to_string(org.version)} +
+              "\n      api_key_file: ";
+      if (org.api_key_file) {
+        quote(out_, *org.api_key_file);
+      } else {
+        out_ += "~";
+      }
+      end();
+    }
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -1144,6 +1235,7 @@ std::string render_config(const Config& config) {
   out.string("org_id", config.api.org_id);
   out.plain("version", std::string{core::to_string(config.api.version)});
   out.optional("api_key_file", config.api.api_key_file);
+  out.organizations(config.api.organizations);
   out.optional("ca_file", config.api.ca_file);
   out.duration("connect_timeout", config.api.connect_timeout);
   out.duration("request_timeout", config.api.request_timeout);
@@ -1326,6 +1418,51 @@ std::string describe_api_key_source(const ApiConfig& api) {
     case KeySource::Kind::none: break;
   }
   return "no key source";
+}
+
+core::ApiVersion api_version_for(const ApiConfig& api, std::string_view org_id) {
+  const auto found = api.organizations.find(org_id);
+  return found != api.organizations.end() ? found->second.version : api.version;
+}
+
+std::optional<std::string> resolve_org_api_key(const ApiConfig& api, std::string_view org_id,
+                                               std::string* error) {
+  std::string scratch;
+  std::string& message = error != nullptr ? *error : scratch;
+  const auto found = api.organizations.find(org_id);
+  if (found == api.organizations.end()) return resolve_api_key(api, &message);
+  const std::string field = "api.organizations." + std::string{org_id};
+  std::optional<std::string> key;
+  if (found->second.api_key_file) {
+    key = read_key_file(*found->second.api_key_file, &message);
+    if (!key) message = field + ".api_key_file: " + message;
+  } else {
+    key = resolve_api_key(api, &message);
+  }
+  if (!key) return std::nullopt;
+  // Reference §1: apk_ keys work on v1 only; v3 refuses them. Caught here, not at the first
+  // create, and without quoting the key.
+  const bool v1_key = key->starts_with("apk_");
+  if (found->second.version == core::ApiVersion::v1 && !v1_key) {
+    message = field + ": version v1 needs a v1 key (apk_...), but the key from " +
+              describe_org_api_key_source(api, org_id) + " is not one";
+    return std::nullopt;
+  }
+  if (found->second.version == core::ApiVersion::v3 && v1_key) {
+    message = field + ": version v3 refuses v1 keys (apk_...), and the key from " +
+              describe_org_api_key_source(api, org_id) + " is one";
+    return std::nullopt;
+  }
+  return key;
+}
+
+std::string describe_org_api_key_source(const ApiConfig& api, std::string_view org_id) {
+  const auto found = api.organizations.find(org_id);
+  if (found != api.organizations.end() && found->second.api_key_file) {
+    return "api.organizations." + std::string{org_id} + ".api_key_file (" +
+           *found->second.api_key_file + ")";
+  }
+  return describe_api_key_source(api);
 }
 
 api::HttpClientOptions http_client_options(const ApiConfig& api, std::string api_key,

@@ -15,6 +15,7 @@
 #include "store_writer.hpp"
 
 #include "devin_orch/api/http_client.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/daemon/runtime.hpp"
 #include "devin_orch/app/daemon/systemd_notify.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
@@ -67,7 +68,7 @@ class Daemon {
  public:
   Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
          store::ChangeFeed& changes, store::OutboxStore& outbox,
-         std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+         std::unique_ptr<ApiClients> clients, const DaemonOptions& options,
          server::MetricsRegistry& metrics);
 
   // Signals, the systemd heartbeat and the organisations' leases: from here the daemon works
@@ -85,7 +86,7 @@ class Daemon {
 
  private:
   void take_over(const std::string& org_id);
-  awaitable<void> check_key();
+  awaitable<void> check_key(std::string org_id);
   void hand_over(const std::string& org_id);
   void stand_by();
   bool org_busy(const std::string& org_id);
@@ -103,8 +104,7 @@ class Daemon {
   net::io_context& io_;
   const Config& config_;
   store::QueueStore& store_;
-  std::unique_ptr<api::HttpClient> http_;
-  api::DevinClient client_;
+  std::unique_ptr<ApiClients> clients_;
   DaemonOptions options_;
   SystemdNotifier notifier_;
   core::Random random_;
@@ -129,19 +129,18 @@ class Daemon {
 
 Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
                store::ChangeFeed& changes, store::OutboxStore& outbox,
-               std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+               std::unique_ptr<ApiClients> clients, const DaemonOptions& options,
                server::MetricsRegistry& metrics)
     : io_{io},
       config_{config},
       store_{store},
-      http_{std::move(http)},
-      client_{*http_, config_.api.version},
+      clients_{std::move(clients)},
       options_{options},
       notifier_{SystemdNotifier::from_environment()},
       random_{std::random_device{}()},
       runtime_{io},
       metrics_{metrics, config.api.org_id},
-      services_{runtime_, config, store, client_, metrics_, random_},
+      services_{runtime_, config, store, *clients_, metrics_, random_},
       writer_{services_},
       lease_{io, store, lease_policy(config.lease), config.api.org_id,
              OrgLeases::Callbacks{
@@ -211,7 +210,11 @@ void Daemon::take_over(const std::string& org_id) {
   }
   ready_ = true;
   gates_.lease_resumed();
-  if (org_id == config_.api.org_id) runtime_.spawn(check_key());
+  // Each key once per take-over of an organisation using it: the global one with the default
+  // organisation, an organisation's own (api.organizations) with that organisation.
+  if (org_id == config_.api.org_id || clients_->own_key(org_id)) {
+    runtime_.spawn(check_key(org_id));
+  }
   if (!started_) {
     started_ = true;
     runtime_.spawn(notifications_.run());  // what earlier owners left undelivered goes first
@@ -235,19 +238,21 @@ bool Daemon::org_busy(const std::string& org_id) {
   return it != orgs.end() && it->second->creating > 0;
 }
 
-// GET /v3/self, through the default organisation's gate (it is the daemon's key, not an
-// org's). A key that works lifts every pause the daemon set for a rejected key; one that does
-// not is reported now, by name of its source, rather than at the first create. No answer
-// (network down, 5xx) decides nothing: the pauses stay, the first 401 pauses as before.
-awaitable<void> Daemon::check_key() {
-  Org& org = gates_.named(config_.api.org_id);
+// GET /v3/self (v1: GET /v1/sessions?limit=1), through the gate of `org_id`: the default
+// organisation for the global key, an organisation with its own key for that key. A key that
+// works lifts every pause the daemon set for a rejected key on the organisations using it; one
+// that does not is reported now, by name of its source, rather than at the first create, and
+// pauses only those organisations. No answer (network down, 5xx) decides nothing: the pauses
+// stay, the first 401 pauses as before.
+awaitable<void> Daemon::check_key(std::string org_id) {
+  Org& org = gates_.named(org_id);
   auto answer = co_await gates_.call(org, core::RequestKind::other, ApiOperation::self,
-                                     [this] { return client_.self(); });
+                                     [this, &org_id] { return clients_->for_org(org_id).self(); });
   if (!answer) co_return;  // stopping
   if (answer->value) {
     const auto pauses = gates_.stored_pauses();  // a copy: lifting edits the original
     for (const auto& [id, reason] : pauses) {
-      if (id == "*" || !is_key_pause(reason)) continue;
+      if (id == "*" || !is_key_pause(reason) || !clients_->same_key(id, org_id)) continue;
       log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id},
                 "org {}: the API key works again (GET /v3/self answered for {}); lifting the "
                 "pause \"{}\"",
@@ -264,11 +269,13 @@ awaitable<void> Daemon::check_key() {
     co_return;
   }
   key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
-                             describe_api_key_source(config_.api), answer->outcome.detail);
+                             describe_org_api_key_source(config_.api, org_id),
+                             answer->outcome.detail);
   log_event(spdlog::level::err, {.event = "api_key_rejected"},
             "{}; no session can be created until it is replaced and the daemon restarted",
             *key_problem_);
   for (const auto& [id, known] : gates_.all()) {
+    if (!clients_->same_key(id, org_id)) continue;  // another key: its own check decides
     gates_.pause(*known, "API key rejected (401): " + answer->outcome.detail);
   }
 }
@@ -460,7 +467,7 @@ void Daemon::reload_job_files() {
   spdlog::info("SIGHUP: reloading job files");
   notifier_.notify("RELOADING=1");
   const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now(),
-                                          config_.api.version);
+                                          job_api_check(config_.api));
   if (report.fatal_errors > 0) {
     spdlog::error("reload: {} job file(s) could not be read; nothing else changed",
                   report.fatal_errors);
@@ -522,22 +529,18 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   std::string error;
   const DeferredLogWrites log_writes{
       [&io](std::function<void()> write) { boost::asio::post(io, std::move(write)); }};
-  auto http = api::HttpClient::create(
-      io.get_executor(),
-      http_client_options(config.api, api_key,
-                          static_cast<std::size_t>(config.api.max_in_flight)),
-      &error);
-  if (!http) {
-    spdlog::error("api.base_url: {}", error.empty() ? http.error().message() : error);
+  auto clients = detail::ApiClients::create(io.get_executor(), config.api, api_key, &error);
+  if (!clients) {
+    spdlog::error("{}", error);
     return 2;
   }
   server::MetricsRegistry metrics;
   // Constructed before the job files are read: from here a SIGTERM is handled (at the first
   // turn of the loop), however long reading them takes.
   detail::Daemon daemon{io,      config,           (*store)->queue(), (*store)->changes(),
-                       (*store)->outbox(), std::move(*http), options, metrics};
+                       (*store)->outbox(), std::move(clients), options, metrics};
   const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now(),
-                                          config.api.version);
+                                          job_api_check(config.api));
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {

@@ -513,7 +513,9 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
   for (const auto& child : children) {
     auto gated = co_await parts_.gates.call(
         org, core::RequestKind::other, ApiOperation::terminate_child,
-        [&] { return services_.client.terminate_session(org.org_id, child, archive); });
+        [&] {
+          return services_.client_for(org.org_id).terminate_session(org.org_id, child, archive);
+        });
     if (!gated) {  // shutting down
       terminating_.erase(job.id);
       co_return;
@@ -536,7 +538,10 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
   }
   if (auto gated = co_await parts_.gates.call(
           org, core::RequestKind::other, ApiOperation::terminate,
-          [&] { return services_.client.terminate_session(org.org_id, session_id, archive); })) {
+          [&] {
+            return services_.client_for(org.org_id).terminate_session(org.org_id, session_id,
+                                                                      archive);
+          })) {
     auto& answer = *gated;
     const auto now = core::wall_now();
     if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {

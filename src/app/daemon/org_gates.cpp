@@ -34,9 +34,10 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
                                    config.poll.jitter)}))},
               random},
       // v1 has no updated_after (nor any list by ids): every poll there reads a whole session.
-      sync{core::IncrementalPollPolicy{.full_every = config.api.version == core::ApiVersion::v1
-                                                         ? core::Duration{0}
-                                                         : config.poll.full_every}},
+      sync{core::IncrementalPollPolicy{
+          .full_every = api_version_for(config.api, org_id) == core::ApiVersion::v1
+                            ? core::Duration{0}
+                            : config.poll.full_every}},
       poll_failures{core::BackoffPolicy{.initial = config.create.retry_initial,
                                         .max = config.create.retry_max,
                                         .multiplier = 2.0},

@@ -112,7 +112,7 @@ awaitable<void> Poller::poll_loop(Org& org) {
         .max_delay = services_.config.poll.max_delay});
     if (timing.step == core::PollTimingStep::poll_now) {
       auto due = org.planner.take_due(now);
-      if (services_.client.version() == core::ApiVersion::v1) {
+      if (services_.client_for(org.org_id).version() == core::ApiVersion::v1) {
         // v1 has no list by session ids: one GET /v1/session/{id} each, each through the gate.
         for (auto& id : due) services_.runtime.spawn(poll_single(org, std::move(id)));
       } else if (!due.empty()) {
@@ -162,7 +162,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
     full = !updated_after;
     // The server's clock had reached this when it answered (see IncrementalPoll::polled).
     known_at_send = org.sync.server_time();
-    return services_.client.list_sessions(
+    return services_.client_for(org.org_id).list_sessions(
         org.org_id, api::ListSessionsQuery{.session_ids = ids,
                                            .updated_after = updated_after,
                                            .first = static_cast<int>(ids.size())});
@@ -246,7 +246,7 @@ void Poller::note_dating(Org& org, TrackedSession& tracked, const api::Session& 
 
 awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
   auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::poll_single, [&] {
-    return services_.client.get_session(org.org_id, session_id);
+    return services_.client_for(org.org_id).get_session(org.org_id, session_id);
   });
   if (!gated) co_return;
   auto& answer = *gated;
@@ -415,7 +415,8 @@ awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
                 });
   for (const auto& duplicate : verdict->terminate) {
     auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::terminate, [&] {
-      return services_.client.terminate_session(org.org_id, duplicate, /*archive=*/true);
+      return services_.client_for(org.org_id).terminate_session(org.org_id, duplicate,
+                                                                /*archive=*/true);
     });
     if (!gated) co_return;
     const bool ended = gated->outcome.ok() || gated->outcome.cls == core::CallClass::not_found;
@@ -494,7 +495,7 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
                                                      std::min(ids.size(), start + kPerRequest)));
     auto gated = co_await gates_.call(org, core::RequestKind::other,
                                       ApiOperation::poll_children, [&] {
-      return services_.client.list_sessions(
+      return services_.client_for(org.org_id).list_sessions(
           org.org_id, api::ListSessionsQuery{.session_ids = chunk,
                                              .first = static_cast<int>(chunk.size())});
     });
@@ -568,7 +569,7 @@ awaitable<void> Poller::send_message(Org& org, std::string session_id, std::stri
   std::optional<api::ApiResult<api::Session>> sent;
   if (recorded) {
     sent = co_await gates_.call(org, core::RequestKind::other, ApiOperation::message, [&] {
-      return services_.client.send_message(org.org_id, session_id, text);
+      return services_.client_for(org.org_id).send_message(org.org_id, session_id, text);
     });
   }
   if (sent) {

@@ -3,10 +3,12 @@
 #include "handlers.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/cli/job_outcomes.hpp"
 #include "devin_orch/app/cli/job_views.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
 #include "devin_orch/core/job_diff.hpp"
+#include "devin_orch/store/spec_codec.hpp"
 
 #include <boost/json.hpp>
 
@@ -113,6 +115,10 @@ server::HttpResponse api_enqueue(Context& context) {
   std::string reason;
   const auto definition = parse_job_object(value.get_object(), &reason);
   if (!definition) return json_error(400, reason);
+  // The API of the job's organisation (api.version, api.organizations), as the daemon checks.
+  if (const auto problem = validate_for_api(context.config.api, *definition)) {
+    return json_error(400, store::field_error_text(*problem));
+  }
   const auto added = context.store.add_job(*definition, kSource, context.now);
   if (!added) return json_error(500, store_problem(added.error()));
   const json::string_view key = definition->key;

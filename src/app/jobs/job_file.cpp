@@ -97,8 +97,8 @@ struct Problem {
 
 class JobReader {
  public:
-  JobReader(std::string prefix, core::ApiVersion api_version)
-      : prefix_(std::move(prefix)), api_version_(api_version) {}
+  JobReader(std::string prefix, core::ApiVersion api_version, const JobApiCheck& api_check)
+      : prefix_(std::move(prefix)), api_version_(api_version), api_check_(api_check) {}
 
   bool failed() const { return problem_.has_value(); }
   const std::optional<Problem>& problem() const { return problem_; }
@@ -450,7 +450,7 @@ class JobReader {
     if (!has_key) fail(job, prefix_ + ".key", "missing required field 'key'");
     if (!has_prompt) fail(job, prefix_ + ".prompt", "missing required field 'prompt'");
     if (failed()) return;
-    if (const auto problem = core::validate(out, api_version_)) {
+    if (const auto problem = api_check_ ? api_check_(out) : core::validate(out, api_version_)) {
       const std::string field = prefix_ + "." + problem->field;
       fail(mark_of(field, job), field, problem->reason);
     }
@@ -470,6 +470,7 @@ class JobReader {
 
   std::string prefix_;
   core::ApiVersion api_version_;
+  const JobApiCheck& api_check_;
   std::optional<Problem> problem_;
   std::map<std::string, YamlMark, std::less<>> marks_;
 };
@@ -559,8 +560,12 @@ class OutlineHandler final : public YamlEventHandler {
 class JobStreamHandler final : public YamlEventHandler {
  public:
   JobStreamHandler(const std::string& name, int job_depth, const JobSink& sink,
-                   core::ApiVersion api_version)
-      : name_(name), job_depth_(job_depth), sink_(sink), api_version_(api_version) {}
+                   core::ApiVersion api_version, const JobApiCheck& api_check)
+      : name_(name),
+        job_depth_(job_depth),
+        sink_(sink),
+        api_version_(api_version),
+        api_check_(api_check) {}
 
   void on_document_start(const YamlMark&) override {}
   void on_document_end() override {}
@@ -616,7 +621,7 @@ class JobStreamHandler final : public YamlEventHandler {
                                describe_yaml(job))});
       return;
     }
-    JobReader reader(prefix, api_version_);
+    JobReader reader(prefix, api_version_, api_check_);
     core::JobDefinition definition;
     std::optional<std::string> key;
     YamlMark key_mark = YamlMark{};
@@ -643,6 +648,7 @@ class JobStreamHandler final : public YamlEventHandler {
   const int job_depth_;
   const JobSink& sink_;
   core::ApiVersion api_version_;
+  const JobApiCheck& api_check_;
   YamlValueBuilder builder_;
   bool building_ = false;
   int depth_ = 0;
@@ -703,7 +709,8 @@ std::optional<Diagnostic> read_job_text(const std::string& text, const std::stri
   if (const auto* problem = std::get_if<Diagnostic>(&depth)) return *problem;
   if (std::get<int>(depth) == 0) return std::nullopt;
 
-  JobStreamHandler handler(name, std::get<int>(depth), sink, limits.api_version);
+  JobStreamHandler handler(name, std::get<int>(depth), sink, limits.api_version,
+                           limits.api_check);
   if (tape.complete()) {
     tape.replay(handler);
     return std::nullopt;

@@ -11,8 +11,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace devin_orch::store {
@@ -27,13 +29,24 @@ namespace devin_orch::app {
 
 using namespace std::chrono_literals;
 
+// One organisation's own API (api.organizations): a v1 key acts on its own organisation only,
+// so an organisation still on v1 needs its own entry and, beside v3 ones, its own key.
+struct OrgApiConfig {
+  core::ApiVersion version = core::ApiVersion::v3;  // required in the file
+  std::optional<std::string> api_key_file;  // else the global key (resolve_api_key)
+
+  bool operator==(const OrgApiConfig&) const = default;
+};
+
 struct ApiConfig {
   std::string base_url = "https://api.devin.ai";
   std::string org_id;                          // required
-  // v1: the legacy API with apk_ keys (docs/api-v1.md); one for every organisation, since the
-  // configuration has one key and no per-organisation settings.
+  // v1: the legacy API with apk_ keys (docs/api-v1.md); for every organisation not listed in
+  // `organizations`.
   core::ApiVersion version = core::ApiVersion::v3;
   std::optional<std::string> api_key_file;     // else $CREDENTIALS_DIRECTORY or DEVIN_API_KEY
+  // Organisations whose API or key differ from the global ones, by org id.
+  std::map<std::string, OrgApiConfig, std::less<>> organizations;
   std::optional<std::string> ca_file;          // extra CA bundle for TLS
   core::Duration connect_timeout = 10s;
   core::Duration request_timeout = 30s;        // polls and lookups
@@ -221,6 +234,20 @@ std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* er
 
 // Where resolve_api_key takes the key from, in words for a message ("DEVIN_API_KEY", ...).
 std::string describe_api_key_source(const ApiConfig& api);
+
+// The API an organisation's sessions are created and polled through: its api.organizations
+// entry's version, else api.version.
+core::ApiVersion api_version_for(const ApiConfig& api, std::string_view org_id);
+
+// An organisation's key: its api.organizations entry's api_key_file (same rules as
+// api.api_key_file), else resolve_api_key's. A key whose shape contradicts the organisation's
+// listed version (v1 keys start with apk_, v3 refuses them) is refused too. On failure nullopt
+// and `error` names the setting (never the key).
+std::optional<std::string> resolve_org_api_key(const ApiConfig& api, std::string_view org_id,
+                                               std::string* error);
+
+// Where resolve_org_api_key takes an organisation's key from, in words for a message.
+std::string describe_org_api_key_source(const ApiConfig& api, std::string_view org_id);
 
 // The signing secret of a webhook: its secret_file, else $CREDENTIALS_DIRECTORY/
 // devin-orch-webhook-secret (systemd's LoadCredential=). A file readable by group or others is

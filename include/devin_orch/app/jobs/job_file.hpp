@@ -6,6 +6,7 @@
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/job_validation.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -17,6 +18,10 @@ namespace devin_orch::app {
 
 // How much of a file is read at all. The limits on a job's fields are core's
 // (core/job_validation.hpp), the same for every way a job comes in.
+// The whole check of a job against the API its organisation's sessions are created through
+// (api.organizations: app/config/job_api.hpp's validate_for_api).
+using JobApiCheck = std::function<std::optional<core::FieldError>(const core::JobDefinition&)>;
+
 struct JobFileLimits {
   std::size_t max_file_bytes = 16U << 20U;
   std::size_t max_jobs = 100'000;
@@ -29,6 +34,8 @@ struct JobFileLimits {
   // The API the jobs will be created through: a job using a field that API lacks is invalid
   // (core::validate decides which, docs/api-v1.md lists them).
   core::ApiVersion api_version = core::ApiVersion::v3;
+  // When set, decides instead of api_version, job by job (organisations on different APIs).
+  JobApiCheck api_check;
 };
 
 // One entry per invalid job, describing its first problem. A job repeating an earlier key has
