@@ -20,7 +20,8 @@ namespace devin_orch::store {
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
   "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
   "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
-  "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids"
+  "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids, "           \
+  "stalled_since"
 
 std::optional<std::string> text_or_null(std::string_view text);
 std::string serialise_pull_requests(const std::vector<core::PullRequest>& pull_requests);
@@ -88,6 +89,7 @@ DecodedJob read_job(const Row& row) {
   if (const auto children = row.optional_text_at(28)) {
     job.child_session_ids = parse_ids(*children).value_or(std::vector<std::string>{});
   }
+  job.stalled_since_ms = row.optional_int64_at(29);
   return out;
 }
 
