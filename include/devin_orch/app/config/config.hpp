@@ -6,6 +6,7 @@
 #include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
+#include "devin_orch/core/stall_rule.hpp"
 #include "devin_orch/core/time.hpp"
 
 #include <cstddef>
@@ -133,6 +134,10 @@ struct SpendingConfig {
   bool terminate_over_budget = false;
 };
 
+// Stall detection (docs/stalls.md): `after` (none: off), `action`, `message`. A job's own
+// stall_after / stall_action override the first two (core::stall_policy_for).
+using StallConfig = core::StallPolicy;
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -179,6 +184,7 @@ struct Config {
   LeaseConfig lease;
   RetentionConfig retention;
   SpendingConfig spending;
+  StallConfig stall;
   MetricsConfig metrics;
   DashboardConfig dashboard;
   NotifyConfig notify;
