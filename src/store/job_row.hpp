@@ -23,6 +23,9 @@ namespace devin_orch::store {
   "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids, "           \
   "stalled_since"
 
+// How many columns DEVIN_ORCH_JOB_COLUMNS names: where a query's own columns after them begin.
+inline constexpr int kJobColumnCount = 30;
+
 std::optional<std::string> text_or_null(std::string_view text);
 std::string serialise_pull_requests(const std::vector<core::PullRequest>& pull_requests);
 std::optional<std::vector<core::PullRequest>> parse_pull_requests(std::string_view text);
@@ -90,6 +93,7 @@ DecodedJob read_job(const Row& row) {
     job.child_session_ids = parse_ids(*children).value_or(std::vector<std::string>{});
   }
   job.stalled_since_ms = row.optional_int64_at(29);
+  static_assert(kJobColumnCount == 30, "read_job reads every column of DEVIN_ORCH_JOB_COLUMNS");
   return out;
 }
 

@@ -65,7 +65,8 @@ class StallFixture : public Stalls {
   // The job's history rows with this event name.
   std::size_t history_count(const std::string& key, std::string_view event) {
     std::size_t count = 0;
-    for (const auto& entry : show(key).at("history").as_array()) {
+    const json::object shown = show(key);  // outlives the loop over its history
+    for (const auto& entry : shown.at("history").as_array()) {
       if (entry.at("event").as_string() == event) ++count;
     }
     return count;

@@ -663,9 +663,9 @@ TEST_F(SqliteStoreTest, SchemaAcceptsEveryJobStateAndCountsThem) {
               SQLITE_OK)
         << name << ": " << producer.error();
   }
-  EXPECT_EQ(states, 11);
+  EXPECT_EQ(states, 12);
   const auto counts = store_->count_by_state().value();
-  EXPECT_EQ(counts.size(), 11U);
+  EXPECT_EQ(counts.size(), 12U);
   for (const auto& [state, count] : counts) EXPECT_EQ(count, 1) << core::to_string(state);
 }
 
