@@ -38,6 +38,8 @@ std::vector<std::string_view> differing_fields(const JobDefinition& stored,
   compare("messages", x.messages, y.messages);
   compare("complete_on", x.complete_on, y.complete_on);
   compare("fan_out", x.fan_out_enterprise, y.fan_out_enterprise);
+  compare("stall_after", x.stall.after, y.stall.after);
+  compare("stall_action", x.stall.action, y.stall.action);
   return fields;
 }
 

@@ -192,6 +192,9 @@ std::optional<FieldError> validate(const JobControls& controls) {
       return found;
     }
   }
+  if (controls.stall.after && controls.stall.after->count() <= 0) {
+    return problem("stall_after", "must be longer than zero");
+  }
   return std::nullopt;
 }
 

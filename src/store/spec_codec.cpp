@@ -368,6 +368,8 @@ std::string encode_controls(const core::JobControls& controls) {
   }
   if (controls.fan_out_enterprise) out["fan_out"] = "enterprise";
   if (!controls.notify.empty()) out["notify"] = notify_targets_json(controls.notify);
+  if (controls.stall.after) out["stall_after_ms"] = controls.stall.after->count();
+  if (controls.stall.action) out["stall_action"] = core::to_string(*controls.stall.action);
   return out.empty() ? std::string{} : json::serialize(out);
 }
 
@@ -429,6 +431,16 @@ result<void> decode_controls(std::string_view text, core::JobControls& controls,
       auto targets = notify_targets_from_json(value, &why);
       if (!targets) return fail(std::move(why));
       decoded.notify = std::move(*targets);
+    } else if (key == "stall_after_ms") {
+      if (!value.is_int64()) return fail("field 'stall_after_ms': expected an integer");
+      decoded.stall.after = core::Duration{value.as_int64()};
+    } else if (key == "stall_action") {
+      const auto action =
+          value.is_string() ? core::parse_stall_action(value.as_string()) : std::nullopt;
+      if (!action) {
+        return fail("field 'stall_action': expected \"report\", \"message\" or \"terminate\"");
+      }
+      decoded.stall.action = *action;
     } else {
       return fail("unknown field '" + std::string{key} + "'");
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "devin_orch/core/notify_target.hpp"
+#include "devin_orch/core/stall_rule.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -79,6 +80,7 @@ struct JobControls {
   bool fan_out_enterprise = false;  // one child job per organisation of the enterprise
   // Where this job's own notifications go (a producer's callback), beside the configured ones.
   std::vector<NotifyTarget> notify;
+  StallOverride stall;  // over the configured `stall` section (core/stall_rule.hpp)
 
   bool operator==(const JobControls&) const = default;
 };
@@ -108,6 +110,7 @@ enum class JobState {
   invalid,    // the definition could not be used
   cancelled,  // an operator cancelled it
   timed_out,  // its deadline passed and the session was terminated
+  stalled,    // its session made no progress for stall_after and was terminated
 };
 
 std::string_view to_string(JobState state) noexcept;
@@ -143,6 +146,9 @@ struct JobRecord {
   std::optional<std::int64_t> duplicate_watch_until_ms;
   // The session's child sessions as last recorded (reference §12); ended with the job.
   std::vector<std::string> child_session_ids;
+  // Since when its session is stalled, as last reported (core/stall_rule.hpp); none while it
+  // progresses. A restart does not report (or message) the same stall again.
+  std::optional<std::int64_t> stalled_since_ms;
 };
 
 // The tag that marks every session created for (key, generation). Stable across restarts and

@@ -118,6 +118,13 @@ class QueueStore : public virtual JobIntake {
   // A follow-up or waiting-policy message was sent; `messages_sent` is the new count.
   virtual StoreResult<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
                                            std::string_view message, core::TimePoint now) = 0;
+  // The job's running session has made no progress since `since_ms` (epoch ms) and the daemon
+  // reports it: stalled_since is set, last_error says `note` (which starts "stalled: "), a
+  // history row ("stalled") and a job.stalled notification are written. nullopt: it progresses
+  // again (stalled_since cleared, and last_error if it still holds a stall's note; `note` is
+  // unused). Only while the job runs; nothing otherwise.
+  virtual StoreResult<void> record_stall(std::int64_t job_id, std::optional<std::int64_t> since_ms,
+                                         std::string_view note, core::TimePoint now) = 0;
   // ---- organisation pauses the daemon itself decides (a 402 from the API, say) ----
   virtual StoreResult<void> pause_org(std::string_view org_id, std::string_view reason,
                                       std::string_view source, core::TimePoint now) = 0;

@@ -65,7 +65,7 @@ session_id, status, status_detail, url, attempts, error.
   --port PORT         ask this port instead of metrics.port
 
 States: queued, creating, running (in flight); finished, failed, suspended, dead, lost,
-invalid, cancelled, timed_out (terminal). See docs/architecture.md.
+invalid, cancelled, timed_out, stalled (terminal). See docs/architecture.md.
 
 Exit codes: 0 ok, 1 database failure, 2 bad usage or invalid config.
 )";

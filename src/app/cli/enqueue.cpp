@@ -4,6 +4,7 @@
 
 #include "devin_orch/app/cli/job_json.hpp"
 #include "devin_orch/app/config/job_api.hpp"
+#include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_diff.hpp"
@@ -51,6 +52,10 @@ for a job that is `invalid`: the corrected definition replaces it and it is queu
   --concurrency-key KEY the job's concurrency group (config `concurrency:` limits each)
   --devin-mode MODE     e.g. normal, fast, lite, ultra, fusion (passed to the API as given)
   --resumable BOOL      true or false: keep the session's VM after it stops (default: the API's)
+  --stall-after DURATION  report the session as stalled when it has not moved for DURATION
+                        (default: stall.after; docs/stalls.md)
+  --stall-action ACTION report, message or terminate (ends the job stalled); default:
+                        stall.action
   --file FILE           read jobs from a YAML job file (the format of jobs.files)
   --stdin               read one JSON object per line: {"key": ..., "prompt": ..., ...}
   --json                print a JSON array of {"key", "result"} instead of text
@@ -74,7 +79,7 @@ struct EnqueueEntry {
   std::vector<std::string_view> differs;  // changed: the fields that differ from the stored job
 };
 
-constexpr std::array<OptionSpec, 21> kEnqueueFlags{{
+constexpr std::array<OptionSpec, 23> kEnqueueFlags{{
     kConfigOption,
     {"--key", true},          {"--prompt", true},         {"--title", true},
     {"--tag", true, true},    {"--repo", true, true},     {"--org", true},
@@ -83,12 +88,13 @@ constexpr std::array<OptionSpec, 21> kEnqueueFlags{{
     {"--max-acu-limit", true}, {"--devin-mode", true},    {"--file", true},
     {"--stdin"},              kJsonOption,               {"--resumable", true},
     {"--child-playbook", true}, {"--concurrency-key", true},
+    {"--stall-after", true},     {"--stall-action", true},
 }};
 
 // The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
 // the operator typed.
 std::string_view flag_for(std::string_view field) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kFlags{{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kFlags{{
       {"key", "--key"},
       {"prompt", "--prompt"},
       {"title", "--title"},
@@ -103,6 +109,8 @@ std::string_view flag_for(std::string_view field) {
       {"devin_mode", "--devin-mode"},
       {"resumable", "--resumable"},
       {"concurrency_key", "--concurrency-key"},
+      {"stall_after", "--stall-after"},
+      {"stall_action", "--stall-action"},
   }};
   const std::string_view name = field.substr(0, field.find('['));
   for (const auto& [known, flag] : kFlags) {
@@ -152,6 +160,20 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
       return std::nullopt;
     }
     definition.spec.resumable = *text == "true";
+  }
+  if (const auto text = args.value("--stall-after")) {
+    definition.controls.stall.after = parse_duration(*text);
+    if (!definition.controls.stall.after) {
+      reason = "--stall-after needs a duration like 30m, got '" + *text + "'";
+      return std::nullopt;
+    }
+  }
+  if (const auto text = args.value("--stall-action")) {
+    definition.controls.stall.action = core::parse_stall_action(*text);
+    if (!definition.controls.stall.action) {
+      reason = "--stall-action needs report, message or terminate, got '" + *text + "'";
+      return std::nullopt;
+    }
   }
   for (const auto* name : {"--not-before", "--deadline"}) {
     if (const auto text = args.value(name)) {

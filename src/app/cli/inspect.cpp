@@ -185,6 +185,10 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
           *controls.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
   }
   if (controls.fan_out_enterprise) field(out, "fan_out", "enterprise");
+  if (controls.stall.after) field(out, "stall_after", format_duration(*controls.stall.after));
+  if (controls.stall.action) {
+    field(out, "stall_action", std::string{core::to_string(*controls.stall.action)});
+  }
 }
 
 std::string history_line(const store::HistoryEntry& entry) {

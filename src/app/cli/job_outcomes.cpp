@@ -184,7 +184,7 @@ std::optional<std::vector<core::JobState>> parse_fail_on(std::string_view text,
     if (!core::is_terminal(*state)) {
       error = "'" + std::string{name} +
               "' is not an ended state (finished, failed, suspended, dead, lost, invalid, "
-              "cancelled, timed_out)";
+              "cancelled, timed_out, stalled)";
       return std::nullopt;
     }
     if (std::ranges::find(states, *state) == states.end()) states.push_back(*state);
@@ -199,7 +199,7 @@ std::optional<std::vector<core::JobState>> parse_fail_on(std::string_view text,
 std::vector<core::JobState> ended_unfinished_states() {
   using core::JobState;
   return {JobState::failed, JobState::suspended, JobState::dead,     JobState::lost,
-          JobState::invalid, JobState::cancelled, JobState::timed_out};
+          JobState::invalid, JobState::cancelled, JobState::timed_out, JobState::stalled};
 }
 
 std::string describe_states(std::span<const core::JobState> states) {

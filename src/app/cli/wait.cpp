@@ -22,7 +22,7 @@ constexpr std::string_view kWaitHelp =
     R"(Usage: devin-orch wait [--config FILE] KEY... [--timeout DURATION] [--fail-on STATES] [--json]
 
 Waits until every named job has ended (finished, failed, suspended, dead, lost, invalid,
-cancelled or timed_out), then prints them as `ls` does, in the order of the keys. It only
+cancelled, timed_out or stalled), then prints them as `ls` does, in the order of the keys. It only
 reads the database: the daemon that works the queue may run in another process, or start
 later. Each job that ends while it waits is named on stderr.
 

@@ -667,6 +667,37 @@ std::vector<Section> sections(Config& c) {
            {"terminate_over_budget",
             [&c](Reader& r, const Entry& e) { r.boolean(e, c.spending.terminate_over_budget); }},
        }},
+      {"stall",
+       {
+           {"after",
+            [&c](Reader& r, const Entry& e) {
+              if (e.value.is_null()) {
+                c.stall.stall_after.reset();
+                return;
+              }
+              core::Duration after{0};
+              r.duration(e, after, false);
+              if (after.count() > 0) c.stall.stall_after = after;
+            }},
+           {"action",
+            [&c](Reader& r, const Entry& e) {
+              static constexpr std::array<std::string_view, 3> kActions{"report", "message",
+                                                                        "terminate"};
+              std::string chosen{core::to_string(c.stall.action)};
+              r.choice(e, chosen, kActions);
+              if (const auto action = core::parse_stall_action(chosen)) c.stall.action = *action;
+            }},
+           {"message",
+            [&c](Reader& r, const Entry& e) {
+              std::string message = c.stall.message;
+              r.string(e, message);
+              if (message.find_first_not_of(" \t\r\n") == std::string::npos) {
+                r.error_on(e, "must not be empty");
+              } else {
+                c.stall.message = std::move(message);
+              }
+            }},
+       }},
       {"metrics",
        {
            {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
@@ -1305,6 +1336,15 @@ std::string render_config(const Config& config) {
             config.spending.acus_per_month ? format_number(*config.spending.acus_per_month) : "~");
   out.plain("reserve_without_limit", format_number(config.spending.reserve_without_limit));
   out.plain("terminate_over_budget", config.spending.terminate_over_budget ? "true" : "false");
+
+  out.section("stall");
+  if (config.stall.stall_after) {
+    out.duration("after", *config.stall.stall_after);
+  } else {
+    out.plain("after", "~");
+  }
+  out.plain("action", std::string{core::to_string(config.stall.action)});
+  out.string("message", config.stall.message);
 
   out.section("metrics");
   out.plain("enabled", config.metrics.enabled ? "true" : "false");

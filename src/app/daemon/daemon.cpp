@@ -159,7 +159,10 @@ Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& sto
                  .holding_none = [this] { stand_by(); },
              }},
       gates_{services_, writer_, lease_},
-      poller_{services_, writer_, gates_, [this] { dispatcher_.slot_freed(); }},
+      poller_{services_, writer_, gates_, [this] { dispatcher_.slot_freed(); },
+              [this](const std::string& key, std::string reason) {
+                dispatcher_.end_stalled(key, std::move(reason));
+              }},
       creator_{services_, writer_, gates_,
                Creator::Callbacks{
                    .recorded =
@@ -352,6 +355,7 @@ void Daemon::refresh_gauges() {
   metrics.paused_organizations(static_cast<double>(paused.size()));
   metrics.paused_users(static_cast<double>(gates_.paused_users()));
   metrics.active_sessions(static_cast<double>(poller_.size()));
+  metrics.sessions_stalled(static_cast<double>(poller_.stalled()));
   metrics.creations_in_flight(static_cast<double>(creator_.size()));
   metrics.organizations_held(static_cast<double>(lease_.held().size()));
   metrics.requests_in_flight(gates_.requests_in_flight());

@@ -92,6 +92,12 @@ constexpr Family kPausedUsers{"devin_orch_paused_users",
 constexpr Family kActiveSessions{"devin_orch_active_sessions", "Sessions being polled."};
 constexpr Family kOrgsHeld{"devin_orch_organizations_held",
                            "Organisations whose lease this daemon holds (it works their jobs)."};
+constexpr Family kSessionsStalled{
+    "devin_orch_sessions_stalled",
+    "Running sessions that made no progress for their stall_after (stall.after), now."};
+constexpr Family kStalls{"devin_orch_stalls_total",
+                         "Stalls reported (a session that made no progress for its stall_after), "
+                         "by the action taken."};
 constexpr Family kCreationsInFlight{"devin_orch_creations_in_flight",
                                     "Jobs between intent and session."};
 constexpr Family kRequestsInFlight{"devin_orch_requests_in_flight",
@@ -124,7 +130,7 @@ constexpr std::array<std::string_view, 8> kStoreErrorKinds{
 constexpr std::array kEndedStates{core::JobState::finished,  core::JobState::failed,
                                   core::JobState::suspended, core::JobState::dead,
                                   core::JobState::lost,      core::JobState::cancelled,
-                                  core::JobState::timed_out};
+                                  core::JobState::timed_out, core::JobState::stalled};
 
 std::string_view lookup_result_name(LookupResult result) {
   switch (result) {
@@ -237,8 +243,9 @@ DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::strin
     jobs(state, 0);
   }
   counter(registry_, kSpendingTerminations);
+  each(kStalls, "action", std::array{"report", "message", "terminate"});
   for (const auto* family : {&kSpendingHeldOrgs, &kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
-                             &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
+                             &kSessionsStalled, &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
                              &kNotificationsPending}) {
     gauge(registry_, *family);
   }
@@ -262,6 +269,10 @@ void DaemonMetrics::spending_held(const std::string& org_id, core::SpendingWindo
 }
 
 void DaemonMetrics::spending_termination() { counter(registry_, kSpendingTerminations).inc(); }
+
+void DaemonMetrics::stall(core::StallAction action) {
+  counter(registry_, kStalls, one("action", core::to_string(action))).inc();
+}
 
 void DaemonMetrics::spending_committed(const std::string& org_id, core::SpendingWindow window,
                                        double acus) {
@@ -354,6 +365,10 @@ void DaemonMetrics::paused_organizations(double count) {
 }
 
 void DaemonMetrics::paused_users(double count) { gauge(registry_, kPausedUsers).set(count); }
+
+void DaemonMetrics::sessions_stalled(double count) {
+  gauge(registry_, kSessionsStalled).set(count);
+}
 
 void DaemonMetrics::active_sessions(double count) {
   gauge(registry_, kActiveSessions).set(count);

@@ -462,6 +462,15 @@ void Dispatcher::enforce_deadlines() {
   }
 }
 
+void Dispatcher::end_stalled(const std::string& key, std::string reason) {
+  auto found = services_.store.find(key);
+  if (!found || !*found) return;  // looked for again at the next poll that finds it stalled
+  core::JobRecord& job = **found;
+  if (job.state != core::JobState::running || terminating_.contains(job.id)) return;
+  end_by_termination(std::move(job), core::JobState::stalled, std::move(reason),
+                     /*archive=*/false);
+}
+
 void Dispatcher::handle_cancellations() {
   auto requested = services_.store.cancel_requests();
   if (!requested) return;

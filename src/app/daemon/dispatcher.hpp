@@ -53,6 +53,10 @@ class Dispatcher {
   // Something changed that only a full look notices (a reload of the job files).
   void look_again();
   void wake() { wakeup_.notify(); }
+  // The job's session is stalled and its stall action is `terminate`: the session is
+  // terminated (as for a deadline) and the job ends `stalled`. Nothing if it no longer runs or
+  // a termination is under way.
+  void end_stalled(const std::string& key, std::string reason);
 
  private:
   void watch_store();

@@ -24,7 +24,7 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 26> kFields{
+constexpr std::array<std::string_view, 28> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "child_playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
@@ -32,7 +32,7 @@ constexpr std::array<std::string_view, 26> kFields{
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
-    "notify",       "concurrency_key",
+    "notify",       "concurrency_key", "stall_after",   "stall_action",
 };
 
 
@@ -376,6 +376,25 @@ class JobReader {
             out.controls.complete_on = core::CompletionPolicy::on_finished;
           } else {
             fail(value, field, "complete_on must be stop or finished, got " + describe_yaml(value));
+          }
+        }
+      } else if (name == "stall_after") {
+        if (absent) continue;
+        if (auto text = this->text(key, value, field)) {
+          if (const auto after = parse_duration(*text)) {
+            out.controls.stall.after = *after;
+          } else {
+            fail(value, field, "expected a duration like 30m, got " + describe_yaml(value));
+          }
+        }
+      } else if (name == "stall_action") {
+        if (absent) continue;
+        if (auto text = this->text(key, value, field)) {
+          if (const auto action = core::parse_stall_action(*text)) {
+            out.controls.stall.action = *action;
+          } else {
+            fail(value, field, "stall_action must be report, message or terminate, got " +
+                                   describe_yaml(value));
           }
         }
       } else if (name == "fan_out") {

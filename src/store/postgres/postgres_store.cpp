@@ -1129,6 +1129,35 @@ StoreResult<void> PostgresStore::record_message(std::int64_t job_id, std::int64_
   });
 }
 
+StoreResult<void> PostgresStore::record_stall(std::int64_t job_id,
+                                              std::optional<std::int64_t> since_ms,
+                                              std::string_view note, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated =
+          since_ms
+              ? db.exec("UPDATE jobs SET stalled_since = $2::bigint, last_error = $3, "
+                        "updated_at = $4::bigint WHERE id = $1::bigint AND state = 'running'",
+                        Params{}.add(job_id).add(*since_ms).add(text_or_null(note)).add(
+                            core::to_epoch_ms(now)))
+              : db.exec("UPDATE jobs SET stalled_since = NULL, last_error = CASE WHEN "
+                        "last_error LIKE 'stalled: %' THEN NULL ELSE last_error END, "
+                        "updated_at = $2::bigint "
+                        "WHERE id = $1::bigint AND state = 'running' AND stalled_since IS NOT NULL",
+                        Params{}.add(job_id).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0 || !since_ms) return {};
+      if (auto logged = insert_event(db, job_id, now, "stalled", std::nullopt, std::nullopt,
+                                     std::nullopt, text_or_null(note));
+          !logged) {
+        return logged.error();
+      }
+      return append_job_notification(*impl_, job_id, core::EventType::job_stalled, now);
+    });
+  });
+}
+
 // ---- the operator's controls -------------------------------------------------------------
 
 namespace {
@@ -1197,8 +1226,8 @@ StoreResult<RetryResult> PostgresStore::retry(std::string_view key, core::TimePo
       if (!found) return found.error();
       if (!*found) return RetryResult::not_found;
       const auto [id, state] = **found;
-      static constexpr std::array<std::string_view, 6> kRetryable{
-          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      static constexpr std::array<std::string_view, 7> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out", "stalled"};
       if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
         return RetryResult::not_terminal;
       }
@@ -1207,7 +1236,7 @@ StoreResult<RetryResult> PostgresStore::retry(std::string_view key, core::TimePo
           "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
           "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
           "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
-          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, "
+          "messages_sent = 0, waiting_since = NULL, stalled_since = NULL, cancel_requested = 0, "
           "updated_at = $2::bigint, child_session_ids = NULL, children_acus = NULL "
           "WHERE id = $1::bigint",
           Params{}.add(id).add(core::to_epoch_ms(now)));

@@ -62,6 +62,8 @@ class PostgresStore final : public Store {
                                       core::TimePoint now) override;
   StoreResult<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
                                    std::string_view message, core::TimePoint now) override;
+  StoreResult<void> record_stall(std::int64_t job_id, std::optional<std::int64_t> since_ms,
+                                 std::string_view note, core::TimePoint now) override;
   StoreResult<std::vector<core::JobRecord>> past_deadline(core::TimePoint now) override;
   StoreResult<std::vector<core::JobRecord>> cancel_requests() override;
   StoreResult<CancelResult> request_cancel(std::string_view key, bool archive,

@@ -244,10 +244,22 @@ CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE st
 CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+// v4: the state `stalled` (docs/stalls.md) and since when the job's running session is
+// stalled as the daemon last reported it (NULL while it progresses; a restart does not report
+// the same stall again). The column's CHECK was named by PostgreSQL (jobs_state_check).
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'creating',
+    'running', 'finished', 'failed', 'suspended', 'dead', 'lost', 'invalid', 'cancelled',
+    'timed_out', 'stalled'));
+ALTER TABLE jobs ADD COLUMN stalled_since bigint;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 }};
 
 // Any constant of our own: the key of the advisory lock the migration holds.

@@ -240,7 +240,25 @@ CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE st
 CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
 )sql";
 
-constexpr std::array<Migration, 8> kMigrations{{
+// v9: the state `stalled` (a session that made no progress for stall_after was terminated;
+// docs/stalls.md) joins the state constraint. Edited in place as v4 did: every row that
+// satisfied the old text satisfies the new one.
+constexpr const char* kSchemaV9 = R"sql(
+UPDATE sqlite_schema SET sql = replace(sql,
+  'state = ''lost'' OR state = ''invalid'' OR state = ''cancelled'' OR state = ''timed_out'')',
+  'state = ''lost'' OR state = ''invalid'' OR state = ''cancelled'' OR state = ''timed_out'' OR
+      state = ''stalled'')')
+WHERE type = 'table' AND name = 'jobs';
+)sql";
+
+// v10: since when (epoch ms, the session's updated_at) the job's running session is stalled,
+// as the daemon last reported it; NULL while it progresses. Kept so a restart does not report
+// (or message) the same stall again.
+constexpr const char* kSchemaV10 = R"sql(
+ALTER TABLE jobs ADD COLUMN stalled_since INTEGER;
+)sql";
+
+constexpr std::array<Migration, 10> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
@@ -249,6 +267,8 @@ constexpr std::array<Migration, 8> kMigrations{{
     {6, kSchemaV6},
     {7, kSchemaV7},
     {8, kSchemaV8},
+    {9, kSchemaV9, /*edits_schema_text=*/true},
+    {10, kSchemaV10},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

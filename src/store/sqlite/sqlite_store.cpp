@@ -1407,6 +1407,42 @@ StoreResult<void> SqliteStore::record_message(std::int64_t job_id, std::int64_t 
   });
 }
 
+StoreResult<void> SqliteStore::record_stall(std::int64_t job_id,
+                                            std::optional<std::int64_t> since_ms,
+                                            std::string_view note, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated =
+          since_ms
+              ? db.execute("UPDATE jobs SET stalled_since = ?2, last_error = ?3, updated_at = ?4 "
+                           "WHERE id = ?1 AND state = 'running'",
+                           [&](Statement& s) {
+                             s.bind(1, job_id);
+                             s.bind(2, *since_ms);
+                             s.bind(3, text_or_null(note));
+                             s.bind(4, core::to_epoch_ms(now));
+                           })
+              : db.execute("UPDATE jobs SET stalled_since = NULL, last_error = CASE WHEN "
+                           "last_error LIKE 'stalled: %' THEN NULL ELSE last_error END, "
+                           "updated_at = ?2 "
+                           "WHERE id = ?1 AND state = 'running' AND stalled_since IS NOT NULL",
+                           [&](Statement& s) {
+                             s.bind(1, job_id);
+                             s.bind(2, core::to_epoch_ms(now));
+                           });
+      if (!updated) return updated.error();
+      if (db.changes() == 0 || !since_ms) return {};
+      if (auto logged = insert_event(db, job_id, now, "stalled", std::nullopt, std::nullopt,
+                                     std::nullopt, text_or_null(note));
+          !logged) {
+        return logged.error();
+      }
+      return append_job_notification(db, job_id, core::EventType::job_stalled, now);
+    });
+  });
+}
+
 // INDEXED BY: as for cancel_requests below; this one runs every second. In the index's order
 // (deadline, then id), so no sort: a sort sets up its buffers on every run.
 StoreResult<std::vector<core::JobRecord>> SqliteStore::past_deadline(core::TimePoint now) {
@@ -1507,8 +1543,8 @@ StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoin
       if (!*found) return RetryResult::not_found;
       const std::int64_t id = (*found)->first;
       const std::string state = (*found)->second;
-      static constexpr std::array<std::string_view, 6> kRetryable{
-          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      static constexpr std::array<std::string_view, 7> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out", "stalled"};
       if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
         return RetryResult::not_terminal;
       }
@@ -1517,7 +1553,7 @@ StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoin
           "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
           "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
           "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
-          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2, "
+          "messages_sent = 0, waiting_since = NULL, stalled_since = NULL, cancel_requested = 0, updated_at = ?2, "
           "child_session_ids = NULL, children_acus = NULL WHERE id = ?1",
           [&](Statement& s) {
             s.bind(1, id);

@@ -677,7 +677,7 @@ TEST_F(CliJobs, LsRefusesAnUnknownStateAndNamesTheValidOnes) {
   EXPECT_EQ(result.err,
             "devin-orch ls: unknown state 'queud' (did you mean 'queued'?); the states are "
             "queued, creating, running, finished, failed, suspended, dead, lost, invalid, "
-            "cancelled, timed_out\n"
+            "cancelled, timed_out, stalled\n"
             "see 'devin-orch ls --help'\n");
   EXPECT_THAT(cli("ls", {"--state", "sleeping"}).err,
               StartsWith("devin-orch ls: unknown state 'sleeping'; the states are queued, "));
@@ -1033,7 +1033,7 @@ TEST_F(CliJobs, RetryQueuesAnEndedJobAsANewGeneration) {
   EXPECT_EQ(queued.code, 4);
   EXPECT_EQ(queued.err,
             "devin-orch retry: gamma: cannot retry a job in state queued (only failed, "
-            "suspended, dead, lost, cancelled, timed_out)\n");
+            "suspended, dead, lost, cancelled, timed_out, stalled)\n");
   EXPECT_EQ(cli("retry", {"beta"}).code, 4) << "running";
   EXPECT_EQ(cli("retry", {"nope"}).code, 3);
   EXPECT_EQ(cli("retry", {"nope"}).err, "devin-orch retry: no job has the key 'nope'\n");

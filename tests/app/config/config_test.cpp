@@ -254,6 +254,34 @@ TEST_F(ConfigTest, ConcurrencyGroupsAreAListOfPatternsWithLimits) {
   }
 }
 
+TEST_F(ConfigTest, StallDetectionIsOffByDefaultAndRoundTrips) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_FALSE(result.config->stall.stall_after);
+  EXPECT_EQ(result.config->stall.action, core::StallAction::report);
+  EXPECT_THAT(render_config(*result.config), HasSubstr("stall:\n  after: ~\n  action: report\n"));
+
+  result = load("api:\n  org_id: o\nstall:\n  after: 30m\n  action: message\n"
+                "  message: \"Still with us?\"\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->stall.stall_after, core::Duration{30min});
+  EXPECT_EQ(result.config->stall.action, core::StallAction::message);
+  EXPECT_EQ(result.config->stall.message, "Still with us?");
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->stall, result.config->stall);
+
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"  after: 0s\n", "must be greater than 0s"},
+           {"  action: kill\n", "must be one of report, message, terminate, got 'kill'"},
+           {"  message: \" \"\n", "must not be empty"}}) {
+    result = load("api:\n  org_id: o\nstall:\n" + bad);
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
+    EXPECT_EQ(result.errors[0].line, 4) << bad;
+    EXPECT_EQ(result.errors[0].reason, reason) << bad;
+  }
+}
+
 TEST_F(ConfigTest, TheLeaseLapseHasSaneBounds) {
   auto result = load("api:\n  org_id: o\nlease:\n  ttl: 4s\n");
   ASSERT_TRUE(result.config);
@@ -1014,8 +1042,8 @@ TEST_F(NotifyConfigTest, BadReceiversAreLocated) {
   EXPECT_EQ(error_for("  webhooks:\n    - url: https://a.example/x\n      events: [job.done]\n"),
             ":6:16: notify.webhooks[0].events[0]: unknown event 'job.done'; the events are "
             "job.finished, job.failed, job.suspended, job.dead, job.lost, job.timed_out, "
-            "job.cancelled, job.waiting_for_user, job.duplicate_terminated, org.paused, "
-            "org.resumed");
+            "job.cancelled, job.waiting_for_user, job.duplicate_terminated, job.stalled, "
+            "org.paused, org.resumed");
   EXPECT_EQ(error_for("  webhooks:\n    - events: [job.failed]\n"),
             ":5:7: notify.webhooks[0].url: missing required field 'url'");
   EXPECT_EQ(error_for("  slack:\n    - url: https://hooks.slack.com/x\n      secret_file: /s\n"),

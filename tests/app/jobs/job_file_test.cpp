@@ -581,6 +581,35 @@ TEST(JobFileControls, EveryControlIsReadAndKeptOnTheDefinition) {
   EXPECT_EQ(load.jobs[2].controls, core::JobControls{});
 }
 
+TEST(JobFileControls, StallControlsAreReadAndChecked) {
+  const auto load = parse_job_text(R"(- key: watched
+  prompt: do it
+  stall_after: 45m
+  stall_action: terminate
+- key: zero
+  prompt: p
+  stall_after: 0s
+- key: vague
+  prompt: p
+  stall_after: a while
+- key: violent
+  prompt: p
+  stall_action: kill
+)",
+                                   "jobs.yaml");
+  ASSERT_EQ(load.jobs.size(), 1U);
+  EXPECT_EQ(load.jobs[0].controls.stall.after, std::chrono::minutes{45});
+  EXPECT_EQ(load.jobs[0].controls.stall.action, core::StallAction::terminate);
+  ASSERT_EQ(load.invalid.size(), 3U);
+  EXPECT_EQ(load.invalid[0].diagnostic.field, "jobs[1].stall_after");
+  EXPECT_EQ(load.invalid[0].diagnostic.reason, "must be longer than zero");
+  EXPECT_EQ(load.invalid[1].diagnostic.field, "jobs[2].stall_after");
+  EXPECT_EQ(load.invalid[1].diagnostic.reason, "expected a duration like 30m, got 'a while'");
+  EXPECT_EQ(load.invalid[2].diagnostic.field, "jobs[3].stall_action");
+  EXPECT_EQ(load.invalid[2].diagnostic.reason,
+            "stall_action must be report, message or terminate, got 'kill'");
+}
+
 TEST(JobFileControls, BadControlsMakeTheJobInvalidWithTheField) {
   const auto load = parse_job_text(R"(- key: a
   prompt: p

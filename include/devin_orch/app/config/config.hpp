@@ -7,6 +7,7 @@
 #include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
+#include "devin_orch/core/stall_rule.hpp"
 #include "devin_orch/core/time.hpp"
 
 #include <cstddef>
@@ -147,6 +148,10 @@ struct SpendingConfig {
   bool terminate_over_budget = false;
 };
 
+// Stall detection (docs/stalls.md): `after` (none: off), `action`, `message`. A job's own
+// stall_after / stall_action override the first two (core::stall_policy_for).
+using StallConfig = core::StallPolicy;
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -196,6 +201,7 @@ struct Config {
   // Concurrency groups (docs/concurrency.md): the top-level `concurrency:` list, in order; the
   // first pattern a job's concurrency_key matches limits it. Empty: no job is held for its key.
   std::vector<core::ConcurrencyLimit> concurrency;
+  StallConfig stall;
   MetricsConfig metrics;
   DashboardConfig dashboard;
   NotifyConfig notify;
