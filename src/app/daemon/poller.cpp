@@ -650,7 +650,7 @@ awaitable<void> Poller::report_stall(Org& org, std::string session_id, std::int6
   }
   if (!recorded || !tracked_.contains(session_id)) co_return;
   auto sent = co_await gates_.call(org, core::RequestKind::other, ApiOperation::message, [&] {
-    return services_.client.send_message(org.org_id, session_id, policy.message);
+    return services_.client_for(org.org_id).send_message(org.org_id, session_id, policy.message);
   });
   if (!sent) co_return;  // shutting down
   if (sent->outcome.ok()) {
