@@ -244,10 +244,23 @@ CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE st
 CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+// v4: the URLs of a job's uploaded attachments (SQLite's v9), written before the job's create
+// intent so that neither a retry nor a restart uploads a file twice. Deleted with the job.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE job_attachments (
+  job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  path text NOT NULL,
+  url text NOT NULL,
+  uploaded_at bigint NOT NULL,
+  PRIMARY KEY (job_id, path)
+);
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 }};
 
 // Any constant of our own: the key of the advisory lock the migration holds.

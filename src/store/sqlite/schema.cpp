@@ -240,7 +240,20 @@ CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE st
 CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
 )sql";
 
-constexpr std::array<Migration, 8> kMigrations{{
+// v9: the URLs of a job's uploaded attachments (docs/jobs.md, attachments), one row per file,
+// written before the job's create intent so that neither a retry nor a restart uploads a file
+// twice. Deleted with the job.
+constexpr const char* kSchemaV9 = R"sql(
+CREATE TABLE job_attachments (
+  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  url TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  PRIMARY KEY (job_id, path)
+) STRICT;
+)sql";
+
+constexpr std::array<Migration, 9> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
@@ -249,6 +262,7 @@ constexpr std::array<Migration, 8> kMigrations{{
     {6, kSchemaV6},
     {7, kSchemaV7},
     {8, kSchemaV8},
+    {9, kSchemaV9},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {
