@@ -6,7 +6,9 @@
 #include "devin_orch/app/cli/job_outcomes.hpp"
 #include "devin_orch/app/cli/job_views.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
+#include "devin_orch/app/jobs/attachment_files.hpp"
 #include "devin_orch/core/job_diff.hpp"
+#include "devin_orch/store/spec_codec.hpp"
 
 #include <boost/json.hpp>
 
@@ -113,6 +115,11 @@ server::HttpResponse api_enqueue(Context& context) {
   std::string reason;
   const auto definition = parse_job_object(value.get_object(), &reason);
   if (!definition) return json_error(400, reason);
+  // The files are read by this process when their upload is due: they must be usable here.
+  if (const auto problem =
+          check_attachment_files(definition->spec, context.config.attachments.max_bytes)) {
+    return json_error(400, store::field_error_text(*problem));
+  }
   const auto added = context.store.add_job(*definition, kSource, context.now);
   if (!added) return json_error(500, store_problem(added.error()));
   const json::string_view key = definition->key;

@@ -4,6 +4,7 @@
 
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/core/api_version.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
 #include "devin_orch/core/time.hpp"
@@ -133,6 +134,13 @@ struct SpendingConfig {
   bool terminate_over_budget = false;
 };
 
+// Files jobs attach (a job's `attachments`): checked when the job is read, uploaded once each
+// before its first create.
+struct AttachmentsConfig {
+  std::int64_t max_bytes = core::job_limits::default_max_attachment_bytes;  // per file
+  core::Duration upload_timeout = 60s;  // one upload request, the whole exchange
+};
+
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
   std::string address = "127.0.0.1";  // an IP address; 0.0.0.0 exposes it to the network
@@ -179,6 +187,7 @@ struct Config {
   LeaseConfig lease;
   RetentionConfig retention;
   SpendingConfig spending;
+  AttachmentsConfig attachments;
   MetricsConfig metrics;
   DashboardConfig dashboard;
   NotifyConfig notify;

@@ -6,8 +6,10 @@
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/job.hpp"
+#include "devin_orch/core/job_validation.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -29,6 +31,9 @@ struct JobFileLimits {
   // The API the jobs will be created through: a job using a field that API lacks is invalid
   // (core::validate decides which, docs/api-v1.md lists them).
   core::ApiVersion api_version = core::ApiVersion::v3;
+  // Each attached file must be a readable regular file of at most this many bytes (config
+  // attachments.max_bytes); relative paths resolve against the job file's directory.
+  std::int64_t max_attachment_bytes = core::job_limits::default_max_attachment_bytes;
 };
 
 // One entry per invalid job, describing its first problem. A job repeating an earlier key has

@@ -4,6 +4,7 @@
 // corrected definition mends a job that is `invalid` (JobIntake::add_job).
 #pragma once
 
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/time.hpp"
 #include "devin_orch/store/job_intake.hpp"
@@ -25,6 +26,8 @@ struct LoadReport {
 // `api_version`: jobs using a field that API lacks are reported invalid (core::validate).
 LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
                                core::TimePoint now,
-                               core::ApiVersion api_version = core::ApiVersion::v3);
+                               core::ApiVersion api_version = core::ApiVersion::v3,
+                               std::int64_t max_attachment_bytes =
+                                   core::job_limits::default_max_attachment_bytes);
 
 }  // namespace devin_orch::app
