@@ -23,7 +23,7 @@ core::JobSpec full_spec() {
       .structured_output_schema = R"({"type":"object","properties":{"ok":{"type":"boolean"}}})",
       .devin_mode = "fast",
       .resumable = false,
-      .attachments = {"/srv/jobs/notes.txt", "/srv/jobs/tr\xC3\xA1ce.bin"},
+      .attachments = {"/srv/jobs/notes.txt", "/srv/jobs/tr\xC3\xA1" "ce.bin"},
   };
 }
 

@@ -392,7 +392,7 @@ TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   auto reopened = SqliteStore::open({.path = db_path_.string()});
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error(), errc::database_error);
-  EXPECT_EQ(reopened.error().detail, "database schema version 9 is newer than this devin-orch supports (" +
+  EXPECT_EQ(reopened.error().detail, "database schema version 10 is newer than this devin-orch supports (" +
                        std::to_string(latest_schema_version()) + ")");
 }
 
