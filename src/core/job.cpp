@@ -10,7 +10,7 @@
 namespace devin_orch::core {
 namespace {
 
-constexpr std::array<std::pair<JobState, std::string_view>, 11> kStateNames{{
+constexpr std::array<std::pair<JobState, std::string_view>, 12> kStateNames{{
     {JobState::queued, "queued"},
     {JobState::creating, "creating"},
     {JobState::running, "running"},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<JobState, std::string_view>, 11> kStateNames{{
     {JobState::invalid, "invalid"},
     {JobState::cancelled, "cancelled"},
     {JobState::timed_out, "timed_out"},
+    {JobState::stalled, "stalled"},
 }};
 
 constexpr auto kAllStates = [] {

@@ -26,6 +26,7 @@ std::vector<std::string_view> differing_fields(const JobDefinition& stored,
   compare("secret_ids", a.secret_ids, b.secret_ids);
   compare("repos", a.repos, b.repos);
   compare("max_acu_limit", a.max_acu_limit, b.max_acu_limit);
+  compare("concurrency_key", a.concurrency_key, b.concurrency_key);
   compare("structured_output_schema", a.structured_output_schema, b.structured_output_schema);
   compare("devin_mode", a.devin_mode, b.devin_mode);
   compare("resumable", a.resumable, b.resumable);
@@ -38,6 +39,8 @@ std::vector<std::string_view> differing_fields(const JobDefinition& stored,
   compare("messages", x.messages, y.messages);
   compare("complete_on", x.complete_on, y.complete_on);
   compare("fan_out", x.fan_out_enterprise, y.fan_out_enterprise);
+  compare("stall_after", x.stall.after, y.stall.after);
+  compare("stall_action", x.stall.action, y.stall.action);
   return fields;
 }
 

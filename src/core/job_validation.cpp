@@ -1,6 +1,8 @@
 // The value rules of a job, in the order validate() applies them, and the reasons they give.
 #include "devin_orch/core/job_validation.hpp"
 
+#include "devin_orch/core/concurrency_groups.hpp"
+
 #include <algorithm>
 
 namespace devin_orch::core {
@@ -138,6 +140,11 @@ std::optional<FieldError> validate(const JobSpec& spec) {
   }
   // Any mode the API may know: the set has grown twice in a year (docs/queue.md).
   if (auto found = check_optional_name("devin_mode", spec.devin_mode)) return found;
+  if (spec.concurrency_key) {
+    if (auto reason = concurrency_key_problem(*spec.concurrency_key)) {
+      return problem("concurrency_key", std::move(*reason));
+    }
+  }
   for (std::size_t i = 0; i < spec.session_secrets.size(); ++i) {
     const SessionSecretRef& secret = spec.session_secrets[i];
     const std::string field = "session_secrets[" + std::to_string(i) + "]";
@@ -210,6 +217,9 @@ std::optional<FieldError> validate(const JobControls& controls) {
     if (auto found = validate(controls.notify[i], "notify[" + std::to_string(i) + "]")) {
       return found;
     }
+  }
+  if (controls.stall.after && controls.stall.after->count() <= 0) {
+    return problem("stall_after", "must be longer than zero");
   }
   return std::nullopt;
 }

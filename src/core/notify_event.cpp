@@ -14,6 +14,7 @@ std::optional<EventType> end_event(JobState state) noexcept {
     case JobState::lost: return EventType::job_lost;
     case JobState::timed_out: return EventType::job_timed_out;
     case JobState::cancelled: return EventType::job_cancelled;
+    case JobState::stalled: return EventType::job_stalled;
     case JobState::queued:
     case JobState::creating:
     case JobState::running:

@@ -17,6 +17,7 @@ std::string_view to_string(EventType type) noexcept {
     case EventType::job_cancelled: return "job.cancelled";
     case EventType::job_waiting_for_user: return "job.waiting_for_user";
     case EventType::job_duplicate_terminated: return "job.duplicate_terminated";
+    case EventType::job_stalled: return "job.stalled";
     case EventType::org_paused: return "org.paused";
     case EventType::org_resumed: return "org.resumed";
   }

@@ -21,6 +21,19 @@ std::optional<StallAction> parse_stall_action(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+bool stall_applies(std::string_view status, const std::optional<std::string>& detail) noexcept {
+  if (status != "running") return false;
+  return !detail || (*detail != "waiting_for_user" && *detail != "waiting_for_approval" &&
+                     *detail != "finished");
+}
+
+StallPolicy stall_policy_for(const StallPolicy& configured, const StallOverride& job) {
+  StallPolicy policy = configured;
+  if (job.after) policy.stall_after = *job.after;
+  if (job.action) policy.action = *job.action;
+  return policy;
+}
+
 StallWatch::Step StallWatch::observe(const ProgressMark& mark, TimePoint now) {
   bool moved = !since_ || mark.updated_at > *since_;
   TimePoint since = since_ ? std::max(*since_, mark.updated_at) : mark.updated_at;

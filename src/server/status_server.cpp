@@ -1,137 +1,55 @@
-// The status listener's only Beast translation unit: the accept loop with its connection cap, one
-// coroutine per keep-alive connection with a deadline on every read and write, and the routing of
-// /metrics, /healthz and /readyz.
+// The status listener's routes: /metrics for Prometheus, /healthz and /readyz, served by the
+// one HTTP listener (http_listener.cpp) that also carries the dashboard.
 #include "devin_orch/server/status_server.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include "devin_orch/server/http_listener.hpp"
 
-#include <algorithm>
-#include <array>
-#include <chrono>
-#include <list>
-#include <optional>
 #include <string_view>
 
 namespace devin_orch::server {
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
-
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-// A scrape request is a request line and a few headers; anything bigger is not Prometheus.
-constexpr std::uint32_t kHeaderLimit = 8 << 10;
-constexpr std::uint64_t kBodyLimit = 8 << 10;
-// Out of file descriptors, every accept fails at once: pause rather than spin the loop.
-constexpr auto kAcceptRetryDelay = std::chrono::milliseconds{100};
-constexpr auto kDrainTimeout = std::chrono::milliseconds{1000};
-constexpr std::size_t kDrainLimit = 64 << 10;
 constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 constexpr std::string_view kExposition = "text/plain; version=0.0.4; charset=utf-8";
+// A scrape request is a request line and a few headers; anything bigger is not Prometheus.
+constexpr std::size_t kBodyLimit = 8 << 10;
 
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
-
-// Read failures that deserve an answer before closing; timeouts, resets and a client that went
-// away get none.
-std::optional<http::status> status_for_read_error(const boost::system::error_code& ec) {
-  if (ec == http::error::header_limit) return http::status::request_header_fields_too_large;
-  if (ec == http::error::body_limit) return http::status::payload_too_large;
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
-  if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
-    return http::status::bad_request;
-  }
-  return std::nullopt;
-}
-
-std::string endpoint_text(const net::ip::address& address, std::uint16_t port) {
-  const auto host = address.to_string();
-  return (address.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(port);
+HttpResponse plain(int status, std::string body) {
+  return HttpResponse{status, std::string{kTextPlain}, {}, std::move(body)};
 }
 
 }  // namespace
 
 struct StatusServer::Impl {
-  Impl(net::any_io_executor ex, StatusServerOptions opts, MetricsRegistry& metrics,
-       std::function<Readiness()> is_ready, std::function<void()> refresh)
-      : executor{ex},
-        options{std::move(opts)},
-        registry{metrics},
-        ready{std::move(is_ready)},
-        before_scrape{std::move(refresh)},
-        acceptor{ex},
-        accept_retry{ex} {}
+  Impl(MetricsRegistry& metrics, std::function<Readiness()> is_ready,
+       std::function<void()> refresh)
+      : registry{metrics}, ready{std::move(is_ready)}, before_scrape{std::move(refresh)} {}
 
-  net::any_io_executor executor;
-  StatusServerOptions options;
   MetricsRegistry& registry;
   std::function<Readiness()> ready;
   std::function<void()> before_scrape;
-  tcp::acceptor acceptor;
-  net::steady_timer accept_retry;
-  // Owned here rather than by the coroutines so stop() can reach every open connection.
-  using Connections = std::list<beast::tcp_stream>;
-  Connections connections;
-  std::uint16_t bound_port = 0;
-  bool stopped = false;
+  std::unique_ptr<HttpListener> listener;
 
-  void stop() noexcept {
-    if (stopped) return;
-    stopped = true;
-    boost::system::error_code ignored;
-    acceptor.close(ignored);
-    try {
-      accept_retry.cancel();
-      // Completions are posted, never run inline, so the coroutines cannot erase from the list
-      // while this loop walks it.
-      for (auto& stream : connections) stream.close();
-    } catch (...) {
-      // Cancelling a timer only throws on broken invariants in Asio; nothing useful to do here.
-    }
-  }
-
-  Response respond(const Request& request) {
-    Response response;
-    response.version(request.version());
-    response.keep_alive(request.keep_alive());
-    response.set(http::field::content_type, kTextPlain);
-    const auto target = request.target();
+  HttpResponse respond(const HttpRequest& request) {
+    const std::string_view target = request.target;
     const auto path = target.substr(0, target.find('?'));
-    const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz";
-    const bool readable = request.method() == http::verb::get ||
-                          request.method() == http::verb::head;
-    if (!known) {
-      response.result(http::status::not_found);
-      response.body() = "not found";
-    } else if (!readable) {
-      response.result(http::status::method_not_allowed);
-      response.set(http::field::allow, "GET, HEAD");
-      response.body() = "method not allowed";
-    } else if (path == "/healthz") {
-      // Answering at all proves the event loop turns; nothing else to check.
-      response.result(http::status::ok);
-      response.body() = "ok";
-    } else if (path == "/readyz") {
-      const Readiness readiness = call_ready();
-      response.result(readiness.ready ? http::status::ok : http::status::service_unavailable);
-      response.body() = readiness.ready ? "ready" : "not ready";
-      if (!readiness.ready && !readiness.detail.empty()) response.body() += ": " + readiness.detail;
-    } else {
-      scrape(response);
+    if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
+      return plain(404, "not found");
     }
-    response.prepare_payload();
-    // HEAD keeps the Content-Length a GET would have, without the body.
-    if (request.method() == http::verb::head) response.body().clear();
-    return response;
+    if (request.method != "GET" && request.method != "HEAD") {
+      auto answer = plain(405, "method not allowed");
+      answer.headers.emplace_back("Allow", "GET, HEAD");
+      return answer;
+    }
+    // Answering at all proves the event loop turns; nothing else to check.
+    if (path == "/healthz") return plain(200, "ok");
+    if (path == "/readyz") {
+      const Readiness readiness = call_ready();
+      std::string body = readiness.ready ? "ready" : "not ready";
+      if (!readiness.ready && !readiness.detail.empty()) body += ": " + readiness.detail;
+      return plain(readiness.ready ? 200 : 503, std::move(body));
+    }
+    return scrape();
   }
 
   Readiness call_ready() noexcept {
@@ -143,98 +61,12 @@ struct StatusServer::Impl {
     }
   }
 
-  void scrape(Response& response) noexcept {
+  HttpResponse scrape() noexcept {
     try {
       if (before_scrape) before_scrape();
-      response.body() = registry.render();
-      response.result(http::status::ok);
-      response.set(http::field::content_type, kExposition);
+      return HttpResponse{200, std::string{kExposition}, {}, registry.render()};
     } catch (...) {
-      response.result(http::status::internal_server_error);
-      response.body() = "scrape failed";
-    }
-  }
-
-  // Answers a request that cannot be served and leaves the connection half-closed. Closing with
-  // unread request bytes would make the kernel send a reset that can destroy the answer before the
-  // client reads it, so the rest of the request is drained briefly first (a lingering close).
-  static net::awaitable<void> reject(Impl& self, beast::tcp_stream& stream, http::status status) {
-    Response response{status, 11};
-    response.set(http::field::content_type, kTextPlain);
-    response.keep_alive(false);
-    response.body() = std::string{http::obsolete_reason(status)};
-    response.prepare_payload();
-    stream.expires_after(self.options.read_timeout);
-    auto [write_ec, written] = co_await http::async_write(stream, response, use_tuple);
-    if (write_ec || self.stopped) co_return;
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.expires_after(std::min<std::chrono::steady_clock::duration>(self.options.read_timeout,
-                                                                       kDrainTimeout));
-    std::array<char, 4096> sink;
-    std::size_t drained = 0;
-    while (drained < kDrainLimit && !self.stopped) {
-      auto [read_ec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
-      if (read_ec) break;
-      drained += n;
-    }
-  }
-
-  static net::awaitable<void> serve(std::shared_ptr<Impl> self, Connections::iterator it) {
-    struct Release {
-      Impl& impl;
-      Connections::iterator it;
-      ~Release() { impl.connections.erase(it); }  // destroys, and so closes, the stream
-    } release{*self, it};
-    beast::tcp_stream& stream = *it;
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(kHeaderLimit);
-      parser.body_limit(kBodyLimit);
-      // A fresh deadline per request also bounds how long an idle keep-alive connection lingers,
-      // and it covers the whole request, so trickling bytes (slowloris) does not extend it.
-      stream.expires_after(self->options.read_timeout);
-      auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
-      if (self->stopped) co_return;
-      if (read_ec) {
-        if (const auto status = status_for_read_error(read_ec)) {
-          co_await reject(*self, stream, *status);
-        }
-        co_return;
-      }
-      Response response = self->respond(parser.get());
-      stream.expires_after(self->options.read_timeout);
-      auto [write_ec, written] = co_await http::async_write(stream, response, use_tuple);
-      if (write_ec || self->stopped) co_return;
-      if (!response.keep_alive()) {
-        boost::system::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        co_return;
-      }
-    }
-  }
-
-  static net::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
-    while (!self->stopped) {
-      auto [ec, socket] = co_await self->acceptor.async_accept(use_tuple);
-      if (self->stopped) co_return;
-      if (ec) {
-        self->accept_retry.expires_after(kAcceptRetryDelay);
-        co_await self->accept_retry.async_wait(use_tuple);
-        continue;
-      }
-      if (self->connections.size() >= self->options.max_connections) {
-        // Refusing outright keeps the slots for real scrapers instead of queueing behind idlers.
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        continue;
-      }
-      socket.set_option(tcp::no_delay{true}, ec);
-      // Counted here, synchronously, so a burst of accepts cannot overshoot the cap.
-      self->connections.emplace_back(std::move(socket));
-      net::co_spawn(self->executor, serve(self, std::prev(self->connections.end())),
-                    net::detached);
+      return plain(500, "scrape failed");
     }
   }
 };
@@ -243,52 +75,32 @@ StatusServer::StatusServer(std::shared_ptr<Impl> impl) : impl_{std::move(impl)} 
 
 StatusServer::~StatusServer() { stop(); }
 
-std::uint16_t StatusServer::port() const noexcept { return impl_->bound_port; }
+std::uint16_t StatusServer::port() const noexcept { return impl_->listener->port(); }
 
-void StatusServer::stop() noexcept { impl_->stop(); }
+void StatusServer::stop() noexcept { impl_->listener->stop(); }
 
-result<std::unique_ptr<StatusServer>> StatusServer::start(net::any_io_executor executor,
+result<std::unique_ptr<StatusServer>> StatusServer::start(boost::asio::any_io_executor executor,
                                                           StatusServerOptions options,
                                                           MetricsRegistry& registry,
                                                           std::function<Readiness()> ready,
                                                           std::function<void()> before_scrape,
                                                           std::string* error) {
-  const auto fail = [&](boost::system::error_code ec, std::string message) {
-    if (error) *error = "status server: " + std::move(message);
-    return result<std::unique_ptr<StatusServer>>{ec};
-  };
-  try {
-    if (options.max_connections == 0) {
-      return fail(make_error_code(errc::invalid_config), "max_connections must be at least 1");
-    }
-    if (options.read_timeout <= core::Duration::zero()) {
-      return fail(make_error_code(errc::invalid_config), "read_timeout must be positive");
-    }
-    boost::system::error_code ec;
-    const auto address = net::ip::make_address(options.address, ec);
-    if (ec) {
-      return fail(make_error_code(errc::invalid_config),
-                  "listen address '" + options.address + "' is not an IP address");
-    }
-    const tcp::endpoint endpoint{address, options.port};
-    auto impl = std::make_shared<Impl>(executor, std::move(options), registry, std::move(ready),
-                                       std::move(before_scrape));
-    impl->acceptor.open(endpoint.protocol(), ec);
-    // Lets a restarted daemon rebind while old connections sit in TIME_WAIT; on Linux it does not
-    // let two listeners share the port.
-    if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address{true}, ec);
-    if (!ec) impl->acceptor.bind(endpoint, ec);
-    if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
-    if (!ec) impl->bound_port = impl->acceptor.local_endpoint(ec).port();
-    if (ec) {
-      return fail(ec, "cannot listen on " + endpoint_text(address, endpoint.port()) + ": " +
-                          ec.message());
-    }
-    net::co_spawn(impl->executor, Impl::accept_loop(impl), net::detached);
-    return std::unique_ptr<StatusServer>{new StatusServer{std::move(impl)}};
-  } catch (const std::exception& e) {
-    return fail(make_error_code(errc::invalid_config), std::string{"cannot start: "} + e.what());
-  }
+  auto impl = std::make_shared<Impl>(registry, std::move(ready), std::move(before_scrape));
+  auto listener = HttpListener::start(
+      std::move(executor),
+      HttpListenerOptions{.name = "status server",
+                          .address = std::move(options.address),
+                          .port = options.port,
+                          .max_connections = options.max_connections,
+                          .max_body_bytes = kBodyLimit,
+                          .read_timeout = options.read_timeout},
+      // The listener calls the handler only until stop(), which the server's destructor runs,
+      // so the raw pointer never outlives the Impl.
+      [state = impl.get()](const HttpRequest& request) { return state->respond(request); }, {},
+      error);
+  if (!listener) return listener.error();
+  impl->listener = std::move(*listener);
+  return std::unique_ptr<StatusServer>{new StatusServer{std::move(impl)}};
 }
 
 }  // namespace devin_orch::server

@@ -20,7 +20,11 @@ namespace devin_orch::store {
   "id, key, org_id, priority, spec, state, generation, attempts, creation_tag, intent_at, " \
   "session_id, session_url, status, status_detail, last_error, created_at, updated_at, "    \
   "not_before, deadline, max_attempts, controls, parent_key, messages_sent, waiting_since, "  \
-  "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids"
+  "cancel_requested, started_at, sends, duplicate_watch_until, child_session_ids, "           \
+  "stalled_since"
+
+// How many columns DEVIN_ORCH_JOB_COLUMNS names: where a query's own columns after them begin.
+inline constexpr int kJobColumnCount = 30;
 
 std::optional<std::string> text_or_null(std::string_view text);
 std::string serialise_pull_requests(const std::vector<core::PullRequest>& pull_requests);
@@ -88,6 +92,8 @@ DecodedJob read_job(const Row& row) {
   if (const auto children = row.optional_text_at(28)) {
     job.child_session_ids = parse_ids(*children).value_or(std::vector<std::string>{});
   }
+  job.stalled_since_ms = row.optional_int64_at(29);
+  static_assert(kJobColumnCount == 30, "read_job reads every column of DEVIN_ORCH_JOB_COLUMNS");
   return out;
 }
 

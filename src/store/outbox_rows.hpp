@@ -44,7 +44,7 @@ struct JobFacts {
 
 template <class Row>
 JobFacts read_job_facts(const Row& row) {
-  constexpr int first = 29;  // after DEVIN_ORCH_JOB_COLUMNS
+  constexpr int first = kJobColumnCount;  // after DEVIN_ORCH_JOB_COLUMNS
   JobFacts facts;
   facts.job = read_job(row).record;
   facts.source = row.text_at(first);

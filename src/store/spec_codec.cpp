@@ -160,6 +160,8 @@ std::string encode_spec(const core::JobSpec& spec) {
     out["session_secrets"] = std::move(secrets);
   }
   if (!spec.attachments.empty()) out["attachments"] = string_array(spec.attachments);
+  // Last, so that the text of every spec without one stays what it was.
+  if (spec.concurrency_key) out["concurrency_key"] = *spec.concurrency_key;
   return json::serialize(out);
 }
 
@@ -229,6 +231,8 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
       }
     } else if (key == "devin_mode") {
       ok = decoder.string_field(key, value, spec.devin_mode.emplace());
+    } else if (key == "concurrency_key") {
+      ok = decoder.string_field(key, value, spec.concurrency_key.emplace());
     } else if (key == "resumable") {
       // A JSON bool only: the API refuses "true" as a string, so the queue does too.
       if (value.is_null()) {
@@ -367,6 +371,8 @@ std::string encode_controls(const core::JobControls& controls) {
   }
   if (controls.fan_out_enterprise) out["fan_out"] = "enterprise";
   if (!controls.notify.empty()) out["notify"] = notify_targets_json(controls.notify);
+  if (controls.stall.after) out["stall_after_ms"] = controls.stall.after->count();
+  if (controls.stall.action) out["stall_action"] = core::to_string(*controls.stall.action);
   return out.empty() ? std::string{} : json::serialize(out);
 }
 
@@ -428,6 +434,16 @@ result<void> decode_controls(std::string_view text, core::JobControls& controls,
       auto targets = notify_targets_from_json(value, &why);
       if (!targets) return fail(std::move(why));
       decoded.notify = std::move(*targets);
+    } else if (key == "stall_after_ms") {
+      if (!value.is_int64()) return fail("field 'stall_after_ms': expected an integer");
+      decoded.stall.after = core::Duration{value.as_int64()};
+    } else if (key == "stall_action") {
+      const auto action =
+          value.is_string() ? core::parse_stall_action(value.as_string()) : std::nullopt;
+      if (!action) {
+        return fail("field 'stall_action': expected \"report\", \"message\" or \"terminate\"");
+      }
+      decoded.stall.action = *action;
     } else {
       return fail("unknown field '" + std::string{key} + "'");
     }

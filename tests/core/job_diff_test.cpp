@@ -44,6 +44,7 @@ TEST(DifferingFields, NamesEachFieldAsJobFilesDo) {
       {"secret_ids", [](JobDefinition& j) { j.spec.secret_ids = std::vector<std::string>{"s"}; }},
       {"repos", [](JobDefinition& j) { j.spec.repos = {"acme/backend"}; }},
       {"max_acu_limit", [](JobDefinition& j) { j.spec.max_acu_limit = 5; }},
+      {"concurrency_key", [](JobDefinition& j) { j.spec.concurrency_key = "repo:a"; }},
       {"structured_output_schema",
        [](JobDefinition& j) { j.spec.structured_output_schema = R"({"type":"object"})"; }},
       {"devin_mode", [](JobDefinition& j) { j.spec.devin_mode = "fast"; }},

@@ -15,7 +15,7 @@ namespace {
 constexpr JobState kAllStates[] = {
     JobState::queued, JobState::creating,  JobState::running, JobState::finished,
     JobState::failed, JobState::suspended, JobState::dead,    JobState::lost,
-    JobState::invalid, JobState::cancelled, JobState::timed_out};
+    JobState::invalid, JobState::cancelled, JobState::timed_out, JobState::stalled};
 
 TEST(JobState, NamesRoundTripAndAreDistinct) {
   std::set<std::string_view> names;

@@ -50,6 +50,48 @@ TEST(StallRule, NoDelayMeansNeverStalled) {
   EXPECT_EQ(watch.observe({.updated_at = at(0s)}, at(1000h)), Step::progressing);
 }
 
+TEST(StallRule, AStallReportedBeforeARestartIsNotReportedAgain) {
+  StallWatch watch{{.stall_after = 10min}};
+  watch.already_reported(at(0s));  // an earlier process reported the stall since 0s
+  EXPECT_EQ(watch.observe({.updated_at = at(0s)}, at(30min)), Step::still_stalled);
+  // It moves again, then stalls again: a new stall, reported.
+  EXPECT_EQ(watch.observe({.updated_at = at(31min)}, at(32min)), Step::progressing);
+  EXPECT_EQ(watch.observe({.updated_at = at(31min)}, at(41min)), Step::stalled);
+}
+
+TEST(StallRule, AStallReportedBeforeARestartThatMovedMeanwhileIsANewStall) {
+  StallWatch watch{{.stall_after = 10min}};
+  watch.already_reported(at(0s));
+  // While the daemon was down the session moved at 15min, then stood still again.
+  EXPECT_EQ(watch.observe({.updated_at = at(15min)}, at(40min)), Step::stalled);
+  EXPECT_EQ(watch.still_since(), at(15min));
+}
+
+TEST(StallRule, OnlySessionsAtWorkAreWatched) {
+  EXPECT_TRUE(stall_applies("running", std::nullopt));
+  EXPECT_TRUE(stall_applies("running", std::string{"working"}));
+  EXPECT_TRUE(stall_applies("running", std::string{"some_new_detail"}));
+  EXPECT_FALSE(stall_applies("running", std::string{"waiting_for_user"}));
+  EXPECT_FALSE(stall_applies("running", std::string{"waiting_for_approval"}));
+  EXPECT_FALSE(stall_applies("running", std::string{"finished"}));
+  EXPECT_FALSE(stall_applies("suspended", std::string{"inactivity"}));
+  EXPECT_FALSE(stall_applies("claimed", std::nullopt));
+}
+
+TEST(StallRule, AJobsOverrideWinsFieldByField) {
+  const StallPolicy configured{.stall_after = 30min, .action = StallAction::message,
+                               .message = "still there?"};
+  const auto same = stall_policy_for(configured, {});
+  EXPECT_EQ(same, configured);
+  const auto shorter = stall_policy_for(configured, {.after = 5min});
+  EXPECT_EQ(shorter.stall_after, Duration{5min});
+  EXPECT_EQ(shorter.action, StallAction::message);
+  const auto ended = stall_policy_for(StallPolicy{}, {.action = StallAction::terminate});
+  EXPECT_FALSE(ended.stall_after) << "an action alone does not turn detection on";
+  EXPECT_EQ(ended.action, StallAction::terminate);
+  EXPECT_EQ(ended.message, StallPolicy{}.message);
+}
+
 TEST(StallRule, ActionsHaveTheirConfigNames) {
   for (const auto action : {StallAction::report, StallAction::message, StallAction::terminate}) {
     EXPECT_EQ(parse_stall_action(to_string(action)), action);

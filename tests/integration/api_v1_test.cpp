@@ -101,17 +101,26 @@ TEST_F(ApiV1, V3OnlyFieldsAreRefusedAtLoadWithFileLineAndField) {
 
 // A job that reached the queue without the v1 check (enqueued before the switch, or by a tool
 // that does not know the API version) is not sent on v1: the same validation ends it `invalid`
-// when its turn comes, before any request.
+// when its turn comes, before any request. `enqueue` itself refuses such a job on v1.
 TEST_F(ApiV1, AQueuedJobWithAV3OnlyFieldEndsInvalidBeforeAnythingIsSent) {
-  api_version_ = "v1";
   start_sim({"--time-factor", "0.005"});
-  write_config(DaemonSettings{});
+  write_config(DaemonSettings{});  // v3: the job is queued before the switch to v1
   write_jobs("");
-  const auto enqueued = run_command(
-      daemon_options({"enqueue", "--config", dir_.file("config.yaml"), "--key", "queued-v3",
-                      "--prompt", "p [sim:exit]", "--devin-mode", "fast"}),
-      std::chrono::seconds{30});
+  const auto enqueue = [&](const std::string& key) {
+    return run_command(
+        daemon_options({"enqueue", "--config", dir_.file("config.yaml"), "--key", key,
+                        "--prompt", "p [sim:exit]", "--devin-mode", "fast"}),
+        std::chrono::seconds{30});
+  };
+  const auto enqueued = enqueue("queued-v3");
   ASSERT_EQ(enqueued.exit_code, 0) << enqueued.err;
+  api_version_ = "v1";
+  write_config(DaemonSettings{});
+  const auto refused = enqueue("refused-on-v1");
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("--devin-mode: is not available with api.version v1"),
+            std::string::npos)
+      << refused.err;
   const auto run = run_until_idle();
   EXPECT_EQ(run.exit_code, 0) << run.err;
   auto jobs = jobs_by_key();

@@ -117,7 +117,9 @@ TEST_F(ChildSessions, ACancelTerminatesTheChildrenWithTheParent) {
 TEST_F(ChildSessions, ADeadlineTerminatesTheChildrenWithTheParent) {
   start_sim({"--time-factor", "0.005", "--child-sessions", "3"});
   write_config(DaemonSettings{});
-  const auto at = std::chrono::system_clock::now() + std::chrono::seconds{3};
+  // Room for a sanitizer build's start on a loaded machine: the session and its children must
+  // exist before the deadline passes, or there is nothing to terminate.
+  const auto at = std::chrono::system_clock::now() + std::chrono::seconds{10};
   const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
@@ -125,7 +127,7 @@ TEST_F(ChildSessions, ADeadlineTerminatesTheChildrenWithTheParent) {
   std::strftime(deadline, sizeof deadline, "%Y-%m-%dT%H:%M:%SZ", &utc);
   write_jobs("- key: overdue\n  prompt: \"forever [sim:hold]\"\n"
              "  child_playbook_id: playbook-helpers\n  deadline: " + std::string{deadline} + "\n");
-  const auto run = run_until_idle(std::chrono::seconds{30});
+  const auto run = run_until_idle(std::chrono::seconds{60});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(jobs_by_key()["overdue"].at("state").as_string(), "timed_out");
   const auto sessions = sim_->sessions();

@@ -190,7 +190,9 @@ TEST_F(CiRuns, FailOnMakesTheBatchRunExitFiveForTheJobsOfThisRunOnly) {
 }
 
 TEST_F(CiRuns, ABatchRunSaysOnceThatItWaitsForAScheduledJobAndLogsProgress) {
-  enqueue("later", "scheduled [sim:exit]", {"--not-before", rfc3339_in(std::chrono::seconds{8})});
+  // Far enough ahead that a loaded machine, slow to enqueue and to start the batch run, still
+  // leaves the run seconds of waiting to report.
+  enqueue("later", "scheduled [sim:exit]", {"--not-before", rfc3339_in(std::chrono::seconds{20})});
   const auto run = run_batch({"--progress-every", "1s"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   const std::regex waiting{

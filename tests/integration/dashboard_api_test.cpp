@@ -64,7 +64,8 @@ std::string announce_oversized_body(int port) {
 
 class DashboardApi : public DaemonFixture {
  protected:
-  int start(bool with_token = true) {
+  // `api_lines`: added to the api section (api.organizations).
+  int start(bool with_token = true, const std::string& api_lines = "") {
     start_sim({"--time-factor", "0.005", "--seed", "27"});
     std::string extra = "dashboard:\n  enabled: true\n  port: 0\n";
     if (with_token) {
@@ -73,6 +74,11 @@ class DashboardApi : public DaemonFixture {
       extra += "  token_file: token\n";
     }
     write_config(DaemonSettings{.extra = extra});
+    if (!api_lines.empty()) {
+      std::string config = read_file(dir_.file("config.yaml"));
+      config.insert(config.find("  version: v3\n") + 14, api_lines);
+      write_file(dir_.file("config.yaml"), config);
+    }
     write_jobs("[]\n");
     daemon_ = spawn_service();
     const int port = wait_for_dashboard_port(dir_.file("daemon.log"));
@@ -154,6 +160,32 @@ TEST_F(DashboardApi, BadWritesGetAClearErrorAndStoreNothing) {
   ASSERT_EQ(listed.status, 200);
   EXPECT_EQ(listed.body, "[]\n");
   EXPECT_TRUE(jobs_by_key().empty());
+}
+
+// A job is checked against its organisation's API (api.organizations, docs/api-v1.md): a
+// v3-only field is refused for an organisation on v1 and accepted for the default one on v3.
+TEST_F(DashboardApi, AJobIsCheckedAgainstItsOrganisationsApi) {
+  write_file(dir_.file("legacy.key"), std::string{kV1ApiKey} + "\n");
+  ASSERT_EQ(::chmod(dir_.file("legacy.key").c_str(), 0600), 0);
+  const int port = start(true,
+                         "  organizations:\n    org-legacy:\n      version: v1\n"
+                         "      api_key_file: legacy.key\n");
+  ASSERT_NE(port, 0);
+  const auto refused = http_call(
+      port, "POST", "/api/v1/jobs",
+      R"({"key":"fast-legacy","org_id":"org-legacy","prompt":"p","devin_mode":"fast"})",
+      bearer(kToken));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("devin_mode"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("api.version v1"), std::string::npos) << refused.body;
+  const auto accepted =
+      http_call(port, "POST", "/api/v1/jobs",
+                R"({"key":"fast-demo","prompt":"p [sim:exit]","devin_mode":"fast"})",
+                bearer(kToken));
+  EXPECT_EQ(accepted.status, 201) << accepted.body;
+  const auto jobs = jobs_by_key();
+  EXPECT_EQ(jobs.size(), 1U);
+  EXPECT_TRUE(jobs.contains("fast-demo"));
 }
 
 TEST_F(DashboardApi, WithoutATokenTheApiRefusesWrites) {

@@ -75,7 +75,13 @@ TEST_F(FullDisk, TheDaemonNamesAFullDiskAndResumesByItself) {
   write_config(settings);
   write_jobs(generate_jobs(kJobs, {"[sim:exit]", "[sim:finished]"}));
   auto daemon = spawn_daemon();
-  std::this_thread::sleep_for(std::chrono::seconds{2});
+  // The disk fills once the daemon works (its database open and sessions being created), not
+  // while a loaded machine is still starting it.
+  const auto working_by = Clock::now() + std::chrono::seconds{60};
+  while (read_file(dir_.file("daemon.log")).find("created session") == std::string::npos &&
+         daemon->running() && Clock::now() < working_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
   ASSERT_TRUE(daemon->running()) << read_file(dir_.file("daemon.log"));
 
   const std::string filler = state_dir_ + "/filler";

@@ -162,6 +162,14 @@ TEST_F(Hostile, TlsWithAPrivateCaWorksAndWithoutItIsRefused) {
   write_file(dir_.file("config.yaml"), config);
   {
     auto daemon = spawn_daemon("untrusted.log");
+    // Until it has tried (a loaded machine starts a sanitizer build slowly), then a while more
+    // in which nothing may be created.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+    while (read_file(dir_.file("untrusted.log")).find("certificate verify failed") ==
+               std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    }
     std::this_thread::sleep_for(std::chrono::seconds{2});
     daemon->signal(SIGTERM);
     ASSERT_TRUE(daemon->wait_for(std::chrono::seconds{15}).has_value());

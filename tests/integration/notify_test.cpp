@@ -62,6 +62,19 @@ TEST_F(Notifications, FaultyReceiverAndKilledDaemonLoseNothingAndKeepEachJobsOrd
   std::vector<double> kill_times;
   for (int kill = 0; kill < kKills; ++kill) {
     auto daemon = spawn_daemon("daemon-" + std::to_string(kill) + ".log");
+    if (kill == kKills - 1) {
+      // The last kill must fall after deliveries began, however slowly a loaded machine runs.
+      const auto deadline = std::chrono::steady_clock::now() + 120s;
+      const auto any_accepted = [&] {
+        const auto entries = receiver.entries();
+        return std::any_of(entries.begin(), entries.end(), [](const auto& entry) {
+          return entry.at("outcome").as_string() == "accepted";
+        });
+      };
+      while (!any_accepted() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{100});
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms(random)});
     daemon->signal(SIGKILL);
     kill_times.push_back(wall_seconds());

@@ -7,6 +7,7 @@
 #include "support/pg_database.hpp"
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -96,7 +97,8 @@ TEST_F(PostgresReplicas, ThreeDaemonsKillsAndAServerCrashLoseNothingAndPayOnce) 
 
   start_sim({"--time-factor", "0.004", "--seed", "41", "--fault-drop-after-create", "0.1",
              "--fault-500", "0.03", "--fault-503", "0.03", "--fault-slow", "0.05",
-             "--slow-ms", "300"});
+             "--slow-ms", "300", "--org", "org-demo", "--org", "org-b", "--org", "org-c",
+             "--org", "org-d"});
   DaemonSettings settings;
   settings.database_url = url;
   settings.max_concurrent_creates = 16;
@@ -115,12 +117,16 @@ TEST_F(PostgresReplicas, ThreeDaemonsKillsAndAServerCrashLoseNothingAndPayOnce) 
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
   }
 
-  // 500 jobs from a producer on its own connection, in one transaction.
+  // 500 jobs from a producer on its own connection, in one transaction, in four organisations
+  // (a quarter naming none: the default's), so the daemons split them and every kill moves
+  // some organisations to the survivors.
   std::ostringstream insert;
-  insert << "INSERT INTO jobs (key, spec) VALUES ";
+  insert << "INSERT INTO jobs (key, org_id, spec) VALUES ";
+  const std::array<const char*, 3> orgs{"'org-b'", "'org-c'", "'org-d'"};
   for (int i = 0; i < kJobs; ++i) {
-    insert << (i > 0 ? "," : "") << "('job-" << i << "', '{\"prompt\": \"Task " << i
-           << (i % 3 == 0 ? " [sim:error]" : " [sim:exit]") << "\"}')";
+    insert << (i > 0 ? "," : "") << "('job-" << i << "', "
+           << (i % 4 == 0 ? "NULL" : orgs[static_cast<std::size_t>(i) % 3]) << ", '{\"prompt\": \"Task "
+           << i << (i % 3 == 0 ? " [sim:error]" : " [sim:exit]") << "\"}')";
   }
   psql(url, insert.str());
 
@@ -176,6 +182,17 @@ TEST_F(PostgresReplicas, ThreeDaemonsKillsAndAServerCrashLoseNothingAndPayOnce) 
   EXPECT_GT(sim_->stats().at("faults").at("drop_after_create").as_int64(), 0);
   // The daemons did see the server go away (and everything above finished after it).
   EXPECT_NE(all_logs().find("cannot connect to PostgreSQL"), std::string::npos);
+  // The organisations were split: several daemons took organisation leases, and some were
+  // handed over from one daemon to another.
+  int daemons_that_worked = 0;
+  for (const auto& log : logs_) {
+    daemons_that_worked += read_file(dir_.file(log)).find("took the lease of org") !=
+                                   std::string::npos
+                               ? 1
+                               : 0;
+  }
+  EXPECT_GT(daemons_that_worked, 3) << "the organisations were not spread";
+  EXPECT_NE(all_logs().find("handing org"), std::string::npos) << "no organisation was handed over";
   std::cout << "postgres replicas: " << kJobs << " jobs, " << kKills << " SIGKILLs and "
             << crashes << " server crash(es), done in " << seconds << " s\n";
 }

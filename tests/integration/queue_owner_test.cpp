@@ -1,6 +1,8 @@
-// One owner of the queue: several `devin-orch run` processes on one database. One works the
-// queue, the others stand by and say whom they wait for; when the owner is SIGKILLed a standby
-// takes over within the lease lapse, and no job ever produces two sessions.
+// One owner of the queue: several `devin-orch run` processes on one database, every job in one
+// organisation (the default), so one daemon holds its lease and works the queue, the others
+// stand by and say whom they wait for; when the owner is SIGKILLed a standby takes over within
+// the lease lapse, and no job ever produces two sessions. (Several organisations spread over
+// the daemons: org_split_test.cpp.)
 #include "daemon_fixture.hpp"
 #include "support/http.hpp"
 
@@ -24,14 +26,15 @@ struct LeaseRow {
   std::int64_t epoch = 0;
 };
 
-// The lease row as another process would read it (nullopt: no row, or the file is not ready).
+// The default organisation's lease row as another process would read it (nullopt: no row, or
+// the file is not ready).
 std::optional<LeaseRow> read_lease(const std::string& db_path) {
   sqlite3* db = nullptr;
   std::optional<LeaseRow> row;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_busy_timeout(db, 2000);
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT owner, epoch FROM leases WHERE name = 'queue'", -1, &stmt,
+    if (sqlite3_prepare_v2(db, "SELECT owner, epoch FROM leases WHERE name = 'org:org-demo'", -1, &stmt,
                            nullptr) == SQLITE_OK &&
         sqlite3_step(stmt) == SQLITE_ROW) {
       row = LeaseRow{reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
@@ -135,7 +138,8 @@ TEST_F(QueueOwner, ThreeDaemonsKillsAndTakeoversNeverPayTwice) {
   const auto status =
       run_command(daemon_options({"status", "--config", dir_.file("config.yaml")}));
   EXPECT_EQ(status.exit_code, 0) << status.err;
-  EXPECT_NE(status.out.find("queue: worked by " + first->owner), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("org org-demo: worked by " + first->owner), std::string::npos)
+      << status.out;
 
   // 300 jobs at once from a producer.
   std::ostringstream lines;
@@ -210,7 +214,8 @@ TEST_F(QueueOwner, ThreeDaemonsKillsAndTakeoversNeverPayTwice) {
   }
   EXPECT_GT(sim_->stats().at("faults").at("drop_after_create").as_int64(), 0);
   const std::string logs = all_logs();
-  EXPECT_NE(logs.find("standing by: standby: the queue is worked by"), std::string::npos);
+  EXPECT_NE(logs.find("standing by: standby as"), std::string::npos);
+  EXPECT_NE(logs.find("org org-demo is worked by"), std::string::npos);
   EXPECT_NE(logs.find("was being created when the daemon stopped"), std::string::npos)
       << "no takeover found a job mid-create";
 
@@ -220,8 +225,9 @@ TEST_F(QueueOwner, ThreeDaemonsKillsAndTakeoversNeverPayTwice) {
             << kTtl.count() << " s, seconds to a new owner:";
   for (const double s : takeover_seconds) std::cout << ' ' << s;
   std::cout << "; worst " << worst << "\n";
-  // The lapse plus one standby poll (a fifth of the lapse, at most 1 s) and a little slack.
-  EXPECT_LT(worst, 3.0 + 0.6 + 0.5);
+  // The lapse plus one standby poll (a fifth of the lapse, at most 1 s), with room for a loaded
+  // machine's scheduling: the figure itself is bench/postgres.py's failover scenario.
+  EXPECT_LT(worst, 3.0 + 0.6 + 3.0);
 }
 
 // An owner that is alive but frozen (SIGSTOP, a paused VM) keeps its lock, so the standby waits
@@ -306,8 +312,8 @@ TEST_F(QueueOwner, SigtermReleasesTheLeaseToTheStandby) {
     readyz = http_call(standby_port, "GET", "/readyz");
   }
   EXPECT_EQ(readyz.status, 503);
-  EXPECT_NE(readyz.body.find("standby: the queue is worked by " + first->owner),
-            std::string::npos) << readyz.body;
+  EXPECT_NE(readyz.body.find("org org-demo is worked by " + first->owner), std::string::npos)
+      << readyz.body;
   const int owner_port = wait_for_metrics_port(dir_.file("daemon-0.log"));
   EXPECT_EQ(http_call(owner_port, "GET", "/readyz").status, 200);
   const auto stopped_at = Clock::now();

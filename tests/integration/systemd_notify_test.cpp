@@ -3,6 +3,7 @@
 // RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM.
 #include "daemon_fixture.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <thread>
@@ -44,11 +45,13 @@ TEST_F(SystemdNotify, ReadyWatchdogAndStopping) {
   options.stderr_path = dir_.file("daemon.log");
   Process daemon{options};
 
+  // Each wait below ends when what it waits for arrives, so a loaded machine that starts the
+  // daemon slowly makes the test slower, not wrong.
   std::vector<Datagram> received;
-  const auto receive_for = [&](std::chrono::milliseconds span) {
-    const auto until = std::chrono::steady_clock::now() + span;
+  const auto receive_until = [&](const auto& done, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
     char buffer[4096];
-    while (std::chrono::steady_clock::now() < until) {
+    while (!done() && std::chrono::steady_clock::now() < until) {
       const auto n = ::recv(fd, buffer, sizeof buffer, 0);
       if (n > 0) {
         received.push_back({std::chrono::steady_clock::now(),
@@ -56,39 +59,53 @@ TEST_F(SystemdNotify, ReadyWatchdogAndStopping) {
       }
     }
   };
-  receive_for(std::chrono::milliseconds{2'200});
+  const auto seen = [&](std::string_view prefix) {
+    return std::any_of(received.begin(), received.end(),
+                       [&](const Datagram& d) { return d.text.rfind(prefix, 0) == 0; });
+  };
+  receive_until([&] { return seen("READY=1"); }, std::chrono::seconds{30});
   ASSERT_FALSE(received.empty()) << read_file(dir_.file("daemon.log"));
   EXPECT_EQ(received.front().text.rfind("READY=1\nSTATUS=", 0), 0U) << received.front().text;
+
+  received.clear();
+  receive_until([] { return false; }, std::chrono::milliseconds{2'000});
   std::vector<std::chrono::steady_clock::time_point> pings;
   for (const auto& datagram : received) {
     if (datagram.text == "WATCHDOG=1") pings.push_back(datagram.at);
   }
-  // Half of 400 ms: about ten pings in two seconds, each gap near 200 ms.
-  ASSERT_GE(pings.size(), 7U);
+  // Half of 400 ms: about ten pings in two seconds, each gap near 200 ms; never a flood. A
+  // starved process may ping late now and then, so the typical gap is what is checked.
+  ASSERT_GE(pings.size(), 5U);
   EXPECT_LE(pings.size(), 13U);
+  std::vector<std::chrono::steady_clock::duration> gaps;
   for (std::size_t i = 1; i < pings.size(); ++i) {
-    const auto gap = pings[i] - pings[i - 1];
-    EXPECT_GT(gap, std::chrono::milliseconds{120});
-    EXPECT_LT(gap, std::chrono::milliseconds{350});
+    gaps.push_back(pings[i] - pings[i - 1]);
+    EXPECT_GT(gaps.back(), std::chrono::milliseconds{120});
   }
+  std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2),
+                   gaps.end());
+  EXPECT_LT(gaps[gaps.size() / 2], std::chrono::milliseconds{350});
 
   received.clear();
   daemon.signal(SIGHUP);
-  receive_for(std::chrono::milliseconds{400});
   std::vector<std::string> reload;
-  for (const auto& datagram : received) {
-    if (datagram.text != "WATCHDOG=1") reload.push_back(datagram.text);
-  }
+  const auto reloaded = [&] {
+    reload.clear();
+    for (const auto& datagram : received) {
+      if (datagram.text != "WATCHDOG=1") reload.push_back(datagram.text);
+    }
+    return reload.size() >= 2;
+  };
+  receive_until(reloaded, std::chrono::seconds{30});
   ASSERT_GE(reload.size(), 2U);
   EXPECT_EQ(reload[0], "RELOADING=1");
   EXPECT_EQ(reload[1].rfind("READY=1\nSTATUS=", 0), 0U) << reload[1];
 
+  received.clear();
   daemon.signal(SIGTERM);
-  receive_for(std::chrono::milliseconds{500});
-  ASSERT_TRUE(daemon.wait_for(std::chrono::seconds{10}).has_value());
-  bool stopping = false;
-  for (const auto& datagram : received) stopping = stopping || datagram.text == "STOPPING=1";
-  EXPECT_TRUE(stopping);
+  receive_until([&] { return seen("STOPPING=1"); }, std::chrono::seconds{30});
+  ASSERT_TRUE(daemon.wait_for(std::chrono::seconds{30}).has_value());
+  EXPECT_TRUE(seen("STOPPING=1"));
   ::close(fd);
 }
 

@@ -24,6 +24,7 @@ core::JobSpec full_spec() {
       .devin_mode = "fast",
       .resumable = false,
       .attachments = {"/srv/jobs/notes.txt", "/srv/jobs/tr\xC3\xA1" "ce.bin"},
+      .concurrency_key = "repo:acme/backend",
   };
 }
 
@@ -58,7 +59,7 @@ TEST(SpecCodec, EncodesFieldsInFixedOrder) {
       R"("devin_mode":"fast","resumable":false,)"
       R"("attachments":["/srv/jobs/notes.txt","/srv/jobs/tr)"
       "\xC3\xA1"
-      R"(ce.bin"]})");
+      R"(ce.bin"],"concurrency_key":"repo:acme/backend"})");
 }
 
 TEST(SpecCodec, AbsentOptionalsAreOmitted) {
@@ -245,6 +246,25 @@ TEST(SpecCodecSessionSecrets, ReferencesRoundTripAndLiteralValuesAreRefused) {
   EXPECT_FALSE(decode_spec(
       R"({"prompt": "p", "session_secrets": [{"key": "K", "from_env": "A", "from_file": "B"}]})",
       &reason));
+}
+
+TEST(ControlsCodec, StallControlsRoundTripAndBadOnesAreNamed) {
+  core::JobControls controls;
+  controls.stall = {.after = core::Duration{90'000}, .action = core::StallAction::message};
+  const std::string text = encode_controls(controls);
+  EXPECT_EQ(text, R"({"stall_after_ms":90000,"stall_action":"message"})");
+  core::JobControls decoded;
+  ASSERT_TRUE(decode_controls(text, decoded));
+  EXPECT_EQ(decoded, controls);
+  EXPECT_EQ(encode_controls(core::JobControls{}), "") << "no stall controls: nothing stored";
+
+  std::string reason;
+  core::JobControls ignored;
+  EXPECT_FALSE(decode_controls(R"({"stall_after_ms": "30m"})", ignored, &reason));
+  EXPECT_EQ(reason, "controls: field 'stall_after_ms': expected an integer");
+  EXPECT_FALSE(decode_controls(R"({"stall_action": "kill"})", ignored, &reason));
+  EXPECT_EQ(reason,
+            R"(controls: field 'stall_action': expected "report", "message" or "terminate")");
 }
 
 }  // namespace

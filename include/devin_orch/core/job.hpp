@@ -3,6 +3,7 @@
 #pragma once
 
 #include "devin_orch/core/notify_target.hpp"
+#include "devin_orch/core/stall_rule.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -49,6 +50,8 @@ struct JobSpec {
   // Files uploaded once each before the first create (POST .../attachments); the URLs the API
   // answers go in the create's attachment_urls. Absolute paths (readers resolve relative ones).
   std::vector<std::string> attachments;
+  // Not sent to the API: the concurrency group the job counts in (core/concurrency_groups.hpp).
+  std::optional<std::string> concurrency_key;
 
   bool operator==(const JobSpec&) const = default;
 };
@@ -80,6 +83,7 @@ struct JobControls {
   bool fan_out_enterprise = false;  // one child job per organisation of the enterprise
   // Where this job's own notifications go (a producer's callback), beside the configured ones.
   std::vector<NotifyTarget> notify;
+  StallOverride stall;  // over the configured `stall` section (core/stall_rule.hpp)
 
   bool operator==(const JobControls&) const = default;
 };
@@ -109,6 +113,7 @@ enum class JobState {
   invalid,    // the definition could not be used
   cancelled,  // an operator cancelled it
   timed_out,  // its deadline passed and the session was terminated
+  stalled,    // its session made no progress for stall_after and was terminated
 };
 
 std::string_view to_string(JobState state) noexcept;
@@ -144,6 +149,9 @@ struct JobRecord {
   std::optional<std::int64_t> duplicate_watch_until_ms;
   // The session's child sessions as last recorded (reference §12); ended with the job.
   std::vector<std::string> child_session_ids;
+  // Since when its session is stalled, as last reported (core/stall_rule.hpp); none while it
+  // progresses. A restart does not report (or message) the same stall again.
+  std::optional<std::int64_t> stalled_since_ms;
 };
 
 // The tag that marks every session created for (key, generation). Stable across restarts and

@@ -22,6 +22,8 @@ enum class EventType {
   job_cancelled,
   job_waiting_for_user,      // the session waits for its user (first seen so)
   job_duplicate_terminated,  // a second session carrying the job's tag was terminated
+  job_stalled,               // the session made no progress for stall_after (and, when the
+                             // job's state is `stalled`, was terminated for it)
   org_paused,
   org_resumed,
 };
@@ -30,7 +32,7 @@ inline constexpr EventType kAllEventTypes[] = {
     EventType::job_finished,  EventType::job_failed,    EventType::job_suspended,
     EventType::job_dead,      EventType::job_lost,      EventType::job_timed_out,
     EventType::job_cancelled, EventType::job_waiting_for_user,
-    EventType::job_duplicate_terminated, EventType::org_paused, EventType::org_resumed,
+    EventType::job_duplicate_terminated, EventType::job_stalled, EventType::org_paused, EventType::org_resumed,
 };
 
 std::string_view to_string(EventType type) noexcept;

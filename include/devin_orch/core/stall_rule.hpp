@@ -22,12 +22,27 @@ enum class StallAction {
 std::string_view to_string(StallAction action) noexcept;
 std::optional<StallAction> parse_stall_action(std::string_view text) noexcept;
 
+// A job's own choice (its `stall_after` / `stall_action`), over the configured `stall` section.
+struct StallOverride {
+  std::optional<Duration> after;
+  std::optional<StallAction> action;
+  bool operator==(const StallOverride&) const = default;
+};
+
 struct StallPolicy {
   std::optional<Duration> stall_after;  // none: never stalled
   StallAction action = StallAction::report;
   std::string message = "Are you still making progress? Please continue, or say what blocks you.";
   bool operator==(const StallPolicy&) const = default;
 };
+
+// The policy a job runs under: its override, field by field, over the configured one.
+StallPolicy stall_policy_for(const StallPolicy& configured, const StallOverride& job);
+
+// Whether the rule watches a session with this status: one at work (running, status_detail
+// working, none or one the daemon does not know). A session waiting for its user or for an
+// approval, or done (finished), is idle by design, and other statuses are not running.
+bool stall_applies(std::string_view status, const std::optional<std::string>& detail) noexcept;
 
 // One poll's view of the session's progress.
 struct ProgressMark {
@@ -50,6 +65,12 @@ class StallWatch {
   // message count was seen to change); nullopt before the first observation.
   std::optional<TimePoint> still_since() const noexcept { return since_; }
   const StallPolicy& policy() const noexcept { return policy_; }
+  // After a restart: this stall (still since `since`) was already reported by an earlier
+  // process, so the next observation that finds it stalled answers still_stalled, not stalled.
+  void already_reported(TimePoint since) noexcept {
+    since_ = since;
+    reported_ = true;
+  }
 
  private:
   StallPolicy policy_;

@@ -43,6 +43,9 @@ class OperatorStore : public virtual JobIntake {
   virtual StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() = 0;
   // Who works the queue (the daemon's lease), for `status`.
   virtual StoreResult<std::optional<core::LeaseHolder>> read_lease(std::string_view name) = 0;
+  // Which daemon works which organisation ("org:" rows) and which daemons are alive
+  // ("daemon:" rows), for `status`.
+  virtual StoreResult<std::vector<NamedLease>> list_leases(std::string_view prefix) = 0;
 
   // ---- controls ----
   // Queued: cancelled at once. Creating/running: flagged; the daemon terminates the session

@@ -125,6 +125,13 @@ class QueueStore : public virtual JobIntake {
   // A follow-up or waiting-policy message was sent; `messages_sent` is the new count.
   virtual StoreResult<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
                                            std::string_view message, core::TimePoint now) = 0;
+  // The job's running session has made no progress since `since_ms` (epoch ms) and the daemon
+  // reports it: stalled_since is set, last_error says `note` (which starts "stalled: "), a
+  // history row ("stalled") and a job.stalled notification are written. nullopt: it progresses
+  // again (stalled_since cleared, and last_error if it still holds a stall's note; `note` is
+  // unused). Only while the job runs; nothing otherwise.
+  virtual StoreResult<void> record_stall(std::int64_t job_id, std::optional<std::int64_t> since_ms,
+                                         std::string_view note, core::TimePoint now) = 0;
   // ---- organisation pauses the daemon itself decides (a 402 from the API, say) ----
   virtual StoreResult<void> pause_org(std::string_view org_id, std::string_view reason,
                                       std::string_view source, core::TimePoint now) = 0;
@@ -164,14 +171,23 @@ class QueueStore : public virtual JobIntake {
   virtual StoreResult<void> release_lease(std::string_view name, std::string_view owner,
                                           std::int64_t epoch, core::TimePoint now) = 0;
   virtual StoreResult<std::optional<core::LeaseHolder>> read_lease(std::string_view name) = 0;
+  // Every lease row whose name starts with `prefix` ("org:", "daemon:"), by name, expired
+  // ones included (expires_at_ms tells).
+  virtual StoreResult<std::vector<NamedLease>> list_leases(std::string_view prefix) = 0;
+  // The organisations with queued, creating or running jobs (default_org for a job naming
+  // none), by name: those that need a daemon.
+  virtual StoreResult<std::vector<std::string>> orgs_with_work(std::string_view default_org) = 0;
   // From now on every write of this store except the lease calls and the producers' inserts
   // (add_job, add_jobs, add_invalid) first checks, inside its transaction, that the lease row
   // still has the fence's owner and epoch, and fails with errc::lease_lost otherwise, writing
   // nothing. The check and the write must share one lock (one transaction holding the write
   // lock, or a row lock on the lease), so a process that lost the lease cannot write after its
-  // successor took it. `on_refused` is called inside the refused call (it must not use the
-  // store) each time a write is refused for the fence.
-  virtual void set_fence(std::optional<Fence> fence, std::function<void()> on_refused = {}) = 0;
+  // successor took it. With Fence::orgs, the write is checked against the lease of each
+  // organisation whose jobs (or which itself) it writes, under the same lock. `on_refused` is
+  // called inside the refused call (it must not use the store) each time a write is refused
+  // for the fence, with the name of the lease that refused it.
+  using FenceRefused = std::function<void(const std::string& lease_name)>;
+  virtual void set_fence(std::optional<Fence> fence, FenceRefused on_refused = {}) = 0;
 };
 
 }  // namespace devin_orch::store

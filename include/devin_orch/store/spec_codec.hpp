@@ -26,7 +26,8 @@ result<core::JobSpec> decode_spec(std::string_view json, std::string* reason = n
 
 // The `controls` column: how a job is run beyond its spec. An object with any of
 //   "on_waiting_for_user": "keep_waiting" | {"finish_after_ms": N} | {"send_message": "text"},
-//   "messages": ["follow-up", ...], "complete_on": "stop" | "finished", "fan_out": "enterprise".
+//   "messages": ["follow-up", ...], "complete_on": "stop" | "finished", "fan_out": "enterprise",
+//   "stall_after_ms": N, "stall_action": "report" | "message" | "terminate".
 // not_before, deadline and max_attempts are columns of their own (the queue filters on them).
 // Encodes to an empty string when everything is at its default (stored as NULL).
 std::string encode_controls(const core::JobControls& controls);

@@ -22,6 +22,7 @@ class Store : public QueueStore, public OperatorStore, public ChangeFeed, public
   StoreResult<std::optional<core::JobRecord>> find(std::string_view key) override = 0;
   StoreResult<std::map<core::JobState, std::int64_t>> count_by_state() override = 0;
   StoreResult<std::optional<core::LeaseHolder>> read_lease(std::string_view name) override = 0;
+  StoreResult<std::vector<NamedLease>> list_leases(std::string_view prefix) override = 0;
   StoreResult<void> pause_org(std::string_view org_id, std::string_view reason,
                               std::string_view source, core::TimePoint now) override = 0;
   StoreResult<std::map<std::string, std::string>> paused_orgs() override = 0;

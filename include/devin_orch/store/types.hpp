@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -143,6 +144,7 @@ struct JobSummary {
   std::optional<std::int64_t> not_before_ms;  // the job's control, why a queued job may wait
   std::optional<std::string> create_as_user_id;  // from the spec (a user's pause holds it)
   std::optional<std::int64_t> max_acu_limit;     // from the spec (the spending guard holds it)
+  std::optional<std::string> concurrency_key;    // from the spec (a full group holds it)
   // The session's figures as Outcome has them (null: no session reported any).
   std::optional<double> acus_consumed;
   double children_acus = 0.0;
@@ -196,6 +198,9 @@ struct ClaimFilter {
   // (org, user) pairs: a job of that org (default_org if it names none) whose spec's
   // create_as_user_id is that user is skipped the same way.
   std::vector<std::pair<std::string, std::string>> paused_users;
+  // When set, only jobs of these organisations (default_org for a job naming none): those whose
+  // leases this daemon holds.
+  std::optional<std::vector<std::string>> only_orgs;
 };
 
 enum class CancelResult { cancelled, requested, already_ended, not_found };
@@ -210,12 +215,33 @@ struct LeaseAnswer {
   core::LeaseHolder holder;
 };
 
-// The lease term every fenced write is checked against (QueueStore::set_fence): the pair
+// The organisations a daemon holds by their own leases ("org:<org_id>", core/org_spread.hpp),
+// each with the epoch of its term.
+struct OrgTerms {
+  std::string default_org;                     // the org of a job naming none
+  std::map<std::string, std::int64_t> epochs;  // org -> epoch this owner holds
+};
+
+// The lease terms every fenced write is checked against (QueueStore::set_fence): the pair
 // (owner, epoch) names one term, so a process whose term ended cannot write.
+// Without `orgs`, the lease `name` covers every fenced write (one process works the queue).
+// With `orgs`, a write about jobs or organisations is checked against the lease of each
+// organisation it touches, and refused for an organisation this owner holds none of; `name`
+// and `epoch` (the default organisation's lease, or empty when it is not held) cover the writes
+// about no organisation (retention, the notification outbox).
 struct Fence {
   std::string name;
   std::string owner;
   std::int64_t epoch = 0;
+  std::optional<OrgTerms> orgs;
+};
+
+// One row of the leases table (QueueStore::list_leases).
+struct NamedLease {
+  std::string name;
+  core::LeaseHolder holder;
+
+  bool operator==(const NamedLease&) const = default;
 };
 
 // Called on the calling thread before each write transaction of this store begins and after it

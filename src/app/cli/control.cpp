@@ -32,8 +32,8 @@ already ended.
 
 constexpr std::string_view kRetryHelp = R"(Usage: devin-orch retry [--config FILE] KEY [--json]
 
-Queues a failed, suspended, dead, lost, cancelled or timed_out job again as a new generation:
-a new creation tag, attempts and session cleared, history kept.
+Queues a failed, suspended, dead, lost, cancelled, timed_out or stalled job again as a new
+generation: a new creation tag, attempts and session cleared, history kept.
   -c, --config FILE  configuration file (YAML); default: $DEVIN_ORCH_CONFIG, then
                      /etc/devin-orch/devin-orch.yaml
   --json   print {"key", "result": "requeued", "generation"}
@@ -93,8 +93,8 @@ Exit codes: 0 ok, 1 database failure, 2 bad usage.
 constexpr std::string_view kDeleteHelp =
     R"(Usage: devin-orch delete [--config FILE] KEY [KEY...] [--json]
 
-Removes ended jobs (finished, failed, suspended, dead, lost, invalid, cancelled, timed_out) and
-their history from the queue, each in its own transaction. Each one's outcome is first copied to
+Removes ended jobs (finished, failed, suspended, dead, lost, invalid, cancelled, timed_out,
+stalled) and their history from the queue, each in its own transaction. Each one's outcome is first copied to
 the `outcomes` table, as `prune` does. A job still queued, creating or running is refused: cancel
 it first. A deleted key is free again: if a job file still lists it, the daemon adds it again as
 a new job at its next start or reload.
@@ -170,7 +170,8 @@ ExitCode cmd_retry(Command& command) {
       return command.fail(ExitCode::not_allowed,
                           key + ": cannot retry a job in state " +
                               current_state(*opened.store, key) +
-                              " (only failed, suspended, dead, lost, cancelled, timed_out)");
+                              " (only failed, suspended, dead, lost, cancelled, timed_out, "
+                              "stalled)");
     case RetryResult::requeued: break;
   }
   const auto found = opened.store->find(key);

@@ -5,11 +5,13 @@
 #include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/build_info.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/cli/healthcheck.hpp"
 #include "devin_orch/app/cli/text_table.hpp"
 #include "devin_orch/app/daemon/daemon.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/core/org_spread.hpp"
 #include "devin_orch/store/store.hpp"
 
 #include <boost/json/array.hpp>
@@ -63,7 +65,7 @@ session_id, status, status_detail, url, attempts, error.
   --port PORT         ask this port instead of metrics.port
 
 States: queued, creating, running (in flight); finished, failed, suspended, dead, lost,
-invalid, cancelled, timed_out (terminal). See docs/architecture.md.
+invalid, cancelled, timed_out, stalled (terminal). See docs/architecture.md.
 
 Exit codes: 0 ok, 1 database failure, 2 bad usage or invalid config.
 )";
@@ -182,17 +184,27 @@ ExitCode cmd_run(Command& command) {
 }
 
 // Who works the queue, from its lease row: a daemon started beside it stands by until then.
-std::string describe_queue_owner(const std::optional<core::LeaseHolder>& holder,
-                                 core::TimePoint now) {
-  if (!holder) return "queue: no daemon has worked it yet";
-  const double left_s =
-      static_cast<double>(holder->expires_at_ms - core::to_epoch_ms(now)) / 1000.0;
-  if (left_s > 0) {
-    return fmt::format("queue: worked by {} (epoch {}; its lease lapses in {:.1f} s unless "
-                       "renewed)", holder->owner, holder->epoch, left_s);
+// One line per organisation lease: who works it, or since when nobody does.
+std::string describe_org_owners(const std::vector<store::NamedLease>& leases,
+                                const std::vector<store::NamedLease>& daemons,
+                                core::TimePoint now) {
+  const std::int64_t now_ms = core::to_epoch_ms(now);
+  std::size_t live = 0;
+  for (const auto& daemon : daemons) live += daemon.holder.expires_at_ms > now_ms ? 1 : 0;
+  if (leases.empty()) return "queue: no daemon has worked it yet";
+  std::string out = fmt::format("queue: {} live daemon(s)", live);
+  for (const auto& lease : leases) {
+    const std::string org = lease.name.substr(core::kOrgLeasePrefix.size());
+    const double left_s = static_cast<double>(lease.holder.expires_at_ms - now_ms) / 1000.0;
+    if (left_s > 0 && lease.holder.epoch > 0) {
+      out += fmt::format("\norg {}: worked by {} (epoch {}; its lease lapses in {:.1f} s unless "
+                         "renewed)", org, lease.holder.owner, lease.holder.epoch, left_s);
+    } else {
+      out += fmt::format("\norg {}: no daemon works it (the last, {}, let its lease lapse "
+                         "{:.1f} s ago)", org, lease.holder.owner, std::max(0.0, -left_s));
+    }
   }
-  return fmt::format("queue: no daemon works it (the last, {}, let its lease lapse {:.1f} s ago)",
-                     holder->owner, -left_s);
+  return out;
 }
 
 // --port, checked; nullopt when absent.
@@ -247,9 +259,9 @@ ExitCode cmd_status(Command& command) {
     command.print_json(rows);
     return ExitCode::ok;
   }
-  if (const auto lease = store.read_lease(core::kQueueLeaseName); lease) {
-    out << describe_queue_owner(*lease, command.io().now) << '\n';
-  }
+  const auto leases = store.list_leases(core::kOrgLeasePrefix);
+  const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);
+  if (leases && daemons) out << describe_org_owners(*leases, *daemons, command.io().now) << '\n';
   if (opened.config.metrics.enabled) {
     if (const auto daemon = describe_daemon(opened.config, port)) out << *daemon << '\n';
   }
@@ -276,13 +288,22 @@ ExitCode cmd_check_config(Command& command) {
   command.out() << render_config(config);
   if (!key) return command.fail(ExitCode::usage, "no API key: " + key_error);
   command.out() << "# API key: found (" << key->size() << " characters, masked)\n";
+  // Each organisation with its own API or key: read now, as the daemon reads it at start.
+  for (const auto& [org_id, org] : config.api.organizations) {
+    std::string org_error;
+    const auto org_key = resolve_org_api_key(config.api, org_id, &org_error);
+    if (!org_key) return command.fail(ExitCode::usage, "no API key: " + org_error);
+    command.out() << "# API key of org " << org_id << " (" << core::to_string(org.version)
+                  << "): found in " << describe_org_api_key_source(config.api, org_id) << " ("
+                  << org_key->size() << " characters, masked)\n";
+  }
   if (!command.args().has("--online")) return ExitCode::ok;
 
   // Only the job files are known before the daemon runs; an unusable one is reported and the
   // check goes on with the others.
   std::vector<core::JobDefinition> jobs;
   for (const auto& file : config.jobs.files) {
-    JobFileLoad load = load_job_file(file, {.api_version = config.api.version,
+    JobFileLoad load = load_job_file(file, {.api_check = job_api_check(config.api),
                                                .max_attachment_bytes =
                                                    config.attachments.max_bytes});
     if (load.fatal) {

@@ -3,12 +3,15 @@
 #include "command.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/config/job_api.hpp"
+#include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/jobs/attachment_files.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_diff.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/store/spec_codec.hpp"
+#include "devin_orch/store/store.hpp"
 
 #include <boost/json.hpp>
 
@@ -49,8 +52,13 @@ for a job that is `invalid`: the corrected definition replaces it and it is queu
   --playbook ID         playbook id
   --child-playbook ID   playbook of the session's child sessions (the session spawns children)
   --max-acu-limit N     ACU limit for the session
+  --concurrency-key KEY the job's concurrency group (config `concurrency:` limits each)
   --devin-mode MODE     e.g. normal, fast, lite, ultra, fusion (passed to the API as given)
   --resumable BOOL      true or false: keep the session's VM after it stops (default: the API's)
+  --stall-after DURATION  report the session as stalled when it has not moved for DURATION
+                        (default: stall.after; docs/stalls.md)
+  --stall-action ACTION report, message or terminate (ends the job stalled); default:
+                        stall.action
   --attach FILE         a file the session gets, uploaded before its create (repeatable; at
                         most 10 MiB each by default, attachments.max_bytes)
   --file FILE           read jobs from a YAML job file (the format of jobs.files)
@@ -76,7 +84,7 @@ struct EnqueueEntry {
   std::vector<std::string_view> differs;  // changed: the fields that differ from the stored job
 };
 
-constexpr std::array<OptionSpec, 21> kEnqueueFlags{{
+constexpr std::array<OptionSpec, 24> kEnqueueFlags{{
     kConfigOption,
     {"--key", true},          {"--prompt", true},         {"--title", true},
     {"--tag", true, true},    {"--repo", true, true},     {"--org", true},
@@ -84,13 +92,14 @@ constexpr std::array<OptionSpec, 21> kEnqueueFlags{{
     {"--max-attempts", true}, {"--create-as-user", true}, {"--playbook", true},
     {"--max-acu-limit", true}, {"--devin-mode", true},    {"--file", true},
     {"--stdin"},              kJsonOption,               {"--resumable", true},
-    {"--child-playbook", true}, {"--attach", true, true},
+    {"--child-playbook", true}, {"--concurrency-key", true},
+    {"--stall-after", true},     {"--stall-action", true}, {"--attach", true, true},
 }};
 
 // The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
 // the operator typed.
 std::string_view flag_for(std::string_view field) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kFlags{{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kFlags{{
       {"key", "--key"},
       {"prompt", "--prompt"},
       {"title", "--title"},
@@ -104,6 +113,9 @@ std::string_view flag_for(std::string_view field) {
       {"max_acu_limit", "--max-acu-limit"},
       {"devin_mode", "--devin-mode"},
       {"resumable", "--resumable"},
+      {"concurrency_key", "--concurrency-key"},
+      {"stall_after", "--stall-after"},
+      {"stall_action", "--stall-action"},
       {"attachments", "--attach"},
   }};
   const std::string_view name = field.substr(0, field.find('['));
@@ -126,6 +138,7 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
   definition.spec.playbook_id = args.value("--playbook");
   definition.spec.child_playbook_id = args.value("--child-playbook");
   definition.spec.devin_mode = args.value("--devin-mode");
+  definition.spec.concurrency_key = args.value("--concurrency-key");
   definition.org_id = args.value("--org");
   // Relative to where the command runs: the daemon reads them from its own directory.
   for (const auto& path : args.all("--attach")) {
@@ -159,6 +172,20 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
       return std::nullopt;
     }
     definition.spec.resumable = *text == "true";
+  }
+  if (const auto text = args.value("--stall-after")) {
+    definition.controls.stall.after = parse_duration(*text);
+    if (!definition.controls.stall.after) {
+      reason = "--stall-after needs a duration like 30m, got '" + *text + "'";
+      return std::nullopt;
+    }
+  }
+  if (const auto text = args.value("--stall-action")) {
+    definition.controls.stall.action = core::parse_stall_action(*text);
+    if (!definition.controls.stall.action) {
+      reason = "--stall-action needs report, message or terminate, got '" + *text + "'";
+      return std::nullopt;
+    }
   }
   for (const auto* name : {"--not-before", "--deadline"}) {
     if (const auto text = args.value(name)) {
@@ -266,11 +293,30 @@ ExitCode cmd_enqueue(Command& command) {
       jobs.push_back(std::move(*definition));
     }
   }
+  // The API of each job's organisation (api.version, api.organizations) decides as well: a
+  // job the daemon would refuse (a v3-only field for a v1 organisation) is refused here.
+  Opened opened;
+  if (const auto stop = command.load(opened.config)) return *stop;
+  std::optional<ExitCode> flags_refused;
+  std::erase_if(jobs, [&](const core::JobDefinition& job) {
+    const auto problem = validate_for_api(opened.config.api, job);
+    if (!problem) return false;
+    if (from_flags) {
+      flags_refused =
+          command.usage(std::string{flag_for(problem->field)} + ": " + problem->reason);
+    } else {
+      invalid.push_back({job.key, "invalid", "job '" + job.key + "': " + problem->text()});
+    }
+    return true;
+  });
+  if (flags_refused) return *flags_refused;
   if (!invalid.empty()) code = ExitCode::usage;
   for (const auto& entry : invalid) io.err << *entry.error << '\n';
 
-  Opened opened;
-  if (const auto stop = command.open(opened)) return *stop;
+  std::unique_ptr<store::Store> store;
+  if (const auto stop = command.open_database(opened.config, store)) return *stop;
+  opened.outbox = &store->outbox();
+  opened.store = std::move(store);
   std::vector<EnqueueEntry> entries;
   for (const auto& job : jobs) {
     const auto added = opened.store->add_job(job, "cli", io.now);

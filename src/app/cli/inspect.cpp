@@ -169,6 +169,7 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
   }
   if (spec.devin_mode) field(out, "devin_mode", *spec.devin_mode);
   if (spec.resumable) field(out, "resumable", *spec.resumable ? "true" : "false");
+  if (spec.concurrency_key) field(out, "concurrency_key", *spec.concurrency_key);
   field(out, "org_id", definition.org_id ? *definition.org_id : config.api.org_id + " (default)");
   field(out, "priority", std::to_string(definition.priority));
   if (controls.not_before_ms) field(out, "not_before", format_timestamp_ms(*controls.not_before_ms));
@@ -185,6 +186,10 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
           *controls.complete_on == core::CompletionPolicy::on_finished ? "finished" : "stop");
   }
   if (controls.fan_out_enterprise) field(out, "fan_out", "enterprise");
+  if (controls.stall.after) field(out, "stall_after", format_duration(*controls.stall.after));
+  if (controls.stall.action) {
+    field(out, "stall_action", std::string{core::to_string(*controls.stall.action)});
+  }
 }
 
 std::string history_line(const store::HistoryEntry& entry) {

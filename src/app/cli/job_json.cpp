@@ -20,8 +20,9 @@ namespace json = boost::json;
 namespace {
 
 // The control fields the store keeps as JSON (decode_controls' format).
-constexpr std::array<std::string_view, 5> kControlFields{"on_waiting_for_user", "messages",
-                                                         "complete_on", "fan_out", "notify"};
+constexpr std::array<std::string_view, 7> kControlFields{
+    "on_waiting_for_user", "messages", "complete_on", "fan_out", "notify", "stall_after_ms",
+    "stall_action"};
 
 }  // namespace
 
@@ -75,6 +76,12 @@ std::optional<core::JobDefinition> parse_job_object(const json::object& object,
         return fail("field 'on_waiting_for_user.finish_after': expected a duration like 10m");
       }
       controls[name] = json::object{{"finish_after_ms", duration->count()}};
+    } else if (name == "stall_after") {
+      // The YAML spelling ("30m") beside the stored one (stall_after_ms).
+      if (value.is_null()) continue;
+      const auto duration = value.is_string() ? parse_duration(value.get_string()) : std::nullopt;
+      if (!duration) return fail("field 'stall_after': expected a duration like 30m");
+      controls["stall_after_ms"] = duration->count();
     } else if (std::find(kControlFields.begin(), kControlFields.end(), name) !=
                kControlFields.end()) {
       controls[name] = value;

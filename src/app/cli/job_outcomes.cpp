@@ -5,7 +5,7 @@
 #include "command.hpp"
 
 #include "devin_orch/app/formats/timestamp.hpp"
-#include "devin_orch/core/lease.hpp"
+#include "devin_orch/core/org_spread.hpp"
 
 #include <boost/json/string.hpp>
 
@@ -61,19 +61,28 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
   const auto busy = store.list_jobs({.states = {core::JobState::creating, core::JobState::running},
                                      .default_org = config.api.org_id});
   if (!busy) return busy.error();
+  conditions.concurrency = core::ConcurrencyGroups{config.concurrency};
+  std::map<std::string, int, std::less<>> group_active;
   for (const auto& job : *busy) {
     ++conditions.sessions[job.org_id];
     if (job.state == core::JobState::creating) ++conditions.creating[job.org_id];
+    if (job.concurrency_key && conditions.concurrency.limit_for(*job.concurrency_key)) {
+      ++group_active[*job.concurrency_key];
+    }
   }
+  conditions.concurrency.reload(std::move(group_active));
   conditions.budget = spending_budget(config.spending);
   if (const auto since = core::ledger_since(conditions.budget, now)) {
     const auto charged = store.spending_since(*since);
     if (!charged) return charged.error();
     conditions.spending = spending_charges(*charged, config.api.org_id, context.acus_rule);
   }
-  const auto lease = store.read_lease(core::kQueueLeaseName);
-  if (!lease) return lease.error();
-  conditions.daemon_working = *lease && (**lease).expires_at_ms > conditions.now_ms;
+  // Some daemon is alive (its registry row not lapsed): it works the queue, or takes it.
+  const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);
+  if (!daemons) return daemons.error();
+  conditions.daemon_working = std::any_of(
+      daemons->begin(), daemons->end(),
+      [&conditions](const auto& row) { return row.holder.expires_at_ms > conditions.now_ms; });
   return context;
 }
 
@@ -148,7 +157,8 @@ store::JobSummary summarize(const core::JobRecord& job, const std::string& defau
                             .started_at_ms = job.started_at_ms,
                             .not_before_ms = job.definition.controls.not_before_ms,
                             .create_as_user_id = job.definition.spec.create_as_user_id,
-                            .max_acu_limit = job.definition.spec.max_acu_limit};
+                            .max_acu_limit = job.definition.spec.max_acu_limit,
+                            .concurrency_key = job.definition.spec.concurrency_key};
   if (outcome != nullptr) {
     summary.finished_at_ms = outcome->finished_at_ms;
     // The store keeps no figure before a session reported one; Outcome reads that as 0.
@@ -174,7 +184,7 @@ std::optional<std::vector<core::JobState>> parse_fail_on(std::string_view text,
     if (!core::is_terminal(*state)) {
       error = "'" + std::string{name} +
               "' is not an ended state (finished, failed, suspended, dead, lost, invalid, "
-              "cancelled, timed_out)";
+              "cancelled, timed_out, stalled)";
       return std::nullopt;
     }
     if (std::ranges::find(states, *state) == states.end()) states.push_back(*state);
@@ -189,7 +199,7 @@ std::optional<std::vector<core::JobState>> parse_fail_on(std::string_view text,
 std::vector<core::JobState> ended_unfinished_states() {
   using core::JobState;
   return {JobState::failed, JobState::suspended, JobState::dead,     JobState::lost,
-          JobState::invalid, JobState::cancelled, JobState::timed_out};
+          JobState::invalid, JobState::cancelled, JobState::timed_out, JobState::stalled};
 }
 
 std::string describe_states(std::span<const core::JobState> states) {

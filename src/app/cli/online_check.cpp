@@ -73,12 +73,26 @@ OnlineReport judge_online(const api::ApiResult<api::Principal>& self, const Conf
   }
   add(Level::ok, "API key: works (GET /v3/self: " + name + ")");
 
-  // Every organisation the daemon will send requests for: the default and the jobs' own.
-  std::set<std::string> orgs{config.api.org_id};
+  // Every organisation the daemon will send requests for with this key: the default and the
+  // jobs' own, but not those api.organizations gives a key or API of their own.
+  const auto own_client = [&config](const std::string& org) {
+    const auto found = config.api.organizations.find(org);
+    return found != config.api.organizations.end() &&
+           (found->second.api_key_file || found->second.version != config.api.version);
+  };
+  std::set<std::string> orgs;
+  if (!own_client(config.api.org_id)) orgs.insert(config.api.org_id);
   bool fan_out = false;
   for (const auto& job : jobs) {
-    if (job.org_id) orgs.insert(*job.org_id);
+    if (job.org_id && !own_client(*job.org_id)) orgs.insert(*job.org_id);
     fan_out = fan_out || job.controls.fan_out_enterprise;
+  }
+  for (const auto& [org, settings] : config.api.organizations) {
+    if (own_client(org)) {
+      add(Level::note, "organisation " + org + " (" +
+                           std::string{core::to_string(settings.version)} +
+                           "): its own key or API (api.organizations) is not checked online");
+    }
   }
   if (who.org_id) {
     std::set<std::string> foreign;

@@ -5,7 +5,7 @@
 #include "devin_orch/app/cli/job_outcomes.hpp"
 
 #include "devin_orch/app/cli/text_table.hpp"
-#include "devin_orch/core/lease.hpp"
+#include "devin_orch/core/org_spread.hpp"
 #include "devin_orch/store/store.hpp"
 
 #include <boost/json/array.hpp>
@@ -22,7 +22,7 @@ constexpr std::string_view kWaitHelp =
     R"(Usage: devin-orch wait [--config FILE] KEY... [--timeout DURATION] [--fail-on STATES] [--json]
 
 Waits until every named job has ended (finished, failed, suspended, dead, lost, invalid,
-cancelled or timed_out), then prints them as `ls` does, in the order of the keys. It only
+cancelled, timed_out or stalled), then prints them as `ls` does, in the order of the keys. It only
 reads the database: the daemon that works the queue may run in another process, or start
 later. Each job that ends while it waits is named on stderr.
 
@@ -99,12 +99,15 @@ std::optional<ExitCode> look(Command& command, store::OperatorStore& store,
   return stop;
 }
 
-// Says on stderr, once, that no daemon holds the queue's lease: the jobs then move only once
-// one starts (or never, if none is meant to).
+// Says on stderr, once, that no daemon is alive (no registry row unlapsed): the jobs then move
+// only once one starts (or never, if none is meant to).
 void note_when_no_daemon(Command& command, store::OperatorStore& store) {
-  const auto holder = store.read_lease(core::kQueueLeaseName);
-  if (!holder) return;
-  if (*holder && (*holder)->expires_at_ms > core::to_epoch_ms(core::wall_now())) return;
+  const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);
+  if (!daemons) return;
+  const auto now_ms = core::to_epoch_ms(core::wall_now());
+  for (const auto& row : *daemons) {
+    if (row.holder.expires_at_ms > now_ms) return;
+  }
   command.io().err << "devin-orch wait: no daemon works the queue now; the jobs move on once "
                       "one does\n";
 }

@@ -19,6 +19,7 @@ std::string_view to_string(WaitingReason::Code code) noexcept {
     case Code::scheduled: return "scheduled";
     case Code::org_held: return "org_held";
     case Code::acu_budget: return "acu_budget";
+    case Code::concurrency_group: return "concurrency_group";
     case Code::max_active_sessions: return "max_active_sessions";
     case Code::max_concurrent_creates: return "max_concurrent_creates";
     case Code::no_daemon: return "no_daemon";
@@ -84,6 +85,12 @@ WaitingReason waiting_reason(const store::JobSummary& job, const QueueConditions
                   (day ? "acus_per_day" : "acus_per_month") + ") until " +
                   format_timestamp_ms(until)};
     }
+  }
+  if (const auto group = conditions.concurrency.admit(job.concurrency_key); !group.allowed) {
+    // The group first: `ls` cuts the column at 60 characters.
+    return {Code::concurrency_group, std::nullopt,
+            core::describe(group) + " active, waiting for a place (concurrency: key '" +
+                group.pattern + "')"};
   }
   if (const int sessions = count(conditions.sessions, job.org_id);
       sessions >= conditions.max_active_sessions) {

@@ -45,6 +45,7 @@ constexpr YamlScreenLimits kConfigScreen{.max_depth = 16, .max_nodes = 10'000};
 
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
+constexpr long long kMaxConcurrencyActive = 100'000;
 
 // Where a setting's effective value came from, for errors found after the whole file is read.
 struct Origin {
@@ -83,6 +84,8 @@ struct Entry {
   const YamlValue& value;
   std::string field;  // "poll.initial_delay"
 };
+
+bool is_url_safe_id(std::string_view id);
 
 class Reader {
  public:
@@ -171,6 +174,73 @@ class Reader {
       }
     }
     out = std::move(targets);
+  }
+
+  // The top-level `concurrency:` list: [{key: PATTERN, max_active: N}, ...]. Each item is
+  // checked on its own, so that one bad item does not hide the others' mistakes.
+  void concurrency_limits(const Entry& entry, std::vector<core::ConcurrencyLimit>& out) {
+    if (entry.value.is_null()) {
+      out.clear();
+      return;
+    }
+    if (!entry.value.is_sequence()) {
+      error_on(entry, "expected a list of {key: PATTERN, max_active: N}, got " +
+                          describe_yaml(entry.value));
+      return;
+    }
+    std::vector<core::ConcurrencyLimit> limits;
+    std::map<std::string, std::size_t, std::less<>> seen;
+    bool ok = true;
+    for (std::size_t i = 0; i < entry.value.items.size(); ++i) {
+      const YamlValue& item = entry.value.items[i];
+      const std::string field = entry.field + "[" + std::to_string(i) + "]";
+      if (!item.is_map()) {
+        error_at(item, field, "expected a map {key: PATTERN, max_active: N}, got " +
+                                  describe_yaml(item));
+        ok = false;
+        continue;
+      }
+      core::ConcurrencyLimit limit;
+      bool has_key = false;
+      bool has_max = false;
+      for (const auto& [name_node, value] : item.entries) {
+        const std::string name = name_node.is_scalar() ? name_node.scalar : std::string{};
+        const std::string at = field + "." + name;
+        if (name == "key") {
+          has_key = true;
+          if (!value.is_scalar()) {
+            error_at(value.is_null() ? name_node : value, at,
+                     "expected a key or a pattern with *, got " + describe_yaml(value));
+            ok = false;
+          } else if (auto problem = core::concurrency_pattern_problem(value.scalar)) {
+            error_at(value, at, std::move(*problem));
+            ok = false;
+          } else if (const auto [first, fresh] = seen.try_emplace(value.scalar, i); !fresh) {
+            error_at(value, at, "'" + value.scalar + "' is already listed at " + entry.field +
+                                    "[" + std::to_string(first->second) + "]");
+            ok = false;
+          } else {
+            limit.pattern = value.scalar;
+          }
+        } else if (name == "max_active") {
+          has_max = true;
+          const std::size_t before = errors_.size();
+          integer(Entry{.key = name_node, .value = value, .field = at}, limit.max_active, 1,
+                  kMaxConcurrencyActive);
+          ok = ok && errors_.size() == before;
+        } else {
+          error_at(name_node, at, "unknown key '" + name + "' (expected key and max_active)");
+          ok = false;
+        }
+      }
+      if (!has_key || !has_max) {
+        error_at(item, field, std::string("needs ") + (has_key ? "max_active" : "key") +
+                                  (!has_key && !has_max ? " and max_active" : ""));
+        ok = false;
+      }
+      limits.push_back(std::move(limit));
+    }
+    if (ok) out = std::move(limits);
   }
 
   void remember_env(const std::string& field, const char* variable) {
@@ -301,6 +371,75 @@ class Reader {
     if (auto resolved = path_value(entry, entry.value, entry.field)) out = std::move(*resolved);
   }
 
+  // api.organizations: org id -> {version, api_key_file}. Every entry is checked; nothing is
+  // kept unless all are valid, so a mistake never leaves an organisation on the wrong API.
+  void api_organizations(const Entry& entry,
+                         std::map<std::string, OrgApiConfig, std::less<>>& out) {
+    if (entry.value.is_null()) {
+      out.clear();
+      return;
+    }
+    if (!entry.value.is_map()) {
+      error_on(entry, "expected a map of organisation ids to {version, api_key_file}, got " +
+                          describe_yaml(entry.value));
+      return;
+    }
+    std::map<std::string, OrgApiConfig, std::less<>> organizations;
+    const std::size_t errors = errors_.size();
+    for (const YamlEntry& org : entry.value.entries) {
+      const std::string& id = org.key.scalar;
+      const std::string field = entry.field + "." + id;
+      if (!org.key.is_scalar() || id.empty() || !is_url_safe_id(id)) {
+        error_at(org.key, field,
+                 "an organisation id may contain only letters, digits, '-', '_', '.' and '~'");
+        continue;
+      }
+      if (!org.value.is_map()) {
+        error_at(org.value.is_null() ? org.key : org.value, field,
+                 "expected a map with version (v1 or v3) and optionally api_key_file, got " +
+                     describe_yaml(org.value));
+        continue;
+      }
+      OrgApiConfig settings;
+      bool has_version = false;
+      bool unknown_key = false;  // perhaps a misspelt `version`: one mistake, one error
+      for (const YamlEntry& setting : org.value.entries) {
+        const std::string& name = setting.key.scalar;
+        const Entry inner{setting.key, setting.value, field + "." + name};
+        remember(inner);
+        if (name == "version") {
+          const auto version = setting.value.is_scalar()
+                                   ? core::parse_api_version(setting.value.scalar)
+                                   : std::nullopt;
+          if (!version) {
+            error_on(inner, "must be one of v1, v3, got " + describe_yaml(setting.value));
+            continue;
+          }
+          settings.version = *version;
+          has_version = true;
+        } else if (name == "api_key_file") {
+          if (setting.value.is_null()) continue;  // the global key (as render_config writes it)
+          if (auto resolved = path_value(inner, setting.value, inner.field)) {
+            settings.api_key_file = std::move(*resolved);
+          }
+        } else {
+          std::string reason =
+              "unknown key; an organisation's entry takes version and api_key_file";
+          if (name == "api_key" || name == "key" || name == "token") {
+            reason += "; the API key is never read from the config: set api_key_file";
+          }
+          error_at(setting.key, inner.field, std::move(reason));
+          unknown_key = true;
+        }
+      }
+      if (!has_version && !unknown_key && !has_error(field + ".version")) {
+        error_at(org.key, field + ".version", "is required: v1 or v3");
+      }
+      organizations.emplace(id, std::move(settings));
+    }
+    if (errors_.size() == errors) out = std::move(organizations);
+  }
+
   void path_list(const Entry& entry, std::vector<std::string>& out) {
     if (entry.value.is_null()) {
       out.clear();
@@ -367,6 +506,8 @@ std::vector<Section> sections(Config& c) {
             }},
            {"api_key_file",
             [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.api_key_file); }},
+           {"organizations",
+            [&c](Reader& r, const Entry& e) { r.api_organizations(e, c.api.organizations); }},
            {"ca_file", [&c](Reader& r, const Entry& e) { r.optional_path(e, c.api.ca_file); }},
            {"connect_timeout",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.api.connect_timeout, false); }},
@@ -537,6 +678,37 @@ std::vector<Section> sections(Config& c) {
               r.duration(e, c.attachments.upload_timeout, false);
             }},
        }},
+      {"stall",
+       {
+           {"after",
+            [&c](Reader& r, const Entry& e) {
+              if (e.value.is_null()) {
+                c.stall.stall_after.reset();
+                return;
+              }
+              core::Duration after{0};
+              r.duration(e, after, false);
+              if (after.count() > 0) c.stall.stall_after = after;
+            }},
+           {"action",
+            [&c](Reader& r, const Entry& e) {
+              static constexpr std::array<std::string_view, 3> kActions{"report", "message",
+                                                                        "terminate"};
+              std::string chosen{core::to_string(c.stall.action)};
+              r.choice(e, chosen, kActions);
+              if (const auto action = core::parse_stall_action(chosen)) c.stall.action = *action;
+            }},
+           {"message",
+            [&c](Reader& r, const Entry& e) {
+              std::string message = c.stall.message;
+              r.string(e, message);
+              if (message.find_first_not_of(" \t\r\n") == std::string::npos) {
+                r.error_on(e, "must not be empty");
+              } else {
+                c.stall.message = std::move(message);
+              }
+            }},
+       }},
       {"metrics",
        {
            {"enabled", [&c](Reader& r, const Entry& e) { r.boolean(e, c.metrics.enabled); }},
@@ -593,6 +765,8 @@ std::vector<Section> sections(Config& c) {
            {"check_interval",
             [&c](Reader& r, const Entry& e) { r.duration(e, c.notify.check_interval, false); }},
        }},
+      // A list, not a map of settings: load_config reads it (Reader::concurrency_limits).
+      {"concurrency", {}},
       {"log",
        {
            {"level", [&c](Reader& r, const Entry& e) { r.choice(e, c.log.level, kLogLevels); }},
@@ -934,6 +1108,45 @@ class ConfigWriter {
       end();
     }
   }
+  // `name: value` at the top level (an empty list, say).
+  void top_level(std::string_view name, std::string_view value) {
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    end();
+  }
+  // `  - key: "string"\n    other: plain` under a section that is a list.
+  void list_item(std::string_view key, std::string_view value, std::string_view other,
+                 std::string_view other_value) {
+    out_ += "  - ";
+    out_ += key;
+    out_ += ": ";
+    quote(out_, value);
+    end();
+    out_ += "    ";
+    out_ += other;
+    out_ += ": ";
+    out_ += other_value;
+    end();
+  }
+  // api.organizations: one nested map per organisation (ids are URL-safe, so plain).
+  void organizations(const std::map<std::string, OrgApiConfig, std::less<>>& organizations) {
+    if (organizations.empty()) {
+      plain("organizations", "{}");
+      return;
+    }
+    out_ += "  organizations:\n";
+    for (const auto& [id, org] : organizations) {
+      out_ += "    " + id + ":\n      version: " + std::string{core::to_string(org.version)} +
+              "\n      api_key_file: ";
+      if (org.api_key_file) {
+        quote(out_, *org.api_key_file);
+      } else {
+        out_ += "~";
+      }
+      end();
+    }
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -1001,7 +1214,7 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
   if (!root.is_null() && !root.is_map()) {
     reader.error_at(root, "",
                     "expected a map of sections (api, rate, poll, create, database, jobs, "
-                    "shutdown, lease, retention, spending, metrics, dashboard, notify, log), got " + describe_yaml(root));
+                    "shutdown, lease, retention, spending, concurrency, metrics, dashboard, notify, log), got " + describe_yaml(root));
   } else if (root.is_map()) {
     std::vector<Section> table = sections(config);
     std::vector<std::pair<std::string_view, const Section*>> known_sections;
@@ -1011,6 +1224,11 @@ ConfigLoad load_config(const std::string& path, const ConfigChecks& checks) {
                    const Section* section = nullptr;
                    for (const auto& [known, candidate] : known_sections) {
                      if (known == name) section = candidate;
+                   }
+                   if (name == "concurrency") {
+                     reader.remember(entry);
+                     reader.concurrency_limits(entry, config.concurrency);
+                     return;
                    }
                    if (entry.value.is_null()) return;  // `poll:` alone: all defaults
                    if (!entry.value.is_map()) {
@@ -1059,6 +1277,7 @@ std::string render_config(const Config& config) {
   out.string("org_id", config.api.org_id);
   out.plain("version", std::string{core::to_string(config.api.version)});
   out.optional("api_key_file", config.api.api_key_file);
+  out.organizations(config.api.organizations);
   out.optional("ca_file", config.api.ca_file);
   out.duration("connect_timeout", config.api.connect_timeout);
   out.duration("request_timeout", config.api.request_timeout);
@@ -1133,6 +1352,15 @@ std::string render_config(const Config& config) {
   out.plain("max_bytes", std::to_string(config.attachments.max_bytes));
   out.duration("upload_timeout", config.attachments.upload_timeout);
 
+  out.section("stall");
+  if (config.stall.stall_after) {
+    out.duration("after", *config.stall.stall_after);
+  } else {
+    out.plain("after", "~");
+  }
+  out.plain("action", std::string{core::to_string(config.stall.action)});
+  out.string("message", config.stall.message);
+
   out.section("metrics");
   out.plain("enabled", config.metrics.enabled ? "true" : "false");
   out.string("address", config.metrics.address);
@@ -1160,6 +1388,15 @@ std::string render_config(const Config& config) {
   out.plain("max_in_flight", std::to_string(config.notify.max_in_flight));
   out.plain("max_in_flight_per_receiver", std::to_string(config.notify.max_in_flight_per_receiver));
   out.duration("check_interval", config.notify.check_interval);
+
+  if (config.concurrency.empty()) {
+    out.top_level("concurrency", "[]");
+  } else {
+    out.section("concurrency");
+    for (const auto& limit : config.concurrency) {
+      out.list_item("key", limit.pattern, "max_active", std::to_string(limit.max_active));
+    }
+  }
 
   out.section("log");
   out.string("level", config.log.level);
@@ -1236,6 +1473,51 @@ std::string describe_api_key_source(const ApiConfig& api) {
     case KeySource::Kind::none: break;
   }
   return "no key source";
+}
+
+core::ApiVersion api_version_for(const ApiConfig& api, std::string_view org_id) {
+  const auto found = api.organizations.find(org_id);
+  return found != api.organizations.end() ? found->second.version : api.version;
+}
+
+std::optional<std::string> resolve_org_api_key(const ApiConfig& api, std::string_view org_id,
+                                               std::string* error) {
+  std::string scratch;
+  std::string& message = error != nullptr ? *error : scratch;
+  const auto found = api.organizations.find(org_id);
+  if (found == api.organizations.end()) return resolve_api_key(api, &message);
+  const std::string field = "api.organizations." + std::string{org_id};
+  std::optional<std::string> key;
+  if (found->second.api_key_file) {
+    key = read_key_file(*found->second.api_key_file, &message);
+    if (!key) message = field + ".api_key_file: " + message;
+  } else {
+    key = resolve_api_key(api, &message);
+  }
+  if (!key) return std::nullopt;
+  // Reference §1: apk_ keys work on v1 only; v3 refuses them. Caught here, not at the first
+  // create, and without quoting the key.
+  const bool v1_key = key->starts_with("apk_");
+  if (found->second.version == core::ApiVersion::v1 && !v1_key) {
+    message = field + ": version v1 needs a v1 key (apk_...), but the key from " +
+              describe_org_api_key_source(api, org_id) + " is not one";
+    return std::nullopt;
+  }
+  if (found->second.version == core::ApiVersion::v3 && v1_key) {
+    message = field + ": version v3 refuses v1 keys (apk_...), and the key from " +
+              describe_org_api_key_source(api, org_id) + " is one";
+    return std::nullopt;
+  }
+  return key;
+}
+
+std::string describe_org_api_key_source(const ApiConfig& api, std::string_view org_id) {
+  const auto found = api.organizations.find(org_id);
+  if (found != api.organizations.end() && found->second.api_key_file) {
+    return "api.organizations." + std::string{org_id} + ".api_key_file (" +
+           *found->second.api_key_file + ")";
+  }
+  return describe_api_key_source(api);
 }
 
 api::HttpClientOptions http_client_options(const ApiConfig& api, std::string api_key,

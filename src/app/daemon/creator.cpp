@@ -4,6 +4,7 @@
 
 #include "tag_lookup.hpp"
 
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/daemon/session_secrets.hpp"
 #include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/job_validation.hpp"
@@ -191,7 +192,7 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
   }
   // Jobs from the queue or an older run were validated for the API of their day: one using a
   // field this API lacks ends here, before anything is sent (the one rule, core::validate).
-  if (const auto problem = core::validate(flow.job.definition, services_.config.api.version)) {
+  if (const auto problem = validate_for_api(services_.config.api, flow.job.definition)) {
     gates_.release(org, core::CallOutcome{.cls = core::CallClass::not_sent});
     const std::string reason = problem->text();
     writer_.finish_job(flow.job, core::JobState::invalid, reason);
@@ -214,7 +215,7 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
     co_return false;
   }
   const auto started = SteadyClock::now();
-  auto answer = co_await services_.client.create_session(
+  auto answer = co_await services_.client_for(org.org_id).create_session(
       org.org_id, flow.job.definition.spec, flow.tag, services_.config.api.create_timeout,
       std::move(*secrets), flow.attachment_urls);
   gates_.release(org, answer.outcome);
@@ -341,7 +342,7 @@ awaitable<void> Creator::fan_out(Org& org, core::JobRecord job) {
   while (!complete && !services_.runtime.stopping()) {
     auto gated = co_await gates_.call(
         org, core::RequestKind::other, ApiOperation::list_organizations,
-        [&] { return services_.client.list_organizations(200, after); });
+        [&] { return services_.client_for(org.org_id).list_organizations(200, after); });
     if (!gated) break;
     auto& answer = *gated;
     if (!answer.value) {

@@ -1,6 +1,7 @@
 // The daemon's supervisor: wires its parts (runtime, store writer, gates, poller, creator,
-// dispatcher, retention) and owns what concerns the process as a whole: the queue's lease, recovery at
-// take-over, signals, the systemd heartbeat, readiness, gauges and shutdown.
+// dispatcher, retention) and owns what concerns the process as a whole: the organisations'
+// leases, recovery at each take-over, signals, the systemd heartbeat, readiness, gauges and
+// shutdown.
 #include "devin_orch/app/daemon/daemon.hpp"
 
 #include "creator.hpp"
@@ -9,11 +10,12 @@
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
-#include "queue_lease.hpp"
+#include "org_leases.hpp"
 #include "retention.hpp"
 #include "store_writer.hpp"
 
 #include "devin_orch/api/http_client.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/daemon/runtime.hpp"
 #include "devin_orch/app/daemon/systemd_notify.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
@@ -66,29 +68,30 @@ class Daemon {
  public:
   Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
          store::ChangeFeed& changes, store::OutboxStore& outbox,
-         std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+         std::unique_ptr<ApiClients> clients, const DaemonOptions& options,
          server::MetricsRegistry& metrics);
 
-  // Signals, the systemd heartbeat and the queue's lease: from here the daemon either works
-  // the queue or stands by until it may.
+  // Signals, the systemd heartbeat and the organisations' leases: from here the daemon works
+  // the organisations it holds and takes its share of the others as they come free.
   void start();
   int exit_code() const noexcept { return exit_code_; }
-  // /readyz: this process works the queue, restart recovery is done and the lease is proven;
-  // otherwise why not (a standby names the daemon it waits for).
+  // /readyz: this process works at least one organisation, restart recovery is done and the
+  // leases are proven; otherwise why not.
   server::Readiness readiness() const;
-  // After the loop has ended: lets the lease lapse at once if this process holds it.
+  // After the loop has ended: lets the leases this process holds lapse at once.
   void release_lease() { lease_.stop_and_release(); }
   void refresh_gauges();
   // Each organisation's rate gate, for the dashboard's overview.
   std::vector<dashboard::RateUse> rate_use() const;
 
  private:
-  void take_over();
-  awaitable<void> check_key_then_dispatch();
-  awaitable<void> check_key();
-  void stand_by(const core::LeaseHolder& holder);
+  void take_over(const std::string& org_id);
+  awaitable<void> check_key(std::string org_id);
+  void hand_over(const std::string& org_id);
+  void stand_by();
+  bool org_busy(const std::string& org_id);
   void abandon(const std::string& why);
-  bool recover();
+  bool recover(const std::string& org_id);
   std::string status_line();
   awaitable<void> heartbeat();
   void listen_for_signals();
@@ -101,8 +104,7 @@ class Daemon {
   net::io_context& io_;
   const Config& config_;
   store::QueueStore& store_;
-  std::unique_ptr<api::HttpClient> http_;
-  api::DevinClient client_;
+  std::unique_ptr<ApiClients> clients_;
   DaemonOptions options_;
   SystemdNotifier notifier_;
   core::Random random_;
@@ -110,7 +112,7 @@ class Daemon {
   DaemonMetrics metrics_;
   Services services_;
   StoreWriter writer_;
-  QueueLease lease_;  // whether this process may work the queue
+  OrgLeases lease_;  // which organisations this process works
   OrgGates gates_;
   Poller poller_;
   Creator creator_;
@@ -119,42 +121,48 @@ class Daemon {
   Retention retention_;
   net::signal_set signals_;
   net::steady_timer drain_deadline_;
-  bool ready_ = false;
+  bool ready_ = false;    // the first organisation was taken and its jobs recovered
+  bool started_ = false;  // the dispatcher, notifications and retention run
   int exit_code_ = 0;
   std::optional<std::string> key_problem_;  // GET /v3/self refused the key at take-over
 };
 
 Daemon::Daemon(net::io_context& io, const Config& config, store::QueueStore& store,
                store::ChangeFeed& changes, store::OutboxStore& outbox,
-               std::unique_ptr<api::HttpClient> http, const DaemonOptions& options,
+               std::unique_ptr<ApiClients> clients, const DaemonOptions& options,
                server::MetricsRegistry& metrics)
     : io_{io},
       config_{config},
       store_{store},
-      http_{std::move(http)},
-      client_{*http_, config_.api.version},
+      clients_{std::move(clients)},
       options_{options},
       notifier_{SystemdNotifier::from_environment()},
       random_{std::random_device{}()},
       runtime_{io},
       metrics_{metrics, config.api.org_id},
-      services_{runtime_, config, store, client_, metrics_, random_},
+      services_{runtime_, config, store, *clients_, metrics_, random_},
       writer_{services_},
-      lease_{io, store, lease_policy(config.lease),
-             QueueLease::Callbacks{
-                 .took_over = [this](std::int64_t) { take_over(); },
-                 .paused = [](const std::string&) {},  // the gates hold every request
+      lease_{io, store, lease_policy(config.lease), config.api.org_id,
+             OrgLeases::Callbacks{
+                 .took_over = [this](const std::string& org, std::int64_t) { take_over(org); },
+                 // The org's gate holds every request.
+                 .paused = [](const std::string&, const std::string&) {},
                  .resumed =
-                     [this] {
+                     [this](const std::string& org) {
                        gates_.lease_resumed();
                        dispatcher_.wake();
-                       for (auto& [id, org] : gates_.all()) org->poll_wakeup.notify();
+                       gates_.named(org).poll_wakeup.notify();
                      },
-                 .abandoned = [this](const std::string& why) { abandon(why); },
-                 .waiting = [this](const core::LeaseHolder& holder) { stand_by(holder); },
+                 .lost = [this](const std::string&, const std::string& why) { abandon(why); },
+                 .busy = [this](const std::string& org) { return org_busy(org); },
+                 .handing_over = [this](const std::string& org) { hand_over(org); },
+                 .holding_none = [this] { stand_by(); },
              }},
       gates_{services_, writer_, lease_},
-      poller_{services_, writer_, gates_, [this] { dispatcher_.slot_freed(); }},
+      poller_{services_, writer_, gates_, [this] { dispatcher_.slot_freed(); },
+              [this](const std::string& key, std::string reason) {
+                dispatcher_.end_stalled(key, std::move(reason));
+              }},
       creator_{services_, writer_, gates_,
                Creator::Callbacks{
                    .recorded =
@@ -191,42 +199,63 @@ void Daemon::start() {
   lease_.start();
 }
 
-// This process holds the queue's lease now: re-attach what a previous owner (this process's
-// predecessor, or another daemon that died) left in flight, then start dispatching.
-void Daemon::take_over() {
+// This process holds the org's lease now: re-attach what a previous holder (this process's
+// predecessor, or another daemon that died or handed it over) left in flight, then dispatch its
+// jobs too. The first org taken starts the dispatcher, notifications and retention.
+void Daemon::take_over(const std::string& org_id) {
   if (runtime_.stopping()) return;
-  if (!recover()) {
+  // Read at each take-over, as the previous holder left them: the org's Org (created by the
+  // recovery below if new) starts paused if it is, and sends nothing inside a wait announced
+  // before the previous holder stopped.
+  if (!gates_.taking_over(org_id) || !recover(org_id)) {
     request_stop("cannot read the queue", 1);
     return;
   }
   ready_ = true;
   gates_.lease_resumed();
-  runtime_.spawn(notifications_.run());  // what earlier owners left undelivered goes first
-  runtime_.spawn(check_key_then_dispatch());
-  if (retention_.enabled()) runtime_.spawn(retention_.run());
+  // Each key once per take-over of an organisation using it: the global one with the default
+  // organisation, an organisation's own (api.organizations) with that organisation.
+  if (org_id == config_.api.org_id || clients_->own_key(org_id)) {
+    runtime_.spawn(check_key(org_id));
+  }
+  if (!started_) {
+    started_ = true;
+    runtime_.spawn(notifications_.run());  // what earlier owners left undelivered goes first
+    runtime_.spawn(dispatcher_.run());
+    if (retention_.enabled()) runtime_.spawn(retention_.run());
+  } else {
+    dispatcher_.look_again();
+  }
 }
 
-// Dispatch starts once the key was checked: a pause set for a key the operator has since fixed
-// is lifted first, so the queued jobs run without a `resume`.
-awaitable<void> Daemon::check_key_then_dispatch() {
-  co_await check_key();
-  if (runtime_.stopping()) co_return;
-  co_await dispatcher_.run();
+// Another daemon takes the org over: its sessions are no longer polled here (the successor
+// re-attaches them from the store). Only an org with no create in flight is handed over.
+void Daemon::hand_over(const std::string& org_id) {
+  poller_.drop_org(gates_.named(org_id));
+  notifier_.notify("STATUS=" + status_line());
 }
 
-// GET /v3/self, through the default organisation's gate (it is the daemon's key, not an
-// org's). A key that works lifts every pause the daemon set for a rejected key; one that does
-// not is reported now, by name of its source, rather than at the first create. No answer
-// (network down, 5xx) decides nothing: the pauses stay, the first 401 pauses as before.
-awaitable<void> Daemon::check_key() {
-  Org& org = gates_.named(config_.api.org_id);
+bool Daemon::org_busy(const std::string& org_id) {
+  const auto& orgs = gates_.all();
+  const auto it = orgs.find(org_id);
+  return it != orgs.end() && it->second->creating > 0;
+}
+
+// GET /v3/self (v1: GET /v1/sessions?limit=1), through the gate of `org_id`: the default
+// organisation for the global key, an organisation with its own key for that key. A key that
+// works lifts every pause the daemon set for a rejected key on the organisations using it; one
+// that does not is reported now, by name of its source, rather than at the first create, and
+// pauses only those organisations. No answer (network down, 5xx) decides nothing: the pauses
+// stay, the first 401 pauses as before.
+awaitable<void> Daemon::check_key(std::string org_id) {
+  Org& org = gates_.named(org_id);
   auto answer = co_await gates_.call(org, core::RequestKind::other, ApiOperation::self,
-                                     [this] { return client_.self(); });
+                                     [this, &org_id] { return clients_->for_org(org_id).self(); });
   if (!answer) co_return;  // stopping
   if (answer->value) {
     const auto pauses = gates_.stored_pauses();  // a copy: lifting edits the original
     for (const auto& [id, reason] : pauses) {
-      if (id == "*" || !is_key_pause(reason)) continue;
+      if (id == "*" || !is_key_pause(reason) || !clients_->same_key(id, org_id)) continue;
       log_event(spdlog::level::info, {.event = "org_resumed", .org_id = id},
                 "org {}: the API key works again (GET /v3/self answered for {}); lifting the "
                 "pause \"{}\"",
@@ -243,18 +272,20 @@ awaitable<void> Daemon::check_key() {
     co_return;
   }
   key_problem_ = fmt::format("the API key from {} is rejected by the API (401: {})",
-                             describe_api_key_source(config_.api), answer->outcome.detail);
+                             describe_org_api_key_source(config_.api, org_id),
+                             answer->outcome.detail);
   log_event(spdlog::level::err, {.event = "api_key_rejected"},
             "{}; no session can be created until it is replaced and the daemon restarted",
             *key_problem_);
   for (const auto& [id, known] : gates_.all()) {
+    if (!clients_->same_key(id, org_id)) continue;  // another key: its own check decides
     gates_.pause(*known, "API key rejected (401): " + answer->outcome.detail);
   }
 }
 
-// Another daemon works the queue. A batch run (--until-idle) beside it ends once the queue has
-// nothing left in progress: the other daemon did the work.
-void Daemon::stand_by(const core::LeaseHolder&) {
+// No organisation is free for this daemon. A batch run (--until-idle) ends once the queue has
+// nothing left in progress: the other daemons did the work.
+void Daemon::stand_by() {
   notifier_.notify("STATUS=" + lease_.describe());
   if (!options_.until_idle || runtime_.stopping()) return;
   const auto counts = store_.count_by_state();
@@ -271,9 +302,9 @@ void Daemon::stand_by(const core::LeaseHolder&) {
   }
 }
 
-// Another process took the queue while this one still had work in memory. Nothing of it can be
-// written any more (the store refuses every fenced write), and requests must stop at once: exit,
-// and let the supervisor start this process again as a standby.
+// Another process took an organisation while this one still had its work in memory. Nothing of
+// it can be written any more (the store refuses its fenced writes), and its requests must stop
+// at once: exit, and let the supervisor start this process again (it takes its share anew).
 void Daemon::abandon(const std::string& why) {
   log_event(spdlog::level::critical, {.event = "lease_lost"},
             "giving up the queue: {}; exiting so that nothing more is sent", why);
@@ -284,7 +315,7 @@ void Daemon::abandon(const std::string& why) {
 
 server::Readiness Daemon::readiness() const {
   if (runtime_.stopping()) return {false, "stopping"};
-  if (!lease_.may_act()) return {false, lease_.describe()};
+  if (!lease_.may_act_any()) return {false, lease_.describe()};
   if (auto trouble = writer_.trouble()) return {false, std::move(*trouble)};
   if (!ready_) return {false, "recovering the jobs a previous run left in flight"};
   if (key_problem_) return {false, *key_problem_};
@@ -324,7 +355,9 @@ void Daemon::refresh_gauges() {
   metrics.paused_organizations(static_cast<double>(paused.size()));
   metrics.paused_users(static_cast<double>(gates_.paused_users()));
   metrics.active_sessions(static_cast<double>(poller_.size()));
+  metrics.sessions_stalled(static_cast<double>(poller_.stalled()));
   metrics.creations_in_flight(static_cast<double>(creator_.size()));
+  metrics.organizations_held(static_cast<double>(lease_.held().size()));
   metrics.requests_in_flight(gates_.requests_in_flight());
 }
 
@@ -344,7 +377,7 @@ std::vector<dashboard::RateUse> Daemon::rate_use() const {
 }
 
 std::string Daemon::status_line() {
-  if (lease_.role() == core::LeaseRole::standby) return lease_.describe();
+  if (lease_.held_count() == 0) return lease_.describe();
   std::int64_t queued = 0;
   if (const auto counts = store_.count_by_state(); counts) {
     if (const auto it = counts->find(core::JobState::queued); it != counts->end()) {
@@ -377,10 +410,8 @@ awaitable<void> Daemon::heartbeat() {
   } while (co_await runtime_.sleep_for(period));
 }
 
-bool Daemon::recover() {
+bool Daemon::recover(const std::string& org_id) {
   const auto now = core::wall_now();
-  gates_.sync_pauses();  // before any Org exists, so recovered organisations start paused if they are
-  gates_.load_holds();   // likewise, so they send nothing inside a wait announced before the stop
   auto creating = store_.in_state(core::JobState::creating);
   auto running = store_.in_state(core::JobState::running);
   if (!creating || !running) {
@@ -388,6 +419,14 @@ bool Daemon::recover() {
                   (!creating ? creating.error() : running.error()).message());
     return false;
   }
+  // Only this org's jobs; another daemon works the others.
+  const auto other_org = [this, &org_id](const core::JobRecord& job) {
+    return job.definition.org_id.value_or(config_.api.org_id) != org_id;
+  };
+  std::erase_if(*running, other_org);
+  std::erase_if(*creating, [this, &other_org](const core::JobRecord& job) {
+    return other_org(job) || creator_.in_flight(job.id);
+  });
   for (auto& job : *running) {
     if (!job.session_id) {
       log_event(spdlog::level::err,
@@ -407,7 +446,8 @@ bool Daemon::recover() {
                  job.definition.key, job.creation_tag);
     creator_.launch(std::move(job), /*resumed=*/true);
   }
-  spdlog::info("recovered {} running and {} creating jobs", running->size(), creating->size());
+  spdlog::info("org {}: recovered {} running and {} creating jobs", org_id, running->size(),
+               creating->size());
   return true;
 }
 
@@ -431,7 +471,8 @@ void Daemon::reload_job_files() {
   spdlog::info("SIGHUP: reloading job files");
   notifier_.notify("RELOADING=1");
   const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now(),
-                                          config_.api.version, config_.attachments.max_bytes);
+                                          job_api_check(config_.api),
+                                          config_.attachments.max_bytes);
   if (report.fatal_errors > 0) {
     spdlog::error("reload: {} job file(s) could not be read; nothing else changed",
                   report.fatal_errors);
@@ -493,22 +534,19 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   std::string error;
   const DeferredLogWrites log_writes{
       [&io](std::function<void()> write) { boost::asio::post(io, std::move(write)); }};
-  auto http = api::HttpClient::create(
-      io.get_executor(),
-      http_client_options(config.api, api_key,
-                          static_cast<std::size_t>(config.api.max_in_flight)),
-      &error);
-  if (!http) {
-    spdlog::error("api.base_url: {}", error.empty() ? http.error().message() : error);
+  auto clients = detail::ApiClients::create(io.get_executor(), config.api, api_key, &error);
+  if (!clients) {
+    spdlog::error("{}", error);
     return 2;
   }
   server::MetricsRegistry metrics;
   // Constructed before the job files are read: from here a SIGTERM is handled (at the first
   // turn of the loop), however long reading them takes.
   detail::Daemon daemon{io,      config,           (*store)->queue(), (*store)->changes(),
-                       (*store)->outbox(), std::move(*http), options, metrics};
+                       (*store)->outbox(), std::move(clients), options, metrics};
   const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now(),
-                                          config.api.version, config.attachments.max_bytes);
+                                          job_api_check(config.api),
+                                          config.attachments.max_bytes);
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {

@@ -90,6 +90,14 @@ constexpr Family kPausedOrgs{"devin_orch_paused_organizations",
 constexpr Family kPausedUsers{"devin_orch_paused_users",
                               "Users whose jobs' creation is paused (a usage limit)."};
 constexpr Family kActiveSessions{"devin_orch_active_sessions", "Sessions being polled."};
+constexpr Family kOrgsHeld{"devin_orch_organizations_held",
+                           "Organisations whose lease this daemon holds (it works their jobs)."};
+constexpr Family kSessionsStalled{
+    "devin_orch_sessions_stalled",
+    "Running sessions that made no progress for their stall_after (stall.after), now."};
+constexpr Family kStalls{"devin_orch_stalls_total",
+                         "Stalls reported (a session that made no progress for its stall_after), "
+                         "by the action taken."};
 constexpr Family kCreationsInFlight{"devin_orch_creations_in_flight",
                                     "Jobs between intent and session."};
 constexpr Family kRequestsInFlight{"devin_orch_requests_in_flight",
@@ -122,7 +130,7 @@ constexpr std::array<std::string_view, 8> kStoreErrorKinds{
 constexpr std::array kEndedStates{core::JobState::finished,  core::JobState::failed,
                                   core::JobState::suspended, core::JobState::dead,
                                   core::JobState::lost,      core::JobState::cancelled,
-                                  core::JobState::timed_out};
+                                  core::JobState::timed_out, core::JobState::stalled};
 
 std::string_view lookup_result_name(LookupResult result) {
   switch (result) {
@@ -236,8 +244,9 @@ DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::strin
     jobs(state, 0);
   }
   counter(registry_, kSpendingTerminations);
+  each(kStalls, "action", std::array{"report", "message", "terminate"});
   for (const auto* family : {&kSpendingHeldOrgs, &kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
-                             &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
+                             &kSessionsStalled, &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
                              &kNotificationsPending}) {
     gauge(registry_, *family);
   }
@@ -261,6 +270,10 @@ void DaemonMetrics::spending_held(const std::string& org_id, core::SpendingWindo
 }
 
 void DaemonMetrics::spending_termination() { counter(registry_, kSpendingTerminations).inc(); }
+
+void DaemonMetrics::stall(core::StallAction action) {
+  counter(registry_, kStalls, one("action", core::to_string(action))).inc();
+}
 
 void DaemonMetrics::spending_committed(const std::string& org_id, core::SpendingWindow window,
                                        double acus) {
@@ -354,9 +367,15 @@ void DaemonMetrics::paused_organizations(double count) {
 
 void DaemonMetrics::paused_users(double count) { gauge(registry_, kPausedUsers).set(count); }
 
+void DaemonMetrics::sessions_stalled(double count) {
+  gauge(registry_, kSessionsStalled).set(count);
+}
+
 void DaemonMetrics::active_sessions(double count) {
   gauge(registry_, kActiveSessions).set(count);
 }
+
+void DaemonMetrics::organizations_held(double count) { gauge(registry_, kOrgsHeld).set(count); }
 
 void DaemonMetrics::creations_in_flight(double count) {
   gauge(registry_, kCreationsInFlight).set(count);

@@ -67,6 +67,8 @@ class DaemonMetrics {
   // was terminated over one (spending.terminate_over_budget).
   void spending_held(const std::string& org_id, core::SpendingWindow window);
   void spending_termination();
+  // A stall reported (core/stall_rule.hpp), by what the daemon does about it.
+  void stall(core::StallAction action);
   void notification_request(double seconds);  // one webhook request, answered or not
 
   // ---- gauges, set when /metrics is scraped ----
@@ -78,7 +80,9 @@ class DaemonMetrics {
   void spending_committed(const std::string& org_id, core::SpendingWindow window, double acus);
   void spending_held_organizations(double count);
   void active_sessions(double count);
+  void sessions_stalled(double count);
   void creations_in_flight(double count);
+  void organizations_held(double count);
   void requests_in_flight(double count);
   void notifications_dead(double count);
   // Deliveries waiting, and events not routed yet.

@@ -21,7 +21,8 @@ Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
       until_idle_{until_idle},
       stop_{std::move(stop)},
       wakeup_{services.runtime},
-      spending_{spending_budget(services.config.spending)} {
+      spending_{spending_budget(services.config.spending)},
+      concurrency_{services.config.concurrency} {
   if (until_idle) reporter_.emplace(services, parts.gates, parts.notifier, progress_every);
 }
 
@@ -191,9 +192,10 @@ std::size_t Dispatcher::claim_limit(bool any_org) const {
 // need that (those rows were read when they appeared, or are read on the next tick).
 void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
   const auto now = core::wall_now();
-  if (parts_.gates.global_pause() || !parts_.lease.may_act()) return;
-  const std::size_t limit = claim_limit(any_org);
-  if (limit == 0) return;
+  if (parts_.gates.global_pause() || !parts_.lease.may_act_any()) return;
+  const std::size_t free = claim_limit(any_org);
+  if (free == 0) return;
+  const std::size_t limit = std::min<std::size_t>(free + held_by_groups_, 512);
   auto filter = parts_.gates.claim_filter();
   if (!recheck_held) {
     for (const auto& [org_id, verdict] : spending_held_) filter.paused_orgs.push_back(org_id);
@@ -206,6 +208,10 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
   }
   const auto& create = services_.config.create;
   std::map<std::string, core::SpendingVerdict, std::less<>> held;
+  std::map<std::string, core::GroupVerdict, std::less<>> group_held;
+  std::size_t held_by_groups = 0;
+  bool groups_read = false;
+  bool groups_known = false;
   for (auto& job : *jobs) {
     if (parts_.creator.in_flight(job.id)) continue;
     Org& org = parts_.gates.for_job(job);
@@ -227,15 +233,95 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
         continue;
       }
     }
+    // A full concurrency group holds its jobs whatever the slots; the store's count is read
+    // once per dispatch, when the first job with a limited key comes up.
+    const auto& key = job.definition.spec.concurrency_key;
+    const bool limited = key && concurrency_.limit_for(*key) != nullptr;
+    if (limited) {
+      if (!groups_read) {
+        groups_read = true;
+        groups_known = reload_concurrency();
+      }
+      if (!groups_known) continue;
+      const auto verdict = concurrency_.admit(key);
+      if (!verdict.allowed) {
+        ++held_by_groups;
+        group_held.try_emplace(*key, verdict);
+        continue;
+      }
+    }
     const int busy = org.creating + org.active_sessions;
     if (busy >= create.max_active_sessions || org.creating >= create.max_concurrent_creates) {
       continue;
     }
     if (spending_.active()) spending_.charge(org.org_id, job.id, acu_limit, now);
+    if (limited) {
+      concurrency_.started(key);
+      launched_keys_.insert_or_assign(job.id, *key);
+    }
     parts_.creator.launch(std::move(job), /*resumed=*/false);
   }
   // Only a look at every organisation's jobs knows which are held no longer.
   note_spending_holds(std::move(held), /*complete=*/recheck_held);
+  if (concurrency_.any()) {
+    // More held than the window had room for: read again with a wider window, so that jobs of
+    // other keys behind them are reached.
+    if (held_by_groups > held_by_groups_ && jobs->size() >= limit && limit < 512) {
+      dispatch_requested_ = true;
+      wakeup_.notify();
+    }
+    held_by_groups_ = held_by_groups;
+    if (groups_read) note_concurrency_holds(std::move(group_held));
+  }
+}
+
+// ---- concurrency groups -------------------------------------------------------------------
+
+bool Dispatcher::reload_concurrency() {
+  std::map<std::string, int, std::less<>> active;
+  std::unordered_set<std::int64_t> counted;
+  for (const auto state : {core::JobState::creating, core::JobState::running}) {
+    auto rows = services_.store.in_state(state);
+    if (!rows) {
+      log_event(spdlog::level::err, {.event = "store_error"},
+                "cannot count the jobs of the concurrency groups: {}", rows.error().message());
+      return false;
+    }
+    for (const auto& job : *rows) {
+      const auto& key = job.definition.spec.concurrency_key;
+      if (!key || concurrency_.limit_for(*key) == nullptr) continue;
+      ++active[*key];
+      counted.insert(job.id);
+    }
+  }
+  // Our creates whose intent the store does not show yet count too; the others are the
+  // store's to count from now on.
+  for (auto it = launched_keys_.begin(); it != launched_keys_.end();) {
+    if (counted.contains(it->first) || !parts_.creator.in_flight(it->first)) {
+      it = launched_keys_.erase(it);
+      continue;
+    }
+    ++active[it->second];
+    ++it;
+  }
+  concurrency_.reload(std::move(active));
+  return true;
+}
+
+void Dispatcher::note_concurrency_holds(
+    std::map<std::string, core::GroupVerdict, std::less<>> held) {
+  for (const auto& [key, verdict] : held) {
+    if (concurrency_held_.contains(key)) continue;
+    log_event(spdlog::level::info, {.event = "concurrency_held"},
+              "concurrency group {} is full ({}): its queued jobs wait (concurrency pattern '{}')",
+              key, core::describe(verdict), verdict.pattern);
+  }
+  for (const auto& [key, verdict] : concurrency_held_) {
+    if (held.contains(key)) continue;
+    log_event(spdlog::level::info, {.event = "concurrency_resumed"},
+              "concurrency group {} has room again", key);
+  }
+  concurrency_held_ = std::move(held);
 }
 
 // ---- the spending guard ------------------------------------------------------------------
@@ -306,9 +392,10 @@ void Dispatcher::terminate_over_budget(TimePoint now) {
   if (!running) return;
   for (auto& job : *running) {
     if (!over.contains(job.id) || terminating_.contains(job.id)) continue;
+    const auto org_id = job.definition.org_id.value_or(services_.config.api.org_id);
+    if (!parts_.lease.may_act(org_id)) continue;  // its org's holder terminates it
     log_event(spdlog::level::warn,
-              {.event = "spending_terminated", .key = job.definition.key,
-               .org_id = job.definition.org_id.value_or(services_.config.api.org_id)},
+              {.event = "spending_terminated", .key = job.definition.key, .org_id = org_id},
               "job '{}': its organisation's ACU budget is spent: terminating its session",
               job.definition.key);
     services_.metrics.spending_termination();
@@ -346,7 +433,8 @@ bool Dispatcher::idle_or_stuck() {
   // Queued jobs remain but nothing runs: stuck if a pause is all that keeps ready jobs back
   // (otherwise they wait for a scheduled start, which is not stuck).
   const auto now = core::wall_now();
-  const auto filter = parts_.gates.claim_filter();
+  auto filter = parts_.gates.claim_filter();
+  filter.only_orgs.reset();  // another daemon's orgs are not stuck
   const auto allowed = services_.store.claimable(now, 1, filter);
   const auto any = services_.store.claimable(now, 1);
   const bool ready_jobs_exist = any && !any->empty();
@@ -374,6 +462,15 @@ void Dispatcher::enforce_deadlines() {
   }
 }
 
+void Dispatcher::end_stalled(const std::string& key, std::string reason) {
+  auto found = services_.store.find(key);
+  if (!found || !*found) return;  // looked for again at the next poll that finds it stalled
+  core::JobRecord& job = **found;
+  if (job.state != core::JobState::running || terminating_.contains(job.id)) return;
+  end_by_termination(std::move(job), core::JobState::stalled, std::move(reason),
+                     /*archive=*/false);
+}
+
 void Dispatcher::handle_cancellations() {
   auto requested = services_.store.cancel_requests();
   if (!requested) return;
@@ -390,6 +487,8 @@ void Dispatcher::handle_cancellations() {
 // of the session. A job still being created is left for the next tick (once it runs).
 void Dispatcher::end_by_termination(core::JobRecord job, core::JobState state, std::string reason,
                                     bool archive) {
+  // Another daemon holds the job's organisation: it ends the job.
+  if (!parts_.lease.may_act(job.definition.org_id.value_or(services_.config.api.org_id))) return;
   if (job.state == core::JobState::queued && !parts_.creator.in_flight(job.id)) {
     parts_.writer.finish_job(job, state,
                              state == core::JobState::timed_out
@@ -423,7 +522,9 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
   for (const auto& child : children) {
     auto gated = co_await parts_.gates.call(
         org, core::RequestKind::other, ApiOperation::terminate_child,
-        [&] { return services_.client.terminate_session(org.org_id, child, archive); });
+        [&] {
+          return services_.client_for(org.org_id).terminate_session(org.org_id, child, archive);
+        });
     if (!gated) {  // shutting down
       terminating_.erase(job.id);
       co_return;
@@ -446,7 +547,10 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
   }
   if (auto gated = co_await parts_.gates.call(
           org, core::RequestKind::other, ApiOperation::terminate,
-          [&] { return services_.client.terminate_session(org.org_id, session_id, archive); })) {
+          [&] {
+            return services_.client_for(org.org_id).terminate_session(org.org_id, session_id,
+                                                                      archive);
+          })) {
     auto& answer = *gated;
     const auto now = core::wall_now();
     if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {

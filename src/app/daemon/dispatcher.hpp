@@ -9,11 +9,12 @@
 #include "org_gates.hpp"
 #include "parts.hpp"
 #include "poller.hpp"
-#include "queue_lease.hpp"
+#include "org_leases.hpp"
 #include "store_writer.hpp"
 #include "until_idle_reporter.hpp"
 
 #include "devin_orch/app/daemon/store_watch.hpp"
+#include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/recheck_schedule.hpp"
 #include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/store/change_feed.hpp"
@@ -35,7 +36,7 @@ class Dispatcher {
     OrgGates& gates;
     Creator& creator;
     Poller& poller;
-    const QueueLease& lease;
+    const OrgLeases& lease;
     store::ChangeFeed& changes;
     Notifier& notifier;
   };
@@ -52,6 +53,10 @@ class Dispatcher {
   // Something changed that only a full look notices (a reload of the job files).
   void look_again();
   void wake() { wakeup_.notify(); }
+  // The job's session is stalled and its stall action is `terminate`: the session is
+  // terminated (as for a deadline) and the job ends `stalled`. Nothing if it no longer runs or
+  // a termination is under way.
+  void end_stalled(const std::string& key, std::string reason);
 
  private:
   void watch_store();
@@ -71,6 +76,11 @@ class Dispatcher {
   void note_spending_holds(std::map<std::string, core::SpendingVerdict, std::less<>> held,
                            bool complete);
   void terminate_over_budget(TimePoint now);
+  // The jobs active per concurrency key, from the store (creating or running) plus the creates
+  // of ours not committed yet; false when the store could not answer (then nothing keyed starts).
+  bool reload_concurrency();
+  // Logs the groups that became full and those that have room again.
+  void note_concurrency_holds(std::map<std::string, core::GroupVerdict, std::less<>> held);
   bool idle_or_stuck();
 
   void enforce_deadlines();
@@ -99,6 +109,14 @@ class Dispatcher {
   core::SpendingLedger spending_;                  // spending.*: inactive without budgets
   // Organisations whose next create waits for an ACU budget, as the last full look found.
   std::map<std::string, core::SpendingVerdict, std::less<>> spending_held_;
+  core::ConcurrencyGroups concurrency_;  // the config's `concurrency:`; inactive when empty
+  // Jobs we launched with a limited concurrency key, until the store shows them (or their
+  // create ends): between the launch and the intent's commit the store still says queued.
+  std::map<std::int64_t, std::string> launched_keys_;
+  std::map<std::string, core::GroupVerdict, std::less<>> concurrency_held_;  // key -> verdict
+  // Queued jobs the last dispatch found held by a full group: the next claim reads that many
+  // more rows, so that they do not fill the window and keep other keys' jobs from being read.
+  std::size_t held_by_groups_ = 0;
 };
 
 }  // namespace devin_orch::app::detail

@@ -34,9 +34,10 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
                                    config.poll.jitter)}))},
               random},
       // v1 has no updated_after (nor any list by ids): every poll there reads a whole session.
-      sync{core::IncrementalPollPolicy{.full_every = config.api.version == core::ApiVersion::v1
-                                                         ? core::Duration{0}
-                                                         : config.poll.full_every}},
+      sync{core::IncrementalPollPolicy{
+          .full_every = api_version_for(config.api, org_id) == core::ApiVersion::v1
+                            ? core::Duration{0}
+                            : config.poll.full_every}},
       poll_failures{core::BackoffPolicy{.initial = config.create.retry_initial,
                                         .max = config.create.retry_max,
                                         .multiplier = 2.0},
@@ -45,7 +46,7 @@ Org::Org(std::string id, const Config& config, core::Random& random, Runtime& ru
   planner.set_incremental(sync.enabled());
 }
 
-OrgGates::OrgGates(Services& services, StoreWriter& writer, const QueueLease& lease)
+OrgGates::OrgGates(Services& services, StoreWriter& writer, const OrgLeases& lease)
     : services_{services}, writer_{writer}, lease_{lease} {}
 
 Org& OrgGates::named(const std::string& org_id) {
@@ -58,24 +59,35 @@ Org& OrgGates::named(const std::string& org_id) {
     if (const auto pause = pauses_.find(org_id); pause != pauses_.end()) {
       it->second->paused_reason = pause->second;
     }
-    if (const auto hold = holds_.find(org_id); hold != holds_.end()) {
-      const auto now = core::wall_now();
-      if (hold->second > now) {
-        spdlog::info("org {}: honouring the wait the server announced before the restart: no "
-                     "request for {} ms",
-                     org_id, (hold->second - now).count());
-        it->second->admission.hold(now, hold->second);
-        it->second->hold_saved_until = hold->second;
-      }
-    }
+    apply_hold(*it->second);
     if (on_new_org_) on_new_org_(*it->second);
   }
   return *it->second;
 }
 
+void OrgGates::apply_hold(Org& org) {
+  const auto hold = holds_.find(org.org_id);
+  if (hold == holds_.end()) return;
+  const auto now = core::wall_now();
+  if (hold->second <= now || hold->second <= org.hold_saved_until) return;
+  spdlog::info("org {}: honouring the wait the server announced before this daemon took it: no "
+               "request for {} ms",
+               org.org_id, (hold->second - now).count());
+  org.admission.hold(now, hold->second);
+  org.hold_saved_until = hold->second;
+}
+
+bool OrgGates::taking_over(const std::string& org_id) {
+  if (!sync_pauses() || !load_holds()) return false;  // pauses: of orgs known already too
+  // An org known already (worked here before another daemon held it) takes the stored wait as
+  // a new one does in named(): its gate was made before that wait was announced.
+  if (const auto it = orgs_.find(org_id); it != orgs_.end()) apply_hold(*it->second);
+  return true;
+}
+
 awaitable<bool> OrgGates::pass_gate(Org& org, core::RequestKind kind) {
   if (services_.runtime.stopping()) co_return false;
-  const auto arrival = org.admission.arrive(kind, core::wall_now(), lease_.may_act());
+  const auto arrival = org.admission.arrive(kind, core::wall_now(), lease_.may_act(org.org_id));
   wake_parked(org);
   if (arrival.admission.step == core::AdmissionStep::go) co_return true;
   core::Admission admission = arrival.admission;
@@ -89,7 +101,7 @@ awaitable<bool> OrgGates::pass_gate(Org& org, core::RequestKind kind) {
       parked.expires_at(net::steady_timer::time_point::max());  // until woken
     }
     if (!co_await services_.runtime.wait(parked)) break;
-    admission = org.admission.next(arrival.ticket, core::wall_now(), lease_.may_act());
+    admission = org.admission.next(arrival.ticket, core::wall_now(), lease_.may_act(org.org_id));
     if (admission.step == core::AdmissionStep::go) {
       admitted = true;
       break;
@@ -113,9 +125,10 @@ void OrgGates::wake_parked(Org& org) {
 }
 
 void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
-  org.admission.finished(outcome, core::wall_now(), services_.random);
+  const auto now = core::wall_now();
+  org.admission.finished(outcome, now, services_.random);
   wake_parked(org);
-  save_hold(org, outcome);
+  save_hold(org, outcome, now);
   if (outcome.cls != core::CallClass::rate_limited) {
     if (const auto wait = outcome.requested_wait()) {
       services_.metrics.server_wait(outcome.http_status);
@@ -137,9 +150,10 @@ void OrgGates::release(Org& org, const core::CallOutcome& outcome) {
 // restarted inside a 30 s Retry-After would otherwise send at once. Shorter ones are not worth
 // a write each; a concurrency-cap hold is not saved either (a session ending lifts it, and
 // the cap answers again if it still holds).
-void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome) {
+void OrgGates::save_hold(Org& org, const core::CallOutcome& outcome, TimePoint now) {
   if (outcome.http_status == 0 || outcome.concurrency_cap) return;
-  const auto now = core::wall_now();
+  // `now` is the gate's own: read again, a millisecond gone by would leave an announced 1 s
+  // wait just under the threshold, unsaved.
   const TimePoint until = org.admission.gate().paused_until();
   if (until - now < core::Duration{1'000} || until <= org.hold_saved_until) return;
   org.hold_saved_until = until;
@@ -209,14 +223,15 @@ void OrgGates::save_pause(Org& org) {
   }
 }
 
-void OrgGates::load_holds() {
+bool OrgGates::load_holds() {
   const auto rows = services_.store.org_holds(core::wall_now());
   if (!rows) {
     writer_.failed("the waits the server announced (org_holds)", rows.error());
-    return;
+    return false;
   }
   holds_.clear();
   for (const auto& hold : *rows) holds_[hold.org_id] = core::from_epoch_ms(hold.until_ms);
+  return true;
 }
 
 void OrgGates::pause_user(Org& org, const std::string& user_id, const std::string& reason) {
@@ -257,7 +272,7 @@ void OrgGates::lift_pause(Org& org, const std::string& reason) {
   pauses_.erase(org.org_id);
 }
 
-void OrgGates::sync_pauses() {
+bool OrgGates::sync_pauses() {
   std::erase_if(unsaved_user_pauses_, [this](const store::UserPause& p) {
     return services_.store.pause_user(p.org_id, p.user_id, p.reason,
                                       core::from_epoch_ms(p.paused_at_ms))
@@ -265,7 +280,7 @@ void OrgGates::sync_pauses() {
   });
   if (auto users = services_.store.paused_users(); users) user_pauses_ = std::move(*users);
   const auto rows = services_.store.paused_orgs();
-  if (!rows) return;
+  if (!rows) return false;
   pauses_ = *rows;
   const auto global = rows->find("*");
   global_pause_ = global == rows->end() ? std::nullopt : std::optional{global->second};
@@ -281,6 +296,7 @@ void OrgGates::sync_pauses() {
       org->paused_reason = row->second;
     }
   }
+  return true;
 }
 
 store::QueueStore::ClaimFilter OrgGates::claim_filter() const {
@@ -294,6 +310,7 @@ store::QueueStore::ClaimFilter OrgGates::claim_filter() const {
   for (const auto* pauses : {&user_pauses_, &unsaved_user_pauses_}) {
     for (const auto& pause : *pauses) filter.paused_users.emplace_back(pause.org_id, pause.user_id);
   }
+  filter.only_orgs = lease_.claimable();  // another daemon works the others
   return filter;
 }
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "parts.hpp"
-#include "queue_lease.hpp"
+#include "org_leases.hpp"
 #include "store_writer.hpp"
 
 #include "devin_orch/core/call_outcome.hpp"
@@ -45,7 +45,7 @@ struct Org {
 
 class OrgGates {
  public:
-  OrgGates(Services& services, StoreWriter& writer, const QueueLease& lease);
+  OrgGates(Services& services, StoreWriter& writer, const OrgLeases& lease);
 
   // Called once for each organisation when it is first seen (its poller starts there).
   void on_new_org(std::function<void(Org&)> started) { on_new_org_ = std::move(started); }
@@ -93,11 +93,16 @@ class OrgGates {
   const std::optional<std::string>& global_pause() const noexcept { return global_pause_; }
   const std::map<std::string, std::string>& stored_pauses() const noexcept { return pauses_; }
   // Mirrors org_pauses and user_pauses into memory: operators pause and resume from another
-  // process.
-  void sync_pauses();
+  // process. False: org_pauses could not be read (nothing changed).
+  bool sync_pauses();
   // Reads the waits the server announced before a restart (org_holds): each org applies its own
-  // when it is first seen, so nothing is sent to it before the wait ends.
-  void load_holds();
+  // when it is first seen, so nothing is sent to it before the wait ends. False: the store did
+  // not answer (nothing read).
+  bool load_holds();
+  // This daemon takes `org_id` over: reads the pauses and the waits the store has now and
+  // applies them to the org's gate, even one known here already, before anything is sent to
+  // it. False: the store did not answer, so nothing may be sent yet.
+  bool taking_over(const std::string& org_id);
 
   // Creation paused for the org's jobs created as `user_id` (user_usage_limit_exceeded), saved
   // in user_pauses; lifted by `devin-orch resume --org ORG --user USER`.
@@ -115,15 +120,17 @@ class OrgGates {
  private:
   void wake_parked(Org& org);
   void save_pause(Org& org);
-  void save_hold(Org& org, const core::CallOutcome& outcome);
+  void save_hold(Org& org, const core::CallOutcome& outcome, TimePoint now);
+  // The stored wait for the org (holds_), if still to come and not applied yet.
+  void apply_hold(Org& org);
 
   Services& services_;
   StoreWriter& writer_;
-  const QueueLease& lease_;
+  const OrgLeases& lease_;
   std::map<std::string, std::unique_ptr<Org>> orgs_;
   std::optional<std::string> global_pause_;    // org_pauses row "*"
   std::map<std::string, std::string> pauses_;  // org_pauses as last read
-  std::map<std::string, TimePoint> holds_;     // org_holds in force, as read at start
+  std::map<std::string, TimePoint> holds_;     // org_holds in force, as read at the last take-over
   // user_pauses as last read, and those the store did not take yet (saved again at each sync).
   std::vector<store::UserPause> user_pauses_;
   std::vector<store::UserPause> unsaved_user_pauses_;

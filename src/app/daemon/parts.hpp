@@ -1,8 +1,9 @@
 // What every part of the daemon (writer, gates, creator, poller, dispatcher) shares: the
-// runtime, the configuration, the store, the API client, the metrics and the random source.
+// runtime, the configuration, the store, the API clients, the metrics and the random source.
 // Private to the app module.
 #pragma once
 
+#include "api_clients.hpp"
 #include "daemon_metrics.hpp"
 
 #include "devin_orch/api/devin_client.hpp"
@@ -46,9 +47,13 @@ struct Services {
   Runtime& runtime;
   const Config& config;
   store::QueueStore& store;
-  api::DevinClient& client;
+  ApiClients& clients;
   DaemonMetrics& metrics;
   core::Random& random;
+
+  // The client of the organisation's API version and key: every request about an
+  // organisation's sessions goes through it.
+  api::DevinClient& client_for(std::string_view org_id) const { return clients.for_org(org_id); }
 };
 
 }  // namespace devin_orch::app::detail

@@ -5,6 +5,8 @@
 
 #include "tag_lookup.hpp"
 
+#include "devin_orch/app/formats/duration.hpp"
+#include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/logging.hpp"
 #include "devin_orch/core/duplicates.hpp"
 #include "devin_orch/core/poll_answer.hpp"
@@ -20,11 +22,18 @@
 namespace devin_orch::app::detail {
 
 Poller::Poller(Services& services, StoreWriter& writer, OrgGates& gates,
-               std::function<void()> session_ended)
+               std::function<void()> session_ended,
+               std::function<void(const std::string&, std::string)> end_stalled)
     : services_{services},
       writer_{writer},
       gates_{gates},
-      session_ended_{std::move(session_ended)} {}
+      session_ended_{std::move(session_ended)},
+      end_stalled_{std::move(end_stalled)} {}
+
+std::size_t Poller::stalled() const noexcept {
+  return static_cast<std::size_t>(std::count_if(
+      tracked_.begin(), tracked_.end(), [](const auto& entry) { return entry.second.stalled; }));
+}
 
 void Poller::start(Org& org) { services_.runtime.spawn(poll_loop(org)); }
 
@@ -40,6 +49,7 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
   const auto [it, inserted] = tracked_.insert_or_assign(
       *job.session_id,
       TrackedSession{.job_id = job.id,
+                     .org_id = org.org_id,
                      // A re-attached session keeps its start: durations span restarts.
                      .started_at_ms = job.started_at_ms.value_or(core::to_epoch_ms(now)),
                      .job_key = job.definition.key,
@@ -54,7 +64,18 @@ void Poller::track(Org& org, const core::JobRecord& job, const std::string& stat
                      .tag = job.creation_tag,
                      // As the creation lookup: the generation's first intent, less ten minutes
                      // of clock skew; every session of the job was created after it.
-                     .lookup_from = job.intent_at_ms ? *job.intent_at_ms / 1000 - 600 : 0});
+                     .lookup_from = job.intent_at_ms ? *job.intent_at_ms / 1000 - 600 : 0,
+                     .stall = core::StallWatch{core::stall_policy_for(
+                         services_.config.stall, job.definition.controls.stall)},
+                     // A new session's, from its create; a re-attached one's comes with its
+                     // first poll (unknown until then: not judged).
+                     .updated_at = server_time});
+  // A stall an earlier process reported is not reported (nor messaged) again while it lasts,
+  // and its record is cleared when the session moves again.
+  if (job.stalled_since_ms) {
+    it->second.stall.already_reported(core::from_epoch_ms(*job.stalled_since_ms));
+    it->second.stalled = true;
+  }
   if (inserted) {
     ++org.active_sessions;
     acus_.insert_or_assign(job.id, core::AcuTally{acu_reporting(), reattached});
@@ -82,6 +103,23 @@ void Poller::untrack(Org& org, const std::string& session_id) {
   session_ended_();
 }
 
+void Poller::drop_org(Org& org) {
+  std::size_t dropped = 0;
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    if (it->second.org_id != org.org_id) {
+      ++it;
+      continue;
+    }
+    org.planner.untrack(it->first);
+    --org.active_sessions;
+    acus_.erase(it->second.job_id);
+    families_.erase(it->first);
+    it = tracked_.erase(it);
+    ++dropped;
+  }
+  if (dropped > 0) session_ended_();
+}
+
 awaitable<void> Poller::poll_loop(Org& org) {
   for (;;) {
     const auto now = core::wall_now();
@@ -94,7 +132,7 @@ awaitable<void> Poller::poll_loop(Org& org) {
         .max_delay = services_.config.poll.max_delay});
     if (timing.step == core::PollTimingStep::poll_now) {
       auto due = org.planner.take_due(now);
-      if (services_.client.version() == core::ApiVersion::v1) {
+      if (services_.client_for(org.org_id).version() == core::ApiVersion::v1) {
         // v1 has no list by session ids: one GET /v1/session/{id} each, each through the gate.
         for (auto& id : due) services_.runtime.spawn(poll_single(org, std::move(id)));
       } else if (!due.empty()) {
@@ -144,7 +182,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
     full = !updated_after;
     // The server's clock had reached this when it answered (see IncrementalPoll::polled).
     known_at_send = org.sync.server_time();
-    return services_.client.list_sessions(
+    return services_.client_for(org.org_id).list_sessions(
         org.org_id, api::ListSessionsQuery{.session_ids = ids,
                                            .updated_after = updated_after,
                                            .first = static_cast<int>(ids.size())});
@@ -206,6 +244,7 @@ awaitable<void> Poller::poll_batch(Org& org, std::vector<std::string> ids) {
     const auto it = tracked_.find(id);
     if (it == tracked_.end()) continue;
     it->second.sync = org.sync.polled(it->second.sync, plan.proven_until, false, now);
+    observe_stall(org, it->second, id, now);
     org.planner.observed(id, /*changed=*/false, now);
   }
   org.poll_wakeup.notify();
@@ -228,7 +267,7 @@ void Poller::note_dating(Org& org, TrackedSession& tracked, const api::Session& 
 
 awaitable<void> Poller::poll_single(Org& org, std::string session_id) {
   auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::poll_single, [&] {
-    return services_.client.get_session(org.org_id, session_id);
+    return services_.client_for(org.org_id).get_session(org.org_id, session_id);
   });
   if (!gated) co_return;
   auto& answer = *gated;
@@ -340,6 +379,8 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
     untrack(org, updates.back().session.session_id);
     return;
   }
+  tracked.updated_at = session.updated_at;
+  observe_stall(org, tracked, session.session_id, now);
   maybe_check_duplicates(org, tracked, session.session_id, /*ended=*/false, now);
   org.planner.observed(session.session_id, changed, now);
   if (changed) {
@@ -397,7 +438,8 @@ awaitable<void> Poller::check_duplicates(Org& org, DuplicateCheck check) {
                 });
   for (const auto& duplicate : verdict->terminate) {
     auto gated = co_await gates_.call(org, core::RequestKind::other, ApiOperation::terminate, [&] {
-      return services_.client.terminate_session(org.org_id, duplicate, /*archive=*/true);
+      return services_.client_for(org.org_id).terminate_session(org.org_id, duplicate,
+                                                                /*archive=*/true);
     });
     if (!gated) co_return;
     const bool ended = gated->outcome.ok() || gated->outcome.cls == core::CallClass::not_found;
@@ -418,6 +460,9 @@ void Poller::switch_session(Org& org, const std::string& from, const api::Sessio
   node.mapped().status = to.status;
   node.mapped().status_detail = to.status_detail;
   node.mapped().sync = org.sync.seen_whole(-1, now);
+  node.mapped().updated_at = to.updated_at;  // another session: its own progress from now on
+  node.mapped().stall = core::StallWatch{core::StallPolicy{node.mapped().stall.policy()}};
+  node.mapped().stalled = false;
   org.planner.untrack(from);
   org.planner.track(to.session_id, now, now);
   tracked_.insert(std::move(node));
@@ -476,7 +521,7 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
                                                      std::min(ids.size(), start + kPerRequest)));
     auto gated = co_await gates_.call(org, core::RequestKind::other,
                                       ApiOperation::poll_children, [&] {
-      return services_.client.list_sessions(
+      return services_.client_for(org.org_id).list_sessions(
           org.org_id, api::ListSessionsQuery{.session_ids = chunk,
                                              .first = static_cast<int>(chunk.size())});
     });
@@ -531,6 +576,97 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
                 });
 }
 
+void Poller::observe_stall(Org& org, TrackedSession& tracked, const std::string& session_id,
+                           TimePoint now) {
+  const core::StallPolicy& policy = tracked.stall.policy();
+  if (!policy.stall_after || tracked.updated_at <= 0) return;
+  const bool was_stalled = tracked.stalled;
+  auto step = core::StallWatch::Step::progressing;
+  if (core::stall_applies(tracked.status, tracked.status_detail)) {
+    step = tracked.stall.observe({.updated_at = core::from_epoch_ms(tracked.updated_at * 1000)},
+                                 now);
+  } else {
+    // Waiting for its user, done, or not running: idle by design, and a new start when it
+    // works again.
+    tracked.stall = core::StallWatch{policy};
+  }
+  tracked.stalled = step != core::StallWatch::Step::progressing;
+  switch (step) {
+    case core::StallWatch::Step::progressing:
+      if (was_stalled) {
+        log_event(spdlog::level::info,
+                  {.event = "session_progressing", .key = tracked.job_key,
+                   .session_id = session_id, .org_id = org.org_id},
+                  "job '{}': session {} moves again", tracked.job_key, session_id);
+        writer_.write("the end of job '" + tracked.job_key + "''s stall",
+                      [this, id = tracked.job_id, now] {
+                        return services_.store.record_stall(id, std::nullopt, "", now);
+                      });
+      }
+      return;
+    case core::StallWatch::Step::stalled: {
+      const std::int64_t since_ms = core::to_epoch_ms(*tracked.stall.still_since());
+      std::string note = "stalled: no progress since " + format_timestamp_ms(since_ms) +
+                         " (stall_after " + format_duration(*policy.stall_after) + ")";
+      log_event(spdlog::level::warn,
+                {.event = "session_stalled", .key = tracked.job_key, .session_id = session_id,
+                 .org_id = org.org_id, .status = tracked.status},
+                "job '{}': session {} {}; action: {}", tracked.job_key, session_id, note,
+                core::to_string(policy.action));
+      services_.metrics.stall(policy.action);
+      services_.runtime.spawn(report_stall(org, session_id, tracked.job_id, tracked.job_key,
+                                           since_ms, std::move(note), policy));
+      return;
+    }
+    case core::StallWatch::Step::still_stalled:
+      // Reported already (maybe by an earlier process); a termination not yet done is asked
+      // for again (the dispatcher ignores a second ask while one is under way).
+      if (policy.action == core::StallAction::terminate) {
+        end_stalled_(tracked.job_key, "stalled: no progress for " +
+                                          format_duration(*policy.stall_after) +
+                                          ": the session was terminated");
+      }
+      return;
+  }
+}
+
+awaitable<void> Poller::report_stall(Org& org, std::string session_id, std::int64_t job_id,
+                                     std::string job_key, std::int64_t since_ms, std::string note,
+                                     core::StallPolicy policy) {
+  // Not through the writer's queue: a message whose stall is not on record must not be sent.
+  const auto recorded = services_.store.record_stall(job_id, since_ms, note, core::wall_now());
+  if (!recorded) {
+    writer_.failed("the stall of job '" + job_key + "'", recorded.error());
+  } else {
+    writer_.succeeded();
+  }
+  switch (policy.action) {
+    case core::StallAction::report: co_return;
+    case core::StallAction::terminate:
+      end_stalled_(job_key, "stalled: no progress for " + format_duration(*policy.stall_after) +
+                                ": the session was terminated");
+      co_return;
+    case core::StallAction::message: break;
+  }
+  if (!recorded || !tracked_.contains(session_id)) co_return;
+  auto sent = co_await gates_.call(org, core::RequestKind::other, ApiOperation::message, [&] {
+    return services_.client_for(org.org_id).send_message(org.org_id, session_id, policy.message);
+  });
+  if (!sent) co_return;  // shutting down
+  if (sent->outcome.ok()) {
+    log_event(spdlog::level::info,
+              {.event = "message_sent", .key = job_key, .session_id = session_id,
+               .org_id = org.org_id},
+              "job '{}': sent the stall message to session {}", job_key, session_id);
+  } else {
+    log_event(spdlog::level::warn,
+              {.event = "message_failed", .key = job_key, .session_id = session_id,
+               .org_id = org.org_id},
+              "job '{}': the stall message to session {} failed ({}); not resent", job_key,
+              session_id, sent->outcome.detail);
+  }
+}
+
 // Follow-ups are recorded before they are sent: at most once, even across a crash.
 awaitable<void> Poller::send_message(Org& org, std::string session_id, std::string text,
                                      std::int64_t count) {
@@ -550,7 +686,7 @@ awaitable<void> Poller::send_message(Org& org, std::string session_id, std::stri
   std::optional<api::ApiResult<api::Session>> sent;
   if (recorded) {
     sent = co_await gates_.call(org, core::RequestKind::other, ApiOperation::message, [&] {
-      return services_.client.send_message(org.org_id, session_id, text);
+      return services_.client_for(org.org_id).send_message(org.org_id, session_id, text);
     });
   }
   if (sent) {

@@ -10,6 +10,7 @@
 #include "devin_orch/core/acu_tally.hpp"
 #include "devin_orch/core/incremental_poll.hpp"
 #include "devin_orch/core/session_policy.hpp"
+#include "devin_orch/core/stall_rule.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -23,8 +24,12 @@ namespace devin_orch::app::detail {
 class Poller {
  public:
   // `session_ended`: a tracked session left (ended, lost, terminated): its slot is free.
+  // `end_stalled(key, reason)`: a job whose stall action is `terminate` is stalled; its session
+  // is to be terminated and the job ended `stalled` (asked again at each poll that finds it
+  // still stalled, until it has ended).
   Poller(Services& services, StoreWriter& writer, OrgGates& gates,
-         std::function<void()> session_ended);
+         std::function<void()> session_ended,
+         std::function<void(const std::string&, std::string)> end_stalled);
 
   // Starts the org's poll loop (once, when the org is first seen).
   void start(Org& org);
@@ -37,10 +42,15 @@ class Poller {
              const std::optional<std::string>& detail, TimePoint now, bool reattached = true,
              std::int64_t server_time = -1);
   void untrack(Org& org, const std::string& session_id);
+  // Stops polling every session of the org without recording anything: its lease goes to
+  // another daemon, which re-attaches them from the store.
+  void drop_org(Org& org);
   bool tracking(const std::string& session_id) const { return tracked_.contains(session_id); }
   // The child sessions a poll has shown the session to have (empty: none known yet).
   std::vector<std::string> children_of(const std::string& session_id) const;
   std::size_t size() const noexcept { return tracked_.size(); }
+  // Tracked sessions stalled now (core/stall_rule.hpp).
+  std::size_t stalled() const noexcept;
   // Families whose last children poll is still to come (a parent ended, its children not).
   std::size_t children_pending() const noexcept { return families_.size(); }
 
@@ -50,6 +60,7 @@ class Poller {
  private:
   struct TrackedSession {
     std::int64_t job_id = 0;
+    std::string org_id;
     std::int64_t started_at_ms = 0;  // session committed; for the session-duration histogram
     std::string job_key;
     std::optional<std::string> create_as_user_id;  // whose quota a user-level suspension names
@@ -63,6 +74,11 @@ class Poller {
     std::string tag;
     std::int64_t lookup_from = 0;  // created_after for that check (server seconds)
     bool checking = false;         // a check is in flight
+    // The stall rule over its polls: the job's stall_after / stall_action over the config's.
+    core::StallWatch stall{core::StallPolicy{}};
+    // The session's updated_at at the last poll (server seconds); <= 0: not known yet.
+    std::int64_t updated_at = 0;
+    bool stalled = false;         // stalled at the last poll
   };
 
   // What a duplicate check needs, copied: the session may be untracked meanwhile.
@@ -96,6 +112,15 @@ class Poller {
     bool parent_ended = false;                     // the next poll of the children is the last
   };
   void note_children(const TrackedSession& tracked, const api::Session& session);
+  // The stall rule applied to one poll of a session still running (its updated_at and status
+  // as the poll shows them; unchanged ones when an incremental poll left it out).
+  void observe_stall(Org& org, TrackedSession& tracked, const std::string& session_id,
+                     TimePoint now);
+  // Records a stall (at most once: before the message, which therefore goes at most once), then
+  // sends the message when that is the action.
+  awaitable<void> report_stall(Org& org, std::string session_id, std::int64_t job_id,
+                               std::string job_key, std::int64_t since_ms, std::string note,
+                               core::StallPolicy policy);
   awaitable<void> poll_children(Org& org, std::vector<std::string> parents);
   awaitable<void> send_message(Org& org, std::string session_id, std::string text,
                                std::int64_t count);
@@ -108,6 +133,7 @@ class Poller {
   StoreWriter& writer_;
   OrgGates& gates_;
   std::function<void()> session_ended_;
+  std::function<void(const std::string&, std::string)> end_stalled_;
   std::unordered_map<std::string, TrackedSession> tracked_;
   std::unordered_map<std::string, Family> families_;  // by the parent's session id
   // By job id, while its session or its children are polled: what devin_orch_acus_consumed_total

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "parts.hpp"
-#include "queue_lease.hpp"
+#include "org_leases.hpp"
 #include "store_writer.hpp"
 
 #include "devin_orch/core/retention.hpp"
@@ -13,7 +13,7 @@ namespace devin_orch::app::detail {
 
 class Retention {
  public:
-  Retention(Services& services, StoreWriter& writer, QueueLease& lease) noexcept
+  Retention(Services& services, StoreWriter& writer, OrgLeases& lease) noexcept
       : services_{services}, writer_{writer}, lease_{lease} {}
 
   // Whether the configuration asks for retention at all (retention.ended_after set).
@@ -25,7 +25,7 @@ class Retention {
  private:
   Services& services_;
   StoreWriter& writer_;
-  QueueLease& lease_;
+  OrgLeases& lease_;
 };
 
 }  // namespace devin_orch::app::detail

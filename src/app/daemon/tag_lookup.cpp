@@ -15,7 +15,7 @@ awaitable<std::optional<TagLookup>> lookup_by_tag(Services& services, OrgGates& 
   api::ListSessionsQuery query{.tags = {tag}, .created_after = created_after, .first = 200};
   for (std::size_t page = 0; page < kMaxLookupPages; ++page) {
     auto gated = co_await gates.call(org, core::RequestKind::other, ApiOperation::lookup, [&] {
-      return services.client.list_sessions(org.org_id, query);
+      return services.client_for(org.org_id).list_sessions(org.org_id, query);
     });
     if (!gated) co_return std::nullopt;
     auto& answer = *gated;

@@ -3,6 +3,7 @@
 #include "handlers.hpp"
 
 #include "devin_orch/app/cli/job_json.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/cli/job_outcomes.hpp"
 #include "devin_orch/app/cli/job_views.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
@@ -115,6 +116,10 @@ server::HttpResponse api_enqueue(Context& context) {
   std::string reason;
   const auto definition = parse_job_object(value.get_object(), &reason);
   if (!definition) return json_error(400, reason);
+  // The API of the job's organisation (api.version, api.organizations), as the daemon checks.
+  if (const auto problem = validate_for_api(context.config.api, *definition)) {
+    return json_error(400, store::field_error_text(*problem));
+  }
   // The files are read by this process when their upload is due: they must be usable here.
   if (const auto problem =
           check_attachment_files(definition->spec, context.config.attachments.max_bytes)) {

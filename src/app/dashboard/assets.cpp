@@ -15,7 +15,7 @@ table{border-collapse:collapse;width:100%;font-size:.9em}th,td{text-align:left;p
 td.n{text-align:right}td.zero{color:var(--muted)}.scroll{overflow-x:auto}
 .state{display:inline-block;padding:0 .4em;border-radius:.6em;font-size:.85em;background:var(--line)}
 .s-finished{background:#cfe9d6;color:#13391f}.s-running,.s-creating{background:#cfe0fb;color:#0b2a5c}
-.s-failed,.s-dead,.s-lost,.s-invalid,.s-timed_out{background:#f8d3d3;color:#5c0b0b}.s-queued{background:#fbefc8;color:#4a3a05}
+.s-failed,.s-dead,.s-lost,.s-invalid,.s-timed_out,.s-stalled{background:#f8d3d3;color:#5c0b0b}.s-queued{background:#fbefc8;color:#4a3a05}
 .cards{display:flex;flex-wrap:wrap;gap:1em}.card{flex:1 1 14em;border:1px solid var(--line);border-radius:.5em;padding:0 1em}
 .big{font-size:2em;margin:.2em 0}.reason,.message{color:var(--muted)}
 dl{display:grid;grid-template-columns:minmax(7em,max-content) 1fr;gap:.3em 1em}dt{color:var(--muted)}dd{margin:0;min-width:0}

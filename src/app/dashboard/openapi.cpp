@@ -48,8 +48,11 @@ const std::string& openapi_document() {
           "knowledge_ids": {"type": "array", "items": {"type": "string"}},
           "secret_ids": {"type": "array", "items": {"type": "string"}}, "max_acu_limit": {"type": "integer"},
           "structured_output_schema": {"type": "string"}, "devin_mode": {"type": "string"},
-          "resumable": {"type": "boolean"}, "on_waiting_for_user": {}, "messages": {"type": "array", "items": {"type": "string"}},
-          "complete_on": {"type": "string"}, "fan_out": {}, "notify": {"type": "array", "items": {"type": "object"}}}},
+          "resumable": {"type": "boolean"}, "concurrency_key": {"type": "string"}, "on_waiting_for_user": {}, "messages": {"type": "array", "items": {"type": "string"}},
+          "complete_on": {"type": "string"}, "fan_out": {}, "notify": {"type": "array", "items": {"type": "object"}},
+          "stall_after": {"type": "string", "description": "a duration like 30m"},
+          "stall_after_ms": {"type": "integer"},
+          "stall_action": {"type": "string", "enum": ["report", "message", "terminate"]}}},
       "Result": {"type": "object", "properties": {"key": {"type": "string"}, "result": {"type": "string"},
         "generation": {"type": "integer"}, "differs": {"type": "array", "items": {"type": "string"}}}}
     },

@@ -27,7 +27,7 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 26> kFields{
+constexpr std::array<std::string_view, 29> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "child_playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
@@ -35,7 +35,7 @@ constexpr std::array<std::string_view, 26> kFields{
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
-    "notify",       "attachments",
+    "notify",       "concurrency_key", "stall_after",   "stall_action", "attachments",
 };
 
 
@@ -103,6 +103,7 @@ class JobReader {
   JobReader(std::string prefix, const JobFileLimits& limits, std::string base_directory)
       : prefix_(std::move(prefix)),
         api_version_(limits.api_version),
+        api_check_(limits.api_check),
         max_attachment_bytes_(limits.max_attachment_bytes),
         base_directory_(std::move(base_directory)) {}
 
@@ -334,6 +335,8 @@ class JobReader {
         if (!absent) out.org_id = text(key, value, field);
       } else if (name == "max_acu_limit") {
         if (!absent) out.spec.max_acu_limit = integer(key, value, field);
+      } else if (name == "concurrency_key") {
+        if (!absent) out.spec.concurrency_key = text(key, value, field);
       } else if (name == "priority") {
         if (!absent) out.priority = integer(key, value, field).value_or(0);
       } else if (name == "structured_output_schema") {
@@ -390,6 +393,25 @@ class JobReader {
             out.controls.complete_on = core::CompletionPolicy::on_finished;
           } else {
             fail(value, field, "complete_on must be stop or finished, got " + describe_yaml(value));
+          }
+        }
+      } else if (name == "stall_after") {
+        if (absent) continue;
+        if (auto text = this->text(key, value, field)) {
+          if (const auto after = parse_duration(*text)) {
+            out.controls.stall.after = *after;
+          } else {
+            fail(value, field, "expected a duration like 30m, got " + describe_yaml(value));
+          }
+        }
+      } else if (name == "stall_action") {
+        if (absent) continue;
+        if (auto text = this->text(key, value, field)) {
+          if (const auto action = core::parse_stall_action(*text)) {
+            out.controls.stall.action = *action;
+          } else {
+            fail(value, field, "stall_action must be report, message or terminate, got " +
+                                   describe_yaml(value));
           }
         }
       } else if (name == "fan_out") {
@@ -464,7 +486,7 @@ class JobReader {
     if (!has_key) fail(job, prefix_ + ".key", "missing required field 'key'");
     if (!has_prompt) fail(job, prefix_ + ".prompt", "missing required field 'prompt'");
     if (failed()) return;
-    if (const auto problem = core::validate(out, api_version_)) {
+    if (const auto problem = api_check_ ? api_check_(out) : core::validate(out, api_version_)) {
       const std::string field = prefix_ + "." + problem->field;
       fail(mark_of(field, job), field, problem->reason);
       return;
@@ -489,6 +511,7 @@ class JobReader {
 
   std::string prefix_;
   core::ApiVersion api_version_;
+  const JobApiCheck& api_check_;
   std::int64_t max_attachment_bytes_;
   std::string base_directory_;  // absolute: where the job file is
   std::optional<Problem> problem_;

@@ -79,7 +79,7 @@ std::string differing_fields(store::JobIntake& store, const core::JobDefinition&
 }  // namespace
 
 LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
-                               core::TimePoint now, core::ApiVersion api_version,
+                               core::TimePoint now, const JobApiCheck& api_check,
                                std::int64_t max_attachment_bytes) {
   LoadReport report;
   std::vector<core::JobDefinition> chunk;
@@ -139,8 +139,7 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
             },
     };
     if (const auto fatal = read_job_file(
-            file, sink,
-            {.api_version = api_version, .max_attachment_bytes = max_attachment_bytes})) {
+            file, sink, {.api_check = api_check, .max_attachment_bytes = max_attachment_bytes})) {
       log_event(spdlog::level::err, {.event = "job_file_unusable"}, "{}", fatal->to_string());
       ++report.fatal_errors;
       continue;

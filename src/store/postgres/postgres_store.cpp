@@ -3,6 +3,7 @@
 // interfaces"); the SQL differs only where PostgreSQL's dialect does.
 #include "postgres_store.hpp"
 
+#include "../fence_terms.hpp"
 #include "../job_row.hpp"
 #include "../outbox_rows.hpp"
 #include "pq.hpp"
@@ -19,6 +20,7 @@
 #include <array>
 #include <functional>
 #include <random>
+#include <set>
 #include <type_traits>
 #include <utility>
 
@@ -38,7 +40,8 @@ struct PostgresStore::Impl {
   std::int64_t mark = 0;
   WriteHooks hooks;
   std::optional<Fence> fence;
-  std::function<void()> fence_refused;
+  QueueStore::FenceRefused fence_refused;
+  const FenceScope* fence_scope = nullptr;  // what the write about to begin touches
   // For the outbox's event ids.
   core::Random random{(std::uint64_t{std::random_device{}()} << 32U) ^ std::random_device{}()};
 };
@@ -88,20 +91,31 @@ std::string startable_conditions(const ClaimFilter& filter, int next) {
            "::text[]) AS p(org, usr) WHERE p.org = coalesce(jobs.org_id, " + param(0) +
            "::text) AND p.usr = devin_orch_spec_field(jobs.spec, 'create_as_user_id'))";
   }
+  // Only the organisations whose leases this daemon holds (the last parameter).
+  if (filter.only_orgs) {
+    const int last = 1 + (filter.paused_orgs.empty() && filter.paused_users.empty() ? 0 : 1) +
+                     (filter.paused_users.empty() ? 0 : 2);
+    sql += " AND coalesce(org_id, " + param(0) + "::text) = ANY(" + param(last) + "::text[])";
+  }
   return sql;
 }
 
 void add_startable_params(Params& params, const ClaimFilter& filter) {
-  if (filter.paused_orgs.empty() && filter.paused_users.empty()) return;
-  params.add(filter.default_org).add(array_literal(filter.paused_orgs));
-  if (filter.paused_users.empty()) return;
-  std::vector<std::string> orgs;
-  std::vector<std::string> users;
-  for (const auto& [org, user] : filter.paused_users) {
-    orgs.push_back(org);
-    users.push_back(user);
+  if (filter.paused_orgs.empty() && filter.paused_users.empty()) {
+    if (filter.only_orgs) params.add(filter.default_org).add(array_literal(*filter.only_orgs));
+    return;
   }
-  params.add(array_literal(orgs)).add(array_literal(users));
+  params.add(filter.default_org).add(array_literal(filter.paused_orgs));
+  if (!filter.paused_users.empty()) {
+    std::vector<std::string> orgs;
+    std::vector<std::string> users;
+    for (const auto& [org, user] : filter.paused_users) {
+      orgs.push_back(org);
+      users.push_back(user);
+    }
+    params.add(array_literal(orgs)).add(array_literal(users));
+  }
+  if (filter.only_orgs) params.add(array_literal(*filter.only_orgs));
 }
 
 // Runs one public call's body against the connection (reconnecting first if it broke) and hands
@@ -193,18 +207,65 @@ class Transaction {
 enum class Durability { synced, recoverable };
 enum class Fencing { fenced, unfenced };
 
-// Inside a write transaction: the fence still matches the lease row, and a share lock on that
-// row keeps a successor from taking the lease until this transaction ends.
+// What the next write transaction of a call touches, for a fence by organisation: set for the
+// call's duration.
+class FenceScopeGuard {
+ public:
+  FenceScopeGuard(Impl& impl, FenceScope scope) : impl_{impl}, scope_{std::move(scope)} {
+    impl_.fence_scope = &scope_;
+  }
+  ~FenceScopeGuard() { impl_.fence_scope = nullptr; }
+  FenceScopeGuard(const FenceScopeGuard&) = delete;
+  FenceScopeGuard& operator=(const FenceScopeGuard&) = delete;
+
+ private:
+  Impl& impl_;
+  FenceScope scope_;
+};
+
+// The organisations a fenced write touches: its own, and those of its jobs. The job rows are
+// share-locked, so their org cannot change before this transaction ends.
+result<std::set<std::string>> scope_orgs(pg::Connection& db, const FenceScope& scope,
+                                         const std::string& default_org) {
+  std::set<std::string> orgs{scope.orgs.begin(), scope.orgs.end()};
+  if (scope.job_ids.empty()) return orgs;
+  std::vector<std::string> ids;
+  for (const std::int64_t id : scope.job_ids) ids.push_back(std::to_string(id));
+  auto rows = db.exec("SELECT coalesce(org_id, $2) FROM jobs WHERE id = ANY($1::bigint[]) "
+                      "FOR SHARE",
+                      Params{}.add(array_literal(ids)).add(default_org));
+  if (!rows) return rows.error();
+  for (int i = 0; i < rows->size(); ++i) orgs.insert((*rows)[i].text_at(0));
+  return orgs;
+}
+
+// Inside a write transaction: the fence still matches the lease rows the write needs, and a
+// share lock on each keeps a successor from taking that lease until this transaction ends.
 result<void> check_fence(Impl& impl) {
   if (!impl.fence) return {};
   const Fence& fence = *impl.fence;
-  auto rows = impl.db.exec("SELECT owner, epoch FROM leases WHERE name = $1 FOR SHARE",
-                           Params{}.add(fence.name));
-  if (!rows) return rows.error();
-  if (rows->empty() || (*rows)[0].text_at(0) != fence.owner ||
-      (*rows)[0].int64_at(1) != fence.epoch) {
-    if (impl.fence_refused) impl.fence_refused();
+  std::set<std::string> orgs;
+  if (fence.orgs && impl.fence_scope != nullptr) {
+    auto touched = scope_orgs(impl.db, *impl.fence_scope, fence.orgs->default_org);
+    if (!touched) return touched.error();
+    // Every job it names is gone: the write changes nothing, whoever holds what.
+    if (touched->empty() && !impl.fence_scope->job_ids.empty()) return {};
+    orgs = std::move(*touched);
+  }
+  const auto refuse = [&impl](const std::string& lease) -> result<void> {
+    if (impl.fence_refused) impl.fence_refused(lease);
     return errc::lease_lost;
+  };
+  const FenceCheck check = fence_terms(fence, orgs);
+  if (check.refused) return refuse(*check.refused);
+  for (const FenceTerm& term : check.terms) {
+    auto rows = impl.db.exec("SELECT owner, epoch FROM leases WHERE name = $1 FOR SHARE",
+                             Params{}.add(term.lease));
+    if (!rows) return rows.error();
+    if (rows->empty() || (*rows)[0].text_at(0) != fence.owner ||
+        (*rows)[0].int64_at(1) != term.epoch) {
+      return refuse(term.lease);
+    }
   }
   return {};
 }
@@ -531,6 +592,9 @@ StoreResult<std::vector<core::JobRecord>> PostgresStore::claimable(core::TimePoi
         }
       }
       if (broken.empty()) return ready;
+      FenceScope broken_jobs;
+      for (const auto& entry : broken) broken_jobs.job_ids.push_back(entry.first);
+      const FenceScopeGuard fenced_by{*impl_, std::move(broken_jobs)};
       auto moved = in_write_transaction(*impl_, [&]() -> result<void> {
         for (const auto& entry : broken) {
           auto updated = db.exec(
@@ -694,6 +758,7 @@ StoreResult<std::vector<core::JobRecord>> PostgresStore::cancel_requests() {
 StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_intents(
     std::span<const IntentWrite> intents, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<std::vector<result<void>>> {
+    const FenceScopeGuard fenced_by{*impl_, jobs_scope(intents)};
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<std::vector<result<void>>> {
       std::vector<result<void>> outcomes;
@@ -742,6 +807,7 @@ StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_intents(
 StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_sessions(
     std::span<const SessionWrite> sessions, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<std::vector<result<void>>> {
+    const FenceScopeGuard fenced_by{*impl_, jobs_scope(sessions)};
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<std::vector<result<void>>> {
       std::vector<result<void>> outcomes;
@@ -787,6 +853,7 @@ StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_sessions(
 StoreResult<void> PostgresStore::requeue(std::int64_t job_id, std::int64_t attempts,
                                          std::string_view reason, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto updated = db.exec(
@@ -804,6 +871,7 @@ StoreResult<void> PostgresStore::requeue(std::int64_t job_id, std::int64_t attem
 StoreResult<void> PostgresStore::finish(std::int64_t job_id, core::JobState state,
                                         std::string_view reason, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     if (!core::is_terminal(state)) return errc::invalid_argument;
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<void> {
@@ -833,6 +901,7 @@ StoreResult<void> PostgresStore::finish(std::int64_t job_id, core::JobState stat
 StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> updates,
                                                  core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, jobs_scope(updates)};
     for (const auto& update : updates) {
       if (update.new_state && !core::is_terminal(*update.new_state)) return errc::invalid_argument;
     }
@@ -925,6 +994,7 @@ StoreResult<void> PostgresStore::record_duplicates(std::int64_t job_id,
                                                    std::span<const std::string> terminated,
                                                    core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<void> {
       if (kept.session_id != current_session_id) {
@@ -974,6 +1044,7 @@ StoreResult<void> PostgresStore::record_duplicates(std::int64_t job_id,
 
 StoreResult<void> PostgresStore::end_duplicate_watch(std::int64_t job_id, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto updated = impl_->db.exec(
           "UPDATE jobs SET duplicate_watch_until = NULL, updated_at = $2::bigint "
@@ -988,6 +1059,7 @@ StoreResult<void> PostgresStore::end_duplicate_watch(std::int64_t job_id, core::
 StoreResult<void> PostgresStore::record_children(std::span<const ChildrenUpdate> updates,
                                                  core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, jobs_scope(updates)};
     if (updates.empty()) return {};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       for (const auto& update : updates) {
@@ -1045,6 +1117,7 @@ StoreResult<void> PostgresStore::record_attachment_url(std::int64_t job_id, std:
 StoreResult<void> PostgresStore::note_error(std::int64_t job_id, std::string_view error,
                                             core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto updated = impl_->db.exec(
           "UPDATE jobs SET last_error = $2, updated_at = $3::bigint WHERE id = $1::bigint",
@@ -1060,6 +1133,7 @@ StoreResult<void> PostgresStore::set_waiting_since(std::int64_t job_id,
                                                    std::optional<std::int64_t> at_ms,
                                                    core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto updated = impl_->db.exec(
           "UPDATE jobs SET waiting_since = $2::bigint, updated_at = $3::bigint "
@@ -1075,6 +1149,7 @@ StoreResult<void> PostgresStore::set_waiting_since(std::int64_t job_id,
 StoreResult<void> PostgresStore::record_message(std::int64_t job_id, std::int64_t messages_sent,
                                                 std::string_view message, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto updated = db.exec(
@@ -1085,6 +1160,35 @@ StoreResult<void> PostgresStore::record_message(std::int64_t job_id, std::int64_
       if (updated->affected() == 0) return errc::not_found;
       return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
                           std::string(message));
+    });
+  });
+}
+
+StoreResult<void> PostgresStore::record_stall(std::int64_t job_id,
+                                              std::optional<std::int64_t> since_ms,
+                                              std::string_view note, core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    auto& db = impl_->db;
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto updated =
+          since_ms
+              ? db.exec("UPDATE jobs SET stalled_since = $2::bigint, last_error = $3, "
+                        "updated_at = $4::bigint WHERE id = $1::bigint AND state = 'running'",
+                        Params{}.add(job_id).add(*since_ms).add(text_or_null(note)).add(
+                            core::to_epoch_ms(now)))
+              : db.exec("UPDATE jobs SET stalled_since = NULL, last_error = CASE WHEN "
+                        "last_error LIKE 'stalled: %' THEN NULL ELSE last_error END, "
+                        "updated_at = $2::bigint "
+                        "WHERE id = $1::bigint AND state = 'running' AND stalled_since IS NOT NULL",
+                        Params{}.add(job_id).add(core::to_epoch_ms(now)));
+      if (!updated) return updated.error();
+      if (updated->affected() == 0 || !since_ms) return {};
+      if (auto logged = insert_event(db, job_id, now, "stalled", std::nullopt, std::nullopt,
+                                     std::nullopt, text_or_null(note));
+          !logged) {
+        return logged.error();
+      }
+      return append_job_notification(*impl_, job_id, core::EventType::job_stalled, now);
     });
   });
 }
@@ -1157,8 +1261,8 @@ StoreResult<RetryResult> PostgresStore::retry(std::string_view key, core::TimePo
       if (!found) return found.error();
       if (!*found) return RetryResult::not_found;
       const auto [id, state] = **found;
-      static constexpr std::array<std::string_view, 6> kRetryable{
-          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      static constexpr std::array<std::string_view, 7> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out", "stalled"};
       if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
         return RetryResult::not_terminal;
       }
@@ -1167,7 +1271,7 @@ StoreResult<RetryResult> PostgresStore::retry(std::string_view key, core::TimePo
           "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
           "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
           "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
-          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, "
+          "messages_sent = 0, waiting_since = NULL, stalled_since = NULL, cancel_requested = 0, "
           "updated_at = $2::bigint, child_session_ids = NULL, children_acus = NULL "
           "WHERE id = $1::bigint",
           Params{}.add(id).add(core::to_epoch_ms(now)));
@@ -1185,6 +1289,7 @@ StoreResult<RetryResult> PostgresStore::retry(std::string_view key, core::TimePo
 StoreResult<void> PostgresStore::pause_org(std::string_view org_id, std::string_view reason,
                                            std::string_view source, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, org_scope(org_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto done = impl_->db.exec(
           "INSERT INTO org_pauses (org_id, reason, paused_at, source) "
@@ -1231,6 +1336,7 @@ StoreResult<std::map<std::string, std::string>> PostgresStore::paused_orgs() {
 StoreResult<std::int64_t> PostgresStore::lift_daemon_pause(std::string_view org_id,
                                                            std::string_view reason) {
   return answer(*impl_, [&]() -> result<std::int64_t> {
+    const FenceScopeGuard fenced_by{*impl_, org_scope(org_id)};
     return in_write_transaction(*impl_, [&]() -> result<std::int64_t> {
       auto deleted = impl_->db.exec(
           "DELETE FROM org_pauses WHERE org_id = $1 AND reason = $2 AND source = 'daemon'",
@@ -1252,6 +1358,7 @@ StoreResult<std::int64_t> PostgresStore::lift_daemon_pause(std::string_view org_
 StoreResult<void> PostgresStore::pause_user(std::string_view org_id, std::string_view user_id,
                                             std::string_view reason, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, org_scope(org_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto done = impl_->db.exec(
           "INSERT INTO user_pauses (org_id, user_id, reason, paused_at) "
@@ -1295,6 +1402,7 @@ StoreResult<std::int64_t> PostgresStore::resume_user(std::string_view org_id,
 StoreResult<void> PostgresStore::hold_org(std::string_view org_id, core::TimePoint until,
                                           std::string_view reason, core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    const FenceScopeGuard fenced_by{*impl_, org_scope(org_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto done = impl_->db.exec(
           "INSERT INTO org_holds (org_id, until_ms, reason, held_at) "
@@ -1509,10 +1617,12 @@ StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& f
       if (filter.limit && jobs.size() >= *filter.limit) break;
       const Row row = (*rows)[i];
       const auto state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid);
-      // The spec is decoded only where it is needed: the tag filter, and a queued job's user
-      // (whose pause would hold it).
+      // The spec is decoded only where it is needed: the tag filter, a queued job's user
+      // (whose pause would hold it), and a live or queued job's concurrency key (a full group
+      // holds the queued ones).
       std::optional<core::JobSpec> spec;
-      if (filter.tag || state == core::JobState::queued) {
+      if (filter.tag || state == core::JobState::queued ||
+          state == core::JobState::creating || state == core::JobState::running) {
         if (auto decoded = decode_spec(row.text_at(12))) spec = std::move(*decoded);
       }
       if (filter.tag && !(spec && std::find(spec->tags.begin(), spec->tags.end(), *filter.tag) !=
@@ -1537,6 +1647,7 @@ StoreResult<std::vector<JobSummary>> PostgresStore::list_jobs(const JobFilter& f
           .not_before_ms = row.optional_int64_at(15),
           .create_as_user_id = spec ? spec->create_as_user_id : std::nullopt,
           .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt,
+          .concurrency_key = spec ? spec->concurrency_key : std::nullopt,
           .acus_consumed = row.optional_double_at(16),
           .children_acus = row.optional_double_at(17).value_or(0.0),
       });
@@ -1675,7 +1786,39 @@ StoreResult<std::optional<core::LeaseHolder>> PostgresStore::read_lease(std::str
   return answer(*impl_, [&]() { return select_lease(impl_->db, name, false); });
 }
 
-void PostgresStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
+StoreResult<std::vector<NamedLease>> PostgresStore::list_leases(std::string_view prefix) {
+  return answer(*impl_, [&]() -> result<std::vector<NamedLease>> {
+    // left() rather than LIKE: a prefix may hold '%' or '_' (an org id is the user's text).
+    auto rows = impl_->db.exec(
+        "SELECT name, owner, epoch, expires_at FROM leases "
+        "WHERE left(name, char_length($1)) = $1 ORDER BY name",
+        Params{}.add(prefix));
+    if (!rows) return rows.error();
+    std::vector<NamedLease> leases;
+    for (int i = 0; i < rows->size(); ++i) {
+      const auto row = (*rows)[i];
+      leases.push_back(NamedLease{.name = row.text_at(0),
+                                  .holder = core::LeaseHolder{.owner = row.text_at(1),
+                                                              .epoch = row.int64_at(2),
+                                                              .expires_at_ms = row.int64_at(3)}});
+    }
+    return leases;
+  });
+}
+
+StoreResult<std::vector<std::string>> PostgresStore::orgs_with_work(std::string_view default_org) {
+  return answer(*impl_, [&]() -> result<std::vector<std::string>> {
+    auto rows = impl_->db.exec("SELECT DISTINCT coalesce(org_id, $1) AS org FROM jobs WHERE "
+                               DEVIN_ORCH_IN_PROGRESS " ORDER BY org",
+                               Params{}.add(default_org));
+    if (!rows) return rows.error();
+    std::vector<std::string> orgs;
+    for (int i = 0; i < rows->size(); ++i) orgs.push_back((*rows)[i].text_at(0));
+    return orgs;
+  });
+}
+
+void PostgresStore::set_fence(std::optional<Fence> fence, FenceRefused on_refused) {
   impl_->fence = std::move(fence);
   impl_->fence_refused = std::move(on_refused);
 }

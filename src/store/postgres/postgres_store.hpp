@@ -65,6 +65,8 @@ class PostgresStore final : public Store {
                                       core::TimePoint now) override;
   StoreResult<void> record_message(std::int64_t job_id, std::int64_t messages_sent,
                                    std::string_view message, core::TimePoint now) override;
+  StoreResult<void> record_stall(std::int64_t job_id, std::optional<std::int64_t> since_ms,
+                                 std::string_view note, core::TimePoint now) override;
   StoreResult<std::vector<core::JobRecord>> past_deadline(core::TimePoint now) override;
   StoreResult<std::vector<core::JobRecord>> cancel_requests() override;
   StoreResult<CancelResult> request_cancel(std::string_view key, bool archive,
@@ -101,7 +103,9 @@ class PostgresStore final : public Store {
   StoreResult<void> release_lease(std::string_view name, std::string_view owner,
                                   std::int64_t epoch, core::TimePoint now) override;
   StoreResult<std::optional<core::LeaseHolder>> read_lease(std::string_view name) override;
-  void set_fence(std::optional<Fence> fence, std::function<void()> on_refused = {}) override;
+  StoreResult<std::vector<NamedLease>> list_leases(std::string_view prefix) override;
+  StoreResult<std::vector<std::string>> orgs_with_work(std::string_view default_org) override;
+  void set_fence(std::optional<Fence> fence, FenceRefused on_refused = {}) override;
 
   // ChangeFeed: notifications on the queue's channel from other connections' commits.
   StoreResult<std::int64_t> change_mark() override;

@@ -244,9 +244,20 @@ CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE st
 CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
 )sql";
 
-// v4: the URLs of a job's uploaded attachments (SQLite's v9), written before the job's create
-// intent so that neither a retry nor a restart uploads a file twice. Deleted with the job.
+// v4: the state `stalled` (docs/stalls.md) and since when the job's running session is
+// stalled as the daemon last reported it (NULL while it progresses; a restart does not report
+// the same stall again). The column's CHECK was named by PostgreSQL (jobs_state_check).
 constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'creating',
+    'running', 'finished', 'failed', 'suspended', 'dead', 'lost', 'invalid', 'cancelled',
+    'timed_out', 'stalled'));
+ALTER TABLE jobs ADD COLUMN stalled_since bigint;
+)sql";
+
+// v5: the URLs of a job's uploaded attachments (SQLite's v11), written before the job's create
+// intent so that neither a retry nor a restart uploads a file twice. Deleted with the job.
+constexpr const char* kSchemaV5 = R"sql(
 CREATE TABLE job_attachments (
   job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   path text NOT NULL,
@@ -256,11 +267,12 @@ CREATE TABLE job_attachments (
 );
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+constexpr std::array<Migration, 5> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4},
+    {5, kSchemaV5},
 }};
 
 // Any constant of our own: the key of the advisory lock the migration holds.

@@ -80,10 +80,12 @@ StoreResult<std::vector<JobSummary>> SqliteStore::list_jobs(const JobFilter& fil
         [&](const Statement& row) {
           // The CHECK constraint admits only known names.
           const auto state = core::parse_job_state(row.text_at(2)).value_or(core::JobState::invalid);
-          // The spec is decoded only where it is needed: the tag filter, and a queued job's
-          // user (whose pause would hold it).
+          // The spec is decoded only where it is needed: the tag filter, a queued job's user
+          // (whose pause would hold it), and a live or queued job's concurrency key (a full
+          // group holds the queued ones).
           std::optional<core::JobSpec> spec;
-          if (filter.tag || state == core::JobState::queued) {
+          if (filter.tag || state == core::JobState::queued ||
+              state == core::JobState::creating || state == core::JobState::running) {
             if (auto decoded = decode_spec(row.text_at(12))) spec = std::move(*decoded);
           }
           if (filter.tag && !(spec && std::find(spec->tags.begin(), spec->tags.end(),
@@ -108,6 +110,7 @@ StoreResult<std::vector<JobSummary>> SqliteStore::list_jobs(const JobFilter& fil
               .not_before_ms = row.optional_int64_at(15),
               .create_as_user_id = spec ? spec->create_as_user_id : std::nullopt,
           .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt,
+          .concurrency_key = spec ? spec->concurrency_key : std::nullopt,
               .acus_consumed = row.optional_double_at(16),
               .children_acus = row.optional_double_at(17).value_or(0.0),
           });

@@ -240,10 +240,28 @@ CREATE INDEX notify_deliveries_pending ON notify_deliveries (sink, seq) WHERE st
 CREATE INDEX notify_deliveries_dead ON notify_deliveries (seq) WHERE state = 'dead';
 )sql";
 
-// v9: the URLs of a job's uploaded attachments (docs/jobs.md, attachments), one row per file,
+// v9: the state `stalled` (a session that made no progress for stall_after was terminated;
+// docs/stalls.md) joins the state constraint. Edited in place as v4 did: every row that
+// satisfied the old text satisfies the new one.
+constexpr const char* kSchemaV9 = R"sql(
+UPDATE sqlite_schema SET sql = replace(sql,
+  'state = ''lost'' OR state = ''invalid'' OR state = ''cancelled'' OR state = ''timed_out'')',
+  'state = ''lost'' OR state = ''invalid'' OR state = ''cancelled'' OR state = ''timed_out'' OR
+      state = ''stalled'')')
+WHERE type = 'table' AND name = 'jobs';
+)sql";
+
+// v10: since when (epoch ms, the session's updated_at) the job's running session is stalled,
+// as the daemon last reported it; NULL while it progresses. Kept so a restart does not report
+// (or message) the same stall again.
+constexpr const char* kSchemaV10 = R"sql(
+ALTER TABLE jobs ADD COLUMN stalled_since INTEGER;
+)sql";
+
+// v11: the URLs of a job's uploaded attachments (docs/jobs.md, attachments), one row per file,
 // written before the job's create intent so that neither a retry nor a restart uploads a file
 // twice. Deleted with the job.
-constexpr const char* kSchemaV9 = R"sql(
+constexpr const char* kSchemaV11 = R"sql(
 CREATE TABLE job_attachments (
   job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   path TEXT NOT NULL,
@@ -253,7 +271,7 @@ CREATE TABLE job_attachments (
 ) STRICT;
 )sql";
 
-constexpr std::array<Migration, 9> kMigrations{{
+constexpr std::array<Migration, 11> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
@@ -262,7 +280,9 @@ constexpr std::array<Migration, 9> kMigrations{{
     {6, kSchemaV6},
     {7, kSchemaV7},
     {8, kSchemaV8},
-    {9, kSchemaV9},
+    {9, kSchemaV9, /*edits_schema_text=*/true},
+    {10, kSchemaV10},
+    {11, kSchemaV11},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

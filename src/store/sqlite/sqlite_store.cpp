@@ -3,6 +3,7 @@
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 
 #include "epoch_locks.hpp"
+#include "../fence_terms.hpp"
 #include "../job_row.hpp"
 #include "../outbox_rows.hpp"
 #include "devin_orch/core/job_validation.hpp"
@@ -27,6 +28,7 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <set>
 #include <thread>
 #include <algorithm>
 #include <array>
@@ -131,7 +133,8 @@ class Connection {
  public:
   WriteHooks hooks;
   std::optional<Fence> fence;  // checked by every fenced write transaction
-  std::function<void()> fence_refused;
+  QueueStore::FenceRefused fence_refused;
+  const FenceScope* fence_scope = nullptr;  // what the write about to begin touches
   std::unique_ptr<EpochLocks> epoch_locks;  // beside the database file; see acquire_lease
   int shm_probe = -1;  // read-only descriptor of the -shm file, for commit_in_flight_elsewhere()
   // Event ids (core::new_event_id): seeded from the kernel, so two processes never share ids.
@@ -301,20 +304,72 @@ result<void> sync_wal(Connection& connection) {
 // producer's or the lease's own.
 enum class Fencing { fenced, unfenced };
 
-// Inside a write transaction: the connection's fence still matches the lease row. The write
-// lock is held, so no other process can take the lease between this check and the commit.
+// What the next write transaction of a call touches, for a fence by organisation: set for the
+// call's duration.
+class FenceScopeGuard {
+ public:
+  FenceScopeGuard(Connection& connection, FenceScope scope)
+      : connection_{connection}, scope_{std::move(scope)} {
+    connection_.fence_scope = &scope_;
+  }
+  ~FenceScopeGuard() { connection_.fence_scope = nullptr; }
+  FenceScopeGuard(const FenceScopeGuard&) = delete;
+  FenceScopeGuard& operator=(const FenceScopeGuard&) = delete;
+
+ private:
+  Connection& connection_;
+  FenceScope scope_;
+};
+
+// The organisations a fenced write touches: its own, and those of its jobs (read inside the
+// transaction, so a job's org cannot change between this read and the write).
+result<std::set<std::string>> scope_orgs(Connection& connection, const FenceScope& scope,
+                                         const std::string& default_org) {
+  std::set<std::string> orgs{scope.orgs.begin(), scope.orgs.end()};
+  if (scope.job_ids.empty()) return orgs;
+  auto statement = connection.prepared("SELECT coalesce(org_id, ?2) FROM jobs WHERE id = ?1");
+  if (!statement) return statement.error();
+  for (const std::int64_t id : scope.job_ids) {
+    StatementUse use{**statement};
+    use->bind(1, id);
+    use->bind(2, default_org);
+    auto row = connection.step(*use);
+    if (!row) return row.error();
+    if (*row) orgs.insert(use->text_at(0));
+  }
+  return orgs;
+}
+
+// Inside a write transaction: the connection's fence still matches the lease rows the write
+// needs. The write lock is held, so no other process can take a lease between this check and
+// the commit.
 result<void> check_fence(Connection& connection) {
   if (!connection.fence) return {};
   const Fence& fence = *connection.fence;
+  std::set<std::string> orgs;
+  if (fence.orgs && connection.fence_scope != nullptr) {
+    auto touched = scope_orgs(connection, *connection.fence_scope, fence.orgs->default_org);
+    if (!touched) return touched.error();
+    // Every job it names is gone: the write changes nothing, whoever holds what.
+    if (touched->empty() && !connection.fence_scope->job_ids.empty()) return {};
+    orgs = std::move(*touched);
+  }
+  const auto refuse = [&connection](const std::string& lease) -> result<void> {
+    if (connection.fence_refused) connection.fence_refused(lease);
+    return errc::lease_lost;
+  };
+  const FenceCheck check = fence_terms(fence, orgs);
+  if (check.refused) return refuse(*check.refused);
   auto statement = connection.prepared("SELECT owner, epoch FROM leases WHERE name = ?1");
   if (!statement) return statement.error();
-  StatementUse use{**statement};
-  use->bind(1, fence.name);
-  auto row = connection.step(*use);
-  if (!row) return row.error();
-  if (!*row || use->text_at(0) != fence.owner || use->int64_at(1) != fence.epoch) {
-    if (connection.fence_refused) connection.fence_refused();
-    return errc::lease_lost;
+  for (const FenceTerm& term : check.terms) {
+    StatementUse use{**statement};
+    use->bind(1, term.lease);
+    auto row = connection.step(*use);
+    if (!row) return row.error();
+    if (!*row || use->text_at(0) != fence.owner || use->int64_at(1) != term.epoch) {
+      return refuse(term.lease);
+    }
   }
   return {};
 }
@@ -716,13 +771,20 @@ std::string startable_conditions(const ClaimFilter& filter) {
            "WHERE json_extract(p.value, '$[0]') = coalesce(jobs.org_id, ?2) "
            "AND json_extract(p.value, '$[1]') = json_extract(jobs.spec, '$.create_as_user_id'))";
   }
+  // Only the organisations whose leases this daemon holds.
+  if (filter.only_orgs) sql += " AND coalesce(org_id, ?2) IN (SELECT value FROM json_each(?5))";
   return sql;
 }
 
 void bind_startable(Statement& statement, core::TimePoint now, const ClaimFilter& filter) {
   statement.bind(1, core::to_epoch_ms(now));
-  if (filter.paused_orgs.empty() && filter.paused_users.empty()) return;
+  if (filter.paused_orgs.empty() && filter.paused_users.empty() && !filter.only_orgs) return;
   statement.bind(2, filter.default_org);
+  if (filter.only_orgs) {
+    json::array owned;
+    for (const auto& org : *filter.only_orgs) owned.emplace_back(org);
+    statement.bind(5, json::serialize(owned));
+  }
   if (!filter.paused_orgs.empty()) {
     json::array paused;
     for (const auto& org : filter.paused_orgs) paused.emplace_back(org);
@@ -768,6 +830,9 @@ StoreResult<std::vector<core::JobRecord>> SqliteStore::claimable(core::TimePoint
     }
     if (broken.empty()) return ready;
 
+    FenceScope broken_jobs;
+    for (const auto& entry : broken) broken_jobs.job_ids.push_back(entry.first);
+    const FenceScopeGuard fenced_by{db, std::move(broken_jobs)};
     auto moved = in_write_transaction(db, [&]() -> result<void> {
       // Not a structured binding: clang 14 refuses to capture those in the lambda below.
       for (const auto& entry : broken) {
@@ -940,6 +1005,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::spa
                                                            core::TimePoint now) {
   return answer([&]() -> result<std::vector<result<void>>> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, jobs_scope(intents)};
     return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
       std::vector<result<void>> outcomes;
       outcomes.reserve(intents.size());
@@ -994,6 +1060,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
     std::span<const SessionWrite> sessions, core::TimePoint now) {
   return answer([&]() -> result<std::vector<result<void>>> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, jobs_scope(sessions)};
     return in_write_transaction(db, [&]() -> result<std::vector<result<void>>> {
       std::vector<result<void>> outcomes;
       outcomes.reserve(sessions.size());
@@ -1039,6 +1106,7 @@ StoreResult<void> SqliteStore::requeue(std::int64_t job_id, std::int64_t attempt
                                core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto updated = db.execute(
           "UPDATE jobs SET state = 'queued', attempts = ?2, last_error = ?3, updated_at = ?4 "
@@ -1062,6 +1130,7 @@ StoreResult<void> SqliteStore::finish(std::int64_t job_id, core::JobState state,
   return answer([&]() -> result<void> {
     if (!core::is_terminal(state)) return errc::invalid_argument;
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto updated = db.execute(
           "UPDATE jobs SET state = ?2, last_error = ?3, finished_at = ?4, updated_at = ?4 "
@@ -1094,6 +1163,7 @@ StoreResult<void> SqliteStore::record_duplicates(std::int64_t job_id,
                                                  core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     const std::int64_t now_ms = core::to_epoch_ms(now);
     return in_write_transaction(db, [&]() -> result<void> {
       if (kept.session_id != current_session_id) {
@@ -1145,6 +1215,7 @@ StoreResult<void> SqliteStore::record_duplicates(std::int64_t job_id,
 StoreResult<void> SqliteStore::end_duplicate_watch(std::int64_t job_id, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto updated = db.execute(
           "UPDATE jobs SET duplicate_watch_until = NULL, updated_at = ?2 WHERE id = ?1",
@@ -1165,6 +1236,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
     }
     if (updates.empty()) return {};
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, jobs_scope(updates)};
     const std::int64_t now_ms = core::to_epoch_ms(now);
     return in_write_transaction(db, [&]() -> result<void> {
       for (const auto& update : updates) {
@@ -1258,6 +1330,7 @@ StoreResult<void> SqliteStore::record_children(std::span<const ChildrenUpdate> u
   return answer([&]() -> result<void> {
     if (updates.empty()) return {};
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, jobs_scope(updates)};
     return in_write_transaction(db, [&]() -> result<void> {
       for (const auto& update : updates) {
         // Any state: a parent that ended leaves children whose last figures come after it.
@@ -1330,6 +1403,7 @@ StoreResult<void> SqliteStore::note_error(std::int64_t job_id, std::string_view 
                                   core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto updated = db.execute("UPDATE jobs SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
                                 [&](Statement& s) {
@@ -1348,6 +1422,7 @@ StoreResult<void> SqliteStore::set_waiting_since(std::int64_t job_id, std::optio
                                          core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto updated = db.execute("UPDATE jobs SET waiting_since = ?2, updated_at = ?3 WHERE id = ?1",
                                 [&](Statement& s) {
@@ -1365,6 +1440,7 @@ StoreResult<void> SqliteStore::record_message(std::int64_t job_id, std::int64_t 
                                       std::string_view message, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto updated = db.execute(
           "UPDATE jobs SET messages_sent = ?2, updated_at = ?3 WHERE id = ?1", [&](Statement& s) {
@@ -1376,6 +1452,42 @@ StoreResult<void> SqliteStore::record_message(std::int64_t job_id, std::int64_t 
       if (db.changes() == 0) return errc::not_found;
       return insert_event(db, job_id, now, "message", std::nullopt, std::nullopt, std::nullopt,
                           std::string(message));
+    });
+  });
+}
+
+StoreResult<void> SqliteStore::record_stall(std::int64_t job_id,
+                                            std::optional<std::int64_t> since_ms,
+                                            std::string_view note, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto updated =
+          since_ms
+              ? db.execute("UPDATE jobs SET stalled_since = ?2, last_error = ?3, updated_at = ?4 "
+                           "WHERE id = ?1 AND state = 'running'",
+                           [&](Statement& s) {
+                             s.bind(1, job_id);
+                             s.bind(2, *since_ms);
+                             s.bind(3, text_or_null(note));
+                             s.bind(4, core::to_epoch_ms(now));
+                           })
+              : db.execute("UPDATE jobs SET stalled_since = NULL, last_error = CASE WHEN "
+                           "last_error LIKE 'stalled: %' THEN NULL ELSE last_error END, "
+                           "updated_at = ?2 "
+                           "WHERE id = ?1 AND state = 'running' AND stalled_since IS NOT NULL",
+                           [&](Statement& s) {
+                             s.bind(1, job_id);
+                             s.bind(2, core::to_epoch_ms(now));
+                           });
+      if (!updated) return updated.error();
+      if (db.changes() == 0 || !since_ms) return {};
+      if (auto logged = insert_event(db, job_id, now, "stalled", std::nullopt, std::nullopt,
+                                     std::nullopt, text_or_null(note));
+          !logged) {
+        return logged.error();
+      }
+      return append_job_notification(db, job_id, core::EventType::job_stalled, now);
     });
   });
 }
@@ -1480,8 +1592,8 @@ StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoin
       if (!*found) return RetryResult::not_found;
       const std::int64_t id = (*found)->first;
       const std::string state = (*found)->second;
-      static constexpr std::array<std::string_view, 6> kRetryable{
-          "failed", "suspended", "dead", "lost", "cancelled", "timed_out"};
+      static constexpr std::array<std::string_view, 7> kRetryable{
+          "failed", "suspended", "dead", "lost", "cancelled", "timed_out", "stalled"};
       if (std::find(kRetryable.begin(), kRetryable.end(), state) == kRetryable.end()) {
         return RetryResult::not_terminal;
       }
@@ -1490,7 +1602,7 @@ StoreResult<RetryResult> SqliteStore::retry(std::string_view key, core::TimePoin
           "creation_tag = NULL, intent_at = NULL, session_id = NULL, session_url = NULL, "
           "status = NULL, status_detail = NULL, pull_requests = NULL, acus_consumed = NULL, "
           "structured_output = NULL, last_error = NULL, started_at = NULL, finished_at = NULL, "
-          "messages_sent = 0, waiting_since = NULL, cancel_requested = 0, updated_at = ?2, "
+          "messages_sent = 0, waiting_since = NULL, stalled_since = NULL, cancel_requested = 0, updated_at = ?2, "
           "child_session_ids = NULL, children_acus = NULL WHERE id = ?1",
           [&](Statement& s) {
             s.bind(1, id);
@@ -1511,6 +1623,7 @@ StoreResult<void> SqliteStore::pause_org(std::string_view org_id, std::string_vi
                                  std::string_view source, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, org_scope(org_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto inserted = db.execute(
           "INSERT INTO org_pauses (org_id, reason, paused_at, source) VALUES (?1, ?2, ?3, ?4) "
@@ -1570,6 +1683,7 @@ StoreResult<std::int64_t> SqliteStore::lift_daemon_pause(std::string_view org_id
                                                          std::string_view reason) {
   return answer([&]() -> result<std::int64_t> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, org_scope(org_id)};
     return in_write_transaction(db, [&]() -> result<std::int64_t> {
       auto deleted = db.execute(
           "DELETE FROM org_pauses WHERE org_id = ?1 AND reason = ?2 AND source = 'daemon'",
@@ -1595,6 +1709,7 @@ StoreResult<void> SqliteStore::pause_user(std::string_view org_id, std::string_v
                                           std::string_view reason, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, org_scope(org_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       return db.execute(
           "INSERT INTO user_pauses (org_id, user_id, reason, paused_at) VALUES (?1, ?2, ?3, ?4) "
@@ -1648,6 +1763,7 @@ StoreResult<void> SqliteStore::hold_org(std::string_view org_id, core::TimePoint
                                         std::string_view reason, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    const FenceScopeGuard fenced_by{db, org_scope(org_id)};
     // Not synced: a hold lost with the last second before a power cut costs at worst one
     // early request, which the server answers with the wait again.
     return in_write_transaction(db, [&]() -> result<void> {
@@ -1822,7 +1938,7 @@ StoreResult<LeaseAnswer> SqliteStore::acquire_lease(std::string_view name,
       // An unexpired lease of another owner is taken only when its holder provably died on this
       // machine (a restart after a crash need not wait for the lapse). Anything else waits.
       if (*current && (*current)->owner != owner && (*current)->expires_at_ms > now_ms &&
-          !db.epoch_locks->provably_abandoned((*current)->epoch)) {
+          !db.epoch_locks->provably_abandoned(name, (*current)->epoch)) {
         return LeaseAnswer{.granted = false, .holder = **current};
       }
       const bool mine = *current && (*current)->owner == owner;
@@ -1842,13 +1958,13 @@ StoreResult<LeaseAnswer> SqliteStore::acquire_lease(std::string_view name,
       if (!written) return written.error();
       // Before the commit makes the epoch visible: a process that reads the row must find its
       // holder's lock already taken, or it would think the holder dead.
-      db.epoch_locks->hold(epoch);
+      db.epoch_locks->hold(name, epoch);
       return LeaseAnswer{.granted = true,
                          .holder = {.owner = std::string(owner),
                                     .epoch = epoch,
                                     .expires_at_ms = expires_ms}};
     }, Durability::synced, Fencing::unfenced);
-    if (!answer || !answer->granted) db.epoch_locks->let_go();
+    if (!answer || !answer->granted) db.epoch_locks->let_go(name);
     return answer;
   });
 }
@@ -1883,8 +1999,8 @@ StoreResult<LeaseAnswer> SqliteStore::renew_lease(std::string_view name, std::st
       if (!current) return current.error();
       return LeaseAnswer{.granted = false, .holder = current->value_or(core::LeaseHolder{})};
     }, Durability::recoverable, Fencing::unfenced);
-    if (answer && answer->granted) db.epoch_locks->hold(epoch);
-    if (answer && !answer->granted) db.epoch_locks->let_go();
+    if (answer && answer->granted) db.epoch_locks->hold(name, epoch);
+    if (answer && !answer->granted) db.epoch_locks->let_go(name);
     return answer;
   });
 }
@@ -1893,7 +2009,7 @@ StoreResult<void> SqliteStore::release_lease(std::string_view name, std::string_
                                      std::int64_t epoch, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
-    db.epoch_locks->let_go();
+    db.epoch_locks->let_go(name);
     return in_write_transaction(db, [&]() -> result<void> {
       return db.execute(
           "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
@@ -1913,7 +2029,49 @@ StoreResult<std::optional<core::LeaseHolder>> SqliteStore::read_lease(std::strin
   });
 }
 
-void SqliteStore::set_fence(std::optional<Fence> fence, std::function<void()> on_refused) {
+StoreResult<std::vector<NamedLease>> SqliteStore::list_leases(std::string_view prefix) {
+  return answer([&]() -> result<std::vector<NamedLease>> {
+    Connection& db = *impl_;
+    std::vector<NamedLease> leases;
+    // substr rather than LIKE: a prefix may hold '%' or '_' (an org id is the user's text).
+    auto statement = db.prepared(
+        "SELECT name, owner, epoch, expires_at FROM leases "
+        "WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, prefix);
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) return leases;
+      leases.push_back(NamedLease{.name = use->text_at(0),
+                                  .holder = core::LeaseHolder{.owner = use->text_at(1),
+                                                              .epoch = use->int64_at(2),
+                                                              .expires_at_ms = use->int64_at(3)}});
+    }
+  });
+}
+
+StoreResult<std::vector<std::string>> SqliteStore::orgs_with_work(std::string_view default_org) {
+  return answer([&]() -> result<std::vector<std::string>> {
+    Connection& db = *impl_;
+    std::vector<std::string> orgs;
+    auto statement = db.prepared(
+        "SELECT DISTINCT coalesce(org_id, ?1) AS org FROM jobs "
+        "WHERE state IN ('queued', 'creating', 'running') ORDER BY org");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, default_org);
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) return orgs;
+      orgs.push_back(use->text_at(0));
+    }
+  });
+}
+
+void SqliteStore::set_fence(std::optional<Fence> fence, FenceRefused on_refused) {
   impl_->fence = std::move(fence);
   impl_->fence_refused = std::move(on_refused);
 }

@@ -6,6 +6,7 @@
 #include "devin_orch/app/formats/json_text.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/core/job_state_list.hpp"
+#include "devin_orch/core/org_spread.hpp"
 #include "devin_orch/store/sqlite/sqlite_store.hpp"
 #include "support/process.hpp"
 
@@ -676,7 +677,7 @@ TEST_F(CliJobs, LsRefusesAnUnknownStateAndNamesTheValidOnes) {
   EXPECT_EQ(result.err,
             "devin-orch ls: unknown state 'queud' (did you mean 'queued'?); the states are "
             "queued, creating, running, finished, failed, suspended, dead, lost, invalid, "
-            "cancelled, timed_out\n"
+            "cancelled, timed_out, stalled\n"
             "see 'devin-orch ls --help'\n");
   EXPECT_THAT(cli("ls", {"--state", "sleeping"}).err,
               StartsWith("devin-orch ls: unknown state 'sleeping'; the states are queued, "));
@@ -724,7 +725,8 @@ TEST_F(CliJobs, LsSaysWhyAQueuedJobWaits) {
   };
   add("waiting", 1h);
   EXPECT_EQ(reason("waiting"), "no_daemon: no daemon works the queue");
-  ASSERT_TRUE(db().acquire_lease(core::kQueueLeaseName, "host:42", 15s, now_));
+  // A daemon is alive: its registry row has not lapsed.
+  ASSERT_TRUE(db().acquire_lease(core::daemon_registry_name("host:42"), "host:42", 15s, now_));
   EXPECT_EQ(reason("waiting"), "ready: ready: starts at the daemon's next dispatch");
 
   // One create in flight fills create.max_concurrent_creates: 1.
@@ -1031,7 +1033,7 @@ TEST_F(CliJobs, RetryQueuesAnEndedJobAsANewGeneration) {
   EXPECT_EQ(queued.code, 4);
   EXPECT_EQ(queued.err,
             "devin-orch retry: gamma: cannot retry a job in state queued (only failed, "
-            "suspended, dead, lost, cancelled, timed_out)\n");
+            "suspended, dead, lost, cancelled, timed_out, stalled)\n");
   EXPECT_EQ(cli("retry", {"beta"}).code, 4) << "running";
   EXPECT_EQ(cli("retry", {"nope"}).code, 3);
   EXPECT_EQ(cli("retry", {"nope"}).err, "devin-orch retry: no job has the key 'nope'\n");

@@ -21,7 +21,15 @@ store::JobSummary queued_job() {
                            .org_id = "org-a",
                            .not_before_ms = kNow + 60'000,
                            .create_as_user_id = "bob",
-                           .max_acu_limit = 3};
+                           .max_acu_limit = 3,
+                           .concurrency_key = "repo:acme/backend"};
+}
+
+// repo:* allows 2 per key; repo:acme/backend has 2 active.
+core::ConcurrencyGroups full_backend_group() {
+  core::ConcurrencyGroups groups{{{"repo:*", 2}}};
+  groups.reload({{"repo:acme/backend", 2}});
+  return groups;
 }
 
 // Three live jobs of org-a reserving 3 ACUs each today.
@@ -47,6 +55,7 @@ QueueConditions everything() {
       .max_concurrent_creates = 1,
       .budget = {.per_day = 10.0},
       .spending = nine_acus_today(),
+      .concurrency = full_backend_group(),
       .daemon_working = false,
   };
 }
@@ -62,6 +71,7 @@ TEST(WaitingReason, TheFirstConditionThatHoldsIsTheAnswer) {
       {Code::scheduled, [&] { job.not_before_ms.reset(); }},
       {Code::org_held, [&] { conditions.holds.clear(); }},
       {Code::acu_budget, [&] { conditions.budget.per_day = 12.0; }},
+      {Code::concurrency_group, [&] { conditions.concurrency.reload({{"repo:acme/backend", 1}}); }},
       {Code::max_active_sessions, [&] { conditions.sessions["org-a"] = 1; }},
       {Code::max_concurrent_creates, [&] { conditions.creating.clear(); }},
       {Code::no_daemon, [&] { conditions.daemon_working = true; }},
@@ -70,6 +80,27 @@ TEST(WaitingReason, TheFirstConditionThatHoldsIsTheAnswer) {
     EXPECT_EQ(waiting_reason(job, conditions).code, expected) << to_string(expected);
     remove();
   }
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+}
+
+TEST(WaitingReason, AFullConcurrencyGroupNamesItsKeyAndCount) {
+  const QueueConditions conditions{.now_ms = kNow,
+                                   .max_active_sessions = 10,
+                                   .max_concurrent_creates = 10,
+                                   .concurrency = full_backend_group(),
+                                   .daemon_working = true};
+  auto job = queued_job();
+  job.not_before_ms.reset();
+  const auto reason = waiting_reason(job, conditions);
+  EXPECT_EQ(reason.code, Code::concurrency_group);
+  EXPECT_EQ(to_string(reason.code), "concurrency_group");
+  EXPECT_EQ(reason.text,
+            "concurrency:repo:acme/backend 2/2 active, waiting for a place (concurrency: key "
+            "'repo:*')");
+  // Another key of the same pattern has its own count; a job without a key is never held.
+  job.concurrency_key = "repo:acme/web";
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+  job.concurrency_key.reset();
   EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
 }
 

@@ -1,6 +1,7 @@
 // Config loading against real files in a temp dir: defaults, every key, environment overrides,
 // located diagnostics (all of them, 1-based), hostile input, rendering, and API key resolution.
 #include "devin_orch/app/config/config.hpp"
+#include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/store/types.hpp"
 
 #include "support/process.hpp"
@@ -222,6 +223,79 @@ TEST_F(ConfigTest, SpendingBudgetsAreOffByDefaultAndRoundTrip) {
     result = load("api:\n  org_id: o\nspending:\n  acus_per_day: " + bad + "\n");
     ASSERT_EQ(result.errors.size(), 1U) << bad;
     EXPECT_EQ(result.errors[0].field, "spending.acus_per_day") << bad;
+    EXPECT_EQ(result.errors[0].line, 4) << bad;
+    EXPECT_EQ(result.errors[0].reason, reason) << bad;
+  }
+}
+
+// concurrency: a list of {key, max_active}, in order; none by default; check-config's
+// rendering loads back; each mistake is named with its item, line and reason.
+TEST_F(ConfigTest, ConcurrencyGroupsAreAListOfPatternsWithLimits) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_TRUE(result.config->concurrency.empty());
+  EXPECT_THAT(render_config(*result.config), HasSubstr("concurrency: []\n"));
+
+  result = load("api:\n  org_id: o\nconcurrency:\n  - key: repo:acme/backend\n    max_active: 1\n"
+                "  - key: \"repo:*\"\n    max_active: 3\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  const std::vector<core::ConcurrencyLimit> expected{{"repo:acme/backend", 1}, {"repo:*", 3}};
+  EXPECT_EQ(result.config->concurrency, expected);
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->concurrency, expected);
+
+  struct Bad {
+    std::string yaml;
+    std::string field;
+    int line;
+    std::string reason;
+  };
+  for (const auto& bad : std::vector<Bad>{
+           {"concurrency:\n  key: x\n", "concurrency", 4,
+            "expected a list of {key: PATTERN, max_active: N}, got a map"},
+           {"concurrency:\n  - key: x\n    max_active: 0\n", "concurrency[0].max_active", 5,
+            "must be between 1 and 100000, got 0"},
+           {"concurrency:\n  - key: \"repo x\"\n    max_active: 2\n", "concurrency[0].key", 4,
+            "must hold only letters, digits and - _ . : / @ + = # (and * as a wildcard), got "
+            "byte 32"},
+           {"concurrency:\n  - key: a\n    max_active: 1\n  - key: a\n    max_active: 2\n",
+            "concurrency[1].key", 6, "'a' is already listed at concurrency[0]"},
+           {"concurrency:\n  - key: a\n", "concurrency[0]", 4, "needs max_active"},
+           {"concurrency:\n  - key: a\n    max_active: 1\n    limit: 2\n",
+            "concurrency[0].limit", 6, "unknown key 'limit' (expected key and max_active)"},
+       }) {
+    result = load("api:\n  org_id: o\n" + bad.yaml);
+    ASSERT_EQ(result.errors.size(), 1U) << bad.yaml;
+    EXPECT_EQ(result.errors[0].field, bad.field) << bad.yaml;
+    EXPECT_EQ(result.errors[0].line, bad.line) << bad.yaml;
+    EXPECT_EQ(result.errors[0].reason, bad.reason) << bad.yaml;
+  }
+}
+
+TEST_F(ConfigTest, StallDetectionIsOffByDefaultAndRoundTrips) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_FALSE(result.config->stall.stall_after);
+  EXPECT_EQ(result.config->stall.action, core::StallAction::report);
+  EXPECT_THAT(render_config(*result.config), HasSubstr("stall:\n  after: ~\n  action: report\n"));
+
+  result = load("api:\n  org_id: o\nstall:\n  after: 30m\n  action: message\n"
+                "  message: \"Still with us?\"\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->stall.stall_after, core::Duration{30min});
+  EXPECT_EQ(result.config->stall.action, core::StallAction::message);
+  EXPECT_EQ(result.config->stall.message, "Still with us?");
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->stall, result.config->stall);
+
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"  after: 0s\n", "must be greater than 0s"},
+           {"  action: kill\n", "must be one of report, message, terminate, got 'kill'"},
+           {"  message: \" \"\n", "must not be empty"}}) {
+    result = load("api:\n  org_id: o\nstall:\n" + bad);
+    ASSERT_EQ(result.errors.size(), 1U) << bad;
     EXPECT_EQ(result.errors[0].line, 4) << bad;
     EXPECT_EQ(result.errors[0].reason, reason) << bad;
   }
@@ -987,8 +1061,8 @@ TEST_F(NotifyConfigTest, BadReceiversAreLocated) {
   EXPECT_EQ(error_for("  webhooks:\n    - url: https://a.example/x\n      events: [job.done]\n"),
             ":6:16: notify.webhooks[0].events[0]: unknown event 'job.done'; the events are "
             "job.finished, job.failed, job.suspended, job.dead, job.lost, job.timed_out, "
-            "job.cancelled, job.waiting_for_user, job.duplicate_terminated, org.paused, "
-            "org.resumed");
+            "job.cancelled, job.waiting_for_user, job.duplicate_terminated, job.stalled, "
+            "org.paused, org.resumed");
   EXPECT_EQ(error_for("  webhooks:\n    - events: [job.failed]\n"),
             ":5:7: notify.webhooks[0].url: missing required field 'url'");
   EXPECT_EQ(error_for("  slack:\n    - url: https://hooks.slack.com/x\n      secret_file: /s\n"),
@@ -1069,6 +1143,164 @@ TEST_F(DashboardConfigTest, TheTokenFileFollowsTheKeyFileRules) {
   EXPECT_EQ(resolve_dashboard_token(dashboard, &error), std::nullopt);
   EXPECT_THAT(error, ::testing::HasSubstr("dashboard.token_file: key file"));
   EXPECT_THAT(error, ::testing::HasSubstr("chmod 600"));
+}
+
+// api.organizations (issue 29): each listed organisation its own API version and, optionally,
+// its own key file; the others keep api.version and the global key.
+TEST_F(ConfigTest, OrganizationsGiveEachListedOrgItsVersionAndKeyFile) {
+  const std::string v1_key = key_file("apk_legacy_key\n", 0600, "v1-key");
+  const std::string path = write("api:\n  org_id: org-main\n  organizations:\n"
+                                 "    org-legacy:\n      version: v1\n      api_key_file: " +
+                                 v1_key + "\n    org-new:\n      version: v3\n");
+  const ConfigLoad loaded = load_config(path);
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  const ApiConfig& api = loaded.config->api;
+  ASSERT_EQ(api.organizations.size(), 2U);
+  EXPECT_EQ(api.organizations.at("org-legacy"),
+            (OrgApiConfig{.version = core::ApiVersion::v1, .api_key_file = v1_key}));
+  EXPECT_EQ(api.organizations.at("org-new"), (OrgApiConfig{.version = core::ApiVersion::v3}));
+  EXPECT_EQ(api_version_for(api, "org-legacy"), core::ApiVersion::v1);
+  EXPECT_EQ(api_version_for(api, "org-new"), core::ApiVersion::v3);
+  EXPECT_EQ(api_version_for(api, "org-main"), core::ApiVersion::v3);
+  EXPECT_EQ(api_version_for(api, "org-unlisted"), core::ApiVersion::v3);
+
+  // check-config's rendering loads back to the same organisations, without any key.
+  const std::string text = render_config(*loaded.config);
+  EXPECT_THAT(text, HasSubstr("  organizations:\n    org-legacy:\n      version: v1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("apk_legacy_key")));
+  const ConfigLoad again = load_config(write(text, "rendered.yaml"));
+  ASSERT_TRUE(again.errors.empty()) << rendered(again.errors)[0] << "\n" << text;
+  EXPECT_EQ(again.config->api.organizations, api.organizations);
+}
+
+TEST_F(ConfigTest, GlobalV1KeepsItsVersionForOrganizationsNotListed) {
+  const ConfigLoad loaded = load("api:\n  org_id: org-main\n  version: v1\n  organizations:\n"
+                                 "    org-new:\n      version: v3\n");
+  ASSERT_TRUE(loaded.errors.empty()) << rendered(loaded.errors)[0];
+  EXPECT_EQ(api_version_for(loaded.config->api, "org-main"), core::ApiVersion::v1);
+  EXPECT_EQ(api_version_for(loaded.config->api, "org-new"), core::ApiVersion::v3);
+  EXPECT_THAT(render_config(*loaded.config), HasSubstr("  organizations:\n    org-new:\n"));
+  const ConfigLoad none = load("api:\n  org_id: org-main\n");
+  ASSERT_TRUE(none.errors.empty());
+  EXPECT_THAT(render_config(*none.config), HasSubstr("  organizations: {}\n"));
+}
+
+TEST_F(ConfigTest, OrganizationsMistakesAreLocatedAndNothingOfTheMapIsKept) {
+  const std::string path = write("api:\n  org_id: org-main\n  organizations:\n"
+                                 "    org-a:\n      version: v2\n"         // line 5
+                                 "    org-b:\n      versoin: v1\n"         // line 7
+                                 "    org-c:\n      version: v3\n      api_key: apk_x\n"
+                                 "    org/d:\n      version: v3\n"         // line 11
+                                 "    org-e: v1\n");                       // line 13
+  const ConfigLoad loaded = load_config(path);
+  const auto lines = rendered(loaded.errors);
+  EXPECT_THAT(lines, ::testing::UnorderedElementsAre(
+                         path + ":5:16: api.organizations.org-a.version: must be one of v1, v3, "
+                                "got 'v2'",
+                         path + ":7:7: api.organizations.org-b.versoin: unknown key; an "
+                                "organisation's entry takes version and api_key_file",
+                         path + ":10:7: api.organizations.org-c.api_key: unknown key; an "
+                                "organisation's entry takes version and api_key_file; the API "
+                                "key is never read from the config: set api_key_file",
+                         path + ":11:5: api.organizations.org/d: an organisation id may contain "
+                                "only letters, digits, '-', '_', '.' and '~'",
+                         path + ":13:12: api.organizations.org-e: expected a map with version "
+                                "(v1 or v3) and optionally api_key_file, got 'v1'"));
+  EXPECT_FALSE(loaded.config.has_value());
+  for (const auto& line : lines) EXPECT_THAT(line, Not(HasSubstr("apk_x")));
+
+  const std::string no_version =
+      write("api:\n  org_id: org-main\n  organizations:\n    org-f:\n      api_key_file: k\n",
+            "no-version.yaml");
+  EXPECT_THAT(
+      rendered(load_config(no_version).errors),
+      ::testing::ElementsAre(no_version +
+                             ":4:5: api.organizations.org-f.version: is required: v1 or v3"));
+
+  const ConfigLoad list = load("api:\n  org_id: org-main\n  organizations: [org-a]\n");
+  ASSERT_EQ(list.errors.size(), 1U);
+  EXPECT_THAT(rendered(list.errors)[0],
+              HasSubstr("api.organizations: expected a map of organisation ids to {version, "
+                        "api_key_file}"));
+}
+
+TEST_F(ConfigTest, AnOrganizationsKeyIsItsOwnFileElseTheGlobalKey) {
+  ScopedEnv global("DEVIN_API_KEY", "cog_global");
+  ApiConfig api{.org_id = "org-main"};
+  api.organizations["org-legacy"] = {.version = core::ApiVersion::v1,
+                                     .api_key_file = key_file("apk_legacy\n", 0600, "legacy")};
+  api.organizations["org-new"] = {.version = core::ApiVersion::v3};
+  std::string error;
+  EXPECT_EQ(resolve_org_api_key(api, "org-legacy", &error), "apk_legacy");
+  EXPECT_EQ(resolve_org_api_key(api, "org-new", &error), "cog_global");
+  EXPECT_EQ(resolve_org_api_key(api, "org-main", &error), "cog_global");
+  EXPECT_EQ(resolve_org_api_key(api, "org-unlisted", &error), "cog_global");
+  EXPECT_THAT(describe_org_api_key_source(api, "org-legacy"),
+              HasSubstr("api.organizations.org-legacy.api_key_file ("));
+  EXPECT_EQ(describe_org_api_key_source(api, "org-new"), "DEVIN_API_KEY");
+
+  // An unreadable (or too open) key file is refused, naming the setting.
+  api.organizations["org-legacy"].api_key_file = key_file("apk_leaky\n", 0644, "leaky");
+  EXPECT_EQ(resolve_org_api_key(api, "org-legacy", &error), std::nullopt);
+  EXPECT_THAT(error, HasSubstr("api.organizations.org-legacy.api_key_file: key file "));
+  EXPECT_THAT(error, HasSubstr("chmod 600"));
+  api.organizations["org-legacy"].api_key_file = dir_.file("missing");
+  EXPECT_EQ(resolve_org_api_key(api, "org-legacy", &error), std::nullopt);
+  EXPECT_THAT(error, HasSubstr("api.organizations.org-legacy.api_key_file: "));
+}
+
+// A v1 key (apk_...) works on v1 only and v3 refuses it (reference §1): a listed organisation
+// whose key does not fit its version is refused at start, without quoting the key.
+TEST_F(ConfigTest, AListedOrganizationsKeyMustFitItsVersion) {
+  ScopedEnv global("DEVIN_API_KEY", "apk_global_v1");
+  ApiConfig api{.org_id = "org-main", .version = core::ApiVersion::v1};
+  api.organizations["org-new"] = {.version = core::ApiVersion::v3};
+  api.organizations["org-legacy"] = {.version = core::ApiVersion::v1,
+                                     .api_key_file = key_file("cog_not_v1\n", 0600, "cog")};
+  std::string error;
+  EXPECT_EQ(resolve_org_api_key(api, "org-main", &error), "apk_global_v1");
+  EXPECT_EQ(resolve_org_api_key(api, "org-new", &error), std::nullopt);
+  EXPECT_EQ(error,
+            "api.organizations.org-new: version v3 refuses v1 keys (apk_...), and the key from "
+            "DEVIN_API_KEY is one");
+  EXPECT_EQ(resolve_org_api_key(api, "org-legacy", &error), std::nullopt);
+  EXPECT_THAT(error, HasSubstr("api.organizations.org-legacy: version v1 needs a v1 key "
+                               "(apk_...), but the key from api.organizations.org-legacy."
+                               "api_key_file ("));
+  EXPECT_THAT(error, Not(HasSubstr("cog_not_v1")));
+}
+
+// Jobs are checked against their organisation's API: a v1 organisation listed with its own key
+// may be named by org_id (its key acts on it); v3-only fields are refused there only.
+TEST_F(ConfigTest, JobsAreValidatedAgainstTheirOrganizationsApi) {
+  ApiConfig api{.org_id = "org-main"};
+  api.organizations["org-legacy"] = {.version = core::ApiVersion::v1};
+  core::JobDefinition job{.key = "j"};
+  job.spec.prompt = "p";
+  EXPECT_EQ(validate_for_api(api, job), std::nullopt);
+  job.spec.devin_mode = "fast";
+  EXPECT_EQ(validate_for_api(api, job), std::nullopt);  // org-main: v3
+  job.org_id = "org-legacy";
+  const auto refused = validate_for_api(api, job);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->field, "devin_mode");
+  EXPECT_THAT(refused->reason, HasSubstr("api.version v1"));
+  job.spec.devin_mode.reset();
+  EXPECT_EQ(validate_for_api(api, job), std::nullopt);
+  EXPECT_EQ(api_version_of(api, job), core::ApiVersion::v1);
+
+  // The global v1 key acts on api.org_id only: naming an unlisted organisation stays refused.
+  ApiConfig global_v1{.org_id = "org-main", .version = core::ApiVersion::v1};
+  job.org_id = "org-other";
+  const auto other = validate_for_api(global_v1, job);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->field, "org_id");
+  // The default organisation listed on v1: a job naming none is checked against v1.
+  api.organizations["org-main"] = {.version = core::ApiVersion::v1};
+  job.org_id.reset();
+  job.spec.devin_mode = "fast";
+  ASSERT_TRUE(validate_for_api(api, job).has_value());
+  EXPECT_EQ(validate_for_api(api, job)->field, "devin_mode");
 }
 
 }  // namespace

@@ -46,8 +46,8 @@ struct Case {
 };
 
 // Where the stored form keeps each field (docs/queue.md): columns, the controls object, or spec.
-constexpr std::array<std::string_view, 4> kControlFields{"on_waiting_for_user", "messages",
-                                                         "complete_on", "fan_out"};
+constexpr std::array<std::string_view, 6> kControlFields{
+    "on_waiting_for_user", "messages", "complete_on", "fan_out", "stall_after_ms", "stall_action"};
 bool is_control(std::string_view name) {
   return std::find(kControlFields.begin(), kControlFields.end(), name) != kControlFields.end();
 }
@@ -79,12 +79,15 @@ std::optional<std::vector<std::string>> flags_of(const json::object& job) {
     if (name == "key" || name == "prompt" || name == "devin_mode") {
       args.push_back(name == "devin_mode" ? "--devin-mode" : "--" + std::string(name));
       args.emplace_back(value.as_string());
-    } else if (name == "child_playbook_id") {
-      args.push_back("--child-playbook");
+    } else if (name == "child_playbook_id" || name == "concurrency_key") {
+      args.push_back(name == "concurrency_key" ? "--concurrency-key" : "--child-playbook");
       args.emplace_back(value.as_string());
     } else if (name == "resumable") {
       args.push_back("--resumable");
       args.emplace_back(value.as_bool() ? "true" : "false");
+    } else if (name == "stall_action") {
+      args.push_back("--stall-action");
+      args.emplace_back(value.as_string());
     } else if (name == "max_attempts" || name == "max_acu_limit") {
       args.push_back(name == "max_attempts" ? "--max-attempts" : "--max-acu-limit");
       args.push_back(std::to_string(value.as_int64()));
@@ -227,6 +230,15 @@ std::vector<Case> cases() {
       {"max_attempts 1000", with({{"max_attempts", 1000}}), std::nullopt},
       {"max_acu_limit 0", with({{"max_acu_limit", 0}}),
        core::FieldError{"max_acu_limit", "must be a positive integer, got 0"}},
+      {"concurrency_key repo:acme/backend", with({{"concurrency_key", "repo:acme/backend"}}),
+       std::nullopt},
+      {"an empty concurrency_key", with({{"concurrency_key", ""}}),
+       core::FieldError{"concurrency_key", "must not be empty"}},
+      {"a concurrency_key with a space", with({{"concurrency_key", "repo acme"}}),
+       core::FieldError{"concurrency_key",
+                        "must hold only letters, digits and - _ . : / @ + = #, got byte 32"}},
+      {"a 201-character concurrency_key", with({{"concurrency_key", std::string(201, 'k')}}),
+       core::FieldError{"concurrency_key", "is 201 characters; the limit is 200"}},
       {"an empty devin_mode", with({{"devin_mode", ""}}),
        core::FieldError{"devin_mode", "must not be empty; leave the field out instead"}},
       {"devin_mode lite", with({{"devin_mode", "lite"}}), std::nullopt},
@@ -240,6 +252,7 @@ std::vector<Case> cases() {
        core::FieldError{"child_playbook_id", "must not be empty; leave the field out instead"}},
       {"an empty tag", with({{"tags", json::array{"nightly", ""}}}),
        core::FieldError{"tags[1]", "must not be empty"}},
+      {"a stall action", with({{"stall_action", "terminate"}}), std::nullopt},
       {"an empty follow-up message", with({{"messages", json::array{""}}}),
        core::FieldError{"messages[0]", "must not be empty or only whitespace"}},
   };
@@ -325,6 +338,7 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
           : want.field == "max_attempts" ? "--max-attempts"
           : want.field == "max_acu_limit" ? "--max-acu-limit"
           : want.field == "child_playbook_id" ? "--child-playbook"
+          : want.field == "concurrency_key" ? "--concurrency-key"
                                           : "--" + want.field;
       EXPECT_THAT(from_flags.err, StartsWith("devin-orch enqueue: " + flag + ": " + want.reason +
                                              "\n"));
@@ -350,6 +364,43 @@ TEST_F(JobEntryPoints, EveryWayInGivesTheSameVerdictInTheSameWords) {
     EXPECT_EQ(stored.row->state, core::JobState::invalid);
     EXPECT_EQ(stored.row->last_error, "invalid spec: " + json_text);
   }
+}
+
+// stall_after is a duration in the YAML and JSON forms and milliseconds in the stored controls
+// (and `show --json`, whose output goes back in through `enqueue --stdin`): each form builds the
+// same definition, and 0 is refused with core's words wherever it comes in.
+TEST_F(JobEntryPoints, StallAfterArrivesTheSameWayFromEveryForm) {
+  const JobFileLoad load =
+      parse_job_text("- key: k\n  prompt: p\n  stall_after: 90s\n  stall_action: message\n",
+                     "jobs.yaml");
+  ASSERT_EQ(load.jobs.size(), 1U);
+  EXPECT_EQ(load.jobs[0].controls.stall.after, core::Duration{90'000});
+  const auto from_json = parse_job_json(
+      R"({"key":"k","prompt":"p","stall_after":"90s","stall_action":"message"})", nullptr);
+  ASSERT_TRUE(from_json);
+  EXPECT_EQ(*from_json, load.jobs[0]);
+  const json::object shown = definition_object(load.jobs[0]);
+  EXPECT_EQ(shown.at("stall_after_ms").as_int64(), 90'000);
+  const auto again = parse_job_json(json::serialize(shown), nullptr);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, load.jobs[0]);
+  const Stored stored =
+      store_row({{"key", "k"}, {"prompt", "p"}, {"stall_after_ms", 90'000},
+                 {"stall_action", "message"}});
+  ASSERT_EQ(stored.claimed.size(), 1U);
+  EXPECT_EQ(stored.claimed[0].definition, load.jobs[0]);
+  const Output flags = enqueue({"--key", "k", "--prompt", "p", "--stall-after", "90s",
+                                "--stall-action", "message"});
+  EXPECT_EQ(flags.code, 0) << flags.err;
+
+  std::string reason;
+  EXPECT_FALSE(parse_job_json(R"({"key":"k","prompt":"p","stall_after":"0s"})", &reason));
+  EXPECT_EQ(reason, "field 'stall_after': must be longer than zero");
+  EXPECT_FALSE(parse_job_json(R"({"key":"k","prompt":"p","stall_after":"soon"})", &reason));
+  EXPECT_EQ(reason, "field 'stall_after': expected a duration like 30m");
+  const Output zero = enqueue({"--key", "k", "--prompt", "p", "--stall-after", "0s"});
+  EXPECT_EQ(zero.code, 2);
+  EXPECT_THAT(zero.err, HasSubstr("--stall-after: must be longer than zero"));
 }
 
 // `resumable` must be a real boolean everywhere: the API takes a JSON bool, and a string like

@@ -48,6 +48,7 @@ TEST(JobFile, ValidFileWithEveryField) {
   secret_ids: []
   repos: [acme/web]
   max_acu_limit: 10
+  concurrency_key: repo:acme/web
   devin_mode: fast
   org_id: org-other
   priority: -3
@@ -72,6 +73,7 @@ TEST(JobFile, ValidFileWithEveryField) {
   EXPECT_EQ(full.spec.secret_ids, std::vector<std::string>{});  // [] = none, not null = all
   EXPECT_EQ(full.spec.repos, (std::vector<std::string>{"acme/web"}));
   EXPECT_EQ(full.spec.max_acu_limit, 10);
+  EXPECT_EQ(full.spec.concurrency_key, "repo:acme/web");
   EXPECT_EQ(full.spec.devin_mode, "fast");
   EXPECT_EQ(full.org_id, "org-other");
   EXPECT_EQ(full.priority, -3);
@@ -577,6 +579,35 @@ TEST(JobFileControls, EveryControlIsReadAndKeptOnTheDefinition) {
   EXPECT_TRUE(controls.fan_out_enterprise);
   EXPECT_EQ(load.jobs[1].controls.on_waiting_for_user.message, "Yes, go ahead.");
   EXPECT_EQ(load.jobs[2].controls, core::JobControls{});
+}
+
+TEST(JobFileControls, StallControlsAreReadAndChecked) {
+  const auto load = parse_job_text(R"(- key: watched
+  prompt: do it
+  stall_after: 45m
+  stall_action: terminate
+- key: zero
+  prompt: p
+  stall_after: 0s
+- key: vague
+  prompt: p
+  stall_after: a while
+- key: violent
+  prompt: p
+  stall_action: kill
+)",
+                                   "jobs.yaml");
+  ASSERT_EQ(load.jobs.size(), 1U);
+  EXPECT_EQ(load.jobs[0].controls.stall.after, std::chrono::minutes{45});
+  EXPECT_EQ(load.jobs[0].controls.stall.action, core::StallAction::terminate);
+  ASSERT_EQ(load.invalid.size(), 3U);
+  EXPECT_EQ(load.invalid[0].diagnostic.field, "jobs[1].stall_after");
+  EXPECT_EQ(load.invalid[0].diagnostic.reason, "must be longer than zero");
+  EXPECT_EQ(load.invalid[1].diagnostic.field, "jobs[2].stall_after");
+  EXPECT_EQ(load.invalid[1].diagnostic.reason, "expected a duration like 30m, got 'a while'");
+  EXPECT_EQ(load.invalid[2].diagnostic.field, "jobs[3].stall_action");
+  EXPECT_EQ(load.invalid[2].diagnostic.reason,
+            "stall_action must be report, message or terminate, got 'kill'");
 }
 
 TEST(JobFileControls, BadControlsMakeTheJobInvalidWithTheField) {

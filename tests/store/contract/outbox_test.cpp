@@ -106,6 +106,38 @@ TEST_P(OutboxContract, EveryEndAnnouncesOnceAndARefusedChangeNothing) {
   EXPECT_LT(events[1].seq, events[2].seq);
 }
 
+// A stall is reported once (job.stalled, a history row, last_error, stalled_since), cleared when
+// the session moves again; a stall ended by termination is the job's end (job.stalled again).
+TEST_P(OutboxContract, AStallIsRecordedAnnouncedAndClearedAndCanEndTheJob) {
+  const std::int64_t id = running_job("st");
+  const std::string note = "stalled: no progress since 1970-01-01T00:00:00.005Z (stall_after 1s)";
+  ASSERT_TRUE(queue().record_stall(id, 5, note, at(1005)));
+  auto record = store_->find("st").value().value();
+  EXPECT_EQ(record.stalled_since_ms, 5);
+  EXPECT_EQ(record.last_error, note);
+  EXPECT_EQ(record.state, core::JobState::running);
+  const auto history = operators().history(id).value();
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history.back().event, "stalled");
+  EXPECT_EQ(history.back().message, note);
+  EXPECT_THAT(types(), ::testing::ElementsAre("job.stalled"));
+
+  ASSERT_TRUE(queue().record_stall(id, std::nullopt, "", at(1006)));  // it moves again
+  record = store_->find("st").value().value();
+  EXPECT_FALSE(record.stalled_since_ms);
+  EXPECT_FALSE(record.last_error) << "the stall's note goes with it";
+  EXPECT_EQ(types().size(), 1U) << "moving again announces nothing";
+
+  ASSERT_TRUE(queue().record_stall(id, 2000, note, at(3000)));
+  ASSERT_TRUE(queue().finish(id, core::JobState::stalled, "stalled: terminated", at(3001)));
+  EXPECT_EQ(store_->find("st").value().value().state, core::JobState::stalled);
+  EXPECT_THAT(types(), ::testing::ElementsAre("job.stalled", "job.stalled", "job.stalled"));
+  // Ended: a late report changes nothing.
+  ASSERT_TRUE(queue().record_stall(id, 4000, note, at(4000)));
+  EXPECT_EQ(types().size(), 3U);
+  EXPECT_EQ(store_->find("st").value().value().stalled_since_ms, 2000);
+}
+
 TEST_P(OutboxContract, WaitingDuplicatesAndPausesAreAnnouncedOnce) {
   const std::int64_t id = running_job("w");
   const auto seen = [&](std::optional<std::string> detail, std::int64_t ms) {

@@ -507,7 +507,7 @@ TEST_P(QueueContract, CountByStateReportsZeros) {
   ASSERT_TRUE(store_->add_job(job("b"), "test", at(1)));
   running_job("c");
   const auto counts = store_->count_by_state().value();
-  EXPECT_EQ(counts.size(), 11U);
+  EXPECT_EQ(counts.size(), 12U);
   EXPECT_EQ(counts.at(JobState::queued), 2);
   EXPECT_EQ(counts.at(JobState::running), 1);
   EXPECT_EQ(counts.at(JobState::timed_out), 0);

@@ -42,5 +42,23 @@ TEST_F(SqliteLeaseLock, AHolderThatDiedOnThisMachineIsReplacedAtOnce) {
   EXPECT_FALSE(c->acquire_lease("queue", "c", kTtl, at(2'002))->granted);
 }
 
+// A daemon holds several leases at once (each organisation's, its registry row): taking one
+// must not drop the lock of another, or a live holder would look dead to the others.
+TEST_F(SqliteLeaseLock, EveryLeaseHeldKeepsItsOwnLock) {
+  ASSERT_TRUE(a_->acquire_lease("org:x", "a", kTtl, at(1'000))->granted);
+  ASSERT_TRUE(a_->acquire_lease("org:y", "a", kTtl, at(1'000))->granted);
+  ASSERT_TRUE(a_->acquire_lease("daemon:a", "a", kTtl, at(1'000))->granted);
+  ASSERT_TRUE(a_->renew_lease("org:y", "a", 1, kTtl, at(1'500))->granted);
+  EXPECT_FALSE(b_->acquire_lease("org:x", "b", kTtl, at(2'000))->granted);
+  EXPECT_FALSE(b_->acquire_lease("org:y", "b", kTtl, at(2'000))->granted);
+  // Releasing one frees that one only.
+  ASSERT_TRUE(a_->release_lease("org:y", "a", 1, at(2'100)));
+  EXPECT_TRUE(b_->acquire_lease("org:y", "b", kTtl, at(2'200))->granted);
+  EXPECT_FALSE(b_->acquire_lease("org:x", "b", kTtl, at(2'200))->granted);
+  // Once a dies, both of its remaining leases are free at once.
+  a_.reset();
+  EXPECT_TRUE(b_->acquire_lease("org:x", "b", kTtl, at(2'300))->granted);
+}
+
 }  // namespace
 }  // namespace devin_orch::store

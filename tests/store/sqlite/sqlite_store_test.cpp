@@ -214,7 +214,7 @@ TEST_F(SqliteStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 9);
+  EXPECT_EQ(latest_schema_version(), 11);
 
   // Per-connection settings: only the store's own connection can report them.
   const auto settings = store_->connection_settings();
@@ -245,7 +245,7 @@ TEST_F(SqliteStoreTest, TheStateConstraintHoldsWithoutATemporaryTable) {
   EXPECT_EQ(raw.run("INSERT INTO jobs (key, spec, state) VALUES ('bad', '{}', 'running ')"),
             SQLITE_CONSTRAINT_CHECK);
   for (const char* state : {"queued", "creating", "running", "finished", "failed", "suspended",
-                            "dead", "lost", "invalid", "cancelled", "timed_out"}) {
+                            "dead", "lost", "invalid", "cancelled", "timed_out", "stalled"}) {
     EXPECT_EQ(raw.run("INSERT INTO jobs (key, spec, state) VALUES (?1, '{}', ?1)", {state}),
               SQLITE_OK)
         << state << ": " << raw.error();
@@ -259,9 +259,9 @@ TEST_F(SqliteStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 9);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 11);
   // v8's notify_events and notify_deliveries, and sqlite_sequence for the former's
-  // AUTOINCREMENT; v9's job_attachments.
+  // AUTOINCREMENT; v11's job_attachments.
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 11);
 }
 
@@ -387,12 +387,12 @@ TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   store_.reset();
   {
     RawConnection raw{db_path_};
-    ASSERT_EQ(raw.run("PRAGMA user_version = 10"), SQLITE_OK);
+    ASSERT_EQ(raw.run("PRAGMA user_version = 12"), SQLITE_OK);
   }
   auto reopened = SqliteStore::open({.path = db_path_.string()});
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error(), errc::database_error);
-  EXPECT_EQ(reopened.error().detail, "database schema version 10 is newer than this devin-orch supports (" +
+  EXPECT_EQ(reopened.error().detail, "database schema version 12 is newer than this devin-orch supports (" +
                        std::to_string(latest_schema_version()) + ")");
 }
 
@@ -664,9 +664,9 @@ TEST_F(SqliteStoreTest, SchemaAcceptsEveryJobStateAndCountsThem) {
               SQLITE_OK)
         << name << ": " << producer.error();
   }
-  EXPECT_EQ(states, 11);
+  EXPECT_EQ(states, 12);
   const auto counts = store_->count_by_state().value();
-  EXPECT_EQ(counts.size(), 11U);
+  EXPECT_EQ(counts.size(), 12U);
   for (const auto& [state, count] : counts) EXPECT_EQ(count, 1) << core::to_string(state);
 }
 
@@ -862,6 +862,45 @@ TEST(SqliteStoreMigration, AVersionThreeDatabaseGetsTheCheaperStateConstraint) {
   EXPECT_NE(definition.find("state = 'timed_out'"), std::string::npos) << definition;
   EXPECT_EQ(raw.opcodes("UPDATE jobs SET state = 'dead'").find("OpenEphemeral"),
             std::string::npos);
+  EXPECT_EQ(raw.run("UPDATE jobs SET state = 'gone'"), SQLITE_CONSTRAINT_CHECK);
+}
+
+TEST(SqliteStoreMigration, AVersionEightDatabaseTakesTheStalledStateAndItsColumn) {
+  TempDir dir;
+  const auto path = (dir.path() / "v8.db").string();
+  const auto apply = [&path](std::span<const Migration> steps, const char* then) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    for (const Migration& migration : steps) {
+      // v4 edits the schema's text, which needs writable_schema (as the store's runner does);
+      // the next connection reads the edited text.
+      if (migration.edits_schema_text) {
+        ASSERT_EQ(sqlite3_exec(raw, "PRAGMA writable_schema = ON", nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+      }
+      ASSERT_EQ(sqlite3_exec(raw, migration.sql, nullptr, nullptr, nullptr), SQLITE_OK)
+          << migration.version << ": " << sqlite3_errmsg(raw);
+    }
+    ASSERT_EQ(sqlite3_exec(raw, then, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
+  };
+  apply(migrations().first(4), "PRAGMA user_version = 4");
+  apply(migrations().subspan(4, 4),
+        "PRAGMA user_version = 8; INSERT INTO jobs (key, spec, state) VALUES "
+        "('from-v8', '{\"prompt\": \"old\"}', 'timed_out')");
+  {
+    RawConnection before{path};
+    ASSERT_EQ(before.run("UPDATE jobs SET state = 'stalled'"), SQLITE_CONSTRAINT_CHECK);
+  }
+  auto store = SqliteStore::open(StoreOptions{.path = path});
+  ASSERT_TRUE(store) << (store ? "" : store.error().detail);
+  EXPECT_EQ((*store)->find("from-v8").value()->state, core::JobState::timed_out);
+  EXPECT_FALSE((*store)->find("from-v8").value()->stalled_since_ms);
+  RawConnection raw{path};
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
+  EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(raw.run("UPDATE jobs SET state = 'stalled', stalled_since = 1"), SQLITE_OK)
+      << raw.error();
   EXPECT_EQ(raw.run("UPDATE jobs SET state = 'gone'"), SQLITE_CONSTRAINT_CHECK);
 }
 

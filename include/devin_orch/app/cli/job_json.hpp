@@ -1,6 +1,7 @@
 // The JSON form of a job definition: "key", "prompt" and the other spec fields, "org_id",
 // "priority", "not_before"/"deadline" (RFC 3339), "max_attempts", "on_waiting_for_user",
-// "messages", "complete_on", "fan_out". The format of `enqueue --stdin` and of `show --json`'s
+// "messages", "complete_on", "fan_out", "stall_after" (a duration; written as
+// "stall_after_ms"), "stall_action". The format of `enqueue --stdin` and of `show --json`'s
 // "definition" (docs/cli.md).
 #pragma once
 

@@ -1,11 +1,12 @@
 // Why a queued job has not started, in the terms of the daemon's dispatch (dispatcher.cpp and
 // org_gates.cpp decide; this explains): a pause of every organisation, of the job's or of its
 // user, a not_before still ahead, a wait the server announced for the organisation, the
-// organisation's ACU budget (spending), its limits (create.max_active_sessions,
+// organisation's ACU budget (spending), a full concurrency group (concurrency:), its limits (create.max_active_sessions,
 // create.max_concurrent_creates), or no daemon working the queue. Pure: `ls` reads the database and prints the answer.
 #pragma once
 
 #include "devin_orch/app/spending.hpp"
+#include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/store/types.hpp"
 
@@ -31,6 +32,8 @@ struct QueueConditions {
   int max_concurrent_creates = 0;
   core::SpendingBudget budget;  // spending.*; no budget: never held for it
   SpendingCharges spending;     // per org: the jobs charged since core::ledger_since
+  // The config's `concurrency:` with the jobs creating or running per limited key.
+  core::ConcurrencyGroups concurrency;
   bool daemon_working = false;  // a daemon holds the queue's lease
 };
 
@@ -43,6 +46,7 @@ struct WaitingReason {
     scheduled,               // not_before is ahead
     org_held,                // the server asked for a wait (Retry-After on a 429, a 503, ...)
     acu_budget,              // its max_acu_limit would pass the organisation's ACU budget
+    concurrency_group,       // its concurrency_key's group has max_active jobs active
     max_active_sessions,     // the organisation has that many sessions creating or running
     max_concurrent_creates,  // the organisation has that many creates in flight
     no_daemon,               // no daemon holds the queue's lease

@@ -5,14 +5,18 @@
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
+#include "devin_orch/core/stall_rule.hpp"
 #include "devin_orch/core/time.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace devin_orch::store {
@@ -27,13 +31,24 @@ namespace devin_orch::app {
 
 using namespace std::chrono_literals;
 
+// One organisation's own API (api.organizations): a v1 key acts on its own organisation only,
+// so an organisation still on v1 needs its own entry and, beside v3 ones, its own key.
+struct OrgApiConfig {
+  core::ApiVersion version = core::ApiVersion::v3;  // required in the file
+  std::optional<std::string> api_key_file;  // else the global key (resolve_api_key)
+
+  bool operator==(const OrgApiConfig&) const = default;
+};
+
 struct ApiConfig {
   std::string base_url = "https://api.devin.ai";
   std::string org_id;                          // required
-  // v1: the legacy API with apk_ keys (docs/api-v1.md); one for every organisation, since the
-  // configuration has one key and no per-organisation settings.
+  // v1: the legacy API with apk_ keys (docs/api-v1.md); for every organisation not listed in
+  // `organizations`.
   core::ApiVersion version = core::ApiVersion::v3;
   std::optional<std::string> api_key_file;     // else $CREDENTIALS_DIRECTORY or DEVIN_API_KEY
+  // Organisations whose API or key differ from the global ones, by org id.
+  std::map<std::string, OrgApiConfig, std::less<>> organizations;
   std::optional<std::string> ca_file;          // extra CA bundle for TLS
   core::Duration connect_timeout = 10s;
   core::Duration request_timeout = 30s;        // polls and lookups
@@ -140,6 +155,9 @@ struct AttachmentsConfig {
   std::int64_t max_bytes = core::job_limits::default_max_attachment_bytes;  // per file
   core::Duration upload_timeout = 60s;  // one upload request, the whole exchange
 };
+// Stall detection (docs/stalls.md): `after` (none: off), `action`, `message`. A job's own
+// stall_after / stall_action override the first two (core::stall_policy_for).
+using StallConfig = core::StallPolicy;
 
 struct MetricsConfig {
   bool enabled = true;                // serve /metrics, /healthz, /readyz
@@ -188,6 +206,10 @@ struct Config {
   RetentionConfig retention;
   SpendingConfig spending;
   AttachmentsConfig attachments;
+  // Concurrency groups (docs/concurrency.md): the top-level `concurrency:` list, in order; the
+  // first pattern a job's concurrency_key matches limits it. Empty: no job is held for its key.
+  std::vector<core::ConcurrencyLimit> concurrency;
+  StallConfig stall;
   MetricsConfig metrics;
   DashboardConfig dashboard;
   NotifyConfig notify;
@@ -226,6 +248,20 @@ std::optional<std::string> resolve_api_key(const ApiConfig& api, std::string* er
 
 // Where resolve_api_key takes the key from, in words for a message ("DEVIN_API_KEY", ...).
 std::string describe_api_key_source(const ApiConfig& api);
+
+// The API an organisation's sessions are created and polled through: its api.organizations
+// entry's version, else api.version.
+core::ApiVersion api_version_for(const ApiConfig& api, std::string_view org_id);
+
+// An organisation's key: its api.organizations entry's api_key_file (same rules as
+// api.api_key_file), else resolve_api_key's. A key whose shape contradicts the organisation's
+// listed version (v1 keys start with apk_, v3 refuses them) is refused too. On failure nullopt
+// and `error` names the setting (never the key).
+std::optional<std::string> resolve_org_api_key(const ApiConfig& api, std::string_view org_id,
+                                               std::string* error);
+
+// Where resolve_org_api_key takes an organisation's key from, in words for a message.
+std::string describe_org_api_key_source(const ApiConfig& api, std::string_view org_id);
 
 // The signing secret of a webhook: its secret_file, else $CREDENTIALS_DIRECTORY/
 // devin-orch-webhook-secret (systemd's LoadCredential=). A file readable by group or others is

@@ -19,6 +19,10 @@ namespace devin_orch::app {
 
 // How much of a file is read at all. The limits on a job's fields are core's
 // (core/job_validation.hpp), the same for every way a job comes in.
+// The whole check of a job against the API its organisation's sessions are created through
+// (api.organizations: app/config/job_api.hpp's validate_for_api).
+using JobApiCheck = std::function<std::optional<core::FieldError>(const core::JobDefinition&)>;
+
 struct JobFileLimits {
   std::size_t max_file_bytes = 16U << 20U;
   std::size_t max_jobs = 100'000;
@@ -34,6 +38,8 @@ struct JobFileLimits {
   // Each attached file must be a readable regular file of at most this many bytes (config
   // attachments.max_bytes); relative paths resolve against the job file's directory.
   std::int64_t max_attachment_bytes = core::job_limits::default_max_attachment_bytes;
+  // When set, decides instead of api_version, job by job (organisations on different APIs).
+  JobApiCheck api_check;
 };
 
 // One entry per invalid job, describing its first problem. A job repeating an earlier key has

@@ -4,8 +4,8 @@
 // corrected definition mends a job that is `invalid` (JobIntake::add_job).
 #pragma once
 
+#include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_validation.hpp"
-#include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/time.hpp"
 #include "devin_orch/store/job_intake.hpp"
 
@@ -23,10 +23,10 @@ struct LoadReport {
   int fatal_errors = 0;  // files that could not be read or parsed at all
 };
 
-// `api_version`: jobs using a field that API lacks are reported invalid (core::validate).
+// `api_check`: jobs that do not fit the API of their organisation are reported invalid; without
+// one, every job is checked against v3 (core::validate).
 LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
-                               core::TimePoint now,
-                               core::ApiVersion api_version = core::ApiVersion::v3,
+                               core::TimePoint now, const JobApiCheck& api_check = {},
                                std::int64_t max_attachment_bytes =
                                    core::job_limits::default_max_attachment_bytes);
 
