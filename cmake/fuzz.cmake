@@ -43,6 +43,7 @@ endforeach()
 # Beast and coroutine units (minutes under clang + ASan) out of this build.
 add_library(fuzz_app_parsers STATIC
     src/app/jobs/job_file.cpp src/app/jobs/yaml_event_tape.cpp src/app/jobs/notify_yaml.cpp
+    src/app/jobs/attachment_files.cpp
     src/app/config/config.cpp
     src/app/formats/diagnostic.cpp src/app/formats/duration.cpp src/app/formats/timestamp.cpp
     src/app/formats/yaml_events.cpp src/app/formats/yaml_value.cpp)

@@ -61,7 +61,7 @@ ApiResult<Session> without_value(ApiResult<Session> answer) {
 
 net::awaitable<ApiResult<Session>> DevinClient::create_session(
     std::string org_id, core::JobSpec spec, std::string creation_tag, core::Duration timeout,
-    std::vector<SessionSecret> secrets) {
+    std::vector<SessionSecret> secrets, std::vector<std::string> attachment_urls) {
   if (version_ == core::ApiVersion::v1) {
     std::vector<std::string> tags = spec.tags;
     if (std::find(tags.begin(), tags.end(), creation_tag) == tags.end()) {
@@ -77,9 +77,25 @@ net::awaitable<ApiResult<Session>> DevinClient::create_session(
   }
   HttpRequest request{.method = Method::post,
                       .target = sessions_path(org_id),
-                      .body = create_session_body(spec, creation_tag, secrets),
+                      .body = create_session_body(spec, creation_tag, secrets, attachment_urls),
                       .timeout = timeout};
   co_return co_await call<Session>(http_, std::move(request), parse_session);
+}
+
+net::awaitable<ApiResult<Attachment>> DevinClient::upload_attachment(std::string org_id,
+                                                                     std::string file_name,
+                                                                     std::string bytes,
+                                                                     std::string boundary,
+                                                                     core::Duration timeout) {
+  if (version_ == core::ApiVersion::v1) co_return not_in_v1<Attachment>("attachment_urls");
+  if (boundary.empty() || bytes.find(boundary) != std::string::npos) {
+    co_return ApiResult<Attachment>{
+        .outcome = core::CallOutcome{.cls = core::CallClass::not_sent,
+                                     .detail = "the multipart boundary occurs in the file"}};
+  }
+  HttpRequest request{.method = Method::post, .target = attachments_path(org_id), .timeout = timeout};
+  request.body = attachment_upload_body(file_name, bytes, boundary, &request.content_type);
+  co_return co_await call<Attachment>(http_, std::move(request), parse_attachment);
 }
 
 net::awaitable<ApiResult<Session>> DevinClient::get_session(std::string org_id,

@@ -429,7 +429,9 @@ struct HttpClient::Impl {
     message.set(http::field::accept, "application/json");
     for (const auto& [name, value] : request.headers) message.set(name, value);
     if (!request.body.empty()) {
-      message.set(http::field::content_type, "application/json");
+      message.set(http::field::content_type, request.content_type.empty()
+                                                 ? std::string{"application/json"}
+                                                 : request.content_type);
       message.body() = request.body;
     }
     message.keep_alive(true);

@@ -796,7 +796,8 @@ class QueryBuilder {
 }  // namespace
 
 std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag,
-                                const std::vector<SessionSecret>& secrets) {
+                                const std::vector<SessionSecret>& secrets,
+                                const std::vector<std::string>& attachment_urls) {
   json::object body;
   body["prompt"] = spec.prompt;
   if (spec.title) body["title"] = *spec.title;
@@ -839,7 +840,35 @@ std::string create_session_body(const core::JobSpec& spec, std::string_view crea
     }
     body["session_secrets"] = std::move(list);
   }
+  if (!attachment_urls.empty()) body["attachment_urls"] = string_array(attachment_urls);
   return json::serialize(body);
+}
+
+std::string attachment_upload_body(std::string_view file_name, std::string_view bytes,
+                                   std::string_view boundary, std::string* content_type) {
+  // The name goes in a quoted-string: quotes, backslashes and line breaks would end it early
+  // or forge a header, so they are replaced (RFC 7578 leaves the encoding to the sender).
+  std::string quoted;
+  for (const char ch : file_name) {
+    const bool unsafe = ch == '"' || ch == '\\' || ch == '\r' || ch == '\n' ||
+                        static_cast<unsigned char>(ch) < 0x20;
+    quoted.push_back(unsafe ? '_' : ch);
+  }
+  std::string body;
+  body.reserve(bytes.size() + boundary.size() * 2 + quoted.size() + 160);
+  body += "--";
+  body += boundary;
+  body += "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"";
+  body += quoted;
+  body += "\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+  body += bytes;
+  body += "\r\n--";
+  body += boundary;
+  body += "--\r\n";
+  if (content_type != nullptr) {
+    *content_type = "multipart/form-data; boundary=" + std::string{boundary};
+  }
+  return body;
 }
 
 std::string send_message_body(std::string_view message) {
@@ -875,6 +904,33 @@ result<SessionPage> parse_session_page(std::string_view body) {
 
 result<OrganizationPage> parse_organization_page(std::string_view body) {
   return read_json<OrganizationPage>(body, read_organization_page);
+}
+
+result<Attachment> parse_attachment(std::string_view body) {
+  return read_json<Attachment>(body, [](const json::value& value) -> result<Attachment> {
+    const auto shape = make_error_code(errc::unexpected_shape);
+    if (!value.is_object()) return shape;
+    const json::object& object = value.get_object();
+    // The URL is what a create needs; id and name are kept when given.
+    const json::value* url = object.if_contains("url");
+    if (url == nullptr || !url->is_string() || url->get_string().empty()) return shape;
+    Attachment attachment{.url = std::string{url->get_string()}};
+    std::optional<std::string> id;
+    std::optional<std::string> name;
+    if (!read_field(object, "attachment_id", id) || !read_field(object, "name", name)) {
+      return shape;
+    }
+    attachment.attachment_id = id.value_or("");
+    attachment.name = name.value_or("");
+    return attachment;
+  });
+}
+
+std::string attachments_path(std::string_view org_id) {
+  std::string path = "/v3/organizations/";
+  append_encoded(path, org_id);
+  path += "/attachments";
+  return path;
 }
 
 result<Principal> parse_principal(std::string_view body) {

@@ -31,6 +31,7 @@ std::vector<std::string_view> differing_fields(const JobDefinition& stored,
   compare("devin_mode", a.devin_mode, b.devin_mode);
   compare("resumable", a.resumable, b.resumable);
   compare("session_secrets", a.session_secrets, b.session_secrets);
+  compare("attachments", a.attachments, b.attachments);
   compare("not_before", x.not_before_ms, y.not_before_ms);
   compare("deadline", x.deadline_ms, y.deadline_ms);
   compare("max_attempts", x.max_attempts, y.max_attempts);

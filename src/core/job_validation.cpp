@@ -158,6 +158,32 @@ std::optional<FieldError> validate(const JobSpec& spec) {
       return found;
     }
   }
+  if (spec.attachments.size() > job_limits::max_attachments) {
+    return problem("attachments", "has " + std::to_string(spec.attachments.size()) +
+                                      " files; the limit is " +
+                                      std::to_string(job_limits::max_attachments));
+  }
+  for (std::size_t i = 0; i < spec.attachments.size(); ++i) {
+    const std::string& path = spec.attachments[i];
+    const std::string field = "attachments[" + std::to_string(i) + "]";
+    if (path.empty()) return problem(field, "must name a file");
+    if (!utf8_characters(path) || path.find('\0') != std::string::npos) {
+      return problem(field, "is not a valid path (UTF-8, no NUL)");
+    }
+    if (path.size() > job_limits::max_attachment_path_bytes) {
+      return problem(field, "is longer than " +
+                                std::to_string(job_limits::max_attachment_path_bytes) + " bytes");
+    }
+    // The daemon reads it later, from its own working directory: only an absolute path means
+    // the same file there as where the job was written.
+    if (!path.starts_with('/')) return problem(field, "must be an absolute path");
+    if (path.back() == '/') return problem(field, "must name a file, not a directory");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (spec.attachments[j] == path) {
+        return problem(field, "repeats attachments[" + std::to_string(j) + "]");
+      }
+    }
+  }
   return std::nullopt;
 }
 
@@ -232,6 +258,7 @@ std::optional<FieldError> v1_problem(const JobDefinition& definition) {
   if (!spec.repos.empty()) return refuse("repos");
   if (spec.devin_mode) return refuse("devin_mode");
   if (spec.resumable) return refuse("resumable");
+  if (!spec.attachments.empty()) return refuse("attachments");
   if (definition.controls.fan_out_enterprise) {
     return problem("fan_out",
                    "is not available with api.version v1: v1 has no enterprise organisation "

@@ -32,7 +32,9 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr auto kIdleTimeout = std::chrono::seconds{120};    // keep-alive connections
 constexpr auto kWriteTimeout = std::chrono::seconds{30};
 constexpr auto kHandshakeTimeout = std::chrono::seconds{10};
-constexpr std::uint64_t kBodyLimit = 1 << 20;
+// Room for an attachment upload (multipart) of the daemon's default 10 MiB limit; the
+// reference states no limit of the API's own.
+constexpr std::uint64_t kBodyLimit = 16 << 20;
 // Beast's 8 KiB default is too small for a list with 200 session_ids (~9.4 KiB of query).
 constexpr std::uint32_t kHeaderLimit = 64 << 10;
 
@@ -142,7 +144,8 @@ struct Server::Impl {
       const Request in{.method = request.method_string(),
                        .target = request.target(),
                        .authorization = request[http::field::authorization],
-                       .body = request.body()};
+                       .body = request.body(),
+                       .content_type = request[http::field::content_type]};
       Reply reply = world.handle(in, wall_clock_ms());
       log(request, reply, started);
 

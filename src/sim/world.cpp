@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -372,6 +373,7 @@ std::vector<std::string> to_strings(const json::array* items) {
 
 enum class RouteKind {
   none, self, enterprise_orgs, sessions, session, messages, archive, tags,
+  attachments, session_attachments,  // upload (multipart) and a session's list (reference §5)
   v1_sessions, v1_session, v1_message,  // the legacy v1 API (reference §8)
 };
 
@@ -426,6 +428,14 @@ Route match_route(const std::vector<std::string>& segs) {
   if (segs.size() == 3 && segs[1] == "enterprise" && segs[2] == "organizations") {
     return {RouteKind::enterprise_orgs, prefix + "/enterprise/organizations", {"GET"}, {}, {}};
   }
+  if (segs.size() == 4 && segs[1] == "organizations" && segs[3] == "attachments" &&
+      !segs[2].empty()) {
+    route.org = segs[2];
+    route.kind = RouteKind::attachments;
+    route.template_path = prefix + "/organizations/{org_id}/attachments";
+    route.methods = {"POST"};
+    return route;
+  }
   if (segs.size() < 4 || segs[1] != "organizations" || segs[3] != "sessions" || segs[2].empty()) {
     return route;
   }
@@ -455,6 +465,10 @@ Route match_route(const std::vector<std::string>& segs) {
     route.kind = RouteKind::tags;
     route.template_path = base + "/{devin_id}/tags";
     route.methods = {"GET", "POST", "PUT"};
+  } else if (segs.size() == 6 && segs[5] == "attachments") {
+    route.kind = RouteKind::session_attachments;
+    route.template_path = base + "/{devin_id}/attachments";
+    route.methods = {"GET"};
   } else {
     return {};
   }
@@ -544,6 +558,7 @@ struct Session {
   std::optional<bool> resumable;           // as given on create; null/absent: resumable
   std::optional<std::string> parent_id;    // set on spawned children
   std::vector<std::string> child_ids;      // in spawn order
+  std::vector<std::string> attachment_urls;  // as given on create
   bool has_schema = false;
   bool archived = false;
   Path path;
@@ -575,7 +590,17 @@ struct Stats {
   std::uint64_t retry_after_windows = 0;            // answers that announced a wait
   std::uint64_t child_sessions_created = 0;
   std::uint64_t list_requests_with_session_ids = 0;
+  std::uint64_t attachments_uploaded = 0;
   FaultCounts faults;
+};
+
+// A file uploaded to POST .../attachments.
+struct Attachment {
+  std::string id;  // a UUID
+  std::string org;
+  std::string name;
+  std::string url;
+  std::size_t bytes = 0;
 };
 
 struct World::State {
@@ -613,6 +638,7 @@ struct World::State {
   Rng id_rng, fault_rng, creating_rng, total_rng, event_rng, fault429_rng;
   std::uint64_t cursor_mask;
   std::unordered_map<std::string, KeyState> keys;
+  std::vector<Attachment> attachments;  // in upload order
   Stats stats;
 
   // --- sessions ---
@@ -773,6 +799,8 @@ struct World::State {
   Reply terminate(Session& s, const Query& query, TimeMs now);
   Reply archive(Session& s, TimeMs now);
   Reply tags(Session& s, std::string_view method, const Request& request);
+  Reply upload_attachment(const std::string& org, const Request& request);
+  Reply session_attachments(const Session& s) const;
   Reply enterprise_orgs(const Query& query);
   Reply self() const;
   bool user_quota_exhausted(const std::string& user, TimeMs now) const;
@@ -894,6 +922,7 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
     if (route.kind == RouteKind::sessions) {
       return request.method == "POST" ? create(route, request, now) : list(route, query, now);
     }
+    if (route.kind == RouteKind::attachments) return upload_attachment(route.org, request);
     Session* s = find(route.session_id);
     if (!s || s->org != route.org) return detail_reply(404, "Session not found");
     switch (route.kind) {
@@ -904,6 +933,7 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
         return request.method == "POST" ? post_message(*s, request, now) : list_messages(*s, query);
       case RouteKind::archive: return archive(*s, now);
       case RouteKind::tags: return tags(*s, request.method, request);
+      case RouteKind::session_attachments: return session_attachments(*s);
       default: return detail_reply(404, "Not Found");
     }
   }();
@@ -952,7 +982,7 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
   fields.boolean("resumable");
   const auto* platform = fields.string("platform");
   fields.boolean("bypass_approval");
-  fields.string_list("attachment_urls", 2083);
+  const auto* attachment_urls = fields.string_list("attachment_urls", 2083);
   fields.string_list("session_links");
   const auto* as_user = fields.string("create_as_user_id");
   fields.one_of("advanced_mode", {"analyze", "create", "improve", "batch", "manage"},
@@ -973,6 +1003,7 @@ Reply World::State::create(const Route& route, const Request& request, TimeMs no
   s.tags = to_strings(tags);
   if (playbook) s.playbook_id = std::string{*playbook};
   if (as_user) s.user_id = std::string{*as_user};
+  s.attachment_urls = to_strings(attachment_urls);
   if (const auto* r = fields.present("resumable")) s.resumable = r->get_bool();
   s.has_schema = schema != nullptr;
   auto& stored = start_session(std::move(s), now);
@@ -1264,6 +1295,162 @@ Reply World::State::archive(Session& s, TimeMs now) {
   if (is_active_status(phase(s, now).status)) pin(s, "suspended", "user_request", now);
   s.archived = true;
   return json_reply(200, render(s, now, false));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attachments (reference §5): POST /attachments takes multipart/form-data with the file in the
+// part named `file` and answers {attachment_id, name, url}; the URL goes in a create's
+// attachment_urls. FastAPI's answers for bad input: 422 when the `file` part is missing (or is
+// not a file), 400 when the multipart body cannot be parsed.
+
+namespace {
+
+// The value of `name` in a header's parameters (`; boundary=...`, `; filename="..."`).
+std::optional<std::string> header_parameter(std::string_view header, std::string_view name) {
+  std::size_t at = 0;
+  while ((at = header.find(';', at)) != std::string_view::npos) {
+    ++at;
+    while (at < header.size() && header[at] == ' ') ++at;
+    const auto equals = header.find('=', at);
+    if (equals == std::string_view::npos) return std::nullopt;
+    std::string key{header.substr(at, equals - at)};
+    for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::size_t start = equals + 1;
+    std::string value;
+    if (start < header.size() && header[start] == '"') {
+      const auto close = header.find('"', start + 1);
+      if (close == std::string_view::npos) return std::nullopt;
+      value = std::string{header.substr(start + 1, close - start - 1)};
+      at = close + 1;
+    } else {
+      const auto end = header.find(';', start);
+      value = std::string{header.substr(start, end == std::string_view::npos ? header.size() - start
+                                                                             : end - start)};
+      at = start;
+    }
+    if (key == name) return value;
+  }
+  return std::nullopt;
+}
+
+struct FormPart {
+  std::string name;
+  std::optional<std::string> filename;
+  std::string_view content;
+};
+
+// The parts of a multipart/form-data body, or nullopt when it is malformed.
+std::optional<std::vector<FormPart>> parse_form(std::string_view body, std::string_view boundary) {
+  const std::string delimiter = "--" + std::string{boundary};
+  if (!body.starts_with(delimiter)) return std::nullopt;
+  std::vector<FormPart> parts;
+  std::size_t at = delimiter.size();
+  for (;;) {
+    if (body.substr(at, 2) == "--") return parts;  // the closing delimiter
+    if (body.substr(at, 2) != "\r\n") return std::nullopt;
+    at += 2;
+    const auto headers_end = body.find("\r\n\r\n", at);
+    if (headers_end == std::string_view::npos) return std::nullopt;
+    FormPart part;
+    bool disposition = false;
+    std::string_view headers = body.substr(at, headers_end - at);
+    while (!headers.empty()) {
+      const auto line_end = headers.find("\r\n");
+      const std::string_view line = headers.substr(0, line_end);
+      headers = line_end == std::string_view::npos ? std::string_view{} : headers.substr(line_end + 2);
+      const auto colon = line.find(':');
+      if (colon == std::string_view::npos) return std::nullopt;
+      std::string field{line.substr(0, colon)};
+      for (auto& ch : field) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (field != "content-disposition") continue;
+      const std::string_view value = line.substr(colon + 1);
+      if (value.find("form-data") == std::string_view::npos) return std::nullopt;
+      disposition = true;
+      part.name = header_parameter(value, "name").value_or("");
+      part.filename = header_parameter(value, "filename");
+    }
+    if (!disposition) return std::nullopt;
+    const std::size_t content_start = headers_end + 4;
+    const auto next = body.find("\r\n" + delimiter, content_start);
+    if (next == std::string_view::npos) return std::nullopt;
+    part.content = body.substr(content_start, next - content_start);
+    parts.push_back(std::move(part));
+    at = next + 2 + delimiter.size();
+  }
+}
+
+std::string url_segment(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : text) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (std::isalnum(byte) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4U]);
+      out.push_back(kHex[byte & 15U]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Reply World::State::upload_attachment(const std::string& org, const Request& request) {
+  const FieldError missing{json::array{"body", "file"}, "Field required", "missing"};
+  std::string media{request.content_type.substr(0, request.content_type.find(';'))};
+  for (auto& ch : media) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  // Anything but a form has no `file` field at all.
+  if (media != "multipart/form-data") return validation_reply({missing});
+  const auto boundary = header_parameter(request.content_type, "boundary");
+  if (!boundary || boundary->empty()) {
+    return detail_reply(400, "There was an error parsing the body");
+  }
+  const auto parts = parse_form(request.body, *boundary);
+  if (!parts) return detail_reply(400, "There was an error parsing the body");
+  const auto file = std::find_if(parts->begin(), parts->end(),
+                                 [](const FormPart& part) { return part.name == "file"; });
+  if (file == parts->end()) return validation_reply({missing});
+  if (!file->filename) {
+    return validation_reply({FieldError{json::array{"body", "file"},
+                                        "Expected UploadFile, received: <class 'str'>",
+                                        "value_error"}});
+  }
+  Attachment attachment;
+  const std::string hex = hex64(id_rng.next()) + hex64(id_rng.next());
+  attachment.id = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+                  hex.substr(16, 4) + "-" + hex.substr(20, 12);
+  attachment.org = org;
+  attachment.name = *file->filename;
+  attachment.url = "https://app.devin.ai/attachments/" + attachment.id + "/" +
+                   url_segment(attachment.name);
+  attachment.bytes = file->content.size();
+  ++stats.attachments_uploaded;
+  attachments.push_back(attachment);
+  return json_reply(200, json::object{{"attachment_id", attachment.id},
+                                      {"name", attachment.name},
+                                      {"url", attachment.url}});
+}
+
+// The common-flows guide's shape ({"items": [...]}); the SDK's bare array is the other reading.
+// A URL uploaded elsewhere is listed with the name its path ends in.
+Reply World::State::session_attachments(const Session& s) const {
+  json::array items;
+  for (const auto& url : s.attachment_urls) {
+    const auto found = std::find_if(attachments.begin(), attachments.end(),
+                                    [&](const Attachment& a) { return a.url == url; });
+    if (found != attachments.end()) {
+      items.push_back(json::object{{"attachment_id", found->id}, {"name", found->name},
+                                   {"url", found->url}});
+    } else {
+      items.push_back(json::object{{"attachment_id", nullptr},
+                                   {"name", url.substr(url.rfind('/') + 1)},
+                                   {"url", url}});
+    }
+  }
+  return json_reply(200, json::object{{"items", std::move(items)}});
 }
 
 Reply World::State::tags(Session& s, std::string_view method, const Request& request) {
@@ -1583,6 +1770,7 @@ json::object World::State::stats_json(TimeMs now) const {
       {"early_requests_in_retry_after", stats.early_requests_in_retry_after},
       {"retry_after_windows", stats.retry_after_windows},
       {"child_sessions_created", stats.child_sessions_created},
+      {"attachments_uploaded", stats.attachments_uploaded},
       {"faults", json::object{{"reset", f.reset},
                               {"500", f.http_500},
                               {"503", f.http_503},
@@ -1758,6 +1946,10 @@ Reply World::State::admin(const Request& request, const std::vector<std::string>
       // The API never echoes `resumable`; the admin view does, so tests can see it arrived.
       auto item = render(s, now, true);
       item["resumable"] = s.resumable ? json::value(*s.resumable) : json::value(nullptr);
+      // Likewise the attachment URLs the create carried (the API lists them per session).
+      json::array urls;
+      for (const auto& url : s.attachment_urls) urls.emplace_back(url);
+      item["attachment_urls"] = std::move(urls);
       items.push_back(std::move(item));
     }
     return json_reply(200, json::object{{"items", std::move(items)}});

@@ -159,6 +159,7 @@ std::string encode_spec(const core::JobSpec& spec) {
     }
     out["session_secrets"] = std::move(secrets);
   }
+  if (!spec.attachments.empty()) out["attachments"] = string_array(spec.attachments);
   // Last, so that the text of every spec without one stays what it was.
   if (spec.concurrency_key) out["concurrency_key"] = *spec.concurrency_key;
   return json::serialize(out);
@@ -209,6 +210,8 @@ result<core::JobSpec> decode_spec(std::string_view text, std::string* reason) {
       }
     } else if (key == "repos") {
       ok = decoder.string_array_field(key, value, spec.repos, false);
+    } else if (key == "attachments") {
+      ok = decoder.string_array_field(key, value, spec.attachments, false);
     } else if (key == "max_acu_limit") {
       // Whether it is positive is core's rule; here only whether it is a 64-bit integer.
       if (value.is_int64()) {

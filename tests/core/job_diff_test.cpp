@@ -51,6 +51,7 @@ TEST(DifferingFields, NamesEachFieldAsJobFilesDo) {
       {"resumable", [](JobDefinition& j) { j.spec.resumable = false; }},
       {"session_secrets",
        [](JobDefinition& j) { j.spec.session_secrets.push_back({.key = "K", .name = "VAR"}); }},
+      {"attachments", [](JobDefinition& j) { j.spec.attachments = {"/srv/a.txt"}; }},
       {"not_before", [](JobDefinition& j) { j.controls.not_before_ms = 1; }},
       {"deadline", [](JobDefinition& j) { j.controls.deadline_ms = 2; }},
       {"max_attempts", [](JobDefinition& j) { j.controls.max_attempts = 3; }},

@@ -201,6 +201,7 @@ TEST(JobValidation, V1RefusesEachV3OnlyFieldAndTakesEveryV1One) {
       {"devin_mode", [](JobDefinition& j) { j.spec.devin_mode = "fast"; }},
       {"resumable", [](JobDefinition& j) { j.spec.resumable = false; }},
       {"fan_out", [](JobDefinition& j) { j.controls.fan_out_enterprise = true; }},
+      {"attachments", [](JobDefinition& j) { j.spec.attachments = {"/srv/a.txt"}; }},
   };
   for (const auto& [field, change] : v3_only) {
     JobDefinition job = valid_job();
@@ -229,6 +230,38 @@ TEST(JobValidation, V1RefusesEachV3OnlyFieldAndTakesEveryV1One) {
   v1_job.spec.devin_mode = "";
   EXPECT_EQ(validate(v1_job, ApiVersion::v1)->reason,
             "must not be empty; leave the field out instead");
+}
+
+TEST(JobValidation, AttachmentsAreDistinctAbsolutePathsWithinTheCount) {
+  const auto with = [](std::vector<std::string> paths) {
+    JobDefinition job = valid_job();
+    job.spec.attachments = std::move(paths);
+    return validate(job);
+  };
+  EXPECT_EQ(with({}), std::nullopt);
+  EXPECT_EQ(with({"/srv/jobs/a.txt", "/srv/jobs/b.png"}), std::nullopt);
+  EXPECT_EQ(with({"/srv/a", "relative/b.txt"}),
+            (FieldError{"attachments[1]", "must be an absolute path"}));
+  EXPECT_EQ(with({""}), (FieldError{"attachments[0]", "must name a file"}));
+  EXPECT_EQ(with({"/srv/dir/"}),
+            (FieldError{"attachments[0]", "must name a file, not a directory"}));
+  EXPECT_EQ(with({"/a", "/b", "/a"}),
+            (FieldError{"attachments[2]", "repeats attachments[0]"}));
+  EXPECT_EQ(with({"/a\xC0\xAF"}),
+            (FieldError{"attachments[0]", "is not a valid path (UTF-8, no NUL)"}));
+  EXPECT_EQ(with({"/" + repeat("d", job_limits::max_attachment_path_bytes)})->field,
+            "attachments[0]");
+
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < job_limits::max_attachments; ++i) {
+    paths.push_back("/f" + std::to_string(i));
+  }
+  EXPECT_EQ(with(paths), std::nullopt) << "the limit itself is allowed";
+  paths.push_back("/one-more");
+  const auto over = with(paths);
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->field, "attachments");
+  EXPECT_EQ(over->reason, "has 21 files; the limit is 20");
 }
 
 TEST(JobValidation, TextJoinsFieldAndReason) {

@@ -23,6 +23,7 @@ core::JobSpec full_spec() {
       .structured_output_schema = R"({"type":"object","properties":{"ok":{"type":"boolean"}}})",
       .devin_mode = "fast",
       .resumable = false,
+      .attachments = {"/srv/jobs/notes.txt", "/srv/jobs/tr\xC3\xA1" "ce.bin"},
       .concurrency_key = "repo:acme/backend",
   };
 }
@@ -55,7 +56,10 @@ TEST(SpecCodec, EncodesFieldsInFixedOrder) {
       R"("playbook_id":"playbook-9","knowledge_ids":["k1","k2"],"secret_ids":[],)"
       R"("repos":["owner/repo"],"max_acu_limit":12,)"
       R"("structured_output_schema":{"type":"object","properties":{"ok":{"type":"boolean"}}},)"
-      R"("devin_mode":"fast","resumable":false,"concurrency_key":"repo:acme/backend"})");
+      R"("devin_mode":"fast","resumable":false,)"
+      R"("attachments":["/srv/jobs/notes.txt","/srv/jobs/tr)"
+      "\xC3\xA1"
+      R"(ce.bin"],"concurrency_key":"repo:acme/backend"})");
 }
 
 TEST(SpecCodec, AbsentOptionalsAreOmitted) {
@@ -132,6 +136,9 @@ TEST(SpecCodec, EachFieldReportsItsTypeError) {
       {R"({"prompt":"p","secret_ids":[null]})",
        "field 'secret_ids': expected an array of strings or null"},
       {R"({"prompt":"p","repos":{}})", "field 'repos': expected an array of strings"},
+      {R"({"prompt":"p","attachments":"/a"})", "field 'attachments': expected an array of strings"},
+      {R"({"prompt":"p","attachments":["a.txt"]})",
+       "field 'attachments[0]': must be an absolute path"},
       {R"({"prompt":"p","max_acu_limit":0})",
        "field 'max_acu_limit': must be a positive integer, got 0"},
       {R"({"prompt":"p","max_acu_limit":-3})",

@@ -36,7 +36,17 @@ class DevinClient {
 
   boost::asio::awaitable<ApiResult<Session>> create_session(
       std::string org_id, core::JobSpec spec, std::string creation_tag,
-      core::Duration timeout = {}, std::vector<SessionSecret> secrets = {});
+      core::Duration timeout = {}, std::vector<SessionSecret> secrets = {},
+      std::vector<std::string> attachment_urls = {});
+  // POST /v3/organizations/{org_id}/attachments (multipart, field `file`): the file's URL for
+  // a later create's attachment_urls. `boundary` separates the parts (random, from the caller;
+  // a boundary found in the bytes is refused without sending). v1: not sent (its uploads
+  // answer plain text and the v1 create has no attachment_urls).
+  boost::asio::awaitable<ApiResult<Attachment>> upload_attachment(std::string org_id,
+                                                                  std::string file_name,
+                                                                  std::string bytes,
+                                                                  std::string boundary,
+                                                                  core::Duration timeout = {});
   boost::asio::awaitable<ApiResult<Session>> get_session(std::string org_id,
                                                          std::string session_id);
   // v1: tags, created_after (filtered here), first (limit) and after (an offset) only; a query

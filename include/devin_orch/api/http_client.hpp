@@ -36,7 +36,8 @@ enum class Method { get, post, put, delete_ };
 struct HttpRequest {
   Method method = Method::get;
   std::string target;                  // path and query
-  std::string body;                    // JSON when non-empty
+  std::string body;                    // JSON when non-empty, unless content_type says else
+  std::string content_type;            // empty: application/json
   core::Duration timeout{0};           // 0: options.request_timeout
   // Extra header fields (a webhook's signature, say); names and values the caller made safe.
   std::vector<std::pair<std::string, std::string>> headers;

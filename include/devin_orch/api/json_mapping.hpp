@@ -17,9 +17,18 @@
 namespace devin_orch::api {
 
 // SessionCreateRequest body for `spec`; `creation_tag` is appended to the tags. `secrets` are
-// the spec's session_secrets with their values resolved.
+// the spec's session_secrets with their values resolved; `attachment_urls` the URLs its
+// attachments were uploaded to.
 std::string create_session_body(const core::JobSpec& spec, std::string_view creation_tag,
-                                const std::vector<SessionSecret>& secrets = {});
+                                const std::vector<SessionSecret>& secrets = {},
+                                const std::vector<std::string>& attachment_urls = {});
+
+// A multipart/form-data body with one part, `file`, holding `bytes` as `file_name`; sets
+// `content_type` to the header value (with `boundary`, which must not occur in `bytes`).
+std::string attachment_upload_body(std::string_view file_name, std::string_view bytes,
+                                   std::string_view boundary, std::string* content_type);
+result<Attachment> parse_attachment(std::string_view body);
+std::string attachments_path(std::string_view org_id);
 // Body of POST .../sessions/{id}/messages.
 std::string send_message_body(std::string_view message);
 

@@ -42,6 +42,14 @@ struct ListSessionsQuery {
 
 // GET /v3/self: who the API key authenticates as. The API answers a union; every member is
 // read into this one record, and a principal type we do not know is kept as given.
+// An uploaded file (POST /v3/organizations/{org_id}/attachments): the URL goes in a create's
+// attachment_urls.
+struct Attachment {
+  std::string attachment_id;
+  std::string name;
+  std::string url;
+};
+
 struct Principal {
   std::string principal_type;                    // "service_user", or e.g. a personal token's
   std::optional<std::string> service_user_id;

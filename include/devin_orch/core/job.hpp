@@ -47,6 +47,9 @@ struct JobSpec {
   // sessions (which then cannot take follow-up messages once stopped). Absent: API default.
   std::optional<bool> resumable;
   std::vector<SessionSecretRef> session_secrets;
+  // Files uploaded once each before the first create (POST .../attachments); the URLs the API
+  // answers go in the create's attachment_urls. Absolute paths (readers resolve relative ones).
+  std::vector<std::string> attachments;
   // Not sent to the API: the concurrency group the job counts in (core/concurrency_groups.hpp).
   std::optional<std::string> concurrency_key;
 

@@ -22,6 +22,11 @@ inline constexpr std::size_t max_prompt_bytes = 64U << 10U;
 // The API's own limits on structured_output_schema (as JSON text) and a session secret's key.
 inline constexpr std::size_t max_schema_bytes = 64U << 10U;
 inline constexpr std::size_t max_secret_key_characters = 256;
+// The reference states no limit on attachments; these keep one job's uploads bounded (the
+// size of each file is the config's attachments.max_bytes, checked where files are read).
+inline constexpr std::size_t max_attachments = 20;
+inline constexpr std::size_t max_attachment_path_bytes = 4096;
+inline constexpr std::int64_t default_max_attachment_bytes = 10LL << 20;  // attachments.max_bytes
 inline constexpr std::int64_t min_attempts = 1;
 inline constexpr std::int64_t max_attempts = 1000;
 }  // namespace job_limits

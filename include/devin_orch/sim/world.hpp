@@ -79,6 +79,7 @@ struct Request {
   std::string_view target;         // origin-form: path and query
   std::string_view authorization;  // the Authorization header, empty if absent
   std::string_view body;
+  std::string_view content_type;   // the Content-Type header, empty if absent
 };
 
 enum class Delivery {

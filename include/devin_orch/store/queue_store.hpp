@@ -111,6 +111,13 @@ class QueueStore : public virtual JobIntake {
   // Stores the last error without changing state (e.g. a failing poll).
   virtual StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                        core::TimePoint now) = 0;
+  // ---- attachments: uploaded before the first create intent, each once ----
+  // The URL the API answered for each of the job's uploaded files, by path (none: {}).
+  virtual StoreResult<std::map<std::string, std::string>> attachment_urls(std::int64_t job_id) = 0;
+  // Records an upload's URL; a second record for the same path keeps the first. It is written
+  // before the create intent, whose synced commit makes it durable too. not_found: no such job.
+  virtual StoreResult<void> record_attachment_url(std::int64_t job_id, std::string_view path,
+                                                  std::string_view url, core::TimePoint now) = 0;
   // First time the session was seen waiting for the user (nullopt: clear it).
   virtual StoreResult<void> set_waiting_since(std::int64_t job_id,
                                               std::optional<std::int64_t> at_ms,

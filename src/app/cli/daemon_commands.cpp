@@ -303,7 +303,9 @@ ExitCode cmd_check_config(Command& command) {
   // check goes on with the others.
   std::vector<core::JobDefinition> jobs;
   for (const auto& file : config.jobs.files) {
-    JobFileLoad load = load_job_file(file, {.api_check = job_api_check(config.api)});
+    JobFileLoad load = load_job_file(file, {.api_check = job_api_check(config.api),
+                                               .max_attachment_bytes =
+                                                   config.attachments.max_bytes});
     if (load.fatal) {
       command.out() << "# online: note: " << load.fatal->to_string() << " (not considered)\n";
     }

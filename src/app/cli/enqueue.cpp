@@ -6,14 +6,17 @@
 #include "devin_orch/app/config/job_api.hpp"
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
+#include "devin_orch/app/jobs/attachment_files.hpp"
 #include "devin_orch/app/jobs/job_file.hpp"
 #include "devin_orch/core/job_diff.hpp"
 #include "devin_orch/core/job_validation.hpp"
+#include "devin_orch/store/spec_codec.hpp"
 #include "devin_orch/store/store.hpp"
 
 #include <boost/json.hpp>
 
 #include <array>
+#include <filesystem>
 #include <istream>
 
 namespace devin_orch::app {
@@ -56,6 +59,8 @@ for a job that is `invalid`: the corrected definition replaces it and it is queu
                         (default: stall.after; docs/stalls.md)
   --stall-action ACTION report, message or terminate (ends the job stalled); default:
                         stall.action
+  --attach FILE         a file the session gets, uploaded before its create (repeatable; at
+                        most 10 MiB each by default, attachments.max_bytes)
   --file FILE           read jobs from a YAML job file (the format of jobs.files)
   --stdin               read one JSON object per line: {"key": ..., "prompt": ..., ...}
   --json                print a JSON array of {"key", "result"} instead of text
@@ -79,7 +84,7 @@ struct EnqueueEntry {
   std::vector<std::string_view> differs;  // changed: the fields that differ from the stored job
 };
 
-constexpr std::array<OptionSpec, 23> kEnqueueFlags{{
+constexpr std::array<OptionSpec, 24> kEnqueueFlags{{
     kConfigOption,
     {"--key", true},          {"--prompt", true},         {"--title", true},
     {"--tag", true, true},    {"--repo", true, true},     {"--org", true},
@@ -88,13 +93,13 @@ constexpr std::array<OptionSpec, 23> kEnqueueFlags{{
     {"--max-acu-limit", true}, {"--devin-mode", true},    {"--file", true},
     {"--stdin"},              kJsonOption,               {"--resumable", true},
     {"--child-playbook", true}, {"--concurrency-key", true},
-    {"--stall-after", true},     {"--stall-action", true},
+    {"--stall-after", true},     {"--stall-action", true}, {"--attach", true, true},
 }};
 
 // The flag that sets a field core names ("tags[1]" -> "--tag"), so the reason points at what
 // the operator typed.
 std::string_view flag_for(std::string_view field) {
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kFlags{{
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kFlags{{
       {"key", "--key"},
       {"prompt", "--prompt"},
       {"title", "--title"},
@@ -111,6 +116,7 @@ std::string_view flag_for(std::string_view field) {
       {"concurrency_key", "--concurrency-key"},
       {"stall_after", "--stall-after"},
       {"stall_action", "--stall-action"},
+      {"attachments", "--attach"},
   }};
   const std::string_view name = field.substr(0, field.find('['));
   for (const auto& [known, flag] : kFlags) {
@@ -134,6 +140,12 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
   definition.spec.devin_mode = args.value("--devin-mode");
   definition.spec.concurrency_key = args.value("--concurrency-key");
   definition.org_id = args.value("--org");
+  // Relative to where the command runs: the daemon reads them from its own directory.
+  for (const auto& path : args.all("--attach")) {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(path, ec);
+    definition.spec.attachments.push_back(ec ? path : absolute.lexically_normal().string());
+  }
   const auto integer = [&](const char* name) -> std::optional<std::int64_t> {
     const auto text = args.value(name);
     const auto parsed = parse_int(*text);
@@ -190,6 +202,11 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
   }
   if (const auto problem = core::validate(definition)) {
     reason = std::string{flag_for(problem->field)} + ": " + problem->reason;
+    return std::nullopt;
+  }
+  if (const auto problem = check_attachment_files(
+          definition.spec, core::job_limits::default_max_attachment_bytes)) {
+    reason = "--attach: " + problem->reason;
     return std::nullopt;
   }
   return definition;
@@ -256,6 +273,13 @@ ExitCode cmd_enqueue(Command& command) {
         reason = "expected a JSON object";
       } else {
         definition = parse_job_object(value.get_object(), &reason);
+        if (definition) {
+          if (const auto problem = check_attachment_files(
+                  definition->spec, core::job_limits::default_max_attachment_bytes)) {
+            reason = store::field_error_text(*problem);
+            definition.reset();
+          }
+        }
       }
       if (!definition) {
         std::optional<std::string> key;

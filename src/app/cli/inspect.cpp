@@ -153,6 +153,7 @@ void print_definition(std::ostream& out, const core::JobRecord& job, const Confi
   if (spec.title) field(out, "title", *spec.title);
   if (!spec.tags.empty()) field(out, "tags", join(spec.tags, ", "));
   if (!spec.repos.empty()) field(out, "repos", join(spec.repos, ", "));
+  if (!spec.attachments.empty()) field(out, "attachments", join(spec.attachments, ", "));
   if (spec.create_as_user_id) field(out, "create_as_user_id", *spec.create_as_user_id);
   if (spec.playbook_id) field(out, "playbook_id", *spec.playbook_id);
   if (spec.child_playbook_id) field(out, "child_playbook_id", *spec.child_playbook_id);

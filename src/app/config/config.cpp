@@ -667,6 +667,17 @@ std::vector<Section> sections(Config& c) {
            {"terminate_over_budget",
             [&c](Reader& r, const Entry& e) { r.boolean(e, c.spending.terminate_over_budget); }},
        }},
+      {"attachments",
+       {
+           {"max_bytes",
+            [&c](Reader& r, const Entry& e) {
+              r.integer(e, c.attachments.max_bytes, 1, 1LL << 40);
+            }},
+           {"upload_timeout",
+            [&c](Reader& r, const Entry& e) {
+              r.duration(e, c.attachments.upload_timeout, false);
+            }},
+       }},
       {"stall",
        {
            {"after",
@@ -1336,6 +1347,10 @@ std::string render_config(const Config& config) {
             config.spending.acus_per_month ? format_number(*config.spending.acus_per_month) : "~");
   out.plain("reserve_without_limit", format_number(config.spending.reserve_without_limit));
   out.plain("terminate_over_budget", config.spending.terminate_over_budget ? "true" : "false");
+
+  out.section("attachments");
+  out.plain("max_bytes", std::to_string(config.attachments.max_bytes));
+  out.duration("upload_timeout", config.attachments.upload_timeout);
 
   out.section("stall");
   if (config.stall.stall_after) {

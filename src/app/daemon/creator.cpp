@@ -93,7 +93,9 @@ awaitable<void> Creator::run(Org& org, core::JobRecord job, bool resumed) {
   const std::string& key = flow.job.definition.key;
   flow.action = resumed ? flow.machine.resume(core::ResumeAfterRestart{core::wall_now()})
                         : flow.machine.resume(core::StartFresh{core::wall_now()});
-  bool running = true;
+  // Strictly before any intent of this flow, so the exactly-once path (intent, create, record)
+  // is the same with attachments as without; a resumed flow finds every URL stored.
+  bool running = co_await attachments_step(org, flow);
   while (running) {
     const core::CreationAction& action = flow.action;
     using Kind = core::CreationActionKind;
@@ -215,7 +217,7 @@ awaitable<bool> Creator::send_create_step(Org& org, Flow& flow) {
   const auto started = SteadyClock::now();
   auto answer = co_await services_.client_for(org.org_id).create_session(
       org.org_id, flow.job.definition.spec, flow.tag, services_.config.api.create_timeout,
-      std::move(*secrets));
+      std::move(*secrets), flow.attachment_urls);
   gates_.release(org, answer.outcome);
   gates_.observe_call(ApiOperation::create, answer.outcome, started);
   std::optional<std::string> session_id;

@@ -53,6 +53,7 @@ class Creator {
     std::optional<api::Session> session;  // from the create answer or the lookup
     bool adopted = false;
     bool claim = true;  // the next intent claims the job from queued (see IntentWrite::claim)
+    std::vector<std::string> attachment_urls;  // the job's uploaded files, in spec order
   };
 
   awaitable<void> run(Org& org, core::JobRecord job, bool resumed);
@@ -60,6 +61,10 @@ class Creator {
   // it runs: GCC gives every local of a coroutine its own slot in the frame, and one frame
   // holding all of them was 5 KB, times the creates in flight. Each sets flow.action to the
   // next action, or returns false when the flow ends.
+  // Before the first intent (creator_attachments.cpp): uploads each of the job's files that has
+  // no stored URL, stores the URL, and fills flow.attachment_urls. False: the flow ends (the
+  // job ended, or the daemon stops; a job left queued keeps the URLs stored so far).
+  awaitable<bool> attachments_step(Org& org, Flow& flow);
   awaitable<bool> commit_intent_step(Flow& flow);
   awaitable<bool> send_create_step(Org& org, Flow& flow);
   awaitable<bool> lookup_step(Org& org, Flow& flow);

@@ -471,7 +471,8 @@ void Daemon::reload_job_files() {
   spdlog::info("SIGHUP: reloading job files");
   notifier_.notify("RELOADING=1");
   const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now(),
-                                          job_api_check(config_.api));
+                                          job_api_check(config_.api),
+                                          config_.attachments.max_bytes);
   if (report.fatal_errors > 0) {
     spdlog::error("reload: {} job file(s) could not be read; nothing else changed",
                   report.fatal_errors);
@@ -544,7 +545,8 @@ int run_daemon(const Config& config, const std::string& api_key, const DaemonOpt
   detail::Daemon daemon{io,      config,           (*store)->queue(), (*store)->changes(),
                        (*store)->outbox(), std::move(clients), options, metrics};
   const auto loaded = load_job_files_into(**store, config.jobs.files, core::wall_now(),
-                                          job_api_check(config.api));
+                                          job_api_check(config.api),
+                                          config.attachments.max_bytes);
   if (loaded.fatal_errors > 0) return 2;
   std::unique_ptr<server::StatusServer> status_server;
   if (config.metrics.enabled) {

@@ -28,6 +28,7 @@ enum class ApiOperation {
   terminate,           // DELETE /sessions/{id}: cancel, deadline, duplicates
   terminate_child,     // DELETE /sessions/{id} of a child, before its parent
   list_organizations,  // GET /enterprise/organizations: the enterprise fan-out
+  upload_attachment,   // POST /attachments: a job's file, before its first create
 };
 std::string_view to_string(ApiOperation operation) noexcept;
 

@@ -7,6 +7,7 @@
 #include "devin_orch/app/cli/job_outcomes.hpp"
 #include "devin_orch/app/cli/job_views.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
+#include "devin_orch/app/jobs/attachment_files.hpp"
 #include "devin_orch/core/job_diff.hpp"
 #include "devin_orch/store/spec_codec.hpp"
 
@@ -117,6 +118,11 @@ server::HttpResponse api_enqueue(Context& context) {
   if (!definition) return json_error(400, reason);
   // The API of the job's organisation (api.version, api.organizations), as the daemon checks.
   if (const auto problem = validate_for_api(context.config.api, *definition)) {
+    return json_error(400, store::field_error_text(*problem));
+  }
+  // The files are read by this process when their upload is due: they must be usable here.
+  if (const auto problem =
+          check_attachment_files(definition->spec, context.config.attachments.max_bytes)) {
     return json_error(400, store::field_error_text(*problem));
   }
   const auto added = context.store.add_job(*definition, kSource, context.now);

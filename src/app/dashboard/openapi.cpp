@@ -38,7 +38,9 @@ const std::string& openapi_document() {
         "properties": {
           "key": {"type": "string", "minLength": 1, "maxLength": 512}, "prompt": {"type": "string"},
           "title": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
-          "repos": {"type": "array", "items": {"type": "string"}}, "org_id": {"type": "string", "nullable": true},
+          "repos": {"type": "array", "items": {"type": "string"}},
+          "attachments": {"type": "array", "items": {"type": "string"}, "maxItems": 20, "description": "Absolute paths of files on the daemon's machine, uploaded once before the create."},
+          "org_id": {"type": "string", "nullable": true},
           "priority": {"type": "integer"}, "not_before": {"type": "string", "format": "date-time", "nullable": true},
           "deadline": {"type": "string", "format": "date-time", "nullable": true},
           "max_attempts": {"type": "integer", "nullable": true}, "create_as_user_id": {"type": "string"},

@@ -6,6 +6,8 @@
 
 #include "devin_orch/app/jobs/notify_yaml.hpp"
 
+#include "devin_orch/app/jobs/attachment_files.hpp"
+
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/formats/yaml_events.hpp"
@@ -17,6 +19,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string_view>
 #include <variant>
@@ -24,7 +27,7 @@
 namespace devin_orch::app {
 namespace {
 
-constexpr std::array<std::string_view, 28> kFields{
+constexpr std::array<std::string_view, 29> kFields{
     "key",          "prompt",        "title",      "tags",
     "create_as_user_id", "playbook_id", "child_playbook_id", "knowledge_ids", "secret_ids",
     "repos",        "max_acu_limit", "structured_output_schema", "devin_mode",
@@ -32,7 +35,7 @@ constexpr std::array<std::string_view, 28> kFields{
     // Job controls: how the daemon runs the job.
     "not_before",   "deadline",      "max_attempts", "on_waiting_for_user",
     "messages",     "complete_on",   "fan_out",      "session_secrets",
-    "notify",       "concurrency_key", "stall_after",   "stall_action",
+    "notify",       "concurrency_key", "stall_after",   "stall_action", "attachments",
 };
 
 
@@ -97,8 +100,12 @@ struct Problem {
 
 class JobReader {
  public:
-  JobReader(std::string prefix, core::ApiVersion api_version, const JobApiCheck& api_check)
-      : prefix_(std::move(prefix)), api_version_(api_version), api_check_(api_check) {}
+  JobReader(std::string prefix, const JobFileLimits& limits, std::string base_directory)
+      : prefix_(std::move(prefix)),
+        api_version_(limits.api_version),
+        api_check_(limits.api_check),
+        max_attachment_bytes_(limits.max_attachment_bytes),
+        base_directory_(std::move(base_directory)) {}
 
   bool failed() const { return problem_.has_value(); }
   const std::optional<Problem>& problem() const { return problem_; }
@@ -303,6 +310,16 @@ class JobReader {
         if (!absent) out.spec.tags = list(key, value, field).value_or(std::vector<std::string>{});
       } else if (name == "repos") {
         if (!absent) out.spec.repos = list(key, value, field).value_or(std::vector<std::string>{});
+      } else if (name == "attachments") {
+        if (absent) continue;
+        auto paths = list(key, value, field).value_or(std::vector<std::string>{});
+        // Relative to the job file, wherever the daemon runs; core wants them absolute.
+        for (auto& path : paths) {
+          if (!path.empty() && !path.starts_with('/')) {
+            path = (std::filesystem::path{base_directory_} / path).lexically_normal().string();
+          }
+        }
+        out.spec.attachments = std::move(paths);
       } else if (name == "knowledge_ids") {
         // null means "all knowledge" in the API; absent and null are the same here.
         if (!absent) out.spec.knowledge_ids = list(key, value, field);
@@ -472,6 +489,11 @@ class JobReader {
     if (const auto problem = api_check_ ? api_check_(out) : core::validate(out, api_version_)) {
       const std::string field = prefix_ + "." + problem->field;
       fail(mark_of(field, job), field, problem->reason);
+      return;
+    }
+    if (const auto problem = check_attachment_files(out.spec, max_attachment_bytes_)) {
+      const std::string field = prefix_ + "." + problem->field;
+      fail(mark_of(field, job), field, problem->reason);
     }
   }
 
@@ -490,6 +512,8 @@ class JobReader {
   std::string prefix_;
   core::ApiVersion api_version_;
   const JobApiCheck& api_check_;
+  std::int64_t max_attachment_bytes_;
+  std::string base_directory_;  // absolute: where the job file is
   std::optional<Problem> problem_;
   std::map<std::string, YamlMark, std::less<>> marks_;
 };
@@ -579,12 +603,8 @@ class OutlineHandler final : public YamlEventHandler {
 class JobStreamHandler final : public YamlEventHandler {
  public:
   JobStreamHandler(const std::string& name, int job_depth, const JobSink& sink,
-                   core::ApiVersion api_version, const JobApiCheck& api_check)
-      : name_(name),
-        job_depth_(job_depth),
-        sink_(sink),
-        api_version_(api_version),
-        api_check_(api_check) {}
+                   const JobFileLimits& limits)
+      : name_(name), job_depth_(job_depth), sink_(sink), limits_(limits) {}
 
   void on_document_start(const YamlMark&) override {}
   void on_document_end() override {}
@@ -629,6 +649,14 @@ class JobStreamHandler final : public YamlEventHandler {
     if (builder_.complete()) deliver();
   }
 
+  // The job file's directory, absolute; text not read from a file ("<stdin>") has the
+  // working directory's.
+  std::string base_directory() const {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(std::filesystem::path{name_}, ec);
+    return ec ? std::string{"/"} : absolute.parent_path().string();
+  }
+
   void deliver() {
     building_ = false;
     const YamlValue job = builder_.take();
@@ -640,7 +668,7 @@ class JobStreamHandler final : public YamlEventHandler {
                                describe_yaml(job))});
       return;
     }
-    JobReader reader(prefix, api_version_, api_check_);
+    JobReader reader(prefix, limits_, base_directory());
     core::JobDefinition definition;
     std::optional<std::string> key;
     YamlMark key_mark = YamlMark{};
@@ -666,8 +694,7 @@ class JobStreamHandler final : public YamlEventHandler {
   const std::string& name_;
   const int job_depth_;
   const JobSink& sink_;
-  core::ApiVersion api_version_;
-  const JobApiCheck& api_check_;
+  const JobFileLimits& limits_;
   YamlValueBuilder builder_;
   bool building_ = false;
   int depth_ = 0;
@@ -728,8 +755,7 @@ std::optional<Diagnostic> read_job_text(const std::string& text, const std::stri
   if (const auto* problem = std::get_if<Diagnostic>(&depth)) return *problem;
   if (std::get<int>(depth) == 0) return std::nullopt;
 
-  JobStreamHandler handler(name, std::get<int>(depth), sink, limits.api_version,
-                           limits.api_check);
+  JobStreamHandler handler(name, std::get<int>(depth), sink, limits);
   if (tape.complete()) {
     tape.replay(handler);
     return std::nullopt;

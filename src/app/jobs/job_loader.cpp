@@ -79,7 +79,8 @@ std::string differing_fields(store::JobIntake& store, const core::JobDefinition&
 }  // namespace
 
 LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
-                               core::TimePoint now, const JobApiCheck& api_check) {
+                               core::TimePoint now, const JobApiCheck& api_check,
+                               std::int64_t max_attachment_bytes) {
   LoadReport report;
   std::vector<core::JobDefinition> chunk;
   for (const auto& file : files) {
@@ -137,7 +138,8 @@ LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::s
               }
             },
     };
-    if (const auto fatal = read_job_file(file, sink, {.api_check = api_check})) {
+    if (const auto fatal = read_job_file(
+            file, sink, {.api_check = api_check, .max_attachment_bytes = max_attachment_bytes})) {
       log_event(spdlog::level::err, {.event = "job_file_unusable"}, "{}", fatal->to_string());
       ++report.fatal_errors;
       continue;

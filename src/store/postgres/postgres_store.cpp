@@ -1079,6 +1079,41 @@ StoreResult<void> PostgresStore::record_children(std::span<const ChildrenUpdate>
   });
 }
 
+StoreResult<std::map<std::string, std::string>> PostgresStore::attachment_urls(
+    std::int64_t job_id) {
+  return answer(*impl_, [&]() -> result<std::map<std::string, std::string>> {
+    auto rows = impl_->db.exec(
+        "SELECT path, url FROM job_attachments WHERE job_id = $1::bigint ORDER BY path",
+        Params{}.add(job_id));
+    if (!rows) return rows.error();
+    std::map<std::string, std::string> urls;
+    for (int i = 0; i < rows->size(); ++i) urls[(*rows)[i].text_at(0)] = (*rows)[i].text_at(1);
+    return urls;
+  });
+}
+
+StoreResult<void> PostgresStore::record_attachment_url(std::int64_t job_id, std::string_view path,
+                                                       std::string_view url,
+                                                       core::TimePoint now) {
+  return answer(*impl_, [&]() -> result<void> {
+    return in_write_transaction(*impl_, [&]() -> result<void> {
+      auto inserted = impl_->db.exec(
+          "INSERT INTO job_attachments (job_id, path, url, uploaded_at) "
+          "SELECT id, $2, $3, $4::bigint FROM jobs WHERE id = $1::bigint "
+          "ON CONFLICT (job_id, path) DO NOTHING",
+          Params{}.add(job_id).add(path).add(url).add(core::to_epoch_ms(now)));
+      if (!inserted) return inserted.error();
+      if (inserted->affected() == 0) {
+        auto exists = impl_->db.exec("SELECT 1 FROM jobs WHERE id = $1::bigint",
+                                     Params{}.add(job_id));
+        if (!exists) return exists.error();
+        if (exists->size() == 0) return errc::not_found;
+      }
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
 StoreResult<void> PostgresStore::note_error(std::int64_t job_id, std::string_view error,
                                             core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {

@@ -255,11 +255,24 @@ ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'cre
 ALTER TABLE jobs ADD COLUMN stalled_since bigint;
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+// v5: the URLs of a job's uploaded attachments (SQLite's v11), written before the job's create
+// intent so that neither a retry nor a restart uploads a file twice. Deleted with the job.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE job_attachments (
+  job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  path text NOT NULL,
+  url text NOT NULL,
+  uploaded_at bigint NOT NULL,
+  PRIMARY KEY (job_id, path)
+);
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4},
+    {5, kSchemaV5},
 }};
 
 // Any constant of our own: the key of the advisory lock the migration holds.

@@ -258,7 +258,20 @@ constexpr const char* kSchemaV10 = R"sql(
 ALTER TABLE jobs ADD COLUMN stalled_since INTEGER;
 )sql";
 
-constexpr std::array<Migration, 10> kMigrations{{
+// v11: the URLs of a job's uploaded attachments (docs/jobs.md, attachments), one row per file,
+// written before the job's create intent so that neither a retry nor a restart uploads a file
+// twice. Deleted with the job.
+constexpr const char* kSchemaV11 = R"sql(
+CREATE TABLE job_attachments (
+  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  url TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  PRIMARY KEY (job_id, path)
+) STRICT;
+)sql";
+
+constexpr std::array<Migration, 11> kMigrations{{
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
@@ -269,6 +282,7 @@ constexpr std::array<Migration, 10> kMigrations{{
     {8, kSchemaV8},
     {9, kSchemaV9, /*edits_schema_text=*/true},
     {10, kSchemaV10},
+    {11, kSchemaV11},
 }};
 
 bool exec(sqlite3* db, const char* sql, std::string& error) {

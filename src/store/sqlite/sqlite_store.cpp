@@ -1350,6 +1350,55 @@ StoreResult<void> SqliteStore::record_children(std::span<const ChildrenUpdate> u
   });
 }
 
+StoreResult<std::map<std::string, std::string>> SqliteStore::attachment_urls(std::int64_t job_id) {
+  return answer([&]() -> result<std::map<std::string, std::string>> {
+    Connection& db = *impl_;
+    auto statement =
+        db.prepared("SELECT path, url FROM job_attachments WHERE job_id = ?1 ORDER BY path");
+    if (!statement) return statement.error();
+    StatementUse use{**statement};
+    use->bind(1, job_id);
+    std::map<std::string, std::string> urls;
+    for (;;) {
+      auto row = db.step(*use);
+      if (!row) return row.error();
+      if (!*row) break;
+      urls[use->text_at(0)] = use->text_at(1);
+    }
+    return urls;
+  });
+}
+
+StoreResult<void> SqliteStore::record_attachment_url(std::int64_t job_id, std::string_view path,
+                                                     std::string_view url, core::TimePoint now) {
+  return answer([&]() -> result<void> {
+    Connection& db = *impl_;
+    return in_write_transaction(db, [&]() -> result<void> {
+      auto inserted = db.execute(
+          "INSERT INTO job_attachments (job_id, path, url, uploaded_at) "
+          "SELECT id, ?2, ?3, ?4 FROM jobs WHERE id = ?1 "
+          "ON CONFLICT (job_id, path) DO NOTHING",
+          [&](Statement& s) {
+            s.bind(1, job_id);
+            s.bind(2, path);
+            s.bind(3, url);
+            s.bind(4, core::to_epoch_ms(now));
+          });
+      if (!inserted) return inserted.error();
+      if (db.changes() == 0) {
+        auto exists = db.prepared("SELECT 1 FROM jobs WHERE id = ?1");
+        if (!exists) return exists.error();
+        StatementUse use{**exists};
+        use->bind(1, job_id);
+        auto row = db.step(*use);
+        if (!row) return row.error();
+        if (!*row) return errc::not_found;
+      }
+      return {};
+    }, Durability::recoverable);
+  });
+}
+
 StoreResult<void> SqliteStore::note_error(std::int64_t job_id, std::string_view error,
                                   core::TimePoint now) {
   return answer([&]() -> result<void> {

@@ -174,6 +174,25 @@ TEST_F(ConfigTest, RetentionIsOffByDefaultAndTakesDays) {
 
 // spending: no budget unless set; budgets are positive ACU figures; check-config's rendering
 // loads back to the same settings.
+TEST_F(ConfigTest, AttachmentLimitsHaveDefaultsAndRoundTrip) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->attachments.max_bytes, 10 * 1024 * 1024);
+  EXPECT_EQ(result.config->attachments.upload_timeout, std::chrono::seconds{60});
+  result = load("api:\n  org_id: o\nattachments:\n  max_bytes: 2048\n  upload_timeout: 5m\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  EXPECT_EQ(result.config->attachments.max_bytes, 2048);
+  EXPECT_THAT(render_config(*result.config),
+              HasSubstr("attachments:\n  max_bytes: 2048\n  upload_timeout: 5m\n"));
+  const auto again = load_config(write(render_config(*result.config), "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  EXPECT_EQ(again.config->attachments.max_bytes, 2048);
+  EXPECT_EQ(again.config->attachments.upload_timeout, std::chrono::minutes{5});
+  const auto zero = load("api:\n  org_id: o\nattachments:\n  max_bytes: 0\n");
+  ASSERT_FALSE(zero.config);
+  EXPECT_THAT(rendered(zero.errors)[0], HasSubstr("attachments.max_bytes"));
+}
+
 TEST_F(ConfigTest, SpendingBudgetsAreOffByDefaultAndRoundTrip) {
   auto result = load("api:\n  org_id: o\n");
   ASSERT_TRUE(result.config);

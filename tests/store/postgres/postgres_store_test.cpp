@@ -67,7 +67,7 @@ TEST_F(PostgresStoreTest, ProcessesStartingTogetherMigrateAFreshDatabaseOnce) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(opened, std::vector<int>(opened.size(), 1));
-  EXPECT_EQ(database_.sql("SELECT count(*), max(version) FROM devin_orch_schema"), "4|4\n");
+  EXPECT_EQ(database_.sql("SELECT count(*), max(version) FROM devin_orch_schema"), "5|5\n");
 }
 
 TEST_F(PostgresStoreTest, AVersion2DatabaseGainsTheOutboxAndKeepsItsJobs) {
@@ -77,12 +77,12 @@ TEST_F(PostgresStoreTest, AVersion2DatabaseGainsTheOutboxAndKeepsItsJobs) {
     ASSERT_TRUE(store->add_job(job("before-v3"), "t", at(1)));
   }
   // As a build before the outbox left it.
-  database_.sql("DROP TABLE notify_deliveries; DROP TABLE notify_events; "
-                "ALTER TABLE jobs DROP COLUMN stalled_since; "
+  database_.sql("DROP TABLE job_attachments; DROP TABLE notify_deliveries; "
+                "DROP TABLE notify_events; ALTER TABLE jobs DROP COLUMN stalled_since; "
                 "DELETE FROM devin_orch_schema WHERE version >= 3");
   auto store = open();
   ASSERT_TRUE(store);
-  EXPECT_EQ(database_.sql("SELECT max(version) FROM devin_orch_schema"), "4\n");
+  EXPECT_EQ(database_.sql("SELECT max(version) FROM devin_orch_schema"), "5\n");
   const auto found = store->find("before-v3").value();
   ASSERT_TRUE(found);
   ASSERT_TRUE(store->finish(found->id, core::JobState::dead, "rejected", at(2)));

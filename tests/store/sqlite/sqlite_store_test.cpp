@@ -214,7 +214,7 @@ TEST_F(SqliteStoreTest, ConfiguresTheConnection) {
   RawConnection raw{db_path_};
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent, so visible to others
   EXPECT_EQ(raw.integer("PRAGMA user_version"), latest_schema_version());
-  EXPECT_EQ(latest_schema_version(), 10);
+  EXPECT_EQ(latest_schema_version(), 11);
 
   // Per-connection settings: only the store's own connection can report them.
   const auto settings = store_->connection_settings();
@@ -259,9 +259,10 @@ TEST_F(SqliteStoreTest, ReopenKeepsDataAndVersion) {
   ASSERT_TRUE(store_);
   EXPECT_EQ(record("persisted").definition, job("persisted"));
   RawConnection raw{db_path_};
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 10);
-  // v8's notify_events and notify_deliveries, and sqlite_sequence for the former's AUTOINCREMENT.
-  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 10);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 11);
+  // v8's notify_events and notify_deliveries, and sqlite_sequence for the former's
+  // AUTOINCREMENT; v11's job_attachments.
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 11);
 }
 
 // Which writes are fsynced: a create intent must be on disk before the create is sent; a
@@ -386,12 +387,12 @@ TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   store_.reset();
   {
     RawConnection raw{db_path_};
-    ASSERT_EQ(raw.run("PRAGMA user_version = 11"), SQLITE_OK);
+    ASSERT_EQ(raw.run("PRAGMA user_version = 12"), SQLITE_OK);
   }
   auto reopened = SqliteStore::open({.path = db_path_.string()});
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.error(), errc::database_error);
-  EXPECT_EQ(reopened.error().detail, "database schema version 11 is newer than this devin-orch supports (" +
+  EXPECT_EQ(reopened.error().detail, "database schema version 12 is newer than this devin-orch supports (" +
                        std::to_string(latest_schema_version()) + ")");
 }
 

@@ -4,6 +4,7 @@
 
 #include "devin_orch/app/formats/diagnostic.hpp"
 #include "devin_orch/core/api_version.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
@@ -148,6 +149,12 @@ struct SpendingConfig {
   bool terminate_over_budget = false;
 };
 
+// Files jobs attach (a job's `attachments`): checked when the job is read, uploaded once each
+// before its first create.
+struct AttachmentsConfig {
+  std::int64_t max_bytes = core::job_limits::default_max_attachment_bytes;  // per file
+  core::Duration upload_timeout = 60s;  // one upload request, the whole exchange
+};
 // Stall detection (docs/stalls.md): `after` (none: off), `action`, `message`. A job's own
 // stall_after / stall_action override the first two (core::stall_policy_for).
 using StallConfig = core::StallPolicy;
@@ -198,6 +205,7 @@ struct Config {
   LeaseConfig lease;
   RetentionConfig retention;
   SpendingConfig spending;
+  AttachmentsConfig attachments;
   // Concurrency groups (docs/concurrency.md): the top-level `concurrency:` list, in order; the
   // first pattern a job's concurrency_key matches limits it. Empty: no job is held for its key.
   std::vector<core::ConcurrencyLimit> concurrency;

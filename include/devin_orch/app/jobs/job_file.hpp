@@ -9,6 +9,7 @@
 #include "devin_orch/core/job_validation.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct JobFileLimits {
   // The API the jobs will be created through: a job using a field that API lacks is invalid
   // (core::validate decides which, docs/api-v1.md lists them).
   core::ApiVersion api_version = core::ApiVersion::v3;
+  // Each attached file must be a readable regular file of at most this many bytes (config
+  // attachments.max_bytes); relative paths resolve against the job file's directory.
+  std::int64_t max_attachment_bytes = core::job_limits::default_max_attachment_bytes;
   // When set, decides instead of api_version, job by job (organisations on different APIs).
   JobApiCheck api_check;
 };

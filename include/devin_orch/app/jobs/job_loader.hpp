@@ -5,6 +5,7 @@
 #pragma once
 
 #include "devin_orch/app/jobs/job_file.hpp"
+#include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/time.hpp"
 #include "devin_orch/store/job_intake.hpp"
 
@@ -25,6 +26,8 @@ struct LoadReport {
 // `api_check`: jobs that do not fit the API of their organisation are reported invalid; without
 // one, every job is checked against v3 (core::validate).
 LoadReport load_job_files_into(store::JobIntake& store, const std::vector<std::string>& files,
-                               core::TimePoint now, const JobApiCheck& api_check = {});
+                               core::TimePoint now, const JobApiCheck& api_check = {},
+                               std::int64_t max_attachment_bytes =
+                                   core::job_limits::default_max_attachment_bytes);
 
 }  // namespace devin_orch::app

@@ -85,6 +85,9 @@ class SqliteStore final : public Store {
   StoreResult<void> end_duplicate_watch(std::int64_t job_id, core::TimePoint now) override;
   StoreResult<void> record_children(std::span<const ChildrenUpdate> updates,
                                     core::TimePoint now) override;
+  StoreResult<std::map<std::string, std::string>> attachment_urls(std::int64_t job_id) override;
+  StoreResult<void> record_attachment_url(std::int64_t job_id, std::string_view path,
+                                          std::string_view url, core::TimePoint now) override;
   StoreResult<void> note_error(std::int64_t job_id, std::string_view error,
                                core::TimePoint now) override;
   StoreResult<void> set_waiting_since(std::int64_t job_id, std::optional<std::int64_t> at_ms,
