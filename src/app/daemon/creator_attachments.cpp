@@ -76,7 +76,7 @@ awaitable<bool> Creator::attachments_step(Org& org, Flow& flow) {
     for (int failures = 0;;) {
       auto gated = co_await gates_.call(org, core::RequestKind::other,
                                         ApiOperation::upload_attachment, [&] {
-                                          return services_.client.upload_attachment(
+                                          return services_.client_for(org.org_id).upload_attachment(
                                               org.org_id, file->name, file->bytes,
                                               random_boundary(services_.random),
                                               services_.config.attachments.upload_timeout);

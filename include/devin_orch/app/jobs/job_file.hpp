@@ -35,11 +35,11 @@ struct JobFileLimits {
   // The API the jobs will be created through: a job using a field that API lacks is invalid
   // (core::validate decides which, docs/api-v1.md lists them).
   core::ApiVersion api_version = core::ApiVersion::v3;
+  // When set, decides instead of api_version, job by job (organisations on different APIs).
+  JobApiCheck api_check;
   // Each attached file must be a readable regular file of at most this many bytes (config
   // attachments.max_bytes); relative paths resolve against the job file's directory.
   std::int64_t max_attachment_bytes = core::job_limits::default_max_attachment_bytes;
-  // When set, decides instead of api_version, job by job (organisations on different APIs).
-  JobApiCheck api_check;
 };
 
 // One entry per invalid job, describing its first problem. A job repeating an earlier key has
