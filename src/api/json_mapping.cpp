@@ -3,6 +3,7 @@
 #include "devin_orch/api/json_mapping.hpp"
 
 #include "devin_orch/api/json_item_stream.hpp"
+#include "schema_value.hpp"
 
 #include <boost/json.hpp>
 
@@ -818,16 +819,8 @@ std::string create_session_body(const core::JobSpec& spec, std::string_view crea
   if (!spec.repos.empty()) body["repos"] = string_array(spec.repos);
   if (spec.max_acu_limit) body["max_acu_limit"] = *spec.max_acu_limit;
   if (spec.structured_output_schema) {
-    // Job definitions are validated on submission; should one still hold something that is
-    // not a JSON object, it goes out as a string so the API rejects it with a readable 422
-    // instead of the daemon dropping the schema silently.
-    boost::system::error_code ec;
-    json::value schema = json::parse(*spec.structured_output_schema, ec);
-    if (!ec && schema.is_object()) {
-      body["structured_output_schema"] = std::move(schema);
-    } else {
-      body["structured_output_schema"] = *spec.structured_output_schema;
-    }
+    body["structured_output_schema"] =
+        detail::structured_output_schema_value(*spec.structured_output_schema);
   }
   // Sent as given: the set of modes grows, and the API (not us) says which it takes.
   if (spec.devin_mode) body["devin_mode"] = *spec.devin_mode;

@@ -1,6 +1,8 @@
 // The v1 API's JSON and targets, translated to and from the daemon's v3-shaped types.
 #include "devin_orch/api/json_mapping_v1.hpp"
 
+#include "schema_value.hpp"
+
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -203,13 +205,8 @@ std::string v1_create_session_body(const core::JobSpec& spec, std::string_view c
   if (spec.secret_ids) body["secret_ids"] = strings(*spec.secret_ids);
   if (spec.max_acu_limit) body["max_acu_limit"] = *spec.max_acu_limit;
   if (spec.structured_output_schema) {
-    boost::system::error_code ec;
-    json::value schema = json::parse(*spec.structured_output_schema, ec);
-    if (!ec && schema.is_object()) {
-      body["structured_output_schema"] = std::move(schema);
-    } else {
-      body["structured_output_schema"] = *spec.structured_output_schema;  // the API says 422
-    }
+    body["structured_output_schema"] =
+        detail::structured_output_schema_value(*spec.structured_output_schema);
   }
   if (!secrets.empty()) {
     json::array list;
