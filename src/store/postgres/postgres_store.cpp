@@ -6,6 +6,7 @@
 #include "../fence_terms.hpp"
 #include "../job_row.hpp"
 #include "../outbox_rows.hpp"
+#include "../spending_row.hpp"
 #include "pq.hpp"
 #include "schema.hpp"
 
@@ -1440,27 +1441,17 @@ StoreResult<std::vector<OrgHold>> PostgresStore::org_holds(core::TimePoint now) 
 }
 
 // A scan of jobs (intent_at has no index): the daemon reads it at most once a second, and only
-// with a budget configured. The limit comes from the decoded spec, as for SQLite.
+// with a budget configured.
 StoreResult<std::vector<SpendingRow>> PostgresStore::spending_since(core::TimePoint since) {
   return answer(*impl_, [&]() -> result<std::vector<SpendingRow>> {
     auto rows = impl_->db.exec(
-        "SELECT id, org_id, state, intent_at, acus_consumed, children_acus, spec FROM jobs "
+        "SELECT " DEVIN_ORCH_SPENDING_COLUMNS " FROM jobs "
         "WHERE intent_at >= $1::bigint ORDER BY id",
         Params{}.add(core::to_epoch_ms(since)));
     if (!rows) return rows.error();
     std::vector<SpendingRow> charged;
     for (int i = 0; i < rows->size(); ++i) {
-      const Row row = (*rows)[i];
-      const auto state = core::parse_job_state(row.text_at(2));
-      if (!state) continue;
-      auto spec = decode_spec(row.text_at(6));
-      charged.push_back(SpendingRow{.job_id = row.int64_at(0),
-                                    .org_id = row.optional_text_at(1),
-                                    .state = *state,
-                                    .intent_at_ms = row.int64_at(3),
-                                    .acus_consumed = row.optional_double_at(4),
-                                    .children_acus = row.optional_double_at(5).value_or(0.0),
-                                    .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt});
+      if (auto row = read_spending_row((*rows)[i])) charged.push_back(std::move(*row));
     }
     return charged;
   });

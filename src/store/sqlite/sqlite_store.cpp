@@ -6,6 +6,7 @@
 #include "../fence_terms.hpp"
 #include "../job_row.hpp"
 #include "../outbox_rows.hpp"
+#include "../spending_row.hpp"
 #include "devin_orch/core/job_validation.hpp"
 #include "devin_orch/core/notify_event.hpp"
 #include "devin_orch/core/random.hpp"
@@ -1802,26 +1803,16 @@ StoreResult<std::vector<OrgHold>> SqliteStore::org_holds(core::TimePoint now) {
 }
 
 // A scan of jobs (intent_at has no index): the daemon reads it at most once a second, and only
-// with a budget configured. The limit comes from the decoded spec: json_extract would fail the
-// whole query on one malformed row.
+// with a budget configured.
 StoreResult<std::vector<SpendingRow>> SqliteStore::spending_since(core::TimePoint since) {
   return answer([&]() -> result<std::vector<SpendingRow>> {
     std::vector<SpendingRow> rows;
     auto done = read_rows(
-        "SELECT id, org_id, state, intent_at, acus_consumed, children_acus, spec FROM jobs "
+        "SELECT " DEVIN_ORCH_SPENDING_COLUMNS " FROM jobs "
         "WHERE intent_at >= ?1 ORDER BY id",
         [&](Statement& s) { s.bind(1, core::to_epoch_ms(since)); },
         [&](const Statement& row) {
-          const auto state = core::parse_job_state(row.text_at(2));
-          if (!state) return true;
-          auto spec = decode_spec(row.text_at(6));
-          rows.push_back(SpendingRow{.job_id = row.int64_at(0),
-                                     .org_id = row.optional_text_at(1),
-                                     .state = *state,
-                                     .intent_at_ms = row.int64_at(3),
-                                     .acus_consumed = row.optional_double_at(4),
-                                     .children_acus = row.optional_double_at(5).value_or(0.0),
-                                     .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt});
+          if (auto charged = read_spending_row(row)) rows.push_back(std::move(*charged));
           return true;
         });
     if (!done) return done.error();
