@@ -287,14 +287,18 @@ CreationAction CreationMachine::on_lookup(const LookupAnswered& answer) {
 // After a create that may have landed: look up after settle_delay, and keep looking until a
 // look that began after the settle window finds nothing.
 CreationAction CreationMachine::settle(TimePoint now, std::string reason) {
+  return settle_for(now, policy_.settle_window, std::move(reason));
+}
+
+CreationAction CreationMachine::settle_for(TimePoint now, Duration window, std::string reason) {
   phase_ = Phase::waiting_to_lookup;
-  settle_until_ = now + policy_.settle_window;
+  settle_until_ = now + window;
   empty_looks_ = 0;
   return wait_for(policy_.settle_delay, std::move(reason));
 }
 
 // Absence proven: every create sent so far created nothing.
-CreationAction CreationMachine::conclude_absence(TimePoint) {
+CreationAction CreationMachine::conclude_absence(TimePoint now) {
   if (resumed_) {
     // The last attempt went out from a process that stopped before its answer: it does not
     // count, so a crash loop of the daemon cannot use up the job's attempts. It is counted as
@@ -311,10 +315,18 @@ CreationAction CreationMachine::conclude_absence(TimePoint) {
     }
   }
   if (attempts_ >= policy_.max_attempts) {
+    const std::string exhausted = "no session after " + std::to_string(attempts_) + " create attempts";
+    // Every attempt here may have landed (absence is proven only as far as the list shows):
+    // a job that ended now could leave paid sessions running that no one watches.
+    if (!last_watching_ && policy_.last_watch > Duration{0}) {
+      last_watching_ = true;
+      return settle_for(now, policy_.last_watch,
+                        exhausted + "; the list may show one of them late, so the tag is watched "
+                                    "a while longer before the job ends");
+    }
     phase_ = Phase::gave_up;
-    return CreationAction{
-        .kind = CreationActionKind::give_up, .attempt = attempts_,
-        .reason = "no session after " + std::to_string(attempts_) + " create attempts"};
+    return CreationAction{.kind = CreationActionKind::give_up, .attempt = attempts_,
+                          .reason = exhausted};
   }
   phase_ = Phase::waiting_to_recreate;
   recreated_ = true;

@@ -581,6 +581,69 @@ TEST_F(CreationMachineTest, ARecreateAfterProvenAbsenceWatchesForADuplicate) {
   EXPECT_FALSE(first.resume(created("devin-1")).watch_duplicates);
 }
 
+TEST_F(CreationMachineTest, WithAttemptsUsedUpTheTagIsWatchedAWhileAndALateSessionIsAdopted) {
+  // Every create was answered by a dropped connection and the list lags beyond the settle
+  // window: the last lookup finds nothing, yet each attempt may have made a session.
+  CreationPolicy policy = kPolicy;
+  policy.max_attempts = 2;
+  policy.last_watch = seconds{60};
+  CreationMachine m = machine({}, policy);
+  ASSERT_EQ(m.resume(StartFresh{kT0}), commit_intent(1));
+  for (std::int64_t attempt = 1; attempt <= 2; ++attempt) {
+    if (attempt > 1) {
+      ASSERT_EQ(m.resume(WaitElapsed{kT0}), commit_intent(attempt));
+    }
+    ASSERT_EQ(m.resume(IntentCommitted{kT0}), send_create(attempt));
+    ASSERT_EQ(m.resume(create_failed(CallClass::ambiguous)).kind, Kind::wait);
+    ASSERT_EQ(m.resume(WaitElapsed{kT0}), lookup());
+    if (attempt == 1) {
+      ASSERT_EQ(m.resume(found({})).kind, Kind::wait);
+    }
+  }
+  const CreationAction watch = m.resume(found({}, kT0));
+  ASSERT_EQ(watch.kind, Kind::wait) << watch;
+  EXPECT_EQ(watch.delay, milliseconds{2'000});
+  EXPECT_THAT(watch.reason, HasSubstr("no session after 2 create attempts"));
+  EXPECT_THAT(watch.reason, HasSubstr("watched"));
+  EXPECT_FALSE(m.finished());
+  // Looked at again, less often each time, until one shows.
+  ASSERT_EQ(m.resume(WaitElapsed{kT0 + seconds{2}}), lookup());
+  const CreationAction again = m.resume(found({}, kT0 + seconds{2}));
+  ASSERT_EQ(again.kind, Kind::wait);
+  EXPECT_EQ(again.delay, seconds{2});
+  ASSERT_EQ(m.resume(WaitElapsed{kT0 + seconds{4}}), lookup());
+  CreationAction adopt = commit_session("devin-first");
+  adopt.watch_duplicates = true;  // the other attempt's session may show later still
+  EXPECT_EQ(m.resume(found({"devin-first", "devin-second"}, kT0 + seconds{4})), adopt);
+  EXPECT_EQ(m.resume(SessionCommitted{kT0 + seconds{4}}), done());
+  EXPECT_EQ(m.attempts(), 2);
+}
+
+TEST_F(CreationMachineTest, WithAttemptsUsedUpTheJobEndsWhenTheWatchFindsNothing) {
+  CreationPolicy policy = kPolicy;
+  policy.max_attempts = 1;
+  policy.last_watch = seconds{10};
+  CreationMachine m = machine({}, policy);
+  m.resume(StartFresh{kT0});
+  m.resume(IntentCommitted{kT0});
+  m.resume(create_failed(CallClass::ambiguous));
+  ASSERT_EQ(m.resume(WaitElapsed{kT0}), lookup());
+  CreationAction action = m.resume(found({}, kT0));
+  TimePoint now = kT0;
+  std::vector<Duration> waits;
+  while (action.kind == Kind::wait) {
+    waits.push_back(action.delay);
+    now += action.delay;
+    ASSERT_EQ(m.resume(WaitElapsed{now}), lookup());
+    action = m.resume(found({}, now));
+  }
+  // 2 s, 2 s, 4 s, then what is left of the 10 s: the last look begins as the watch ends.
+  EXPECT_EQ(waits, (std::vector<Duration>{seconds{2}, seconds{2}, seconds{4}, seconds{2}}));
+  EXPECT_EQ(action.kind, Kind::give_up) << action;
+  EXPECT_EQ(action.reason, "no session after 1 create attempts");
+  EXPECT_TRUE(m.finished());
+}
+
 // ---- crashes do not burn attempts --------------------------------------------------------
 
 TEST_F(CreationMachineTest, AnAttemptCutShortByARestartDoesNotCount) {

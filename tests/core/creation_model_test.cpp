@@ -83,6 +83,9 @@ class Model {
                              .settle_delay = milliseconds{2'000},
                              .settle_window = milliseconds{25'000},
                              .lookup_margin = milliseconds{600'000}};
+    // A third of the runs watch the tag after the last attempt, as the daemon does: with the lag
+    // inside the window it finds nothing, and a crash during it must not lose the job either.
+    if (chance(0.3)) policy_.last_watch = milliseconds{30'000};
     // Half the runs with a list that lags behind creates, by up to 20 s (inside the window).
     if (chance(0.5)) server_.list_lag = milliseconds{static_cast<long long>(dice_.uniform() * 20'000)};
     server_.skew = milliseconds{static_cast<long long>(dice_.uniform() * 240'000) - 120'000};

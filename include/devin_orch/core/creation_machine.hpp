@@ -29,6 +29,10 @@ struct CreationPolicy {
   // session late. Lookups in between back off from settle_delay, doubling.
   Duration settle_window{30'000};
   Duration lookup_margin{600'000}; // created_after = first intent - margin (clock skew)
+  // Once the last attempt's absence is proven, a list that lags longer than the settle window
+  // may still show one of the attempts' sessions: the tag is looked at for this much longer
+  // before the job ends `dead`, and a session found is adopted (0: end at once).
+  Duration last_watch{0};
   // Create requests whose answer no process saw (cut short by a crash) do not count as
   // attempts; this many of them end the job instead, so a job that crashes the daemon cannot
   // keep crashing it.
@@ -123,6 +127,7 @@ class CreationMachine {
   CreationAction on_wait(const WaitElapsed& elapsed);
   CreationAction conclude_absence(TimePoint now);
   CreationAction settle(TimePoint now, std::string reason);
+  CreationAction settle_for(TimePoint now, Duration window, std::string reason);
 
   CreationPolicy policy_;
   Random& random_;
@@ -137,6 +142,7 @@ class CreationMachine {
   int empty_looks_ = 0;          // lookups that found nothing within the settle window
   bool resumed_ = false;         // the last attempt was sent by a process that is gone
   bool recreated_ = false;       // a create went again after one that may have landed
+  bool last_watching_ = false;   // attempts are used up; looking for a late-listed session
 };
 
 }  // namespace devin_orch::core

@@ -29,6 +29,8 @@ Creator::Creator(Services& services, StoreWriter& writer, OrgGates& gates, Callb
                         .multiplier = 2.0},
               .settle_delay = services.config.create.settle_delay,
               .settle_window = services.config.create.settle_window,
+              // As long as a re-created job is watched for a late-listed first session.
+              .last_watch = services.config.create.duplicate_watch,
               .max_cut_short = services.config.create.max_cut_short},
       intents_{services.runtime.io(),
                [this](std::span<const store::IntentWrite> writes) {
