@@ -555,6 +555,8 @@ awaitable<void> Dispatcher::terminate(Org& org, core::JobRecord job, core::JobSt
     const auto now = core::wall_now();
     if (answer.outcome.ok() || answer.outcome.cls == core::CallClass::not_found) {
       if (answer.value) {
+        // The store takes a status only for the session the job runs on.
+        if (answer.value->session_id.empty()) answer.value->session_id = session_id;
         parts_.poller.commit_updates({store::StatusUpdate{.job_id = job.id,
                                                           .session = std::move(*answer.value),
                                                           .new_state = state,

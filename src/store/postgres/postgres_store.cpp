@@ -53,6 +53,9 @@ using Impl = PostgresStore::Impl;
 
 #define DEVIN_ORCH_IN_PROGRESS "state IN ('queued', 'creating', 'running')"
 #define DEVIN_ORCH_ENDED "state NOT IN ('queued', 'creating', 'running')"
+// A session's status is the job's only while the job runs on that session: never onto a row
+// whose session commit was lost or that follows another session since.
+#define DEVIN_ORCH_HOLDS_SESSION(param) "state = 'running' AND session_id = " param
 
 std::optional<std::string> state_name(core::JobState state) {
   return std::string(core::to_string(state));
@@ -203,8 +206,10 @@ class Transaction {
 
 // How a write must survive a crash of the server: synced commits are flushed to the server's WAL
 // before they return (synchronous_commit as the server has it); recoverable ones are not waited
-// for, because a restart repairs their loss (a session id by the tag lookup, a status by the
-// next poll). The same split as the SQLite store's.
+// for, because the next poll or renewal repairs their loss (a status, a lease). Unlike the
+// SQLite store's power loss, a server crash leaves the daemon running on what it believes was
+// written, so what only a restart would repair (a session commit, a job's end, a requeue) is
+// synced here.
 enum class Durability { synced, recoverable };
 enum class Fencing { fenced, unfenced };
 
@@ -351,6 +356,18 @@ result<void> transition_refused(pg::Connection& db, std::int64_t job_id) {
   auto rows = db.exec("SELECT 1 FROM jobs WHERE id = $1::bigint", Params{}.add(job_id));
   if (!rows) return rows.error();
   return rows->empty() ? errc::not_found : errc::conflict;
+}
+
+// A session commit tried again after a failure whose commit went through after all (the
+// answer was lost with the connection) finds the job running on that very session: done.
+result<void> session_held_or_refused(pg::Connection& db, std::int64_t job_id,
+                                     const std::string& session_id) {
+  auto rows = db.exec(
+      "SELECT 1 FROM jobs WHERE id = $1::bigint AND state = 'running' AND session_id = $2",
+      Params{}.add(job_id).add(session_id));
+  if (!rows) return rows.error();
+  if (!rows->empty()) return {};
+  return transition_refused(db, job_id);
 }
 
 result<void> validate_key(std::string_view key) {
@@ -835,7 +852,7 @@ StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_sessions(
                 .add(serialise_ids(session.child_session_ids)));
         if (!updated) return updated.error();
         if (updated->affected() == 0) {
-          outcomes.push_back(transition_refused(db, write.job_id));
+          outcomes.push_back(session_held_or_refused(db, write.job_id, session.session_id));
           continue;
         }
         if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
@@ -847,7 +864,9 @@ StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_sessions(
         outcomes.emplace_back();
       }
       return outcomes;
-    }, Durability::recoverable);
+      // Synced: the daemon polls the session from the moment this returns, and a commit the
+      // server loses in a crash would leave the job `creating` while its session runs on.
+    }, Durability::synced);
   });
 }
 
@@ -865,7 +884,7 @@ StoreResult<void> PostgresStore::requeue(std::int64_t job_id, std::int64_t attem
       if (updated->affected() == 0) return transition_refused(db, job_id);
       return insert_event(db, job_id, now, "requeued", state_name(core::JobState::queued),
                           std::nullopt, std::nullopt, text_or_null(reason));
-    }, Durability::recoverable);
+    }, Durability::synced);  // else a lost requeue strands the job `creating`
   });
 }
 
@@ -909,6 +928,10 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
     if (updates.empty()) return {};
     auto& db = impl_->db;
     const std::int64_t now_ms = core::to_epoch_ms(now);
+    // An end is not repaired by the next poll (there is none): it must outlive a crash of the
+    // server, or the job would stay running on a row no daemon polls until its next start.
+    const bool ends_a_job = std::ranges::any_of(
+        updates, [](const StatusUpdate& update) { return update.new_state.has_value(); });
     return in_write_transaction(*impl_, [&]() -> result<void> {
       for (const auto& update : updates) {
         const core::Session& session = update.session;
@@ -922,14 +945,15 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
         auto logged = db.exec(
             "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
             "SELECT id, $2::bigint, 'status', COALESCE($3::text, state), $4::text, $5::text "
-            "FROM jobs WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS " "
+            "FROM jobs WHERE id = $1::bigint AND " DEVIN_ORCH_HOLDS_SESSION("$6::text") " "
             "AND (status IS DISTINCT FROM $4::text OR status_detail IS DISTINCT FROM $5::text)",
             Params{}
                 .add(update.job_id)
                 .add(now_ms)
                 .add(new_state)
                 .add(session.status)
-                .add(session.status_detail));
+                .add(session.status_detail)
+                .add(session.session_id));
         if (!logged) return logged.error();
         const bool status_changed = logged->affected() != 0;
         Params params;
@@ -940,7 +964,8 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
             .add(session.acus_consumed)
             .add(session.structured_output)
             .add(now_ms)
-            .add(serialise_ids(session.child_session_ids));
+            .add(serialise_ids(session.child_session_ids))
+            .add(session.session_id);
         auto updated =
             new_state
                 ? db.exec(
@@ -948,18 +973,18 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
                       "acus_consumed = $5::double precision, "
                       "structured_output = COALESCE($6, structured_output), "
                       "updated_at = $7::bigint, child_session_ids = COALESCE($8, child_session_ids), "
-                      "state = $9, finished_at = $7::bigint, last_error = $10 "
-                      "WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS,
+                      "state = $10, finished_at = $7::bigint, last_error = $11 "
+                      "WHERE id = $1::bigint AND " DEVIN_ORCH_HOLDS_SESSION("$9::text"),
                       params.add(new_state).add(reason))
                 : db.exec(
                       "UPDATE jobs SET status = $2, status_detail = $3, pull_requests = $4, "
                       "acus_consumed = $5::double precision, "
                       "structured_output = COALESCE($6, structured_output), "
                       "updated_at = $7::bigint, child_session_ids = COALESCE($8, child_session_ids) "
-                      "WHERE id = $1::bigint AND " DEVIN_ORCH_IN_PROGRESS,
+                      "WHERE id = $1::bigint AND " DEVIN_ORCH_HOLDS_SESSION("$9::text"),
                       params);
         if (!updated) return updated.error();
-        if (updated->affected() == 0) continue;  // missing, or already ended
+        if (updated->affected() == 0) continue;  // missing, ended, or not on this session
         // The session starts waiting for its user: announced once per wait, with the status
         // change that shows it.
         if (!update.new_state && status_changed &&
@@ -985,7 +1010,7 @@ StoreResult<void> PostgresStore::record_statuses(std::span<const StatusUpdate> u
         }
       }
       return {};
-    }, Durability::recoverable);
+    }, ends_a_job ? Durability::synced : Durability::recoverable);
   });
 }
 

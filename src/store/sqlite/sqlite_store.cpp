@@ -44,6 +44,9 @@ namespace {
 // values on every run of a statement, often more work than the rest of the statement (schema v4).
 #define DEVIN_ORCH_IN_PROGRESS "(state = 'queued' OR state = 'creating' OR state = 'running')"
 #define DEVIN_ORCH_ENDED "NOT " DEVIN_ORCH_IN_PROGRESS
+// A session's status is the job's only while the job runs on that session: never onto a row
+// whose session commit was lost or that follows another session since.
+#define DEVIN_ORCH_HOLDS_SESSION(param) "state = 'running' AND session_id = " #param
 
 // The stored key must satisfy the table's CHECK, which counts characters as core's rule does.
 result<void> validate_key(std::string_view key) {
@@ -269,6 +272,22 @@ result<void> transition_refused(Connection& connection, std::int64_t job_id) {
   auto row = connection.step(*use);
   if (!row) return row.error();
   return *row ? errc::conflict : errc::not_found;
+}
+
+// A session commit tried again after a failure whose commit went through after all (the
+// answer was lost) finds the job running on that very session: done, not a conflict.
+result<void> session_held_or_refused(Connection& connection, std::int64_t job_id,
+                                     const std::string& session_id) {
+  auto statement = connection.prepared(
+      "SELECT 1 FROM jobs WHERE id = ?1 AND state = 'running' AND session_id = ?2");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, job_id);
+  use->bind(2, session_id);
+  auto row = connection.step(*use);
+  if (!row) return row.error();
+  if (*row) return {};
+  return transition_refused(connection, job_id);
 }
 
 // How a write must survive power loss (a process crash never loses a commit in WAL mode).
@@ -1087,7 +1106,7 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_sessions(
             });
         if (!updated) return updated.error();
         if (db.changes() == 0) {
-          outcomes.push_back(transition_refused(db, write.job_id));
+          outcomes.push_back(session_held_or_refused(db, write.job_id, session.session_id));
           continue;
         }
         if (auto logged = insert_event(db, write.job_id, now, write.adopted ? "adopted" : "created",
@@ -1253,7 +1272,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
         auto logged = db.execute(
             "INSERT INTO job_events (job_id, at, event, state, status, status_detail) "
             "SELECT id, ?2, 'status', COALESCE(?3, state), ?4, ?5 FROM jobs "
-            "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS " "
+            "WHERE id = ?1 AND " DEVIN_ORCH_HOLDS_SESSION(?6) " "
             "AND (status IS NOT ?4 OR status_detail IS NOT ?5)",
             [&](Statement& s) {
               s.bind(1, update.job_id);
@@ -1261,6 +1280,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
               s.bind(3, new_state);
               s.bind(4, session.status);
               s.bind(5, session.status_detail);
+              s.bind(6, session.session_id);
             });
         if (!logged) return logged.error();
         const bool status_changed = db.changes() != 0;
@@ -1273,6 +1293,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
           s.bind(6, session.structured_output);
           s.bind(7, now_ms);
           s.bind(10, serialise_ids(session.child_session_ids));
+          s.bind(11, session.session_id);
         };
         // Two statements rather than one with CASEs: a statement that assigns state makes
         // SQLite rewrite the row's jobs_claim entry and check the state constraint, even when
@@ -1284,7 +1305,7 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
                       "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
                       "updated_at = ?7, state = ?8, finished_at = ?7, last_error = ?9, "
                       "child_session_ids = COALESCE(?10, child_session_ids) "
-                      "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      "WHERE id = ?1 AND " DEVIN_ORCH_HOLDS_SESSION(?11),
                       [&](Statement& s) {
                         bind_session(s);
                         s.bind(8, new_state);
@@ -1294,10 +1315,10 @@ StoreResult<void> SqliteStore::record_statuses(std::span<const StatusUpdate> upd
                       "UPDATE jobs SET status = ?2, status_detail = ?3, pull_requests = ?4, "
                       "acus_consumed = ?5, structured_output = COALESCE(?6, structured_output), "
                       "updated_at = ?7, child_session_ids = COALESCE(?10, child_session_ids) "
-                      "WHERE id = ?1 AND " DEVIN_ORCH_IN_PROGRESS,
+                      "WHERE id = ?1 AND " DEVIN_ORCH_HOLDS_SESSION(?11),
                       bind_session);
         if (!updated) return updated.error();
-        if (db.changes() == 0) continue;  // missing, or already ended
+        if (db.changes() == 0) continue;  // missing, ended, or not on this session
         // The session starts waiting for its user: announced once per wait, with the status
         // change that shows it.
         if (!update.new_state && status_changed &&

@@ -341,6 +341,44 @@ TEST_P(QueueContract, TransitionsFromTheWrongStateAreConflicts) {
   EXPECT_EQ(store_->outcome(9999).error(), errc::not_found);
 }
 
+// A poll's answer is about one session: it lands only on the job that runs on it. A job whose
+// session commit was lost (a crashed database server) or that follows another session since
+// must not end with a status and no session.
+TEST_P(QueueContract, AStatusLandsOnlyOnTheJobRunningOnThatSession) {
+  ASSERT_TRUE(store_->add_job(job("lost-commit"), "test", at(1)));
+  const std::int64_t creating = id_of("lost-commit");
+  ASSERT_TRUE(commit_intent(*store_, creating, 1, core::creation_tag("lost-commit", 0), 2, at(2)));
+  const std::int64_t running = running_job("other-session");
+  const std::vector<StatusUpdate> updates{
+      {.job_id = creating, .session = session("s-lost", "exit"), .new_state = JobState::finished},
+      {.job_id = running, .session = session("s-stale", "exit"), .new_state = JobState::finished},
+      {.job_id = running, .session = session("s-stale", "blocked")}};
+  ASSERT_TRUE(store_->record_statuses(updates, at(5)));
+  EXPECT_EQ(record("lost-commit").state, JobState::creating);
+  EXPECT_FALSE(record("lost-commit").status.has_value());
+  EXPECT_THAT(events(*store_, creating), ElementsAre("queued", "intent"));
+  EXPECT_EQ(record("other-session").state, JobState::running);
+  EXPECT_EQ(record("other-session").status, "running");
+  EXPECT_THAT(events(*store_, running), ElementsAre("queued", "intent", "created"));
+
+  const StatusUpdate own{.job_id = running, .session = session("s-other-session", "exit"),
+                         .new_state = JobState::finished};
+  ASSERT_TRUE(store_->record_statuses(std::span{&own, 1}, at(6)));
+  EXPECT_EQ(record("other-session").state, JobState::finished);
+  EXPECT_EQ(record("other-session").session_id, "s-other-session");
+}
+
+// A session commit whose answer was lost although it went through is tried again: the job runs
+// on that session already, which is success and no second event; another session is a conflict.
+TEST_P(QueueContract, CommittingTheSameSessionAgainIsNotAConflict) {
+  const std::int64_t id = running_job("twice");
+  EXPECT_TRUE(commit_session(*store_, id, session("s-twice", "running"), false, at(4)));
+  EXPECT_THAT(events(*store_, id), ElementsAre("queued", "intent", "created"));
+  EXPECT_EQ(commit_session(*store_, id, session("s-another", "running"), true, at(5)).error(),
+            errc::conflict);
+  EXPECT_EQ(record("twice").session_id, "s-twice");
+}
+
 TEST_P(QueueContract, RequeueReturnsACreatingJobToTheQueue) {
   ASSERT_TRUE(store_->add_job(job("rq"), "test", at(1)));
   const std::int64_t id = id_of("rq");
