@@ -153,6 +153,8 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // DEVIN_ORCH_KEEP_TEST_DIRS keeps each test's files (database, logs, config) to look into.
+  if (std::getenv("DEVIN_ORCH_KEEP_TEST_DIRS") != nullptr) return;
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
 }
