@@ -128,7 +128,10 @@ TEST_F(Attachments, ADaemonKilledAroundTheCreateUploadsNothingAgainAndMakesOneSe
   write_files();
   write_jobs(kJobs);
   auto daemon = spawn_daemon("first.log");
-  EXPECT_TRUE(wait_until([&] { return requests_on(kCreateRoute) >= 1; }, std::chrono::seconds{60}))
+  // This job's own create (the other job's may come first, while an upload is still under way:
+  // an upload whose answer the kill cuts off is rightly done again).
+  EXPECT_TRUE(wait_until([&] { return !sessions_of("with-files").empty(); },
+                         std::chrono::seconds{60}))
       << read_file(dir_.file("first.log"));
   daemon->signal(SIGKILL);
   ASSERT_TRUE(daemon->wait_for(std::chrono::seconds{10}).has_value());
@@ -231,6 +234,67 @@ TEST_F(Attachments, AFileUnreadableAtUploadTimeEndsTheJobDeadWithTheReason) {
   EXPECT_EQ(jobs["plain"].at("state").as_string(), "finished");
   EXPECT_EQ(uploads(), 0);
   EXPECT_EQ(sim_->sessions().size(), 1U);
+}
+
+// enqueue takes attachments as the daemon does: --attach resolves against the directory it runs
+// in, and every way in (flags, a file, JSON lines) checks each file against the configuration's
+// attachments.max_bytes before anything is stored; the daemon then uploads what was queued.
+TEST_F(Attachments, EnqueueChecksFilesAgainstTheConfiguredLimitAndTheDaemonUploadsThem) {
+  start_sim({"--time-factor", "0.005"});
+  DaemonSettings settings;
+  settings.extra = "attachments:\n  max_bytes: 64\n";
+  write_config(settings);
+  write_jobs("");
+  write_files();
+  write_file(dir_.file("files/big.log"), std::string(65, 'x'));
+  const auto enqueue_in_files = [&](const std::string& arguments) {
+    auto shell = daemon_options({});
+    shell.args = {"/bin/sh", "-c",
+                  "cd '" + dir_.file("files") + "' && '" + std::string{DEVIN_ORCH_BIN} +
+                      "' enqueue --config '" + dir_.file("config.yaml") + "' " + arguments};
+    return run_command(shell, std::chrono::seconds{30});
+  };
+
+  const auto added = enqueue_in_files("--key by-flags --prompt 'p [sim:exit]' --attach notes.txt");
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const auto too_big = enqueue_in_files("--key too-big --prompt 'p [sim:exit]' --attach big.log");
+  EXPECT_EQ(too_big.exit_code, 2);
+  EXPECT_NE(too_big.err.find("--attach: "), std::string::npos) << too_big.err;
+  EXPECT_NE(too_big.err.find(dir_.file("files/big.log")), std::string::npos) << too_big.err;
+  EXPECT_NE(too_big.err.find("64"), std::string::npos) << too_big.err;
+  const auto missing = enqueue_in_files("--key missing --prompt 'p [sim:exit]' --attach gone.txt");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find(dir_.file("files/gone.txt")), std::string::npos) << missing.err;
+
+  write_file(dir_.file("lines.jsonl"),
+             R"({"key": "by-stdin", "prompt": "p [sim:exit]", "attachments": [")" +
+                 dir_.file("files/trace.bin") + "\"]}\n" +
+                 R"({"key": "stdin-too-big", "prompt": "p", "attachments": [")" +
+                 dir_.file("files/big.log") + "\"]}\n");
+  const auto lines = enqueue_in_files("--stdin < '" + dir_.file("lines.jsonl") + "'");
+  EXPECT_EQ(lines.exit_code, 2);
+  EXPECT_NE(lines.err.find("stdin:2: "), std::string::npos) << lines.err;
+  EXPECT_NE(lines.err.find(dir_.file("files/big.log")), std::string::npos) << lines.err;
+
+  write_file(dir_.file("files/more.yaml"), "- key: by-file\n  prompt: \"p [sim:exit]\"\n"
+                                           "  attachments: [big.log]\n");
+  const auto file = enqueue_in_files("--file more.yaml");
+  EXPECT_EQ(file.exit_code, 2);
+  EXPECT_NE(file.err.find("more.yaml:3:"), std::string::npos) << file.err;
+
+  const auto run = run_until_idle();
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto jobs = jobs_by_key();
+  EXPECT_EQ(jobs.size(), 2U);  // by-flags and by-stdin: nothing refused was stored
+  EXPECT_EQ(jobs["by-flags"].at("state").as_string(), "finished");
+  EXPECT_EQ(jobs["by-stdin"].at("state").as_string(), "finished");
+  EXPECT_EQ(jobs.count("too-big"), 0U);
+  EXPECT_EQ(jobs.count("missing"), 0U);
+  EXPECT_EQ(jobs.count("by-file"), 0U);
+  EXPECT_EQ(uploads(), 2);
+  const auto by_flags = sessions_of("by-flags");
+  ASSERT_EQ(by_flags.size(), 1U);
+  EXPECT_EQ(urls_of(by_flags[0]).size(), 1U);
 }
 
 }  // namespace

@@ -127,7 +127,9 @@ std::string_view flag_for(std::string_view field) {
 
 // The definition the job flags describe; nullopt and a reason if they are invalid. Flags are
 // parsed here (integers, times); whether the values are allowed is core's to say.
-std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args, std::string& reason) {
+std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
+                                                        std::int64_t max_attachment_bytes,
+                                                        std::string& reason) {
   core::JobDefinition definition;
   definition.key = *args.value("--key");
   definition.spec.prompt = *args.value("--prompt");
@@ -204,8 +206,7 @@ std::optional<core::JobDefinition> definition_from_flags(const ParsedArgs& args,
     reason = std::string{flag_for(problem->field)} + ": " + problem->reason;
     return std::nullopt;
   }
-  if (const auto problem = check_attachment_files(
-          definition.spec, core::job_limits::default_max_attachment_bytes)) {
+  if (const auto problem = check_attachment_files(definition.spec, max_attachment_bytes)) {
     reason = "--attach: " + problem->reason;
     return std::nullopt;
   }
@@ -233,18 +234,22 @@ ExitCode cmd_enqueue(Command& command) {
     return command.usage("--key and --prompt go together");
   }
 
-  // Everything is read and validated before the database is opened, so bad usage never
-  // creates a database.
+  // The configuration first: its limits (attachments.max_bytes) are the daemon's, so a job
+  // enqueue takes is one the daemon takes. Everything is read and validated before the
+  // database is opened, so bad usage never creates a database.
+  Opened opened;
+  if (const auto stop = command.load(opened.config)) return *stop;
+  const std::int64_t max_attachment_bytes = opened.config.attachments.max_bytes;
   std::vector<core::JobDefinition> jobs;
   std::vector<EnqueueEntry> invalid;
   ExitCode code = ExitCode::ok;
   if (from_flags) {
     std::string reason;
-    auto definition = definition_from_flags(args, reason);
+    auto definition = definition_from_flags(args, max_attachment_bytes, reason);
     if (!definition) return command.usage(reason);
     jobs.push_back(std::move(*definition));
   } else if (const auto file = args.value("--file")) {
-    auto load = load_job_file(*file);
+    auto load = load_job_file(*file, {.max_attachment_bytes = max_attachment_bytes});
     if (load.fatal) return command.fail(ExitCode::usage, load.fatal->to_string());
     for (auto& bad : load.invalid) {
       invalid.push_back({bad.key, "invalid", bad.diagnostic.to_string()});
@@ -274,8 +279,8 @@ ExitCode cmd_enqueue(Command& command) {
       } else {
         definition = parse_job_object(value.get_object(), &reason);
         if (definition) {
-          if (const auto problem = check_attachment_files(
-                  definition->spec, core::job_limits::default_max_attachment_bytes)) {
+          if (const auto problem =
+                  check_attachment_files(definition->spec, max_attachment_bytes)) {
             reason = store::field_error_text(*problem);
             definition.reset();
           }
@@ -295,8 +300,6 @@ ExitCode cmd_enqueue(Command& command) {
   }
   // The API of each job's organisation (api.version, api.organizations) decides as well: a
   // job the daemon would refuse (a v3-only field for a v1 organisation) is refused here.
-  Opened opened;
-  if (const auto stop = command.load(opened.config)) return *stop;
   std::optional<ExitCode> flags_refused;
   std::erase_if(jobs, [&](const core::JobDefinition& job) {
     const auto problem = validate_for_api(opened.config.api, job);
