@@ -10,6 +10,8 @@
 
 #include <boost/json.hpp>
 
+#include <sys/stat.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -178,6 +180,42 @@ TEST_F(DashboardTest, RefusesBadWritesAndStoresNothing) {
   const auto rejected = Dashboard::rejected(413, "Payload Too Large");
   EXPECT_EQ(rejected.content_type, "application/json");
   EXPECT_THAT(rejected.body, HasSubstr("too large"));
+}
+
+// The daemon reads a job's attachments when their upload is due: a file this process cannot
+// use, or one over attachments.max_bytes, is refused at once with the path and the reason.
+TEST_F(DashboardTest, AnAttachmentMustBeAUsableFileWithinTheConfiguredLimit) {
+  config_.attachments.max_bytes = 16;
+  ::mkdir(dir_.file("files").c_str(), 0755);
+  testing::write_file(dir_.file("files/small.txt"), "sixteen bytes ok");
+  testing::write_file(dir_.file("files/large.txt"), "seventeen bytes!!");
+  auto dashboard = make();
+  const auto post = [&](const std::string& key, const std::string& path) {
+    const json::value job{{"key", key}, {"prompt", "p"}, {"attachments", json::array{path.c_str()}}};
+    return call(dashboard, "POST", "/api/v1/jobs", json::serialize(job), {bearer(kToken)});
+  };
+  const struct {
+    std::string path;
+    std::string says;
+  } refused[] = {
+      {dir_.file("files/large.txt"), "16"},
+      {dir_.file("files/gone.txt"), dir_.file("files/gone.txt")},
+      {dir_.file("files"), "not a file"},
+      {"files/small.txt", "absolute"},
+  };
+  for (const auto& c : refused) {
+    const auto response = post("refused", c.path);
+    EXPECT_EQ(response.status, 400) << c.path;
+    EXPECT_THAT(response.body, HasSubstr("attachments")) << c.path;
+    EXPECT_THAT(response.body, HasSubstr(c.says)) << response.body;
+  }
+  EXPECT_EQ(job_count(), 0U);
+  const auto added = post("attached", dir_.file("files/small.txt"));
+  ASSERT_EQ(added.status, 201) << added.body;
+  const auto stored = store_->find("attached");
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->definition.spec.attachments,
+            std::vector<std::string>{dir_.file("files/small.txt")});
 }
 
 TEST_F(DashboardTest, CancelsAndRetriesAsTheCliDoes) {
