@@ -154,6 +154,14 @@ net::awaitable<ApiResult<Session>> DevinClient::send_message(std::string org_id,
   co_return co_await call<Session>(http_, std::move(request), parse_session);
 }
 
+net::awaitable<ApiResult<MessagePage>> DevinClient::list_messages(
+    std::string org_id, std::string session_id, int first, std::optional<std::string> after) {
+  if (version_ == core::ApiVersion::v1) co_return not_in_v1<MessagePage>("message list");
+  HttpRequest request{.method = Method::get,
+                      .target = messages_target(org_id, session_id, first, after)};
+  co_return co_await call<MessagePage>(http_, std::move(request), parse_message_page);
+}
+
 net::awaitable<ApiResult<OrganizationPage>> DevinClient::list_organizations(
     int first, std::optional<std::string> after) {
   if (version_ == core::ApiVersion::v1) co_return not_in_v1<OrganizationPage>("organisation list");

@@ -899,6 +899,25 @@ result<OrganizationPage> parse_organization_page(std::string_view body) {
   return read_json<OrganizationPage>(body, read_organization_page);
 }
 
+result<MessagePage> parse_message_page(std::string_view body) {
+  return read_json<MessagePage>(body, [](const json::value& value) -> result<MessagePage> {
+    const auto shape = make_error_code(errc::unexpected_shape);
+    const json::array* items = items_of(value);
+    if (items == nullptr) return shape;
+    MessagePage page;
+    for (const json::value& item : *items) {
+      if (!item.is_object()) return shape;
+      ++page.items;
+      const json::value* source = item.get_object().if_contains("source");
+      if (source != nullptr && source->is_string() && source->get_string() == "devin") {
+        ++page.from_devin;
+      }
+    }
+    if (!read_cursor(value.get_object(), page)) return shape;
+    return page;
+  });
+}
+
 result<Attachment> parse_attachment(std::string_view body) {
   return read_json<Attachment>(body, [](const json::value& value) -> result<Attachment> {
     const auto shape = make_error_code(errc::unexpected_shape);
@@ -969,6 +988,14 @@ std::string list_sessions_target(std::string_view org_id, const ListSessionsQuer
   if (query.updated_after) target.add("updated_after", std::to_string(*query.updated_after));
   if (query.first) target.add("first", std::to_string(*query.first));
   if (query.after) target.add("after", *query.after);
+  return std::move(target).take();
+}
+
+std::string messages_target(std::string_view org_id, std::string_view session_id, int first,
+                            const std::optional<std::string>& after) {
+  QueryBuilder target{session_path(org_id, session_id) + "/messages"};
+  target.add("first", std::to_string(first));
+  if (after) target.add("after", *after);
   return std::move(target).take();
 }
 

@@ -353,6 +353,35 @@ TEST(ParseSessionPage, ShapeErrors) {
   EXPECT_EQ(error_of(parse_session_page("{")), errc::malformed_json);
 }
 
+TEST(ParseMessagePage, CountsDevinsMessagesAndReadsTheCursor) {
+  auto page = parse_message_page(R"({"items": [
+      {"event_id": "e1", "created_at": 1, "message": "Working on it", "source": "devin"},
+      {"event_id": "e2", "created_at": 2, "message": "any news?", "source": "user"},
+      {"event_id": "e3", "created_at": 3, "message": "Done", "source": "devin", "extra": [1]},
+      {"event_id": "e4", "created_at": 4, "message": "?", "source": "system"},
+      {"event_id": "e5", "created_at": 5, "message": "no source"}],
+      "end_cursor": "c-5", "has_next_page": true, "total": null})");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items, 5);
+  EXPECT_EQ(page->from_devin, 2);
+  EXPECT_EQ(page->end_cursor, "c-5");
+  EXPECT_TRUE(page->has_next_page);
+  auto last = parse_message_page(R"({"items": []})");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->from_devin, 0);
+  EXPECT_FALSE(last->has_next_page);
+  for (const char* body : {R"({})", R"({"items": [3]})", R"({"items": [], "has_next_page": 1})"}) {
+    EXPECT_EQ(error_of(parse_message_page(body)), errc::unexpected_shape) << body;
+  }
+}
+
+TEST(MessagesTarget, EncodesIdsAndPages) {
+  EXPECT_EQ(messages_target("org 1", "devin-a/b", 200, std::nullopt),
+            "/v3/organizations/org%201/sessions/devin-a%2Fb/messages?first=200");
+  EXPECT_EQ(messages_target("o", "s", 50, std::string{"c=1&x"}),
+            "/v3/organizations/o/sessions/s/messages?first=50&after=c%3D1%26x");
+}
+
 TEST(ParseOrganizationPage, ReadsOrganisations) {
   auto page = parse_organization_page(R"({"items": [
       {"org_id": "org-1", "name": "One", "created_at": 1, "max_cycle_acu_limit": null},

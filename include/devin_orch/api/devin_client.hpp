@@ -62,6 +62,11 @@ class DevinClient {
   boost::asio::awaitable<ApiResult<Session>> send_message(std::string org_id,
                                                           std::string session_id,
                                                           std::string message);
+  // One page of a session's messages, oldest first (`first` 1..200, `after` the previous
+  // page's end_cursor). v1 lists no messages: refused without sending (CallClass::rejected).
+  boost::asio::awaitable<ApiResult<MessagePage>> list_messages(std::string org_id,
+                                                               std::string session_id, int first,
+                                                               std::optional<std::string> after);
   // v1 has no organisation list: refused without sending (CallClass::rejected).
   boost::asio::awaitable<ApiResult<OrganizationPage>> list_organizations(
       int first, std::optional<std::string> after);

@@ -28,6 +28,11 @@ std::string create_session_body(const core::JobSpec& spec, std::string_view crea
 std::string attachment_upload_body(std::string_view file_name, std::string_view bytes,
                                    std::string_view boundary, std::string* content_type);
 result<Attachment> parse_attachment(std::string_view body);
+// GET .../sessions/{id}/messages: items [{event_id, created_at, message, source}] (any other
+// field ignored; a source other than "devin" counts as not Devin's).
+result<MessagePage> parse_message_page(std::string_view body);
+std::string messages_target(std::string_view org_id, std::string_view session_id, int first,
+                            const std::optional<std::string>& after);
 std::string attachments_path(std::string_view org_id);
 // Body of POST .../sessions/{id}/messages.
 std::string send_message_body(std::string_view message);

@@ -44,6 +44,15 @@ struct ListSessionsQuery {
 // read into this one record, and a principal type we do not know is kept as given.
 // An uploaded file (POST /v3/organizations/{org_id}/attachments): the URL goes in a create's
 // attachment_urls.
+// One page of a session's messages (GET .../sessions/{id}/messages), as far as the stall rule
+// needs it: how many of its items Devin wrote (source "devin"), and where the next page starts.
+struct MessagePage {
+  std::int64_t items = 0;
+  std::int64_t from_devin = 0;
+  std::optional<std::string> end_cursor;
+  bool has_next_page = false;
+};
+
 struct Attachment {
   std::string attachment_id;
   std::string name;
