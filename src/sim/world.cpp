@@ -566,6 +566,7 @@ struct Session {
   double acus_before = 0.0;       // consumed by earlier runs
   bool finished_before = false;   // an earlier run reached running/finished
   std::vector<Message> messages;
+  TimeMs devin_wrote_until = 0;   // [sim:chatty]: Devin's messages are written up to here
 };
 
 struct KeyState {
@@ -795,7 +796,8 @@ struct World::State {
   json::object render_v1(const Session& s, TimeMs now, bool detail) const;
   Reply list(const Route& route, const Query& query, TimeMs now);
   Reply post_message(Session& s, const Request& request, TimeMs now);
-  Reply list_messages(const Session& s, const Query& query);
+  Reply list_messages(Session& s, const Query& query, TimeMs now);
+  void devin_writes(Session& s, TimeMs now);
   Reply terminate(Session& s, const Query& query, TimeMs now);
   Reply archive(Session& s, TimeMs now);
   Reply tags(Session& s, std::string_view method, const Request& request);
@@ -930,7 +932,8 @@ Reply World::State::api(const Request& request, const Query& query, const Route&
         return request.method == "GET" ? json_reply(200, render(*s, now, true))
                                        : terminate(*s, query, now);
       case RouteKind::messages:
-        return request.method == "POST" ? post_message(*s, request, now) : list_messages(*s, query);
+        return request.method == "POST" ? post_message(*s, request, now)
+                                          : list_messages(*s, query, now);
       case RouteKind::archive: return archive(*s, now);
       case RouteKind::tags: return tags(*s, request.method, request);
       case RouteKind::session_attachments: return session_attachments(*s);
@@ -1244,6 +1247,7 @@ Reply World::State::post_message(Session& s, const Request& request, TimeMs now)
     return detail_reply(400, "Session is not resumable");
   }
 
+  devin_writes(s, now);  // what Devin wrote before, in order
   s.messages.push_back(Message{.event_id = "event-" + hex64(event_rng.next()) + hex64(event_rng.next()),
                                .created = now,
                                .text = std::string{*message},
@@ -1258,7 +1262,27 @@ Reply World::State::post_message(Session& s, const Request& request, TimeMs now)
   return json_reply(200, render(s, now, false));
 }
 
-Reply World::State::list_messages(const Session& s, const Query& query) {
+// A [sim:chatty] session's Devin writes a message every minute (scaled by the time factor)
+// while it works, and its updated_at does not move for them: the reference does not say that
+// messages move it. Written when the messages are next read or added, so they stay in order.
+void World::State::devin_writes(Session& s, TimeMs now) {
+  if (s.prompt.find("[sim:chatty]") == std::string::npos) return;
+  constexpr std::size_t kMaxMessages = 10'000;
+  const auto every = std::max<TimeMs>(1, static_cast<TimeMs>(60'000 * config.time_factor));
+  TimeMs at = std::max(s.devin_wrote_until, s.created) + every;
+  for (; at <= now && s.messages.size() < kMaxMessages; at += every) {
+    const auto p = phase(s, at);
+    if (p.status != "running" || p.detail != "working") continue;
+    s.messages.push_back(Message{.event_id = "event-" + hex64(event_rng.next()) + hex64(event_rng.next()),
+                                 .created = at,
+                                 .text = "Still working on it (" + std::to_string(s.messages.size() + 1) + ")",
+                                 .source = "devin"});
+  }
+  s.devin_wrote_until = at - every;
+}
+
+Reply World::State::list_messages(Session& s, const Query& query, TimeMs now) {
+  devin_writes(s, now);
   std::vector<FieldError> errors;
   const auto first = first_param(query, errors);
   const std::uint64_t start = offset_cursor(query, s.messages.size(), errors);

@@ -287,6 +287,38 @@ TEST_F(WorldTest, MessageResumesASuspendedSession) {
   EXPECT_EQ(messages.at("items").at(0).at("created_at"), (kT0 + 1000) / 1000);
 }
 
+// [sim:chatty]: Devin writes every minute (scaled) while it works, in order with the user's
+// messages, and updated_at does not move for them.
+TEST_F(WorldTest, AChattySessionsDevinWritesWhileItWorksWithoutMovingUpdatedAt) {
+  make({.time_factor = 0.01});
+  const auto id = create("think aloud [sim:hold] [sim:chatty]");
+  advance_s(1);
+  ASSERT_EQ(get(id).at("status_detail"), "working");
+  const auto updated_at = get(id).at("updated_at");
+  const auto target = std::string{kSessions} + "/" + id + "/messages";
+  const auto first = call_json("GET", target);
+  const auto written = first.at("items").as_array().size();
+  EXPECT_GE(written, 1u);
+  for (const auto& item : first.at("items").as_array()) EXPECT_EQ(item.at("source"), "devin");
+  call_json("POST", target, R"({"message":"how is it going?"})");
+  advance_s(1.2);  // two more minutes of simulated time
+  const auto later = call_json("GET", target);
+  const auto& items = later.at("items").as_array();
+  ASSERT_EQ(items.size(), written + 1 + 2);
+  EXPECT_EQ(items.at(written).at("source"), "user");
+  EXPECT_EQ(items.back().at("source"), "devin");
+  for (std::size_t i = 1; i < items.size(); ++i) {
+    EXPECT_LE(items.at(i - 1).at("created_at").to_number<std::int64_t>(),
+              items.at(i).at("created_at").to_number<std::int64_t>());
+  }
+  EXPECT_EQ(get(id).at("updated_at"), updated_at);
+  // Without the marker Devin writes nothing.
+  const auto quiet = create("think [sim:hold]");
+  advance_s(2);
+  EXPECT_TRUE(call_json("GET", std::string{kSessions} + "/" + quiet + "/messages")
+                  .at("items").as_array().empty());
+}
+
 TEST_F(WorldTest, MessagesToEndedSessionsAreRejected) {
   make({.time_factor = 0.01});
   const auto id = create("[sim:exit]");
