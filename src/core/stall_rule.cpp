@@ -34,10 +34,20 @@ StallPolicy stall_policy_for(const StallPolicy& configured, const StallOverride&
   return policy;
 }
 
+bool StallWatch::wants_message_count(TimePoint updated_at, TimePoint now) const noexcept {
+  if (!policy_.stall_after) return false;
+  const TimePoint since = since_ ? std::max(*since_, updated_at) : updated_at;
+  const Duration half = *policy_.stall_after / 2;
+  if (now - since < half) return false;
+  if (!counted_at_ || *counted_at_ < since) return true;
+  return now - *counted_at_ >= half;
+}
+
 StallWatch::Step StallWatch::observe(const ProgressMark& mark, TimePoint now) {
   bool moved = !since_ || mark.updated_at > *since_;
   TimePoint since = since_ ? std::max(*since_, mark.updated_at) : mark.updated_at;
   if (mark.message_count) {
+    counted_at_ = now;
     if (messages_ && *mark.message_count != *messages_) {
       moved = true;
       since = std::max(since, now);

@@ -45,6 +45,40 @@ TEST(StallRule, AChangedMessageCountIsProgressFromWhenItWasSeen) {
   EXPECT_EQ(watch.observe({.updated_at = at(0s)}, at(20min)), Step::still_stalled);
 }
 
+// The count costs a request, so it is asked for only around a quiet spell: a baseline halfway
+// through, a second look before a stall may be called, then every half stall_after.
+TEST(StallRule, TheMessageCountIsWantedOnlyHalfwayThroughAQuietSpellAndBeforeAStall) {
+  StallWatch watch{{.stall_after = 10min}};
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(4min)));
+  EXPECT_EQ(watch.observe({.updated_at = at(0s)}, at(4min)), Step::progressing);
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(5min)));
+  EXPECT_EQ(watch.observe({.updated_at = at(0s), .message_count = 3}, at(5min)), Step::progressing);
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(6min)));
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(10min) - 1ms));
+  // Due to be called a stall: the count is read once more first, and it did not move.
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(10min)));
+  EXPECT_EQ(watch.observe({.updated_at = at(0s), .message_count = 3}, at(10min)), Step::stalled);
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(14min)));
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(15min)));
+  // Devin wrote meanwhile: progress, and the new spell starts without a read.
+  EXPECT_EQ(watch.observe({.updated_at = at(0s), .message_count = 4}, at(15min)), Step::progressing);
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(19min)));
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(20min)));
+  // A moved updated_at starts a new spell too: no read until it is half through.
+  EXPECT_FALSE(watch.wants_message_count(at(19min), at(23min)));
+}
+
+TEST(StallRule, AnUnreadableCountIsNotAskedForAgainForHalfTheDelay) {
+  StallWatch watch{{.stall_after = 10min}};
+  ASSERT_TRUE(watch.wants_message_count(at(0s), at(10min)));
+  watch.message_count_unavailable(at(10min));
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(12min)));
+  EXPECT_EQ(watch.observe({.updated_at = at(0s)}, at(12min)), Step::stalled)
+      << "judged by updated_at alone";
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(15min)));
+  EXPECT_FALSE(StallWatch{{}}.wants_message_count(at(0s), at(1000h)));
+}
+
 TEST(StallRule, NoDelayMeansNeverStalled) {
   StallWatch watch{{}};
   EXPECT_EQ(watch.observe({.updated_at = at(0s)}, at(1000h)), Step::progressing);

@@ -144,6 +144,34 @@ TEST_F(StallFixture, AStalledSessionIsReportedOnceInTheLogLsHistoryAndMetrics) {
   stop(daemon);
 }
 
+// Devin writing messages is progress though updated_at stands still: around a quiet spell the
+// daemon counts them (GET .../messages), and a session whose count moves is not stalled.
+TEST_F(StallFixture, ASessionWhoseDevinKeepsWritingIsNotStalled) {
+  configure("stall:\n  after: 2s\n  action: report\n",
+            "- key: stuck\n  prompt: \"think forever [sim:hold]\"\n"
+            "- key: talking\n  prompt: \"think aloud forever [sim:hold] [sim:chatty]\"\n");
+  auto daemon = spawn_service();
+  const int port = wait_for_metrics_port(dir_.file("daemon.log"));
+  ASSERT_NE(port, 0) << read_file(dir_.file("daemon.log"));
+  ASSERT_TRUE(eventually([&] { return error_of("stuck").starts_with("stalled: no progress since "); }))
+      << read_file(dir_.file("daemon.log"));
+  // Three more stall delays, with the counts read at least twice each.
+  const auto counted = [&] {
+    return metric(port, "devin_orch_api_requests_total",
+                  {{"operation", "list_messages"}, {"outcome", "ok"}})
+        .value_or(0);
+  };
+  const double counted_before = counted();
+  ASSERT_TRUE(eventually([&] { return counted() >= counted_before + 6; }))
+      << read_file(dir_.file("daemon.log"));
+  EXPECT_EQ(history_count("talking", "stalled"), 0U) << read_file(dir_.file("daemon.log"));
+  EXPECT_EQ(error_of("talking"), "");
+  EXPECT_EQ(history_count("stuck", "stalled"), 1U);
+  EXPECT_EQ(metric(port, "devin_orch_sessions_stalled"), 1.0);
+  EXPECT_GE(messages_of(*sim_, session_of("talking")).size(), 3U) << "Devin wrote";
+  stop(daemon);
+}
+
 TEST_F(StallFixture, TheMessageIsSentOnceAndNotAgainAfterARestart) {
   configure("stall:\n  after: 2s\n  action: message\n  message: \"Still there?\"\n",
             "- key: nudged\n  prompt: \"think forever [sim:hold]\"\n");

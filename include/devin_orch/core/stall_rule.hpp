@@ -61,6 +61,13 @@ class StallWatch {
   };
   // A poll of a running session at `now`.
   Step observe(const ProgressMark& mark, TimePoint now);
+  // Whether the caller should read the session's message count (Devin's messages) before the
+  // next observe(): once a quiet spell reaches half of stall_after (a baseline), again before
+  // it may be called a stall, and every half stall_after while it lasts. Never more: a session
+  // that moves is judged by updated_at alone, at no extra request.
+  bool wants_message_count(TimePoint updated_at, TimePoint now) const noexcept;
+  // The count could not be read at `now`: not asked again for half of stall_after.
+  void message_count_unavailable(TimePoint now) noexcept { counted_at_ = now; }
   // Since when the session has not moved (the later of its updated_at and the last time the
   // message count was seen to change); nullopt before the first observation.
   std::optional<TimePoint> still_since() const noexcept { return since_; }
@@ -76,6 +83,7 @@ class StallWatch {
   StallPolicy policy_;
   std::optional<TimePoint> since_;
   std::optional<std::int64_t> messages_;
+  std::optional<TimePoint> counted_at_;  // when the count was last read (or tried)
   bool reported_ = false;
 };
 

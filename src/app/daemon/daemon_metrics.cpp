@@ -115,7 +115,7 @@ constexpr std::array kOperations{
     ApiOperation::self,          ApiOperation::create,        ApiOperation::lookup,
     ApiOperation::poll_batch,    ApiOperation::poll_single,   ApiOperation::poll_children,
     ApiOperation::message,       ApiOperation::terminate,     ApiOperation::terminate_child,
-    ApiOperation::list_organizations, ApiOperation::upload_attachment};
+    ApiOperation::list_organizations, ApiOperation::upload_attachment, ApiOperation::list_messages};
 constexpr std::array kOutcomes{core::CallClass::ok,           core::CallClass::not_sent,
                                core::CallClass::ambiguous,    core::CallClass::rate_limited,
                                core::CallClass::unauthorized, core::CallClass::forbidden,
@@ -198,6 +198,7 @@ std::string_view to_string(ApiOperation operation) noexcept {
     case ApiOperation::terminate_child: return "terminate_child";
     case ApiOperation::list_organizations: return "list_organizations";
     case ApiOperation::upload_attachment: return "upload_attachment";
+    case ApiOperation::list_messages: return "list_messages";
   }
   return "unknown";
 }

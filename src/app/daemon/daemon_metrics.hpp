@@ -29,6 +29,7 @@ enum class ApiOperation {
   terminate_child,     // DELETE /sessions/{id} of a child, before its parent
   list_organizations,  // GET /enterprise/organizations: the enterprise fan-out
   upload_attachment,   // POST /attachments: a job's file, before its first create
+  list_messages,       // GET /sessions/{id}/messages: Devin's messages, around a quiet spell
 };
 std::string_view to_string(ApiOperation operation) noexcept;
 

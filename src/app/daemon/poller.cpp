@@ -8,6 +8,7 @@
 #include "devin_orch/app/formats/duration.hpp"
 #include "devin_orch/app/formats/timestamp.hpp"
 #include "devin_orch/app/logging.hpp"
+#include "devin_orch/core/api_version.hpp"
 #include "devin_orch/core/duplicates.hpp"
 #include "devin_orch/core/poll_answer.hpp"
 #include "devin_orch/core/poll_timing.hpp"
@@ -579,17 +580,74 @@ awaitable<void> Poller::poll_children(Org& org, std::vector<std::string> parents
 void Poller::observe_stall(Org& org, TrackedSession& tracked, const std::string& session_id,
                            TimePoint now) {
   const core::StallPolicy& policy = tracked.stall.policy();
-  if (!policy.stall_after || tracked.updated_at <= 0) return;
+  if (!policy.stall_after || tracked.updated_at <= 0 || tracked.counting_messages) return;
   const bool was_stalled = tracked.stalled;
   auto step = core::StallWatch::Step::progressing;
   if (core::stall_applies(tracked.status, tracked.status_detail)) {
-    step = tracked.stall.observe({.updated_at = core::from_epoch_ms(tracked.updated_at * 1000)},
-                                 now);
+    const TimePoint updated_at = core::from_epoch_ms(tracked.updated_at * 1000);
+    // Around a quiet spell, Devin's messages are counted too (v3 lists them): the session is
+    // judged when the count is in.
+    if (services_.client_for(org.org_id).version() == core::ApiVersion::v3 &&
+        tracked.stall.wants_message_count(updated_at, now)) {
+      tracked.counting_messages = true;
+      services_.runtime.spawn(count_messages_then_observe(org, session_id));
+      return;
+    }
+    step = tracked.stall.observe({.updated_at = updated_at}, now);
   } else {
     // Waiting for its user, done, or not running: idle by design, and a new start when it
     // works again.
     tracked.stall = core::StallWatch{policy};
   }
+  act_on_stall(org, tracked, session_id, step, was_stalled, now);
+}
+
+// Devin's messages over every page (a bounded number: a count that does not fit is left out and
+// the session is judged by updated_at alone), through the organisation's gate.
+awaitable<void> Poller::count_messages_then_observe(Org& org, std::string session_id) {
+  constexpr int kPageSize = 200;
+  constexpr int kMaxPages = 20;
+  std::optional<std::int64_t> count = 0;
+  std::optional<std::string> after;
+  for (int page = 0; count; ++page) {
+    if (page == kMaxPages) {
+      count.reset();
+      break;
+    }
+    auto listed = co_await gates_.call(org, core::RequestKind::other, ApiOperation::list_messages,
+                                       [&] {
+                                         return services_.client_for(org.org_id).list_messages(
+                                             org.org_id, session_id, kPageSize, after);
+                                       });
+    if (!listed) co_return;  // shutting down
+    if (!listed->outcome.ok() || !listed->value) {
+      spdlog::debug("session {}: its messages could not be counted ({}); judged by updated_at",
+                    session_id, listed->outcome.detail);
+      count.reset();
+      break;
+    }
+    *count += listed->value->from_devin;
+    if (!listed->value->has_next_page || !listed->value->end_cursor) break;
+    after = listed->value->end_cursor;
+  }
+  const auto it = tracked_.find(session_id);
+  if (it == tracked_.end()) co_return;  // ended or switched meanwhile
+  TrackedSession& tracked = it->second;
+  tracked.counting_messages = false;
+  const auto now = core::wall_now();
+  if (!count) tracked.stall.message_count_unavailable(now);
+  if (!core::stall_applies(tracked.status, tracked.status_detail) || tracked.updated_at <= 0) {
+    co_return;  // the next poll judges what changed meanwhile
+  }
+  const bool was_stalled = tracked.stalled;
+  const auto step = tracked.stall.observe(
+      {.updated_at = core::from_epoch_ms(tracked.updated_at * 1000), .message_count = count}, now);
+  act_on_stall(org, tracked, session_id, step, was_stalled, now);
+}
+
+void Poller::act_on_stall(Org& org, TrackedSession& tracked, const std::string& session_id,
+                          core::StallWatch::Step step, bool was_stalled, TimePoint now) {
+  const core::StallPolicy& policy = tracked.stall.policy();
   tracked.stalled = step != core::StallWatch::Step::progressing;
   switch (step) {
     case core::StallWatch::Step::progressing:

@@ -79,6 +79,7 @@ class Poller {
     // The session's updated_at at the last poll (server seconds); <= 0: not known yet.
     std::int64_t updated_at = 0;
     bool stalled = false;         // stalled at the last poll
+    bool counting_messages = false;  // a count of Devin's messages is in flight
   };
 
   // What a duplicate check needs, copied: the session may be untracked meanwhile.
@@ -116,6 +117,9 @@ class Poller {
   // as the poll shows them; unchanged ones when an incremental poll left it out).
   void observe_stall(Org& org, TrackedSession& tracked, const std::string& session_id,
                      TimePoint now);
+  awaitable<void> count_messages_then_observe(Org& org, std::string session_id);
+  void act_on_stall(Org& org, TrackedSession& tracked, const std::string& session_id,
+                    core::StallWatch::Step step, bool was_stalled, TimePoint now);
   // Records a stall (at most once: before the message, which therefore goes at most once), then
   // sends the message when that is the action.
   awaitable<void> report_stall(Org& org, std::string session_id, std::int64_t job_id,
