@@ -149,6 +149,10 @@ awaitable<void> Poller::poll_loop(Org& org) {
 
 namespace {
 
+// How far a live session's ACUs must rise before the store hears of it between status changes:
+// the spending guard's figures stay within this of the API's, at a write per poll at most.
+constexpr double kAcusWorthRecording = 1.0;
+
 bool status_changed(const std::string& status, const std::optional<std::string>& detail,
                     const api::Session& session) {
   return status != session.status || detail != session.status_detail;
@@ -384,7 +388,13 @@ void Poller::apply_status(Org& org, api::Session session, TimePoint now,
   observe_stall(org, tracked, session.session_id, now);
   maybe_check_duplicates(org, tracked, session.session_id, /*ended=*/false, now);
   org.planner.observed(session.session_id, changed, now);
-  if (changed) {
+  // ACUs move without a status change (and without updated_at: full polls bring them). The
+  // spending guard reads them from the store, so a rise worth noting is written too, at most
+  // once per poll that shows it.
+  const double acus = session.acus_consumed;
+  const bool acus_rose = acus >= tracked.recorded_acus + kAcusWorthRecording;
+  if (changed || acus_rose) {
+    tracked.recorded_acus = acus;
     updates.push_back(store::StatusUpdate{.job_id = tracked.job_id, .session = std::move(session)});
   }
 }

@@ -80,6 +80,7 @@ class Poller {
     std::int64_t updated_at = 0;
     bool stalled = false;         // stalled at the last poll
     bool counting_messages = false;  // a count of Devin's messages is in flight
+    double recorded_acus = 0.0;      // acus_consumed as last written to the store
   };
 
   // What a duplicate check needs, copied: the session may be untracked meanwhile.
