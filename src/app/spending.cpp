@@ -3,11 +3,34 @@
 
 namespace devin_orch::app {
 
-core::SpendingBudget spending_budget(const SpendingConfig& config) {
-  return {.per_day = config.acus_per_day,
-          .per_month = config.acus_per_month,
-          .reserve_without_limit = config.reserve_without_limit,
-          .terminate_over_budget = config.terminate_over_budget};
+core::SpendingBudgets spending_budgets(const SpendingConfig& config) {
+  core::SpendingBudgets budgets{.defaults = {.per_day = config.acus_per_day,
+                                             .per_month = config.acus_per_month,
+                                             .reserve_without_limit = config.reserve_without_limit,
+                                             .terminate_over_budget = config.terminate_over_budget},
+                                .keys = config.concurrency_keys};
+  for (const auto& [org_id, own] : config.organizations) {
+    core::SpendingBudget budget = budgets.defaults;
+    budget.per_day = own.acus_per_day.over(config.acus_per_day);
+    budget.per_month = own.acus_per_month.over(config.acus_per_month);
+    budgets.organizations.emplace(org_id, budget);
+  }
+  return budgets;
+}
+
+std::string spending_setting(const core::SpendingVerdict& verdict,
+                             const core::SpendingBudgets& budgets, std::string_view org) {
+  const bool day = verdict.window == core::SpendingWindow::day;
+  const std::string field = day ? "acus_per_day" : "acus_per_month";
+  if (verdict.scope == core::SpendingScope::concurrency_key) {
+    return "spending.concurrency_keys \"" + verdict.pattern + "\" " + field;
+  }
+  const auto& own = budgets.for_org(org);
+  const auto& global = budgets.defaults;
+  if (day ? own.per_day != global.per_day : own.per_month != global.per_month) {
+    return "spending.organizations." + std::string{org} + "." + field;
+  }
+  return "spending." + field;
 }
 
 SpendingCharges spending_charges(const std::vector<store::SpendingRow>& rows,
@@ -22,7 +45,8 @@ SpendingCharges spending_charges(const std::vector<store::SpendingRow>& rows,
         .charged_at = core::from_epoch_ms(row.intent_at_ms),
         .consumed = core::job_acus(row.acus_consumed.value_or(0.0), row.children_acus, rule).total,
         .limit = limit,
-        .live = live});
+        .live = live,
+        .concurrency_key = row.concurrency_key});
   }
   return charges;
 }

@@ -1,6 +1,8 @@
-// The spending guard's arithmetic: UTC windows, what each job holds of them, admission
-// (spending_guard.hpp).
+// The spending guard's arithmetic: UTC windows, what each job holds of them, admission per
+// organisation and per concurrency key (spending_guard.hpp).
 #include "devin_orch/core/spending_guard.hpp"
+
+#include "devin_orch/core/concurrency_groups.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -107,30 +109,136 @@ std::optional<TimePoint> ledger_since(const SpendingBudget& budget, TimePoint no
   return std::nullopt;
 }
 
+const SpendingBudget& SpendingBudgets::for_org(std::string_view org) const noexcept {
+  const auto found = organizations.find(org);
+  return found == organizations.end() ? defaults : found->second;
+}
+
+const KeySpendingBudget* SpendingBudgets::for_key(std::string_view key) const noexcept {
+  for (const auto& budget : keys) {
+    if (concurrency_pattern_matches(budget.pattern, key)) return &budget;
+  }
+  return nullptr;
+}
+
+SpendingBudget SpendingBudgets::as_budget(const KeySpendingBudget& key) const noexcept {
+  return {.per_day = key.per_day,
+          .per_month = key.per_month,
+          .reserve_without_limit = defaults.reserve_without_limit,
+          .terminate_over_budget = defaults.terminate_over_budget};
+}
+
+bool SpendingBudgets::any() const noexcept {
+  if (defaults.any()) return true;
+  for (const auto& [org, budget] : organizations) {
+    if (budget.any()) return true;
+  }
+  for (const auto& key : keys) {
+    if (key.per_day || key.per_month) return true;
+  }
+  return false;
+}
+
+std::optional<TimePoint> ledger_since(const SpendingBudgets& budgets, TimePoint now) noexcept {
+  bool day = budgets.defaults.per_day.has_value();
+  bool month = budgets.defaults.per_month.has_value();
+  for (const auto& [org, budget] : budgets.organizations) {
+    day = day || budget.per_day.has_value();
+    month = month || budget.per_month.has_value();
+  }
+  for (const auto& key : budgets.keys) {
+    day = day || key.per_day.has_value();
+    month = month || key.per_month.has_value();
+  }
+  if (month) return window_at(SpendingWindow::month, now).start;
+  if (day) return window_at(SpendingWindow::day, now).start;
+  return std::nullopt;
+}
+
 void SpendingLedger::reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges) {
   charges_ = std::move(charges);
+  by_key_.clear();
+  if (budgets_.keys.empty()) return;
+  for (const auto& [org, list] : charges_) {
+    for (const auto& charge : list) {
+      if (charge.concurrency_key && budgets_.for_key(*charge.concurrency_key) != nullptr) {
+        by_key_[*charge.concurrency_key].push_back(charge);
+      }
+    }
+  }
 }
 
-SpendingVerdict SpendingLedger::admit(std::string_view org, std::optional<double> job_limit,
-                                      TimePoint now) const {
+SpendingVerdict SpendingLedger::admit(std::string_view org, const std::optional<std::string>& key,
+                                      std::optional<double> job_limit, TimePoint now) const {
   const auto found = charges_.find(org);
-  return core::admit(budget_, found == charges_.end() ? no_charges() : found->second, job_limit,
-                     now);
+  auto verdict = core::admit(budgets_.for_org(org),
+                             found == charges_.end() ? no_charges() : found->second, job_limit,
+                             now);
+  if (!verdict.allowed || !key) return verdict;
+  const auto* key_budget = budgets_.for_key(*key);
+  if (key_budget == nullptr) return verdict;
+  const auto of_key = by_key_.find(*key);
+  verdict = core::admit(budgets_.as_budget(*key_budget),
+                        of_key == by_key_.end() ? no_charges() : of_key->second, job_limit, now);
+  if (!verdict.allowed) {
+    verdict.scope = SpendingScope::concurrency_key;
+    verdict.key = *key;
+    verdict.pattern = key_budget->pattern;
+  }
+  return verdict;
 }
 
-void SpendingLedger::charge(std::string_view org, std::int64_t job_id,
-                            std::optional<double> job_limit, TimePoint now) {
+void SpendingLedger::charge(std::string_view org, const std::optional<std::string>& key,
+                            std::int64_t job_id, std::optional<double> job_limit, TimePoint now) {
+  const SpendingCharge charge{.job_id = job_id,
+                              .charged_at = now,
+                              .consumed = 0.0,
+                              .limit = job_limit,
+                              .live = true,
+                              .concurrency_key = key};
   auto found = charges_.find(org);
   if (found == charges_.end()) found = charges_.emplace(std::string{org}, std::vector<SpendingCharge>{}).first;
-  found->second.push_back(
-      {.job_id = job_id, .charged_at = now, .consumed = 0.0, .limit = job_limit, .live = true});
+  found->second.push_back(charge);
+  if (key && budgets_.for_key(*key) != nullptr) by_key_[*key].push_back(charge);
 }
 
 double SpendingLedger::committed(std::string_view org, SpendingWindow window,
                                  TimePoint now) const {
   const auto found = charges_.find(org);
   if (found == charges_.end()) return 0.0;
-  return committed_acus(found->second, window_at(window, now), budget_.reserve_without_limit);
+  return committed_acus(found->second, window_at(window, now),
+                        budgets_.defaults.reserve_without_limit);
+}
+
+double SpendingLedger::committed_by_key(std::string_view key, SpendingWindow window,
+                                        TimePoint now) const {
+  const auto found = by_key_.find(key);
+  if (found == by_key_.end()) return 0.0;
+  return committed_acus(found->second, window_at(window, now),
+                        budgets_.defaults.reserve_without_limit);
+}
+
+std::vector<SpendingOverrun> SpendingLedger::over_budget(TimePoint now) const {
+  std::vector<SpendingOverrun> overruns;
+  if (!budgets_.defaults.terminate_over_budget) return overruns;
+  const auto add = [&overruns](std::int64_t id, SpendingScope scope, const std::string& key) {
+    const bool known = std::any_of(overruns.begin(), overruns.end(),
+                                   [id](const SpendingOverrun& o) { return o.job_id == id; });
+    if (!known) overruns.push_back({.job_id = id, .scope = scope, .key = key});
+  };
+  for (const auto& [org, charges] : charges_) {
+    for (const auto id : core::over_budget(budgets_.for_org(org), charges, now)) {
+      add(id, SpendingScope::organization, {});
+    }
+  }
+  for (const auto& [key, charges] : by_key_) {
+    const auto* key_budget = budgets_.for_key(key);
+    if (key_budget == nullptr) continue;
+    for (const auto id : core::over_budget(budgets_.as_budget(*key_budget), charges, now)) {
+      add(id, SpendingScope::concurrency_key, key);
+    }
+  }
+  return overruns;
 }
 
 }  // namespace devin_orch::core

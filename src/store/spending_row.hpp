@@ -28,7 +28,8 @@ std::optional<SpendingRow> read_spending_row(const Row& row) {
                      .intent_at_ms = row.int64_at(3),
                      .acus_consumed = row.optional_double_at(4),
                      .children_acus = row.optional_double_at(5).value_or(0.0),
-                     .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt};
+                     .max_acu_limit = spec ? spec->max_acu_limit : std::nullopt,
+                     .concurrency_key = spec ? spec->concurrency_key : std::nullopt};
 }
 
 }  // namespace devin_orch::store

@@ -1,6 +1,6 @@
-// The spending guard, sans I/O: ACU budgets per organisation per UTC day and month, and whether
-// one more session may be created within them. The daemon feeds it the jobs the store charges
-// to the windows (spending_since) and asks before each create.
+// The spending guard, sans I/O: ACU budgets per organisation and per concurrency key, per UTC
+// day and month, and whether one more session may be created within them. The daemon feeds it
+// the jobs the store charges to the windows (spending_since) and asks before each create.
 #pragma once
 
 #include "devin_orch/core/time.hpp"
@@ -23,9 +23,10 @@ struct SpendingCharge {
   double consumed = 0.0;         // ACUs recorded so far (core::job_acus' total)
   std::optional<double> limit;   // the job's max_acu_limit; none: the budget's default reserve
   bool live = false;             // creating or running: may still consume up to its limit
+  std::optional<std::string> concurrency_key;  // the job's: a key budget charges it too
 };
 
-// Budgets of one organisation; an absent one does not limit.
+// Budgets of one organisation (or of one concurrency key); an absent one does not limit.
 struct SpendingBudget {
   std::optional<double> per_day;
   std::optional<double> per_month;
@@ -55,8 +56,45 @@ double held_acus(const SpendingCharge& charge, double reserve_without_limit) noe
 double committed_acus(const std::vector<SpendingCharge>& charges, WindowBounds bounds,
                       double reserve_without_limit) noexcept;
 
+// Whose budget a verdict or an overrun is about.
+enum class SpendingScope { organization, concurrency_key };
+
+// A budget of concurrency keys: each distinct key `pattern` matches (exact, or a glob with `*`:
+// core::concurrency_pattern_matches) has its own, counted over that key's jobs in every
+// organisation.
+struct KeySpendingBudget {
+  std::string pattern;
+  std::optional<double> per_day;
+  std::optional<double> per_month;
+
+  bool operator==(const KeySpendingBudget&) const = default;
+};
+
+// Every budget of the spending section.
+struct SpendingBudgets {
+  // Every organisation's budget but those listed below; its reserve_without_limit and
+  // terminate_over_budget hold for every scope.
+  SpendingBudget defaults;
+  // Organisations with their own budgets (complete: the configuration's overrides resolved).
+  std::map<std::string, SpendingBudget, std::less<>> organizations;
+  // In order: the first pattern a key matches sets its budget.
+  std::vector<KeySpendingBudget> keys;
+
+  const SpendingBudget& for_org(std::string_view org) const noexcept;
+  // The first key budget whose pattern matches `key`; none: the key has no budget.
+  const KeySpendingBudget* for_key(std::string_view key) const noexcept;
+  // A key budget's windows, with the defaults' reserve and termination.
+  SpendingBudget as_budget(const KeySpendingBudget& key) const noexcept;
+  bool any() const noexcept;
+};
+
 struct SpendingVerdict {
   bool allowed = true;
+  // When held: whose budget, the organisation's or the job's concurrency key's (then `key`,
+  // and the `pattern` whose budget it is).
+  SpendingScope scope = SpendingScope::organization;
+  std::string key;
+  std::string pattern;
   // When held: the window whose budget one more create would pass (the day's first), its
   // figures, and when it rolls over.
   SpendingWindow window = SpendingWindow::day;
@@ -80,33 +118,55 @@ std::vector<std::int64_t> over_budget(const SpendingBudget& budget,
 // Since when the store must report charges for `budget` at `now`: the month's start with a
 // monthly budget, else the day's; nullopt without budgets.
 std::optional<TimePoint> ledger_since(const SpendingBudget& budget, TimePoint now) noexcept;
+// The same over every budget: the month's start when any scope has a monthly budget.
+std::optional<TimePoint> ledger_since(const SpendingBudgets& budgets, TimePoint now) noexcept;
 
-// Every organisation's charges, as last read from the store plus the creates started since:
-// each dispatch asks it, and a create it lets go is charged at once so that the next job of the
-// same dispatch sees it.
+// A live job to terminate under terminate_over_budget, and the scope whose budget it passed.
+struct SpendingOverrun {
+  std::int64_t job_id = 0;
+  SpendingScope scope = SpendingScope::organization;
+  std::string key;  // concurrency_key scope: the key
+
+  bool operator==(const SpendingOverrun&) const = default;
+};
+
+// Every organisation's and every budgeted key's charges, as last read from the store plus the
+// creates started since: each dispatch asks it, and a create it lets go is charged at once so
+// that the next job of the same dispatch sees it.
 class SpendingLedger {
  public:
-  explicit SpendingLedger(SpendingBudget budget) : budget_{budget} {}
+  SpendingLedger() = default;  // no budgets: never holds anything
+  explicit SpendingLedger(SpendingBudgets budgets) : budgets_{std::move(budgets)} {}
 
-  const SpendingBudget& budget() const noexcept { return budget_; }
-  bool active() const noexcept { return budget_.any(); }
+  const SpendingBudgets& budgets() const noexcept { return budgets_; }
+  bool active() const noexcept { return budgets_.any(); }
 
   // The store's charges since ledger_since(now), by organisation; replaces everything known.
+  // Those of a key with a budget are counted for the key too.
   void reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges);
-  SpendingVerdict admit(std::string_view org, std::optional<double> job_limit,
-                        TimePoint now) const;
+  // Whether a job of `org` with `key` may be created at `now`: its organisation's budget, then
+  // its key's (when a pattern matches it), must both allow it.
+  SpendingVerdict admit(std::string_view org, const std::optional<std::string>& key,
+                        std::optional<double> job_limit, TimePoint now) const;
   // A create of job `job_id` starts now: it holds its reservation until the next reload.
-  void charge(std::string_view org, std::int64_t job_id, std::optional<double> job_limit,
-              TimePoint now);
-  // ACUs committed in the window at `now` by the organisation.
+  void charge(std::string_view org, const std::optional<std::string>& key, std::int64_t job_id,
+              std::optional<double> job_limit, TimePoint now);
+  // ACUs committed in the window at `now` by the organisation; by the key.
   double committed(std::string_view org, SpendingWindow window, TimePoint now) const;
+  double committed_by_key(std::string_view key, SpendingWindow window, TimePoint now) const;
+  // The live jobs to terminate under terminate_over_budget, organisations' overruns first.
+  std::vector<SpendingOverrun> over_budget(TimePoint now) const;
   const std::map<std::string, std::vector<SpendingCharge>, std::less<>>& charges() const {
     return charges_;
   }
+  const std::map<std::string, std::vector<SpendingCharge>, std::less<>>& charges_by_key() const {
+    return by_key_;
+  }
 
  private:
-  SpendingBudget budget_;
-  std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges_;
+  SpendingBudgets budgets_;
+  std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges_;  // by organisation
+  std::map<std::string, std::vector<SpendingCharge>, std::less<>> by_key_;   // budgeted keys
 };
 
 }  // namespace devin_orch::core

@@ -161,6 +161,7 @@ struct SpendingRow {
   std::optional<double> acus_consumed;
   double children_acus = 0.0;
   std::optional<std::int64_t> max_acu_limit;  // none too when the stored spec does not decode
+  std::optional<std::string> concurrency_key;  // from the spec: a key budget charges it too
 };
 
 // One organisation pause as stored ("*" pauses all).

@@ -71,11 +71,11 @@ store::StoreResult<RowContext> row_context(store::OperatorStore& store, const Co
     }
   }
   conditions.concurrency.reload(std::move(group_active));
-  conditions.budget = spending_budget(config.spending);
-  if (const auto since = core::ledger_since(conditions.budget, now)) {
+  conditions.spending = core::SpendingLedger{spending_budgets(config.spending)};
+  if (const auto since = core::ledger_since(conditions.spending.budgets(), now)) {
     const auto charged = store.spending_since(*since);
     if (!charged) return charged.error();
-    conditions.spending = spending_charges(*charged, config.api.org_id, context.acus_rule);
+    conditions.spending.reload(spending_charges(*charged, config.api.org_id, context.acus_rule));
   }
   // Some daemon is alive (its registry row not lapsed): it works the queue, or takes it.
   const auto daemons = store.list_leases(core::kDaemonRegistryPrefix);

@@ -66,24 +66,22 @@ WaitingReason waiting_reason(const store::JobSummary& job, const QueueConditions
     if (!hold->reason.empty()) text += ": " + hold->reason;
     return {Code::org_held, hold->until_ms, std::move(text)};
   }
-  if (conditions.budget.any()) {
+  if (conditions.spending.active()) {
     std::optional<double> limit;
     if (job.max_acu_limit) limit = static_cast<double>(*job.max_acu_limit);
-    static const std::vector<core::SpendingCharge> kNone;
-    const auto charges = conditions.spending.find(job.org_id);
-    const auto verdict =
-        core::admit(conditions.budget, charges == conditions.spending.end() ? kNone : charges->second,
-                    limit, core::from_epoch_ms(conditions.now_ms));
+    const auto verdict = conditions.spending.admit(job.org_id, job.concurrency_key, limit,
+                                                   core::from_epoch_ms(conditions.now_ms));
     if (!verdict.allowed) {
       const bool day = verdict.window == core::SpendingWindow::day;
+      const bool by_key = verdict.scope == core::SpendingScope::concurrency_key;
       const std::int64_t until = core::to_epoch_ms(verdict.resumes_at);
       return {Code::acu_budget, until,
-              "waiting for the ACU budget: " + format_number(verdict.committed) + " of " +
-                  format_number(verdict.budget) + " ACUs committed " +
-                  (day ? "today" : "this month") + ", the job reserves " +
-                  format_number(verdict.reservation) + " (spending." +
-                  (day ? "acus_per_day" : "acus_per_month") + ") until " +
-                  format_timestamp_ms(until)};
+              "waiting for the ACU budget" + (by_key ? " of key " + verdict.key : "") + ": " +
+                  format_number(verdict.committed) + " of " + format_number(verdict.budget) +
+                  " ACUs committed " + (day ? "today" : "this month") + ", the job reserves " +
+                  format_number(verdict.reservation) + " (" +
+                  spending_setting(verdict, conditions.spending.budgets(), job.org_id) +
+                  ") until " + format_timestamp_ms(until)};
     }
   }
   if (const auto group = conditions.concurrency.admit(job.concurrency_key); !group.allowed) {

@@ -348,6 +348,132 @@ class Reader {
     if (errors_.size() == errors) out = value;
   }
 
+  // spending.organizations: org id -> {acus_per_day, acus_per_month}, each over the global
+  // budget. Nothing is kept unless every entry is valid.
+  void spending_organizations(const Entry& entry,
+                              std::map<std::string, OrgSpendingConfig, std::less<>>& out) {
+    if (entry.value.is_null()) {
+      out.clear();
+      return;
+    }
+    if (!entry.value.is_map()) {
+      error_on(entry, "expected a map of organisation ids to {acus_per_day, acus_per_month}, "
+                      "got " + describe_yaml(entry.value));
+      return;
+    }
+    std::map<std::string, OrgSpendingConfig, std::less<>> organizations;
+    const std::size_t errors = errors_.size();
+    for (const YamlEntry& org : entry.value.entries) {
+      const std::string& id = org.key.scalar;
+      const std::string field = entry.field + "." + id;
+      if (!org.key.is_scalar() || id.empty() || !is_url_safe_id(id)) {
+        error_at(org.key, field,
+                 "an organisation id may contain only letters, digits, '-', '_', '.' and '~'");
+        continue;
+      }
+      if (organizations.contains(id)) {
+        error_at(org.key, field, "duplicate organisation '" + id + "'");
+        continue;
+      }
+      if (!org.value.is_map()) {
+        error_at(org.value.is_null() ? org.key : org.value, field,
+                 "expected a map with acus_per_day and/or acus_per_month, got " +
+                     describe_yaml(org.value));
+        continue;
+      }
+      OrgSpendingConfig budgets;
+      for (const YamlEntry& setting : org.value.entries) {
+        const std::string& name = setting.key.scalar;
+        const Entry inner{setting.key, setting.value, field + "." + name};
+        remember(inner);
+        BudgetOverride* target = name == "acus_per_day"     ? &budgets.acus_per_day
+                                 : name == "acus_per_month" ? &budgets.acus_per_month
+                                                            : nullptr;
+        if (target == nullptr) {
+          error_at(setting.key, inner.field,
+                   "unknown key; an organisation's budgets are acus_per_day and acus_per_month");
+          continue;
+        }
+        if (target->set) {
+          error_at(setting.key, inner.field, "duplicate key '" + name + "'");
+          continue;
+        }
+        const std::size_t before = errors_.size();
+        optional_budget(inner, target->acus);
+        target->set = errors_.size() == before;
+      }
+      organizations.emplace(id, budgets);
+    }
+    if (errors_.size() == errors) out = std::move(organizations);
+  }
+
+  // spending.concurrency_keys: [{key: PATTERN, acus_per_day, acus_per_month}, ...], patterns
+  // as the `concurrency:` list takes them. Each item is checked on its own.
+  void spending_keys(const Entry& entry, std::vector<core::KeySpendingBudget>& out) {
+    if (entry.value.is_null()) {
+      out.clear();
+      return;
+    }
+    constexpr std::string_view kShape = "{key: PATTERN, acus_per_day: N, acus_per_month: N}";
+    if (!entry.value.is_sequence()) {
+      error_on(entry, "expected a list of " + std::string{kShape} + ", got " +
+                          describe_yaml(entry.value));
+      return;
+    }
+    std::vector<core::KeySpendingBudget> budgets;
+    std::map<std::string, std::size_t, std::less<>> seen;
+    const std::size_t errors = errors_.size();
+    for (std::size_t i = 0; i < entry.value.items.size(); ++i) {
+      const YamlValue& item = entry.value.items[i];
+      const std::string field = entry.field + "[" + std::to_string(i) + "]";
+      if (!item.is_map()) {
+        error_at(item, field, "expected a map " + std::string{kShape} + ", got " +
+                                  describe_yaml(item));
+        continue;
+      }
+      core::KeySpendingBudget budget;
+      bool has_key = false;
+      std::set<std::string, std::less<>> named;
+      for (const auto& [name_node, value] : item.entries) {
+        const std::string name = name_node.is_scalar() ? name_node.scalar : std::string{};
+        const std::string at = field + "." + name;
+        if (!named.insert(name).second) {
+          error_at(name_node, at, "duplicate key '" + name + "'");
+          continue;
+        }
+        if (name == "key") {
+          has_key = true;
+          if (!value.is_scalar()) {
+            error_at(value.is_null() ? name_node : value, at,
+                     "expected a key or a pattern with *, got " + describe_yaml(value));
+          } else if (auto problem = core::concurrency_pattern_problem(value.scalar)) {
+            error_at(value, at, std::move(*problem));
+          } else if (const auto [first, fresh] = seen.try_emplace(value.scalar, i); !fresh) {
+            error_at(value, at, "'" + value.scalar + "' is already listed at " + entry.field +
+                                    "[" + std::to_string(first->second) + "]");
+          } else {
+            budget.pattern = value.scalar;
+          }
+        } else if (name == "acus_per_day" || name == "acus_per_month") {
+          const Entry inner{.key = name_node, .value = value, .field = at};
+          remember(inner);
+          optional_budget(inner, name == "acus_per_day" ? budget.per_day : budget.per_month);
+        } else {
+          error_at(name_node, at,
+                   "unknown key '" + name + "' (expected key, acus_per_day and acus_per_month)");
+        }
+      }
+      if (!has_key) {
+        error_at(item, field, "needs key");
+      } else if (!budget.per_day && !budget.per_month && !has_error(field + ".acus_per_day") &&
+                 !has_error(field + ".acus_per_month")) {
+        error_at(item, field, "needs acus_per_day or acus_per_month (a budget in ACUs)");
+      }
+      budgets.push_back(std::move(budget));
+    }
+    if (errors_.size() == errors) out = std::move(budgets);
+  }
+
   std::optional<std::string> path_value(const Entry& entry, const YamlValue& node,
                                         const std::string& field) {
     if (!node.is_scalar() || node.scalar.empty()) {
@@ -666,6 +792,12 @@ std::vector<Section> sections(Config& c) {
             }},
            {"terminate_over_budget",
             [&c](Reader& r, const Entry& e) { r.boolean(e, c.spending.terminate_over_budget); }},
+           {"organizations",
+            [&c](Reader& r, const Entry& e) {
+              r.spending_organizations(e, c.spending.organizations);
+            }},
+           {"concurrency_keys",
+            [&c](Reader& r, const Entry& e) { r.spending_keys(e, c.spending.concurrency_keys); }},
        }},
       {"attachments",
        {
@@ -1147,6 +1279,40 @@ class ConfigWriter {
       end();
     }
   }
+  // spending.organizations: the fields each organisation sets (a left-out one is the global).
+  void spending_organizations(const std::map<std::string, OrgSpendingConfig, std::less<>>& orgs) {
+    if (orgs.empty()) {
+      plain("organizations", "{}");
+      return;
+    }
+    out_ += "  organizations:\n";
+    for (const auto& [id, org] : orgs) {
+      std::string fields;
+      for (const auto& [name, budget] : {std::pair{"acus_per_day", &org.acus_per_day},
+                                         std::pair{"acus_per_month", &org.acus_per_month}}) {
+        if (!budget->set) continue;
+        fields += fields.empty() ? "" : ", ";
+        fields += std::string{name} + ": " + (budget->acus ? format_number(*budget->acus) : "~");
+      }
+      out_ += "    " + id + ": {" + fields + "}";
+      end();
+    }
+  }
+  // spending.concurrency_keys: one item per pattern, in order.
+  void spending_keys(const std::vector<core::KeySpendingBudget>& keys) {
+    if (keys.empty()) {
+      plain("concurrency_keys", "[]");
+      return;
+    }
+    out_ += "  concurrency_keys:\n";
+    for (const auto& key : keys) {
+      out_ += "    - key: ";
+      quote(out_, key.pattern);
+      out_ += "\n      acus_per_day: " + (key.per_day ? format_number(*key.per_day) : "~");
+      out_ += "\n      acus_per_month: " + (key.per_month ? format_number(*key.per_month) : "~");
+      end();
+    }
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -1347,6 +1513,8 @@ std::string render_config(const Config& config) {
             config.spending.acus_per_month ? format_number(*config.spending.acus_per_month) : "~");
   out.plain("reserve_without_limit", format_number(config.spending.reserve_without_limit));
   out.plain("terminate_over_budget", config.spending.terminate_over_budget ? "true" : "false");
+  out.spending_organizations(config.spending.organizations);
+  out.spending_keys(config.spending.concurrency_keys);
 
   out.section("attachments");
   out.plain("max_bytes", std::to_string(config.attachments.max_bytes));

@@ -49,6 +49,9 @@ constexpr Family kAcus{"devin_orch_acus_consumed_total",
 constexpr Family kSpendingHolds{
     "devin_orch_spending_holds_total",
     "Times an organisation's creates began to wait for an ACU budget, by window."};
+constexpr Family kSpendingKeyHolds{
+    "devin_orch_spending_key_holds_total",
+    "Times a concurrency key's creates began to wait for its ACU budget, by window."};
 constexpr Family kSpendingTerminations{
     "devin_orch_spending_terminations_total",
     "Live sessions terminated because their window's ACU budget was spent."};
@@ -85,6 +88,8 @@ constexpr Family kSpendingCommitted{
     "jobs consumed, and the larger of max_acu_limit and consumption for live ones."};
 constexpr Family kSpendingHeldOrgs{"devin_orch_spending_held_organizations",
                                    "Organisations whose next create waits for an ACU budget."};
+constexpr Family kSpendingHeldKeys{"devin_orch_spending_held_keys",
+                                   "Concurrency keys whose next create waits for their ACU budget."};
 constexpr Family kPausedOrgs{"devin_orch_paused_organizations",
                              "Organisations whose dispatch is paused."};
 constexpr Family kPausedUsers{"devin_orch_paused_users",
@@ -245,8 +250,11 @@ DaemonMetrics::DaemonMetrics(server::MetricsRegistry& registry, const std::strin
     jobs(state, 0);
   }
   counter(registry_, kSpendingTerminations);
+  for (const auto window : {core::SpendingWindow::day, core::SpendingWindow::month}) {
+    counter(registry_, kSpendingKeyHolds, one("window", core::to_string(window)));
+  }
   each(kStalls, "action", std::array{"report", "message", "terminate"});
-  for (const auto* family : {&kSpendingHeldOrgs, &kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
+  for (const auto* family : {&kSpendingHeldOrgs, &kSpendingHeldKeys, &kOldestAge, &kPausedOrgs, &kPausedUsers, &kActiveSessions,
                              &kSessionsStalled, &kCreationsInFlight, &kRequestsInFlight, &kNotificationsDead,
                              &kNotificationsPending}) {
     gauge(registry_, *family);
@@ -270,6 +278,10 @@ void DaemonMetrics::spending_held(const std::string& org_id, core::SpendingWindo
       .inc();
 }
 
+void DaemonMetrics::spending_key_held(core::SpendingWindow window) {
+  counter(registry_, kSpendingKeyHolds, one("window", core::to_string(window))).inc();
+}
+
 void DaemonMetrics::spending_termination() { counter(registry_, kSpendingTerminations).inc(); }
 
 void DaemonMetrics::stall(core::StallAction action) {
@@ -285,6 +297,10 @@ void DaemonMetrics::spending_committed(const std::string& org_id, core::Spending
 
 void DaemonMetrics::spending_held_organizations(double count) {
   gauge(registry_, kSpendingHeldOrgs).set(count);
+}
+
+void DaemonMetrics::spending_held_keys(double count) {
+  gauge(registry_, kSpendingHeldKeys).set(count);
 }
 
 void DaemonMetrics::api_call(ApiOperation operation, core::CallClass outcome, double seconds) {

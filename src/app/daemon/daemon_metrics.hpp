@@ -67,6 +67,7 @@ class DaemonMetrics {
   // The spending guard: an organisation's creates began to wait for a budget; a live session
   // was terminated over one (spending.terminate_over_budget).
   void spending_held(const std::string& org_id, core::SpendingWindow window);
+  void spending_key_held(core::SpendingWindow window);  // a concurrency key's budget
   void spending_termination();
   // A stall reported (core/stall_rule.hpp), by what the daemon does about it.
   void stall(core::StallAction action);
@@ -80,6 +81,7 @@ class DaemonMetrics {
   // Set by the spending guard when it reads the store (once a second with budgets).
   void spending_committed(const std::string& org_id, core::SpendingWindow window, double acus);
   void spending_held_organizations(double count);
+  void spending_held_keys(double count);
   void active_sessions(double count);
   void sessions_stalled(double count);
   void creations_in_flight(double count);

@@ -21,7 +21,7 @@ Dispatcher::Dispatcher(Services& services, Parts parts, bool until_idle,
       until_idle_{until_idle},
       stop_{std::move(stop)},
       wakeup_{services.runtime},
-      spending_{spending_budget(services.config.spending)},
+      spending_{spending_budgets(services.config.spending)},
       concurrency_{services.config.concurrency} {
   if (until_idle) reporter_.emplace(services, parts.gates, parts.notifier, progress_every);
 }
@@ -195,7 +195,8 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
   if (parts_.gates.global_pause() || !parts_.lease.may_act_any()) return;
   const std::size_t free = claim_limit(any_org);
   if (free == 0) return;
-  const std::size_t limit = std::min<std::size_t>(free + held_by_groups_, 512);
+  const std::size_t limit =
+      std::min<std::size_t>(free + held_by_groups_ + held_by_key_budgets_, 512);
   auto filter = parts_.gates.claim_filter();
   if (!recheck_held) {
     for (const auto& [org_id, verdict] : spending_held_) filter.paused_orgs.push_back(org_id);
@@ -208,6 +209,8 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
   }
   const auto& create = services_.config.create;
   std::map<std::string, core::SpendingVerdict, std::less<>> held;
+  std::map<std::string, core::SpendingVerdict, std::less<>> key_held;  // by concurrency key
+  std::size_t held_by_key_budgets = 0;
   std::map<std::string, core::GroupVerdict, std::less<>> group_held;
   std::size_t held_by_groups = 0;
   bool groups_read = false;
@@ -227,7 +230,14 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
       acu_limit = static_cast<double>(*job.definition.spec.max_acu_limit);
     }
     if (spending_.active()) {
-      const auto verdict = spending_.admit(org.org_id, acu_limit, now);
+      const auto verdict =
+          spending_.admit(org.org_id, job.definition.spec.concurrency_key, acu_limit, now);
+      if (!verdict.allowed && verdict.scope == core::SpendingScope::concurrency_key) {
+        // Only this key's jobs wait: the organisation's others go on.
+        ++held_by_key_budgets;
+        key_held.try_emplace(verdict.key, verdict);
+        continue;
+      }
       if (!verdict.allowed) {
         held.try_emplace(org.org_id, verdict);
         continue;
@@ -254,7 +264,9 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
     if (busy >= create.max_active_sessions || org.creating >= create.max_concurrent_creates) {
       continue;
     }
-    if (spending_.active()) spending_.charge(org.org_id, job.id, acu_limit, now);
+    if (spending_.active()) {
+      spending_.charge(org.org_id, job.definition.spec.concurrency_key, job.id, acu_limit, now);
+    }
     if (limited) {
       concurrency_.started(key);
       launched_keys_.insert_or_assign(job.id, *key);
@@ -262,7 +274,15 @@ void Dispatcher::dispatch_ready_jobs(bool any_org, bool recheck_held) {
     parts_.creator.launch(std::move(job), /*resumed=*/false);
   }
   // Only a look at every organisation's jobs knows which are held no longer.
-  note_spending_holds(std::move(held), /*complete=*/recheck_held);
+  note_spending_holds(std::move(held), std::move(key_held), /*complete=*/recheck_held);
+  if (spending_.active()) {
+    // As for concurrency groups: held jobs beyond the window would hide the jobs behind them.
+    if (held_by_key_budgets > held_by_key_budgets_ && jobs->size() >= limit && limit < 512) {
+      dispatch_requested_ = true;
+      wakeup_.notify();
+    }
+    held_by_key_budgets_ = held_by_key_budgets;
+  }
   if (concurrency_.any()) {
     // More held than the window had room for: read again with a wider window, so that jobs of
     // other keys behind them are reached.
@@ -327,7 +347,8 @@ void Dispatcher::note_concurrency_holds(
 // ---- the spending guard ------------------------------------------------------------------
 
 bool Dispatcher::reload_spending(TimePoint now) {
-  const auto since = core::ledger_since(spending_.budget(), now);
+  const auto& budgets = spending_.budgets();
+  const auto since = core::ledger_since(budgets, now);
   if (!since) return false;
   auto rows = services_.store.spending_since(*since);
   if (!rows) {
@@ -339,8 +360,8 @@ bool Dispatcher::reload_spending(TimePoint now) {
                         ? core::ParentAcus::include_children
                         : core::ParentAcus::separate;
   spending_.reload(spending_charges(*rows, services_.config.api.org_id, rule));
-  const auto& budget = spending_.budget();
   for (const auto& [id, org] : parts_.gates.all()) {
+    const auto& budget = budgets.for_org(id);
     if (budget.per_day) {
       services_.metrics.spending_committed(id, core::SpendingWindow::day,
                                            spending_.committed(id, core::SpendingWindow::day, now));
@@ -353,55 +374,88 @@ bool Dispatcher::reload_spending(TimePoint now) {
   return true;
 }
 
+namespace {
+
+// "12 of 10 ACUs committed today, the next job reserves 3 (spending.acus_per_day); until ...".
+std::string held_figures(const core::SpendingVerdict& verdict, std::string_view setting) {
+  const bool day = verdict.window == core::SpendingWindow::day;
+  return fmt::format("{} of {} ACUs committed {}, the next job reserves {} ({}); until {} or a "
+                     "raised budget",
+                     verdict.committed, verdict.budget, day ? "today" : "this month",
+                     verdict.reservation, setting,
+                     format_timestamp_ms(core::to_epoch_ms(verdict.resumes_at)));
+}
+
+}  // namespace
+
 void Dispatcher::note_spending_holds(
-    std::map<std::string, core::SpendingVerdict, std::less<>> held, bool complete) {
+    std::map<std::string, core::SpendingVerdict, std::less<>> held,
+    std::map<std::string, core::SpendingVerdict, std::less<>> key_held, bool complete) {
+  const auto& budgets = spending_.budgets();
   for (const auto& [org_id, verdict] : held) {
     if (spending_held_.contains(org_id)) continue;
-    const bool day = verdict.window == core::SpendingWindow::day;
     log_event(spdlog::level::warn, {.event = "spending_held", .org_id = org_id},
-              "organisation {}: creates wait for the ACU budget: {} of {} ACUs committed {}, the "
-              "next job reserves {} (spending.{}); until {} or a raised budget",
-              org_id, verdict.committed, verdict.budget, day ? "today" : "this month",
-              verdict.reservation, day ? "acus_per_day" : "acus_per_month",
-              format_timestamp_ms(core::to_epoch_ms(verdict.resumes_at)));
+              "organisation {}: creates wait for the ACU budget: {}", org_id,
+              held_figures(verdict, spending_setting(verdict, budgets, org_id)));
     services_.metrics.spending_held(org_id, verdict.window);
+  }
+  for (const auto& [key, verdict] : key_held) {
+    if (spending_keys_held_.contains(key)) continue;
+    log_event(spdlog::level::warn, {.event = "spending_held"},
+              "concurrency key {}: creates wait for the key's ACU budget: {}", key,
+              held_figures(verdict, spending_setting(verdict, budgets, {})));
+    services_.metrics.spending_key_held(verdict.window);
   }
   if (!complete) {
     for (auto& [org_id, verdict] : held) spending_held_.insert_or_assign(org_id, verdict);
+    for (auto& [key, verdict] : key_held) spending_keys_held_.insert_or_assign(key, verdict);
   } else {
     for (const auto& [org_id, verdict] : spending_held_) {
       if (held.contains(org_id)) continue;
       log_event(spdlog::level::info, {.event = "spending_resumed", .org_id = org_id},
                 "organisation {}: creates go on within the ACU budget", org_id);
     }
+    for (const auto& [key, verdict] : spending_keys_held_) {
+      if (key_held.contains(key)) continue;
+      log_event(spdlog::level::info, {.event = "spending_resumed"},
+                "concurrency key {}: creates go on within the key's ACU budget", key);
+    }
     spending_held_ = std::move(held);
+    spending_keys_held_ = std::move(key_held);
   }
   services_.metrics.spending_held_organizations(static_cast<double>(spending_held_.size()));
+  services_.metrics.spending_held_keys(static_cast<double>(spending_keys_held_.size()));
 }
 
 // spending.terminate_over_budget: the live sessions of a window whose consumption passed its
-// budget end `suspended`, as a session the API suspends for billing does.
+// budget (their organisation's or their concurrency key's) end `suspended`, as a session the
+// API suspends for billing does.
 void Dispatcher::terminate_over_budget(TimePoint now) {
-  if (!spending_.budget().terminate_over_budget) return;
-  std::unordered_set<std::int64_t> over;
-  for (const auto& [org_id, charges] : spending_.charges()) {
-    for (const auto id : core::over_budget(spending_.budget(), charges, now)) over.insert(id);
-  }
+  if (!spending_.budgets().defaults.terminate_over_budget) return;
+  std::map<std::int64_t, core::SpendingOverrun> over;
+  for (auto& overrun : spending_.over_budget(now)) over.emplace(overrun.job_id, std::move(overrun));
   if (over.empty()) return;
   auto running = services_.store.in_state(core::JobState::running);
   if (!running) return;
   for (auto& job : *running) {
-    if (!over.contains(job.id) || terminating_.contains(job.id)) continue;
+    const auto found = over.find(job.id);
+    if (found == over.end() || terminating_.contains(job.id)) continue;
     const auto org_id = job.definition.org_id.value_or(services_.config.api.org_id);
     if (!parts_.lease.may_act(org_id)) continue;  // its org's holder terminates it
+    const bool by_key = found->second.scope == core::SpendingScope::concurrency_key;
+    const std::string whose = by_key ? "its concurrency key " + found->second.key + "'s"
+                                     : std::string{"its organisation's"};
     log_event(spdlog::level::warn,
               {.event = "spending_terminated", .key = job.definition.key, .org_id = org_id},
-              "job '{}': its organisation's ACU budget is spent: terminating its session",
-              job.definition.key);
+              "job '{}': {} ACU budget is spent: terminating its session", job.definition.key,
+              whose);
     services_.metrics.spending_termination();
     end_by_termination(std::move(job), core::JobState::suspended,
-                       "ACU budget spent (spending.terminate_over_budget): the session was "
-                       "terminated",
+                       by_key ? "ACU budget of concurrency key " + found->second.key +
+                                    " spent (spending.terminate_over_budget): the session was "
+                                    "terminated"
+                              : std::string{"ACU budget spent (spending.terminate_over_budget): "
+                                            "the session was terminated"},
                        /*archive=*/false);
   }
 }

@@ -71,9 +71,11 @@ class Dispatcher {
   // The spending guard's charges read again from the store (once a second); false when the
   // store could not answer (the previous ones stay).
   bool reload_spending(TimePoint now);
-  // Logs and counts the organisations whose creates began to wait for a budget; with
-  // `complete` (every organisation's jobs were read), those that stopped waiting too.
+  // Logs and counts the organisations, and the concurrency keys, whose creates began to wait
+  // for a budget; with `complete` (every organisation's jobs were read), those that stopped
+  // waiting too.
   void note_spending_holds(std::map<std::string, core::SpendingVerdict, std::less<>> held,
+                           std::map<std::string, core::SpendingVerdict, std::less<>> key_held,
                            bool complete);
   void terminate_over_budget(TimePoint now);
   // The jobs active per concurrency key, from the store (creating or running) plus the creates
@@ -109,6 +111,10 @@ class Dispatcher {
   core::SpendingLedger spending_;                  // spending.*: inactive without budgets
   // Organisations whose next create waits for an ACU budget, as the last full look found.
   std::map<std::string, core::SpendingVerdict, std::less<>> spending_held_;
+  // Concurrency keys whose jobs wait for the key's ACU budget, likewise; and how many queued
+  // jobs the last dispatch left for it (read again with a wider window).
+  std::map<std::string, core::SpendingVerdict, std::less<>> spending_keys_held_;
+  std::size_t held_by_key_budgets_ = 0;
   core::ConcurrencyGroups concurrency_;  // the config's `concurrency:`; inactive when empty
   // Jobs we launched with a limited concurrency key, until the store shows them (or their
   // create ends): between the launch and the intent's commit the store still says queued.

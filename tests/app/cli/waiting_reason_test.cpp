@@ -42,6 +42,12 @@ SpendingCharges nine_acus_today() {
   return charges;
 }
 
+core::SpendingLedger ledger(core::SpendingBudgets budgets, SpendingCharges charges) {
+  core::SpendingLedger ledger{std::move(budgets)};
+  ledger.reload(std::move(charges));
+  return ledger;
+}
+
 // Everything that can hold org-a's job back, at once.
 QueueConditions everything() {
   return QueueConditions{
@@ -53,8 +59,7 @@ QueueConditions everything() {
       .creating = {{"org-a", 1}},
       .max_active_sessions = 2,
       .max_concurrent_creates = 1,
-      .budget = {.per_day = 10.0},
-      .spending = nine_acus_today(),
+      .spending = ledger({.defaults = {.per_day = 10.0}}, nine_acus_today()),
       .concurrency = full_backend_group(),
       .daemon_working = false,
   };
@@ -70,7 +75,8 @@ TEST(WaitingReason, TheFirstConditionThatHoldsIsTheAnswer) {
       {Code::user_paused, [&] { conditions.paused_users.clear(); }},
       {Code::scheduled, [&] { job.not_before_ms.reset(); }},
       {Code::org_held, [&] { conditions.holds.clear(); }},
-      {Code::acu_budget, [&] { conditions.budget.per_day = 12.0; }},
+      {Code::acu_budget,
+       [&] { conditions.spending = ledger({.defaults = {.per_day = 12.0}}, nine_acus_today()); }},
       {Code::concurrency_group, [&] { conditions.concurrency.reload({{"repo:acme/backend", 1}}); }},
       {Code::max_active_sessions, [&] { conditions.sessions["org-a"] = 1; }},
       {Code::max_concurrent_creates, [&] { conditions.creating.clear(); }},
@@ -126,8 +132,9 @@ TEST(WaitingReason, TimesAreGivenAndOnlyFutureOnesCount) {
 
 TEST(WaitingReason, TheBudgetSaysWhatIsCommittedAndWhenTheWindowRollsOver) {
   QueueConditions conditions{.now_ms = kNow + 5'000, .max_active_sessions = 5,
-                             .max_concurrent_creates = 2, .budget = {.per_day = 10.0},
-                             .spending = nine_acus_today(), .daemon_working = true};
+                             .max_concurrent_creates = 2,
+                             .spending = ledger({.defaults = {.per_day = 10.0}}, nine_acus_today()),
+                             .daemon_working = true};
   auto job = queued_job();
   job.not_before_ms.reset();
   auto reason = waiting_reason(job, conditions);
@@ -146,6 +153,42 @@ TEST(WaitingReason, TheBudgetSaysWhatIsCommittedAndWhenTheWindowRollsOver) {
   job.org_id = "org-a";
   conditions.now_ms = kNow + 86'400'000;
   EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+}
+
+// A key budget (spending.concurrency_keys) counts the key's jobs in every organisation and is
+// named with its pattern; an organisation's own budget is named as such.
+TEST(WaitingReason, AKeyBudgetOrAnOrganisationsOwnBudgetIsNamed) {
+  SpendingCharges charges;
+  charges["org-b"].push_back({.job_id = 1, .charged_at = core::from_epoch_ms(kNow + 1'000),
+                              .limit = 3.0, .live = true, .concurrency_key = "repo:acme/backend"});
+  charges["org-c"].push_back({.job_id = 2, .charged_at = core::from_epoch_ms(kNow + 1'000),
+                              .limit = 3.0, .live = true, .concurrency_key = "repo:acme/backend"});
+  QueueConditions conditions{
+      .now_ms = kNow + 5'000,
+      .max_active_sessions = 5,
+      .max_concurrent_creates = 2,
+      .spending = ledger({.keys = {{.pattern = "repo:*", .per_day = 6.0}}}, charges),
+      .daemon_working = true};
+  auto job = queued_job();  // org-a, repo:acme/backend, 3 ACUs
+  job.not_before_ms.reset();
+  auto reason = waiting_reason(job, conditions);
+  EXPECT_EQ(reason.code, Code::acu_budget);
+  EXPECT_EQ(reason.until_ms, kNow + 86'400'000);
+  EXPECT_EQ(reason.text,
+            "waiting for the ACU budget of key repo:acme/backend: 6 of 6 ACUs committed today, "
+            "the job reserves 3 (spending.concurrency_keys \"repo:*\" acus_per_day) until "
+            "2026-01-02T00:00:00Z");
+  job.concurrency_key = "repo:acme/web";
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready) << "another key, its own budget";
+  job.concurrency_key.reset();
+  EXPECT_EQ(waiting_reason(job, conditions).code, Code::ready);
+
+  conditions.spending = ledger({.defaults = {.per_day = 20.0},
+                                .organizations = {{"org-a", {.per_day = 10.0}}}},
+                               nine_acus_today());
+  EXPECT_EQ(waiting_reason(job, conditions).text,
+            "waiting for the ACU budget: 9 of 10 ACUs committed today, the job reserves 3 "
+            "(spending.organizations.org-a.acus_per_day) until 2026-01-02T00:00:00Z");
 }
 
 TEST(WaitingReason, OnlyTheJobsOwnOrganisationAndUserCount) {

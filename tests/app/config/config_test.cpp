@@ -228,6 +228,93 @@ TEST_F(ConfigTest, SpendingBudgetsAreOffByDefaultAndRoundTrip) {
   }
 }
 
+// spending.organizations: an organisation's own budgets, each field over the global one (~:
+// none for it); spending.concurrency_keys: budgets per key pattern, in order. Both round-trip
+// through check-config's rendering; mistakes are located.
+TEST_F(ConfigTest, SpendingBudgetsPerOrganisationAndPerKeyRoundTrip) {
+  auto result = load("api:\n  org_id: o\n");
+  ASSERT_TRUE(result.config);
+  EXPECT_TRUE(result.config->spending.organizations.empty());
+  EXPECT_TRUE(result.config->spending.concurrency_keys.empty());
+  EXPECT_THAT(render_config(*result.config),
+              HasSubstr("  organizations: {}\n  concurrency_keys: []\n"));
+
+  result = load(
+      "api:\n  org_id: o\nspending:\n  acus_per_day: 10\n  acus_per_month: 100\n"
+      "  organizations:\n    org-big:\n      acus_per_day: 40\n"
+      "    org-free: {acus_per_day: ~, acus_per_month: ~}\n"
+      "  concurrency_keys:\n    - key: \"repo:*\"\n      acus_per_day: 6\n"
+      "    - key: team:infra\n      acus_per_month: 50.5\n");
+  ASSERT_TRUE(result.config) << rendered(result.errors)[0];
+  const auto check = [](const Config& config) {
+    const auto& spending = config.spending;
+    ASSERT_EQ(spending.organizations.size(), 2U);
+    const auto& big = spending.organizations.at("org-big");
+    EXPECT_EQ(big.acus_per_day, (BudgetOverride{.set = true, .acus = 40.0}));
+    EXPECT_FALSE(big.acus_per_month.set) << "left out: the global budget";
+    const auto& free = spending.organizations.at("org-free");
+    EXPECT_EQ(free.acus_per_day, (BudgetOverride{.set = true, .acus = std::nullopt}));
+    EXPECT_EQ(free.acus_per_month, (BudgetOverride{.set = true, .acus = std::nullopt}));
+    const std::vector<core::KeySpendingBudget> keys{
+        {.pattern = "repo:*", .per_day = 6.0},
+        {.pattern = "team:infra", .per_month = 50.5}};
+    EXPECT_EQ(spending.concurrency_keys, keys);
+  };
+  check(*result.config);
+  const auto text = render_config(*result.config);
+  EXPECT_THAT(text, HasSubstr("  organizations:\n    org-big: {acus_per_day: 40}\n"
+                              "    org-free: {acus_per_day: ~, acus_per_month: ~}\n"));
+  EXPECT_THAT(text, HasSubstr("  concurrency_keys:\n    - key: \"repo:*\"\n      acus_per_day: 6\n"
+                              "      acus_per_month: ~\n"));
+  const auto again = load_config(write(text, "rendered.yaml"));
+  ASSERT_TRUE(again.config) << rendered(again.errors)[0];
+  check(*again.config);
+
+  struct Bad {
+    std::string yaml;
+    std::string field;
+    int line;
+    std::string reason;
+  };
+  for (const auto& bad : std::vector<Bad>{
+           {"  organizations: [a]\n", "spending.organizations", 4,
+            "expected a map of organisation ids to {acus_per_day, acus_per_month}, got a list"},
+           {"  organizations:\n    org-a:\n      acus_per_day: 0\n",
+            "spending.organizations.org-a.acus_per_day", 6, "must be greater than 0, got 0"},
+           {"  organizations:\n    org-a:\n      acus_per_week: 3\n",
+            "spending.organizations.org-a.acus_per_week", 6,
+            "unknown key; an organisation's budgets are acus_per_day and acus_per_month"},
+           {"  organizations:\n    \"org a\": {acus_per_day: 3}\n",
+            "spending.organizations.org a", 5,
+            "an organisation id may contain only letters, digits, '-', '_', '.' and '~'"},
+           {"  concurrency_keys:\n    key: x\n", "spending.concurrency_keys", 5,
+            "expected a list of {key: PATTERN, acus_per_day: N, acus_per_month: N}, got a map"},
+           {"  concurrency_keys:\n    - key: \"repo x\"\n      acus_per_day: 2\n",
+            "spending.concurrency_keys[0].key", 5,
+            "must hold only letters, digits and - _ . : / @ + = # (and * as a wildcard), got "
+            "byte 32"},
+           {"  concurrency_keys:\n    - key: a\n      acus_per_day: lots\n",
+            "spending.concurrency_keys[0].acus_per_day", 6, "expected a number, got 'lots'"},
+           {"  concurrency_keys:\n    - key: a\n", "spending.concurrency_keys[0]", 5,
+            "needs acus_per_day or acus_per_month (a budget in ACUs)"},
+           {"  concurrency_keys:\n    - acus_per_day: 3\n", "spending.concurrency_keys[0]", 5,
+            "needs key"},
+           {"  concurrency_keys:\n    - key: a\n      acus_per_day: 1\n    - key: a\n"
+            "      acus_per_day: 2\n",
+            "spending.concurrency_keys[1].key", 7,
+            "'a' is already listed at spending.concurrency_keys[0]"},
+           {"  concurrency_keys:\n    - key: a\n      acus_per_day: 1\n      max_active: 2\n",
+            "spending.concurrency_keys[0].max_active", 7,
+            "unknown key 'max_active' (expected key, acus_per_day and acus_per_month)"},
+       }) {
+    result = load("api:\n  org_id: o\nspending:\n" + bad.yaml);
+    ASSERT_EQ(result.errors.size(), 1U) << bad.yaml << rendered(result.errors)[0];
+    EXPECT_EQ(result.errors[0].field, bad.field) << bad.yaml;
+    EXPECT_EQ(result.errors[0].line, bad.line) << bad.yaml;
+    EXPECT_EQ(result.errors[0].reason, bad.reason) << bad.yaml;
+  }
+}
+
 // concurrency: a list of {key, max_active}, in order; none by default; check-config's
 // rendering loads back; each mistake is named with its item, line and reason.
 TEST_F(ConfigTest, ConcurrencyGroupsAreAListOfPatternsWithLimits) {

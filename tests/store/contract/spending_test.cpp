@@ -1,5 +1,6 @@
 // Contract: what the spending guard reads (spending_since): the jobs whose first create intent
-// is at or after a moment, with their state, organisation, ACU figures and max_acu_limit, on
+// is at or after a moment, with their state, organisation, ACU figures, max_acu_limit and
+// concurrency_key, on
 // every connection (a restarted daemon, the CLI).
 #include "contract.hpp"
 
@@ -15,9 +16,11 @@ using core::JobState;
 class SpendingContract : public StoreContract {
  protected:
   std::int64_t intended(const std::string& key, std::int64_t intent_at_ms,
-                        std::optional<std::int64_t> limit, std::optional<std::string> org) {
+                        std::optional<std::int64_t> limit, std::optional<std::string> org,
+                        std::optional<std::string> concurrency_key = std::nullopt) {
     auto definition = job(key);
     definition.spec.max_acu_limit = limit;
+    definition.spec.concurrency_key = std::move(concurrency_key);
     definition.org_id = std::move(org);
     EXPECT_EQ(intake().add_job(definition, "test", at(1)).value(), AddResult::inserted);
     const std::int64_t id = id_of(key);
@@ -30,7 +33,7 @@ class SpendingContract : public StoreContract {
 TEST_P(SpendingContract, JobsAreChargedFromTheirFirstIntentWithTheirFiguresAndLimit) {
   (void)intended("yesterday", 500, 3, std::nullopt);
   const std::int64_t creating = intended("creating", 1'000, 3, std::nullopt);
-  const std::int64_t running = intended("running", 1'500, std::nullopt, "org-b");
+  const std::int64_t running = intended("running", 1'500, std::nullopt, "org-b", "repo:a");
   ASSERT_TRUE(commit_session(queue(), running, session("s-running", "running"), false, at(1'600)));
   const std::int64_t ended = intended("ended", 2'000, 5, std::nullopt);
   ASSERT_TRUE(commit_session(queue(), ended, session("s-ended", "running"), false, at(2'100)));
@@ -57,6 +60,8 @@ TEST_P(SpendingContract, JobsAreChargedFromTheirFirstIntentWithTheirFiguresAndLi
   EXPECT_EQ(rows[1].state, JobState::running);
   EXPECT_EQ(rows[1].org_id, "org-b");
   EXPECT_FALSE(rows[1].max_acu_limit);
+  EXPECT_EQ(rows[1].concurrency_key, "repo:a") << "a key budget charges the key's jobs";
+  EXPECT_FALSE(rows[0].concurrency_key);
   EXPECT_EQ(rows[2].job_id, ended);
   EXPECT_EQ(rows[2].state, JobState::finished);
   EXPECT_EQ(rows[2].intent_at_ms, 2'000);

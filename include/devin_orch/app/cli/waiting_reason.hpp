@@ -1,7 +1,7 @@
 // Why a queued job has not started, in the terms of the daemon's dispatch (dispatcher.cpp and
 // org_gates.cpp decide; this explains): a pause of every organisation, of the job's or of its
 // user, a not_before still ahead, a wait the server announced for the organisation, the
-// organisation's ACU budget (spending), a full concurrency group (concurrency:), its limits (create.max_active_sessions,
+// organisation's or its concurrency key's ACU budget (spending), a full concurrency group (concurrency:), its limits (create.max_active_sessions,
 // create.max_concurrent_creates), or no daemon working the queue. Pure: `ls` reads the database and prints the answer.
 #pragma once
 
@@ -30,8 +30,9 @@ struct QueueConditions {
   std::map<std::string, int, std::less<>> creating;        // per org: jobs creating
   int max_active_sessions = 0;
   int max_concurrent_creates = 0;
-  core::SpendingBudget budget;  // spending.*; no budget: never held for it
-  SpendingCharges spending;     // per org: the jobs charged since core::ledger_since
+  // spending.*'s budgets with the jobs charged since core::ledger_since; no budget: never held
+  // for it.
+  core::SpendingLedger spending;
   // The config's `concurrency:` with the jobs creating or running per limited key.
   core::ConcurrencyGroups concurrency;
   bool daemon_working = false;  // a daemon holds the queue's lease
@@ -45,7 +46,7 @@ struct WaitingReason {
     user_paused,             // the job's create_as_user_id ran out of quota
     scheduled,               // not_before is ahead
     org_held,                // the server asked for a wait (Retry-After on a 429, a 503, ...)
-    acu_budget,              // its max_acu_limit would pass the organisation's ACU budget
+    acu_budget,              // its max_acu_limit would pass its organisation's or key's ACU budget
     concurrency_group,       // its concurrency_key's group has max_active jobs active
     max_active_sessions,     // the organisation has that many sessions creating or running
     max_concurrent_creates,  // the organisation has that many creates in flight

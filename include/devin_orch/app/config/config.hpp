@@ -8,6 +8,7 @@
 #include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/notify_target.hpp"
 #include "devin_orch/core/session_verdict.hpp"
+#include "devin_orch/core/spending_guard.hpp"
 #include "devin_orch/core/stall_rule.hpp"
 #include "devin_orch/core/time.hpp"
 
@@ -137,9 +138,30 @@ struct RetentionConfig {
   std::optional<core::Duration> ended_after;
 };
 
-// The spending guard (docs/spending.md): ACU budgets, the same for each organisation, per UTC
-// day and calendar month. A create waits while the ACUs its organisation committed in the
-// window plus the job's max_acu_limit would pass a budget.
+// One field of an organisation's own budgets: left out, the global budget holds; `~`, the
+// organisation has none; else its ACUs.
+struct BudgetOverride {
+  bool set = false;
+  std::optional<double> acus;
+
+  std::optional<double> over(const std::optional<double>& global) const {
+    return set ? acus : global;
+  }
+  bool operator==(const BudgetOverride&) const = default;
+};
+
+// spending.organizations.ORG: an organisation's own budgets, each over the global one.
+struct OrgSpendingConfig {
+  BudgetOverride acus_per_day;
+  BudgetOverride acus_per_month;
+
+  bool operator==(const OrgSpendingConfig&) const = default;
+};
+
+// The spending guard (docs/spending.md): ACU budgets per UTC day and calendar month, the same
+// for each organisation unless it has its own, and per concurrency key. A create waits while
+// the ACUs its organisation (or its key) committed in the window plus the job's max_acu_limit
+// would pass a budget.
 struct SpendingConfig {
   std::optional<double> acus_per_day;    // nullopt: no daily budget
   std::optional<double> acus_per_month;  // nullopt: no monthly budget
@@ -147,6 +169,11 @@ struct SpendingConfig {
   // Live sessions charged to a window whose consumed ACUs passed its budget are terminated
   // (their jobs end `suspended`).
   bool terminate_over_budget = false;
+  // Organisations whose budgets differ from the ones above.
+  std::map<std::string, OrgSpendingConfig, std::less<>> organizations;
+  // Budgets of concurrency keys, in order: each distinct key the first matching pattern
+  // matches has that pattern's budgets, over its jobs in every organisation.
+  std::vector<core::KeySpendingBudget> concurrency_keys;
 };
 
 // Files jobs attach (a job's `attachments`): checked when the job is read, uploaded once each
