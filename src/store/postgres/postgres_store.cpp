@@ -1181,6 +1181,8 @@ StoreResult<void> PostgresStore::record_attachment_url(std::int64_t job_id, std:
                                                        std::string_view url,
                                                        core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    // The job's organisation's lease, like every write about a job (not the default org's).
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto inserted = impl_->db.exec(
           "INSERT INTO job_attachments (job_id, path, url, uploaded_at) "

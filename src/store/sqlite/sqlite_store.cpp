@@ -1436,6 +1436,8 @@ StoreResult<void> SqliteStore::record_attachment_url(std::int64_t job_id, std::s
                                                      std::string_view url, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    // The job's organisation's lease, like every write about a job (not the default org's).
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto inserted = db.execute(
           "INSERT INTO job_attachments (job_id, path, url, uploaded_at) "
