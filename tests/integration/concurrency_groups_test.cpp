@@ -224,22 +224,24 @@ TEST_F(ConcurrencyGroups, AFullGroupWaitsOtherKeysGoAheadAndARestartKeepsTheLimi
 // Two daemons, each holding one organisation, and one key of one place whose jobs are in both.
 // Each daemon counts the group before its intents, so when a place frees both may go for it at
 // once; the store counts again inside the intent's transaction and refuses the late claim
-// (concurrency_refused), whose job stays queued and starts when the place is free again. Both
-// daemons see each cancel at once, but the window between their count and their intent is short:
-// a run hits the race only sometimes; the store's contract tests hit it every time.
+// (concurrency_refused), whose job stays queued and starts when the place is free again. Each
+// job's attachment is uploaded between the count and the intent, and every answer is slow, so
+// that both daemons are inside that window together: without the store's count both start.
 TEST_F(ConcurrencyGroups, TwoDaemonsHoldingOtherOrganisationsKeepOneLimit) {
   constexpr int kJobs = 6;
   max_active_ = 1;
-  start_sim({"--time-factor", "0.005", "--org", "org-demo", "--org", "org-b"});
+  start_sim({"--time-factor", "0.005", "--org", "org-demo", "--org", "org-b", "--fault-slow",
+             "1", "--slow-ms", "500"});
   DaemonSettings settings;
   settings.extra = "lease:\n  ttl: 3s\nconcurrency:\n  - key: \"repo:*\"\n    max_active: 1\n";
   write_config(settings);
+  write_file(dir_.file("notes.txt"), "what the session should know\n");
   std::string jobs;
   for (int i = 0; i < kJobs; ++i) {
     const std::string name = "backend-" + std::to_string(i);
     jobs += "- key: " + name + "\n  title: " + name +
             "\n  prompt: \"work [sim:hold]\"\n  org_id: " + (i % 2 == 0 ? "org-demo" : "org-b") +
-            "\n  concurrency_key: " + kBackend + "\n";
+            "\n  concurrency_key: " + kBackend + "\n  attachments: [notes.txt]\n";
   }
   write_jobs(jobs);
 
@@ -270,6 +272,10 @@ TEST_F(ConcurrencyGroups, TwoDaemonsHoldingOtherOrganisationsKeepOneLimit) {
   }
   const auto counts = look_until([](const Counts& c) { return c.backend_ended == kJobs; });
   EXPECT_EQ(counts.backend_ended, kJobs) << logs();
+  // The race this is about did happen: a daemon's claim was refused for the full group.
+  EXPECT_NE(logs().find("concurrency group repo:acme/backend is full; the job waits"),
+            std::string::npos)
+      << logs();
   // A refused claim never ends its job: every one ran and was cancelled.
   for (const auto& value : listing()) {
     EXPECT_EQ(value.as_object().at("state").as_string(), "cancelled")
