@@ -35,6 +35,7 @@ class OrchCategory final : public boost::system::error_category {
       case errc::not_found: return "not found";
       case errc::conflict: return "conflict";
       case errc::lease_lost: return "another process owns the queue (lease lost)";
+      case errc::group_full: return "the job's concurrency group is full";
     }
     return "unknown devin_orch error";
   }

@@ -2,11 +2,15 @@
 // max_active 2 and two of another key. Never more than two of the first key hold a session
 // (checked in the store through `ls` and in the simulator's session list at every look), the
 // other key's jobs go ahead, the held ones say why in `ls`, and a restart in the middle keeps
-// the limit: the daemon counts the active jobs from the database.
+// the limit: the daemon counts the active jobs from the database. Two daemons holding different
+// organisations whose jobs share one key keep the limit too: the store counts inside each intent.
 #include "daemon_fixture.hpp"
+
+#include <sqlite3.h>
 
 #include <chrono>
 #include <csignal>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -18,8 +22,35 @@ using namespace std::chrono_literals;
 constexpr int kMaxActive = 2;
 const std::string kBackend = "repo:acme/backend";
 
+// The distinct holders of the organisation leases unexpired now, as another process reads them.
+std::size_t org_lease_holders(const std::string& db_path) {
+  std::set<std::string> owners;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 2000);
+    sqlite3_stmt* stmt = nullptr;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    if (sqlite3_prepare_v2(db,
+                           "SELECT owner FROM leases "
+                           "WHERE name LIKE 'org:%' AND epoch > 0 AND expires_at > ?1",
+                           -1, &stmt, nullptr) == SQLITE_OK) {
+      sqlite3_bind_int64(stmt, 1, now_ms);
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        owners.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return owners.size();
+}
+
 class ConcurrencyGroups : public DaemonFixture {
  protected:
+  int max_active_ = kMaxActive;  // what look() allows of the backend key
+
   struct Counts {
     int backend_active = 0;   // creating or running
     int backend_queued = 0;
@@ -53,7 +84,7 @@ class ConcurrencyGroups : public DaemonFixture {
         ++counts.web_active;
       }
     }
-    EXPECT_LE(counts.backend_active, kMaxActive) << "the store shows too many active";
+    EXPECT_LE(counts.backend_active, max_active_) << "the store shows too many active";
     int sim_active = 0;
     for (const auto& value : sim_->sessions()) {
       const auto& session = value.as_object();
@@ -65,7 +96,7 @@ class ConcurrencyGroups : public DaemonFixture {
       const std::string status{session.at("status").as_string()};
       if (status != "exit" && status != "error" && status != "suspended") ++sim_active;
     }
-    EXPECT_LE(sim_active, kMaxActive) << "the simulator holds too many live sessions";
+    EXPECT_LE(sim_active, max_active_) << "the simulator holds too many live sessions";
     return counts;
   }
 
@@ -188,6 +219,72 @@ TEST_F(ConcurrencyGroups, AFullGroupWaitsOtherKeysGoAheadAndARestartKeepsTheLimi
   EXPECT_EQ(counts.backend_queued, 0);
   daemon->signal(SIGTERM);
   ASSERT_TRUE(daemon->wait_for(30s).has_value());
+}
+
+// Two daemons, each holding one organisation, and one key of one place whose jobs are in both.
+// Each daemon counts the group before its intents, so when a place frees both may go for it at
+// once; the store counts again inside the intent's transaction and refuses the late claim
+// (concurrency_refused), whose job stays queued and starts when the place is free again. Each
+// job's attachment is uploaded between the count and the intent, and every answer is slow, so
+// that both daemons are inside that window together: without the store's count both start.
+TEST_F(ConcurrencyGroups, TwoDaemonsHoldingOtherOrganisationsKeepOneLimit) {
+  constexpr int kJobs = 6;
+  max_active_ = 1;
+  start_sim({"--time-factor", "0.005", "--org", "org-demo", "--org", "org-b", "--fault-slow",
+             "1", "--slow-ms", "500"});
+  DaemonSettings settings;
+  settings.extra = "lease:\n  ttl: 3s\nconcurrency:\n  - key: \"repo:*\"\n    max_active: 1\n";
+  write_config(settings);
+  write_file(dir_.file("notes.txt"), "what the session should know\n");
+  std::string jobs;
+  for (int i = 0; i < kJobs; ++i) {
+    const std::string name = "backend-" + std::to_string(i);
+    jobs += "- key: " + name + "\n  title: " + name +
+            "\n  prompt: \"work [sim:hold]\"\n  org_id: " + (i % 2 == 0 ? "org-demo" : "org-b") +
+            "\n  concurrency_key: " + kBackend + "\n  attachments: [notes.txt]\n";
+  }
+  write_jobs(jobs);
+
+  auto first = spawn_service("daemon-a.log");
+  auto second = spawn_service("daemon-b.log");
+  const auto logs = [this] {
+    return read_file(dir_.file("daemon-a.log")) + read_file(dir_.file("daemon-b.log"));
+  };
+  // Both daemons work: the organisations are split between them.
+  const auto split_by = std::chrono::steady_clock::now() + 60s;
+  while (org_lease_holders(dir_.file("state/orch.db")) < 2 &&
+         std::chrono::steady_clock::now() < split_by) {
+    look();
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(org_lease_holders(dir_.file("state/orch.db")), 2U) << logs();
+
+  // One at a time, across both daemons: each cancel frees the place for both to go for.
+  for (int ended = 0; ended < kJobs; ++ended) {
+    auto counts = look_until([ended](const Counts& c) {
+      return c.backend_ended == ended && c.backend_active == 1 && !c.backend_running.empty();
+    });
+    ASSERT_EQ(counts.backend_ended, ended) << logs();
+    ASSERT_EQ(counts.backend_active, 1) << logs();
+    ASSERT_EQ(counts.backend_queued, kJobs - ended - 1) << logs();
+    ASSERT_FALSE(counts.backend_running.empty()) << logs();
+    cancel(counts.backend_running.front());
+  }
+  const auto counts = look_until([](const Counts& c) { return c.backend_ended == kJobs; });
+  EXPECT_EQ(counts.backend_ended, kJobs) << logs();
+  // The race this is about did happen: a daemon's claim was refused for the full group.
+  EXPECT_NE(logs().find("concurrency group repo:acme/backend is full; the job waits"),
+            std::string::npos)
+      << logs();
+  // A refused claim never ends its job: every one ran and was cancelled.
+  for (const auto& value : listing()) {
+    EXPECT_EQ(value.as_object().at("state").as_string(), "cancelled")
+        << boost::json::serialize(value);
+  }
+  first->signal(SIGTERM);
+  second->signal(SIGTERM);
+  EXPECT_TRUE(first->wait_for(30s).has_value());
+  EXPECT_TRUE(second->wait_for(30s).has_value());
 }
 
 }  // namespace

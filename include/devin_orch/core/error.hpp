@@ -46,6 +46,9 @@ enum class errc {
   // A write on the queue's behalf by a process whose ownership lease is no longer current:
   // another process took the queue, so this one must not act on it any more.
   lease_lost,
+  // A claim refused because its concurrency group already has its limit of jobs creating or
+  // running (counted in the claim's own transaction): the job stays queued for a later turn.
+  group_full,
 };
 
 const boost::system::error_category& orch_category() noexcept;

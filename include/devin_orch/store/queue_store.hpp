@@ -64,8 +64,9 @@ class QueueStore : public virtual JobIntake {
   // Several jobs' intents (state=creating, attempts, creation_tag, intent_at) in one durable
   // transaction: a create intent must survive power loss, or a restart could send a second
   // create. Each intent gets its own outcome, in order: a job that is no longer in the state
-  // its IntentWrite expects is refused (conflict / not_found) without affecting the others. A
-  // storage error fails the whole batch and records none of it.
+  // its IntentWrite expects is refused (conflict / not_found) without affecting the others, and
+  // so is a claim whose concurrency group is full (group_full; the job stays queued). A storage
+  // error fails the whole batch and records none of it.
   virtual StoreResult<std::vector<StoreResult<void>>> commit_intents(
       std::span<const IntentWrite> intents, core::TimePoint now) = 0;
   // state=running with each session's id, url, status and outcome fields, from creating only.

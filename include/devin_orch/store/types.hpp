@@ -41,7 +41,14 @@ enum class AddResult {
   mended,     // the key's job was `invalid` and this different definition replaced it: queued
 };
 
-// One poll result to record.
+// The concurrency group a claim must find room in: at most `max_active` jobs whose spec has this
+// concurrency_key may be creating or running (core::ConcurrencyGroups sets the limit).
+struct GroupLimit {
+  std::string key;
+  int max_active = 1;
+};
+
+// One create intent to record.
 struct IntentWrite {
   std::int64_t job_id = 0;
   std::int64_t attempt = 0;  // the job's attempts after this intent; it had attempt - 1 before
@@ -54,6 +61,10 @@ struct IntentWrite {
   // Create requests whose answer no process saw, after this intent. attempt + cut_short grows
   // by exactly one per intent, and that sum is what the write checks against the row.
   std::int64_t cut_short = 0;
+  // Claims only: the job's group, counted inside the write's transaction (on PostgreSQL under
+  // an advisory lock per key), so that daemons holding different organisations cannot both
+  // take a group's last place. A full group refuses the claim with errc::group_full.
+  std::optional<GroupLimit> group;
 };
 
 // A created or adopted session to record (commit_sessions).

@@ -32,6 +32,7 @@ Creator::Creator(Services& services, StoreWriter& writer, OrgGates& gates, Callb
               // As long as a re-created job is watched for a late-listed first session.
               .last_watch = services.config.create.duplicate_watch,
               .max_cut_short = services.config.create.max_cut_short},
+      groups_{services.config.concurrency},
       intents_{services.runtime.io(),
                [this](std::span<const store::IntentWrite> writes) {
                  return services_.store.commit_intents(writes, core::wall_now());
@@ -157,6 +158,11 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
                             .tag = flow.tag,
                             .intent_at_ms = flow.action.intent_at_ms.value_or(0),
                             .cut_short = flow.action.cut_short};
+  if (const auto& group = flow.job.definition.spec.concurrency_key; flow.claim && group) {
+    if (const core::ConcurrencyLimit* limit = groups_.limit_for(*group)) {
+      intent.group = store::GroupLimit{.key = *group, .max_active = limit->max_active};
+    }
+  }
   auto committed = co_await intents_.commit(intent);
   // A full disk or a lock held elsewhere passes: keep the flow (and the job's place) and try
   // again, sending nothing meanwhile. A job already in creating would otherwise be left there,
@@ -173,6 +179,16 @@ awaitable<bool> Creator::commit_intent_step(Flow& flow) {
     log_event(spdlog::level::critical, {.event = "fsync_failed", .key = key},
               "job '{}': {}; stopping", key, committed.error().detail);
     callbacks_.fatal("an fsync of the database failed");
+    co_return false;
+  }
+  if (!committed && committed.error() == errc::group_full) {
+    // Another daemon's job took the group's last place since our dispatcher counted: the claim
+    // did not happen, so the job is still queued and nothing was sent. The next dispatch counts
+    // again and holds it (concurrency_held) until the group has room. Not a store failure.
+    log_event(spdlog::level::info,
+              {.event = "concurrency_refused", .key = key, .state = "queued"},
+              "job '{}': concurrency group {} is full; the job waits in the queue", key,
+              intent.group ? intent.group->key : std::string{});
     co_return false;
   }
   if (!committed) {

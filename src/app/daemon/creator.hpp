@@ -9,6 +9,7 @@
 #include "store_writer.hpp"
 
 #include "devin_orch/app/daemon/group_commit.hpp"
+#include "devin_orch/core/concurrency_groups.hpp"
 #include "devin_orch/core/creation_machine.hpp"
 
 #include <cstdint>
@@ -77,6 +78,9 @@ class Creator {
   OrgGates& gates_;
   Callbacks callbacks_;
   core::CreationPolicy policy_;
+  // The config's `concurrency:`: a claim carries its job's group limit, which the store checks
+  // in the intent's transaction (the dispatcher's count alone does not see other daemons').
+  core::ConcurrencyGroups groups_;
   std::unordered_set<std::int64_t> in_progress_;
   GroupCommit<store::IntentWrite, store::Error> intents_;  // fsynced together per loop turn
   GroupCommit<store::SessionWrite, store::Error> sessions_;  // linger while creates queue

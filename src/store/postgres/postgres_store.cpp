@@ -358,6 +358,55 @@ result<void> transition_refused(pg::Connection& db, std::int64_t job_id) {
   return rows->empty() ? errc::not_found : errc::conflict;
 }
 
+// The first key of the two-key advisory locks that guard concurrency groups. PostgreSQL keeps the
+// two-key space apart from the one-bigint space the migration's lock uses, and this constant
+// keeps it apart from any other two-key lock.
+constexpr int kGroupLockSpace = 0x64'6f'67'72;  // "dogr"
+
+// Takes the advisory lock of each concurrency group the batch's claims count, in one order for
+// every daemon (by the key's hash), so that two batches naming the same keys cannot deadlock.
+// Held until the transaction ends: a second daemon counts only after this claim is committed.
+result<void> lock_groups(pg::Connection& db, std::span<const IntentWrite> intents) {
+  std::vector<std::string> keys;
+  for (const IntentWrite& intent : intents) {
+    if (intent.claim && intent.group) keys.push_back(intent.group->key);
+  }
+  if (keys.empty()) return {};
+  auto hashes = db.exec(
+      "SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY h",
+      Params{}.add(array_literal(keys)));
+  if (!hashes) return hashes.error();
+  for (int i = 0; i < hashes->size(); ++i) {
+    auto locked = db.exec("SELECT pg_advisory_xact_lock($1::integer, $2::integer)",
+                          Params{}.add(kGroupLockSpace).add((*hashes)[i].int64_at(0)));
+    if (!locked) return locked.error();
+  }
+  return {};
+}
+
+// Whether the claim's concurrency group already has its limit of jobs creating or running,
+// counted under lock_groups' lock and after the batch's earlier claims.
+result<bool> group_full(pg::Connection& db, const IntentWrite& intent) {
+  auto rows = db.exec(
+      "SELECT count(*) FROM jobs WHERE state IN ('creating', 'running') AND "
+      "devin_orch_spec_field(spec, 'concurrency_key') = $1",
+      Params{}.add(intent.group->key));
+  if (!rows) return result<bool>{boost::system::in_place_error, rows.error()};
+  return !rows->empty() && (*rows)[0].int64_at(0) >= intent.group->max_active;
+}
+
+// A claim its full group refuses: group_full while the job is still queued with the attempts the
+// claim expects (it may start later), otherwise why it could not be claimed anyway.
+result<void> claim_refused_for_group(pg::Connection& db, const IntentWrite& intent) {
+  auto rows = db.exec(
+      "SELECT 1 FROM jobs WHERE id = $1::bigint AND state = 'queued' AND "
+      "attempts + sends = $2::bigint + $3::bigint - 1",
+      Params{}.add(intent.job_id).add(intent.attempt).add(intent.cut_short));
+  if (!rows) return rows.error();
+  if (!rows->empty()) return errc::group_full;
+  return transition_refused(db, intent.job_id);
+}
+
 // A session commit tried again after a failure whose commit went through after all (the
 // answer was lost with the connection) finds the job running on that very session: done.
 result<void> session_held_or_refused(pg::Connection& db, std::int64_t job_id,
@@ -779,9 +828,19 @@ StoreResult<std::vector<StoreResult<void>>> PostgresStore::commit_intents(
     const FenceScopeGuard fenced_by{*impl_, jobs_scope(intents)};
     auto& db = impl_->db;
     return in_write_transaction(*impl_, [&]() -> result<std::vector<result<void>>> {
+      if (auto locked = lock_groups(db, intents); !locked) return locked.error();
       std::vector<result<void>> outcomes;
       outcomes.reserve(intents.size());
       for (const IntentWrite& intent : intents) {
+        if (intent.claim && intent.group) {
+          auto full = group_full(db, intent);
+          if (!full) return full.error();
+          if (*full) {
+            // Refuse this claim only: the job stays queued, the others go ahead.
+            outcomes.push_back(claim_refused_for_group(db, intent));
+            continue;
+          }
+        }
         // SKIP LOCKED: a job another daemon is claiming at this instant is refused at once
         // rather than waited for; its attempts would not match after that claim anyway.
         auto updated = db.exec(
@@ -1122,6 +1181,8 @@ StoreResult<void> PostgresStore::record_attachment_url(std::int64_t job_id, std:
                                                        std::string_view url,
                                                        core::TimePoint now) {
   return answer(*impl_, [&]() -> result<void> {
+    // The job's organisation's lease, like every write about a job (not the default org's).
+    const FenceScopeGuard fenced_by{*impl_, job_scope(job_id)};
     return in_write_transaction(*impl_, [&]() -> result<void> {
       auto inserted = impl_->db.exec(
           "INSERT INTO job_attachments (job_id, path, url, uploaded_at) "

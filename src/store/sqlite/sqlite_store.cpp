@@ -274,6 +274,37 @@ result<void> transition_refused(Connection& connection, std::int64_t job_id) {
   return *row ? errc::conflict : errc::not_found;
 }
 
+// Whether the claim's concurrency group already has its limit of jobs creating or running. It
+// counts inside the claim's write transaction, so it sees the batch's earlier claims and no other
+// writer can interleave: SQLite's one writer needs no lock of its own.
+result<bool> group_full(Connection& db, const IntentWrite& intent) {
+  auto counted = db.prepared(
+      "SELECT count(*) FROM jobs WHERE state IN ('creating', 'running') AND "
+      "CASE WHEN json_valid(spec) THEN json_extract(spec, '$.concurrency_key') END = ?1");
+  if (!counted) return result<bool>{boost::system::in_place_error, counted.error()};
+  StatementUse count{**counted};
+  count->bind(1, intent.group->key);
+  auto row = db.step(*count);
+  if (!row) return result<bool>{boost::system::in_place_error, row.error()};
+  return *row && count->int64_at(0) >= intent.group->max_active;
+}
+
+// A claim its full group refuses: group_full while the job is still queued with the attempts the
+// claim expects (it may start later), otherwise why it could not be claimed anyway.
+result<void> claim_refused_for_group(Connection& db, const IntentWrite& intent) {
+  auto statement = db.prepared(
+      "SELECT 1 FROM jobs WHERE id = ?1 AND state = 'queued' AND attempts + sends = ?2 + ?3 - 1");
+  if (!statement) return statement.error();
+  StatementUse use{**statement};
+  use->bind(1, intent.job_id);
+  use->bind(2, intent.attempt);
+  use->bind(3, intent.cut_short);
+  auto row = db.step(*use);
+  if (!row) return row.error();
+  if (*row) return errc::group_full;
+  return transition_refused(db, intent.job_id);
+}
+
 // A session commit tried again after a failure whose commit went through after all (the
 // answer was lost) finds the job running on that very session: done, not a conflict.
 result<void> session_held_or_refused(Connection& connection, std::int64_t job_id,
@@ -1030,6 +1061,16 @@ StoreResult<std::vector<StoreResult<void>>> SqliteStore::commit_intents(std::spa
       std::vector<result<void>> outcomes;
       outcomes.reserve(intents.size());
       for (const IntentWrite& intent : intents) {
+        if (intent.claim && intent.group) {
+          // Counted after the batch's earlier claims, which this transaction already sees.
+          auto full = group_full(db, intent);
+          if (!full) return full.error();
+          if (*full) {
+            // Refuse this claim only: the job stays queued, the others go ahead.
+            outcomes.push_back(claim_refused_for_group(db, intent));
+            continue;
+          }
+        }
         auto updated = db.execute(
             "UPDATE jobs SET state = 'creating', attempts = ?2, sends = ?7, creation_tag = ?3, "
             "intent_at = COALESCE(intent_at, ?4), updated_at = ?5 "
@@ -1395,6 +1436,8 @@ StoreResult<void> SqliteStore::record_attachment_url(std::int64_t job_id, std::s
                                                      std::string_view url, core::TimePoint now) {
   return answer([&]() -> result<void> {
     Connection& db = *impl_;
+    // The job's organisation's lease, like every write about a job (not the default org's).
+    const FenceScopeGuard fenced_by{db, job_scope(job_id)};
     return in_write_transaction(db, [&]() -> result<void> {
       auto inserted = db.execute(
           "INSERT INTO job_attachments (job_id, path, url, uploaded_at) "

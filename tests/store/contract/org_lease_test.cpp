@@ -147,6 +147,20 @@ TEST_P(OrgLeaseContract, WritesAboutNoOrgNeedTheDefaultOrgsLease) {
   EXPECT_TRUE(a_->prune_ended(at(2'000), at(2'000), 10));
 }
 
+// A job's uploaded attachment is recorded by the holder of the job's organisation, whoever holds
+// the default org: fenced by the default org instead, a daemon holding only other organisations
+// failed every record and uploaded the file again at each dispatch.
+TEST_P(OrgLeaseContract, AnAttachmentUrlIsFencedByItsJobsOrg) {
+  const std::int64_t one = add("job-o1", "o1");
+  const std::int64_t two = add("job-o2", "o2");
+  b_->set_fence(fence("b", {{"o2", take(*b_, "o2", "b", 1'000)}}));
+  EXPECT_TRUE(b_->record_attachment_url(two, "notes.txt", "https://files/two", at(2'000)));
+  EXPECT_EQ(b_->record_attachment_url(one, "notes.txt", "https://files/one", at(2'000)).error(),
+            errc::lease_lost);
+  EXPECT_EQ(a_->attachment_urls(two).value().at("notes.txt"), "https://files/two");
+  EXPECT_TRUE(a_->attachment_urls(one).value().empty());
+}
+
 TEST_P(OrgLeaseContract, AWriteForJobsThatAreGoneNeedsNoLease) {
   a_->set_fence(fence("a", {{"o2", take(*a_, "o2", "a", 1'000)}}));
   const std::vector<StatusUpdate> updates{{.job_id = 424242, .session = session("s", "finished")}};
