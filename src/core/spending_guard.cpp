@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 
 namespace devin_orch::core {
 
@@ -155,16 +156,30 @@ std::optional<TimePoint> ledger_since(const SpendingBudgets& budgets, TimePoint 
   return std::nullopt;
 }
 
-void SpendingLedger::reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges) {
+void SpendingLedger::reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges,
+                            const std::function<bool(std::int64_t)>& still_starting) {
   charges_ = std::move(charges);
   by_key_.clear();
-  if (budgets_.keys.empty()) return;
+  std::set<std::int64_t> stored;
   for (const auto& [org, list] : charges_) {
     for (const auto& charge : list) {
+      stored.insert(charge.job_id);
       if (charge.concurrency_key && budgets_.for_key(*charge.concurrency_key) != nullptr) {
         by_key_[*charge.concurrency_key].push_back(charge);
       }
     }
+  }
+  for (auto it = starting_.begin(); it != starting_.end();) {
+    if (stored.contains(it->first) || !still_starting || !still_starting(it->first)) {
+      it = starting_.erase(it);
+      continue;
+    }
+    const auto& [org, charge] = it->second;
+    charges_[org].push_back(charge);
+    if (charge.concurrency_key && budgets_.for_key(*charge.concurrency_key) != nullptr) {
+      by_key_[*charge.concurrency_key].push_back(charge);
+    }
+    ++it;
   }
 }
 
@@ -200,6 +215,7 @@ void SpendingLedger::charge(std::string_view org, const std::optional<std::strin
   if (found == charges_.end()) found = charges_.emplace(std::string{org}, std::vector<SpendingCharge>{}).first;
   found->second.push_back(charge);
   if (key && budgets_.for_key(*key) != nullptr) by_key_[*key].push_back(charge);
+  starting_.insert_or_assign(job_id, std::pair{std::string{org}, charge});
 }
 
 double SpendingLedger::committed(std::string_view org, SpendingWindow window,

@@ -138,6 +138,28 @@ TEST(SpendingLedger, ACreateChargedNowIsSeenByTheNextAdmission) {
   EXPECT_TRUE(ledger.admit("org-a", std::nullopt, 3.0, now).allowed);
 }
 
+// A create whose intent the store does not show yet (an upload or the gate first) keeps its
+// reservation across reloads while it is still starting, and is counted once when it shows.
+TEST(SpendingLedger, ACreateNotYetStoredKeepsItsReservationWhileItStarts) {
+  SpendingLedger ledger{SpendingBudgets{.defaults = {.per_day = 6.0}}};
+  const auto now = at(kMarch15At23);
+  ledger.reload({{"org-a", {live(1, kMarch15At23, 3.0)}}});
+  ledger.charge("org-a", std::nullopt, 2, 3.0, now);
+  bool starting = true;
+  const auto still_starting = [&](std::int64_t id) { return id == 2 && starting; };
+  ledger.reload({{"org-a", {live(1, kMarch15At23, 3.0)}}}, still_starting);
+  EXPECT_DOUBLE_EQ(ledger.committed("org-a", SpendingWindow::day, now), 6.0);
+  EXPECT_FALSE(ledger.admit("org-a", std::nullopt, 3.0, now).allowed);
+  // Stored now: counted from the store, once.
+  ledger.reload({{"org-a", {live(1, kMarch15At23, 3.0), live(2, kMarch15At23, 3.0)}}},
+                still_starting);
+  EXPECT_DOUBLE_EQ(ledger.committed("org-a", SpendingWindow::day, now), 6.0);
+  // A create that ended without an intent (requeued, say) holds nothing once it stops starting.
+  ledger.charge("org-a", std::nullopt, 3, 3.0, now);
+  ledger.reload({{"org-a", {live(1, kMarch15At23, 3.0)}}}, [](std::int64_t) { return false; });
+  EXPECT_DOUBLE_EQ(ledger.committed("org-a", SpendingWindow::day, now), 3.0);
+}
+
 SpendingCharge keyed(SpendingCharge charge, std::string key) {
   charge.concurrency_key = std::move(key);
   return charge;

@@ -6,6 +6,7 @@
 #include "devin_orch/core/time.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -142,8 +143,11 @@ class SpendingLedger {
   bool active() const noexcept { return budgets_.any(); }
 
   // The store's charges since ledger_since(now), by organisation; replaces everything known.
-  // Those of a key with a budget are counted for the key too.
-  void reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges);
+  // Those of a key with a budget are counted for the key too. A create charged here that the
+  // store does not show yet (its intent is not committed: an upload or the gate comes first)
+  // keeps its reservation while `still_starting(job_id)` says so.
+  void reload(std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges,
+              const std::function<bool(std::int64_t)>& still_starting = {});
   // Whether a job of `org` with `key` may be created at `now`: its organisation's budget, then
   // its key's (when a pattern matches it), must both allow it.
   SpendingVerdict admit(std::string_view org, const std::optional<std::string>& key,
@@ -167,6 +171,8 @@ class SpendingLedger {
   SpendingBudgets budgets_;
   std::map<std::string, std::vector<SpendingCharge>, std::less<>> charges_;  // by organisation
   std::map<std::string, std::vector<SpendingCharge>, std::less<>> by_key_;   // budgeted keys
+  // Creates charged by charge() that no reload has found in the store yet, with their org.
+  std::map<std::int64_t, std::pair<std::string, SpendingCharge>> starting_;
 };
 
 }  // namespace devin_orch::core
