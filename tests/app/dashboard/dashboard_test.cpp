@@ -255,6 +255,32 @@ TEST_F(DashboardTest, RoutesUnknownPathsAndMethods) {
               HasSubstr("script-src 'self'"));
 }
 
+// A queued job of a full concurrency group says why it waits, on the job list as in `ls`.
+TEST_F(DashboardTest, AJobOfAFullConcurrencyGroupSaysWhyItWaits) {
+  config_.concurrency = {core::ConcurrencyLimit{.pattern = "repo:*", .max_active = 1}};
+  for (const char* key : {"first", "second"}) {
+    ASSERT_TRUE(store_->add_job(
+        core::JobDefinition{.key = key,
+                            .spec = {.prompt = "p", .concurrency_key = std::string{"repo:a"}}},
+        "test", now_ - 1h));
+  }
+  const auto first = store_->find("first");
+  ASSERT_TRUE(first && *first);
+  const std::int64_t id = (*first)->id;
+  ASSERT_TRUE(store_->commit_intent(id, 1, core::creation_tag("first", 0), 1, now_ - 30min));
+  ASSERT_TRUE(store_->commit_session(id, core::Session{.session_id = "s-1", .status = "running"},
+                                     false, now_ - 30min));
+  auto dashboard = make();
+  const auto page = call(dashboard, "GET", "/jobs?state=queued");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("second"));
+  EXPECT_THAT(page.body, HasSubstr("concurrency:repo:a 1/1 active, waiting for a place"))
+      << page.body;
+  const auto rows = json::parse(call(dashboard, "GET", "/api/v1/jobs?state=queued").body);
+  ASSERT_EQ(rows.as_array().size(), 1U);
+  EXPECT_EQ(rows.at(0).at("reason_code"), "concurrency_group");
+}
+
 TEST_F(DashboardTest, PagesShowJobTextOnlyAsText) {
   ASSERT_TRUE(store_->add_job(
       core::JobDefinition{.key = "evil\"><b>key",
