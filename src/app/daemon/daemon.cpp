@@ -16,6 +16,7 @@
 
 #include "devin_orch/api/http_client.hpp"
 #include "devin_orch/app/config/job_api.hpp"
+#include "devin_orch/app/spending.hpp"
 #include "devin_orch/app/daemon/runtime.hpp"
 #include "devin_orch/app/daemon/systemd_notify.hpp"
 #include "devin_orch/app/dashboard/dashboard.hpp"
@@ -96,6 +97,7 @@ class Daemon {
   awaitable<void> heartbeat();
   void listen_for_signals();
   void reload_job_files();
+  void reload_budgets();
   // The one way to stop: the runtime's signal ends every wait; the loop ends once every task
   // has, or at the drain deadline.
   void request_stop(const std::string& why, int exit_code = 0);
@@ -470,6 +472,7 @@ void Daemon::listen_for_signals() {
 void Daemon::reload_job_files() {
   spdlog::info("SIGHUP: reloading job files");
   notifier_.notify("RELOADING=1");
+  reload_budgets();
   const auto report = load_job_files_into(store_, config_.jobs.files, core::wall_now(),
                                           job_api_check(config_.api),
                                           config_.attachments.max_bytes);
@@ -479,6 +482,25 @@ void Daemon::reload_job_files() {
   }
   notifier_.notify("READY=1\nSTATUS=" + status_line());
   dispatcher_.look_again();
+}
+
+// The spending section is read again (a raised budget lets held jobs go); other settings take
+// effect at the next start.
+void Daemon::reload_budgets() {
+  if (config_.source_path.empty()) return;
+  const auto load = load_config(config_.source_path);
+  if (!load.config) {
+    spdlog::error("SIGHUP: {} has errors, so the ACU budgets stay as they were: {}",
+                  config_.source_path,
+                  load.errors.empty() ? std::string{"unreadable"} : load.errors.front().to_string());
+    return;
+  }
+  if (!dispatcher_.set_spending_budgets(spending_budgets(load.config->spending))) {
+    spdlog::error("SIGHUP: the ACU budgets stay as they were: the charged jobs cannot be read");
+    return;
+  }
+  spdlog::info("SIGHUP: ACU budgets applied from {} (other settings take effect at the next "
+               "start)", config_.source_path);
 }
 
 void Daemon::request_stop(const std::string& why, int exit_code) {

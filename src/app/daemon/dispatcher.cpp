@@ -346,6 +346,18 @@ void Dispatcher::note_concurrency_holds(
 
 // ---- the spending guard ------------------------------------------------------------------
 
+bool Dispatcher::set_spending_budgets(core::SpendingBudgets budgets) {
+  core::SpendingLedger previous = std::move(spending_);
+  spending_ = core::SpendingLedger{std::move(budgets)};
+  // An empty ledger would let every job go: the old budgets stay until the figures are read.
+  if (spending_.active() && !reload_spending(core::wall_now())) {
+    spending_ = std::move(previous);
+    return false;
+  }
+  look_again();
+  return true;
+}
+
 bool Dispatcher::reload_spending(TimePoint now) {
   const auto& budgets = spending_.budgets();
   const auto since = core::ledger_since(budgets, now);
@@ -359,7 +371,9 @@ bool Dispatcher::reload_spending(TimePoint now) {
   const auto rule = services_.config.jobs.parent_acus_include_children
                         ? core::ParentAcus::include_children
                         : core::ParentAcus::separate;
-  spending_.reload(spending_charges(*rows, services_.config.api.org_id, rule));
+  // A create this daemon started whose intent is not stored yet keeps its reservation.
+  spending_.reload(spending_charges(*rows, services_.config.api.org_id, rule),
+                   [this](std::int64_t job_id) { return parts_.creator.in_flight(job_id); });
   for (const auto& [id, org] : parts_.gates.all()) {
     const auto& budget = budgets.for_org(id);
     if (budget.per_day) {

@@ -52,6 +52,9 @@ class Dispatcher {
   void slot_freed();
   // Something changed that only a full look notices (a reload of the job files).
   void look_again();
+  // New ACU budgets (SIGHUP): applied once the store's charges are read for them; false (the
+  // budgets unchanged) when they cannot be.
+  bool set_spending_budgets(core::SpendingBudgets budgets);
   void wake() { wakeup_.notify(); }
   // The job's session is stalled and its stall action is `terminate`: the session is
   // terminated (as for a deadline) and the job ends `stalled`. Nothing if it no longer runs or
