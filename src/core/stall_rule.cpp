@@ -37,9 +37,14 @@ StallPolicy stall_policy_for(const StallPolicy& configured, const StallOverride&
 bool StallWatch::wants_message_count(TimePoint updated_at, TimePoint now) const noexcept {
   if (!policy_.stall_after) return false;
   const TimePoint since = since_ ? std::max(*since_, updated_at) : updated_at;
+  const Duration quiet = now - since;
   const Duration half = *policy_.stall_after / 2;
-  if (now - since < half) return false;
-  if (!counted_at_ || *counted_at_ < since) return true;
+  if (quiet < half) return false;
+  if (!counted_at_ || *counted_at_ < since) return true;  // the spell's baseline
+  if (quiet < *policy_.stall_after) return false;
+  // Due to be called a stall: only on a count read since it became due, however late the
+  // baseline came.
+  if (!reported_) return *counted_at_ < since + *policy_.stall_after;
   return now - *counted_at_ >= half;
 }
 

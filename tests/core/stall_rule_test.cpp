@@ -62,10 +62,21 @@ TEST(StallRule, TheMessageCountIsWantedOnlyHalfwayThroughAQuietSpellAndBeforeASt
   EXPECT_TRUE(watch.wants_message_count(at(0s), at(15min)));
   // Devin wrote meanwhile: progress, and the new spell starts without a read.
   EXPECT_EQ(watch.observe({.updated_at = at(0s), .message_count = 4}, at(15min)), Step::progressing);
-  EXPECT_FALSE(watch.wants_message_count(at(0s), at(19min)));
-  EXPECT_TRUE(watch.wants_message_count(at(0s), at(20min)));
+  EXPECT_FALSE(watch.wants_message_count(at(0s), at(20min))) << "that read is the baseline";
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(25min)));
   // A moved updated_at starts a new spell too: no read until it is half through.
   EXPECT_FALSE(watch.wants_message_count(at(19min), at(23min)));
+}
+
+// A baseline read late in the spell (sparse polls) is not the last word: the stall is called
+// only on a count read once it was due.
+TEST(StallRule, ALateBaselineIsReadAgainWhenTheStallIsDue) {
+  StallWatch watch{{.stall_after = 2s}};
+  ASSERT_TRUE(watch.wants_message_count(at(0s), at(1900ms)));
+  EXPECT_EQ(watch.observe({.updated_at = at(0s), .message_count = 1}, at(1900ms)),
+            Step::progressing);
+  EXPECT_TRUE(watch.wants_message_count(at(0s), at(2s)));
+  EXPECT_EQ(watch.observe({.updated_at = at(0s), .message_count = 2}, at(2s)), Step::progressing);
 }
 
 TEST(StallRule, AnUnreadableCountIsNotAskedForAgainForHalfTheDelay) {

@@ -62,9 +62,9 @@ class StallWatch {
   // A poll of a running session at `now`.
   Step observe(const ProgressMark& mark, TimePoint now);
   // Whether the caller should read the session's message count (Devin's messages) before the
-  // next observe(): once a quiet spell reaches half of stall_after (a baseline), again before
-  // it may be called a stall, and every half stall_after while it lasts. Never more: a session
-  // that moves is judged by updated_at alone, at no extra request.
+  // next observe(): once a quiet spell reaches half of stall_after (a baseline), again once it
+  // reaches stall_after (before it may be called a stall), and every half stall_after while it
+  // lasts. Never more: a session that moves is judged by updated_at alone, at no extra request.
   bool wants_message_count(TimePoint updated_at, TimePoint now) const noexcept;
   // The count could not be read at `now`: not asked again for half of stall_after.
   void message_count_unavailable(TimePoint now) noexcept { counted_at_ = now; }
