@@ -1,6 +1,6 @@
 // A raised ACU budget lets held jobs go without a restart: SIGHUP reads the spending section
 // again (docs/spending.md), and a configuration with errors leaves the budgets as they were.
-#include "daemon_fixture.hpp"
+#include "spending_fixture.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -12,21 +12,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds patience = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
-}
-
 using SpendingReload = DaemonFixture;
 
 TEST_F(SpendingReload, SighupAppliesARaisedBudgetAndKeepsItWhenTheConfigIsBroken) {
-  const auto now = std::chrono::system_clock::now();
-  const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
-  if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
+  wait_clear_of_utc_midnight();
 
   start_sim({"--time-factor", "0.005"});
   DaemonSettings settings;

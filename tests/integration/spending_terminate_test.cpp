@@ -1,7 +1,7 @@
 // spending.terminate_over_budget against devin-sim (docs/spending.md, "The hard limit"): once
 // the ACUs the live sessions consumed pass the day's budget, they are terminated and their jobs
 // end `suspended` with the reason, while a job still queued keeps waiting for the budget.
-#include "daemon_fixture.hpp"
+#include "spending_fixture.hpp"
 #include "scraped_metrics.hpp"
 
 #include "support/http.hpp"
@@ -17,22 +17,10 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds patience = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
-}
-
 using SpendingHardLimit = DaemonFixture;
 
 TEST_F(SpendingHardLimit, SessionsPastTheDaysBudgetAreTerminatedAndTheirJobsEndSuspended) {
-  // The real day must not roll during the test.
-  const auto now = std::chrono::system_clock::now();
-  const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
-  if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
+  wait_clear_of_utc_midnight();
 
   // At this time factor a held session consumes about 2 ACUs a second: two jobs reserving 2
   // each fit a budget of 4, and pass it within a few seconds.

@@ -58,10 +58,7 @@ std::string next_utc_midnight() {
 
 void SpendingFixture::budget_scenario(DaemonSettings settings,
                                       const std::function<void(const std::string&)>& run_sql) {
-  // The real day must not roll during the test: start well clear of midnight.
-  const auto now = std::chrono::system_clock::now();
-  const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
-  if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
+  wait_clear_of_utc_midnight();
 
   start_sim({"--time-factor", "0.005"});
   settings.extra = "spending:\n  acus_per_day: 10\n";
@@ -150,9 +147,7 @@ class SpendingBudgets : public SpendingFixture {
 // organisations; the other two wait, named by `ls`, while repo:b's job and an unkeyed one go.
 // The next day they go.
 TEST_F(SpendingBudgets, AKeyBudgetHoldsTheKeysJobsInEveryOrganisationUntilTheNextDay) {
-  const auto now = std::chrono::system_clock::now();
-  const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
-  if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
+  wait_clear_of_utc_midnight();
 
   start_sim({"--time-factor", "0.005", "--org", "org-demo", "--org", "org-b"});
   DaemonSettings settings;
@@ -211,9 +206,7 @@ TEST_F(SpendingBudgets, AKeyBudgetHoldsTheKeysJobsInEveryOrganisationUntilTheNex
 // 3 ACUs a day by default, 9 for org-big: of four jobs of 3 each, org-big starts three and the
 // default organisation one; `ls` names the budget that holds each.
 TEST_F(SpendingBudgets, AnOrganisationsOwnLargerBudgetStartsMoreJobs) {
-  const auto now = std::chrono::system_clock::now();
-  const auto to_midnight = std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1} - now;
-  if (to_midnight < 2min) std::this_thread::sleep_for(to_midnight + 1s);
+  wait_clear_of_utc_midnight();
 
   start_sim({"--time-factor", "0.005", "--org", "org-demo", "--org", "org-big"});
   DaemonSettings settings;
